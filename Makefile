@@ -1,0 +1,36 @@
+# indiredis: the two set-up commands of the README, and the package build.
+#   make run   installs everything, then runs inditoredis against a local indiserver
+#              with the telescope and CCD simulators and a local Redis
+#   make test  installs everything, then runs the test suite against real servers
+#   make deb   builds the Debian package into ../
+
+PYTHON ?= python3
+VENV   ?= .venv
+APT_PACKAGES = redis-server mosquitto mosquitto-clients indi-bin python3 python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps venv run test deb clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: setup.cfg setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+venv: deps $(VENV)/.installed
+
+run: venv
+	$(VENV)/bin/python -m indiredis.demo
+
+test: venv
+	$(VENV)/bin/python -m pytest
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

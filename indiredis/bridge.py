@@ -1,0 +1,65 @@
+"""A bridge: one INDI-side link joined to one client-side link by two channels."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from .channel import DEFAULT_BUFFER_SIZE, Channel
+from .links.base import InboundItem, LinkState
+from .protocol.messages import Message
+
+log = logging.getLogger("indiredis")
+
+
+class Side(Protocol):
+    """Either side of a bridge."""
+
+    state: LinkState
+
+    async def run(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+        """Serve forever; ``inbound`` carries INDI-side traffic, ``outbound`` client traffic."""
+
+
+class Bridge:
+    """Runs an INDI side and a client side together and reports their state."""
+
+    def __init__(self, name: str, indi_side: Side, client_side: Side, buffer_size: int = DEFAULT_BUFFER_SIZE) -> None:
+        self.name = name
+        self.indi_side = indi_side
+        self.client_side = client_side
+        self.from_indi: Channel[InboundItem] = Channel(buffer_size, "from INDI")
+        self.to_indi: Channel[Message] = Channel(buffer_size, "to INDI")
+
+    @property
+    def ready(self) -> bool:
+        """True while both sides are connected."""
+        return self.indi_side.state.connected and self.client_side.state.connected
+
+    @property
+    def status(self) -> str:
+        """One sentence for ``STATUS=``: both sides' states and what the client side holds."""
+        parts = [self.indi_side.state.text, self.client_side.state.text]
+        summary = getattr(self.client_side, "summary", None) or getattr(self.indi_side, "summary", None)
+        if summary:
+            parts.append(summary)
+        return "; ".join(parts)
+
+    async def run(self) -> None:
+        """Run both sides until cancelled."""
+        log.info("%s starting", self.name)
+        await asyncio.gather(
+            self.indi_side.run(self.from_indi, self.to_indi),
+            self.client_side.run(self.from_indi, self.to_indi),
+        )
+
+
+def run_blocking(bridge: Bridge) -> None:
+    """Run ``bridge`` in a new event loop until interrupted (the classic blocking API)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        asyncio.run(bridge.run())
+    except KeyboardInterrupt:
+        pass

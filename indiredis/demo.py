@@ -1,0 +1,67 @@
+"""``make run``: a self-contained demonstration on one machine.
+
+Starts a local ``redis-server`` and an ``indiserver`` with the telescope and
+CCD simulators (unless something already listens on their ports), then runs
+inditoredis between them until interrupted, writing BLOBs to ``./blobs``.
+Inspect the result with ``redis-cli smembers indi_devices``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from . import indi_server, redis_server
+from .bridges import inditoredis
+
+log = logging.getLogger("indiredis.demo")
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _start(command: list[str], port: int) -> None:
+    if _listening(port):
+        log.info("something already listens on port %d; using it", port)
+        return
+    if not shutil.which(command[0]):
+        sys.exit(f"{command[0]} is not installed: run `make run`, which installs it")
+    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    atexit.register(lambda: os.killpg(proc.pid, signal.SIGTERM) if proc.poll() is None else None)
+    deadline = time.monotonic() + 15
+    while not _listening(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"{command[0]} did not start on port {port}")
+        time.sleep(0.1)
+    log.info("started %s on port %d", command[0], port)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the demonstration (see the module docstring)."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--redis-port", type=int, default=6379)
+    parser.add_argument("--indi-port", type=int, default=7624)
+    parser.add_argument("--blobs", default="blobs", help="blob folder (default ./blobs)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _start(["redis-server", "--port", str(args.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], args.redis_port)
+    _start(["indiserver", "-p", str(args.indi_port), "indi_simulator_telescope", "indi_simulator_ccd"], args.indi_port)
+    log.info("running inditoredis; try: redis-cli -p %d smembers indi_devices  (Ctrl-C stops)", args.redis_port)
+    inditoredis(indi_server("127.0.0.1", args.indi_port), redis_server("127.0.0.1", args.redis_port), blob_folder=os.path.abspath(args.blobs))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""What every link shares: connection state, capped back-off and the reconnect loop.
+
+A *link* is one side of a bridge.  It runs forever in :meth:`Link.run`,
+connecting, serving until the connection fails, then waiting with capped
+exponential back-off and trying again.  State changes (not every retry) are
+logged once, and the current state is kept as a sentence for ``STATUS=``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Union
+
+from ..channel import Channel
+from ..protocol.messages import Malformed, Message
+
+log = logging.getLogger("indiredis")
+
+MAX_BACKOFF = 5.0
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Put on the from-INDI channel when the INDI side (re)connects: the client side
+    should forget what it holds for ``devices`` (None: everything), since fresh
+    definitions follow."""
+
+    devices: tuple[str, ...] | None = None
+
+
+InboundItem = Union[Message, Reset]
+
+
+class Backoff:
+    """Capped exponential back-off: 0.5 s, 1 s, 2 s, 4 s, 5 s, 5 s ..."""
+
+    def __init__(self, initial: float = 0.5, cap: float = MAX_BACKOFF) -> None:
+        self.initial = initial
+        self.cap = cap
+        self._next = initial
+
+    def next(self) -> float:
+        """The delay before the next try."""
+        delay = self._next
+        self._next = min(self._next * 2, self.cap)
+        return delay
+
+    def reset(self) -> None:
+        """Start again from the shortest delay (after a success)."""
+        self._next = self.initial
+
+
+class LinkState:
+    """Whether a link is connected, a sentence saying what it is doing, and logging of changes."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.connected = False
+        self.text = f"connecting to {what}"
+        self._last_logged: tuple[bool, str] | None = None
+
+    def up(self, text: str) -> None:
+        """Connected; ``text`` says to what."""
+        self.connected = True
+        self.text = text
+        self._log_change(True, text, logging.INFO, text)
+
+    def down(self, text: str, reason: str) -> None:
+        """Not connected because of ``reason``; ``text`` may change on every retry."""
+        self.connected = False
+        self.text = text
+        self._log_change(False, reason, logging.WARNING, f"{self.what} unavailable: {reason}")
+
+    def _log_change(self, connected: bool, key: str, level: int, line: str) -> None:
+        if self._last_logged != (connected, key):
+            self._last_logged = (connected, key)
+            log.log(level, "%s", line)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A short, secret-free description of a connection error."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def report_malformed(source: str, event: Malformed) -> None:
+    """One log line for a skipped piece of an INDI stream."""
+    log.warning("skipped bad input from %s: %s", source, event)
+
+
+class Link:
+    """Base of every link: subclasses implement :meth:`session`."""
+
+    what = "link"
+
+    def __init__(self) -> None:
+        self.state = LinkState(self.what)
+        self.backoff = Backoff()
+
+    async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+        """Connect and serve until the connection ends (return) or fails (raise)."""
+        raise NotImplementedError
+
+    def connected(self, text: str) -> None:
+        """Called by a session once its connection is up."""
+        self.backoff.reset()
+        self.state.up(text)
+
+    async def run(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+        """Serve forever, reconnecting with back-off; never returns or raises (but for cancellation)."""
+        while True:
+            try:
+                await self.session(inbound, outbound)
+                reason = "connection closed"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # every failure is retried; the unexpected ones logged in full
+                if not isinstance(exc, (OSError, EOFError, ConnectionError)) and not _is_library_connection_error(exc):
+                    log.exception("unexpected error in %s link", self.what)
+                reason = describe_error(exc)
+            delay = self.backoff.next()
+            self.state.down(f"waiting for {self.what}: {reason}, retry in {delay:g} s", reason)
+            await asyncio.sleep(delay)
+
+
+def _is_library_connection_error(exc: BaseException) -> bool:
+    try:
+        import redis.exceptions
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.AuthenticationError))

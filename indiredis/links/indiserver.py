@@ -1,0 +1,38 @@
+"""The indiserver link: an INDI client connection over TCP (the INDI side of a bridge)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ..channel import Channel
+from ..hosts import IndiServer
+from ..protocol.messages import Malformed, Message
+from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
+from ..protocol.xmlout import getproperties_xml
+from .base import InboundItem, Link, Reset, report_malformed
+from .streams import pump_messages, run_until_first_done, write_messages
+
+
+class IndiServerLink(Link):
+    """Connects to indiserver, asks for every property, and passes messages both ways."""
+
+    what = "indiserver"
+
+    def __init__(self, indi: IndiServer, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+        super().__init__()
+        self.indi = indi
+        self.max_message_size = max_message_size
+
+    async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+        reader, writer = await asyncio.open_connection(self.indi.host, self.indi.port)
+        try:
+            self.connected(f"connected to indiserver {self.indi.host}:{self.indi.port}")
+            await inbound.put(Reset())
+            writer.write(getproperties_xml())
+            parser = IndiStreamParser(self.max_message_size)
+            await run_until_first_done(
+                pump_messages(reader, parser, inbound, f"indiserver {self.indi.host}:{self.indi.port}"),
+                write_messages(writer, outbound),
+            )
+        finally:
+            writer.close()

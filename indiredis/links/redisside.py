@@ -1,0 +1,151 @@
+"""The Redis side of a bridge: applies INDI traffic to the store and relays client XML.
+
+Messages from the INDI side are applied in batches (one pipelined round trip
+each).  XML that clients publish on the ``to_indi`` channel is parsed (garbage
+is logged and skipped, so it never reaches the instruments) and forwarded.
+When Redis is unreachable the inbound channel switches to drop-oldest mode and
+the number of dropped messages is logged on recovery; after any outage the
+bridge asks the INDI side for every property again, so a Redis that came back
+empty is repopulated.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from ..channel import Channel
+from ..hosts import RedisServer
+from ..protocol.messages import Malformed, Message
+from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
+from ..protocol.xmlout import enableblob_xml, getproperties_xml
+from ..store.redisstore import RedisStore
+from .base import InboundItem, Link, Reset, report_malformed
+from .streams import run_until_first_done
+
+log = logging.getLogger("indiredis")
+
+BATCH_SIZE = 500
+
+
+async def aclose(resource: Any) -> None:
+    """Close a redis.asyncio client or pubsub (``aclose`` in redis-py 5, ``close`` before)."""
+    closer = getattr(resource, "aclose", None) or resource.close
+    await closer()
+
+
+def redis_connection(server: RedisServer, **options: Any) -> aioredis.Redis:
+    """An asyncio Redis client for ``server``."""
+    return aioredis.Redis(
+        host=server.host,
+        port=server.port,
+        db=server.db,
+        password=server.password or None,
+        socket_connect_timeout=5,
+        socket_keepalive=True,
+        **options,
+    )
+
+
+def parse_client_xml(data: bytes, max_message_size: int, source: str) -> list[Message]:
+    """Messages in a piece of client XML; bad parts are logged and skipped."""
+    parser = IndiStreamParser(max_message_size)
+    messages: list[Message] = []
+    for event in parser.feed(data):
+        if isinstance(event, Malformed):
+            report_malformed(source, event)
+        else:
+            messages.append(event)
+    if parser.buffered:
+        report_malformed(source, Malformed("incomplete message", data[-parser.buffered:]))
+    return messages
+
+
+class RedisLink(Link):
+    """Client side of a bridge backed by the Redis key space."""
+
+    what = "Redis"
+
+    def __init__(
+        self,
+        redisserver: RedisServer,
+        log_lengths: dict[str, int] | None = None,
+        blob_folder: str | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        super().__init__()
+        self.server = redisserver
+        self.store = RedisStore(redisserver, log_lengths, blob_folder)
+        self.max_message_size = max_message_size
+        self._sessions = 0
+
+    @property
+    def summary(self) -> str:
+        """Devices and properties held, for status lines."""
+        return f"{self.store.device_count} devices, {self.store.property_count} properties"
+
+    async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+        rconn = redis_connection(self.server)
+        try:
+            try:
+                await rconn.ping()
+            except BaseException:
+                inbound.set_consumer_up(False)
+                raise
+            inbound.set_consumer_up(True)
+            dropped = inbound.take_dropped()
+            if dropped:
+                log.warning("dropped %d messages while Redis was unreachable", dropped)
+            self._sessions += 1
+            if self._sessions > 1:
+                # Redis may have come back empty: ask for everything again
+                await outbound.put(parse_message(getproperties_xml()))  # type: ignore[arg-type]
+            self.connected(f"connected to Redis {self.server.host}:{self.server.port}")
+            await run_until_first_done(self._apply(rconn, inbound, outbound), self._relay(rconn, outbound))
+        finally:
+            inbound.set_consumer_up(False)
+            await aclose(rconn)
+
+    async def _apply(self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+        while True:
+            batch = await inbound.get_batch(BATCH_SIZE)
+            try:
+                await self._apply_batch(rconn, batch, outbound)
+            except BaseException:
+                inbound.push_front(batch)
+                raise
+
+    async def _apply_batch(self, rconn: aioredis.Redis, batch: list[InboundItem], outbound: Channel[Message]) -> None:
+        messages: list[Message] = []
+        for item in batch:
+            if isinstance(item, Reset):
+                if messages:
+                    await self.store.apply(rconn, messages)
+                    messages = []
+                await self.store.clear(rconn)
+            else:
+                messages.append(item)
+        if messages:
+            await self.store.apply(rconn, messages)
+            for message in messages:
+                if message.tag == "defBLOBVector" and self.store.blobs is not None:
+                    if self.store.blobs_enabled(message.device, message.name):
+                        await outbound.put(parse_message(enableblob_xml(message.device, message.name, "Also")))  # type: ignore[arg-type]
+
+    async def _relay(self, rconn: aioredis.Redis, outbound: Channel[Message]) -> None:
+        pubsub = rconn.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self.server.to_indi_channel)
+            async for item in pubsub.listen():
+                if item.get("type") != "message":
+                    continue
+                data = item["data"]
+                if isinstance(data, str):
+                    data = data.encode("utf-8")
+                for message in parse_client_xml(data, self.max_message_size, f"Redis channel {self.server.to_indi_channel}"):
+                    self.store.note_outgoing(message)
+                    await outbound.put(message)
+        finally:
+            await aclose(pubsub)

@@ -1,0 +1,108 @@
+"""INDI number strings: parsing (decimal or sexagesimal) and printf / ``%m`` formatting.
+
+The INDI protocol lets a number travel as ``"12.5"``, ``"12:30"``,
+``"-5 30 15.5"`` or ``"12;30;00"``; a number format is a C printf format, or
+the INDI-specific ``%<w>.<f>m`` sexagesimal format, where ``f`` selects the
+precision: 3 ``:mm``, 5 ``:mm.m``, 6 ``:mm:ss``, 8 ``:mm:ss.s``, 9 ``:mm:ss.ss``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+_SEXA_SPLIT = re.compile(r"[:; ]+")
+_SEXA_FORMAT = re.compile(r"^%(-?)(\d*)(?:\.(\d+))?m$")
+_PRINTF_FORMAT = re.compile(r"^%[-+ #0]*\d*(?:\.\d+)?([diouxXeEfFgGs])$")
+
+#: fraction base of each sexagesimal precision, as libindi's fs_sexa uses them
+_FRACBASE = {9: 360000, 8: 36000, 6: 3600, 5: 600}
+
+
+def number_to_float(value: str | float | int) -> float:
+    """Return the float an INDI number string stands for.
+
+    Accepts plain decimals and sexagesimal values whose parts are separated by
+    ``:``, ``;`` or spaces; a leading minus sign applies to the whole value
+    (``"-0:30"`` is -0.5).  Raises ``ValueError`` for anything else.
+    """
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if not text:
+        raise ValueError("empty number")
+    parts = _SEXA_SPLIT.split(text)
+    if len(parts) == 1:
+        result = float(text)
+    else:
+        if len(parts) > 3:
+            raise ValueError(f"not a number: {value!r}")
+        negative = parts[0].startswith("-")
+        head = parts[0].lstrip("+-")
+        if not head:
+            head = "0"
+        result = 0.0
+        for scale, part in zip((1.0, 60.0, 3600.0), [head] + parts[1:]):
+            piece = float(part)
+            if piece < 0 or part.startswith(("+", "-")):
+                raise ValueError(f"not a number: {value!r}")
+            result += piece / scale
+        if negative:
+            result = -result
+    if math.isnan(result):
+        raise ValueError(f"not a number: {value!r}")
+    return result
+
+
+def _format_sexagesimal(value: float, width: int, precision: int, left: bool) -> str:
+    fracbase = _FRACBASE.get(precision, 60)
+    degree_width = max(width - precision, 0)
+    negative = value < 0
+    n = int(abs(value) * fracbase + 0.5)
+    degrees, fraction = divmod(n, fracbase)
+    if negative and degrees == 0:
+        head = "-0".rjust(degree_width)
+    else:
+        head = str(-degrees if negative else degrees).rjust(degree_width)
+    if fracbase == 60:
+        tail = f":{fraction:02d}"
+    elif fracbase == 600:
+        tail = f":{fraction // 10:02d}.{fraction % 10:1d}"
+    elif fracbase == 3600:
+        tail = f":{fraction // 60:02d}:{fraction % 60:02d}"
+    elif fracbase == 36000:
+        tail = f":{fraction // 600:02d}:{fraction % 600 // 10:02d}.{fraction % 10:1d}"
+    else:
+        tail = f":{fraction // 6000:02d}:{fraction % 6000 // 100:02d}.{fraction % 100:02d}"
+    text = head + tail
+    return text.ljust(width) if left else text
+
+
+def format_number(value: str | float | int, indi_format: str) -> str:
+    """Render ``value`` with an INDI number format.
+
+    ``value`` may be a float or an INDI number string (sexagesimal accepted).
+    Integer conversions (``%d``, ``%x`` ...) round to the nearest integer.  A
+    format that is not a single printf or ``%m`` conversion falls back to
+    ``str(float)`` rather than raising, since formats come from devices.
+    """
+    number = number_to_float(value)
+    fmt = (indi_format or "").strip()
+    sexa = _SEXA_FORMAT.match(fmt)
+    if sexa:
+        left, width, precision = sexa.groups()
+        return _format_sexagesimal(number, int(width or 0), int(precision or 0), bool(left))
+    printf = _PRINTF_FORMAT.match(fmt)
+    if not printf:
+        return repr(number) if math.isfinite(number) else str(number)
+    conversion = printf.group(1)
+    try:
+        if conversion in "diouxX":
+            if not math.isfinite(number):
+                return str(number)
+            return fmt % int(round(number))
+        if conversion == "s":
+            return fmt % number
+        return fmt % number
+    except (ValueError, OverflowError, TypeError):
+        return str(number)

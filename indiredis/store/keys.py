@@ -1,0 +1,76 @@
+"""Key names of the Redis key space (``shared/spec/redis-keys.md``), in one place.
+
+Every module that reads or writes the store builds its keys here, so the
+layout that GUIs depend on is defined exactly once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: default lengths of the history lists, by ``log_lengths`` key
+DEFAULT_LOG_LENGTHS: dict[str, int] = {
+    "devices": 5,
+    "properties": 5,
+    "attributes": 5,
+    "elements": 5,
+    "messages": 5,
+    "textvector": 5,
+    "numbervector": 50,
+    "switchvector": 5,
+    "lightvector": 5,
+    "blobvector": 5,
+}
+
+
+def merged_log_lengths(log_lengths: dict[str, int] | None) -> dict[str, int]:
+    """Defaults overlaid with the caller's values; a value below 1 counts as 1."""
+    lengths = dict(DEFAULT_LOG_LENGTHS)
+    for key, value in (log_lengths or {}).items():
+        if key not in DEFAULT_LOG_LENGTHS:
+            raise ValueError(f"unknown log_lengths key {key!r}; known: {', '.join(DEFAULT_LOG_LENGTHS)}")
+        lengths[key] = max(1, int(value))
+    return lengths
+
+
+@dataclass(frozen=True)
+class KeySpace:
+    """Builds the keys for one key prefix."""
+
+    prefix: str = "indi_"
+
+    def devices(self) -> str:
+        return f"{self.prefix}devices"
+
+    def properties(self, device: str) -> str:
+        return f"{self.prefix}properties:{device}"
+
+    def attributes(self, name: str, device: str) -> str:
+        return f"{self.prefix}attributes:{name}:{device}"
+
+    def elements(self, name: str, device: str) -> str:
+        return f"{self.prefix}elements:{name}:{device}"
+
+    def elementattributes(self, element: str, name: str, device: str) -> str:
+        return f"{self.prefix}elementattributes:{element}:{name}:{device}"
+
+    def messages(self) -> str:
+        return f"{self.prefix}messages"
+
+    def devicemessages(self, device: str) -> str:
+        return f"{self.prefix}devicemessages:{device}"
+
+    def getproperties(self, name: str = "", device: str = "") -> str:
+        if device and name:
+            return f"{self.prefix}getProperties:property:{name}:{device}"
+        if device:
+            return f"{self.prefix}getProperties:device:{device}"
+        return f"{self.prefix}getProperties"
+
+    def log(self, key: str) -> str:
+        """The history list of a current-state key (``P devices`` -> ``P logdata:devices``)."""
+        return f"{self.prefix}logdata:{key[len(self.prefix):]}"
+
+    def logdata(self, *parts: str) -> str:
+        """``P logdata:<parts joined by ':'>``, as ``tools.logs`` names them."""
+        return f"{self.prefix}logdata:" + ":".join(parts)

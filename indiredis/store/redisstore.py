@@ -1,0 +1,331 @@
+"""The Redis store: applies INDI messages to the key space of ``shared/spec/redis-keys.md``.
+
+:class:`RedisStore` keeps a small in-memory model of the property definitions
+(formats are needed to render numbers; complete hashes are rewritten on every
+update so that a Redis which came back empty is rebuilt by the next message)
+and turns each batch of messages into one pipelined round trip: current-state
+writes, history-list pushes (a tiny Lua script pushes only when the data
+differs from the newest entry) and the ``from_indi`` publication, in that order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable, Sequence
+
+from ..hosts import RedisServer
+from ..protocol.messages import Message
+from ..protocol.numbers import format_number, number_to_float
+from ..protocol.xmlout import indi_timestamp, message_xml
+from .blobs import BlobError, BlobFolder
+from .keys import KeySpace, merged_log_lengths
+
+log = logging.getLogger(__name__)
+
+# Push "<time> <json>" onto a history list unless the newest entry holds the same JSON.
+LOG_IF_CHANGED = """
+local newest = redis.call('LINDEX', KEYS[1], 0)
+if newest then
+  local space = string.find(newest, ' ', 1, true)
+  if space and string.sub(newest, space + 1) == ARGV[2] then return 0 end
+end
+redis.call('LPUSH', KEYS[1], ARGV[1] .. ' ' .. ARGV[2])
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+return 1
+"""
+
+_NUMBER_FIELDS = ("min", "max", "step")
+
+
+def receive_time() -> str:
+    """The receive time written in history entries (ISO 8601, UTC)."""
+    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep="T", timespec="microseconds")
+
+
+@dataclass
+class PropertyModel:
+    """What the store knows of one property: attributes and element attributes."""
+
+    vector: str
+    attrs: dict[str, str]
+    elements: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+def _number_attrs(attrs: dict[str, str], raw_value: str) -> None:
+    """Fill value, formatted_number and the float_ fields of a number element."""
+    attrs["value"] = raw_value
+    fmt = attrs.get("format", "%g")
+    try:
+        attrs["float_number"] = repr(number_to_float(raw_value))
+        attrs["formatted_number"] = format_number(raw_value, fmt)
+    except ValueError:
+        attrs["float_number"] = ""
+        attrs["formatted_number"] = raw_value
+    for name in _NUMBER_FIELDS:
+        try:
+            attrs["float_" + name] = repr(number_to_float(attrs.get(name, "0")))
+        except ValueError:
+            attrs["float_" + name] = ""
+
+
+class RedisStore:
+    """Applies INDI messages to Redis; see the module docstring."""
+
+    def __init__(
+        self,
+        redisserver: RedisServer,
+        log_lengths: dict[str, int] | None = None,
+        blob_folder: str | None = None,
+    ) -> None:
+        self.server = redisserver
+        self.keys = KeySpace(redisserver.keyprefix)
+        self.log_lengths = merged_log_lengths(log_lengths)
+        self.blobs = BlobFolder(blob_folder) if blob_folder else None
+        self.model: dict[str, dict[str, PropertyModel]] = {}
+        #: (device, property) -> True/False from enableBLOB instructions; (device, "") for a whole device
+        self.blob_policy: dict[tuple[str, str], bool] = {}
+
+    # ------------------------------------------------------------ statistics
+    @property
+    def device_count(self) -> int:
+        """How many devices the store holds."""
+        return len(self.model)
+
+    @property
+    def property_count(self) -> int:
+        """How many properties the store holds."""
+        return sum(len(props) for props in self.model.values())
+
+    # ---------------------------------------------------------------- public
+    async def apply(self, rconn: Any, messages: Sequence[Message]) -> None:
+        """Apply ``messages`` in order in one pipelined round trip, then publish each."""
+        pipe = rconn.pipeline(transaction=False)
+        for message in messages:
+            await self._apply_one(pipe, message)
+        await pipe.execute()
+
+    def blobs_enabled(self, device: str, name: str) -> bool:
+        """Whether BLOB data may arrive on this connection for the property."""
+        if (device, name) in self.blob_policy:
+            return self.blob_policy[(device, name)]
+        return self.blob_policy.get((device, ""), self.blobs is not None)
+
+    def note_outgoing(self, message: Message) -> None:
+        """Record what a client sent that changes the store's view (enableBLOB)."""
+        if message.tag != "enableBLOB":
+            return
+        enabled = message.attrs.get("instruction", "Never") in ("Also", "Only")
+        device, name = message.device, message.name
+        if not name:
+            for key in [k for k in self.blob_policy if k[0] == device]:
+                del self.blob_policy[key]
+        self.blob_policy[(device, name)] = enabled
+
+    async def clear(self, rconn: Any) -> None:
+        """Remove every current-state key this store wrote and forget the model (logs stay)."""
+        pipe = rconn.pipeline(transaction=False)
+        for device in list(self.model):
+            self._delete_device(pipe, device)
+        pipe.delete(self.keys.devices())
+        await pipe.execute()
+        self.model.clear()
+
+    # ------------------------------------------------------------- dispatch
+    async def _apply_one(self, pipe: Any, message: Message) -> None:
+        action = message.action
+        if action == "def":
+            self._define(pipe, message)
+        elif action == "set":
+            await self._set(pipe, message)
+        elif action == "message":
+            self._message(pipe, message.device, message.attrs.get("message", ""), message.attrs.get("timestamp"))
+        elif action == "delProperty":
+            self._del_property(pipe, message)
+        else:
+            pass  # new*Vector, getProperties, enableBLOB, pings: published only
+        published = message_xml(message, strip_blob_data=True) if message.is_blob else message.raw
+        pipe.publish(self.server.from_indi_channel, published or message_xml(message))
+
+    # ------------------------------------------------------------ history
+    def _log(self, pipe: Any, key: str, data: Any, length_key: str) -> None:
+        payload = json.dumps(data, sort_keys=isinstance(data, dict), separators=(", ", ": "))
+        pipe.eval(LOG_IF_CHANGED, 1, self.keys.log(key), receive_time(), payload, self.log_lengths[length_key])
+
+    def _log_devices(self, pipe: Any) -> None:
+        self._log(pipe, self.keys.devices(), sorted(self.model), "devices")
+
+    def _log_properties(self, pipe: Any, device: str) -> None:
+        self._log(pipe, self.keys.properties(device), sorted(self.model.get(device, {})), "properties")
+
+    # ------------------------------------------------------------- writers
+    def _write_property(self, pipe: Any, device: str, name: str, prop: PropertyModel, elements: Iterable[str]) -> None:
+        """Write the property's attributes and the given elements' hashes, complete."""
+        keys = self.keys
+        pipe.sadd(keys.devices(), device)
+        pipe.sadd(keys.properties(device), name)
+        attributes_key = keys.attributes(name, device)
+        pipe.hset(attributes_key, mapping=prop.attrs)
+        self._log(pipe, attributes_key, prop.attrs, "attributes")
+        length_key = prop.vector.lower()
+        for element in elements:
+            attrs = prop.elements[element]
+            element_key = keys.elementattributes(element, name, device)
+            pipe.hset(element_key, mapping=attrs)
+            self._log(pipe, element_key, attrs, length_key)
+
+    def _define(self, pipe: Any, message: Message) -> None:
+        device, name, vector = message.device, message.name, message.vector
+        a = message.attrs
+        attrs = {
+            "device": device,
+            "name": name,
+            "label": a.get("label") or name,
+            "group": a.get("group", ""),
+            "state": a.get("state", "Idle"),
+            "timestamp": a.get("timestamp") or indi_timestamp(),
+            "vector": vector,
+        }
+        if vector != "LightVector":
+            attrs["perm"] = a.get("perm", "ro")
+            attrs["timeout"] = a.get("timeout", "0")
+        else:
+            attrs["perm"] = "ro"
+        if vector == "SwitchVector":
+            attrs["rule"] = a.get("rule", "AnyOfMany")
+        if vector == "BLOBVector":
+            attrs["blobs"] = "Enabled" if self.blobs_enabled(device, name) else "Disabled"
+        if a.get("message"):
+            attrs["message"] = a["message"]
+
+        new_device = device not in self.model
+        properties = self.model.setdefault(device, {})
+        old = properties.get(name)
+        new_property = old is None
+        prop = PropertyModel(vector, attrs)
+        for member in message.members:
+            element = {"name": member.name, "label": member.attrs.get("label") or member.name}
+            if vector == "NumberVector":
+                element["format"] = member.attrs.get("format", "%g")
+                for key in _NUMBER_FIELDS:
+                    element[key] = member.attrs.get(key, "0")
+                _number_attrs(element, member.text)
+            elif vector == "BLOBVector":
+                previous = old.elements.get(member.name, {}) if old else {}
+                for key in ("format", "size", "filepath", "timestamp"):
+                    element[key] = previous.get(key, "")
+            else:
+                element["value"] = member.text
+            prop.elements[member.name] = element
+        properties[name] = prop
+
+        keys = self.keys
+        if old is not None:
+            # a redefinition replaces the property: drop fields and elements it no longer has
+            pipe.delete(keys.attributes(name, device), keys.elements(name, device))
+            for gone in set(old.elements) - set(prop.elements):
+                pipe.delete(keys.elementattributes(gone, name, device))
+            for element in prop.elements:
+                pipe.delete(keys.elementattributes(element, name, device))
+        element_names = list(prop.elements)
+        if element_names:
+            pipe.sadd(keys.elements(name, device), *element_names)
+        self._write_property(pipe, device, name, prop, element_names)
+        self._log(pipe, keys.elements(name, device), element_names, "elements")
+        if new_device:
+            self._log_devices(pipe)
+        if new_property:
+            self._log_properties(pipe, device)
+        if a.get("message"):
+            self._message(pipe, device, a["message"], a.get("timestamp"))
+
+    async def _set(self, pipe: Any, message: Message) -> None:
+        device, name = message.device, message.name
+        prop = self.model.get(device, {}).get(name)
+        if prop is None or prop.vector != message.vector:
+            log.debug("ignoring %s for undefined property %s of %s", message.tag, name, device)
+            return
+        a = message.attrs
+        for key in ("state", "timeout", "timestamp"):
+            if a.get(key):
+                prop.attrs[key] = a[key]
+        if "timestamp" not in a:
+            prop.attrs["timestamp"] = indi_timestamp()
+        if a.get("message"):
+            prop.attrs["message"] = a["message"]
+        changed: list[str] = []
+        for member in message.members:
+            element = prop.elements.get(member.name)
+            if element is None:
+                log.debug("ignoring unknown element %s of %s.%s", member.name, device, name)
+                continue
+            if prop.vector == "NumberVector":
+                for key in _NUMBER_FIELDS + ("format",):
+                    if member.attrs.get(key):
+                        element[key] = member.attrs[key]
+                _number_attrs(element, member.text)
+            elif prop.vector == "BLOBVector":
+                if not await self._store_blob(device, name, element, member.attrs, member.text, prop.attrs["timestamp"]):
+                    continue
+            else:
+                element["value"] = member.text
+            changed.append(member.name)
+        keys = self.keys
+        if changed:
+            pipe.sadd(keys.elements(name, device), *prop.elements)
+        self._write_property(pipe, device, name, prop, changed)
+        if a.get("message"):
+            self._message(pipe, device, a["message"], a.get("timestamp"))
+
+    async def _store_blob(self, device: str, name: str, element: dict[str, str], attrs: Any, text: str, stamp: str) -> bool:
+        if self.blobs is None:
+            log.warning("BLOB %s.%s.%s received but no blob folder is configured; data discarded", device, name, element["name"])
+            return False
+        fmt = attrs.get("format", "")
+        try:
+            path, size = await asyncio.to_thread(self.blobs.write, device, name, element["name"], stamp, fmt, text)
+        except (BlobError, OSError) as exc:
+            log.error("BLOB %s.%s.%s not stored: %s", device, name, element["name"], exc)
+            return False
+        declared = attrs.get("size", "")
+        if declared and declared != str(size):
+            log.warning("BLOB %s.%s.%s declared size %s but decoded to %d bytes", device, name, element["name"], declared, size)
+        element.update(format=fmt, size=str(size), filepath=str(path), timestamp=stamp)
+        return True
+
+    def _message(self, pipe: Any, device: str, text: str, timestamp: str | None) -> None:
+        stamp = timestamp or indi_timestamp()
+        key = self.keys.devicemessages(device) if device else self.keys.messages()
+        pipe.set(key, f"{stamp} {text}")
+        self._log(pipe, key, [stamp, text], "messages")
+
+    def _delete_property(self, pipe: Any, device: str, name: str) -> None:
+        keys = self.keys
+        prop = self.model.get(device, {}).pop(name, None)
+        elements = list(prop.elements) if prop else []
+        pipe.delete(keys.attributes(name, device), keys.elements(name, device))
+        for element in elements:
+            pipe.delete(keys.elementattributes(element, name, device))
+        pipe.srem(keys.properties(device), name)
+
+    def _delete_device(self, pipe: Any, device: str) -> None:
+        for name in list(self.model.get(device, {})):
+            self._delete_property(pipe, device, name)
+        pipe.delete(self.keys.properties(device))
+        pipe.srem(self.keys.devices(), device)
+        self.model.pop(device, None)
+
+    def _del_property(self, pipe: Any, message: Message) -> None:
+        device, name = message.device, message.name
+        if name:
+            self._delete_property(pipe, device, name)
+            self._log_properties(pipe, device)
+            text = message.attrs.get("message") or f"Property {name} deleted from device {device}"
+        else:
+            self._delete_device(pipe, device)
+            self._log_devices(pipe)
+            text = message.attrs.get("message") or f"Device {device} deleted"
+        self._message(pipe, device, text, message.attrs.get("timestamp"))

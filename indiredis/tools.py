@@ -1,0 +1,250 @@
+"""Client-side API over the Redis store (``shared/spec/tools-api.md``).
+
+GUIs import these functions to read what the bridges keep in Redis and to send
+INDI requests by publishing XML on the ``to_indi`` channel.  Every name,
+parameter order, default and return type matches the original package.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import redis
+
+from .hosts import RedisServer
+from .protocol.numbers import format_number, number_to_float
+from .protocol.xmlout import (
+    BLOB_INSTRUCTIONS,
+    enableblob_xml,
+    getproperties_xml,
+    indi_timestamp,
+    new_blob_vector_xml,
+    new_vector_xml,
+)
+from .store.keys import KeySpace
+
+__all__ = [
+    "attributes_dict", "clearredis", "devices", "elements", "elements_dict", "enableblob",
+    "format_number", "getProperties", "getproperties_timestamp", "last_message", "logs",
+    "newblobvector", "newnumbervector", "newswitchvector", "newtextvector", "number_to_float",
+    "open_redis", "properties", "property_elements",
+]
+
+
+def _keys(redisserver: RedisServer) -> KeySpace:
+    return KeySpace(redisserver.keyprefix)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _sorted_members(rconn: redis.Redis, key: str) -> list[str]:
+    return sorted(_text(member) for member in rconn.smembers(key))
+
+
+def _hash(rconn: redis.Redis, key: str) -> dict[str, str]:
+    return {_text(k): _text(v) for k, v in rconn.hgetall(key).items()}
+
+
+def open_redis(redisserver: RedisServer) -> redis.Redis | None:
+    """A ``redis.Redis`` connection (5 s socket timeout), or None when Redis cannot be reached."""
+    try:
+        rconn = redis.Redis(
+            host=redisserver.host,
+            port=redisserver.port,
+            db=redisserver.db,
+            password=redisserver.password or None,
+            socket_timeout=5,
+        )
+        rconn.ping()
+    except redis.RedisError:
+        return None
+    return rconn
+
+
+def getproperties_timestamp(rconn: redis.Redis, redisserver: RedisServer, name: str = "", device: str = "") -> str | None:
+    """The stored time of the last matching getProperties, or None."""
+    value = rconn.get(_keys(redisserver).getproperties(name, device))
+    return None if value is None else _text(value)
+
+
+def last_message(rconn: redis.Redis, redisserver: RedisServer, device: str = "") -> str | None:
+    """The newest ``"<timestamp> <text>"`` message for ``device`` (or the system), or None."""
+    keys = _keys(redisserver)
+    value = rconn.get(keys.devicemessages(device) if device else keys.messages())
+    return None if value is None else _text(value)
+
+
+def devices(rconn: redis.Redis, redisserver: RedisServer) -> list[str]:
+    """Sorted list of device names."""
+    return _sorted_members(rconn, _keys(redisserver).devices())
+
+
+def properties(rconn: redis.Redis, redisserver: RedisServer, device: str) -> list[str]:
+    """Sorted list of the device's property names."""
+    return _sorted_members(rconn, _keys(redisserver).properties(device))
+
+
+def elements(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str) -> list[str]:
+    """Sorted list of the property's element names."""
+    return _sorted_members(rconn, _keys(redisserver).elements(name, device))
+
+
+def attributes_dict(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str) -> dict[str, str]:
+    """The property's attributes."""
+    return _hash(rconn, _keys(redisserver).attributes(name, device))
+
+
+def elements_dict(rconn: redis.Redis, redisserver: RedisServer, elementname: str, name: str, device: str) -> dict[str, str]:
+    """The element's attributes."""
+    return _hash(rconn, _keys(redisserver).elementattributes(elementname, name, device))
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def _natural_key(label: str) -> list[Any]:
+    """Sort key in which the numeric parts of a label compare as numbers."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in _DIGITS.split(label) if part]
+
+
+def property_elements(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str) -> list[dict[str, str]]:
+    """Element attribute dicts of the property, ordered by label (numbers in labels compare as numbers)."""
+    keys = _keys(redisserver)
+    names = elements(rconn, redisserver, name, device)
+    pipe = rconn.pipeline(transaction=False)
+    for element in names:
+        pipe.hgetall(keys.elementattributes(element, name, device))
+    dicts = [{_text(k): _text(v) for k, v in result.items()} for result in pipe.execute()]
+    dicts = [d for d in dicts if d]
+    return sorted(dicts, key=lambda d: _natural_key(d.get("label", d.get("name", ""))))
+
+
+def logs(rconn: redis.Redis, redisserver: RedisServer, number: int, *keys: str) -> list[list[Any]] | None:
+    """Up to ``number`` newest entries of ``logdata:<keys...>`` as ``[[receive_time, data], ...]``."""
+    if number < 1 or not keys:
+        return None
+    entries = rconn.lrange(_keys(redisserver).logdata(*keys), 0, number - 1)
+    result: list[list[Any]] = []
+    for entry in entries:
+        text = _text(entry)
+        stamp, _, payload = text.partition(" ")
+        try:
+            result.append([stamp, json.loads(payload)])
+        except ValueError:
+            continue
+    return result
+
+
+def _publish(rconn: redis.Redis, redisserver: RedisServer, xml: bytes) -> str:
+    rconn.publish(redisserver.to_indi_channel, xml)
+    return xml.decode("utf-8")
+
+
+def _stamp(timestamp: datetime | None) -> str:
+    return indi_timestamp(timestamp)
+
+
+def getProperties(rconn: redis.Redis, redisserver: RedisServer, name: str = "", device: str = "") -> str | None:
+    """Publish a getProperties (for all, a device, or a property) and record its time."""
+    if name and not device:
+        return None
+    xml = getproperties_xml(device, name)
+    rconn.set(_keys(redisserver).getproperties(name, device), indi_timestamp())
+    return _publish(rconn, redisserver, xml)
+
+
+def _new_vector(kind: str, rconn: redis.Redis, redisserver: RedisServer, name: str, device: str,
+                values: Mapping[str, str], timestamp: datetime | None, check: Any) -> str | None:
+    if not name or not device or not isinstance(values, Mapping) or not values:
+        return None
+    try:
+        cleaned = {str(element): check(value) for element, value in values.items()}
+    except (TypeError, ValueError):
+        return None
+    return _publish(rconn, redisserver, new_vector_xml(kind, device, name, cleaned, _stamp(timestamp)))
+
+
+def _switch_value(value: Any) -> str:
+    if value not in ("On", "Off"):
+        raise ValueError(value)
+    return value
+
+
+def _number_value(value: Any) -> str:
+    text = str(value).strip()
+    number_to_float(text)  # raises ValueError when not a number
+    return text
+
+
+def newswitchvector(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str,
+                    values: Mapping[str, str], timestamp: datetime | None = None) -> str | None:
+    """Publish a newSwitchVector; ``values`` maps elements to "On"/"Off". None on bad input."""
+    return _new_vector("Switch", rconn, redisserver, name, device, values, timestamp, _switch_value)
+
+
+def newtextvector(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str,
+                  values: Mapping[str, str], timestamp: datetime | None = None) -> str | None:
+    """Publish a newTextVector; ``values`` maps elements to text. None on bad input."""
+    return _new_vector("Text", rconn, redisserver, name, device, values, timestamp, str)
+
+
+def newnumbervector(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str,
+                    values: Mapping[str, str], timestamp: datetime | None = None) -> str | None:
+    """Publish a newNumberVector; ``values`` maps elements to number strings (sexagesimal allowed)."""
+    return _new_vector("Number", rconn, redisserver, name, device, values, timestamp, _number_value)
+
+
+def newblobvector(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str,
+                  values: Iterable[Mapping[str, Any]], timestamp: datetime | None = None) -> str | None:
+    """Publish a newBLOBVector.
+
+    ``values`` is a list of dicts with ``name``, ``size``, ``format`` and either
+    ``filepath`` (a file to read) or ``value`` (bytes).  ``size`` is the
+    uncompressed size, as INDI asks, even when ``format`` ends in ``.z`` or ``.gz``.
+    """
+    if not name or not device or isinstance(values, (str, bytes, Mapping)):
+        return None
+    blobs: list[tuple[str, int, str, bytes]] = []
+    try:
+        for item in values:
+            if "value" in item:
+                data = item["value"]
+                if isinstance(data, str):
+                    data = data.encode("utf-8")
+            else:
+                data = Path(item["filepath"]).read_bytes()
+            blobs.append((str(item["name"]), int(item["size"]), str(item["format"]), bytes(data)))
+    except (KeyError, TypeError, ValueError, OSError):
+        return None
+    if not blobs:
+        return None
+    return _publish(rconn, redisserver, new_blob_vector_xml(device, name, blobs, _stamp(timestamp)))
+
+
+def enableblob(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str, instruction: str) -> str | None:
+    """Publish an enableBLOB (Never/Also/Only); an empty ``name`` means every property of the device."""
+    if not device or instruction not in BLOB_INSTRUCTIONS:
+        return None
+    return _publish(rconn, redisserver, enableblob_xml(device, name, instruction))
+
+
+def clearredis(rconn: redis.Redis, redisserver: RedisServer) -> None:
+    """Delete the current-state keys (not the history logs)."""
+    prefix = redisserver.keyprefix
+    patterns = ("devices", "properties:*", "attributes:*", "elements:*", "elementattributes:*",
+                "messages", "devicemessages:*", "getProperties", "getProperties:*")
+    pipe = rconn.pipeline(transaction=False)
+    for pattern in patterns:
+        for key in rconn.scan_iter(match=_escape_glob(prefix) + pattern, count=1000):
+            pipe.delete(key)
+    pipe.execute()
+
+
+def _escape_glob(text: str) -> str:
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
