@@ -170,6 +170,9 @@ class IndiStreamParser:
 
     def _emit(self, end: int, events: list[Event]) -> None:
         start = self._start if self._start is not None else 0
+        if not self._discarding and end - start > self.max_message_size:
+            self._discarding = True
+            self._skipped_bytes = 0
         if self._discarding:
             total = self._skipped_bytes + end - start
             events.append(Malformed(f"message of {total} bytes exceeds the limit of {self.max_message_size} bytes, skipped"))

@@ -11,11 +11,14 @@ differs from the newest entry) and the ``from_indi`` publication, in that order.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
+
+import redis.exceptions
 
 from ..hosts import RedisServer
 from ..protocol.messages import Message
@@ -37,6 +40,41 @@ redis.call('LPUSH', KEYS[1], ARGV[1] .. ' ' .. ARGV[2])
 redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)
 return 1
 """
+
+# Write several hashes from JSON objects and log each one that changed, in one call:
+# KEYS = hash1, log1, hash2, log2 ...; ARGV = receive time, then json1, length1, json2, length2 ...
+WRITE_HASHES = """
+local stamp = ARGV[1]
+for i = 1, #KEYS, 2 do
+  local payload = ARGV[i + 1]
+  local fields = cjson.decode(payload)
+  local flat = {}
+  for field, value in pairs(fields) do
+    flat[#flat + 1] = field
+    flat[#flat + 1] = value
+  end
+  if #flat > 0 then redis.call('HSET', KEYS[i], unpack(flat)) end
+  local newest = redis.call('LINDEX', KEYS[i + 1], 0)
+  local same = false
+  if newest then
+    local space = string.find(newest, ' ', 1, true)
+    same = space and string.sub(newest, space + 1) == payload
+  end
+  if not same then
+    redis.call('LPUSH', KEYS[i + 1], stamp .. ' ' .. payload)
+    redis.call('LTRIM', KEYS[i + 1], 0, tonumber(ARGV[i + 2]) - 1)
+  end
+end
+return 1
+"""
+
+SCRIPTS = {"log": LOG_IF_CHANGED, "hashes": WRITE_HASHES}
+SCRIPT_SHAS = {name: hashlib.sha1(text.encode()).hexdigest() for name, text in SCRIPTS.items()}
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, sort_keys=isinstance(data, dict), separators=(", ", ": "))
+
 
 _NUMBER_FIELDS = ("min", "max", "step")
 
@@ -88,6 +126,7 @@ class RedisStore:
         self.model: dict[str, dict[str, PropertyModel]] = {}
         #: (device, property) -> True/False from enableBLOB instructions; (device, "") for a whole device
         self.blob_policy: dict[tuple[str, str], bool] = {}
+        self._scripts_loaded_on: Any = None
 
     # ------------------------------------------------------------ statistics
     @property
@@ -102,11 +141,37 @@ class RedisStore:
 
     # ---------------------------------------------------------------- public
     async def apply(self, rconn: Any, messages: Sequence[Message]) -> None:
-        """Apply ``messages`` in order in one pipelined round trip, then publish each."""
+        """Apply ``messages`` in order in one pipelined round trip, then publish each.
+
+        Re-applying a batch is harmless (hash writes are idempotent and history
+        entries are pushed only when different), so a batch that fails half-way
+        may simply be applied again.
+        """
+        if self._scripts_loaded_on is not rconn:
+            await self.load_scripts(rconn)
         pipe = rconn.pipeline(transaction=False)
         for message in messages:
             await self._apply_one(pipe, message)
+        commands = list(pipe.command_stack)
+        results = await pipe.execute(raise_on_error=False)
+        failed = [command for command, result in zip(commands, results) if isinstance(result, Exception)]
+        if not failed:
+            return
+        errors = [result for result in results if isinstance(result, Exception)]
+        if not all(isinstance(error, redis.exceptions.NoScriptError) for error in errors):
+            raise errors[0]
+        # the scripts were flushed since they were loaded: load them and run what failed again
+        await self.load_scripts(rconn)
+        pipe = rconn.pipeline(transaction=False)
+        for args, options in failed:
+            pipe.execute_command(*args, **options)
         await pipe.execute()
+
+    async def load_scripts(self, rconn: Any) -> None:
+        """Load the store's Lua scripts into Redis (done once per connection)."""
+        for text in SCRIPTS.values():
+            await rconn.script_load(text)
+        self._scripts_loaded_on = rconn
 
     def blobs_enabled(self, device: str, name: str) -> bool:
         """Whether BLOB data may arrive on this connection for the property."""
@@ -152,8 +217,7 @@ class RedisStore:
 
     # ------------------------------------------------------------ history
     def _log(self, pipe: Any, key: str, data: Any, length_key: str) -> None:
-        payload = json.dumps(data, sort_keys=isinstance(data, dict), separators=(", ", ": "))
-        pipe.eval(LOG_IF_CHANGED, 1, self.keys.log(key), receive_time(), payload, self.log_lengths[length_key])
+        pipe.evalsha(SCRIPT_SHAS["log"], 1, self.keys.log(key), receive_time(), _json(data), self.log_lengths[length_key])
 
     def _log_devices(self, pipe: Any) -> None:
         self._log(pipe, self.keys.devices(), sorted(self.model), "devices")
@@ -163,19 +227,17 @@ class RedisStore:
 
     # ------------------------------------------------------------- writers
     def _write_property(self, pipe: Any, device: str, name: str, prop: PropertyModel, elements: Iterable[str]) -> None:
-        """Write the property's attributes and the given elements' hashes, complete."""
+        """Write the property's attributes and the given elements' hashes, logging changes, in one call."""
         keys = self.keys
-        pipe.sadd(keys.devices(), device)
-        pipe.sadd(keys.properties(device), name)
         attributes_key = keys.attributes(name, device)
-        pipe.hset(attributes_key, mapping=prop.attrs)
-        self._log(pipe, attributes_key, prop.attrs, "attributes")
-        length_key = prop.vector.lower()
+        hash_keys = [attributes_key, keys.log(attributes_key)]
+        args: list[Any] = [receive_time(), _json(prop.attrs), self.log_lengths["attributes"]]
+        length = self.log_lengths[prop.vector.lower()]
         for element in elements:
-            attrs = prop.elements[element]
             element_key = keys.elementattributes(element, name, device)
-            pipe.hset(element_key, mapping=attrs)
-            self._log(pipe, element_key, attrs, length_key)
+            hash_keys += [element_key, keys.log(element_key)]
+            args += [_json(prop.elements[element]), length]
+        pipe.evalsha(SCRIPT_SHAS["hashes"], len(hash_keys), *hash_keys, *args)
 
     def _define(self, pipe: Any, message: Message) -> None:
         device, name, vector = message.device, message.name, message.vector
@@ -231,6 +293,8 @@ class RedisStore:
             for element in prop.elements:
                 pipe.delete(keys.elementattributes(element, name, device))
         element_names = list(prop.elements)
+        pipe.sadd(keys.devices(), device)
+        pipe.sadd(keys.properties(device), name)
         if element_names:
             pipe.sadd(keys.elements(name, device), *element_names)
         self._write_property(pipe, device, name, prop, element_names)
@@ -273,9 +337,6 @@ class RedisStore:
             else:
                 element["value"] = member.text
             changed.append(member.name)
-        keys = self.keys
-        if changed:
-            pipe.sadd(keys.elements(name, device), *prop.elements)
         self._write_property(pipe, device, name, prop, changed)
         if a.get("message"):
             self._message(pipe, device, a["message"], a.get("timestamp"))

@@ -1,0 +1,51 @@
+"""INDI numbers: sexagesimal parsing and printf / %m formatting."""
+
+from __future__ import annotations
+
+import pytest
+
+from indiredis.protocol import format_number, number_to_float
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("12.5", 12.5), ("12:30:15.5", 12 + 30 / 60 + 15.5 / 3600), ("-5 30", -5.5), ("-0:30", -0.5),
+     ("12;30", 12.5), ("1e3", 1000.0), (" 7 ", 7.0), ("+3:15", 3.25), ("0:0:36", 0.01)],
+)
+def test_number_to_float(text, value):
+    assert number_to_float(text) == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1:2:3:4", "nan", "1:-2", "12:xx"])
+def test_number_to_float_rejects(text):
+    with pytest.raises(ValueError):
+        number_to_float(text)
+
+
+@pytest.mark.parametrize(
+    "value, fmt, text",
+    [
+        (12.5, "%010.6m", "  12:30:00"),
+        (-0.5, "%9.6m", " -0:30:00"),
+        (12.504305555, "%10.8m", "12:30:15.5"),
+        (12.504305555, "%11.9m", "12:30:15.50"),
+        (12.5, "%5.3m", "12:30"),
+        (12.51, "%7.5m", "12:30.6"),
+        (-5.5, "%6.3m", " -5:30"),
+        (23.99999, "%9.6m", " 24:00:00"),
+        (3.14159, "%.3f", "3.142"),
+        (3.14159, "%8.2f", "    3.14"),
+        (1234.5, "%e", "1.234500e+03"),
+        (1.5, "%g", "1.5"),
+        (7.6, "%d", "8"),
+        (255, "%x", "ff"),
+        ("12:30", "%.2f", "12.50"),
+    ],
+)
+def test_format_number(value, fmt, text):
+    assert format_number(value, fmt) == text
+
+
+def test_bad_format_falls_back_to_plain_number():
+    assert format_number(1.5, "%q") == "1.5"
+    assert format_number(1.5, "") == "1.5"
