@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 from dataclasses import dataclass
 from typing import Union
 
@@ -79,11 +81,20 @@ class LinkState:
             log.log(level, "%s", line)
 
 
+_ERRNO_IN_TEXT = re.compile(r"^Error (\d+) ")
+
+
 def describe_error(exc: BaseException) -> str:
-    """A short, secret-free description of a connection error."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
+    """A short, secret-free description of a connection error ("connection refused")."""
+    seen: BaseException | None = exc
+    while seen is not None:  # the OSError behind a library's wrapper says it best
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror.lower()
+        seen = seen.__cause__ or seen.__context__
     text = str(exc) or type(exc).__name__
+    match = _ERRNO_IN_TEXT.match(text)
+    if match:
+        return os.strerror(int(match.group(1))).lower()
     return text.splitlines()[0][:200]
 
 

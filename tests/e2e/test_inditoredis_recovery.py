@@ -1,0 +1,72 @@
+"""inditoredis recovers from a Redis that is killed and comes back empty, and from indiserver restarts."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bridgethread import run_bridge
+from fakeindi import FakeIndiServer
+from servers import RedisProcess, wait_for
+
+import indiredis
+from indiredis import tools
+from indiredis.bridges import make_inditoredis
+
+def define(value: int) -> bytes:
+    return (f'<defNumberVector device="Fake" name="N" state="Idle" perm="rw">'
+            f'<defNumber name="X" format="%.0f" min="0" max="1e9" step="1">{value}</defNumber></defNumberVector>').encode()
+
+
+def set_x(value: int) -> bytes:
+    return f'<setNumberVector device="Fake" name="N"><oneNumber name="X">{value}</oneNumber></setNumberVector>'.encode()
+
+
+class RepliesToGetProperties(FakeIndiServer):
+    """A fake indiserver that answers every getProperties with its current definition, as indiserver does."""
+
+    current = 0
+
+    def set_value(self, value: int) -> None:
+        self.current = value
+        self.send(set_x(value))
+
+    def _read(self, conn):  # type: ignore[override]
+        while True:
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            with self._lock:
+                self.received += data
+            if b"getProperties" in data:
+                conn.sendall(define(self.current))
+
+
+def test_redis_killed_and_restarted_empty_is_repopulated(redis_host, redis_proc, rconn, caplog):
+    caplog.set_level(logging.INFO, logger="indiredis")
+    with RepliesToGetProperties() as fake:
+        bridge = make_inditoredis(indiredis.indi_server("127.0.0.1", fake.port), redis_host)
+        with run_bridge(bridge):
+            wait_for(lambda: tools.devices(rconn, redis_host) == ["Fake"], what="device")
+            fake.set_value(1)
+            wait_for(lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "1", what="value 1")
+            redis_proc.kill()
+            wait_for(lambda: not bridge.ready, what="bridge to notice")
+            assert "waiting for Redis" in bridge.status
+            for value in range(2, 50):  # sent while Redis is down
+                fake.set_value(value)
+            redis_proc.start()  # same port, no persistence: empty
+            wait_for(lambda: bridge.ready, timeout=15, what="bridge to reconnect")
+            # repopulated: the definition came back through a fresh getProperties, the latest value is current
+            wait_for(lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "49", timeout=10,
+                     what="latest value after recovery")
+            assert tools.attributes_dict(rconn, redis_host, "N", "Fake")["vector"] == "NumberVector"
+            fake.set_value(50)
+            wait_for(lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "50", what="live again")
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("Redis unavailable" in line for line in lines) == 1, lines  # one line per state change, not per retry
+    assert any(line.startswith("connected to Redis") for line in lines[-10:])
