@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--blobs", default="blobs", help="blob folder (default ./blobs)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the servers we started (atexit) on SIGTERM too
     _start(["redis-server", "--port", str(args.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], args.redis_port)
     _start(["indiserver", "-p", str(args.indi_port), "indi_simulator_telescope", "indi_simulator_ccd"], args.indi_port)
     log.info("running inditoredis; try: redis-cli -p %d smembers indi_devices  (Ctrl-C stops)", args.redis_port)
