@@ -39,6 +39,8 @@ _RESYNC = re.compile(
     rb"|message|delProperty|getProperties|enableBLOB|pingRequest|pingReply)[\s/>]"
 )
 
+_TOP_LEVEL_NAMES = frozenset(tag.encode() for tag in TOP_LEVEL_TAGS)
+
 # Attributes every message must carry.
 _REQUIRED = {tag: ("device", "name") for tag in MEMBER_TAGS}
 _REQUIRED["enableBLOB"] = ("device",)
@@ -55,6 +57,9 @@ class IndiStreamParser:
         self._start: int | None = None  # start of the current message in _buf
         self._depth = 0
         self._discarding = False  # current message is oversized, being skipped
+        self._root = b""  # tag of the current message
+        self._garbage = 0  # length of the current run of text outside any message
+        self._garbage_excerpt = b""
         self._skipped_bytes = 0
 
     # ------------------------------------------------------------------ public
@@ -79,18 +84,16 @@ class IndiStreamParser:
             lt = buf.find(b"<", self._pos)
             if self._depth == 0:
                 end = lt if lt >= 0 else len(buf)
-                if buf[self._pos:end].strip():
-                    if lt >= 0:
-                        events.append(Malformed("text outside any message", bytes(buf[self._pos:end])))
-                        self._pos = end
-                    else:
-                        # maybe the start of garbage that continues; report once whole
-                        if len(buf) - self._pos > 4096:
-                            events.append(Malformed("text outside any message", bytes(buf[self._pos:])))
-                            self._pos = len(buf)
-                        return
-                else:
-                    self._pos = end
+                text = buf[self._pos:end]
+                if text.strip():
+                    # text outside any message: drop it now, report the whole run once it ends
+                    if not self._garbage:
+                        self._garbage_excerpt = bytes(text[:200])
+                    self._garbage += len(text)
+                self._pos = end
+                if lt >= 0 and self._garbage:
+                    events.append(Malformed(f"{self._garbage} bytes of text outside any message", self._garbage_excerpt))
+                    self._garbage = 0
             if lt < 0:
                 self._pos = len(buf)
                 self._check_oversize(events)
@@ -110,21 +113,13 @@ class IndiStreamParser:
             return False
         if nxt == b"!":
             if buf[lt:lt + 4] == b"<!--":
-                close = buf.find(b"-->", lt + 4)
-                if close < 0:
-                    return self._need_more(lt, events)
-                self._pos = close + 3
-                return True
+                return self._skip_to(lt, b"-->", events, "unterminated comment")
             if len(buf) - lt < 4:
                 return False
             self._resync(lt, events, "DTD, entity declaration or CDATA refused")
             return True
         if nxt == b"?":
-            close = buf.find(b"?>", lt + 2)
-            if close < 0:
-                return self._need_more(lt, events)
-            self._pos = close + 2
-            return True
+            return self._skip_to(lt, b"?>", events, "unterminated processing instruction")
         match = _TAG.match(buf, lt)
         if match is None:
             if _PARTIAL_TAG.match(buf, lt):
@@ -137,8 +132,22 @@ class IndiStreamParser:
             if closing:
                 self._resync(lt, events, "end tag outside any message")
                 return True
+            if name not in _TOP_LEVEL_NAMES:
+                self._resync(lt, events, f"unknown INDI message <{name.decode('utf-8', 'replace')}>")
+                return True
             self._start = lt
+            self._root = name
             self._discarding = False
+        elif not closing and name in _TOP_LEVEL_NAMES:
+            # INDI messages never nest: the current one was cut short; start again here
+            start = self._start or 0
+            excerpt = b"" if self._discarding else bytes(self._buf[start:min(lt, start + 200)])
+            events.append(Malformed(f"<{self._root.decode('utf-8', 'replace')}> cut short by <{name.decode()}>", excerpt))
+            self._depth = 0
+            self._start = None
+            self._discarding = False
+            self._pos = lt
+            return True
         if closing:
             self._depth -= 1
         elif not selfclosing:
@@ -147,6 +156,17 @@ class IndiStreamParser:
         if self._depth == 0:
             self._emit(end, events)
         return True
+
+    def _skip_to(self, lt: int, terminator: bytes, events: list[Event], reason: str) -> bool:
+        """Skip a comment or processing instruction; one left open before the next message is malformed."""
+        close = self._buf.find(terminator, lt + 2)
+        if close >= 0:
+            self._pos = close + len(terminator)
+            return True
+        if _RESYNC.search(self._buf, lt + 1):
+            self._resync(lt, events, reason)
+            return True
+        return self._need_more(lt, events)
 
     def _need_more(self, lt: int, events: list[Event]) -> bool:
         if len(self._buf) - lt > self.max_message_size:
@@ -185,7 +205,11 @@ class IndiStreamParser:
         """Skip to the next top-level INDI tag after ``at``, reporting what was lost."""
         start = self._start if self._start is not None and self._depth > 0 else at
         found = _RESYNC.search(self._buf, at + 1)
-        stop = found.start() if found else len(self._buf)
+        if found:
+            stop = found.start()
+        else:  # keep a last '<' that may begin a message whose name has not fully arrived
+            last = self._buf.rfind(b"<", at + 1)
+            stop = last if last >= 0 and len(self._buf) - last < 32 else len(self._buf)
         if self._discarding:
             events.append(Malformed(reason + " inside an oversized message"))
         else:

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Sequence
@@ -110,6 +111,29 @@ def _number_attrs(attrs: dict[str, str], raw_value: str) -> None:
             attrs["float_" + name] = ""
 
 
+MAX_NAME_LENGTH = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def unsafe_name(message: Message) -> str:
+    """Why the message's device, property or element names cannot be keys, or ''.
+
+    Names are glued into keys with ':' (``attributes:<property>:<device>``), so a
+    name containing ':' could impersonate another device's keys; such names, and
+    names with control characters or longer than 256 characters, are refused.
+    """
+    names = [("device", message.device), ("property", message.name)]
+    names += [("element", member.name) for member in message.members]
+    for what, name in names:
+        if ":" in name:
+            return f"{what} name {name[:80]!r} contains ':', which would make Redis keys ambiguous"
+        if _CONTROL.search(name):
+            return f"{what} name {name[:80]!r} contains control characters"
+        if len(name) > MAX_NAME_LENGTH:
+            return f"{what} name is longer than {MAX_NAME_LENGTH} characters"
+    return ""
+
+
 class RedisStore:
     """Applies INDI messages to Redis; see the module docstring."""
 
@@ -201,6 +225,10 @@ class RedisStore:
 
     # ------------------------------------------------------------- dispatch
     async def _apply_one(self, pipe: Any, message: Message) -> None:
+        problem = unsafe_name(message)
+        if problem:
+            log.warning("skipped <%s> for the store: %s", message.tag, problem)
+            return
         action = message.action
         if action == "def":
             self._define(pipe, message)
