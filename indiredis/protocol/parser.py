@@ -30,10 +30,11 @@ Event = Union[Message, Malformed]
 
 DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024 * 1024
 
-# A start or end tag, with quoted attribute values that may contain '>'.
-_TAG = re.compile(rb"""<(/?)([^\s/>"'<]+)(?:[^"'<>]|"[^"<]*"|'[^'<]*')*?(/?)>""")
+# A start or end tag, with quoted attribute values that may contain '>'.  Possessive
+# quantifiers and atomic groups keep matching linear however long a hostile tag is.
+_TAG = re.compile(rb"""<(/?)([^\s/>"'<]++)(?>[^"'<>/]++|"[^"<]*+"|'[^'<]*+'|/(?!>))*+(/?)>""")
 # A tag that is fine so far but not finished by the end of the buffer.
-_PARTIAL_TAG = re.compile(rb"""<(/?)([^\s/>"'<]*)(?:[^"'<>]|"[^"<]*"|'[^'<]*')*(?:"[^"<]*|'[^'<]*)?/?\Z""")
+_PARTIAL_TAG = re.compile(rb"""</?[^\s/>"'<]*+(?>[^"'<>]++|"[^"<]*+"|'[^'<]*+')*+(?:"[^"<]*+|'[^'<]*+)?\Z""")
 _RESYNC = re.compile(
     rb"<(?:(?:def|set|new)(?:Text|Number|Switch|Light|BLOB)Vector"
     rb"|message|delProperty|getProperties|enableBLOB|pingRequest|pingReply)[\s/>]"

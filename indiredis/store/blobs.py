@@ -46,7 +46,9 @@ class BlobError(ValueError):
 def decode_blob(b64text: str, fmt: str, max_size: int = DEFAULT_MAX_BLOB_SIZE) -> bytes:
     """Base64-decode BLOB text, and zlib-decompress it when the format ends in ``.z``."""
     try:
-        data = binascii.a2b_base64(b64text)
+        data = binascii.a2b_base64(b64text.encode("ascii"))
+    except UnicodeEncodeError:
+        raise BlobError("broken base64 (non-ASCII characters)") from None
     except binascii.Error as exc:
         raise BlobError(f"broken base64 ({exc})") from None
     if fmt.endswith(".z"):

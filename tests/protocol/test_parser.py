@@ -160,3 +160,15 @@ def test_unknown_children_are_ignored():
     data = b'<setNumberVector device="a" name="b"><foo/><oneNumber name="x">1</oneNumber></setNumberVector>'
     (event,) = parse_all(data)
     assert [m.name for m in event.members] == ["x"]
+
+
+@pytest.mark.parametrize("hostile", [
+    b"<" + b"A" * 200_000,                                   # a tag name with no end
+    b"<message " + b"a" * 200_000,                           # attributes with no end
+    b"<message device='" + b"d" * 200_000,                   # an unclosed quoted value
+    b"<setTextVector device='a' name='b'>" + b"<x " * 50_000,  # many unfinished children
+])
+def test_pathological_markup_is_handled_in_linear_time(hostile):
+    # with a backtracking tokenizer these take minutes (and hit the test timeout)
+    events = parse_all(hostile + VALID, chunk=4096, max_message_size=1 << 20)
+    assert events[-1] == parse_message(VALID)
