@@ -15,7 +15,7 @@ from typing import Any, Iterable, Mapping
 
 import redis
 
-from .hosts import RedisServer
+from .hosts import RedisServer, redis_connection_options
 from .protocol.numbers import format_number, number_to_float
 from .protocol.xmlout import (
     BLOB_INSTRUCTIONS,
@@ -54,13 +54,7 @@ def _hash(rconn: redis.Redis, key: str) -> dict[str, str]:
 def open_redis(redisserver: RedisServer) -> redis.Redis | None:
     """A ``redis.Redis`` connection (5 s socket timeout), or None when Redis cannot be reached."""
     try:
-        rconn = redis.Redis(
-            host=redisserver.host,
-            port=redisserver.port,
-            db=redisserver.db,
-            password=redisserver.password or None,
-            socket_timeout=5,
-        )
+        rconn = redis.Redis(**redis_connection_options(redisserver), socket_timeout=5)
         rconn.ping()
     except redis.RedisError:
         return None

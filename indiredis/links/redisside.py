@@ -17,7 +17,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from ..channel import Channel
-from ..hosts import RedisServer
+from ..hosts import RedisServer, redis_connection_options
 from ..protocol.messages import Malformed, Message
 from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
 from ..protocol.xmlout import enableblob_xml, getproperties_xml
@@ -39,13 +39,7 @@ async def aclose(resource: Any) -> None:
 def redis_connection(server: RedisServer, **options: Any) -> aioredis.Redis:
     """An asyncio Redis client for ``server``."""
     return aioredis.Redis(
-        host=server.host,
-        port=server.port,
-        db=server.db,
-        password=server.password or None,
-        socket_connect_timeout=5,
-        socket_keepalive=True,
-        **options,
+        **redis_connection_options(server), socket_connect_timeout=5, socket_keepalive=True, **options
     )
 
 
