@@ -15,6 +15,8 @@ import logging
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from ..channel import Channel
 from ..hosts import RedisServer, redis_connection_options
@@ -37,9 +39,16 @@ async def aclose(resource: Any) -> None:
 
 
 def redis_connection(server: RedisServer, **options: Any) -> aioredis.Redis:
-    """An asyncio Redis client for ``server``."""
+    """An asyncio Redis client for ``server``.
+
+    redis-py's own silent retries are turned off (newer versions retry three
+    times by default): a Redis restarted between two writes would otherwise go
+    unnoticed, and one that came back empty would never be repopulated.  Every
+    connection error surfaces, and the link reconnects and resynchronises.
+    """
     return aioredis.Redis(
-        **redis_connection_options(server), socket_connect_timeout=5, socket_keepalive=True, **options
+        **redis_connection_options(server), socket_connect_timeout=5, socket_keepalive=True,
+        retry=Retry(NoBackoff(), 0), **options
     )
 
 
