@@ -7,6 +7,7 @@ connections, and stops it, children included.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import signal
@@ -125,14 +126,18 @@ class MosquittoProcess(ServerProcess):
 
     program = "mosquitto"
 
-    def __init__(self, port: int | None = None, extra_config: str = "") -> None:
+    def __init__(self, port: int | None = None, extra_config: str = "", anonymous: bool = True) -> None:
         super().__init__(port)
         self.extra_config = extra_config
+        self.anonymous = anonymous
 
     def command(self) -> Sequence[str]:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n{self.extra_config}\n"
+            # "user": mosquitto started as root would switch to the mosquitto user, which cannot read test files
+            f"user {getpass.getuser()}\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous {str(self.anonymous).lower()}\npersistence false\n"
+            f"{self.extra_config}\n"
         )
         return ["mosquitto", "-c", str(conf)]
 
