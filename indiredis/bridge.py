@@ -8,6 +8,7 @@ from typing import Protocol
 
 from .channel import DEFAULT_BUFFER_SIZE, Channel
 from .links.base import InboundItem, LinkState
+from .links.streams import cancel_and_wait
 from .protocol.messages import Message
 
 log = logging.getLogger("indiredis")
@@ -49,10 +50,16 @@ class Bridge:
     async def run(self) -> None:
         """Run both sides until cancelled."""
         log.info("%s starting", self.name)
-        await asyncio.gather(
-            self.indi_side.run(self.from_indi, self.to_indi),
-            self.client_side.run(self.from_indi, self.to_indi),
-        )
+        tasks = [
+            asyncio.ensure_future(self.indi_side.run(self.from_indi, self.to_indi)),
+            asyncio.ensure_future(self.client_side.run(self.from_indi, self.to_indi)),
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # gather gives up at the first cancelled side: wait for both to finish their
+            # clean-up (closing connections, stopping driver processes) before returning
+            await cancel_and_wait(tasks)
 
 
 def run_blocking(bridge: Bridge) -> None:

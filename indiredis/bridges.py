@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .bridge import Bridge, run_blocking
 from .hosts import IndiServer, RedisServer
+from .links.drivers import DriverPool
 from .links.indiserver import IndiServerLink
 from .links.redisside import RedisLink
 from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
@@ -42,3 +43,32 @@ def inditoredis(
     written (BLOBs are enabled on every BLOB property when it is given).
     """
     run_blocking(make_inditoredis(indi_host, redis_host, log_lengths, blob_folder))
+
+
+def make_driverstoredis(
+    drivers: list[str],
+    redis_host: RedisServer,
+    log_lengths: dict[str, int] | None = None,
+    blob_folder: str | None = None,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+) -> Bridge:
+    """Driver processes ⇄ Redis (no indiserver), as a :class:`Bridge` to run in an event loop."""
+    return Bridge(
+        "driverstoredis",
+        DriverPool(list(drivers), max_message_size),
+        RedisLink(redis_host, log_lengths, blob_folder, max_message_size),
+    )
+
+
+def driverstoredis(
+    drivers: list[str],
+    redis_host: RedisServer,
+    log_lengths: dict[str, int] | None = None,
+    blob_folder: str | None = None,
+) -> None:
+    """Run the INDI driver executables ``drivers`` as child processes and keep Redis current; blocks.
+
+    Routing, snooping and BLOB policy are indiserver's; a driver that exits is
+    reported and restarted with back-off; stopping stops every driver.
+    """
+    run_blocking(make_driverstoredis(drivers, redis_host, log_lengths, blob_folder))

@@ -46,6 +46,16 @@ async def write_messages(writer: asyncio.StreamWriter, outbound: Channel[Message
             raise
 
 
+async def cancel_and_wait(tasks: list["asyncio.Future[Any]"]) -> None:
+    """Cancel the tasks not yet done (once: a task already being cancelled is left to finish its
+    clean-up undisturbed) and wait until every one has finished."""
+    for task in tasks:
+        if not task.done() and not (isinstance(task, asyncio.Task) and task.cancelling()):
+            task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)
+
+
 async def run_until_first_done(*coroutines: Coroutine[Any, Any, Any]) -> None:
     """Run coroutines together; when one ends, cancel the rest and re-raise its error if any."""
     tasks = [asyncio.ensure_future(c) for c in coroutines]

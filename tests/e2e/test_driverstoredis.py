@@ -1,0 +1,144 @@
+"""driverstoredis end to end: Debian's real simulator drivers run by the bridge itself -> real Redis."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+import pytest
+
+from bridgethread import run_bridge
+from servers import wait_for
+
+import indiredis
+from indiredis import tools
+from indiredis.bridges import make_driverstoredis, make_inditoredis
+
+TELESCOPE = "Telescope Simulator"
+CCD = "CCD Simulator"
+DRIVERS = ["indi_simulator_telescope", "indi_simulator_ccd"]
+
+
+@pytest.fixture
+def drivers_host(redis_proc):
+    return indiredis.redis_server(host="127.0.0.1", port=redis_proc.port, keyprefix="drv_",
+                                  to_indi_channel="drv_to", from_indi_channel="drv_from")
+
+
+@pytest.fixture
+def bridge(drivers_host, tmp_path):
+    bridge = make_driverstoredis(DRIVERS, drivers_host, blob_folder=str(tmp_path / "blobs"))
+    with run_bridge(bridge):
+        wait_for(lambda: bridge.ready, what="drivers running and Redis connected")
+        yield bridge
+
+
+def key_space(rconn, server) -> dict[str, dict[str, set[str]]]:
+    """device -> property -> element names (nothing that moves)."""
+    return {device: {name: set(tools.elements(rconn, server, name, device))
+                     for name in tools.properties(rconn, server, device)}
+            for device in tools.devices(rconn, server)}
+
+
+def connect(rconn, server, device: str) -> None:
+    tools.newswitchvector(rconn, server, "CONNECTION", device, {"CONNECT": "On", "DISCONNECT": "Off"})
+    wait_for(lambda: tools.elements_dict(rconn, server, "CONNECT", "CONNECTION", device).get("value") == "On",
+             timeout=20, what=f"{device} to connect")
+
+
+def test_same_key_space_as_inditoredis_behind_indiserver(bridge, simulators, drivers_host, redis_proc, rconn):
+    indiserver_host = indiredis.redis_server(host="127.0.0.1", port=redis_proc.port, keyprefix="srv_",
+                                             to_indi_channel="srv_to", from_indi_channel="srv_from")
+    with run_bridge(make_inditoredis(indiredis.indi_server("127.0.0.1", simulators.port), indiserver_host)):
+        wait_for(lambda: {TELESCOPE, CCD} <= set(tools.devices(rconn, indiserver_host)), what="inditoredis devices")
+        wait_for(lambda: {TELESCOPE, CCD} <= set(tools.devices(rconn, drivers_host)), what="driverstoredis devices")
+        try:
+            wait_for(lambda: key_space(rconn, drivers_host) == key_space(rconn, indiserver_host), timeout=15,
+                     what="the two key spaces to agree")
+        except TimeoutError:
+            assert key_space(rconn, drivers_host) == key_space(rconn, indiserver_host)
+    assert sum(len(p) for p in key_space(rconn, drivers_host).values()) > 20
+
+
+def fits_header(path: Path) -> dict[str, str]:
+    data = path.read_bytes()[:2880 * 10].decode("ascii", "replace")
+    cards = [data[i:i + 80] for i in range(0, len(data), 80)]
+    header = {}
+    for card in cards:
+        if card.startswith("END "):
+            break
+        if card[8:10] == "= ":
+            header[card[:8].strip()] = card[10:].split(" /")[0].strip().strip("'").strip()
+    return header
+
+
+def expose(rconn, server, previous: str = "") -> Path:
+    tools.newnumbervector(rconn, server, "CCD_EXPOSURE", CCD, {"CCD_EXPOSURE_VALUE": "0.1"})
+    element = wait_for(lambda: (tools.elements_dict(rconn, server, "CCD1", "CCD1", CCD).get("filepath", previous)
+                                != previous) and tools.elements_dict(rconn, server, "CCD1", "CCD1", CCD),
+                       timeout=60, what="a FITS image")
+    path = Path(element["filepath"])
+    assert path.stat().st_size == int(element["size"])
+    assert path.read_bytes()[:6] == b"SIMPLE"
+    return path
+
+
+def test_ccd_snoops_the_telescope_and_exposures_land_as_fits(bridge, rconn, drivers_host, tmp_path):
+    server = drivers_host
+    connect(rconn, server, TELESCOPE)
+    connect(rconn, server, CCD)
+    wait_for(lambda: "EQUATORIAL_EOD_COORD" in tools.properties(rconn, server, TELESCOPE), what="coordinates")
+    wait_for(lambda: tools.attributes_dict(rconn, server, "CCD1", CCD).get("blobs") == "Enabled", what="BLOBs on")
+    # the CCD asked the bridge for the telescope's coordinates, as it does under indiserver
+    pool = bridge.indi_side
+    ccd_driver = pool.router.owner(CCD)
+    assert any(s.device == TELESCOPE and s.name == "EQUATORIAL_EOD_COORD" for s in pool.router.snoops[ccd_driver])
+
+    tools.newnumbervector(rconn, server, "EQUATORIAL_EOD_COORD", TELESCOPE, {"RA": "3.5", "DEC": "-20"})
+    wait_for(lambda: abs(float(tools.elements_dict(rconn, server, "DEC", "EQUATORIAL_EOD_COORD", TELESCOPE)
+                               ["float_number"]) + 20) < 0.01, timeout=60, interval=0.2, what="slew")
+    first = expose(rconn, server)
+    assert first.parent == (tmp_path / "blobs").resolve() and first.suffix == ".fits"
+    dec_first = fits_header(first).get("OBJCTDEC", "")
+
+    tools.newnumbervector(rconn, server, "EQUATORIAL_EOD_COORD", TELESCOPE, {"RA": "3.5", "DEC": "30"})
+    wait_for(lambda: abs(float(tools.elements_dict(rconn, server, "DEC", "EQUATORIAL_EOD_COORD", TELESCOPE)
+                               ["float_number"]) - 30) < 0.01, timeout=60, interval=0.2, what="second slew")
+    second = expose(rconn, server, str(first))
+    dec_second = fits_header(second).get("OBJCTDEC", "")
+    # the CCD writes the snooped telescope position into its FITS header: it followed the slew
+    assert re.match(r"-?\s*20|-19", dec_first.replace("+", "")) or dec_first.startswith("-"), dec_first
+    assert dec_second.lstrip("+ ").startswith(("30", "29")), dec_second
+
+
+def test_killed_driver_is_restarted_and_nothing_else_stops(bridge, rconn, drivers_host):
+    server = drivers_host
+    wait_for(lambda: {TELESCOPE, CCD} <= set(tools.devices(rconn, server)), what="devices")
+    connect(rconn, server, TELESCOPE)
+    pool = bridge.indi_side
+    ccd = pool.router.owner(CCD)
+    old_pid = ccd.process.pid
+    os.kill(old_pid, signal.SIGKILL)
+    wait_for(lambda: "indi_simulator_ccd killed by SIGKILL" in (tools.last_message(rconn, server) or ""),
+             what="the death reported in Redis")
+    wait_for(lambda: ccd.running and ccd.process.pid != old_pid, timeout=15, what="the CCD driver restarted")
+    wait_for(lambda: "CCD_EXPOSURE" in tools.properties(rconn, server, CCD) or
+             "CONNECTION" in tools.properties(rconn, server, CCD), timeout=15, what="CCD properties back")
+    # the telescope never stopped: still connected, still answering
+    assert tools.elements_dict(rconn, server, "CONNECT", "CONNECTION", TELESCOPE).get("value") == "On"
+    tools.newnumbervector(rconn, server, "EQUATORIAL_EOD_COORD", TELESCOPE, {"RA": "5", "DEC": "10"})
+    wait_for(lambda: abs(float(tools.elements_dict(rconn, server, "DEC", "EQUATORIAL_EOD_COORD", TELESCOPE)
+                               ["float_number"]) - 10) < 0.01, timeout=60, interval=0.2, what="telescope still obeys")
+    assert bridge.ready
+
+
+def test_stopping_leaves_no_driver_processes(drivers_host, tmp_path):
+    bridge = make_driverstoredis(DRIVERS, drivers_host)
+    with run_bridge(bridge):
+        wait_for(lambda: bridge.ready, what="ready")
+        pids = bridge.indi_side.child_pids()
+        assert len(pids) == 2
+    for pid in pids:  # reaped: not even a zombie is left
+        assert not Path(f"/proc/{pid}").exists(), f"driver {pid} still exists"

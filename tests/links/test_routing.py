@@ -1,0 +1,49 @@
+"""indiserver's routing rules: BLOB policies and snoop records."""
+
+from __future__ import annotations
+
+from indiredis.links.routing import BlobPolicy, Router
+from indiredis.protocol.parser import parse_message
+
+
+def msg(xml: str):
+    return parse_message(xml.encode())
+
+
+BLOB = msg('<setBLOBVector device="Cam" name="IMG"><oneBLOB name="I" size="1" format=".f">YQ==</oneBLOB></setBLOBVector>')
+NUMBER = msg('<setNumberVector device="Cam" name="TEMP"><oneNumber name="T">1</oneNumber></setNumberVector>')
+
+
+def test_blob_policy_never_also_only():
+    policy = BlobPolicy()
+    assert policy.passes(NUMBER) and not policy.passes(BLOB)  # Never by default, as indiserver
+    policy.update(msg('<enableBLOB device="Cam">Also</enableBLOB>'))
+    assert policy.passes(NUMBER) and policy.passes(BLOB)
+    policy.update(msg('<enableBLOB device="Cam" name="IMG">Only</enableBLOB>'))
+    assert policy.passes(BLOB) and policy.passes(NUMBER)  # Only applies to IMG, TEMP is still Also
+    policy.update(msg('<enableBLOB device="Cam">Only</enableBLOB>'))  # device-wide replaces property rules
+    assert policy.passes(BLOB) and not policy.passes(NUMBER)
+    policy.update(msg('<enableBLOB device="Cam">Nonsense</enableBLOB>'))
+    assert not policy.passes(BLOB)
+
+
+def test_snoopers_get_matching_traffic_and_blobs_only_when_enabled():
+    router: Router[str] = Router()
+    router.learn("cam-driver", NUMBER)
+    router.add_snoop("guider", "Cam", "TEMP")
+    router.add_snoop("focuser", "Cam", "")
+    assert set(router.snoopers(NUMBER)) == {"guider", "focuser"}
+    assert set(router.snoopers(NUMBER, exclude="guider")) == {"focuser"}
+    assert list(router.snoopers(BLOB)) == []
+    router.set_snoop_blobs("focuser", msg('<enableBLOB device="Cam">Also</enableBLOB>'))
+    assert list(router.snoopers(BLOB)) == ["focuser"]
+    router.drop_snoops(msg('<delProperty device="Cam"/>'))
+    assert list(router.snoopers(NUMBER)) == []
+
+
+def test_asking_for_its_own_device_before_defining_it_is_no_snoop():
+    router: Router[str] = Router()
+    router.add_snoop("cam-driver", "Cam", "TEMP")
+    router.learn("cam-driver", NUMBER)
+    assert list(router.snoopers(NUMBER)) == []
+    assert router.forget("cam-driver") == ["Cam"] and router.owner("Cam") is None
