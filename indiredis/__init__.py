@@ -3,9 +3,9 @@
 Public API: the host tuples and the bridge functions.
 """
 
-from .bridges import driverstoredis, inditoredis
+from .bridges import driverstomqtt, driverstoredis, inditomqtt, inditoredis, mqtttoport, mqtttoredis
 from .hosts import indi_server, mqtt_server, redis_server
 
 __version__ = "0.1.0"
 
-__all__ = ["driverstoredis", "indi_server", "inditoredis", "mqtt_server", "redis_server", "__version__"]
+__all__ = ["driverstomqtt", "driverstoredis", "indi_server", "inditomqtt", "mqtttoport", "mqtttoredis", "inditoredis", "mqtt_server", "redis_server", "__version__"]

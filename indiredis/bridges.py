@@ -8,9 +8,11 @@ blocking API and run until interrupted.
 from __future__ import annotations
 
 from .bridge import Bridge, run_blocking
-from .hosts import IndiServer, RedisServer
+from .hosts import IndiServer, MQTTServer, RedisServer
 from .links.drivers import DriverPool
 from .links.indiserver import IndiServerLink
+from .links.mqtt import MqttClientLink, MqttInstrumentLink
+from .links.port import PortLink
 from .links.redisside import RedisLink
 from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 
@@ -72,3 +74,92 @@ def driverstoredis(
     reported and restarted with back-off; stopping stops every driver.
     """
     run_blocking(make_driverstoredis(drivers, redis_host, log_lengths, blob_folder))
+
+
+def make_inditomqtt(
+    indi_host: IndiServer,
+    mqtt_id: str,
+    mqtt_host: MQTTServer,
+    subscribe_list: list[str] | None = None,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+) -> Bridge:
+    """indiserver ⇄ MQTT broker (the instrument side), as a :class:`Bridge`."""
+    return Bridge(
+        "inditomqtt",
+        IndiServerLink(indi_host, max_message_size),
+        MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
+    )
+
+
+def inditomqtt(indi_host: IndiServer, mqtt_id: str, mqtt_host: MQTTServer,
+               subscribe_list: list[str] | None = None) -> None:
+    """Connect indiserver to an MQTT broker under the unique ``mqtt_id``; blocks.
+
+    ``subscribe_list``: serve only the client bridges with these ids (all when empty).
+    """
+    run_blocking(make_inditomqtt(indi_host, mqtt_id, mqtt_host, subscribe_list))
+
+
+def make_driverstomqtt(
+    drivers: list[str],
+    mqtt_id: str,
+    mqtt_host: MQTTServer,
+    subscribe_list: list[str] | None = None,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+) -> Bridge:
+    """Driver processes ⇄ MQTT broker, snooping across observatories, as a :class:`Bridge`."""
+    return Bridge(
+        "driverstomqtt",
+        DriverPool(list(drivers), max_message_size, forward_snoop_requests=True),
+        MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
+    )
+
+
+def driverstomqtt(drivers: list[str], mqtt_id: str, mqtt_host: MQTTServer,
+                  subscribe_list: list[str] | None = None) -> None:
+    """Run the INDI driver executables ``drivers`` and connect them to an MQTT broker; blocks."""
+    run_blocking(make_driverstomqtt(drivers, mqtt_id, mqtt_host, subscribe_list))
+
+
+def make_mqtttoredis(
+    mqtt_id: str,
+    mqtt_host: MQTTServer,
+    redis_host: RedisServer,
+    log_lengths: dict[str, int] | None = None,
+    blob_folder: str | None = None,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    subscribe_list: list[str] | None = None,
+) -> Bridge:
+    """MQTT broker ⇄ Redis (the GUI side), as a :class:`Bridge`."""
+    return Bridge(
+        "mqtttoredis",
+        MqttClientLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
+        RedisLink(redis_host, log_lengths, blob_folder, max_message_size),
+    )
+
+
+def mqtttoredis(mqtt_id: str, mqtt_host: MQTTServer, redis_host: RedisServer,
+                log_lengths: dict[str, int] | None = None, blob_folder: str | None = None) -> None:
+    """Keep the Redis key space current from the instrument bridges on an MQTT broker; blocks."""
+    run_blocking(make_mqtttoredis(mqtt_id, mqtt_host, redis_host, log_lengths, blob_folder))
+
+
+def make_mqtttoport(
+    mqtt_id: str,
+    mqtt_host: MQTTServer,
+    port: int = 7624,
+    host: str = "localhost",
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    subscribe_list: list[str] | None = None,
+) -> Bridge:
+    """MQTT broker ⇄ a listening port for classic INDI clients, as a :class:`Bridge`."""
+    return Bridge(
+        "mqtttoport",
+        MqttClientLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
+        PortLink(port, host, max_message_size),
+    )
+
+
+def mqtttoport(mqtt_id: str, mqtt_host: MQTTServer, port: int = 7624, host: str = "localhost") -> None:
+    """Serve the instruments on an MQTT broker to INDI clients (KStars/Ekos) on ``host:port``; blocks."""
+    run_blocking(make_mqtttoport(mqtt_id, mqtt_host, port, host))

@@ -117,13 +117,13 @@ def test_chain_works_through_tls_and_passwords(secure_mosquitto, certificates, r
     if not (hasattr(bridges, "make_inditomqtt") and hasattr(bridges, "make_mqtttoredis")):
         pytest.skip("the MQTT bridges are not built yet")
     with FakeIndiServer() as fake:
-        fake.send(DEF)
         instrument = bridges.make_inditomqtt(indiredis.indi_server("127.0.0.1", fake.port), "observatory",
                                              mqtt_host(secure_mosquitto, certificates))
         gui = bridges.make_mqtttoredis("gui", mqtt_host(secure_mosquitto, certificates, username="gui",
                                                         password="gui-pw"), redis_host)
         with run_bridge(instrument), run_bridge(gui):
             wait_for(lambda: instrument.ready and gui.ready, timeout=15, what="both bridges through TLS")
+            fake.send(DEF)
             wait_for(lambda: tools.devices(rconn, redis_host) == ["Fake"], timeout=15, what="device through TLS")
             tools.newnumbervector(rconn, redis_host, "N", "Fake", {"X": "5"})
             wait_for(lambda: b'<oneNumber name="X">5</oneNumber>' in fake.received, what="request through TLS")
