@@ -88,6 +88,8 @@ def describe_error(exc: BaseException) -> str:
     """A short, secret-free description of a connection error ("connection refused")."""
     seen: BaseException | None = exc
     while seen is not None:  # the OSError behind a library's wrapper says it best
+        if isinstance(seen, OSError) and isinstance(seen.errno, int) and seen.errno > 0:
+            return os.strerror(seen.errno).lower()  # "connection refused", not asyncio's "connect call failed (...)"
         if isinstance(seen, OSError) and seen.strerror:
             return seen.strerror.lower()
         seen = seen.__cause__ or seen.__context__

@@ -1,0 +1,87 @@
+"""The ``indiredis-<service>`` commands: ``--config PATH``, ``--log-level``, ``--check``, ``--help``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .config import EX_CONFIG, HOST_SECTIONS, LOG_LEVELS, SCHEMAS, ConfigError, default_path, load
+from .logsetup import setup_logging
+
+log = logging.getLogger("indiredis")
+
+
+def _help_epilog(service: str) -> str:
+    schema = SCHEMAS[service]
+    lines = [f"configuration keys ({default_path(service)}, over {default_path('common')}):"]
+    sections = [("service", schema.service)] + [(name, HOST_SECTIONS[name]) for name in schema.hosts]
+    for section, keys in sections:
+        lines.append(f"  [{section}]")
+        for key in keys.values():
+            default = "required" if key.required else f"default: {' '.join(key.default) if key.kind is list else key.default!s}"
+            if key.name == "password":
+                default = "default: none"
+            lines.append(f"    {key.name:<20} {key.help} ({default})")
+    if schema.log_lengths:
+        lines.append("  [log_lengths]       history list lengths, e.g. elementattributes = 5")
+    lines.append(f"an example with every key: /usr/share/doc/indiredis/examples/{service}.ini (etc/ in the source)")
+    return "\n".join(lines)
+
+
+def parser_for(service: str) -> argparse.ArgumentParser:
+    schema = SCHEMAS[service]
+    parser = argparse.ArgumentParser(
+        prog=f"indiredis-{service}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=f"indiredis {service}: {schema.description}. Runs as a systemd Type=notify service "
+                    f"(indiredis-{service}.service) or in a terminal.",
+        epilog=_help_epilog(service))
+    parser.add_argument("--config", type=Path, default=default_path(service),
+                        help=f"configuration file (default {default_path(service)}); common.ini is read "
+                             "from the same folder first")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, help="overrides [service] log_level")
+    parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    return parser
+
+
+def run(service: str, argv: list[str] | None = None) -> int:
+    """Parse the command line, load the configuration and run the daemon; the exit status."""
+    args = parser_for(service).parse_args(argv)
+    setup_logging(args.log_level or "info")
+    try:
+        settings = load(service, args.config)
+    except ConfigError as exc:
+        log.error("configuration error: %s", exc)
+        return EX_CONFIG
+    if args.check:
+        print(f"{args.config}: configuration is valid")
+        return 0
+    setup_logging(args.log_level or settings.options["log_level"])
+    log.info("indiredis-%s starting with %s", service, ", ".join(settings.files))
+    from .daemon import Daemon
+
+    async def main() -> int:
+        try:
+            daemon = Daemon(settings, args.config)
+        except (ValueError, ConfigError) as exc:  # e.g. an mqtt_id with '/' in it
+            log.error("configuration error: %s", exc)
+            return EX_CONFIG
+        return await daemon.run()
+
+    return asyncio.run(main())
+
+
+def main() -> None:
+    """Entry point of every ``indiredis-<service>`` script: the service is the script's name."""
+    name = Path(sys.argv[0]).name
+    service = name[len("indiredis-"):] if name.startswith("indiredis-") else ""
+    if service not in SCHEMAS:
+        if len(sys.argv) > 1 and sys.argv[1] in SCHEMAS:  # python3 -m indiredis.service <service> ...
+            service = sys.argv.pop(1)
+        else:
+            sys.exit(f"usage: python3 -m indiredis.service {{{','.join(SCHEMAS)}}} [--config PATH] ...")
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(run(service))

@@ -1,0 +1,258 @@
+"""INI configuration of the services: one schema, typed values, one clear line per mistake.
+
+Each service reads ``common.ini`` (the ``[indi]``, ``[redis]`` and ``[mqtt]``
+sections shared by every bridge on the machine) from the directory of its own
+file, then its own ``<service>.ini``, whose sections override the common
+ones key by key.  Every key of the Python API can be set.  Unknown sections
+or keys, values of the wrong type and missing required keys raise
+:class:`ConfigError` with the file, section and key, which the daemon prints
+as one line before exiting with status 78 (``EX_CONFIG``).
+
+Secrets: ``password`` may instead come from ``password_file``: a path, or a
+bare name looked up in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``).
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..hosts import IndiServer, MQTTServer, RedisServer, indi_server, mqtt_server, redis_server
+from ..store.keys import DEFAULT_LOG_LENGTHS
+
+CONFIG_DIR = Path("/etc/indiredis")
+EX_CONFIG = 78
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+class ConfigError(Exception):
+    """A configuration mistake, as one line for the journal."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """One configuration key: its type, default and the text ``--help`` and the examples show."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    required: bool = False
+
+
+def _keys(*keys: Key) -> dict[str, Key]:
+    return {key.name: key for key in keys}
+
+
+_TLS_MQTT = (
+    Key("ssl", bool, False, "use TLS"),
+    Key("ssl_ca_certs", str, "", "CA file that signs the server's certificate (system CAs when empty)"),
+    Key("ssl_certfile", str, "", "client certificate, when the server asks for one"),
+    Key("ssl_keyfile", str, "", "the client certificate's key"),
+)
+
+HOST_SECTIONS: dict[str, dict[str, Key]] = {
+    "indi": _keys(
+        Key("host", str, "localhost", "indiserver host"),
+        Key("port", int, 7624, "indiserver port"),
+    ),
+    "redis": _keys(
+        Key("host", str, "localhost", "Redis host"),
+        Key("port", int, 6379, "Redis port"),
+        Key("db", int, 0, "Redis database number"),
+        Key("username", str, "", "ACL user name (Redis 6+); empty for the default user"),
+        Key("password", str, "", "password; better in password_file"),
+        Key("password_file", str, "", "file holding the password, or a credential name in $CREDENTIALS_DIRECTORY"),
+        Key("keyprefix", str, "indi_", "prefix of every key the bridge writes"),
+        Key("to_indi_channel", str, "to_indi", "channel clients publish INDI XML on"),
+        Key("from_indi_channel", str, "from_indi", "channel the bridge publishes INDI XML on"),
+        *_TLS_MQTT,
+        Key("ssl_check_hostname", bool, True, "check that the certificate names the host"),
+    ),
+    "mqtt": _keys(
+        Key("host", str, "localhost", "MQTT broker host"),
+        Key("port", int, 1883, "MQTT broker port (8883 is usual with TLS)"),
+        Key("username", str, "", "user name; empty for anonymous"),
+        Key("password", str, "", "password; better in password_file"),
+        Key("password_file", str, "", "file holding the password, or a credential name in $CREDENTIALS_DIRECTORY"),
+        Key("to_indi_topic", str, "to_indi", "topic root for client traffic"),
+        Key("from_indi_topic", str, "from_indi", "topic root for instrument traffic"),
+        Key("snoop_control_topic", str, "snoop_control", "topic root for snoop requests"),
+        Key("snoop_data_topic", str, "snoop_data", "topic root for snooped data"),
+        *_TLS_MQTT,
+    ),
+}
+
+_LOG_LEVEL = Key("log_level", str, "info", "debug, info, warning or error")
+_BLOBS = Key("blob_folder", str, "/var/lib/indiredis/blobs", "folder for received BLOBs (never stored in Redis)")
+_MAX = Key("max_message_size", int, 256 * 1024 * 1024, "largest INDI message accepted, in bytes")
+_DRIVERS = Key("drivers", list, [], "INDI driver executables, separated by spaces", required=True)
+_MQTT_ID = Key("mqtt_id", str, "", "this bridge's unique MQTT client id", required=True)
+_SUBSCRIBE = Key("subscribe_list", list, [], "ids of the bridges on the other side to serve (all when empty)")
+
+
+@dataclass(frozen=True)
+class ServiceSchema:
+    """Which sections a service uses and its own ``[service]`` keys."""
+
+    name: str
+    description: str
+    hosts: tuple[str, ...]
+    service: dict[str, Key]
+    log_lengths: bool
+
+
+SCHEMAS: dict[str, ServiceSchema] = {
+    schema.name: schema for schema in (
+        ServiceSchema("inditoredis", "indiserver ⇄ Redis", ("indi", "redis"),
+                      _keys(_LOG_LEVEL, _BLOBS, _MAX), True),
+        ServiceSchema("driverstoredis", "INDI drivers run as child processes ⇄ Redis", ("redis",),
+                      _keys(_LOG_LEVEL, _DRIVERS, _BLOBS, _MAX), True),
+        ServiceSchema("inditomqtt", "indiserver ⇄ MQTT broker (instrument side)", ("indi", "mqtt"),
+                      _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX), False),
+        ServiceSchema("driverstomqtt", "INDI drivers ⇄ MQTT broker (instrument side)", ("mqtt",),
+                      _keys(_LOG_LEVEL, _DRIVERS, _MQTT_ID, _SUBSCRIBE, _MAX), False),
+        ServiceSchema("mqtttoredis", "MQTT broker ⇄ Redis (GUI side)", ("mqtt", "redis"),
+                      _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, _MAX), True),
+        ServiceSchema("mqtttoport", "MQTT broker ⇄ a TCP port for INDI clients such as KStars", ("mqtt",),
+                      _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX,
+                            Key("listen_host", str, "localhost", "address INDI clients connect to"),
+                            Key("listen_port", int, 7624, "port INDI clients connect to")), False),
+        ServiceSchema("web", "the web client, served from the Redis store", ("redis",),
+                      _keys(_LOG_LEVEL, _BLOBS,
+                            Key("listen_host", str, "localhost", "address to serve on (without socket activation)"),
+                            Key("listen_port", int, 8000, "port to serve on (without socket activation)")), False),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A service's validated configuration."""
+
+    service: str
+    options: dict[str, Any]
+    indi: IndiServer | None
+    redis: RedisServer | None
+    mqtt: MQTTServer | None
+    log_lengths: dict[str, int] | None
+    files: tuple[str, ...]
+
+
+def default_path(service: str) -> Path:
+    return CONFIG_DIR / f"{service}.ini"
+
+
+def _convert(key: Key, raw: str, where: str) -> Any:
+    text = raw.strip()
+    if key.kind is bool:
+        lowered = text.lower()
+        if lowered in ("1", "yes", "true", "on"):
+            return True
+        if lowered in ("0", "no", "false", "off"):
+            return False
+        raise ConfigError(f"{where}: {key.name} = {text!r} is not yes/no")
+    if key.kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{where}: {key.name} = {text!r} is not a whole number") from None
+    if key.kind is list:
+        return text.split()
+    return text
+
+
+def _read_secret(name: str, where: str) -> str:
+    path = Path(name)
+    if not path.is_absolute() and os.environ.get("CREDENTIALS_DIRECTORY"):
+        path = Path(os.environ["CREDENTIALS_DIRECTORY"]) / name
+    try:
+        return path.read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"{where}: password_file {name!r} cannot be read: {exc.strerror or exc}") from None
+
+
+def _parse_file(path: Path, parser: configparser.ConfigParser) -> None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            parser.read_file(handle, str(path))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except PermissionError:
+        raise ConfigError(f"{path}: permission denied (the file should be readable by group indiredis)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except configparser.Error as exc:
+        raise ConfigError(f"{path}: {' '.join(str(exc).split())}") from None
+
+
+def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read and validate ``common.ini`` (if present beside it) and the service's file."""
+    schema = SCHEMAS[service]
+    own = Path(path) if path else default_path(service)
+    files = [own.parent / "common.ini", own] if own.name != "common.ini" else [own]
+    values: dict[str, dict[str, tuple[str, str]]] = {}  # section -> key -> (raw, file)
+    read: list[str] = []
+    for file in files:
+        if file != own and not file.exists():
+            continue
+        parser = configparser.ConfigParser(interpolation=None, default_section="\0none")
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        _parse_file(file, parser)
+        read.append(str(file))
+        for section in parser.sections():
+            known = HOST_SECTIONS.get(section) or (schema.service if section == "service" else None)
+            if section == "log_lengths":
+                known = {}
+            if known is None:
+                raise ConfigError(f"{file}: unknown section [{section}]")
+            for name, raw in parser.items(section):
+                if section == "log_lengths":
+                    if name not in DEFAULT_LOG_LENGTHS:
+                        raise ConfigError(f"{file}: [log_lengths] unknown key {name!r} "
+                                          f"(known: {', '.join(sorted(DEFAULT_LOG_LENGTHS))})")
+                elif name not in known:
+                    raise ConfigError(f"{file}: [{section}] unknown key {name!r}")
+                values.setdefault(section, {})[name] = (raw, str(file))
+
+    def section_values(section: str, keys: dict[str, Key]) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        given = values.get(section, {})
+        for name, key in keys.items():
+            if name in given:
+                raw, file = given[name]
+                result[name] = _convert(key, raw, f"{file}: [{section}]")
+                if key.required and not result[name]:
+                    raise ConfigError(f"{file}: [{section}] {name} must not be empty ({key.help})")
+            elif key.required:
+                raise ConfigError(f"{own}: [{section}] {name} is required ({key.help})")
+            else:
+                result[name] = key.default
+        return result
+
+    options = section_values("service", schema.service)
+    if options["log_level"].lower() not in LOG_LEVELS:
+        raise ConfigError(f"{own}: [service] log_level must be one of {', '.join(LOG_LEVELS)}")
+    hosts: dict[str, Any] = {}
+    for section in schema.hosts:
+        fields = section_values(section, HOST_SECTIONS[section])
+        if "password_file" in fields:
+            secret_file = fields.pop("password_file")
+            if secret_file:
+                where = f"{values[section]['password_file'][1]}: [{section}]"
+                if fields["password"]:
+                    raise ConfigError(f"{where}: give password or password_file, not both")
+                fields["password"] = _read_secret(secret_file, where)
+        hosts[section] = {"indi": indi_server, "redis": redis_server, "mqtt": mqtt_server}[section](**fields)
+    log_lengths = None
+    if schema.log_lengths and values.get("log_lengths"):
+        log_lengths = {}
+        for name, (raw, file) in values["log_lengths"].items():
+            log_lengths[name] = _convert(Key(name, int, 0, ""), raw, f"{file}: [log_lengths]")
+            if log_lengths[name] < 0:
+                raise ConfigError(f"{file}: [log_lengths] {name} must not be negative")
+    return Settings(service, options, hosts.get("indi"), hosts.get("redis"), hosts.get("mqtt"), log_lengths,
+                    tuple(read))

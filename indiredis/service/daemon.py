@@ -1,0 +1,135 @@
+"""The daemon shell: runs one service under the systemd notify protocol.
+
+- ``READY=1`` once the service is ready (a bridge: connected on both sides);
+- ``STATUS=`` whenever the service's one-sentence status changes;
+- ``WATCHDOG=1`` at half of ``$WATCHDOG_USEC``, from the event loop that does
+  the work, so a hung loop gets the daemon restarted;
+- SIGHUP: ``RELOADING=1``, the configuration is read again and the service
+  rebuilt if it changed (a bad new configuration is refused with one log line
+  and the running one kept), then ``READY=1``;
+- SIGTERM / SIGINT: ``STOPPING=1``, clean shutdown, exit status 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+from typing import Any, Protocol
+
+from .config import ConfigError, Settings, load
+from .logsetup import set_level
+from .notify import Notifier, watchdog_interval
+
+log = logging.getLogger("indiredis")
+
+STATUS_PERIOD = 0.2  # seconds between looks at the service's state
+
+
+class Service(Protocol):
+    """What the daemon runs: a bridge, or the web server."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def status(self) -> str: ...
+
+    async def run(self) -> None: ...
+
+
+def build_service(settings: Settings) -> Service:
+    """The service object for validated settings."""
+    if settings.service == "web":
+        from .web import WebService
+        return WebService(settings)
+    from .catalog import build_bridge
+    return build_bridge(settings)
+
+
+class Daemon:
+    """Runs a service, tells systemd about it, and handles SIGHUP / SIGTERM."""
+
+    def __init__(self, settings: Settings, config_path: Path, notifier: Notifier | None = None) -> None:
+        self.settings = settings
+        self.config_path = config_path
+        self.notifier = notifier or Notifier()
+        self.service: Service = build_service(settings)
+        self._task: asyncio.Task[Any] | None = None
+        self._stop = asyncio.Event()
+        self._reload = asyncio.Event()
+        self._ready_sent = False
+        self._last_status = ""
+
+    async def run(self) -> int:
+        """Serve until SIGTERM/SIGINT; the exit status."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+        self._start()
+        interval = watchdog_interval()
+        next_ping = loop.time()
+        try:
+            while not self._stop.is_set():
+                if self._reload.is_set():
+                    self._reload.clear()
+                    await self._do_reload()
+                self._report()
+                if interval is not None and loop.time() >= next_ping:
+                    self.notifier.watchdog()
+                    next_ping = loop.time() + interval
+                wait = STATUS_PERIOD if interval is None else min(STATUS_PERIOD, max(0.0, next_ping - loop.time()))
+                try:
+                    await asyncio.wait_for(self._stop.wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+                if self._task is not None and self._task.done() and not self._task.cancelled():
+                    error = self._task.exception()
+                    log.critical("%s stopped unexpectedly: %s", self.settings.service, error)
+                    return 1
+        finally:
+            self.notifier.stopping()
+            log.info("stopping %s", self.settings.service)
+            await self._halt()
+        return 0
+
+    def _start(self) -> None:
+        self._ready_sent = False
+        self._task = asyncio.ensure_future(self.service.run())
+
+    async def _halt(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.wait([self._task])
+
+    def _report(self) -> None:
+        status = self.service.status
+        if status != self._last_status:
+            self._last_status = status
+            self.notifier.status(status)
+        if self.service.ready and not self._ready_sent:
+            self._ready_sent = True
+            self.notifier.ready()
+            log.info("%s ready: %s", self.settings.service, status)
+
+    async def _do_reload(self) -> None:
+        self.notifier.reloading()
+        log.info("reloading %s", self.config_path)
+        try:
+            fresh = load(self.settings.service, self.config_path)
+        except ConfigError as exc:
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            self.notifier.ready()
+            return
+        set_level(fresh.options["log_level"])
+        if fresh == self.settings:
+            log.info("configuration unchanged")
+            self.notifier.ready()
+            return
+        await self._halt()
+        self.settings = fresh
+        self.service = build_service(fresh)
+        self._last_status = ""
+        self._start()  # READY=1 again once the new service is ready

@@ -1,0 +1,71 @@
+"""The web client service: the WSGI app of :mod:`indiredis.indiwsgi` served by waitress.
+
+With socket activation (``indiredis-web.socket``: ``$LISTEN_FDS`` and
+``$LISTEN_PID`` name this process) it serves the socket systemd passes as
+fd 3; otherwise it listens on ``listen_host:listen_port``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+from typing import Any
+
+from .config import Settings
+
+log = logging.getLogger("indiredis")
+
+SD_LISTEN_FDS_START = 3
+
+
+def activated_sockets() -> list[socket.socket]:
+    """The listening sockets systemd passed to this process, if any."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()):
+        return []
+    count = int(os.environ.get("LISTEN_FDS", "0") or 0)
+    sockets = [socket.socket(fileno=SD_LISTEN_FDS_START + index) for index in range(count)]
+    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+        os.environ.pop(name, None)
+    return sockets
+
+
+class WebService:
+    """Serves the web app in waitress's own threads; ready once it listens."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._server: Any = None
+        self.status = "starting the web server"
+
+    @property
+    def ready(self) -> bool:
+        return self._server is not None
+
+    async def run(self) -> None:
+        import waitress
+        from ..indiwsgi import make_wsgi_app
+
+        app = make_wsgi_app(self.settings.redis, blob_folder=self.settings.options["blob_folder"])
+        if app is None:
+            raise RuntimeError("the web client needs its Python dependencies (see README: web client)")
+        sockets = activated_sockets()
+        if sockets:
+            server = waitress.create_server(app, sockets=sockets, threads=8)
+            where = "the socket systemd passed"
+        else:
+            host, port = self.settings.options["listen_host"], self.settings.options["listen_port"]
+            server = waitress.create_server(app, host=host, port=port, threads=8)
+            where = f"http://{host}:{port}/"
+        thread = threading.Thread(target=server.run, name="waitress", daemon=True)
+        thread.start()
+        self._server = server
+        self.status = f"serving the web client on {where}"
+        log.info("%s", self.status)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            server.close()
+            self._server = None

@@ -1,0 +1,45 @@
+"""Configuration files: merging, secrets from files and systemd credentials, the shipped examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from indiredis.service import config, examples
+
+ETC = Path(__file__).parents[2] / "etc"
+
+
+def test_service_file_overrides_common_key_by_key(tmp_path):
+    (tmp_path / "common.ini").write_text("[redis]\nhost = db.example\nport = 7000\n")
+    own = tmp_path / "inditoredis.ini"
+    own.write_text("[redis]\nport = 7001\n[log_lengths]\nmessages = 9\n")
+    settings = config.load("inditoredis", own)
+    assert (settings.redis.host, settings.redis.port) == ("db.example", 7001)
+    assert settings.log_lengths == {"messages": 9}
+    assert settings.indi.port == 7624  # defaults fill the rest
+
+
+def test_password_from_systemd_credentials(tmp_path, monkeypatch):
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "redis-password").write_text("s3cret\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    own = tmp_path / "mqtttoredis.ini"
+    own.write_text("[service]\nmqtt_id = gui\n[redis]\npassword_file = redis-password\n"
+                   f"[mqtt]\npassword_file = {credentials / 'redis-password'}\n")
+    settings = config.load("mqtttoredis", own)
+    assert settings.redis.password == "s3cret" and settings.mqtt.password == "s3cret"
+    assert "s3cret" not in repr(settings.redis) and "s3cret" not in repr(settings.mqtt)
+
+
+def test_shipped_examples_are_the_generated_ones():
+    for name, text in examples.all_files().items():
+        assert (ETC / name).read_text() == text, f"etc/{name} is stale: run python3 -m indiredis.service.examples etc"
+
+
+def test_shipped_examples_are_valid(tmp_path):
+    for service in config.SCHEMAS:
+        for name in ("common.ini", f"{service}.ini"):
+            (tmp_path / name).write_text((ETC / name).read_text())
+        settings = config.load(service, tmp_path / f"{service}.ini")
+        assert settings.service == service
