@@ -9,6 +9,9 @@ VENV   ?= .venv
 APT_PACKAGES = redis-server mosquitto mosquitto-clients indi-bin systemd openssl python3 python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+DEB_BUILD_PACKAGES = debhelper dh-python python3-all python3-setuptools lintian fakeroot dpkg-dev
+BUILD_DIR = build/deb
+
 .PHONY: deps venv run test deb clean
 
 deps:
@@ -32,5 +35,17 @@ run: venv
 test: venv
 	$(VENV)/bin/python -m pytest
 
+# make deb: the Debian package, built from a clean copy of the tracked tree, into dist/
+deb:
+	@missing=""; for p in $(DEB_BUILD_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	rm -rf $(BUILD_DIR) && mkdir -p $(BUILD_DIR)/indiredis dist
+	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(BUILD_DIR)/indiredis
+	cd $(BUILD_DIR)/indiredis && dpkg-buildpackage -us -uc -b
+	cp $(BUILD_DIR)/indiredis_*.deb dist/
+	lintian --fail-on error dist/indiredis_*.deb
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

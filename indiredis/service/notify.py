@@ -11,6 +11,11 @@ import os
 import socket
 import time
 
+try:
+    import sdnotify
+except ImportError:  # the datagram is simple enough to send by hand
+    sdnotify = None
+
 
 class Notifier:
     """Sends state lines to the socket named by ``$NOTIFY_SOCKET``."""
@@ -18,17 +23,21 @@ class Notifier:
     def __init__(self) -> None:
         self.address = os.environ.get("NOTIFY_SOCKET", "")
         self._socket: socket.socket | None = None
-        if self.address:
+        self._library = sdnotify.SystemdNotifier() if (sdnotify is not None and self.address) else None
+        if self.address and self._library is None:
             target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
             self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
             self._target = target
 
     @property
     def enabled(self) -> bool:
-        return self._socket is not None
+        return bool(self.address)
 
     def send(self, *lines: str) -> None:
         """Send one datagram of ``KEY=value`` lines; errors are ignored (systemd may be gone)."""
+        if self._library is not None:
+            self._library.notify("\n".join(lines))
+            return
         if self._socket is None:
             return
         try:
