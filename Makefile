@@ -6,7 +6,7 @@
 
 PYTHON ?= python3
 VENV   ?= .venv
-APT_PACKAGES = redis-server mosquitto mosquitto-clients indi-bin systemd openssl python3 python3-venv
+APT_PACKAGES = redis-server mosquitto mosquitto-clients indi-bin systemd openssl chromium chromium-driver python3 python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DEB_BUILD_PACKAGES = debhelper dh-python python3-all python3-setuptools lintian fakeroot dpkg-dev

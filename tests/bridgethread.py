@@ -52,7 +52,7 @@ class LoopThread:
         done.wait(5)
         return box[0]
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, timeout: float = 20) -> None:
         if self.loop is not None and self._task is not None and not self.loop.is_closed():
             self.loop.call_soon_threadsafe(self._task.cancel)
         self.thread.join(timeout)

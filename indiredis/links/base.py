@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import re
+import ssl
 from dataclasses import dataclass
 from typing import Union
 
@@ -88,6 +89,9 @@ def describe_error(exc: BaseException) -> str:
     """A short, secret-free description of a connection error ("connection refused")."""
     seen: BaseException | None = exc
     while seen is not None:  # the OSError behind a library's wrapper says it best
+        if isinstance(seen, ssl.SSLError):  # "certificate verify failed", without the "[SSL: ...]" tag
+            text = seen.strerror or str(seen)
+            return re.sub(r"^\[[^\]]*\]\s*", "", text).split(" (_ssl")[0].lower()
         if isinstance(seen, OSError) and isinstance(seen.errno, int) and seen.errno > 0:
             return os.strerror(seen.errno).lower()  # "connection refused", not asyncio's "connect call failed (...)"
         if isinstance(seen, OSError) and seen.strerror:

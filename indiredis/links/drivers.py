@@ -176,6 +176,8 @@ class DriverPool:
                 driver.send(_generated(getproperties_xml()))
                 try:
                     await self._serve(driver, inbound)
+                except Exception:  # noqa: BLE001 - a fault in serving one driver must not stop the others
+                    log.exception("error while serving driver %s; restarting it", driver.label)
                 finally:
                     await driver.stop()
                 code_text = _exit_text(driver.process.returncode)  # type: ignore[union-attr]
@@ -222,14 +224,21 @@ class DriverPool:
 
     @staticmethod
     async def _log_stderr(driver: DriverProcess, stream: asyncio.StreamReader) -> None:
+        """Log the driver's stderr line by line (lines cut at 2000 characters)."""
         driver_log = logging.getLogger(f"indiredis.driver.{driver.label}")
+        pending = b""
         while True:
-            line = await stream.readline()
-            if not line:
+            chunk = await stream.read(65536)
+            if not chunk:
                 await asyncio.Event().wait()  # stderr closed: keep going until the process ends
-            text = line.decode("utf-8", "replace").rstrip()
-            if text:
-                driver_log.info("%s: %s", driver.label, text[:2000])
+            *lines, pending = (pending + chunk).split(b"\n")
+            if len(pending) > 65536:
+                lines.append(pending)
+                pending = b""
+            for line in lines:
+                text = line.decode("utf-8", "replace").rstrip()
+                if text:
+                    driver_log.info("%s: %s", driver.label, text[:2000])
 
     # -- routing -----------------------------------------------------------------------------
     async def _from_driver(self, driver: DriverProcess, message: Message, inbound: Channel[InboundItem]) -> None:

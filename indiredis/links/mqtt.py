@@ -9,7 +9,9 @@ topics, every payload one complete INDI XML message):
   traffic from ``T/#`` (or ``T/<id>`` per ``subscribe_list``); a local driver's
   getProperties for a foreign device goes out on ``SC/S``; requests seen on
   ``SC/<other>`` are remembered and matching traffic is also sent to
-  ``SD/<other>``; ``SD/S`` brings the data our drivers asked for.  On every
+  ``SD/<other>``; ``SD/S`` brings the data our drivers asked for.  Our own
+  snoop requests are repeated on reconnection and whenever a client side asks
+  for every property, so instrument sides that started later learn them.  On every
   (re)connection it asks its INDI side for getProperties, so that client
   sides that reconnected meanwhile get every definition again.
 - :class:`MqttClientLink`, the INDI side of ``mqtttoredis`` / ``mqtttoport``
@@ -259,6 +261,12 @@ class MqttInstrumentLink(_MqttLink):
                  max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
         super().__init__(mqtt_id, server, subscribe_list, max_message_size)
         self.remote_snoops: dict[str, set[Snoop]] = {}
+        self.snoop_requests: dict[tuple[str, str], Message] = {}  # our drivers' requests, to repeat
+
+    def repeat_snoop_requests(self, inbound: Channel[InboundItem]) -> None:
+        """Publish our drivers' snoop requests again: instrument sides that connected later missed them."""
+        for request in self.snoop_requests.values():
+            inbound.put_nowait(request)
 
     def subscriptions(self) -> list[str]:
         t, sc, sd = self.server.to_indi_topic, self.server.snoop_control_topic, self.server.snoop_data_topic
@@ -271,6 +279,7 @@ class MqttInstrumentLink(_MqttLink):
     def topics_for(self, message: Message) -> list[str]:
         """Where a message from the local INDI side goes."""
         if message.tag == "getProperties":  # a local driver snooping a device it does not have
+            self.snoop_requests[(message.device, message.name)] = message
             return [f"{self.server.snoop_control_topic}/{self.mqtt_id}"]
         topics = [f"{self.server.from_indi_topic}/{self.mqtt_id}"]
         for asker, records in self.remote_snoops.items():
@@ -286,12 +295,15 @@ class MqttInstrumentLink(_MqttLink):
         # client sides that (re)connected while we were away asked for getProperties in vain:
         # have the INDI side define everything again, for every client side
         outbound.push_front([parse_message(getproperties_xml())])  # type: ignore[list-item]
+        self.repeat_snoop_requests(inbound)
         publisher = _Publisher(inbound, self.topics_for)
-        await run_until_first_done(publisher.run(connection), self._receive(incoming, outbound),
+        await run_until_first_done(publisher.run(connection), self._receive(incoming, outbound, inbound),
                                    self._until_closed(connection))
 
-    async def _receive(self, incoming: "asyncio.Queue[tuple[str, bytes]]", outbound: Channel[Message]) -> None:
+    async def _receive(self, incoming: "asyncio.Queue[tuple[str, bytes]]", outbound: Channel[Message],
+                       inbound: Channel[InboundItem]) -> None:
         sc = self.server.snoop_control_topic + "/"
+        t = self.server.to_indi_topic + "/"
         while True:
             topic, payload = await incoming.get()
             message = self._parse(topic, payload)
@@ -302,6 +314,9 @@ class MqttInstrumentLink(_MqttLink):
                 if asker == self.mqtt_id or message.tag != "getProperties" or not message.device:
                     continue
                 self.remote_snoops.setdefault(asker, set()).add(Snoop(message.device, message.name))
+            elif topic.startswith(t) and message.tag == "getProperties" and not message.device:
+                # a client side (re)connected or heard of us: the other instrument sides are up by now
+                self.repeat_snoop_requests(inbound)
             await outbound.put(message)
 
 

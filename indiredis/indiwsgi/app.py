@@ -1,0 +1,135 @@
+"""The WSGI application: routes, responses, and the one place requests are authorised."""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from urllib.parse import unquote
+
+import redis
+
+from .. import tools
+from ..hosts import RedisServer, redis_connection_options
+from . import pages
+from .forms import FormError, read_form
+from .setting import SetError, submit
+from .state import as_json, device_state
+
+log = logging.getLogger("indiredis.web")
+
+StartResponse = Callable[..., Any]
+SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
+                    ("Referrer-Policy", "same-origin"),
+                    ("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'")]
+
+
+class Response:
+    """Status, headers and body of one answer."""
+
+    def __init__(self, status: str, body: bytes = b"", content_type: str = "text/html; charset=utf-8",
+                 headers: list[tuple[str, str]] | None = None) -> None:
+        self.status, self.body = status, body
+        self.headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
+        self.headers += SECURITY_HEADERS + (headers or [])
+
+    def __call__(self, start_response: StartResponse) -> list[bytes]:
+        start_response(self.status, self.headers)
+        return [self.body]
+
+
+def not_found() -> Response:
+    return Response("404 Not Found", pages.page("Not found", pages.message_page("Nothing here.")))
+
+
+class WebApp:
+    """The web client (see :mod:`indiredis.indiwsgi`)."""
+
+    def __init__(self, redis_host: RedisServer, blob_folder: str | None = None) -> None:
+        self.redis_host = redis_host
+        self.blob_folder = Path(blob_folder).resolve() if blob_folder else None
+        self.rconn = redis.Redis(**redis_connection_options(redis_host), socket_timeout=5)
+        self.script = resources.files(__package__).joinpath("live.js").read_bytes()
+
+    # -- access: the single place where requests are let through ----------------------------------
+    def authorise(self, environ: dict[str, Any], write: bool) -> Response | None:
+        """None to let the request through, or the refusal (login and CSRF: see the security notes)."""
+        return None
+
+    def csrf_token(self, environ: dict[str, Any]) -> str:
+        return ""
+
+    # -- routing -------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return self.route(environ)(start_response)
+        except redis.RedisError:
+            body = pages.page("indiredis", pages.message_page("The Redis store cannot be reached; try again."))
+            return Response("503 Service Unavailable", body)(start_response)
+
+    def route(self, environ: dict[str, Any]) -> Response:
+        path = environ.get("PATH_INFO", "/") or "/"
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/static/live.js":
+            return Response("200 OK", self.script, "text/javascript; charset=utf-8",
+                            [("Cache-Control", "max-age=300")])
+        refusal = self.authorise(environ, write=method == "POST")
+        if refusal is not None:
+            return refusal
+        parts = [unquote(p) for p in path.strip("/").split("/")] if path != "/" else []
+        if method == "GET" and not parts:
+            return Response("200 OK", pages.page("INDI devices", pages.device_list(
+                tools.devices(self.rconn, self.redis_host))))
+        if method == "GET" and len(parts) == 2 and parts[0] == "device" and self._known(parts[1]):
+            body = pages.device_page(self.rconn, self.redis_host, parts[1], self.may_write(environ),
+                                     self.blob_folder is not None, self.csrf_token(environ))
+            return Response("200 OK", pages.page(parts[1], body, self.csrf_token(environ)))
+        if method == "GET" and len(parts) == 3 and parts[:2] == ["api", "device"] and self._known(parts[2]):
+            return self.state(environ, parts[2])
+        if method == "GET" and len(parts) == 2 and parts[0] == "blobs":
+            return self.blob(parts[1])
+        if method == "POST" and len(parts) == 3 and parts[0] == "set" and self._known(parts[1]):
+            return self.set_property(environ, parts[1], parts[2])
+        if method not in ("GET", "POST"):
+            return Response("405 Method Not Allowed", b"", headers=[("Allow", "GET, POST")])
+        return not_found()
+
+    def may_write(self, environ: dict[str, Any]) -> bool:
+        return True
+
+    def _known(self, device: str) -> bool:
+        return device in tools.devices(self.rconn, self.redis_host)
+
+    # -- handlers ------------------------------------------------------------------------------
+    def state(self, environ: dict[str, Any], device: str) -> Response:
+        body, etag = as_json(device_state(self.rconn, self.redis_host, device))
+        headers = [("ETag", etag), ("Cache-Control", "no-cache")]
+        if environ.get("HTTP_IF_NONE_MATCH") == etag:
+            response = Response("304 Not Modified", b"", "application/json", headers)
+            return response
+        return Response("200 OK", body, "application/json", headers)
+
+    def set_property(self, environ: dict[str, Any], device: str, name: str) -> Response:
+        try:
+            fields, files = read_form(environ)
+            submit(self.rconn, self.redis_host, device, name, fields, files)
+        except (FormError, SetError) as exc:
+            return Response("400 Bad Request", str(exc).encode(), "text/plain; charset=utf-8")
+        log.info("web client set %s.%s", device, name)
+        if environ.get("HTTP_X_REQUESTED_WITH") == "fetch":
+            return Response("200 OK", b"sent", "text/plain; charset=utf-8")
+        location = f"/device/{environ.get('PATH_INFO', '').split('/')[2]}"
+        return Response("303 See Other", b"", headers=[("Location", location)])
+
+    def blob(self, name: str) -> Response:
+        """A file of the blob folder, never anything outside it (no separators, no dot files, no symlinks out)."""
+        if (self.blob_folder is None or not name or "/" in name or "\\" in name or name.startswith(".")
+                or "\0" in name):
+            return not_found()
+        path = (self.blob_folder / name).resolve()
+        if path.parent != self.blob_folder or not path.is_file():
+            return not_found()
+        data = path.read_bytes()
+        return Response("200 OK", data, "application/octet-stream",
+                        [("Content-Disposition", f'attachment; filename="{name}"')])
