@@ -9,7 +9,8 @@
   sexagesimal, switches by their rule, BLOB upload with optional gzip);
 - live values: the page polls ``/api/device/<name>`` (JSON, ETag) every 0.3 s
   and updates values and lights in place; forms are sent in the background;
-- ``/blobs/<file>``: received BLOBs, from the blob folder only.
+- ``/blobs/<file>``: received BLOBs, from the blob folder only;
+- ``/login``, ``/logout`` when users are configured (the ``indiredis-web`` service requires them).
 
 It is a plain WSGI application served by waitress (``indiredis-web``): the
 original's skipole framework was not taken, see the README.  Every string a
@@ -22,8 +23,16 @@ import os
 
 from ..hosts import RedisServer
 from .app import WebApp
+from .auth import User
 
 
-def make_wsgi_app(redis_host: RedisServer, blob_folder: str | os.PathLike[str] | None = None) -> WebApp:
-    """The web client's WSGI application for the Redis store of ``redis_host``."""
-    return WebApp(redis_host, str(blob_folder) if blob_folder else None)
+def make_wsgi_app(redis_host: RedisServer, blob_folder: str | os.PathLike[str] | None = None,
+                  users: dict[str, User] | None = None) -> WebApp:
+    """The web client's WSGI application for the Redis store of ``redis_host``.
+
+    With ``users`` (name -> :class:`~indiredis.indiwsgi.auth.User`), every page
+    needs a login, requests that set values need the operator role and the
+    session's CSRF token (see :mod:`indiredis.indiwsgi.auth`); without, it is
+    open, as the original package's client was (for a single trusted machine).
+    """
+    return WebApp(redis_host, str(blob_folder) if blob_folder else None, users)

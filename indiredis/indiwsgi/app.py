@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http.cookies import CookieError, SimpleCookie
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -13,6 +14,7 @@ import redis
 from .. import tools
 from ..hosts import RedisServer, redis_connection_options
 from . import pages
+from .auth import LoginLimiter, Sessions, User, verify_password
 from .forms import FormError, read_form
 from .setting import SetError, submit
 from .state import as_json, device_state
@@ -46,19 +48,86 @@ def not_found() -> Response:
 class WebApp:
     """The web client (see :mod:`indiredis.indiwsgi`)."""
 
-    def __init__(self, redis_host: RedisServer, blob_folder: str | None = None) -> None:
+    def __init__(self, redis_host: RedisServer, blob_folder: str | None = None,
+                 users: dict[str, User] | None = None) -> None:
         self.redis_host = redis_host
+        self.sessions = Sessions(users) if users is not None else None
+        self.limiter = LoginLimiter()
         self.blob_folder = Path(blob_folder).resolve() if blob_folder else None
         self.rconn = redis.Redis(**redis_connection_options(redis_host), socket_timeout=5)
         self.script = resources.files(__package__).joinpath("live.js").read_bytes()
 
     # -- access: the single place where requests are let through ----------------------------------
+    @staticmethod
+    def _cookie(environ: dict[str, Any]) -> str:
+        try:
+            morsel = SimpleCookie(environ.get("HTTP_COOKIE", "")).get("indiredis_session")
+        except CookieError:
+            return ""
+        return morsel.value if morsel else ""
+
+    def user(self, environ: dict[str, Any]) -> User | None:
+        """The logged-in user, or None (always None without logins)."""
+        return self.sessions.user(self._cookie(environ)) if self.sessions else None
+
     def authorise(self, environ: dict[str, Any], write: bool) -> Response | None:
-        """None to let the request through, or the refusal (login and CSRF: see the security notes)."""
+        """None to let the request through, or the refusal: login first, then read-only users may only watch."""
+        if self.sessions is None:
+            return None  # logins are off (make_wsgi_app without users, as the original package)
+        user = self.user(environ)
+        if user is None:
+            if not write and not environ.get("PATH_INFO", "").startswith("/api/"):
+                return Response("303 See Other", b"", headers=[("Location", "/login")])
+            return Response("401 Unauthorized", b"log in first", "text/plain; charset=utf-8")
+        if write and not user.may_set:
+            return Response("403 Forbidden", b"this user may watch but not set", "text/plain; charset=utf-8")
         return None
 
+    def csrf_ok(self, environ: dict[str, Any], fields: dict[str, list[str]]) -> bool:
+        if self.sessions is None:
+            return True
+        token = environ.get("HTTP_X_CSRF_TOKEN") or (fields.get("csrf") or [""])[0]
+        return self.sessions.csrf_ok(self._cookie(environ), token)
+
     def csrf_token(self, environ: dict[str, Any]) -> str:
-        return ""
+        return self.sessions.csrf_token(self._cookie(environ)) if self.sessions else ""
+
+    def may_write(self, environ: dict[str, Any]) -> bool:
+        if self.sessions is None:
+            return True
+        user = self.user(environ)
+        return bool(user and user.may_set)
+
+    def login(self, environ: dict[str, Any]) -> Response:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return Response("200 OK", pages.page("Log in", pages.login_form()))
+        try:
+            fields, _ = read_form(environ)
+        except FormError as exc:
+            return Response("400 Bad Request", str(exc).encode(), "text/plain; charset=utf-8")
+        name = (fields.get("user") or [""])[0]
+        password = (fields.get("password") or [""])[0]
+        address = environ.get("REMOTE_ADDR", "")
+        keys = (f"address:{address}", f"user:{name}")
+        assert self.sessions is not None
+        if self.limiter.blocked(*keys):
+            log.warning("web login refused for %r from %s: too many failures", name[:64], address)
+            return Response("429 Too Many Requests", pages.page("Log in", pages.login_form(
+                "Too many failed logins: wait a few minutes.")), headers=[("Retry-After", "300")])
+        user = self.sessions.users.get(name)
+        if user is None or not verify_password(password, user.password_hash):
+            self.limiter.failed(*keys)
+            log.warning("web login failed for %r from %s", name[:64], address)
+            return Response("401 Unauthorized", pages.page("Log in", pages.login_form("Wrong user or password.")))
+        secure = "; Secure" if (environ.get("wsgi.url_scheme") == "https"
+                                or environ.get("HTTP_X_FORWARDED_PROTO") == "https") else ""
+        cookie = f"indiredis_session={self.sessions.issue(user)}; Path=/; HttpOnly; SameSite=Strict{secure}"
+        log.info("web login: %s (%s) from %s", user.name, user.role, address)
+        return Response("303 See Other", b"", headers=[("Location", "/"), ("Set-Cookie", cookie)])
+
+    def logout(self) -> Response:
+        return Response("303 See Other", b"", headers=[
+            ("Location", "/login"), ("Set-Cookie", "indiredis_session=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict")])
 
     # -- routing -------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -74,6 +143,10 @@ class WebApp:
         if path == "/static/live.js":
             return Response("200 OK", self.script, "text/javascript; charset=utf-8",
                             [("Cache-Control", "max-age=300")])
+        if path == "/login" and self.sessions is not None:
+            return self.login(environ)
+        if path == "/logout" and self.sessions is not None:
+            return self.logout()
         refusal = self.authorise(environ, write=method == "POST")
         if refusal is not None:
             return refusal
@@ -95,9 +168,6 @@ class WebApp:
             return Response("405 Method Not Allowed", b"", headers=[("Allow", "GET, POST")])
         return not_found()
 
-    def may_write(self, environ: dict[str, Any]) -> bool:
-        return True
-
     def _known(self, device: str) -> bool:
         return device in tools.devices(self.rconn, self.redis_host)
 
@@ -113,6 +183,8 @@ class WebApp:
     def set_property(self, environ: dict[str, Any], device: str, name: str) -> Response:
         try:
             fields, files = read_form(environ)
+            if not self.csrf_ok(environ, fields):
+                return Response("403 Forbidden", b"missing or wrong CSRF token", "text/plain; charset=utf-8")
             submit(self.rconn, self.redis_host, device, name, fields, files)
         except (FormError, SetError) as exc:
             return Response("400 Bad Request", str(exc).encode(), "text/plain; charset=utf-8")

@@ -101,3 +101,10 @@ def message_page(text: str) -> str:
     return f"<p>{escape(text)}</p><p><a href='/'>All devices</a></p>"
 
 
+
+
+def login_form(problem: str = "") -> str:
+    note = f"<p><strong>{escape(problem)}</strong></p>" if problem else ""
+    return (f"{note}<form method='post' action='/login'><p><label>User <input name='user' autocomplete='username'>"
+            "</label></p><p><label>Password <input type='password' name='password' "
+            "autocomplete='current-password'></label></p><button type='submit'>Log in</button></form>")

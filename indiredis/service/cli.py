@@ -44,13 +44,52 @@ def parser_for(service: str) -> argparse.ArgumentParser:
                              "from the same folder first")
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="overrides [service] log_level")
     parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
+    if service == "web":
+        parser.add_argument("--add-user", metavar="NAME", help="add (or replace) a web user in the configuration "
+                            "file and exit; the password is asked for, or read from standard input when it is not "
+                            "a terminal")
+        parser.add_argument("--role", choices=("operator", "observer"), default="operator",
+                            help="with --add-user: operator may set values, observer only watches (default operator)")
     return parser
+
+
+def add_user(config: Path, name: str, role: str) -> int:
+    """Write ``name = role:hash`` into the [users] section of ``config``, keeping everything else."""
+    import getpass
+    import re
+
+    from ..indiwsgi.auth import hash_password
+    if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", name):
+        print("a user name is 1 to 64 letters, digits or _ . @ -", file=sys.stderr)
+        return 2
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {name}: ")
+        if password != getpass.getpass("again: "):
+            print("the passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        print("a password has at least 8 characters", file=sys.stderr)
+        return 2
+    line = f"{name} = {role}:{hash_password(password)}"
+    text = config.read_text() if config.exists() else ""
+    lines = [existing for existing in text.splitlines() if not re.match(rf"{re.escape(name)}\s*=", existing)]
+    if "[users]" in lines:
+        lines.insert(lines.index("[users]") + 1, line)
+    else:
+        lines += ["", "[users]", line]
+    config.write_text("\n".join(lines) + "\n")
+    print(f"{name} ({role}) added to {config}")
+    return 0
 
 
 def run(service: str, argv: list[str] | None = None) -> int:
     """Parse the command line, load the configuration and run the daemon; the exit status."""
     args = parser_for(service).parse_args(argv)
     setup_logging(args.log_level or "info")
+    if getattr(args, "add_user", None):
+        return add_user(args.config, args.add_user, args.role)
     try:
         settings = load(service, args.config)
     except ConfigError as exc:

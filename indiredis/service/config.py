@@ -140,6 +140,7 @@ class Settings:
     mqtt: MQTTServer | None
     log_lengths: dict[str, int] | None
     files: tuple[str, ...]
+    users: dict[str, Any] | None = None
 
 
 def default_path(service: str) -> Path:
@@ -205,7 +206,7 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
         read.append(str(file))
         for section in parser.sections():
             known = HOST_SECTIONS.get(section) or (schema.service if section == "service" else None)
-            if section == "log_lengths":
+            if section == "log_lengths" or (section == "users" and service == "web"):
                 known = {}
             if known is None:
                 raise ConfigError(f"{file}: unknown section [{section}]")
@@ -214,6 +215,8 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
                     if name not in DEFAULT_LOG_LENGTHS:
                         raise ConfigError(f"{file}: [log_lengths] unknown key {name!r} "
                                           f"(known: {', '.join(sorted(DEFAULT_LOG_LENGTHS))})")
+                elif section == "users":
+                    pass  # user names are free; their values are checked below
                 elif name not in known:
                     raise ConfigError(f"{file}: [{section}] unknown key {name!r}")
                 values.setdefault(section, {})[name] = (raw, str(file))
@@ -254,5 +257,17 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
             log_lengths[name] = _convert(Key(name, int, 0, ""), raw, f"{file}: [log_lengths]")
             if log_lengths[name] < 0:
                 raise ConfigError(f"{file}: [log_lengths] {name} must not be negative")
+    users = None
+    if service == "web":
+        from ..indiwsgi.auth import parse_user
+        users = {}
+        for name, (raw, file) in values.get("users", {}).items():
+            try:
+                users[name] = parse_user(name, raw)
+            except ValueError as exc:
+                raise ConfigError(f"{file}: [users] {name}: {exc}") from None
+        if not users:
+            raise ConfigError(f"{own}: [users] has no user: add one with indiredis-web --add-user NAME "
+                              "(the web client always asks for a login)")
     return Settings(service, options, hosts.get("indi"), hosts.get("redis"), hosts.get("mqtt"), log_lengths,
-                    tuple(read))
+                    tuple(read), users)

@@ -52,6 +52,9 @@ def service_ini(service: str) -> str:
              " a section here overrides them key by key.",
              "# Commented lines show the defaults.", ""]
     lines += _section("service", schema.service)
+    if service == "web":
+        lines += ["[users]", "# name = role:hash, role operator (may set values) or observer (watches only);",
+                  "# add them with: indiredis-web --add-user NAME [--role observer]", ""]
     if schema.log_lengths:
         lines += ["[log_lengths]", "# how many entries each history list keeps (shared/spec/redis-keys.md)"]
         lines += [f"#{name} = {length}" for name, length in DEFAULT_LOG_LENGTHS.items()] + [""]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from indiredis.indiwsgi.auth import hash_password
 from indiredis.service import config, examples
 
 ETC = Path(__file__).parents[2] / "etc"
@@ -41,5 +44,10 @@ def test_shipped_examples_are_valid(tmp_path):
     for service in config.SCHEMAS:
         for name in ("common.ini", f"{service}.ini"):
             (tmp_path / name).write_text((ETC / name).read_text())
+        if service == "web":  # the web client always asks for a login: a user must be added first
+            with pytest.raises(config.ConfigError, match="add one with indiredis-web --add-user"):
+                config.load(service, tmp_path / "web.ini")
+            with open(tmp_path / "web.ini", "a") as handle:
+                handle.write(f"alice = operator:{hash_password('correct horse')}\n")
         settings = config.load(service, tmp_path / f"{service}.ini")
         assert settings.service == service

@@ -164,7 +164,10 @@ def test_web_service_serves_a_socket_passed_by_systemd(redis_proc, notify, tmp_p
     listener.listen()
     port = listener.getsockname()[1]
     config = write_config(tmp_path, "web", f"[redis]\nhost = 127.0.0.1\nport = {redis_proc.port}\n",
-                          f"[service]\nblob_folder = {tmp_path}\nlisten_port = {free_port()}\n")
+                          f"[service]\nblob_folder = {tmp_path}\nlisten_port = {free_port()}\n[users]\n")
+    added = subprocess.run([str(BIN / "indiredis-web"), "--config", str(config), "--add-user", "alice"],
+                           input="correct horse battery\n", capture_output=True, text=True, timeout=30)
+    assert added.returncode == 0 and "correct horse" not in config.read_text(), added.stderr
     fd = listener.fileno()
     env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "LISTEN_FDS": "1"}
     # as systemd does: the socket is fd 3 and LISTEN_PID names the daemon (the launcher's pid, kept by exec)
@@ -176,7 +179,8 @@ def test_web_service_serves_a_socket_passed_by_systemd(redis_proc, notify, tmp_p
     try:
         wait_for(lambda: notify.has("READY=1"), timeout=20, what="web READY=1")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
-            assert response.status == 200 and b"INDI devices" in response.read()
+            # answered by the web app, which asks for a login first
+            assert response.status == 200 and response.url.endswith("/login") and b"password" in response.read()
     finally:
         status = stop_daemon(proc)
     assert status == 0

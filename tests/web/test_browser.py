@@ -18,6 +18,7 @@ from servers import free_port, wait_for
 import indiredis
 from indiredis.bridges import make_inditoredis
 from indiredis.indiwsgi import make_wsgi_app
+from indiredis.indiwsgi.auth import User, hash_password
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -25,6 +26,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 ARTIFACTS = Path(__file__).parents[2] / "artifacts"
 TELESCOPE = "Telescope Simulator"
 COORD = "EQUATORIAL_EOD_COORD"
+PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
@@ -34,7 +36,9 @@ def served_app(simulators, redis_host, tmp_path):
     bridge = make_inditoredis(indiredis.indi_server("127.0.0.1", simulators.port), redis_host,
                               blob_folder=str(tmp_path / "blobs"))
     port = free_port()
-    server = waitress.create_server(make_wsgi_app(redis_host, tmp_path / "blobs"), host="127.0.0.1", port=port)
+    users = {"olga": User("olga", "operator", hash_password(PASSWORD))}
+    server = waitress.create_server(make_wsgi_app(redis_host, tmp_path / "blobs", users=users), host="127.0.0.1",
+                                    port=port)
     thread = threading.Thread(target=server.run, daemon=True)
     with run_bridge(bridge):
         thread.start()
@@ -67,6 +71,11 @@ def form_of(browser, name: str):
 
 def test_slew_the_telescope_from_the_browser(served_app, browser, tmp_path):
     browser.get(f"{served_app}/")
+    assert browser.current_url.endswith("/login")  # the web client asks for a login first
+    browser.find_element(By.NAME, "user").send_keys("olga")
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.TAG_NAME, "button").click()
+    wait_for(lambda: browser.find_elements(By.LINK_TEXT, TELESCOPE), what="the device list after logging in")
     browser.find_element(By.LINK_TEXT, TELESCOPE).click()
     wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "form[action$='/CONNECTION']"), what="device page")
     browser.execute_script("window.pageMark = 'no reload';")

@@ -1,0 +1,81 @@
+"""A web client world for tests: a fake INDI device behind a real inditoredis and Redis, and a WSGI client."""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import urlencode
+
+import pytest
+
+from bridgethread import run_bridge
+from fakeindi import FakeIndiServer
+from servers import wait_for
+
+import indiredis
+from indiredis import tools
+from indiredis.bridges import make_inditoredis
+from indiredis.indiwsgi import make_wsgi_app
+
+DEFS = b"""<defNumberVector device="Mount" name="COORD" label="Coordinates" group="Motion" state="Idle" perm="rw">
+<defNumber name="RA" label="RA" format="%010.6m" min="0" max="24" step="0">12.5</defNumber>
+<defNumber name="DEC" label="Dec" format="%.2f" min="-90" max="90" step="0">45</defNumber></defNumberVector>
+<defSwitchVector device="Mount" name="TRACK" group="Motion" state="Ok" perm="rw" rule="OneOfMany">
+<defSwitch name="ON">On</defSwitch><defSwitch name="OFF">Off</defSwitch></defSwitchVector>
+<defSwitchVector device="Mount" name="OPTIONS" group="Options" state="Ok" perm="rw" rule="AnyOfMany">
+<defSwitch name="A">Off</defSwitch><defSwitch name="B">Off</defSwitch></defSwitchVector>
+<defSwitchVector device="Mount" name="PARK" group="Options" state="Ok" perm="rw" rule="AtMostOne">
+<defSwitch name="PARK">Off</defSwitch><defSwitch name="UNPARK">Off</defSwitch></defSwitchVector>
+<defTextVector device="Mount" name="SITE" group="Site" state="Idle" perm="rw"><defText name="NAME">home</defText></defTextVector>
+<defTextVector device="Mount" name="INFO" group="Site" state="Alert" perm="ro">
+<defText name="NOTE" label="&lt;script&gt;alert(1)&lt;/script&gt;">&lt;b&gt;bold&lt;/b&gt;</defText></defTextVector>
+<defLightVector device="Mount" name="STATUS" group="Site" state="Busy"><defLight name="L">Ok</defLight></defLightVector>
+<defBLOBVector device="Mount" name="UPLOAD" group="Files" state="Idle" perm="wo"><defBLOB name="FILE"/></defBLOBVector>
+<defBLOBVector device="Mount" name="IMAGE" group="Files" state="Idle" perm="ro"><defBLOB name="IMG"/></defBLOBVector>
+"""
+
+
+class Client:
+    """Calls the WSGI app the way a server would."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def request(self, method: str, path: str, body: bytes = b"", content_type: str = "",
+                headers: dict[str, str] | None = None) -> tuple[str, dict[str, str], bytes]:
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "wsgi.input": io.BytesIO(body),
+                   "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": content_type}
+        for key, value in (headers or {}).items():
+            environ["HTTP_" + key.upper().replace("-", "_")] = value
+        box: dict[str, object] = {}
+
+        def start_response(status, response_headers):
+            box["status"], box["headers"] = status, dict(response_headers)
+
+        data = b"".join(self.app(environ, start_response))
+        return box["status"], box["headers"], data  # type: ignore[return-value]
+
+    def get(self, path: str, **headers: str):
+        return self.request("GET", path, headers=headers)
+
+    def post(self, path: str, fields: dict[str, str | list[str]]):
+        pairs = [(k, v) for k, values in fields.items() for v in (values if isinstance(values, list) else [values])]
+        return self.request("POST", path, urlencode(pairs).encode(), "application/x-www-form-urlencoded",
+                            {"X-Requested-With": "fetch"})
+
+
+@pytest.fixture
+def world(redis_host, rconn, tmp_path):
+    blobs = tmp_path / "blobs"
+    with FakeIndiServer() as fake:
+        bridge = make_inditoredis(indiredis.indi_server("127.0.0.1", fake.port), redis_host, blob_folder=str(blobs))
+        with run_bridge(bridge):
+            wait_for(lambda: bridge.ready and fake.clients, what="bridge connected")
+            fake.send(DEFS)
+            wait_for(lambda: len(tools.properties(rconn, redis_host, "Mount")) == 9, what="Mount defined")
+            wait_for(lambda: fake.received.count(b"</enableBLOB>") == 2, what="the bridge's enableBLOBs")
+            yield Client(make_wsgi_app(redis_host, blob_folder=blobs)), fake, blobs
+
+
+def sent_after(fake, marker: int) -> bytes:
+    wait_for(lambda: len(fake.received) > marker, what="a request at the INDI side")
+    return bytes(fake.received[marker:])
