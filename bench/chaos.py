@@ -23,18 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from faultchain import CHAINS, account, build_chain, cycle_parts  # noqa: E402
+from faultchain import CHAINS, NEEDS, account, build_chain, cycle_parts  # noqa: E402
 from servers import wait_for  # noqa: E402
 
 from indiredis import bridges  # noqa: E402
 
-NEEDS = {
-    "inditoredis": ["make_inditoredis"],
-    "driverstoredis": ["make_driverstoredis"],
-    "inditomqtt-mqtttoredis": ["make_inditomqtt", "make_mqtttoredis"],
-    "driverstomqtt-mqtttoredis": ["make_driverstomqtt", "make_mqtttoredis"],
-    "inditomqtt-mqtttoport": ["make_inditomqtt", "make_mqtttoport"],
-}
 
 
 def percentile(values: list[float], fraction: float) -> float:

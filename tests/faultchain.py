@@ -475,6 +475,16 @@ CHAINS: dict[str, Callable[[Chain, dict[str, str]], None]] = {
 }
 
 
+#: the bridge factories each chain needs (a chain whose bridges are missing cannot run)
+NEEDS: dict[str, list[str]] = {
+    "inditoredis": ["make_inditoredis"],
+    "driverstoredis": ["make_driverstoredis"],
+    "inditomqtt-mqtttoredis": ["make_inditomqtt", "make_mqtttoredis"],
+    "driverstomqtt-mqtttoredis": ["make_driverstomqtt", "make_mqtttoredis"],
+    "inditomqtt-mqtttoport": ["make_inditomqtt", "make_mqtttoport"],
+}
+
+
 def cycle_parts(chain: Chain, cycles: int) -> Iterator[str]:
     """The parts to kill, round robin, ``cycles`` times in all."""
     parts = chain.part_names()

@@ -104,6 +104,15 @@ def describe_error(exc: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
+def resume_consuming(channel: Channel, what: str) -> None:
+    """The consumer of ``channel`` is connected again: back-pressure instead of dropping, and one
+    log line for what was dropped meanwhile."""
+    channel.set_consumer_up(True)
+    dropped = channel.take_dropped()
+    if dropped:
+        log.warning("dropped %d messages while %s was unreachable", dropped, what)
+
+
 def report_malformed(source: str, event: Malformed) -> None:
     """One log line for a skipped piece of an INDI stream."""
     log.warning("skipped bad input from %s: %s", source, event)

@@ -56,7 +56,7 @@ from ..hosts import MQTTServer
 from ..protocol.messages import Malformed, Message
 from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
 from ..protocol.xmlout import getproperties_xml
-from .base import InboundItem, Link, Reset, report_malformed
+from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from .routing import Snoop
 from .streams import run_until_first_done
 
@@ -235,15 +235,8 @@ class _MqttLink(Link):
         incoming: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         connection = MqttConnection(self.server, self.mqtt_id, lambda t, p: incoming.put_nowait((t, p)))
         try:
-            try:
-                await connection.connect(self.subscriptions())
-            except BaseException:
-                sending.set_consumer_up(False)
-                raise
-            sending.set_consumer_up(True)
-            dropped = sending.take_dropped()
-            if dropped:
-                log.warning("dropped %d messages while the MQTT broker was unreachable", dropped)
+            await connection.connect(self.subscriptions())
+            resume_consuming(sending, "the MQTT broker")
             self.connected(f"connected to MQTT broker {self.server.host}:{self.server.port} as {self.mqtt_id}")
             await self.serve(connection, inbound, outbound, incoming)
         finally:

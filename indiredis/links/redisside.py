@@ -24,7 +24,7 @@ from ..protocol.messages import Malformed, Message
 from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
 from ..protocol.xmlout import enableblob_xml, getproperties_xml
 from ..store.redisstore import RedisStore
-from .base import InboundItem, Link, Reset, report_malformed
+from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from .streams import run_until_first_done
 
 log = logging.getLogger("indiredis")
@@ -92,15 +92,8 @@ class RedisLink(Link):
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         rconn = redis_connection(self.server)
         try:
-            try:
-                await rconn.ping()
-            except BaseException:
-                inbound.set_consumer_up(False)
-                raise
-            inbound.set_consumer_up(True)
-            dropped = inbound.take_dropped()
-            if dropped:
-                log.warning("dropped %d messages while Redis was unreachable", dropped)
+            await rconn.ping()
+            resume_consuming(inbound, "Redis")
             self._sessions += 1
             if self._sessions > 1:
                 # Redis may have come back empty: ask for everything again

@@ -47,7 +47,11 @@ def _keys(*keys: Key) -> dict[str, Key]:
     return {key.name: key for key in keys}
 
 
-_TLS_MQTT = (
+_PASSWORD = (
+    Key("password", str, "", "password; better in password_file"),
+    Key("password_file", str, "", "file holding the password, or a credential name in $CREDENTIALS_DIRECTORY"),
+)
+_TLS = (
     Key("ssl", bool, False, "use TLS"),
     Key("ssl_ca_certs", str, "", "CA file that signs the server's certificate (system CAs when empty)"),
     Key("ssl_certfile", str, "", "client certificate, when the server asks for one"),
@@ -64,25 +68,23 @@ HOST_SECTIONS: dict[str, dict[str, Key]] = {
         Key("port", int, 6379, "Redis port"),
         Key("db", int, 0, "Redis database number"),
         Key("username", str, "", "ACL user name (Redis 6+); empty for the default user"),
-        Key("password", str, "", "password; better in password_file"),
-        Key("password_file", str, "", "file holding the password, or a credential name in $CREDENTIALS_DIRECTORY"),
+        *_PASSWORD,
         Key("keyprefix", str, "indi_", "prefix of every key the bridge writes"),
         Key("to_indi_channel", str, "to_indi", "channel clients publish INDI XML on"),
         Key("from_indi_channel", str, "from_indi", "channel the bridge publishes INDI XML on"),
-        *_TLS_MQTT,
+        *_TLS,
         Key("ssl_check_hostname", bool, True, "check that the certificate names the host"),
     ),
     "mqtt": _keys(
         Key("host", str, "localhost", "MQTT broker host"),
         Key("port", int, 1883, "MQTT broker port (8883 is usual with TLS)"),
         Key("username", str, "", "user name; empty for anonymous"),
-        Key("password", str, "", "password; better in password_file"),
-        Key("password_file", str, "", "file holding the password, or a credential name in $CREDENTIALS_DIRECTORY"),
+        *_PASSWORD,
         Key("to_indi_topic", str, "to_indi", "topic root for client traffic"),
         Key("from_indi_topic", str, "from_indi", "topic root for instrument traffic"),
         Key("snoop_control_topic", str, "snoop_control", "topic root for snoop requests"),
         Key("snoop_data_topic", str, "snoop_data", "topic root for snooped data"),
-        *_TLS_MQTT,
+        *_TLS,
     ),
 }
 

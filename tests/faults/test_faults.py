@@ -14,21 +14,13 @@ import re
 
 import pytest
 
-from faultchain import CHAINS, account, build_chain, cycle_parts
+from faultchain import CHAINS, NEEDS, account, build_chain, cycle_parts
 from servers import wait_for
 
 from indiredis import bridges
 
 CYCLES_PER_PART = 2
 
-#: the factories each chain needs: a chain whose bridges do not exist yet is skipped
-NEEDS = {
-    "inditoredis": ["make_inditoredis"],
-    "driverstoredis": ["make_driverstoredis"],
-    "inditomqtt-mqtttoredis": ["make_inditomqtt", "make_mqtttoredis"],
-    "driverstomqtt-mqtttoredis": ["make_driverstomqtt", "make_mqtttoredis"],
-    "inditomqtt-mqtttoport": ["make_inditomqtt", "make_mqtttoport"],
-}
 
 #: the status words each part's outage must produce in some bridge's STATUS
 OUTAGE_STATUS = {"redis": "waiting for Redis", "mosquitto": "waiting for", "indiserver": "waiting for indiserver"}
