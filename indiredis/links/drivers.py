@@ -22,14 +22,15 @@ A driver that exits is reported (a log line and an INDI ``message`` that
 reaches Redis), its devices are deleted (``delProperty``) until it is back,
 and it is restarted with capped exponential back-off.  Cancelling
 :meth:`DriverPool.run` stops every child (SIGTERM, then SIGKILL) and reaps
-it; children also get SIGKILL from the kernel if this process dies.
+it; children also get SIGKILL from the kernel if this process dies
+(``setpriv --pdeathsig``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import logging
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -50,12 +51,12 @@ DRIVER_BUFFER = 1000  # messages queued for one driver's stdin
 FROM_DRIVER_TAGS = frozenset({"message", "delProperty"})
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    PR_SET_PDEATHSIG = 1
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass
+def _command(executable: str) -> list[str]:
+    """The driver's command line: under ``setpriv --pdeathsig KILL`` (util-linux) when available, so the
+    kernel kills the driver if this process dies without stopping it.  (Not a ``preexec_fn``: running
+    Python between fork and exec can deadlock in a process with threads.)"""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--", executable] if setpriv else [executable]
 
 
 def _generated(xml: bytes) -> Message:
@@ -99,8 +100,8 @@ class DriverProcess:
     async def start(self) -> None:
         self.stdin = Channel(DRIVER_BUFFER, f"to {self.label}")  # nothing stale for a new process
         self.process = await asyncio.create_subprocess_exec(
-            self.executable, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, preexec_fn=_die_with_parent, start_new_session=True,
+            *_command(self.executable), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, start_new_session=True,
         )
         self.status = "running"
 

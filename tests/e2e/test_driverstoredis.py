@@ -130,3 +130,20 @@ def test_stopping_leaves_no_driver_processes(drivers_host, tmp_path):
         assert len(pids) == 2
     for pid in pids:  # reaped: not even a zombie is left
         assert not Path(f"/proc/{pid}").exists(), f"driver {pid} still exists"
+
+
+def test_drivers_die_with_a_killed_bridge(redis_proc, tmp_path):
+    """Even SIGKILL of the bridge (no clean-up possible) leaves no driver running."""
+    from faultchain import STANDIN, BridgeProcess
+
+    bridge = BridgeProcess("make_driverstoredis", {"drivers": [STANDIN],
+                                                   "redis_host": {"host": "127.0.0.1", "port": redis_proc.port}},
+                           tmp_path).start()
+    try:
+        children = wait_for(bridge.children, what="the driver process")
+        os.kill(bridge.proc.pid, signal.SIGKILL)
+        bridge.proc.wait(10)
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text()
+                                 .split(")")[1].split()[0] for pid in children), what="the driver to be killed too")
+    finally:
+        bridge.stop()
