@@ -96,6 +96,18 @@ def test_installed_daemon_runs_on_debian_libraries(installed, simulators, redis_
         assert proc.wait(20) == 0, log.read_text()
 
 
+def test_booted_systemd_in_an_nspawn_container_runs_the_service(installed, tmp_path_factory):
+    """`systemctl enable --now indiredis-inditoredis` in a debootstrapped Debian booted by systemd-nspawn."""
+    root = Path(os.environ.get("INDIREDIS_NSPAWN_ROOT", "/var/tmp/indiredis-nspawn"))
+    result = subprocess.run(["sh", str(ROOT / "tests/deb/nspawn_check.sh"), str(root)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=900)
+    output = result.stdout + result.stderr
+    if result.returncode != 0 and "container booted" not in output:
+        pytest.skip(f"no booted systemd container here: {output.strip().splitlines()[-1:]} ")
+    assert result.returncode == 0 and "nspawn check passed" in output, output[-3000:]
+    assert "active" in output and "inditoredis ready" in output
+
+
 def test_remove_keeps_conffiles_and_purge_leaves_nothing(installed):
     files = [path for path in package_files() if not path.startswith("/etc/")]
     run("dpkg", "-r", "indiredis")
