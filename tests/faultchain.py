@@ -1,7 +1,7 @@
 """Fault injection on real chains: shared by ``tests/faults`` and ``bench/chaos.py``.
 
 A *chain* is the real servers (redis-server, mosquitto, indiserver) plus the
-bridges under test, each bridge a separate process, fed by
+bridges under test, each bridge its real daemon (``indiredis-<service>``) in its own process, fed by
 ``standin_driver.py`` streaming numbered setNumberVector messages.  A *watcher*
 at the far end (a Redis pub/sub subscriber, or an INDI client on mqtttoport's
 port) records every numbered message it sees.  :meth:`Chain.fault` kills one
@@ -18,7 +18,6 @@ later or count them in their log ("dropped N messages ...").
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -36,11 +35,11 @@ import redis
 
 import indiredis
 from indiredis import tools
+from notifysocket import NotifySocket
 from servers import IndiServerProcess, MosquittoProcess, RedisProcess, free_port, port_open, wait_for
 
 HERE = Path(__file__).resolve().parent
 STANDIN = str(HERE / "standin_driver.py")
-RUNNER = str(HERE / "runbridge.py")
 
 #: Before a kill, messages sent this close to it may be in flight inside the killed part.
 IN_FLIGHT_MARGIN = 0.25
@@ -165,20 +164,50 @@ class IndiClientWatcher(Watcher):
                     pending = pending[cut:]
 
 
+SERVICE_OF = {"make_inditoredis": "inditoredis", "make_driverstoredis": "driverstoredis",
+              "make_inditomqtt": "inditomqtt", "make_driverstomqtt": "driverstomqtt",
+              "make_mqtttoredis": "mqtttoredis", "make_mqtttoport": "mqtttoport"}
+HOST_SECTIONS = {"indi_host": "indi", "redis_host": "redis", "mqtt_host": "mqtt"}
+SERVICE_KEYS = {"port": "listen_port", "host": "listen_host"}
+
+
 class BridgeProcess:
-    """One bridge run by ``runbridge.py`` in its own process; its log and status lines are kept."""
+    """One bridge run as its real daemon (``indiredis-<service>``) with a configuration folder of its own,
+    telling a stand-in systemd notification socket what it does."""
 
     def __init__(self, factory: str, kwargs: dict, workdir: Path, env: dict[str, str] | None = None) -> None:
         self.factory, self.kwargs = factory, kwargs
-        self.log_path = workdir / f"{factory}-{free_port()}.log"
+        self.service = SERVICE_OF[factory]
+        self.folder = workdir / f"{self.service}-{free_port()}"
+        self.folder.mkdir(parents=True)
+        self.log_path = self.folder / "daemon.log"
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.notify: NotifySocket | None = None
+
+    def write_config(self) -> Path:
+        lines = ["[service]", f"blob_folder = {self.folder / 'blobs'}"] if self.service in (
+            "inditoredis", "driverstoredis", "mqtttoredis") else ["[service]"]
+        sections: list[str] = []
+        for key, value in self.kwargs.items():
+            if key in HOST_SECTIONS:
+                sections += [f"[{HOST_SECTIONS[key]}]"] + [f"{k} = {v}" for k, v in value.items()]
+            elif key == "drivers":
+                lines.append(f"drivers = {' '.join(value)}")
+            else:
+                lines.append(f"{SERVICE_KEYS.get(key, key)} = {value}")
+        path = self.folder / f"{self.service}.ini"
+        path.write_text("\n".join(lines + sections) + "\n")
+        return path
 
     def start(self) -> "BridgeProcess":
+        config = self.write_config()
+        self.notify = NotifySocket(self.folder)
+        env = {**self.env, "NOTIFY_SOCKET": str(self.notify.path), "WATCHDOG_USEC": "2000000"}
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, RUNNER, json.dumps({"factory": self.factory, "kwargs": self.kwargs})],
-                stdout=log, stderr=subprocess.STDOUT, env=self.env, start_new_session=True,
+                [str(Path(sys.executable).parent / f"indiredis-{self.service}"), "--config", str(config)],
+                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
             )
         return self
 
@@ -191,12 +220,16 @@ class BridgeProcess:
         return self.log_path.read_text(errors="replace")
 
     def statuses(self) -> list[str]:
-        return [line.split("STATUS ", 1)[1] for line in self.log.splitlines() if "STATUS " in line]
+        """Every STATUS= the daemon sent."""
+        lines = self.notify.snapshot() if self.notify else []
+        return [line[len("STATUS="):] for line in lines if line.startswith("STATUS=")]
 
     @property
     def ready(self) -> bool:
-        lines = [line for line in self.log.splitlines() if line.endswith(" READY") or line.endswith(" NOT READY")]
-        return bool(lines) and lines[-1].endswith(" READY")
+        """READY=1 was sent, and the latest status says both sides are connected."""
+        statuses = self.statuses()
+        return (self.notify is not None and self.notify.has("READY=1") and bool(statuses)
+                and "waiting for" not in statuses[-1] and "connecting to" not in statuses[-1])
 
     def dropped(self) -> int:
         """Messages the bridge said it dropped during outages."""
@@ -220,6 +253,8 @@ class BridgeProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
+        if self.notify:
+            self.notify.close()
 
 
 @dataclass
