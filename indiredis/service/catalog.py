@@ -1,37 +1,60 @@
-"""The services: each one's bridge, built from its validated settings."""
+"""The services: each one's bridge, built from its validated settings.
+
+The bridge factories are looked up in :mod:`indiredis.bridges` when a bridge
+is built, not when this module is imported, so a service whose factory is
+missing (or whose links cannot be imported) fails alone, with one line.
+"""
 
 from __future__ import annotations
 
-from typing import Callable
+import importlib
+from typing import Any, Callable
 
-from .. import bridges
 from ..bridge import Bridge
 from .config import Settings
+
+
+class ServiceUnavailable(Exception):
+    """This installation cannot build the service (its bridge factory is missing)."""
 
 
 def _blob_folder(settings: Settings) -> str | None:
     return settings.options.get("blob_folder") or None
 
 
-BUILDERS: dict[str, Callable[[Settings], Bridge]] = {
-    "inditoredis": lambda s: bridges.make_inditoredis(
-        s.indi, s.redis, s.log_lengths, _blob_folder(s), s.options["max_message_size"]),  # type: ignore[arg-type]
-    "driverstoredis": lambda s: bridges.make_driverstoredis(
-        s.options["drivers"], s.redis, s.log_lengths, _blob_folder(s), s.options["max_message_size"]),  # type: ignore[arg-type]
-    "inditomqtt": lambda s: bridges.make_inditomqtt(
-        s.indi, s.options["mqtt_id"], s.mqtt, s.options["subscribe_list"], s.options["max_message_size"]),  # type: ignore[arg-type]
-    "driverstomqtt": lambda s: bridges.make_driverstomqtt(
-        s.options["drivers"], s.options["mqtt_id"], s.mqtt, s.options["subscribe_list"],  # type: ignore[arg-type]
-        s.options["max_message_size"]),
-    "mqtttoredis": lambda s: bridges.make_mqtttoredis(
-        s.options["mqtt_id"], s.mqtt, s.redis, s.log_lengths, _blob_folder(s),  # type: ignore[arg-type]
-        s.options["max_message_size"], s.options["subscribe_list"]),
-    "mqtttoport": lambda s: bridges.make_mqtttoport(
-        s.options["mqtt_id"], s.mqtt, s.options["listen_port"], s.options["listen_host"],  # type: ignore[arg-type]
-        s.options["max_message_size"], s.options["subscribe_list"]),
-}
+def _arguments(settings: Settings) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The factory's arguments for ``settings.service``, in the agreed signatures (see bridges.py)."""
+    s, o = settings, settings.options
+    table: dict[str, Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]] = {
+        "inditoredis": lambda: ((s.indi, s.redis, s.log_lengths, _blob_folder(s)),
+                                {"max_message_size": o["max_message_size"]}),
+        "driverstoredis": lambda: ((o["drivers"], s.redis, s.log_lengths, _blob_folder(s)),
+                                   {"max_message_size": o["max_message_size"]}),
+        "inditomqtt": lambda: ((s.indi, o["mqtt_id"], s.mqtt, o["subscribe_list"]),
+                               {"max_message_size": o["max_message_size"]}),
+        "driverstomqtt": lambda: ((o["drivers"], o["mqtt_id"], s.mqtt, o["subscribe_list"]),
+                                  {"max_message_size": o["max_message_size"]}),
+        "mqtttoredis": lambda: ((o["mqtt_id"], s.mqtt, s.redis, s.log_lengths, _blob_folder(s)),
+                                {"max_message_size": o["max_message_size"], "subscribe_list": o["subscribe_list"]}),
+        "mqtttoport": lambda: ((o["mqtt_id"], s.mqtt, o["listen_port"], o["listen_host"]),
+                               {"max_message_size": o["max_message_size"], "subscribe_list": o["subscribe_list"]}),
+    }
+    return table[settings.service]()
+
+
+def factory(service: str) -> Callable[..., Bridge]:
+    """``indiredis.bridges.make_<service>``, imported now; :class:`ServiceUnavailable` when it is missing."""
+    try:
+        bridges = importlib.import_module("indiredis.bridges")
+    except ImportError as exc:
+        raise ServiceUnavailable(f"the bridges cannot be imported: {exc}") from None
+    make = getattr(bridges, f"make_{service}", None)
+    if make is None:
+        raise ServiceUnavailable(f"this installation has no {service} bridge (indiredis.bridges.make_{service})")
+    return make  # type: ignore[no-any-return]
 
 
 def build_bridge(settings: Settings) -> Bridge:
-    """The bridge a bridge service runs."""
-    return BUILDERS[settings.service](settings)
+    """The bridge a bridge service runs (nothing connects until it runs)."""
+    args, kwargs = _arguments(settings)
+    return factory(settings.service)(*args, **kwargs)

@@ -14,6 +14,8 @@ from .logsetup import setup_logging
 
 log = logging.getLogger("indiredis")
 
+EX_UNAVAILABLE = 69  # sysexits.h: this installation cannot run the service
+
 
 def _help_epilog(service: str) -> str:
     schema = SCHEMAS[service]
@@ -90,25 +92,25 @@ def run(service: str, argv: list[str] | None = None) -> int:
     setup_logging(args.log_level or "info")
     if getattr(args, "add_user", None):
         return add_user(args.config, args.add_user, args.role)
+    from .catalog import ServiceUnavailable
+    from .daemon import Daemon, build_service
     try:
         settings = load(service, args.config)
+        built = build_service(settings, args.config)  # what the bridge itself refuses, e.g. an mqtt_id with '/'
+        if args.check:
+            print(f"{args.config}: configuration is valid")
+            return 0
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         return EX_CONFIG
-    if args.check:
-        print(f"{args.config}: configuration is valid")
-        return 0
+    except ServiceUnavailable as exc:
+        log.error("%s", exc)
+        return EX_UNAVAILABLE
     setup_logging(args.log_level or settings.options["log_level"])
     log.info("indiredis-%s starting with %s", service, ", ".join(settings.files))
-    from .daemon import Daemon
 
     async def main() -> int:
-        try:
-            daemon = Daemon(settings, args.config)
-        except (ValueError, ConfigError) as exc:  # e.g. an mqtt_id with '/' in it
-            log.error("configuration error: %s", exc)
-            return EX_CONFIG
-        return await daemon.run()
+        return await Daemon(settings, args.config, service=built).run()
 
     return asyncio.run(main())
 
@@ -124,3 +126,7 @@ def main() -> None:
             sys.exit(f"usage: python3 -m indiredis.service {{{','.join(SCHEMAS)}}} [--config PATH] ...")
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(run(service))
+
+
+if __name__ == "__main__":  # python3 -m indiredis.service.cli <service> [--config PATH] ...
+    main()

@@ -41,6 +41,8 @@ class Key:
     default: Any
     help: str
     required: bool = False
+    low: int | None = None  # whole numbers: the smallest value allowed
+    high: int | None = None  # whole numbers: the largest value allowed
 
 
 def _keys(*keys: Key) -> dict[str, Key]:
@@ -61,12 +63,12 @@ _TLS = (
 HOST_SECTIONS: dict[str, dict[str, Key]] = {
     "indi": _keys(
         Key("host", str, "localhost", "indiserver host"),
-        Key("port", int, 7624, "indiserver port"),
+        Key("port", int, 7624, "indiserver port", low=1, high=65535),
     ),
     "redis": _keys(
         Key("host", str, "localhost", "Redis host"),
-        Key("port", int, 6379, "Redis port"),
-        Key("db", int, 0, "Redis database number"),
+        Key("port", int, 6379, "Redis port", low=1, high=65535),
+        Key("db", int, 0, "Redis database number", low=0),
         Key("username", str, "", "ACL user name (Redis 6+); empty for the default user"),
         *_PASSWORD,
         Key("keyprefix", str, "indi_", "prefix of every key the bridge writes"),
@@ -77,7 +79,7 @@ HOST_SECTIONS: dict[str, dict[str, Key]] = {
     ),
     "mqtt": _keys(
         Key("host", str, "localhost", "MQTT broker host"),
-        Key("port", int, 1883, "MQTT broker port (8883 is usual with TLS)"),
+        Key("port", int, 1883, "MQTT broker port (8883 is usual with TLS)", low=1, high=65535),
         Key("username", str, "", "user name; empty for anonymous"),
         *_PASSWORD,
         Key("to_indi_topic", str, "to_indi", "topic root for client traffic"),
@@ -90,7 +92,7 @@ HOST_SECTIONS: dict[str, dict[str, Key]] = {
 
 _LOG_LEVEL = Key("log_level", str, "info", "debug, info, warning or error")
 _BLOBS = Key("blob_folder", str, "/var/lib/indiredis/blobs", "folder for received BLOBs (never stored in Redis)")
-_MAX = Key("max_message_size", int, 256 * 1024 * 1024, "largest INDI message accepted, in bytes")
+_MAX = Key("max_message_size", int, 256 * 1024 * 1024, "largest INDI message accepted, in bytes", low=1024)
 _DRIVERS = Key("drivers", list, [], "INDI driver executables, separated by spaces", required=True)
 _MQTT_ID = Key("mqtt_id", str, "", "this bridge's unique MQTT client id", required=True)
 _SUBSCRIBE = Key("subscribe_list", list, [], "ids of the bridges on the other side to serve (all when empty)")
@@ -122,11 +124,12 @@ SCHEMAS: dict[str, ServiceSchema] = {
         ServiceSchema("mqtttoport", "MQTT broker ⇄ a TCP port for INDI clients such as KStars", ("mqtt",),
                       _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX,
                             Key("listen_host", str, "localhost", "address INDI clients connect to"),
-                            Key("listen_port", int, 7624, "port INDI clients connect to")), False),
+                            Key("listen_port", int, 7624, "port INDI clients connect to", low=1, high=65535)), False),
         ServiceSchema("web", "the web client, served from the Redis store", ("redis",),
                       _keys(_LOG_LEVEL, _BLOBS,
                             Key("listen_host", str, "localhost", "address to serve on (without socket activation)"),
-                            Key("listen_port", int, 8000, "port to serve on (without socket activation)")), False),
+                            Key("listen_port", int, 8000, "port to serve on (without socket activation)",
+                                low=1, high=65535)), False),
     )
 }
 
@@ -145,7 +148,17 @@ class Settings:
     users: dict[str, Any] | None = None
 
 
+    def same_service(self, other: "Settings") -> bool:
+        """True when ``other`` runs the same service and differs at most in ``log_level`` (no rebuild needed)."""
+        def essence(settings: Settings) -> tuple[Any, ...]:
+            options = {k: v for k, v in settings.options.items() if k != "log_level"}
+            return (settings.service, options, settings.indi, settings.redis, settings.mqtt, settings.log_lengths,
+                    settings.users)
+        return essence(self) == essence(other)
+
+
 def default_path(service: str) -> Path:
+    """``/etc/indiredis/<service>.ini``."""
     return CONFIG_DIR / f"{service}.ini"
 
 
@@ -157,12 +170,16 @@ def _convert(key: Key, raw: str, where: str) -> Any:
             return True
         if lowered in ("0", "no", "false", "off"):
             return False
-        raise ConfigError(f"{where}: {key.name} = {text!r} is not yes/no")
+        raise ConfigError(f"{where} {key.name} = {text!r} is not yes/no")
     if key.kind is int:
         try:
-            return int(text)
+            number = int(text)
         except ValueError:
-            raise ConfigError(f"{where}: {key.name} = {text!r} is not a whole number") from None
+            raise ConfigError(f"{where} {key.name} = {text!r} is not a whole number") from None
+        if (key.low is not None and number < key.low) or (key.high is not None and number > key.high):
+            allowed = f"{key.low}-{key.high}" if key.high is not None else f"{key.low} or more"
+            raise ConfigError(f"{where} {key.name} = {number} is out of range ({allowed})")
+        return number
     if key.kind is list:
         return text.split()
     return text
@@ -175,7 +192,7 @@ def _read_secret(name: str, where: str) -> str:
     try:
         return path.read_text().rstrip("\r\n")
     except OSError as exc:
-        raise ConfigError(f"{where}: password_file {name!r} cannot be read: {exc.strerror or exc}") from None
+        raise ConfigError(f"{where} password_file {name!r} cannot be read: {exc.strerror or exc}") from None
 
 
 def _parse_file(path: Path, parser: configparser.ConfigParser) -> None:
@@ -249,9 +266,13 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
             if secret_file:
                 where = f"{values[section]['password_file'][1]}: [{section}]"
                 if fields["password"]:
-                    raise ConfigError(f"{where}: give password or password_file, not both")
+                    raise ConfigError(f"{where} give password or password_file, not both")
                 fields["password"] = _read_secret(secret_file, where)
-        hosts[section] = {"indi": indi_server, "redis": redis_server, "mqtt": mqtt_server}[section](**fields)
+        try:
+            hosts[section] = {"indi": indi_server, "redis": redis_server, "mqtt": mqtt_server}[section](**fields)
+        except ValueError as exc:  # a combination the host functions refuse, e.g. TLS files without ssl
+            sources = [file for file in read if any(f == file for _, f in values.get(section, {}).values())]
+            raise ConfigError(f"{' and '.join(sources) or own}: [{section}] {exc}") from None
     log_lengths = None
     if schema.log_lengths and values.get("log_lengths"):
         log_lengths = {}

@@ -61,7 +61,7 @@ def test_entry_points_help_units_conffiles_user(installed, tmp_path):
         text = run(f"/usr/bin/indiredis-{service}", "--help").stdout
         assert "--config" in text and f"/etc/indiredis/{service}.ini" in text
     units = sorted(Path("/lib/systemd/system").glob("indiredis-*"))
-    assert len(units) == 8
+    assert len(units) == 9  # six bridges, the inditoredis@ template, web service and socket
     verify = run("systemd-analyze", "verify", "--man=no", *map(str, units), check=False)
     assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
     conffiles = run("dpkg-query", "-W", "-f=${Conffiles}", "indiredis").stdout

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from faultchain import STANDIN
+from indiredis.service import config
 from notifysocket import NotifySocket
 from servers import RedisProcess, free_port, wait_for
 
@@ -53,30 +54,87 @@ def notify(tmp_path):
     sock.close()
 
 
-def test_inditoredis_tells_systemd_ready_status_watchdog_reload_stopping(simulators, redis_proc, notify, tmp_path):
-    config = write_config(tmp_path, "inditoredis",
-                          f"[indi]\nhost = 127.0.0.1\nport = {simulators.port}\n[redis]\nhost = 127.0.0.1\n"
-                          f"port = {redis_proc.port}\n",
+def _inditoredis_common(indi_port: int, redis_port: int) -> str:
+    return f"[indi]\nhost = 127.0.0.1\nport = {indi_port}\n[redis]\nhost = 127.0.0.1\nport = {redis_port}\n"
+
+
+def test_inditoredis_tells_systemd_status_ready_watchdog_then_stopping_in_order(simulators, redis_proc, notify,
+                                                                              tmp_path):
+    config = write_config(tmp_path, "inditoredis", _inditoredis_common(simulators.port, redis_proc.port),
                           f"[service]\nblob_folder = {tmp_path / 'blobs'}\n")
     proc = start_daemon("inditoredis", config, notify)
     try:
         wait_for(lambda: notify.has("READY=1"), timeout=20, what="READY=1")
         ready = notify.index("READY=1")
-        assert any(line.startswith("STATUS=") and "connected to indiserver" in line for line in notify.snapshot())
+        before = notify.snapshot()[:ready]
+        assert any(line.startswith("STATUS=") for line in before), before  # STATUS says what it does before READY
+        assert any("connected to indiserver" in line for line in before if line.startswith("STATUS="))
         wait_for(lambda: any("devices" in l and "properties" in l and "2 devices" in l for l in notify.snapshot()
                              if l.startswith("STATUS=")), timeout=20, what="status with the simulators counted")
         wait_for(lambda: sum(l == "WATCHDOG=1" for l in notify.snapshot()[ready:]) >= 3, what="watchdog pings")
-        mark = len(notify.snapshot())
-        proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: notify.has("RELOADING=1", mark), what="RELOADING=1")
-        wait_for(lambda: notify.has("READY=1", notify.index("RELOADING=1", mark)), what="READY=1 after reload")
-        assert proc.poll() is None
     finally:
         status = stop_daemon(proc)
     assert status == 0
-    assert notify.has("STOPPING=1", ready)
+    lines = notify.snapshot()
+    assert lines.count("READY=1") == 1 and lines.count("STOPPING=1") == 1
+    assert lines.index("STOPPING=1") > ready and "WATCHDOG=1" not in lines[lines.index("STOPPING=1"):]
     log = (tmp_path / "inditoredis.log").read_text()
     assert "Traceback" not in log
+
+
+def test_sighup_reloads_unchanged_changed_and_refuses_a_bad_configuration(simulators, redis_proc, rconn, notify,
+                                                                         tmp_path):
+    common = _inditoredis_common(simulators.port, redis_proc.port)
+    config = write_config(tmp_path, "inditoredis", common, "[service]\nblob_folder =\n")
+    proc = start_daemon("inditoredis", config, notify)
+
+    def reload() -> int:
+        """SIGHUP; the index of the READY=1 that ends the reload."""
+        mark = len(notify.snapshot())
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: notify.has("RELOADING=1", mark), what="RELOADING=1")
+        reloading = notify.index("RELOADING=1", mark)
+        wait_for(lambda: notify.has("READY=1", reloading), timeout=20, what="READY=1 after RELOADING=1")
+        return notify.index("READY=1", reloading)
+
+    try:
+        wait_for(lambda: notify.has("READY=1"), timeout=20, what="READY=1")
+        wait_for(lambda: rconn.exists("indi_devices"), timeout=20, what="indi_devices")
+        reload()  # unchanged: the bridge keeps running
+        log = (tmp_path / "inditoredis.log").read_text()
+        assert "configuration unchanged" in log
+
+        config.write_text("[service]\nblob_folder =\n[redis]\nkeyprefix = dome2_\n")
+        done = reload()  # changed: a new bridge writes under the new prefix
+        assert any(line.startswith("STATUS=") for line in notify.snapshot()[:done])
+        wait_for(lambda: rconn.exists("dome2_devices"), timeout=20, what="keys under the new prefix")
+
+        config.write_text("[service]\nblob_folder =\n[redis]\nport = many\n")
+        reload()  # bad: refused with one line, the running bridge kept
+        log = (tmp_path / "inditoredis.log").read_text()
+        assert "reload refused, keeping the running configuration" in log and "port = 'many'" in log
+        assert proc.poll() is None
+        rconn.delete("dome2_devices")
+        rconn.publish("to_indi", b'<getProperties version="1.7"/>')
+        wait_for(lambda: rconn.exists("dome2_devices"), timeout=20, what="the kept bridge still serving")
+    finally:
+        status = stop_daemon(proc)
+    assert status == 0 and "Traceback" not in (tmp_path / "inditoredis.log").read_text()
+
+
+def test_watchdog_pings_stop_while_the_event_loop_hangs(notify, tmp_path):
+    config = write_config(tmp_path, "inditoredis", "", "[service]\n")
+    env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "200000"}
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("hung_service.py")), str(config)], env=env)
+    try:
+        wait_for(lambda: notify.has("HANG=end") and notify.has("WATCHDOG=1", notify.index("HANG=end")),
+                 timeout=20, what="a hang and a ping after it")
+    finally:
+        status = stop_daemon(proc)
+    lines = notify.snapshot()
+    begin, end = lines.index("HANG=begin"), lines.index("HANG=end")
+    assert "WATCHDOG=1" in lines[:begin] and "WATCHDOG=1" not in lines[begin:end]  # a hung loop sends no pings
+    assert status == 0 and lines[-1] == "STOPPING=1"
 
 
 def test_not_ready_while_redis_is_down_then_ready_when_it_starts(simulators, notify, tmp_path):
@@ -162,6 +220,14 @@ BAD_CONFIGS = [
     ("unreadable password file", "[redis]\npassword_file = /nonexistent/secret\n", "cannot be read"),
     ("unknown log list", "[log_lengths]\nnothing = 3\n", "[log_lengths] unknown key 'nothing'"),
     ("negative log length", "[log_lengths]\nmessages = -1\n", "must not be negative"),
+    ("port out of range", "[indi]\nport = 70000\n", "[indi] port = 70000 is out of range (1-65535)"),
+    ("tiny message limit", "[service]\nmax_message_size = 10\n", "max_message_size = 10 is out of range"),
+    ("TLS files without ssl", "[redis]\nssl_ca_certs = /etc/ssl/ca.pem\n",
+     "[redis] TLS files are given but ssl is not enabled"),
+    ("client certificate without key", "[redis]\nssl = yes\nssl_certfile = /etc/ssl/c.pem\n",
+     "needs both ssl_certfile and ssl_keyfile"),
+    ("empty channel", "[redis]\nto_indi_channel =\n", "[redis] to_indi_channel must be a non-empty string"),
+    ("duplicate key", "[indi]\nport = 1\nport = 2\n", "option 'port' in section 'indi' already exists"),
 ]
 
 
@@ -178,13 +244,57 @@ def test_bad_configuration_gives_one_line_and_status_78(case, text, expected, tm
 @pytest.mark.parametrize("service, text, expected", [
     ("inditomqtt", "[service]\n", "[service] mqtt_id is required"),
     ("driverstoredis", "[service]\ndrivers =\n", "drivers must not be empty"),
-    ("inditomqtt", "[service]\nmqtt_id = a/b\n", "mqtt_id must be a non-empty name"),
+    ("inditomqtt", "[service]\nmqtt_id = a/b\n", "[service] mqtt_id must be a non-empty name"),
+    ("mqtttoport", "[service]\nmqtt_id = p\nlisten_port = 0\n", "[service] listen_port = 0 is out of range"),
+    ("inditomqtt", "[service]\nmqtt_id = m\n[mqtt]\nto_indi_topic = a/#\n", "must not contain MQTT wildcards"),
+    ("mqtttoredis", "[service]\nmqtt_id = m\n[mqtt]\nfrom_indi_topic = to_indi\n", "four MQTT topics must differ"),
 ])
-def test_missing_or_invalid_required_keys(service, text, expected, tmp_path):
+@pytest.mark.parametrize("check", [False, True], ids=["run", "check"])
+def test_missing_or_invalid_required_keys(service, text, expected, check, tmp_path):
     config = write_config(tmp_path, service, "", text)
-    result = subprocess.run([str(BIN / f"indiredis-{service}"), "--config", str(config)], capture_output=True,
+    result = subprocess.run([str(BIN / f"indiredis-{service}"), "--config", str(config)] + ["--check"] * check,
+                            capture_output=True, text=True, timeout=30)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 78 and len(lines) == 1, result.stderr
+    assert str(config) in lines[0] and expected in lines[0] and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_mistake_in_common_ini_names_common_ini(tmp_path):
+    config = write_config(tmp_path, "inditoredis", "[redis]\ndb = -1\n", "[service]\n")
+    result = subprocess.run([str(BIN / "indiredis-inditoredis"), "--config", str(config)], capture_output=True,
                             text=True, timeout=30)
-    assert result.returncode == 78 and expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 78, result.stderr
+    assert f"{tmp_path / 'common.ini'}: [redis] db = -1 is out of range (0 or more)" in result.stderr
+
+
+def test_journal_stream_gets_syslog_priorities(tmp_path):
+    """Under systemd (``$JOURNAL_STREAM`` names stderr) each line starts with its priority, e.g. ``<3>``."""
+    config = write_config(tmp_path, "inditoredis", "", "[service]\nlog_level = chatty\n")
+    stderr = tmp_path / "stderr"
+    for journal in (True, False):
+        with open(stderr, "wb") as handle:
+            status = os.fstat(handle.fileno())
+            env = {**os.environ, "JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino}" if journal else "1:2"}
+            code = subprocess.run([str(BIN / "indiredis-inditoredis"), "--config", str(config)], env=env,
+                                  stderr=handle, timeout=30).returncode
+        line = stderr.read_text()
+        assert code == 78 and line.count("\n") == 1
+        assert line.startswith("<3>configuration error: ") if journal else " ERROR configuration error: " in line
+
+
+def test_template_unit_runs_a_second_inditoredis_from_its_own_file(tmp_path):
+    unit = (Path(__file__).parents[2] / "systemd" / "indiredis-inditoredis@.service").read_text()
+    assert "--config /etc/indiredis/inditoredis-%i.ini" in unit
+    config = write_config(tmp_path, "inditoredis-dome2", "[indi]\nport = 7625\n", "[redis]\nkeyprefix = dome2_\n")
+    result = subprocess.run([str(BIN / "indiredis-inditoredis"), "--config", str(config), "--check"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and "configuration is valid" in result.stdout, result.stderr
+
+
+def test_python_module_entry_point(tmp_path):
+    text = subprocess.run([sys.executable, "-m", "indiredis.service.cli", "mqtttoport", "--help"],
+                          capture_output=True, text=True, timeout=30, check=True).stdout
+    assert text.startswith("usage: indiredis-mqtttoport") and "listen_port" in text
 
 
 def test_missing_configuration_file(tmp_path):
@@ -198,16 +308,23 @@ def test_help_explains_every_option():
                     "web"):
         text = subprocess.run([str(BIN / f"indiredis-{service}"), "--help"], capture_output=True, text=True,
                               timeout=30, check=True).stdout
-        assert "--config" in text and "log_level" in text and "[service]" in text
+        assert "--config" in text and "--log-level" in text and f"/etc/indiredis/{service}.ini" in text
+        assert f"examples/{service}.ini" in text  # where the commented example with every key is
+        schema = config.SCHEMAS[service]
+        for section in ("service",) + schema.hosts:
+            keys = schema.service if section == "service" else config.HOST_SECTIONS[section]
+            assert f"[{section}]" in text and all(f"    {key} " in text for key in keys), (service, section)
 
 
 def test_systemd_analyze_verify_passes_on_every_unit(tmp_path):
     if not shutil.which("systemd-analyze"):
         pytest.fail("systemd-analyze is missing (make test installs the systemd package)")
     units = sorted((Path(__file__).parents[2] / "systemd").glob("indiredis-*"))
-    assert len(units) == 8
+    assert len(units) == 9  # six bridges, the inditoredis@ template, the web service and its socket
     for unit in units:  # the units name /usr/bin/indiredis-*: point them at this installation's scripts
         (tmp_path / unit.name).write_text(unit.read_text().replace("/usr/bin/indiredis-", f"{BIN}/indiredis-"))
+    # and an instance of the template, as `systemctl start indiredis-inditoredis@dome2` makes it
+    (tmp_path / "indiredis-inditoredis@dome2.service").write_text((tmp_path / "indiredis-inditoredis@.service").read_text())
     result = subprocess.run(["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in tmp_path.iterdir())],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
