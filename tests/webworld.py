@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 import pytest
 
@@ -42,7 +42,9 @@ class Client:
 
     def request(self, method: str, path: str, body: bytes = b"", content_type: str = "",
                 headers: dict[str, str] | None = None) -> tuple[str, dict[str, str], bytes]:
-        environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "wsgi.input": io.BytesIO(body),
+        # as waitress does: PATH_INFO percent-decoded (PEP 3333), REQUEST_URI the raw request target
+        environ = {"REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": unquote(path.split("?")[0], "latin-1"),
+                   "REQUEST_URI": path, "wsgi.input": io.BytesIO(body),
                    "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": content_type}
         for key, value in (headers or {}).items():
             environ["HTTP_" + key.upper().replace("-", "_")] = value

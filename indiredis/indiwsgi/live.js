@@ -3,8 +3,7 @@
   "use strict";
   var main = document.getElementById("properties");
   if (!main) { return; }
-  var device = main.getAttribute("data-device");
-  var api = "/api/device/" + encodeURIComponent(device);
+  var api = main.getAttribute("data-api");
   var etag = null;
   var known = main.getAttribute("data-names");
   window.indiredisStates = [];  // property state changes seen, for whoever wants to know (tests do)
@@ -32,7 +31,14 @@
       }
       Object.keys(prop.elements).forEach(function (element) {
         var cell = main.querySelector('[data-value="' + css(name) + '"][data-element="' + css(element) + '"]');
-        if (cell && cell.textContent !== prop.elements[element]) { cell.textContent = prop.elements[element]; }
+        var text = prop.elements[element];
+        if (!cell || cell.textContent === text) { return; }
+        cell.textContent = text;
+        var blobs = cell.getAttribute("data-blob");  // a BLOB element: its link follows the newest file
+        if (blobs !== null) { cell.setAttribute("href", text ? blobs + encodeURIComponent(text) : ""); }
+        var form = cell.closest("form");  // switches: the choice follows the device unless the user is editing
+        var box = form && !form.dirty && form.querySelector('input[name="switch"][value="' + css(element) + '"]');
+        if (box && (text === "On" || text === "Off")) { box.checked = text === "On"; }
       });
     });
     var message = document.getElementById("message");
@@ -48,8 +54,12 @@
 
   function bindForms() {
     Array.prototype.forEach.call(main.querySelectorAll("form.set"), function (form) {
+      var edited = function () { form.dirty = true; };
+      form.addEventListener("input", edited);
+      form.addEventListener("change", edited);
       form.addEventListener("submit", function (event) {
         event.preventDefault();
+        form.dirty = false;
         var note = form.querySelector(".note");
         fetch(form.action, {method: "POST", body: new FormData(form), credentials: "same-origin",
                             headers: {"X-Requested-With": "fetch"}})

@@ -6,28 +6,29 @@ import hashlib
 import json
 from typing import Any
 
-import redis
+from .snapshot import DeviceView
 
-from .. import tools
-from ..hosts import RedisServer
+
+def blob_file(element: dict[str, str]) -> str:
+    """The name, in the blob folder, of the newest file received for a BLOB element ('' before any)."""
+    return element.get("filepath", "").replace("\\", "/").rsplit("/", 1)[-1]
 
 
 def element_text(element: dict[str, str]) -> str:
-    """What the page shows for an element's value (numbers formatted as their format asks)."""
+    """What the page shows for an element's value (numbers formatted as their format asks, BLOBs by file name)."""
     if "formatted_number" in element:
         return element["formatted_number"].strip()
+    if "filepath" in element:
+        return blob_file(element)
     return element.get("value", "")
 
 
-def device_state(rconn: redis.Redis, server: RedisServer, device: str) -> dict[str, Any]:
+def device_state(view: DeviceView) -> dict[str, Any]:
     """{"properties": {name: {"state", "elements": {element: text}}}, "message": text}."""
-    properties: dict[str, Any] = {}
-    for name in tools.properties(rconn, server, device):
-        attrs = tools.attributes_dict(rconn, server, name, device)
-        elements = {e.get("name", ""): element_text(e)
-                    for e in tools.property_elements(rconn, server, name, device)}
-        properties[name] = {"state": attrs.get("state", "Idle"), "elements": elements}
-    return {"properties": properties, "message": tools.last_message(rconn, server, device) or ""}
+    properties = {prop.name: {"state": prop.attrs.get("state", "Idle"),
+                              "elements": {e.get("name", ""): element_text(e) for e in prop.elements}}
+                  for prop in view.properties}
+    return {"properties": properties, "message": view.message}
 
 
 def as_json(state: dict[str, Any]) -> tuple[bytes, str]:

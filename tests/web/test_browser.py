@@ -103,6 +103,11 @@ def test_slew_the_telescope_from_the_browser(served_app, browser, tmp_path):
     wait_for(lambda: "Busy" in coordinate_states() and "Ok" in coordinate_states()[coordinate_states().index("Busy"):],
              timeout=30, what=f"{COORD} Busy then Ok")
     assert browser.execute_script("return window.pageMark;") == "no reload"
+    # switch choices follow the device: tracking started by the slew shows as the checked choice
+    tracking = form_of(browser, "TELESCOPE_TRACK_STATE")
+    wait_for(lambda: tracking.find_element(By.CSS_SELECTOR, "input[value='TRACK_ON']").is_selected()
+             == (tracking.find_element(By.CSS_SELECTOR, "[data-element='TRACK_ON']").text == "On"),
+             what="the tracking switch choice in step with its value")
     light = browser.find_element(By.CSS_SELECTOR, f"[data-light='{COORD}']")
     assert light.get_attribute("data-state") == "Ok"
     ARTIFACTS.mkdir(exist_ok=True)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import gzip
 import base64
+import gzip
+import json
 import os
 from urllib.parse import quote
 
 import pytest
 
 from servers import wait_for
-from webworld import sent_after, world  # noqa: F401 - fixture
+from webworld import Client, sent_after, world  # noqa: F401 - fixture
+
+from indiredis.indiwsgi import make_wsgi_app
 
 
 def test_pages(world):
@@ -134,3 +137,68 @@ def test_blob_download_stays_in_the_blob_folder(world, tmp_path):
                     quote(str(secret), safe=""), ".hidden", "..", "%00image.fits"]:
         status = client.get(f"/blobs/{attempt}")[0]
         assert status[:3] in ("403", "404"), (attempt, status)
+
+
+def test_received_blobs_link_live_and_download(world):
+    client, fake, blobs = world
+    page = client.get("/device/Mount")[2].decode()
+    assert "data-blob='/blobs/'" in page  # the IMAGE cell is a link, empty until a BLOB arrives
+    fake.send(b'<setBLOBVector device="Mount" name="IMAGE" state="Ok"><oneBLOB name="IMG" size="6" format=".fits">'
+              + base64.b64encode(b"SIMPLE") + b"</oneBLOB></setBLOBVector>")
+    wait_for(lambda: b".fits" in client.get("/api/device/Mount")[2], what="the file name in the live JSON")
+    file = json.loads(client.get("/api/device/Mount")[2])["properties"]["IMAGE"]["elements"]["IMG"]
+    assert (blobs / file).is_file()
+    page = client.get("/device/Mount")[2].decode()
+    assert f"href='/blobs/{quote(file, safe='')}'" in page
+    assert client.get(f"/blobs/{quote(file, safe='')}")[2] == b"SIMPLE"
+
+
+def test_messages_shown_and_escaped(world):
+    client, fake, _ = world
+    fake.send(b'<message device="Mount" message="slewing &lt;fast&gt;"/><message message="system &lt;i&gt;up"/>')
+    wait_for(lambda: b"slewing" in client.get("/api/device/Mount")[2], what="the device message")
+    assert "slewing &lt;fast&gt;" in client.get("/device/Mount")[2].decode()
+    wait_for(lambda: b"system &lt;i&gt;up" in client.get("/")[2], what="the system message on the device list")
+
+
+def test_device_names_with_slash_and_percent(world):
+    client, fake, _ = world
+    fake.send(b'<defNumberVector device="Cam/1 50%41" name="GAIN" group="Main" state="Idle" perm="rw">'
+              b'<defNumber name="G" format="%.1f" min="0" max="9" step="1">2</defNumber></defNumberVector>')
+    device = quote("Cam/1 50%41", safe="")
+    wait_for(lambda: device.encode() in client.get("/")[2], what="the device listed")
+    status, _, body = client.get(f"/device/{device}")
+    assert status == "200 OK" and b"2.0" in body and f"action='/set/{device}/GAIN'".encode() in body
+    mark = len(fake.received)
+    assert client.post(f"/set/{device}/GAIN", {"G": "3"})[0] == "200 OK"
+    assert b'device="Cam/1 50%41"' in sent_after(fake, mark)
+    assert client.get(f"/api/device/{device}")[0] == "200 OK"
+
+
+def test_plain_path_info_is_not_decoded_twice(world):
+    client, _, _ = world
+    box = {}
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/device/Mount%2e", "SCRIPT_NAME": ""}
+    client.app(environ, lambda status, headers: box.setdefault("status", status))
+    assert box["status"].startswith("404")  # a server without REQUEST_URI: PATH_INFO taken as decoded
+    box.clear()
+    environ["PATH_INFO"] = "/device/Mount"
+    client.app(environ, lambda status, headers: box.setdefault("status", status))
+    assert box["status"] == "200 OK"
+
+
+def test_mounted_under_a_url(world, redis_host):
+    _, _, blobs = world
+    client = Client(make_wsgi_app(redis_host, blobs, "/indi/"))
+    assert client.get("/")[0].startswith("404")
+    status, _, body = client.get("/indi/")
+    assert status == "200 OK" and b"href='/indi/device/Mount'" in body
+    page = client.get("/indi/device/Mount")[2].decode()
+    assert "action='/indi/set/Mount/COORD'" in page and "data-api='/indi/api/device/Mount'" in page
+    assert "src='/indi/static/live.js'" in page
+    assert client.post("/indi/set/Mount/SITE", {"NAME": "x"})[0] == "200 OK"
+    # a WSGI dispatcher mounting the app: SCRIPT_NAME prefixes every link
+    box = {}
+    environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/obs", "PATH_INFO": "/indi/", "REQUEST_URI": "/obs/indi/"}
+    body = b"".join(client.app(environ, lambda status, headers: box.setdefault("status", status)))
+    assert box["status"] == "200 OK" and b"href='/obs/indi/device/Mount'" in body
