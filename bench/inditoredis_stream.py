@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from fakeindi import FakeIndiServer  # noqa: E402
+from benchbridge import start_bridge  # noqa: E402
 from servers import RedisProcess, wait_for  # noqa: E402
 
 DEF = (b'<defNumberVector device="Bench" name="COORD" state="Idle" perm="rw" timeout="0">'
@@ -52,12 +52,7 @@ def main() -> None:
 
     with RedisProcess() as redis_proc, FakeIndiServer() as fake:
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
-        bridge = subprocess.Popen([
-            sys.executable, "-c",
-            "import logging, indiredis; from indiredis.bridges import make_inditoredis; from indiredis.bridge import run_blocking;"
-            "logging.basicConfig(level=logging.WARNING);"
-            f"run_blocking(make_inditoredis(indiredis.indi_server('127.0.0.1', {fake.port}), indiredis.redis_server('127.0.0.1', {redis_proc.port})))",
-        ], cwd=ROOT)
+        bridge = start_bridge("make_inditoredis", f"indiredis.indi_server('127.0.0.1', {fake.port}), indiredis.redis_server('127.0.0.1', {redis_proc.port})")
         try:
             wait_for(lambda: b"getProperties" in fake.received, timeout=20, what="inditoredis to connect")
             fake.send(DEF)

@@ -1,35 +1,56 @@
 """The driver link: runs INDI driver executables as child processes and routes as indiserver does.
 
 The INDI side of ``driverstoredis`` and ``driverstomqtt``.  Each driver speaks
-INDI on its stdin/stdout; its stderr goes to the log line by line.  Routing
-(:mod:`.routing`):
+INDI on its stdin/stdout (one :class:`IndiStreamParser` per driver, so at most
+one whole message, one BLOB, is held per driver); its stderr goes to the log
+line by line (logger ``indiredis.driver.<executable>``).
 
-- client traffic from ``outbound``: ``new*Vector`` and ``getProperties`` go to
-  the driver that owns the device (``getProperties`` for no device or an
-  unknown one goes to every driver); ``enableBLOB`` sets the client's BLOB
-  policy (default ``Never``, as indiserver);
-- driver traffic (``def``/``set``/``message``/``delProperty``) goes to
-  ``inbound`` when the client's BLOB policy lets it, and to every driver that
-  snoops the device;
+Routing contract (the rules live in :mod:`.routing`):
+
+- ``outbound`` (client traffic) -> drivers: ``new*Vector`` goes to the driver
+  that owns the device (a device is owned by the first driver that sends a
+  ``def``/``set``/``message``/``delProperty`` naming it); ``getProperties``
+  with a known device goes to its owner, without a device or for an unknown
+  one to every driver; ``enableBLOB`` sets the client side's BLOB policy
+  (``Never`` by default, as in indiserver; ``Also``/``Only`` per device or
+  property).  ``def``/``set``/``message``/``delProperty`` arriving on
+  ``outbound`` for a device *no local driver owns* is snoop data from
+  elsewhere (the MQTT instrument side delivers other observatories' traffic
+  this way): it goes to every local driver that snoops that device.
+- drivers -> ``inbound``: ``def``/``set``/``message``/``delProperty`` go to
+  ``inbound`` when the client side's BLOB policy lets them (``setBLOBVector``
+  only after ``enableBLOB Also/Only``), and to every *other* driver that snoops
+  the device (BLOB data only if that driver sent its own ``enableBLOB``).
+  ``pingRequest`` is answered with ``pingReply`` by the pool itself (INDI 2
+  drivers wait for it between BLOBs).
 - snooping: a driver's ``getProperties`` for a device it does not own is
-  recorded and passed to the owner, so its answer reaches the snooper.  With
-  ``forward_snoop_requests`` (the MQTT instrument side), that getProperties is
-  also put on ``inbound``, and ``def``/``set``/... messages arriving on
-  ``outbound`` for devices no local driver owns (snoop data from other
-  observatories) are delivered to the drivers that snoop them.
+  recorded (device, and property when named) and passed to the owner, whose
+  answer then reaches the snooper; while no local driver owns the device it
+  goes to every other driver and, with ``forward_snoop_requests=True`` (the
+  MQTT instrument side: ``driverstomqtt``), it is *also put on* ``inbound`` so
+  the client side can ask the rest of the network (the snoop_control topic).
+  Without that flag (``driverstoredis``) snoop requests never reach
+  ``inbound``: under indiserver a client never sees a driver's getProperties,
+  and the Redis store would otherwise publish it on ``from_indi``.  Snoop
+  records last until the snooping driver exits (a restarted driver asks
+  again), surviving the snooped device's ``delProperty`` or restart.
 
 A driver that exits is reported (a log line and an INDI ``message`` that
-reaches Redis), its devices are deleted (``delProperty``) until it is back,
-and it is restarted with capped exponential back-off.  Cancelling
-:meth:`DriverPool.run` stops every child (SIGTERM, then SIGKILL) and reaps
-it; children also get SIGKILL from the kernel if this process dies
-(``setpriv --pdeathsig``).
+reaches Redis; a failure repeated without a good run in between is logged at
+debug level only), its devices are deleted (``delProperty`` on ``inbound``
+and to their snoopers) until it is back, and it is restarted with capped
+exponential back-off (0.5 s to 5 s; from 0.5 s again after 10 s of running).
+Cancelling :meth:`DriverPool.run` stops every child (SIGTERM, then SIGKILL
+after 3 s) and reaps it; children also get SIGKILL from the kernel if this
+process (the thread that started them) dies (``setpriv --pdeathsig KILL``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import shutil
 import signal
 import time
@@ -55,8 +76,11 @@ def _command(executable: str) -> list[str]:
     """The driver's command line: under ``setpriv --pdeathsig KILL`` (util-linux) when available, so the
     kernel kills the driver if this process dies without stopping it.  (Not a ``preexec_fn``: running
     Python between fork and exec can deadlock in a process with threads.)"""
+    path = shutil.which(executable)
+    if path is None:  # said here: under setpriv it would only be an exit status
+        raise FileNotFoundError(errno.ENOENT, "no such executable on PATH", executable)
     setpriv = shutil.which("setpriv")
-    return [setpriv, "--pdeathsig", "KILL", "--", executable] if setpriv else [executable]
+    return [setpriv, "--pdeathsig", "KILL", "--", path] if setpriv else [path]
 
 
 def _generated(xml: bytes) -> Message:
@@ -87,17 +111,25 @@ class DriverProcess:
         self.backoff = Backoff()
         self.restarts = 0
         self.status = "starting"
+        self.last_failure = ""  # how the last run ended, when it ended before running STABLE_RUN seconds
 
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
 
     def send(self, message: Message) -> None:
-        """Queue a message for the driver (dropped, oldest first, if it stops reading)."""
+        """Queue a message for the driver; if it stops reading, the oldest queued ones are dropped
+        and counted (one log line per run of the process, the total when it exits)."""
         if self.running:
             self.stdin.put_nowait(message)
+            if self.stdin.dropped == 1:
+                log.warning("driver %s is not reading its input: dropping the oldest of %d queued messages",
+                            self.label, DRIVER_BUFFER)
 
     async def start(self) -> None:
+        """Start the process (raises OSError if it cannot be started)."""
+        if self.stdin.dropped:
+            log.warning("driver %s: %d messages to it were dropped", self.label, self.stdin.dropped)
         self.stdin = Channel(DRIVER_BUFFER, f"to {self.label}")  # nothing stale for a new process
         self.process = await asyncio.create_subprocess_exec(
             *_command(self.executable), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
@@ -106,18 +138,54 @@ class DriverProcess:
         self.status = "running"
 
     async def stop(self) -> None:
-        """SIGTERM, then SIGKILL after a grace period; always reaps the process."""
+        """SIGTERM, then SIGKILL to the driver's process group after a grace period; reaps the process.
+
+        The driver's output is read and discarded meanwhile: asyncio reports a process as finished
+        only once its pipes have reached end of file, and a pipe nobody reads (the serving tasks are
+        gone by now) fills up and is never read to its end.
+        """
         process = self.process
         if process is None or process.returncode is not None:
             return
+        drains = [asyncio.ensure_future(_discard(stream)) for stream in (process.stdout, process.stderr) if stream]
         try:
-            process.terminate()
+            _signal(process, signal.SIGTERM)
             try:
-                await asyncio.wait_for(process.wait(), STOP_GRACE)
+                await asyncio.wait_for(asyncio.shield(process.wait()), STOP_GRACE)
             except asyncio.TimeoutError:
-                process.kill()
-                await process.wait()
+                _signal(process, signal.SIGKILL)  # the whole group: nothing left holding the pipes
+                try:
+                    await asyncio.wait_for(asyncio.shield(process.wait()), STOP_GRACE)
+                except asyncio.TimeoutError:
+                    log.error("driver %s (pid %d) did not end after SIGKILL; leaving it", self.label, process.pid)
+        finally:
+            await cancel_and_wait(drains)
+
+
+async def _discard(stream: asyncio.StreamReader) -> None:
+    """Read a stream to its end, dropping what it says."""
+    while await stream.read(65536):
+        pass
+
+
+def _signal(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    """Signal a driver that has not been reaped yet, and with SIGKILL its whole process group
+    (drivers run in a session of their own, so the group is the driver and whatever it started).
+
+    Not ``process.terminate()``: Popen polls (and so reaps) the child before signalling it, and a
+    child that has just died would then be reaped behind asyncio's child watcher, which reports
+    exit status 255 instead of the real one.  ``os.kill`` leaves reaping to the watcher (an unreaped
+    child's pid cannot be reused, nor can the group id while the group has members).
+    """
+    if process.returncode is None:
+        try:
+            os.kill(process.pid, sig)
         except ProcessLookupError:
+            pass
+    if sig == signal.SIGKILL:
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
             pass
 
 
@@ -182,24 +250,32 @@ class DriverPool:
                 finally:
                     await driver.stop()
                 code_text = _exit_text(driver.process.returncode)  # type: ignore[union-attr]
+            repeated = code_text == driver.last_failure
             if time.monotonic() - started > STABLE_RUN:
                 driver.backoff.reset()
+                repeated = False
+            driver.last_failure = code_text
             delay = driver.backoff.next()
             driver.restarts += 1
             driver.status = f"{code_text}, restarting in {delay:g} s"
-            log.warning("driver %s %s; restarting in %g s", driver.label, code_text, delay)
-            await self._report_death(driver, code_text, inbound)
+            log.log(logging.DEBUG if repeated else logging.WARNING,
+                    "driver %s %s; restarting in %g s", driver.label, code_text, delay)
+            await self._report_death(driver, code_text, inbound, announce=not repeated)
             self._update_state()
             await asyncio.sleep(delay)
 
-    async def _report_death(self, driver: DriverProcess, code_text: str, inbound: Channel[InboundItem]) -> None:
-        """Delete the driver's devices (delProperty) and say so in a system message that reaches Redis."""
+    async def _report_death(self, driver: DriverProcess, code_text: str, inbound: Channel[InboundItem],
+                            announce: bool = True) -> None:
+        """Delete the driver's devices (delProperty) and, if ``announce``, say so in a system message
+        that reaches Redis."""
         stamp = indi_timestamp()
         devices = self.router.forget(driver)
         for device in devices:
             gone = _generated(element_xml("delProperty", {"device": device, "timestamp": stamp}))
             await inbound.put(gone)
             self._to_snoopers(gone, None)
+        if not announce and not devices:
+            return
         text = f"driver {driver.label} {code_text}; restarting"
         if devices:
             text += f" (devices gone until then: {', '.join(devices)})"
@@ -252,7 +328,6 @@ class DriverPool:
             self.router.set_snoop_blobs(driver, message)
         elif message.action in ("def", "set") or tag in FROM_DRIVER_TAGS:
             self.router.learn(driver, message)
-            self.router.drop_snoops(message)
             if self.client_blobs.passes(message):
                 await inbound.put(message)
             self._to_snoopers(message, driver)
@@ -297,7 +372,6 @@ class DriverPool:
                 driver.send(message)
         elif message.action in ("def", "set") or tag in FROM_DRIVER_TAGS:
             if owner is None:  # snoop data from elsewhere
-                self.router.drop_snoops(message)
                 self._to_snoopers(message, None)
 
     def child_pids(self) -> list[int]:

@@ -38,14 +38,19 @@ class BlobPolicy:
         self.rules[(message.device, message.name)] = instruction
 
     def mode(self, device: str, name: str) -> str:
+        """The choice for one property: its own, else its device's, else the default."""
         return self.rules.get((device, name)) or self.rules.get((device, "")) or self.default
 
     def passes(self, message: Message) -> bool:
-        """Whether ``message`` goes to this receiver."""
-        mode = self.mode(message.device, message.name)
+        """Whether ``message`` goes to this receiver.
+
+        BLOB data (``setBLOBVector``) follows the property's choice; every other message is
+        withheld only by a device-wide ``Only`` (a property's ``Only`` never hides the device's
+        other traffic, as in indiserver).
+        """
         if message.tag == "setBLOBVector":
-            return mode != NEVER
-        return mode != ONLY
+            return self.mode(message.device, message.name) != NEVER
+        return (self.rules.get((message.device, "")) or self.default) != ONLY
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,9 @@ class Snoop:
 
     def matches(self, message: Message) -> bool:
         return self.device == message.device and (not self.name or not message.name or self.name == message.name)
+
+
+_NEVER = BlobPolicy()  # the choice of a snooper that sent no enableBLOB; never updated
 
 
 class Router(Generic[D]):
@@ -93,23 +101,19 @@ class Router(Generic[D]):
     def add_snoop(self, driver: D, device: str, name: str) -> None:
         self.snoops.setdefault(driver, set()).add(Snoop(device, name))
 
-    def drop_snoops(self, message: Message) -> None:
-        """A delProperty ends the matching snoop records (they are made anew by the next getProperties)."""
-        if message.tag != "delProperty" or message.name:
-            return
-        for records in self.snoops.values():
-            for record in [r for r in records if r.device == message.device]:
-                records.discard(record)
-
     def snoopers(self, message: Message, exclude: D | None = None) -> Iterable[D]:
-        """Drivers that asked for this message's traffic (BLOBs only with their enableBLOB)."""
+        """Drivers that asked for this message's traffic, filtered by their own enableBLOB choices
+        (BLOB data only after an ``Also`` or ``Only``).
+
+        Snoop records outlive a ``delProperty`` of the snooped device and a restart of its driver,
+        as in indiserver: drivers ask once, at start, and expect the traffic whenever it flows.
+        """
         for driver, records in self.snoops.items():
             if driver == exclude or not any(r.matches(message) for r in records):
                 continue
-            policy = self.snoop_blobs.get(driver)
-            if message.tag == "setBLOBVector" and (policy is None or not policy.passes(message)):
-                continue
-            yield driver
+            if self.snoop_blobs.get(driver, _NEVER).passes(message):
+                yield driver
 
     def set_snoop_blobs(self, driver: D, message: Message) -> None:
+        """Apply a snooping driver's own ``enableBLOB`` (which BLOBs of other devices it wants)."""
         self.snoop_blobs.setdefault(driver, BlobPolicy()).update(message)

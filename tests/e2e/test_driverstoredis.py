@@ -62,6 +62,23 @@ def test_same_key_space_as_inditoredis_behind_indiserver(bridge, simulators, dri
     assert sum(len(p) for p in key_space(rconn, drivers_host).values()) > 20
 
 
+def coordinate(rconn, server, element: str) -> float:
+    return float(tools.elements_dict(rconn, server, element, "EQUATORIAL_EOD_COORD", TELESCOPE)["float_number"])
+
+
+def current_dec(rconn, server) -> float:
+    """The telescope's DEC once it has reported a position (it defines 0, 0, then reports its home, the pole)."""
+    return wait_for(lambda: coordinate(rconn, server, "DEC") or None, what="the telescope's first position")
+
+
+def slew(rconn, server, dec: float) -> None:
+    """Slew the telescope (through indiredis.tools) to ``dec``, keeping its RA: a short slew."""
+    ra = coordinate(rconn, server, "RA")
+    tools.newnumbervector(rconn, server, "EQUATORIAL_EOD_COORD", TELESCOPE, {"RA": f"{ra:.6f}", "DEC": str(dec)})
+    wait_for(lambda: abs(coordinate(rconn, server, "DEC") - dec) < 0.01, timeout=60, interval=0.2,
+             what=f"the telescope to reach DEC {dec}")
+
+
 def expose(rconn, server, previous: str = "") -> Path:
     tools.newnumbervector(rconn, server, "CCD_EXPOSURE", CCD, {"CCD_EXPOSURE_VALUE": "0.1"})
     element = wait_for(lambda: (tools.elements_dict(rconn, server, "CCD1", "CCD1", CCD).get("filepath", previous)
@@ -84,20 +101,18 @@ def test_ccd_snoops_the_telescope_and_exposures_land_as_fits(bridge, rconn, driv
     ccd_driver = pool.router.owner(CCD)
     assert any(s.device == TELESCOPE and s.name == "EQUATORIAL_EOD_COORD" for s in pool.router.snoops[ccd_driver])
 
-    tools.newnumbervector(rconn, server, "EQUATORIAL_EOD_COORD", TELESCOPE, {"RA": "3.5", "DEC": "-20"})
-    wait_for(lambda: abs(float(tools.elements_dict(rconn, server, "DEC", "EQUATORIAL_EOD_COORD", TELESCOPE)
-                               ["float_number"]) + 20) < 0.01, timeout=60, interval=0.2, what="slew")
+    start = current_dec(rconn, server)
+    targets = (start - 8, start - 16) if start > 0 else (start + 8, start + 16)
+    slew(rconn, server, targets[0])
     first = expose(rconn, server)
     assert first.parent == (tmp_path / "blobs").resolve() and first.suffix == ".fits"
     dec_first = header_degrees(fits_header(first)["OBJCTDEC"])
 
-    tools.newnumbervector(rconn, server, "EQUATORIAL_EOD_COORD", TELESCOPE, {"RA": "3.5", "DEC": "30"})
-    wait_for(lambda: abs(float(tools.elements_dict(rconn, server, "DEC", "EQUATORIAL_EOD_COORD", TELESCOPE)
-                               ["float_number"]) - 30) < 0.01, timeout=60, interval=0.2, what="second slew")
+    slew(rconn, server, targets[1])
     second = expose(rconn, server, str(first))
     dec_second = header_degrees(fits_header(second)["OBJCTDEC"])
     # the CCD writes the snooped telescope position (J2000, the slews were JNow) into its FITS header
-    assert abs(dec_first + 20) < 0.5 and abs(dec_second - 30) < 0.5, (dec_first, dec_second)
+    assert abs(dec_first - targets[0]) < 0.5 and abs(dec_second - targets[1]) < 0.5, (targets, dec_first, dec_second)
 
 
 def test_killed_driver_is_restarted_and_nothing_else_stops(bridge, rconn, drivers_host):
@@ -116,9 +131,9 @@ def test_killed_driver_is_restarted_and_nothing_else_stops(bridge, rconn, driver
              "CONNECTION" in tools.properties(rconn, server, CCD), timeout=15, what="CCD properties back")
     # the telescope never stopped: still connected, still answering
     assert tools.elements_dict(rconn, server, "CONNECT", "CONNECTION", TELESCOPE).get("value") == "On"
-    tools.newnumbervector(rconn, server, "EQUATORIAL_EOD_COORD", TELESCOPE, {"RA": "5", "DEC": "10"})
-    wait_for(lambda: abs(float(tools.elements_dict(rconn, server, "DEC", "EQUATORIAL_EOD_COORD", TELESCOPE)
-                               ["float_number"]) - 10) < 0.01, timeout=60, interval=0.2, what="telescope still obeys")
+    wait_for(lambda: "EQUATORIAL_EOD_COORD" in tools.properties(rconn, server, TELESCOPE), what="coordinates")
+    start = current_dec(rconn, server)
+    slew(rconn, server, start - 4 if start > 0 else start + 4)
     assert bridge.ready
 
 
