@@ -2,14 +2,16 @@
 #   make run   installs everything, then runs inditoredis against a local indiserver
 #              with the telescope and CCD simulators and a local Redis
 #   make test  installs everything, then runs the test suite against real servers
-#   make deb   builds the Debian package into ../
+#   make deb   builds the Debian package into dist/
 
 PYTHON ?= python3
 VENV   ?= .venv
-APT_PACKAGES = redis-server mosquitto mosquitto-clients indi-bin systemd openssl chromium chromium-driver python3 python3-venv
+APT_PACKAGES = redis-server mosquitto mosquitto-clients indi-bin systemd openssl chromium chromium-driver python3 python3-venv \
+               systemd-container debootstrap
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-DEB_BUILD_PACKAGES = debhelper dh-python python3-all python3-setuptools lintian fakeroot dpkg-dev
+# the tools around the build; the build dependencies themselves come from debian/control (apt-get build-dep)
+DEB_TOOLS = dpkg-dev fakeroot lintian
 BUILD_DIR = build/deb
 
 .PHONY: deps venv run test deb clean
@@ -35,16 +37,18 @@ run: venv
 test: venv
 	$(VENV)/bin/python -m pytest
 
-# make deb: the Debian package, built from a clean copy of the tracked tree, into dist/
+# make deb: the Debian package, built from a clean copy of the tree (git's files, ignored ones left out), into dist/
 deb:
-	@missing=""; for p in $(DEB_BUILD_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(DEB_TOOLS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
-	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	  $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	fi
 	rm -rf $(BUILD_DIR) && mkdir -p $(BUILD_DIR)/indiredis dist
-	git ls-files -co --exclude-standard -z | xargs -0 cp --parents -t $(BUILD_DIR)/indiredis
+	git ls-files -co --exclude-standard -z | tar --null -T - --ignore-failed-read -cf - | tar -xf - -C $(BUILD_DIR)/indiredis
+	cd $(BUILD_DIR)/indiredis && { dpkg-checkbuilddeps 2>/dev/null || { $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q --no-install-recommends ./; }; }
 	cd $(BUILD_DIR)/indiredis && dpkg-buildpackage -us -uc -b
-	cp $(BUILD_DIR)/indiredis_*.deb dist/
+	rm -f dist/indiredis_*.deb && cp $(BUILD_DIR)/indiredis_*.deb dist/
 	lintian --fail-on error dist/indiredis_*.deb
 
 clean:

@@ -1,24 +1,39 @@
 #!/bin/sh
 # Booted-systemd check of the Debian package, in a systemd-nspawn container of a debootstrapped Debian.
 #
-#   sudo tests/deb/nspawn_check.sh [ROOT]      (after `make deb`; ROOT defaults to /var/tmp/indiredis-nspawn)
+#   sudo tests/deb/nspawn_check.sh [ROOT [DEB]]
 #
-# Installs redis-server, indi-bin and dist/indiredis_*.deb in the container, boots it, runs
-# `systemctl enable --now indiredis-inditoredis` with Redis and an indiserver (telescope + CCD
-# simulators) inside, and checks `systemctl is-active` and the journal's start-up lines.
-# Not part of `make test`: it downloads a Debian system (a few minutes).
+# ROOT defaults to /var/tmp/indiredis-nspawn (kept between runs: the first run downloads a minimal
+# bookworm, about a minute on a good mirror; later runs take a few seconds), DEB to the newest
+# dist/indiredis_*.deb (`make deb`). INDIREDIS_DEBIAN_MIRROR overrides the mirror.
+# Installs redis-server, indi-bin and the .deb's dependencies in the container and boots it; inside,
+# with Redis and an indiserver (telescope + CCD simulators) running: installs the .deb (nothing may
+# start), runs `systemctl enable --now indiredis-inditoredis` and checks `systemctl is-active` and the
+# journal's start-up lines, reinstalls it (the running service is restarted), then removes it (the
+# service is stopped) and purges it.
+# Run by tests/deb/test_package.py, which skips it when no container can be booted here.
 set -eu
 ROOT=${1:-/var/tmp/indiredis-nspawn}
-DEB=$(ls dist/indiredis_*.deb | tail -n 1)
+DEB=${2:-$(ls dist/indiredis_*.deb | tail -n 1)}
+MIRROR=${INDIREDIS_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 export DEBIAN_FRONTEND=noninteractive
 command -v systemd-nspawn >/dev/null && command -v debootstrap >/dev/null || \
     apt-get install -y -q --no-install-recommends systemd-container debootstrap
+
+# a root only counts once debootstrap finished: it is built aside and renamed
 if [ ! -x "$ROOT/bin/systemctl" ]; then
-    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$ROOT" http://deb.debian.org/debian
+    # a run interrupted during debootstrap may have left /proc or /sys mounted in the half-built root
+    awk -v prefix="$ROOT.new/" 'index($2, prefix) == 1 { print $2 }' /proc/mounts | sort -r | \
+        while read -r mount; do umount -l "$mount"; done
+    rm -rf --one-file-system "$ROOT.new" "$ROOT"
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$ROOT.new" "$MIRROR"
+    mv "$ROOT.new" "$ROOT"
 fi
 printf '127.0.0.1 localhost\n::1 localhost\n' > "$ROOT/etc/hosts"
 cp "$DEB" "$ROOT/root/"
-chroot "$ROOT" sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends redis-server indi-bin /root/$(basename "$DEB")"
+# the package itself is installed in the booted container, to run its maintainer scripts under systemd;
+# installing and purging it here first brings in its dependencies
+chroot "$ROOT" sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends redis-server indi-bin /root/$(basename "$DEB") && dpkg -P indiredis"
 cat > "$ROOT/etc/systemd/system/indiserver.service" <<'UNIT'
 [Unit]
 Description=indiserver with the telescope and CCD simulators
@@ -28,16 +43,47 @@ ExecStart=/usr/bin/indiserver indi_simulator_telescope indi_simulator_ccd
 WantedBy=multi-user.target
 UNIT
 chroot "$ROOT" systemctl enable indiserver.service redis-server.service
+# --register=no --keep-unit: the host needs no systemd-machined (its PID 1 need not even be systemd)
 systemd-nspawn -q -D "$ROOT" --register=no --keep-unit -b >/dev/null 2>&1 &
 NSPAWN=$!
-trap 'kill $NSPAWN 2>/dev/null || true' EXIT
-for _ in $(seq 50); do INIT=$(pgrep -P $NSPAWN | head -n 1 || true); [ -n "$INIT" ] && break; sleep 0.2; done
+trap 'kill $NSPAWN 2>/dev/null || true; wait $NSPAWN 2>/dev/null || true' EXIT
+# the container's PID 1 seen from here: a process under systemd-nspawn that is PID 1 in its own PID
+# namespace (not `pgrep -P`: nspawn's first child is a short-lived intermediate process)
+container_init() {
+    for pid in $(pgrep -x systemd); do
+        [ "$(awk '/^NSpid:/ { print $NF }' /proc/$pid/status 2>/dev/null)" = 1 ] || continue
+        ancestor=$pid
+        while [ -n "$ancestor" ] && [ "$ancestor" -gt 1 ]; do
+            [ "$ancestor" = "$NSPAWN" ] && { echo "$pid"; return; }
+            ancestor=$(awk '/^PPid:/ { print $2 }' /proc/$ancestor/status 2>/dev/null)
+        done
+    done
+}
+INIT=
+for _ in $(seq 150); do INIT=$(container_init); [ -n "$INIT" ] && break; sleep 0.2; done
+[ -n "$INIT" ] || { echo "systemd-nspawn did not start a container"; exit 1; }
 inside() { nsenter -t "$INIT" -a "$@"; }
 inside systemctl is-system-running --wait || true
 echo "container booted"
-inside systemctl enable --now indiredis-inditoredis
-inside systemctl is-active indiredis-inditoredis
-inside systemctl show -p StatusText indiredis-inditoredis
-inside journalctl -u indiredis-inditoredis --no-pager | tail -n 8
-inside journalctl -u indiredis-inditoredis --no-pager | grep -q "inditoredis ready"
+UNIT=indiredis-inditoredis
+inside apt-get install -y -q --no-install-recommends "/root/$(basename "$DEB")"
+for unit in $UNIT indiredis-web.socket; do
+    [ "$(inside systemctl is-active $unit)" = inactive ] || { echo "$unit started on installation"; exit 1; }
+done
+inside systemctl enable --now $UNIT
+inside systemctl is-active $UNIT
+inside systemctl show -p StatusText $UNIT
+inside journalctl -u $UNIT --no-pager | tail -n 8
+inside journalctl -u $UNIT --no-pager | grep -q "inditoredis ready"
+FIRST=$(inside systemctl show -p MainPID --value $UNIT)
+inside apt-get install -y -q --reinstall "/root/$(basename "$DEB")"
+SECOND=$(inside systemctl show -p MainPID --value $UNIT)
+[ "$SECOND" != "$FIRST" ] && [ "$(inside systemctl is-active $UNIT)" = active ] || \
+    { echo "not restarted by the upgrade (main pid $FIRST, then $SECOND)"; exit 1; }
+echo "restarted by the upgrade"
+inside dpkg -r indiredis
+[ "$(inside systemctl is-active $UNIT)" != active ] && [ -z "$(inside find /proc -maxdepth 1 -user indiredis)" ] || \
+    { echo "still running after removal"; exit 1; }
+echo "stopped by removal"
+inside dpkg -P indiredis
 echo "nspawn check passed"

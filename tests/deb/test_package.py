@@ -3,12 +3,20 @@
 Runs as root (CI does); the package is installed on the machine for the
 length of the test and purged at the end.  The installed daemon runs on
 Debian's own python3-redis / python3-paho-mqtt / python3-sdnotify, not the
-test virtualenv's, against a real Redis and indiserver.
+test virtualenv's (which does not see /usr/lib/python3/dist-packages), against
+a real Redis and indiserver.
+
+"Purge leaves nothing behind" is checked by comparing every path under /etc,
+/usr, /var/lib, /opt and /srv before installation and after purge; the
+package's dependencies are installed before the first listing, so that only
+what the package itself did shows up.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -19,62 +27,115 @@ from servers import wait_for
 
 ROOT = Path(__file__).parents[2]
 SERVICES = ["inditoredis", "driverstoredis", "inditomqtt", "driverstomqtt", "mqtttoredis", "mqtttoport", "web"]
+APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="installing a package needs root (CI runs as root)")
+# what a purge may leave: the system user is kept on purpose (Debian practice, see debian/README.Debian),
+# and adding it made the shadow tools write their usual backups of the files they changed
+KEPT_ON_PURPOSE = {"/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-"}
+SNAPSHOT_TOPS = ["/etc", "/usr", "/var/lib", "/opt", "/srv"]
+NOT_SNAPSHOTTED = ("/var/lib/dpkg", "/var/lib/apt")  # dpkg's and apt's own records
+
+# the booted-container check downloads a Debian system the first time (about a minute on a good mirror);
+# beyond this budget it is abandoned and skipped, so that a slow mirror cannot stall the suite
+NSPAWN_BUDGET = 240
+
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="installing a package needs root (CI runs as root)"),
+    pytest.mark.skipif(shutil.which("apt-get") is None, reason="no apt-get: not a Debian system"),
+    # on a fresh machine the first test also installs the build dependencies and builds the package
+    pytest.mark.timeout(300),
+]
 
 
 def run(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command, capturing its output; raise with that output when ``check`` and it fails."""
     result = subprocess.run(list(args), capture_output=True, text=True, timeout=600, env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
 
 
-def package_files() -> list[str]:
-    listing = run("dpkg-query", "-L", "indiredis").stdout.split()
-    return [path for path in listing if Path(path).is_file() or not Path(path).exists()]
+def snapshot() -> set[str]:
+    """Every path (files, folders, links) under SNAPSHOT_TOPS, dpkg's and apt's own records left out."""
+    paths: set[str] = set()
+    for top in SNAPSHOT_TOPS:
+        for folder, folders, files in os.walk(top):
+            if folder.startswith(NOT_SNAPSHOTTED):
+                folders[:] = []
+                continue
+            paths.update(os.path.join(folder, name) for name in folders + files)
+    return paths
+
+
+def dependencies(deb: Path) -> list[str]:
+    """The package names of the .deb's Depends (first of each alternative, no versions or :any)."""
+    field = run("dpkg-deb", "-f", str(deb), "Depends").stdout
+    return [re.split(r"[\s(:]", alternatives.split("|")[0].strip())[0] for alternatives in field.split(",")]
 
 
 @pytest.fixture(scope="module")
-def installed():
+def deb() -> Path:
+    """The package, built by `make deb` from a clean copy of the tree (lintian --fail-on error included)."""
     if run("dpkg", "-s", "indiredis", check=False).returncode == 0:
         run("dpkg", "-P", "indiredis")
-    run("make", "-C", str(ROOT), "deb")  # builds from a clean copy of the tree, and runs lintian --fail-on error
+    run("make", "-C", str(ROOT), "deb")
     debs = sorted((ROOT / "dist").glob("indiredis_*.deb"))
     assert debs, "make deb built no package"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    run("apt-get", "install", "-y", "-q", "--no-install-recommends", str(debs[-1]), env=env)
+    return debs[-1]
+
+
+@pytest.fixture(scope="module")
+def installed(deb):
+    """The package installed with apt-get; yields the file listing taken just before installing it."""
+    run("apt-get", "install", "-y", "-q", "--no-install-recommends", *dependencies(deb), env=APT_ENV)
+    before = snapshot()
+    run("apt-get", "install", "-y", "-q", "--no-install-recommends", str(deb), env=APT_ENV)
     try:
-        yield debs[-1]
+        yield before
     finally:
         run("dpkg", "-P", "indiredis", check=False)
 
 
-def test_lintian_reports_no_errors(installed):
-    result = run("lintian", "--fail-on", "error", str(installed), check=False)
+def test_lintian_reports_no_errors(deb):
+    result = run("lintian", "--fail-on", "error", str(deb), check=False)
     assert result.returncode == 0, result.stdout
     assert not [line for line in result.stdout.splitlines() if line.startswith("E:")]
 
 
-def test_entry_points_help_units_conffiles_user(installed, tmp_path):
+def test_entry_points_help_units_conffiles_user(installed):
     for service in SERVICES:
         text = run(f"/usr/bin/indiredis-{service}", "--help").stdout
         assert "--config" in text and f"/etc/indiredis/{service}.ini" in text
+        assert Path(f"/usr/share/man/man1/indiredis-{service}.1.gz").is_file()
     units = sorted(Path("/lib/systemd/system").glob("indiredis-*"))
     assert len(units) == 9  # six bridges, the inditoredis@ template, web service and socket
     verify = run("systemd-analyze", "verify", "--man=no", *map(str, units), check=False)
     assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
+    for unit in units:  # the Documentation= of every unit points at a file the package installed
+        for url in re.findall(r"file://(\S+)", unit.read_text()):
+            assert Path(url).is_file(), f"{unit.name}: Documentation={url} is missing"
     conffiles = run("dpkg-query", "-W", "-f=${Conffiles}", "indiredis").stdout
     for name in ["common"] + SERVICES:
         path = Path(f"/etc/indiredis/{name}.ini")
         assert str(path) in conffiles and path.exists()
         status = path.stat()
         assert oct(status.st_mode & 0o777) == "0o640" and status.st_uid == 0
+        assert status.st_gid == int(run("getent", "group", "indiredis").stdout.split(":")[2])
     user = run("getent", "passwd", "indiredis").stdout
     assert ":/var/lib/indiredis:" in user
     assert Path("/var/lib/indiredis/blobs").is_dir()
-    enabled = run("systemctl", "is-enabled", "indiredis-inditoredis.service", check=False).stdout.strip()
-    assert enabled in ("disabled", ""), enabled  # nothing enabled on installation
+    assert Path("/var/lib/indiredis").stat().st_uid == int(user.split(":")[2])
+    # the web client's first step (debian/README.Debian) keeps the file's 0640 root:indiredis
+    web_ini = Path("/etc/indiredis/web.ini")
+    before = web_ini.stat()
+    subprocess.run(["/usr/bin/indiredis-web", "--add-user", "admin"], input="a long password\n", text=True,
+                   check=True, capture_output=True)
+    after = web_ini.stat()
+    assert "admin = operator:" in web_ini.read_text()
+    assert (after.st_mode, after.st_uid, after.st_gid) == (before.st_mode, before.st_uid, before.st_gid)
+    for unit in units:  # nothing enabled or started on installation
+        enabled = run("systemctl", "is-enabled", unit.name, check=False).stdout.strip()
+        assert enabled in ("disabled", "indirect", "static", ""), f"{unit.name}: {enabled}"
 
 
 def test_installed_daemon_runs_on_debian_libraries(installed, simulators, redis_proc, tmp_path):
@@ -96,26 +157,43 @@ def test_installed_daemon_runs_on_debian_libraries(installed, simulators, redis_
         assert proc.wait(20) == 0, log.read_text()
 
 
-def test_booted_systemd_in_an_nspawn_container_runs_the_service(installed, tmp_path_factory):
-    """`systemctl enable --now indiredis-inditoredis` in a debootstrapped Debian booted by systemd-nspawn."""
-    root = Path(os.environ.get("INDIREDIS_NSPAWN_ROOT", "/var/tmp/indiredis-nspawn"))
-    result = subprocess.run(["sh", str(ROOT / "tests/deb/nspawn_check.sh"), str(root)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=900)
-    output = result.stdout + result.stderr
-    if result.returncode != 0 and "container booted" not in output:
-        pytest.skip(f"no booted systemd container here: {output.strip().splitlines()[-1:]} ")
-    assert result.returncode == 0 and "nspawn check passed" in output, output[-3000:]
-    assert "active" in output and "inditoredis ready" in output
-
-
 def test_remove_keeps_conffiles_and_purge_leaves_nothing(installed):
-    files = [path for path in package_files() if not path.startswith("/etc/")]
+    files = [path for path in run("dpkg-query", "-L", "indiredis").stdout.split() if not path.startswith("/etc/")]
     run("dpkg", "-r", "indiredis")
     leftovers = [path for path in files if Path(path).is_file()]
     assert not leftovers, leftovers
     assert Path("/etc/indiredis/inditoredis.ini").exists()  # conffiles stay until purge
+    assert Path("/var/lib/indiredis/blobs").is_dir()  # and so does the data
     run("dpkg", "-P", "indiredis")
-    assert not Path("/etc/indiredis").exists()
-    assert not Path("/var/lib/indiredis").exists()
-    assert not list(Path("/lib/systemd/system").glob("indiredis-*"))
-    assert not Path("/usr/lib/python3/dist-packages/indiredis").exists()
+    after = snapshot()
+    assert not after - installed - KEPT_ON_PURPOSE, sorted(after - installed - KEPT_ON_PURPOSE)
+    assert not installed - after, sorted(installed - after)  # and nothing of anyone else's went
+    assert run("getent", "passwd", "indiredis").returncode == 0  # the user is kept, as documented
+
+
+@pytest.mark.timeout(NSPAWN_BUDGET + 60)
+def test_booted_systemd_in_an_nspawn_container_runs_the_service(deb):
+    """The maintainer scripts under a booted systemd (a debootstrapped Debian in systemd-nspawn): nothing
+    starts on installation, `systemctl enable --now indiredis-inditoredis` runs it, an upgrade restarts
+    it, removal stops it."""
+    root = os.environ.get("INDIREDIS_NSPAWN_ROOT", "/var/tmp/indiredis-nspawn")
+    proc = subprocess.Popen(["sh", str(ROOT / "tests/deb/nspawn_check.sh"), root, str(deb)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=NSPAWN_BUDGET)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)  # the script, debootstrap or apt, and systemd-nspawn
+        try:
+            output, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            output, _ = proc.communicate()
+        if "container booted" not in output:
+            pytest.skip(f"preparing the container took over {NSPAWN_BUDGET} s (slow mirror?): "
+                        f"{output.strip().splitlines()[-1:]}")
+        pytest.fail(f"the booted container did not finish the check in {NSPAWN_BUDGET} s:\n{output[-3000:]}")
+    if proc.returncode != 0 and "container booted" not in output:
+        pytest.skip(f"no booted systemd container here: {output.strip().splitlines()[-1:]}")
+    assert proc.returncode == 0 and "nspawn check passed" in output, output[-3000:]
+    assert "\nactive\n" in output and "inditoredis ready" in output
+    assert "restarted by the upgrade" in output and "stopped by removal" in output
