@@ -65,12 +65,12 @@ def decode_blob(b64text: str, fmt: str, max_size: int = DEFAULT_MAX_BLOB_SIZE) -
 
 
 class BlobFolder:
-    """The folder received BLOBs are written to."""
+    """The folder received BLOBs are written to; made when the first BLOB arrives (so that building a
+    bridge, as ``--check`` does, writes nothing)."""
 
     def __init__(self, folder: str | os.PathLike[str], max_size: int = DEFAULT_MAX_BLOB_SIZE) -> None:
         self.folder = Path(folder).resolve()
         self.max_size = max_size
-        self.folder.mkdir(parents=True, exist_ok=True)
 
     def path_for(self, device: str, name: str, element: str, stamp: str, fmt: str) -> Path:
         """Where a BLOB goes; always directly inside the folder."""
@@ -84,6 +84,7 @@ class BlobFolder:
         """Decode and store one BLOB; returns its path and decoded size."""
         data = decode_blob(b64text, fmt, self.max_size)
         path = self.path_for(device, name, element, stamp, fmt)
+        self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb") as handle:

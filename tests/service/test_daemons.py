@@ -285,10 +285,13 @@ def test_journal_stream_gets_syslog_priorities(tmp_path):
 def test_template_unit_runs_a_second_inditoredis_from_its_own_file(tmp_path):
     unit = (Path(__file__).parents[2] / "systemd" / "indiredis-inditoredis@.service").read_text()
     assert "--config /etc/indiredis/inditoredis-%i.ini" in unit
-    config = write_config(tmp_path, "inditoredis-dome2", "[indi]\nport = 7625\n", "[redis]\nkeyprefix = dome2_\n")
+    blobs = tmp_path / "dome2-blobs"
+    config = write_config(tmp_path, "inditoredis-dome2", "[indi]\nport = 7625\n",
+                          f"[redis]\nkeyprefix = dome2_\n[service]\nblob_folder = {blobs}\n")
     result = subprocess.run([str(BIN / "indiredis-inditoredis"), "--config", str(config), "--check"],
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 0 and "configuration is valid" in result.stdout, result.stderr
+    assert not blobs.exists()  # --check builds the bridge but writes nothing (the folder comes with a BLOB)
 
 
 def test_python_module_entry_point(tmp_path):
