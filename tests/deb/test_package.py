@@ -34,6 +34,7 @@ APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 KEPT_ON_PURPOSE = {"/etc/passwd-", "/etc/group-", "/etc/shadow-", "/etc/gshadow-"}
 SNAPSHOT_TOPS = ["/etc", "/usr", "/var/lib", "/opt", "/srv"]
 NOT_SNAPSHOTTED = ("/var/lib/dpkg", "/var/lib/apt")  # dpkg's and apt's own records
+PACKAGE_FOLDERS = ("/etc/indiredis", "/var/lib/indiredis")  # what the package makes and purge removes
 
 # the booted-container check downloads a Debian system the first time (about a minute on a good mirror);
 # beyond this budget it is abandoned and skipped, so that a slow mirror cannot stall the suite
@@ -88,6 +89,10 @@ def deb() -> Path:
 def installed(deb):
     """The package installed with apt-get; yields the file listing taken just before installing it."""
     run("apt-get", "install", "-y", "-q", "--no-install-recommends", *dependencies(deb), env=APT_ENV)
+    # the package is not installed (the deb fixture purged it): its folders are leftovers of an
+    # interrupted earlier run, or of a daemon run by hand with the default configuration
+    for leftover in PACKAGE_FOLDERS:
+        shutil.rmtree(leftover, ignore_errors=True)
     before = snapshot()
     run("apt-get", "install", "-y", "-q", "--no-install-recommends", str(deb), env=APT_ENV)
     try:
