@@ -139,9 +139,14 @@ def make_mqtttoredis(
 
 
 def mqtttoredis(mqtt_id: str, mqtt_host: MQTTServer, redis_host: RedisServer,
-                log_lengths: dict[str, int] | None = None, blob_folder: str | None = None) -> None:
-    """Keep the Redis key space current from the instrument bridges on an MQTT broker; blocks."""
-    run_blocking(make_mqtttoredis(mqtt_id, mqtt_host, redis_host, log_lengths, blob_folder))
+                log_lengths: dict[str, int] | None = None, blob_folder: str | None = None,
+                subscribe_list: list[str] | None = None) -> None:
+    """Keep the Redis key space current from the instrument bridges on an MQTT broker; blocks.
+
+    ``subscribe_list``: listen only to the instrument bridges with these ids (all when empty).
+    """
+    run_blocking(make_mqtttoredis(mqtt_id, mqtt_host, redis_host, log_lengths, blob_folder,
+                                  subscribe_list=subscribe_list))
 
 
 def make_mqtttoport(
@@ -160,6 +165,10 @@ def make_mqtttoport(
     )
 
 
-def mqtttoport(mqtt_id: str, mqtt_host: MQTTServer, port: int = 7624, host: str = "localhost") -> None:
-    """Serve the instruments on an MQTT broker to INDI clients (KStars/Ekos) on ``host:port``; blocks."""
-    run_blocking(make_mqtttoport(mqtt_id, mqtt_host, port, host))
+def mqtttoport(mqtt_id: str, mqtt_host: MQTTServer, port: int = 7624, host: str = "localhost",
+               subscribe_list: list[str] | None = None) -> None:
+    """Serve the instruments on an MQTT broker to INDI clients (KStars/Ekos) on ``host:port``; blocks.
+
+    ``subscribe_list``: serve only the instrument bridges with these ids (all when empty).
+    """
+    run_blocking(make_mqtttoport(mqtt_id, mqtt_host, port, host, subscribe_list=subscribe_list))

@@ -25,7 +25,7 @@ from .protocol.xmlout import (
     new_blob_vector_xml,
     new_vector_xml,
 )
-from .store.keys import KeySpace
+from .store.keys import DEFINITION_KEYS, OTHER_STATE_KEYS, KeySpace
 
 __all__ = [
     "attributes_dict", "clearredis", "devices", "elements", "elements_dict", "enableblob",
@@ -230,15 +230,8 @@ def enableblob(rconn: redis.Redis, redisserver: RedisServer, name: str, device: 
 
 def clearredis(rconn: redis.Redis, redisserver: RedisServer) -> None:
     """Delete the current-state keys (not the history logs)."""
-    prefix = redisserver.keyprefix
-    patterns = ("devices", "properties:*", "attributes:*", "elements:*", "elementattributes:*",
-                "messages", "devicemessages:*", "getProperties", "getProperties:*")
     pipe = rconn.pipeline(transaction=False)
-    for pattern in patterns:
-        for key in rconn.scan_iter(match=_escape_glob(prefix) + pattern, count=1000):
+    for pattern in _keys(redisserver).patterns(DEFINITION_KEYS + OTHER_STATE_KEYS):
+        for key in rconn.scan_iter(match=pattern, count=1000):
             pipe.delete(key)
     pipe.execute()
-
-
-def _escape_glob(text: str) -> str:
-    return re.sub(r"([*?\[\]\\])", r"\\\1", text)

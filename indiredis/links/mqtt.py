@@ -278,9 +278,10 @@ class MqttInstrumentLink(_MqttLink):
         for asker, records in self.remote_snoops.items():
             if any(record.matches(message) for record in records):
                 topics.append(f"{self.server.snoop_data_topic}/{asker}")
-        if message.tag == "delProperty" and not message.name:
+        if message.tag == "delProperty":  # ends the snoop records it matches (a property's, or all the device's)
             for records in self.remote_snoops.values():
-                records.difference_update({r for r in records if r.device == message.device})
+                records.difference_update({r for r in records if r.device == message.device
+                                           and (not message.name or r.name == message.name)})
         return topics
 
     async def serve(self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message],

@@ -6,6 +6,7 @@ layout that GUIs depend on is defined exactly once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 #: default lengths of the history lists, by ``log_lengths`` key
@@ -31,6 +32,17 @@ def merged_log_lengths(log_lengths: dict[str, int] | None) -> dict[str, int]:
             raise ValueError(f"unknown log_lengths key {key!r}; known: {', '.join(DEFAULT_LOG_LENGTHS)}")
         lengths[key] = max(1, int(value))
     return lengths
+
+
+#: the keys that describe what the devices define (``<prefix>`` + these, as ``SCAN MATCH`` patterns)
+DEFINITION_KEYS = ("devices", "properties:*", "attributes:*", "elements:*", "elementattributes:*")
+#: the other current-state keys: last messages and the getProperties records of clients
+OTHER_STATE_KEYS = ("messages", "devicemessages:*", "getProperties", "getProperties:*")
+
+
+def glob_escape(text: str) -> str:
+    """``text`` matched literally in a Redis ``SCAN MATCH`` / ``KEYS`` pattern."""
+    return re.sub(r"([*?\[\]\\])", r"\\\1", text)
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,10 @@ class KeySpace:
         if device:
             return f"{self.prefix}getProperties:device:{device}"
         return f"{self.prefix}getProperties"
+
+    def patterns(self, keys: tuple[str, ...]) -> list[str]:
+        """``SCAN MATCH`` patterns for ``keys`` (e.g. :data:`DEFINITION_KEYS`) under this prefix."""
+        return [glob_escape(self.prefix) + key for key in keys]
 
     def log(self, key: str) -> str:
         """The history list of a current-state key (``P devices`` -> ``P logdata:devices``)."""

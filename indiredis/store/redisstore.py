@@ -26,7 +26,7 @@ from ..protocol.messages import Message
 from ..protocol.numbers import format_number, number_to_float
 from ..protocol.xmlout import indi_timestamp, message_xml
 from .blobs import BlobError, BlobFolder
-from .keys import KeySpace, merged_log_lengths
+from .keys import DEFINITION_KEYS, KeySpace, merged_log_lengths
 
 log = logging.getLogger(__name__)
 
@@ -215,11 +215,18 @@ class RedisStore:
         self.blob_policy[(device, name)] = enabled
 
     async def clear(self, rconn: Any) -> None:
-        """Remove every current-state key this store wrote and forget the model (logs stay)."""
+        """Remove every definition key under the prefix and forget the model (logs, last messages and
+        getProperties records stay).
+
+        Every key, not only those this store wrote: keys left by an earlier run (a bridge restarted,
+        a device that lost a property meanwhile) would otherwise merge with the fresh definitions.
+        """
+        found: list[Any] = []
+        for pattern in self.keys.patterns(DEFINITION_KEYS):
+            found += [key async for key in rconn.scan_iter(match=pattern, count=1000)]
         pipe = rconn.pipeline(transaction=False)
-        for device in list(self.model):
-            self._delete_device(pipe, device)
-        pipe.delete(self.keys.devices())
+        for start in range(0, len(found), 1000):
+            pipe.delete(*found[start:start + 1000])
         await pipe.execute()
         self.model.clear()
 

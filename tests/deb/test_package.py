@@ -14,14 +14,17 @@ what the package itself did shows up.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import signal
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+import redis
 
 from servers import wait_for
 
@@ -143,23 +146,48 @@ def test_entry_points_help_units_conffiles_user(installed):
         assert enabled in ("disabled", "indirect", "static", ""), f"{unit.name}: {enabled}"
 
 
-def test_installed_daemon_runs_on_debian_libraries(installed, simulators, redis_proc, tmp_path):
-    (tmp_path / "common.ini").write_text(f"[indi]\nhost = 127.0.0.1\nport = {simulators.port}\n"
-                                         f"[redis]\nhost = 127.0.0.1\nport = {redis_proc.port}\n")
-    (tmp_path / "inditoredis.ini").write_text(f"[service]\nblob_folder = {tmp_path / 'blobs'}\n")
+@contextlib.contextmanager
+def installed_daemon(service: str, folder: Path, common: str, own: str) -> Iterator[Path]:
+    """Run /usr/bin/indiredis-<service> (Debian's python3 and libraries, not the test virtualenv's) with
+    ``common.ini`` and ``<service>.ini`` in ``folder``; yields its log file until it is ready, and checks
+    that SIGTERM stops it with status 0."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "common.ini").write_text(common)
+    (folder / f"{service}.ini").write_text(own)
     env = {key: value for key, value in os.environ.items() if key not in ("VIRTUAL_ENV", "PYTHONPATH")}
     env["PATH"] = "/usr/bin:/bin"
-    log = tmp_path / "daemon.log"
+    log = folder / "daemon.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(["/usr/bin/indiredis-inditoredis", "--config", str(tmp_path / "inditoredis.ini")],
+        proc = subprocess.Popen([f"/usr/bin/indiredis-{service}", "--config", str(folder / f"{service}.ini")],
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: "inditoredis ready" in log.read_text(), timeout=30, what="the installed daemon ready")
-        first_line = Path("/usr/bin/indiredis-inditoredis").read_text().splitlines()[0]
-        assert first_line.startswith("#!/usr/bin/python3")
+        wait_for(lambda: f"{service} ready" in log.read_text(), timeout=30, what=f"the installed {service} ready")
+        yield log
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0, log.read_text()
+
+
+def test_installed_daemon_runs_on_debian_libraries(installed, simulators, redis_proc, tmp_path):
+    common = (f"[indi]\nhost = 127.0.0.1\nport = {simulators.port}\n"
+              f"[redis]\nhost = 127.0.0.1\nport = {redis_proc.port}\n")
+    with installed_daemon("inditoredis", tmp_path, common, f"[service]\nblob_folder = {tmp_path / 'blobs'}\n"):
+        first_line = Path("/usr/bin/indiredis-inditoredis").read_text().splitlines()[0]
+        assert first_line.startswith("#!/usr/bin/python3")
+
+
+def test_installed_mqtt_chain_runs_on_debian_paho(installed, simulators, redis_proc, mosquitto_proc, tmp_path):
+    """inditomqtt -> mosquitto -> mqtttoredis as installed, on Debian's python3-paho-mqtt (1.6 in bookworm,
+    where the test virtualenv has 2.x): the simulators reach Redis."""
+    common = (f"[indi]\nhost = 127.0.0.1\nport = {simulators.port}\n"
+              f"[redis]\nhost = 127.0.0.1\nport = {redis_proc.port}\n"
+              f"[mqtt]\nhost = 127.0.0.1\nport = {mosquitto_proc.port}\n")
+    with installed_daemon("inditomqtt", tmp_path / "instruments", common, "[service]\nmqtt_id = obs1\n"), \
+            installed_daemon("mqtttoredis", tmp_path / "gui", common,
+                             f"[service]\nmqtt_id = gui1\nblob_folder = {tmp_path / 'blobs'}\n"):
+        rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
+        wait_for(lambda: {b"Telescope Simulator", b"CCD Simulator"} <= rconn.smembers("indi_devices"), timeout=30,
+                 what="both simulators in Redis through the installed MQTT chain")
 
 
 def test_remove_keeps_conffiles_and_purge_leaves_nothing(installed):

@@ -131,6 +131,33 @@ def test_redefinition_drops_vanished_elements(apply, rconn, redis_host):
     assert not rconn.exists("indi_elementattributes:DEC:EQ:Tel")
 
 
+def test_a_new_run_starts_clear_of_an_earlier_runs_keys(apply, redis_proc, rconn, redis_host):
+    """A restarted bridge's store clears what an earlier run wrote (its model never knew those keys):
+    a property or device that vanished between the runs does not linger; logs and messages stay."""
+    earlier = RedisStore(redis_host)
+    apply(earlier, DEFS)
+    apply(earlier, '<defTextVector device="Tel" name="GHOST" state="Ok" perm="ro"><defText name="G">x</defText>'
+                   '</defTextVector><defTextVector device="Gone" name="INFO" state="Ok" perm="ro">'
+                   '<defText name="T">x</defText></defTextVector><message device="Tel" message="hello"/>')
+
+    async def new_run() -> None:
+        conn = aioredis.Redis(host="127.0.0.1", port=redis_proc.port)
+        try:
+            store = RedisStore(redis_host)
+            await store.clear(conn)  # what the bridge does on its INDI side's Reset
+            await store.apply(conn, messages(DEFS))
+        finally:
+            await aclose(conn)
+
+    asyncio.run(new_run())
+    assert tools.devices(rconn, redis_host) == ["Cam", "Tel"]
+    assert tools.properties(rconn, redis_host, "Tel") == ["CONNECTION", "EQ", "STATUS"]
+    state_keys = [key for key in rconn.keys("indi_*") if not key.startswith(b"indi_logdata:")]
+    assert not [key for key in state_keys if b"GHOST" in key or key.endswith(b":Gone")], state_keys
+    assert tools.last_message(rconn, redis_host, "Tel").endswith(" hello")
+    assert rconn.llen("indi_logdata:devices") >= 2
+
+
 def test_blob_written_to_folder_and_never_to_redis(apply, rconn, redis_host, tmp_path):
     store = RedisStore(redis_host, blob_folder=str(tmp_path))
     apply(store, DEFS)
