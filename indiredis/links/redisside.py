@@ -11,6 +11,7 @@ empty is repopulated.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -32,10 +33,18 @@ log = logging.getLogger("indiredis")
 BATCH_SIZE = 500
 
 
+CLOSE_TIMEOUT = 2.0  # seconds a connection may take to close before it is abandoned
+
+
 async def aclose(resource: Any) -> None:
-    """Close a redis.asyncio client or pubsub (``aclose`` in redis-py 5, ``close`` before)."""
+    """Close a redis.asyncio client or pubsub (``aclose`` in redis-py 5, ``close`` before), waiting
+    at most CLOSE_TIMEOUT: redis-py waits for the socket to be closed, which can hang (redis-py
+    issue 3941), and a bridge that is stopping or reconnecting must not wait on it."""
     closer = getattr(resource, "aclose", None) or resource.close
-    await closer()
+    try:
+        await asyncio.wait_for(closer(), CLOSE_TIMEOUT)
+    except asyncio.TimeoutError:
+        log.debug("a Redis connection did not close within %g s; abandoned", CLOSE_TIMEOUT)
 
 
 def redis_connection(server: RedisServer, **options: Any) -> aioredis.Redis:

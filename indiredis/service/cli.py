@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from .config import EX_CONFIG, HOST_SECTIONS, LOG_LEVELS, SCHEMAS, ConfigError, default_path, load
+from ..store.keys import DEFAULT_LOG_LENGTHS
+from .config import EX_CONFIG, HOST_SECTIONS, LOG_LEVELS, SCHEMAS, ConfigError, default_path, load, users_path
 from .logsetup import setup_logging
 
 log = logging.getLogger("indiredis")
@@ -29,7 +30,8 @@ def _help_epilog(service: str) -> str:
                 default = "default: none"
             lines.append(f"    {key.name:<20} {key.help} ({default})")
     if schema.log_lengths:
-        lines.append("  [log_lengths]       history list lengths, e.g. elementattributes = 5")
+        lines.append("  [log_lengths]       history list lengths (default in brackets): "
+                     + ", ".join(f"{name} ({length})" for name, length in DEFAULT_LOG_LENGTHS.items()))
     lines.append(f"an example with every key: /usr/share/doc/indiredis/examples/{service}.ini (etc/ in the source)")
     return "\n".join(lines)
 
@@ -47,18 +49,20 @@ def parser_for(service: str) -> argparse.ArgumentParser:
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="overrides [service] log_level")
     parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
     if service == "web":
-        parser.add_argument("--add-user", metavar="NAME", help="add (or replace) a web user in the configuration "
-                            "file and exit; the password is asked for, or read from standard input when it is not "
-                            "a terminal")
+        parser.add_argument("--add-user", metavar="NAME", help="add (or replace) a web user in the users' file "
+                            "beside the configuration (web-users.ini) and exit; the password is asked for, or read "
+                            "from standard input when it is not a terminal")
         parser.add_argument("--role", choices=("operator", "observer"), default="operator",
                             help="with --add-user: operator may set values, observer only watches (default operator)")
     return parser
 
 
 def add_user(config: Path, name: str, role: str) -> int:
-    """Write ``name = role:hash`` into the [users] section of ``config``, keeping everything else."""
+    """Write ``name = role:hash`` into the users' file beside ``config`` (``web-users.ini``), replacing
+    that user's line if any; the file is made with the mode and group of ``config``."""
     import getpass
     import re
+    import tempfile
 
     from ..indiwsgi.auth import hash_password
     if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", name):
@@ -74,15 +78,31 @@ def add_user(config: Path, name: str, role: str) -> int:
     if len(password) < 8:
         print("a password has at least 8 characters", file=sys.stderr)
         return 2
-    line = f"{name} = {role}:{hash_password(password)}"
-    text = config.read_text() if config.exists() else ""
-    lines = [existing for existing in text.splitlines() if not re.match(rf"{re.escape(name)}\s*=", existing)]
-    if "[users]" in lines:
-        lines.insert(lines.index("[users]") + 1, line)
-    else:
-        lines += ["", "[users]", line]
-    config.write_text("\n".join(lines) + "\n")
-    print(f"{name} ({role}) added to {config}")
+    users = users_path(config)
+    text = users.read_text() if users.exists() else (
+        "# indiredis-web users, written by indiredis-web --add-user NAME [--role observer]\n"
+        "# name = role:hash, role operator (may set values) or observer (watches only)\n[users]\n")
+    lines = [line for line in text.splitlines() if not re.match(rf"{re.escape(name)}\s*=", line)]
+    if "[users]" not in lines:
+        lines.append("[users]")
+    lines.insert(lines.index("[users]") + 1, f"{name} = {role}:{hash_password(password)}")
+    template = users if users.exists() else config
+    try:
+        like = template.stat()
+    except FileNotFoundError:
+        like = None
+    fd, temporary = tempfile.mkstemp(dir=users.parent, prefix=f".{users.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+        os.chmod(temporary, (like.st_mode & 0o777) if like else 0o640)
+        if like and os.geteuid() == 0:
+            os.chown(temporary, like.st_uid, like.st_gid)
+        os.replace(temporary, users)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+    print(f"{name} ({role}) added to {users}")
     return 0
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hosts import IndiServer, MQTTServer, RedisServer, indi_server, mqtt_server, redis_server
+from ..store.blobs import blob_folder_problem
 from ..store.keys import DEFAULT_LOG_LENGTHS
 
 CONFIG_DIR = Path("/etc/indiredis")
@@ -107,6 +108,15 @@ class ServiceSchema:
     hosts: tuple[str, ...]
     service: dict[str, Key]
     log_lengths: bool
+
+    @property
+    def writes_blobs(self) -> bool:
+        """Whether the service writes received BLOBs into its blob folder (the Redis-side bridges)."""
+        return self.log_lengths
+
+    def used_sections(self) -> list[str]:
+        return ["service", *self.hosts] + (["log_lengths"] if self.log_lengths else []) + (
+            ["users"] if self.name == "web" else [])
 
 
 SCHEMAS: dict[str, ServiceSchema] = {
@@ -209,11 +219,24 @@ def _parse_file(path: Path, parser: configparser.ConfigParser) -> None:
         raise ConfigError(f"{path}: {' '.join(str(exc).split())}") from None
 
 
+def users_path(config: Path) -> Path:
+    """The web users' file beside the web configuration (``web.ini`` -> ``web-users.ini``).
+
+    ``indiredis-web --add-user`` writes it; the package does not ship it, so that an upgrade's new
+    ``web.ini`` (a conffile) never touches the users.
+    """
+    return config.with_name(f"{config.stem}-users.ini")
+
+
 def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
-    """Read and validate ``common.ini`` (if present beside it) and the service's file."""
+    """Read and validate ``common.ini`` (if present beside it) and the service's file (for the web
+    client also its users' file, if present: see :func:`users_path`)."""
     schema = SCHEMAS[service]
     own = Path(path) if path else default_path(service)
     files = [own.parent / "common.ini", own] if own.name != "common.ini" else [own]
+    users_file = users_path(own) if service == "web" else None
+    if users_file:
+        files.append(users_file)
     values: dict[str, dict[str, tuple[str, str]]] = {}  # section -> key -> (raw, file)
     read: list[str] = []
     for file in files:
@@ -227,8 +250,13 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
             known = HOST_SECTIONS.get(section) or (schema.service if section == "service" else None)
             if section == "log_lengths" or (section == "users" and service == "web"):
                 known = {}
-            if known is None:
+            if known is None or (file == users_file and section != "users"):
                 raise ConfigError(f"{file}: unknown section [{section}]")
+            unused = (section in HOST_SECTIONS and section not in schema.hosts) or (
+                section == "log_lengths" and not schema.log_lengths)
+            if file == own and own.name != "common.ini" and unused:  # common.ini serves every service
+                raise ConfigError(f"{file}: [{section}] is not used by indiredis-{service}"
+                                  f" (it uses {', '.join(f'[{s}]' for s in schema.used_sections())})")
             for name, raw in parser.items(section):
                 if section == "log_lengths":
                     if name not in DEFAULT_LOG_LENGTHS:
@@ -292,5 +320,10 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
         if not users:
             raise ConfigError(f"{own}: [users] has no user: add one with indiredis-web --add-user NAME "
                               "(the web client always asks for a login)")
+    if schema.writes_blobs and options["blob_folder"]:
+        problem = blob_folder_problem(options["blob_folder"])
+        if problem:
+            file = values.get("service", {}).get("blob_folder", ("", str(own)))[1]
+            raise ConfigError(f"{file}: [service] blob_folder = {options['blob_folder']}: {problem}")
     return Settings(service, options, hosts.get("indi"), hosts.get("redis"), hosts.get("mqtt"), log_lengths,
                     tuple(read), users)

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import signal
 from pathlib import Path
@@ -56,6 +57,16 @@ def build_service(settings: Settings, config_path: Path | str) -> Service:
         raise ConfigError(f"{config_path}: [service] {exc}") from None
 
 
+def log_tasks() -> None:
+    """Log where every task of the event loop waits (on SIGUSR1: for a daemon that seems stuck)."""
+    tasks = asyncio.all_tasks()
+    log.warning("SIGUSR1: %d tasks", len(tasks))
+    for task in tasks:
+        stack = io.StringIO()
+        task.print_stack(limit=8, file=stack)
+        log.warning("%s", stack.getvalue().rstrip())
+
+
 class Daemon:
     """Runs a service, tells systemd about it, and handles SIGHUP / SIGTERM."""
 
@@ -78,6 +89,7 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload.set)
+        loop.add_signal_handler(signal.SIGUSR1, log_tasks)
         interval = watchdog_interval()
         watchdog = asyncio.ensure_future(self._ping_watchdog(interval)) if interval else None
         self._start()

@@ -53,8 +53,9 @@ def service_ini(service: str) -> str:
              "# Commented lines show the defaults.", ""]
     lines += _section("service", schema.service)
     if service == "web":
-        lines += ["[users]", "# name = role:hash, role operator (may set values) or observer (watches only);",
-                  "# add them with: indiredis-web --add-user NAME [--role observer]", ""]
+        lines += ["[users]", "# name = role:hash, role operator (may set values) or observer (watches only).",
+                  "# Add them with: indiredis-web --add-user NAME [--role observer], which writes them to",
+                  "# web-users.ini beside this file (not part of the package: upgrades leave it alone).", ""]
     if schema.log_lengths:
         lines += ["[log_lengths]", "# how many entries each history list keeps (shared/spec/redis-keys.md)"]
         lines += [f"#{name} = {length}" for name, length in DEFAULT_LOG_LENGTHS.items()] + [""]

@@ -21,15 +21,24 @@ log = logging.getLogger("indiredis")
 SD_LISTEN_FDS_START = 3
 
 
+_inherited: list[socket.socket] | None = None  # systemd's sockets, kept open for the life of the process
+
+
 def activated_sockets() -> list[socket.socket]:
-    """The listening sockets systemd passed to this process, if any."""
-    if os.environ.get("LISTEN_PID") != str(os.getpid()):
-        return []
-    count = int(os.environ.get("LISTEN_FDS", "0") or 0)
-    sockets = [socket.socket(fileno=SD_LISTEN_FDS_START + index) for index in range(count)]
-    for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        os.environ.pop(name, None)
-    return sockets
+    """Duplicates of the listening sockets systemd passed to this process, if any.
+
+    The originals stay open for the life of the process: a web server rebuilt by a reload (a user
+    added, say) serves them again, where binding ``listen_port`` would clash with the .socket unit.
+    """
+    global _inherited
+    if _inherited is None:
+        _inherited = []
+        if os.environ.get("LISTEN_PID") == str(os.getpid()):
+            count = int(os.environ.get("LISTEN_FDS", "0") or 0)
+            _inherited = [socket.socket(fileno=SD_LISTEN_FDS_START + index) for index in range(count)]
+        for name in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
+            os.environ.pop(name, None)
+    return [sock.dup() for sock in _inherited]
 
 
 class WebService:

@@ -64,6 +64,25 @@ def decode_blob(b64text: str, fmt: str, max_size: int = DEFAULT_MAX_BLOB_SIZE) -
     return data
 
 
+def blob_folder_problem(folder: str | os.PathLike[str]) -> str | None:
+    """Why BLOBs could not be written to ``folder`` (made if missing) by this process, or None.
+
+    Looks without writing anything: the folder, or its nearest existing parent if it does not exist
+    yet, must be a folder this process may write in (a read-only mount, as systemd's
+    ``ProtectSystem=strict`` makes outside ``ReadWritePaths=``, counts as not writable).
+    """
+    path = Path(folder).absolute()
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        where = "it" if existing == path else f"{existing}, where it would be made,"
+        return f"{where} cannot be written by this user (or is on a read-only file system)"
+    return None
+
+
 class BlobFolder:
     """The folder received BLOBs are written to; made when the first BLOB arrives (so that building a
     bridge, as ``--check`` does, writes nothing)."""

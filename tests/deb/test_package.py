@@ -133,14 +133,17 @@ def test_entry_points_help_units_conffiles_user(installed):
     assert ":/var/lib/indiredis:" in user
     assert Path("/var/lib/indiredis/blobs").is_dir()
     assert Path("/var/lib/indiredis").stat().st_uid == int(user.split(":")[2])
-    # the web client's first step (debian/README.Debian) keeps the file's 0640 root:indiredis
+    # the web client's first step (debian/README.Debian): the users' file gets web.ini's 0640 root:indiredis
     web_ini = Path("/etc/indiredis/web.ini")
-    before = web_ini.stat()
+    shipped = web_ini.read_text()
     subprocess.run(["/usr/bin/indiredis-web", "--add-user", "admin"], input="a long password\n", text=True,
                    check=True, capture_output=True)
-    after = web_ini.stat()
-    assert "admin = operator:" in web_ini.read_text()
+    users = Path("/etc/indiredis/web-users.ini")
+    assert "admin = operator:" in users.read_text() and web_ini.read_text() == shipped
+    assert str(users) not in conffiles  # an upgrade's new web.ini leaves the users alone
+    before, after = web_ini.stat(), users.stat()
     assert (after.st_mode, after.st_uid, after.st_gid) == (before.st_mode, before.st_uid, before.st_gid)
+    assert run("/usr/bin/indiredis-web", "--check", check=False).returncode == 0  # the user counts
     for unit in units:  # nothing enabled or started on installation
         enabled = run("systemctl", "is-enabled", unit.name, check=False).stdout.strip()
         assert enabled in ("disabled", "indirect", "static", ""), f"{unit.name}: {enabled}"

@@ -51,3 +51,27 @@ def test_shipped_examples_are_valid(tmp_path):
                 handle.write(f"alice = operator:{hash_password('correct horse')}\n")
         settings = config.load(service, tmp_path / f"{service}.ini")
         assert settings.service == service
+
+
+def test_web_users_come_from_the_users_file_beside_web_ini(tmp_path):
+    """`indiredis-web --add-user` writes web-users.ini (so a packaged web.ini can be replaced by an
+    upgrade without losing users), with web.ini's mode; it holds [users] only."""
+    import subprocess
+    import sys
+
+    web = tmp_path / "web.ini"
+    web.write_text((ETC / "web.ini").read_text())
+    web.chmod(0o640)
+    command = [str(Path(sys.executable).parent / "indiredis-web"), "--config", str(web), "--add-user"]
+    for name, role in (("alice", "operator"), ("listen_port", "observer"), ("alice", "observer")):
+        subprocess.run(command + [name, "--role", role], input="a long password\n", text=True, check=True,
+                       capture_output=True)
+    assert web.read_text() == (ETC / "web.ini").read_text()
+    users = config.users_path(web)
+    assert users == tmp_path / "web-users.ini" and oct(users.stat().st_mode & 0o777) == "0o640"
+    settings = config.load("web", web)
+    assert sorted(settings.users) == ["alice", "listen_port"]  # alice replaced, not doubled
+    assert settings.users["alice"].role == "observer" and settings.options["listen_port"] == 8000
+    users.write_text(users.read_text() + "[service]\nlisten_port = 1\n")
+    with pytest.raises(config.ConfigError, match=r"web-users.ini: unknown section \[service\]"):
+        config.load("web", web)

@@ -42,9 +42,21 @@ def start_daemon(service: str, config: Path, notify: NotifySocket, **extra_env: 
 
 
 def stop_daemon(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM; the exit status.  A daemon still running 20 s later is asked (SIGUSR1) to log where its
+    tasks wait, then killed, and the test fails with its log's end."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
-    return proc.wait(20)
+    try:
+        return proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        try:
+            proc.wait(2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log = Path(proc.args[proc.args.index("--config") + 1]).parent / f"{Path(proc.args[0]).name[10:]}.log"
+        raise AssertionError(f"{proc.args[0]} did not stop within 20 s:\n{log.read_text()[-6000:]}") from None
 
 
 @pytest.fixture
@@ -204,6 +216,15 @@ def test_web_service_serves_a_socket_passed_by_systemd(redis_proc, notify, tmp_p
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
             # answered by the web app, which asks for a login first
             assert response.status == 200 and response.url.endswith("/login") and b"password" in response.read()
+        # the usual next step: another user, then `systemctl reload`, which rebuilds the web server; it
+        # serves systemd's socket again (binding listen_port instead would leave the socket unserved)
+        subprocess.run([str(BIN / "indiredis-web"), "--config", str(config), "--add-user", "bob"],
+                       input="another long password\n", capture_output=True, text=True, timeout=30, check=True)
+        proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: notify.snapshot().count("READY=1") == 2, timeout=20, what="READY=1 after the reload")
+        assert proc.poll() is None
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            assert response.status == 200 and response.url.endswith("/login")
     finally:
         status = stop_daemon(proc)
     assert status == 0
@@ -228,6 +249,9 @@ BAD_CONFIGS = [
      "needs both ssl_certfile and ssl_keyfile"),
     ("empty channel", "[redis]\nto_indi_channel =\n", "[redis] to_indi_channel must be a non-empty string"),
     ("duplicate key", "[indi]\nport = 1\nport = 2\n", "option 'port' in section 'indi' already exists"),
+    ("section the service does not use", "[mqtt]\nport = 1883\n", "[mqtt] is not used by indiredis-inditoredis"),
+    ("blob folder that cannot be made", "[service]\nblob_folder = /etc/hostname/blobs\n",
+     "[service] blob_folder = /etc/hostname/blobs: /etc/hostname is not a folder"),
 ]
 
 
