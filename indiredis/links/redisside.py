@@ -150,7 +150,7 @@ class RedisLink(Link):
                 if isinstance(data, str):
                     data = data.encode("utf-8")
                 for message in parse_client_xml(data, self.max_message_size, f"Redis channel {self.server.to_indi_channel}"):
-                    self.store.note_outgoing(message)
                     await outbound.put(message)
+                    await self.store.note_outgoing(rconn, message)
         finally:
             await aclose(pubsub)

@@ -17,7 +17,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 import redis.exceptions
 
@@ -171,11 +171,18 @@ class RedisStore:
         entries are pushed only when different), so a batch that fails half-way
         may simply be applied again.
         """
+        async def fill(pipe: Any) -> None:
+            for message in messages:
+                await self._apply_one(pipe, message)
+        await self._execute(rconn, fill)
+
+    async def _execute(self, rconn: Any, fill: Callable[[Any], Awaitable[None]]) -> None:
+        """Run the commands ``fill`` puts in a pipeline, in one round trip (loading the scripts first
+        if this connection has not got them, and again if Redis flushed them meanwhile)."""
         if self._scripts_loaded_on is not rconn:
             await self.load_scripts(rconn)
         pipe = rconn.pipeline(transaction=False)
-        for message in messages:
-            await self._apply_one(pipe, message)
+        await fill(pipe)
         commands = list(pipe.command_stack)
         results = await pipe.execute(raise_on_error=False)
         failed = [command for command, result in zip(commands, results) if isinstance(result, Exception)]
@@ -203,8 +210,10 @@ class RedisStore:
             return self.blob_policy[(device, name)]
         return self.blob_policy.get((device, ""), self.blobs is not None)
 
-    def note_outgoing(self, message: Message) -> None:
-        """Record what a client sent that changes the store's view (enableBLOB)."""
+    async def note_outgoing(self, rconn: Any, message: Message) -> None:
+        """Record what a client sent that changes the store's view: an ``enableBLOB`` changes whether
+        BLOB data may arrive, so the ``blobs`` attribute of the BLOB properties it names is rewritten
+        (and logged) where it changed."""
         if message.tag != "enableBLOB":
             return
         enabled = message.attrs.get("instruction", "Never") in ("Also", "Only")
@@ -213,6 +222,18 @@ class RedisStore:
             for key in [k for k in self.blob_policy if k[0] == device]:
                 del self.blob_policy[key]
         self.blob_policy[(device, name)] = enabled
+        changed: list[tuple[str, PropertyModel]] = []
+        for prop_name, prop in self.model.get(device, {}).items():
+            if prop.vector == "BLOBVector" and (not name or prop_name == name):
+                value = "Enabled" if self.blobs_enabled(device, prop_name) else "Disabled"
+                if prop.attrs.get("blobs") != value:
+                    prop.attrs["blobs"] = value
+                    changed.append((prop_name, prop))
+        if changed:
+            async def fill(pipe: Any) -> None:
+                for prop_name, prop in changed:
+                    self._write_property(pipe, device, prop_name, prop, ())
+            await self._execute(rconn, fill)
 
     async def clear(self, rconn: Any) -> None:
         """Remove every definition key under the prefix and forget the model (logs, last messages and

@@ -158,6 +158,31 @@ def test_a_new_run_starts_clear_of_an_earlier_runs_keys(apply, redis_proc, rconn
     assert rconn.llen("indi_logdata:devices") >= 2
 
 
+def test_a_clients_enableblob_rewrites_the_blobs_attribute(apply, redis_proc, rconn, redis_host, tmp_path):
+    """``blobs`` says whether BLOB data may arrive on this connection: it follows a client's enableBLOB
+    (sent on to_indi, noted by the bridge's relay), logged like any attribute change."""
+    store = RedisStore(redis_host, blob_folder=str(tmp_path))
+    apply(store, DEFS)
+    assert tools.attributes_dict(rconn, redis_host, "CCD1", "Cam")["blobs"] == "Enabled"
+
+    async def note(xml: str) -> None:
+        conn = aioredis.Redis(host="127.0.0.1", port=redis_proc.port)
+        try:
+            for message in messages(xml):
+                await store.note_outgoing(conn, message)
+        finally:
+            await aclose(conn)
+
+    asyncio.run(note('<enableBLOB device="Cam">Never</enableBLOB>'))
+    assert tools.attributes_dict(rconn, redis_host, "CCD1", "Cam")["blobs"] == "Disabled"
+    logged = [json.loads(entry.split(b" ", 1)[1]) for entry in rconn.lrange("indi_logdata:attributes:CCD1:Cam", 0, -1)]
+    assert [entry["blobs"] for entry in logged[:2]] == ["Disabled", "Enabled"]
+    asyncio.run(note('<enableBLOB device="Cam" name="CCD1">Only</enableBLOB>'))
+    assert tools.attributes_dict(rconn, redis_host, "CCD1", "Cam")["blobs"] == "Enabled"
+    asyncio.run(note('<enableBLOB device="Tel">Never</enableBLOB>'))  # no BLOB property there: nothing written
+    assert rconn.llen("indi_logdata:attributes:CCD1:Cam") == 3
+
+
 def test_blob_written_to_folder_and_never_to_redis(apply, rconn, redis_host, tmp_path):
     store = RedisStore(redis_host, blob_folder=str(tmp_path))
     apply(store, DEFS)
