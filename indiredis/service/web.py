@@ -69,13 +69,22 @@ class WebService:
             host, port = self.settings.options["listen_host"], self.settings.options["listen_port"]
             server = waitress.create_server(app, host=host, port=port, threads=8)
             where = f"http://{host}:{port}/"
-        thread = threading.Thread(target=server.run, name="waitress", daemon=True)
-        thread.start()
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[None] = loop.create_future()
+
+        def serve() -> None:
+            try:
+                server.run()
+            finally:  # waitress's loop ended: on close(), or by an error (the daemon then exits, and is restarted)
+                loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(None))
+
+        threading.Thread(target=serve, name="waitress", daemon=True).start()
         self._server = server
         self.status = f"serving the web client on {where}"
         log.info("%s", self.status)
         try:
-            await asyncio.Event().wait()
+            await ended
+            raise RuntimeError("the web server's thread ended")
         finally:
             server.close()
             self._server = None

@@ -75,3 +75,26 @@ def test_web_users_come_from_the_users_file_beside_web_ini(tmp_path):
     users.write_text(users.read_text() + "[service]\nlisten_port = 1\n")
     with pytest.raises(config.ConfigError, match=r"web-users.ini: unknown section \[service\]"):
         config.load("web", web)
+
+
+def test_web_service_ends_with_an_error_when_its_server_thread_ends(tmp_path):
+    """waitress serves in a thread of its own: if that thread's loop ends, the service's run() fails
+    (the daemon then exits with status 1 and systemd restarts it) instead of pinging the watchdog on."""
+    import asyncio
+
+    from indiredis.service.web import WebService
+    from servers import free_port
+
+    (tmp_path / "web.ini").write_text(f"[service]\nlisten_host = 127.0.0.1\nlisten_port = {free_port()}\n"
+                                      f"[users]\nalice = operator:{hash_password('correct horse')}\n")
+    service = WebService(config.load("web", tmp_path / "web.ini"))
+
+    async def scenario() -> None:
+        running = asyncio.ensure_future(service.run())
+        while not service.ready:  # run() sets it once waitress listens, before its first await
+            await asyncio.sleep(0)
+        service._server.close()  # what an error inside waitress's loop amounts to: the loop ends
+        with pytest.raises(RuntimeError, match="web server's thread ended"):
+            await asyncio.wait_for(running, 10)
+
+    asyncio.run(scenario())
