@@ -9,8 +9,9 @@
 # Installs redis-server, indi-bin and the .deb's dependencies in the container and boots it; inside,
 # with Redis and an indiserver (telescope + CCD simulators) running: installs the .deb (nothing may
 # start), runs `systemctl enable --now indiredis-inditoredis` and checks `systemctl is-active` and the
-# journal's start-up lines, reinstalls it (the running service is restarted), then removes it (the
-# service is stopped) and purges it.
+# journal's start-up lines, starts a second inditoredis from the template (indiredis-inditoredis@dome2,
+# its own key prefix), reinstalls the package (both are restarted), then removes it (both are stopped)
+# and purges it.
 # Run by tests/deb/test_package.py, which skips it when no container can be booted here.
 set -eu
 ROOT=${1:-/var/tmp/indiredis-nspawn}
@@ -75,14 +76,30 @@ inside systemctl is-active $UNIT
 inside systemctl show -p StatusText $UNIT
 inside journalctl -u $UNIT --no-pager | tail -n 8
 inside journalctl -u $UNIT --no-pager | grep -q "inditoredis ready"
+# a second instance from the template, as the README says to make one
+INSTANCE=indiredis-inditoredis@dome2
+inside sh -c 'printf "[redis]\nkeyprefix = dome2_\n[service]\nblob_folder = /var/lib/indiredis/dome2\n" > /tmp/dome2.ini &&
+    install -m 0640 -g indiredis /tmp/dome2.ini /etc/indiredis/inditoredis-dome2.ini'
+inside systemctl enable --now $INSTANCE
+[ "$(inside systemctl is-active $INSTANCE)" = active ] || { echo "$INSTANCE is not active"; exit 1; }
+for _ in $(seq 50); do
+    inside redis-cli smembers dome2_devices | grep -q "Telescope Simulator" && break; sleep 0.2
+done
+inside redis-cli smembers dome2_devices | grep -q "Telescope Simulator" || { echo "$INSTANCE wrote nothing"; exit 1; }
+echo "template instance active"
 FIRST=$(inside systemctl show -p MainPID --value $UNIT)
+FIRST_INSTANCE=$(inside systemctl show -p MainPID --value $INSTANCE)
 inside apt-get install -y -q --reinstall "/root/$(basename "$DEB")"
 SECOND=$(inside systemctl show -p MainPID --value $UNIT)
+SECOND_INSTANCE=$(inside systemctl show -p MainPID --value $INSTANCE)
 [ "$SECOND" != "$FIRST" ] && [ "$(inside systemctl is-active $UNIT)" = active ] || \
     { echo "not restarted by the upgrade (main pid $FIRST, then $SECOND)"; exit 1; }
+[ "$SECOND_INSTANCE" != "$FIRST_INSTANCE" ] && [ "$(inside systemctl is-active $INSTANCE)" = active ] || \
+    { echo "$INSTANCE not restarted by the upgrade (main pid $FIRST_INSTANCE, then $SECOND_INSTANCE)"; exit 1; }
 echo "restarted by the upgrade"
 inside dpkg -r indiredis
-[ "$(inside systemctl is-active $UNIT)" != active ] && [ -z "$(inside find /proc -maxdepth 1 -user indiredis)" ] || \
+[ "$(inside systemctl is-active $UNIT)" != active ] && [ "$(inside systemctl is-active $INSTANCE)" != active ] && \
+    [ -z "$(inside find /proc -maxdepth 1 -user indiredis)" ] || \
     { echo "still running after removal"; exit 1; }
 echo "stopped by removal"
 inside dpkg -P indiredis
