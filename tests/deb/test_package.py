@@ -210,8 +210,8 @@ def test_remove_keeps_conffiles_and_purge_leaves_nothing(installed):
 @pytest.mark.timeout(NSPAWN_BUDGET + 60)
 def test_booted_systemd_in_an_nspawn_container_runs_the_service(deb):
     """The maintainer scripts under a booted systemd (a debootstrapped Debian in systemd-nspawn): nothing
-    starts on installation, `systemctl enable --now indiredis-inditoredis` runs it, an upgrade restarts
-    it, removal stops it."""
+    starts on installation, `systemctl enable --now indiredis-inditoredis` runs it and an instance of its
+    template, an upgrade restarts both, removal stops both."""
     root = os.environ.get("INDIREDIS_NSPAWN_ROOT", "/var/tmp/indiredis-nspawn")
     proc = subprocess.Popen(["sh", str(ROOT / "tests/deb/nspawn_check.sh"), root, str(deb)], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -232,4 +232,5 @@ def test_booted_systemd_in_an_nspawn_container_runs_the_service(deb):
         pytest.skip(f"no booted systemd container here: {output.strip().splitlines()[-1:]}")
     assert proc.returncode == 0 and "nspawn check passed" in output, output[-3000:]
     assert "\nactive\n" in output and "inditoredis ready" in output
+    assert "template instance active" in output
     assert "restarted by the upgrade" in output and "stopped by removal" in output
