@@ -2,12 +2,15 @@
 
 ``make_*`` functions build a :class:`~indiredis.bridge.Bridge` for use inside
 an event loop (the daemons use these); the plain functions are the classic
-blocking API and run until interrupted.
+blocking API and run until interrupted.  ``buffer_size`` is how many messages
+each direction holds while its far side is down (beyond it the oldest are
+dropped, and counted in the log).
 """
 
 from __future__ import annotations
 
 from .bridge import Bridge, run_blocking
+from .channel import DEFAULT_BUFFER_SIZE
 from .hosts import IndiServer, MQTTServer, RedisServer
 from .links.drivers import DriverPool
 from .links.indiserver import IndiServerLink
@@ -23,12 +26,14 @@ def make_inditoredis(
     log_lengths: dict[str, int] | None = None,
     blob_folder: str | None = None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    buffer_size: int = DEFAULT_BUFFER_SIZE,
 ) -> Bridge:
     """indiserver ⇄ Redis, as a :class:`Bridge` to run in an event loop."""
     return Bridge(
         "inditoredis",
         IndiServerLink(indi_host, max_message_size),
         RedisLink(redis_host, log_lengths, blob_folder, max_message_size),
+        buffer_size,
     )
 
 
@@ -53,12 +58,14 @@ def make_driverstoredis(
     log_lengths: dict[str, int] | None = None,
     blob_folder: str | None = None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    buffer_size: int = DEFAULT_BUFFER_SIZE,
 ) -> Bridge:
     """Driver processes ⇄ Redis (no indiserver), as a :class:`Bridge` to run in an event loop."""
     return Bridge(
         "driverstoredis",
         DriverPool(list(drivers), max_message_size),
         RedisLink(redis_host, log_lengths, blob_folder, max_message_size),
+        buffer_size,
     )
 
 
@@ -82,12 +89,14 @@ def make_inditomqtt(
     mqtt_host: MQTTServer,
     subscribe_list: list[str] | None = None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    buffer_size: int = DEFAULT_BUFFER_SIZE,
 ) -> Bridge:
     """indiserver ⇄ MQTT broker (the instrument side), as a :class:`Bridge`."""
     return Bridge(
         "inditomqtt",
         IndiServerLink(indi_host, max_message_size),
         MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
+        buffer_size,
     )
 
 
@@ -106,12 +115,14 @@ def make_driverstomqtt(
     mqtt_host: MQTTServer,
     subscribe_list: list[str] | None = None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    buffer_size: int = DEFAULT_BUFFER_SIZE,
 ) -> Bridge:
     """Driver processes ⇄ MQTT broker, snooping across observatories, as a :class:`Bridge`."""
     return Bridge(
         "driverstomqtt",
         DriverPool(list(drivers), max_message_size, forward_snoop_requests=True),
         MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
+        buffer_size,
     )
 
 
@@ -129,12 +140,14 @@ def make_mqtttoredis(
     blob_folder: str | None = None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     subscribe_list: list[str] | None = None,
+    buffer_size: int = DEFAULT_BUFFER_SIZE,
 ) -> Bridge:
     """MQTT broker ⇄ Redis (the GUI side), as a :class:`Bridge`."""
     return Bridge(
         "mqtttoredis",
         MqttClientLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
         RedisLink(redis_host, log_lengths, blob_folder, max_message_size),
+        buffer_size,
     )
 
 
@@ -156,12 +169,14 @@ def make_mqtttoport(
     host: str = "localhost",
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     subscribe_list: list[str] | None = None,
+    buffer_size: int = DEFAULT_BUFFER_SIZE,
 ) -> Bridge:
     """MQTT broker ⇄ a listening port for classic INDI clients, as a :class:`Bridge`."""
     return Bridge(
         "mqtttoport",
         MqttClientLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
         PortLink(port, host, max_message_size),
+        buffer_size,
     )
 
 

@@ -27,17 +27,19 @@ def _arguments(settings: Settings) -> tuple[tuple[Any, ...], dict[str, Any]]:
     s, o = settings, settings.options
     table: dict[str, Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]] = {
         "inditoredis": lambda: ((s.indi, s.redis, s.log_lengths, _blob_folder(s)),
-                                {"max_message_size": o["max_message_size"]}),
+                                {"max_message_size": o["max_message_size"], "buffer_size": o["buffer_size"]}),
         "driverstoredis": lambda: ((o["drivers"], s.redis, s.log_lengths, _blob_folder(s)),
-                                   {"max_message_size": o["max_message_size"]}),
+                                   {"max_message_size": o["max_message_size"], "buffer_size": o["buffer_size"]}),
         "inditomqtt": lambda: ((s.indi, o["mqtt_id"], s.mqtt, o["subscribe_list"]),
-                               {"max_message_size": o["max_message_size"]}),
+                               {"max_message_size": o["max_message_size"], "buffer_size": o["buffer_size"]}),
         "driverstomqtt": lambda: ((o["drivers"], o["mqtt_id"], s.mqtt, o["subscribe_list"]),
-                                  {"max_message_size": o["max_message_size"]}),
+                                  {"max_message_size": o["max_message_size"], "buffer_size": o["buffer_size"]}),
         "mqtttoredis": lambda: ((o["mqtt_id"], s.mqtt, s.redis, s.log_lengths, _blob_folder(s)),
-                                {"max_message_size": o["max_message_size"], "subscribe_list": o["subscribe_list"]}),
+                                {"max_message_size": o["max_message_size"], "subscribe_list": o["subscribe_list"],
+                                 "buffer_size": o["buffer_size"]}),
         "mqtttoport": lambda: ((o["mqtt_id"], s.mqtt, o["listen_port"], o["listen_host"]),
-                               {"max_message_size": o["max_message_size"], "subscribe_list": o["subscribe_list"]}),
+                               {"max_message_size": o["max_message_size"], "subscribe_list": o["subscribe_list"],
+                                 "buffer_size": o["buffer_size"]}),
     }
     return table[settings.service]()
 

@@ -94,6 +94,8 @@ HOST_SECTIONS: dict[str, dict[str, Key]] = {
 _LOG_LEVEL = Key("log_level", str, "info", "debug, info, warning or error")
 _BLOBS = Key("blob_folder", str, "/var/lib/indiredis/blobs", "folder for received BLOBs (never stored in Redis)")
 _MAX = Key("max_message_size", int, 256 * 1024 * 1024, "largest INDI message accepted, in bytes", low=1024)
+_BUFFER = Key("buffer_size", int, 10_000, "messages each direction holds while its far side is down; beyond, "
+              "the oldest are dropped and counted in the log", low=100, high=10_000_000)
 _DRIVERS = Key("drivers", list, [], "INDI driver executables, separated by spaces", required=True)
 _MQTT_ID = Key("mqtt_id", str, "", "this bridge's unique MQTT client id", required=True)
 _SUBSCRIBE = Key("subscribe_list", list, [], "ids of the bridges on the other side to serve (all when empty)")
@@ -122,17 +124,17 @@ class ServiceSchema:
 SCHEMAS: dict[str, ServiceSchema] = {
     schema.name: schema for schema in (
         ServiceSchema("inditoredis", "indiserver ⇄ Redis", ("indi", "redis"),
-                      _keys(_LOG_LEVEL, _BLOBS, _MAX), True),
+                      _keys(_LOG_LEVEL, _BLOBS, _MAX, _BUFFER), True),
         ServiceSchema("driverstoredis", "INDI drivers run as child processes ⇄ Redis", ("redis",),
-                      _keys(_LOG_LEVEL, _DRIVERS, _BLOBS, _MAX), True),
+                      _keys(_LOG_LEVEL, _DRIVERS, _BLOBS, _MAX, _BUFFER), True),
         ServiceSchema("inditomqtt", "indiserver ⇄ MQTT broker (instrument side)", ("indi", "mqtt"),
-                      _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX), False),
+                      _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER), False),
         ServiceSchema("driverstomqtt", "INDI drivers ⇄ MQTT broker (instrument side)", ("mqtt",),
-                      _keys(_LOG_LEVEL, _DRIVERS, _MQTT_ID, _SUBSCRIBE, _MAX), False),
+                      _keys(_LOG_LEVEL, _DRIVERS, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER), False),
         ServiceSchema("mqtttoredis", "MQTT broker ⇄ Redis (GUI side)", ("mqtt", "redis"),
-                      _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, _MAX), True),
+                      _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, _MAX, _BUFFER), True),
         ServiceSchema("mqtttoport", "MQTT broker ⇄ a TCP port for INDI clients such as KStars", ("mqtt",),
-                      _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX,
+                      _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER,
                             Key("listen_host", str, "localhost", "address INDI clients connect to"),
                             Key("listen_port", int, 7624, "port INDI clients connect to", low=1, high=65535)), False),
         ServiceSchema("web", "the web client, served from the Redis store", ("redis",),

@@ -98,3 +98,22 @@ def test_web_service_ends_with_an_error_when_its_server_thread_ends(tmp_path):
             await asyncio.wait_for(running, 10)
 
     asyncio.run(scenario())
+
+
+def test_buffer_size_bounds_both_directions_of_every_bridge(tmp_path):
+    """[service] buffer_size: how much each direction holds while its far side is down."""
+    from indiredis.service.catalog import build_bridge
+
+    own = {"inditoredis": "", "driverstoredis": "drivers = indiserver\n", "inditomqtt": "mqtt_id = a\n",
+           "driverstomqtt": "drivers = indiserver\nmqtt_id = b\n", "mqtttoredis": "mqtt_id = c\n",
+           "mqtttoport": "mqtt_id = d\n"}
+    for service, keys in own.items():
+        path = tmp_path / f"{service}.ini"
+        path.write_text(f"[service]\n{keys}buffer_size = 500\nblob_folder = {tmp_path / 'blobs'}\n"
+                        if config.SCHEMAS[service].writes_blobs else f"[service]\n{keys}buffer_size = 500\n")
+        bridge = build_bridge(config.load(service, path))
+        assert (bridge.from_indi.maxsize, bridge.to_indi.maxsize) == (500, 500), service
+    path = tmp_path / "inditoredis.ini"
+    path.write_text("[service]\nbuffer_size = 10\n")
+    with pytest.raises(config.ConfigError, match=r"buffer_size = 10 is out of range \(100-10000000\)"):
+        config.load("inditoredis", path)
