@@ -45,6 +45,10 @@ class FakeIndiServer:
                 return
             with self._lock:
                 self.received += data
+            self.on_data(conn, data)
+
+    def on_data(self, conn: socket.socket, data: bytes) -> None:
+        """Called with what a client sent, after it is recorded in ``received`` (a hook for subclasses)."""
 
     def send(self, data: bytes) -> None:
         with self._lock:

@@ -32,18 +32,9 @@ class RepliesToGetProperties(FakeIndiServer):
         self.current = value
         self.send(set_x(value))
 
-    def _read(self, conn):  # type: ignore[override]
-        while True:
-            try:
-                data = conn.recv(65536)
-            except OSError:
-                return
-            if not data:
-                return
-            with self._lock:
-                self.received += data
-            if b"getProperties" in data:
-                conn.sendall(define(self.current))
+    def on_data(self, conn, data: bytes) -> None:
+        if b"getProperties" in data:
+            conn.sendall(define(self.current))
 
 
 def test_redis_killed_and_restarted_empty_is_repopulated(redis_host, redis_proc, rconn, caplog):
