@@ -10,6 +10,7 @@ import pytest
 
 from bridgethread import run_bridge
 from fitsheader import fits_header, header_degrees
+from indiclient import connect_device
 from servers import wait_for
 
 import indiredis
@@ -40,12 +41,6 @@ def key_space(rconn, server) -> dict[str, dict[str, set[str]]]:
     return {device: {name: set(tools.elements(rconn, server, name, device))
                      for name in tools.properties(rconn, server, device)}
             for device in tools.devices(rconn, server)}
-
-
-def connect(rconn, server, device: str) -> None:
-    tools.newswitchvector(rconn, server, "CONNECTION", device, {"CONNECT": "On", "DISCONNECT": "Off"})
-    wait_for(lambda: tools.elements_dict(rconn, server, "CONNECT", "CONNECTION", device).get("value") == "On",
-             timeout=20, what=f"{device} to connect")
 
 
 def test_same_key_space_as_inditoredis_behind_indiserver(bridge, simulators, drivers_host, redis_proc, rconn):
@@ -92,8 +87,8 @@ def expose(rconn, server, previous: str = "") -> Path:
 
 def test_ccd_snoops_the_telescope_and_exposures_land_as_fits(bridge, rconn, drivers_host, tmp_path):
     server = drivers_host
-    connect(rconn, server, TELESCOPE)
-    connect(rconn, server, CCD)
+    connect_device(rconn, server, TELESCOPE)
+    connect_device(rconn, server, CCD)
     wait_for(lambda: "EQUATORIAL_EOD_COORD" in tools.properties(rconn, server, TELESCOPE), what="coordinates")
     wait_for(lambda: tools.attributes_dict(rconn, server, "CCD1", CCD).get("blobs") == "Enabled", what="BLOBs on")
     # the CCD asked the bridge for the telescope's coordinates, as it does under indiserver
@@ -118,7 +113,7 @@ def test_ccd_snoops_the_telescope_and_exposures_land_as_fits(bridge, rconn, driv
 def test_killed_driver_is_restarted_and_nothing_else_stops(bridge, rconn, drivers_host):
     server = drivers_host
     wait_for(lambda: {TELESCOPE, CCD} <= set(tools.devices(rconn, server)), what="devices")
-    connect(rconn, server, TELESCOPE)
+    connect_device(rconn, server, TELESCOPE)
     pool = bridge.indi_side
     ccd = pool.router.owner(CCD)
     old_pid = ccd.process.pid

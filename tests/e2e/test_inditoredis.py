@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bridgethread import run_bridge
+from indiclient import connect_device
 from servers import wait_for
 
 import indiredis
@@ -23,12 +24,6 @@ def bridge(simulators, redis_host, tmp_path):
     bridge = make_inditoredis(indi, redis_host, blob_folder=str(tmp_path / "blobs"))
     with run_bridge(bridge):
         yield bridge
-
-
-def connect_device(rconn, redis_host, device: str) -> None:
-    tools.newswitchvector(rconn, redis_host, "CONNECTION", device, {"CONNECT": "On", "DISCONNECT": "Off"})
-    wait_for(lambda: tools.elements_dict(rconn, redis_host, "CONNECT", "CONNECTION", device).get("value") == "On",
-             timeout=20, what=f"{device} to connect")
 
 
 def test_key_space_holds_every_property(bridge, rconn, redis_host):

@@ -9,6 +9,7 @@ import pytest
 
 from bridgethread import run_bridge
 from fitsheader import fits_header, header_degrees
+from indiclient import connect_device
 from servers import IndiServerProcess, MosquittoProcess, free_port, port_open, wait_for
 
 import indiredis
@@ -61,9 +62,9 @@ def dec_of(rconn, server) -> float:
 
 
 def slew(rconn, server, dec: float) -> None:
-    tools.newswitchvector(rconn, server, "CONNECTION", TELESCOPE, {"CONNECT": "On", "DISCONNECT": "Off"})
+    connect_device(rconn, server, TELESCOPE)
     wait_for(lambda: "EQUATORIAL_EOD_COORD" in tools.properties(rconn, server, TELESCOPE), timeout=20,
-             what="telescope connected")
+             what="telescope coordinates")
     tools.newnumbervector(rconn, server, "EQUATORIAL_EOD_COORD", TELESCOPE, {"RA": "4", "DEC": str(dec)})
     wait_for(lambda: abs(dec_of(rconn, server) - dec) < 0.01, timeout=60, interval=0.2, what="telescope slewed")
 
@@ -79,7 +80,7 @@ def test_inditomqtt_to_mqtttoredis(simulators, mqtt_host, redis_proc, rconn, tmp
         same_key_space(rconn, server, reference)
         slew(rconn, server, 33)  # a number set through tools on the Redis side moves the telescope
         # a CCD exposure arrives as a FITS file in the blob folder on the Redis side
-        tools.newswitchvector(rconn, server, "CONNECTION", CCD, {"CONNECT": "On", "DISCONNECT": "Off"})
+        connect_device(rconn, server, CCD)
         wait_for(lambda: tools.attributes_dict(rconn, server, "CCD1", CCD).get("blobs") == "Enabled", timeout=20,
                  what="BLOBs enabled")
         wait_for(lambda: "CCD_EXPOSURE" in tools.properties(rconn, server, CCD), timeout=20, what="CCD connected")
@@ -118,7 +119,7 @@ def test_snooping_between_observatories(mqtt_host, redis_proc, rconn, tmp_path):
         ccd = ccd_pool.router.owner(CCD)
         assert ccd is not None and any(s.device == TELESCOPE for s in ccd_pool.router.snoops[ccd])
         # the telescope's coordinates reach the CCD driver through snoop_data/camera-pc: its FITS header follows
-        tools.newswitchvector(rconn, server, "CONNECTION", CCD, {"CONNECT": "On", "DISCONNECT": "Off"})
+        connect_device(rconn, server, CCD)
         wait_for(lambda: "CCD_EXPOSURE" in tools.properties(rconn, server, CCD), timeout=20, what="CCD connected")
         wait_for(lambda: tools.attributes_dict(rconn, server, "CCD1", CCD).get("blobs") == "Enabled", timeout=20,
                  what="BLOBs enabled")
