@@ -25,23 +25,19 @@ def _blob_folder(settings: Settings) -> str | None:
 def _arguments(settings: Settings) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The factory's arguments for ``settings.service``, in the agreed signatures (see bridges.py)."""
     s, o = settings, settings.options
+    every = {"max_message_size": o["max_message_size"], "buffer_size": o["buffer_size"]}  # keywords of every bridge
     table: dict[str, Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]] = {
-        "inditoredis": lambda: ((s.indi, s.redis, s.log_lengths, _blob_folder(s)),
-                                {"max_message_size": o["max_message_size"], "buffer_size": o["buffer_size"]}),
-        "driverstoredis": lambda: ((o["drivers"], s.redis, s.log_lengths, _blob_folder(s)),
-                                   {"max_message_size": o["max_message_size"], "buffer_size": o["buffer_size"]}),
-        "inditomqtt": lambda: ((s.indi, o["mqtt_id"], s.mqtt, o["subscribe_list"]),
-                               {"max_message_size": o["max_message_size"], "buffer_size": o["buffer_size"]}),
-        "driverstomqtt": lambda: ((o["drivers"], o["mqtt_id"], s.mqtt, o["subscribe_list"]),
-                                  {"max_message_size": o["max_message_size"], "buffer_size": o["buffer_size"]}),
+        "inditoredis": lambda: ((s.indi, s.redis, s.log_lengths, _blob_folder(s)), {}),
+        "driverstoredis": lambda: ((o["drivers"], s.redis, s.log_lengths, _blob_folder(s)), {}),
+        "inditomqtt": lambda: ((s.indi, o["mqtt_id"], s.mqtt, o["subscribe_list"]), {}),
+        "driverstomqtt": lambda: ((o["drivers"], o["mqtt_id"], s.mqtt, o["subscribe_list"]), {}),
         "mqtttoredis": lambda: ((o["mqtt_id"], s.mqtt, s.redis, s.log_lengths, _blob_folder(s)),
-                                {"max_message_size": o["max_message_size"], "subscribe_list": o["subscribe_list"],
-                                 "buffer_size": o["buffer_size"]}),
+                                {"subscribe_list": o["subscribe_list"]}),
         "mqtttoport": lambda: ((o["mqtt_id"], s.mqtt, o["listen_port"], o["listen_host"]),
-                               {"max_message_size": o["max_message_size"], "subscribe_list": o["subscribe_list"],
-                                 "buffer_size": o["buffer_size"]}),
+                               {"subscribe_list": o["subscribe_list"]}),
     }
-    return table[settings.service]()
+    args, own = table[settings.service]()
+    return args, {**every, **own}
 
 
 def factory(service: str) -> Callable[..., Bridge]:

@@ -210,6 +210,10 @@ class RedisStore:
             return self.blob_policy[(device, name)]
         return self.blob_policy.get((device, ""), self.blobs is not None)
 
+    def _blobs_attribute(self, device: str, name: str) -> str:
+        """The ``blobs`` attribute of a BLOB property: ``Enabled`` or ``Disabled``."""
+        return "Enabled" if self.blobs_enabled(device, name) else "Disabled"
+
     async def note_outgoing(self, rconn: Any, message: Message) -> None:
         """Record what a client sent that changes the store's view: an ``enableBLOB`` changes whether
         BLOB data may arrive, so the ``blobs`` attribute of the BLOB properties it names is rewritten
@@ -225,7 +229,7 @@ class RedisStore:
         changed: list[tuple[str, PropertyModel]] = []
         for prop_name, prop in self.model.get(device, {}).items():
             if prop.vector == "BLOBVector" and (not name or prop_name == name):
-                value = "Enabled" if self.blobs_enabled(device, prop_name) else "Disabled"
+                value = self._blobs_attribute(device, prop_name)
                 if prop.attrs.get("blobs") != value:
                     prop.attrs["blobs"] = value
                     changed.append((prop_name, prop))
@@ -315,7 +319,7 @@ class RedisStore:
         if vector == "SwitchVector":
             attrs["rule"] = a.get("rule", "AnyOfMany")
         if vector == "BLOBVector":
-            attrs["blobs"] = "Enabled" if self.blobs_enabled(device, name) else "Disabled"
+            attrs["blobs"] = self._blobs_attribute(device, name)
         if a.get("message"):
             attrs["message"] = a["message"]
 
