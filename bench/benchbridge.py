@@ -15,7 +15,7 @@ def start_bridge(factory: str, arguments: str) -> subprocess.Popen[bytes]:
     program = (
         "import logging, indiredis\n"
         f"from indiredis.bridges import {factory}\n"
-        "from indiredis.bridge import run_blocking\n"
+        "from indiredis.core.bridge import run_blocking\n"
         "logging.basicConfig(level=logging.WARNING)\n"
         f"run_blocking({factory}({arguments}))\n"
     )

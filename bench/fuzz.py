@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from servers import RedisProcess  # noqa: E402
 
 import indiredis  # noqa: E402
-from indiredis.links.redisside import aclose  # noqa: E402
+from indiredis.links.client.redisside import aclose  # noqa: E402
 from indiredis.protocol import IndiStreamParser, Message  # noqa: E402
 from indiredis.store import RedisStore  # noqa: E402
 

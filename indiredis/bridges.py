@@ -1,6 +1,6 @@
 """The bridge functions: each a composition of one INDI-side and one client-side link.
 
-``make_*`` functions build a :class:`~indiredis.bridge.Bridge` for use inside
+``make_*`` functions build a :class:`~indiredis.core.bridge.Bridge` for use inside
 an event loop (the daemons use these); the plain functions are the classic
 blocking API and run until interrupted.  ``buffer_size`` is how many messages
 each direction holds while its far side is down (beyond it the oldest are
@@ -9,14 +9,14 @@ dropped, and counted in the log).
 
 from __future__ import annotations
 
-from .bridge import Bridge, run_blocking
-from .channel import DEFAULT_BUFFER_SIZE
+from .core.bridge import Bridge, run_blocking
+from .core.channel import DEFAULT_BUFFER_SIZE
 from .hosts import IndiServer, MQTTServer, RedisServer
-from .links.drivers import DriverPool
-from .links.indiserver import IndiServerLink
+from .links.instrument.drivers import DriverPool
+from .links.instrument.indiserver import IndiServerLink
 from .links.mqtt import MqttClientLink, MqttInstrumentLink
-from .links.port import PortLink
-from .links.redisside import RedisLink
+from .links.client.port import PortLink
+from .links.client.redisside import RedisLink
 from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 
 

@@ -16,7 +16,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Union
 
-from ..channel import Channel
+from ..core.channel import Channel
 from ..protocol.messages import Malformed, Message
 
 log = logging.getLogger("indiredis")

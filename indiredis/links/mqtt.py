@@ -51,13 +51,13 @@ from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
 
-from ..channel import Channel
+from ..core.channel import Channel
 from ..hosts import MQTTServer
 from ..protocol.messages import Malformed, Message
 from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
 from ..protocol.xmlout import getproperties_xml
 from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
-from .routing import Snoop
+from ..protocol.routing import Snoop
 from .streams import run_until_first_done
 
 log = logging.getLogger("indiredis")

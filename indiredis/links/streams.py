@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Callable, Coroutine, Any
 
-from ..channel import Channel
+from ..core.channel import Channel
 from ..protocol.messages import Malformed, Message
 from ..protocol.parser import IndiStreamParser
 from .base import report_malformed

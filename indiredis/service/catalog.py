@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
-from ..bridge import Bridge
+from ..core.bridge import Bridge
 from .config import Settings
 
 

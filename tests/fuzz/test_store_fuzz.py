@@ -9,7 +9,7 @@ import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from indiredis.links.redisside import aclose
+from indiredis.links.client.redisside import aclose
 from indiredis.protocol import IndiStreamParser, Message
 from indiredis.store import RedisStore
 

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
-from indiredis.channel import Channel
+from indiredis.core.channel import Channel
 from indiredis.links.base import Reset
-from indiredis.links.drivers import DriverPool
+from indiredis.links.instrument.drivers import DriverPool
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
 

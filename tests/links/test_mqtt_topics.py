@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import indiredis
 from indiredis.links.mqtt import MqttInstrumentLink
-from indiredis.links.routing import Snoop
+from indiredis.protocol.routing import Snoop
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from indiredis.links.routing import BlobPolicy, Router
+from indiredis.protocol.routing import BlobPolicy, Router
 from indiredis.protocol.parser import parse_message
 
 

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 import indiredis
 from indiredis import tools
 from indiredis.protocol import IndiStreamParser, Message
-from indiredis.links.redisside import aclose
+from indiredis.links.client.redisside import aclose
 from indiredis.store import RedisStore
 
 

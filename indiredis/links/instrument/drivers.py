@@ -56,13 +56,13 @@ import signal
 import time
 from pathlib import Path
 
-from ..channel import Channel
-from ..protocol.messages import Message
-from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
-from ..protocol.xmlout import element_xml, getproperties_xml, indi_timestamp
-from .base import Backoff, InboundItem, LinkState, Reset
-from .routing import BlobPolicy, Router
-from .streams import cancel_and_wait, pump_messages, run_until_first_done, write_messages
+from ...core.channel import Channel
+from ...protocol.messages import Message
+from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
+from ...protocol.xmlout import element_xml, getproperties_xml, indi_timestamp
+from ..base import Backoff, InboundItem, LinkState, Reset
+from ...protocol.routing import BlobPolicy, Router
+from ..streams import cancel_and_wait, pump_messages, run_until_first_done, write_messages
 
 log = logging.getLogger("indiredis")
 

@@ -7,9 +7,9 @@ import logging
 from typing import Protocol
 
 from .channel import DEFAULT_BUFFER_SIZE, Channel
-from .links.base import InboundItem, LinkState
-from .links.streams import cancel_and_wait
-from .protocol.messages import Message
+from ..links.base import InboundItem, LinkState
+from ..links.streams import cancel_and_wait
+from ..protocol.messages import Message
 
 log = logging.getLogger("indiredis")
 

@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ..channel import Channel
-from ..protocol.messages import Message
-from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
-from .base import InboundItem, Link
-from .routing import BlobPolicy
-from .streams import pump_messages, run_until_first_done
+from ...core.channel import Channel
+from ...protocol.messages import Message
+from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
+from ..base import InboundItem, Link
+from ...protocol.routing import BlobPolicy
+from ..streams import pump_messages, run_until_first_done
 
 log = logging.getLogger("indiredis")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from ..channel import Channel
-from ..hosts import IndiServer
-from ..protocol.messages import Malformed, Message
-from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
-from ..protocol.xmlout import getproperties_xml
-from .base import InboundItem, Link, Reset, report_malformed
-from .streams import pump_messages, run_until_first_done, write_messages
+from ...core.channel import Channel
+from ...hosts import IndiServer
+from ...protocol.messages import Malformed, Message
+from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
+from ...protocol.xmlout import getproperties_xml
+from ..base import InboundItem, Link, Reset, report_malformed
+from ..streams import pump_messages, run_until_first_done, write_messages
 
 
 class IndiServerLink(Link):

@@ -19,14 +19,14 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ..channel import Channel
-from ..hosts import RedisServer, redis_connection_options
-from ..protocol.messages import Malformed, Message
-from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
-from ..protocol.xmlout import enableblob_xml, getproperties_xml
-from ..store.redisstore import RedisStore
-from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
-from .streams import run_until_first_done
+from ...core.channel import Channel
+from ...hosts import RedisServer, redis_connection_options
+from ...protocol.messages import Malformed, Message
+from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
+from ...protocol.xmlout import enableblob_xml, getproperties_xml
+from ...store.redisstore import RedisStore
+from ..base import InboundItem, Link, Reset, report_malformed, resume_consuming
+from ..streams import run_until_first_done
 
 log = logging.getLogger("indiredis")
 

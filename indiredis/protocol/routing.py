@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Generic, Hashable, Iterable, TypeVar
 
-from ..protocol.messages import Message
+from .messages import Message
 
 D = TypeVar("D", bound=Hashable)
 

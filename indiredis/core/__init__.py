@@ -1,0 +1,1 @@
+"""The machinery every bridge shares: the bridge itself and the bounded channels between its sides."""

@@ -1,0 +1,1 @@
+"""Links towards the clients: the Redis store and a TCP port for classic INDI clients."""
