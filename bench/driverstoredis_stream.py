@@ -21,11 +21,11 @@ from pathlib import Path
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 from inditoredis_stream import DEF, set_message  # noqa: E402  (the same messages as the indiserver bench)
 from benchbridge import start_bridge  # noqa: E402
-from servers import RedisProcess, wait_for  # noqa: E402
+from tests.support.servers import RedisProcess, wait_for  # noqa: E402
 
 BLASTER = '''#!{python}
 import os, sys

@@ -29,10 +29,9 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-from servers import RedisProcess  # noqa: E402
+from tests.support.servers import RedisProcess  # noqa: E402
 
 import indiredis  # noqa: E402
 from indiredis.links.client.redisside import aclose  # noqa: E402

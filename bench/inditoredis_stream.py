@@ -26,11 +26,11 @@ from pathlib import Path
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
-from fakeindi import FakeIndiServer  # noqa: E402
+from tests.support.fakeindi import FakeIndiServer  # noqa: E402
 from benchbridge import start_bridge  # noqa: E402
-from servers import RedisProcess, wait_for  # noqa: E402
+from tests.support.servers import RedisProcess, wait_for  # noqa: E402
 
 DEF = (b'<defNumberVector device="Bench" name="COORD" state="Idle" perm="rw" timeout="0">'
        b'<defNumber name="SEQ" format="%.0f" min="0" max="1e9" step="1">0</defNumber>'

@@ -15,12 +15,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridgethread import run_bridge  # noqa: E402
-from fakeindi import FakeIndiServer  # noqa: E402
-from faultchain import RedisWatcher  # noqa: E402
-from servers import MosquittoProcess, RedisProcess, wait_for  # noqa: E402
+from tests.support.bridgethread import run_bridge  # noqa: E402
+from tests.support.fakeindi import FakeIndiServer  # noqa: E402
+from tests.support.faultchain import RedisWatcher  # noqa: E402
+from tests.support.servers import MosquittoProcess, RedisProcess, wait_for  # noqa: E402
 
 import indiredis  # noqa: E402
 from indiredis import bridges  # noqa: E402

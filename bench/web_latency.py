@@ -19,11 +19,11 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bridgethread import run_bridge  # noqa: E402
-from fakeindi import FakeIndiServer  # noqa: E402
-from servers import RedisProcess, free_port, wait_for  # noqa: E402
+from tests.support.bridgethread import run_bridge  # noqa: E402
+from tests.support.fakeindi import FakeIndiServer  # noqa: E402
+from tests.support.servers import RedisProcess, free_port, wait_for  # noqa: E402
 
 import indiredis  # noqa: E402
 from indiredis.bridges import make_inditoredis  # noqa: E402

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
 import redis
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from servers import IndiServerProcess, MosquittoProcess, RedisProcess  # noqa: E402
-
-import indiredis  # noqa: E402
+import indiredis
+from tests.support.servers import IndiServerProcess, MosquittoProcess, RedisProcess
 
 # The simulators keep their configuration under $HOME/.indi; give the tests their own.
 os.environ.setdefault("INDIREDIS_TEST_HOME", "")

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 
 import indiredis
-from servers import wait_for
+from tests.support.servers import wait_for
 from indiredis import tools
 
 

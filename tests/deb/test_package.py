@@ -26,7 +26,7 @@ from typing import Iterator
 import pytest
 import redis
 
-from servers import wait_for
+from tests.support.servers import wait_for
 
 ROOT = Path(__file__).parents[2]
 SERVICES = ["inditoredis", "driverstoredis", "inditomqtt", "driverstomqtt", "mqtttoredis", "mqtttoport", "web"]

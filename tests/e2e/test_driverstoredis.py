@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bridgethread import run_bridge
-from fitsheader import fits_header, header_degrees
-from indiclient import connect_device
-from servers import wait_for
+from tests.support.bridgethread import run_bridge
+from tests.support.fitsheader import fits_header, header_degrees
+from tests.support.indiclient import connect_device
+from tests.support.servers import wait_for
 
 import indiredis
 from indiredis import tools
@@ -144,7 +144,7 @@ def test_stopping_leaves_no_driver_processes(drivers_host, tmp_path):
 
 def test_drivers_die_with_a_killed_bridge(redis_proc, tmp_path):
     """Even SIGKILL of the bridge (no clean-up possible) leaves no driver running."""
-    from faultchain import STANDIN, BridgeProcess
+    from tests.support.faultchain import STANDIN, BridgeProcess
 
     bridge = BridgeProcess("make_driverstoredis", {"drivers": [STANDIN],
                                                    "redis_host": {"host": "127.0.0.1", "port": redis_proc.port}},

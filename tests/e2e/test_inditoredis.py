@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bridgethread import run_bridge
-from indiclient import connect_device
-from servers import wait_for
+from tests.support.bridgethread import run_bridge
+from tests.support.indiclient import connect_device
+from tests.support.servers import wait_for
 
 import indiredis
 from indiredis import tools

@@ -6,9 +6,9 @@ import logging
 
 import pytest
 
-from bridgethread import run_bridge
-from fakeindi import FakeIndiServer
-from servers import RedisProcess, wait_for
+from tests.support.bridgethread import run_bridge
+from tests.support.fakeindi import FakeIndiServer
+from tests.support.servers import RedisProcess, wait_for
 
 import indiredis
 from indiredis import tools

@@ -21,7 +21,7 @@ KNOWN = ("devices", "properties:", "attributes:", "elements:", "elementattribute
 
 @pytest.fixture(scope="module")
 def module_redis():
-    from servers import RedisProcess
+    from tests.support.servers import RedisProcess
     with RedisProcess() as proc:
         yield proc
 

@@ -1,4 +1,4 @@
-"""DriverPool routing with fake drivers (tests/fakedriver.py) as real child processes, no Redis.
+"""DriverPool routing with fake drivers (tests/support/fakedriver.py) as real child processes, no Redis.
 
 Each fake driver reports every message it receives as an INDI ``message`` ("got <tag> ..."), so a
 test sees what reached which driver.  A driver's stdin and stdout are ordered, so once a driver
@@ -22,12 +22,12 @@ from indiredis.links.instrument.drivers import DriverPool
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
 
-FAKE = Path(__file__).resolve().parent.parent / "fakedriver.py"
+FAKE = Path(__file__).resolve().parent.parent / "support" / "fakedriver.py"
 TIMEOUT = 15.0
 
 
 def fake_driver(folder: Path, name: str, device: str, snoop: str = "", snoop_blobs: str = "") -> str:
-    """An executable wrapper that runs tests/fakedriver.py for ``device`` with this interpreter."""
+    """An executable wrapper that runs tests/support/fakedriver.py for ``device`` with this interpreter."""
     script = folder / name
     script.write_text(
         "#!/bin/sh\n"

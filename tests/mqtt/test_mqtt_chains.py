@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bridgethread import run_bridge
-from fitsheader import fits_header, header_degrees
-from indiclient import connect_device
-from servers import IndiServerProcess, MosquittoProcess, free_port, port_open, wait_for
+from tests.support.bridgethread import run_bridge
+from tests.support.fitsheader import fits_header, header_degrees
+from tests.support.indiclient import connect_device
+from tests.support.servers import IndiServerProcess, MosquittoProcess, free_port, port_open, wait_for
 
 import indiredis
 from indiredis import tools

@@ -10,10 +10,10 @@ import subprocess
 import paho.mqtt.client as mqtt
 import pytest
 
-from bridgethread import run_bridge
-from certs import make_certificates
-from fakeindi import FakeIndiServer
-from servers import MosquittoProcess, wait_for
+from tests.support.bridgethread import run_bridge
+from tests.support.certs import make_certificates
+from tests.support.fakeindi import FakeIndiServer
+from tests.support.servers import MosquittoProcess, wait_for
 
 import indiredis
 from indiredis import bridges, tools

@@ -7,10 +7,10 @@ import logging
 import pytest
 import redis
 
-from bridgethread import run_bridge
-from certs import make_certificates
-from fakeindi import FakeIndiServer
-from servers import RedisProcess, free_port, wait_for
+from tests.support.bridgethread import run_bridge
+from tests.support.certs import make_certificates
+from tests.support.fakeindi import FakeIndiServer
+from tests.support.servers import RedisProcess, free_port, wait_for
 
 import indiredis
 from indiredis import tools

@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from servers import wait_for
-from webworld import Client, world  # noqa: F401 - the fixture: a fake INDI device behind a real bridge
+from tests.support.servers import wait_for
+from tests.support.webworld import Client, world  # noqa: F401 - the fixture: a fake INDI device behind a real bridge
 
 from indiredis.indiwsgi import make_wsgi_app
 from indiredis.indiwsgi.auth import MAX_FAILURES, User, hash_password

@@ -83,7 +83,7 @@ def test_web_service_ends_with_an_error_when_its_server_thread_ends(tmp_path):
     import asyncio
 
     from indiredis.service.web import WebService
-    from servers import free_port
+    from tests.support.servers import free_port
 
     (tmp_path / "web.ini").write_text(f"[service]\nlisten_host = 127.0.0.1\nlisten_port = {free_port()}\n"
                                       f"[users]\nalice = operator:{hash_password('correct horse')}\n")

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from faultchain import STANDIN
+from tests.support.faultchain import STANDIN
 from indiredis.service import config
-from notifysocket import NotifySocket
-from servers import RedisProcess, free_port, wait_for
+from tests.support.notifysocket import NotifySocket
+from tests.support.servers import RedisProcess, free_port, wait_for
 
 BIN = Path(sys.executable).parent
 WATCHDOG_USEC = 400_000

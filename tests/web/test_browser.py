@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bridgethread import run_bridge
-from servers import free_port, wait_for
+from tests.support.bridgethread import run_bridge
+from tests.support.servers import free_port, wait_for
 
 import indiredis
 from indiredis.bridges import make_inditoredis

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote, urlencode
 
-from servers import free_port, wait_for
+from tests.support.servers import free_port, wait_for
 
 TELESCOPE = quote("Telescope Simulator", safe="")
 

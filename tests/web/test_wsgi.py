@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
-from servers import wait_for
-from webworld import Client, sent_after, world  # noqa: F401 - fixture
+from tests.support.servers import wait_for
+from tests.support.webworld import Client, sent_after, world  # noqa: F401 - fixture
 
 from indiredis.indiwsgi import make_wsgi_app
 

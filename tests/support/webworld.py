@@ -7,9 +7,9 @@ from urllib.parse import unquote, urlencode
 
 import pytest
 
-from bridgethread import run_bridge
-from fakeindi import FakeIndiServer
-from servers import wait_for
+from tests.support.bridgethread import run_bridge
+from tests.support.fakeindi import FakeIndiServer
+from tests.support.servers import wait_for
 
 import indiredis
 from indiredis import tools

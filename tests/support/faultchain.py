@@ -35,8 +35,8 @@ import redis
 
 import indiredis
 from indiredis import tools
-from notifysocket import NotifySocket
-from servers import IndiServerProcess, MosquittoProcess, RedisProcess, free_port, port_open, wait_for
+from tests.support.notifysocket import NotifySocket
+from tests.support.servers import IndiServerProcess, MosquittoProcess, RedisProcess, free_port, port_open, wait_for
 
 HERE = Path(__file__).resolve().parent
 STANDIN = str(HERE / "standin_driver.py")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from servers import wait_for
+from tests.support.servers import wait_for
 
 from indiredis import tools
 

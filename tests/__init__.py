@@ -1,0 +1,1 @@
+"""The test suite: real redis-server, mosquitto and indiserver on free loopback ports."""

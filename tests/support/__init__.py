@@ -1,0 +1,1 @@
+"""Helpers shared by the tests and the benchmarks: server processes, fake drivers and INDI servers, bridge threads."""
