@@ -23,11 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from indiredis import bridges  # noqa: E402
 from tests.support.faultchain import CHAINS, NEEDS, account, build_chain, cycle_parts  # noqa: E402
 from tests.support.servers import wait_for  # noqa: E402
-
-from indiredis import bridges  # noqa: E402
-
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -63,11 +61,15 @@ def run_chain(name: str, cycles: int, rate: float, settle: float) -> bool:
     every = [seconds for values in by_part.values() for seconds in values]
     for part, values in sorted(by_part.items()) + [("all", every)]:
         if values:
-            print(f"  recovery {part:<10} n={len(values):<4} p50={statistics.median(values):.3f} s  "
-                  f"p99={percentile(values, 0.99):.3f} s  max={max(values):.3f} s")
+            print(
+                f"  recovery {part:<10} n={len(values):<4} p50={statistics.median(values):.3f} s  "
+                f"p99={percentile(values, 0.99):.3f} s  max={max(values):.3f} s"
+            )
     print(f"  messages received {result.received}, runs of the driver {result.runs}")
-    print(f"  lost while every part was up: {result.lost_while_up}   reordered: {result.reordered}   "
-          f"duplicates: {result.duplicates}")
+    print(
+        f"  lost while every part was up: {result.lost_while_up}   reordered: {result.reordered}   "
+        f"duplicates: {result.duplicates}"
+    )
     print(f"  gaps across outages: {result.outage_gap}   reported dropped by the bridges: {dropped}")
     for problem in problems:
         print(f"  PROBLEM: {problem}")
@@ -75,7 +77,9 @@ def run_chain(name: str, cycles: int, rate: float, settle: float) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--cycles", type=int, default=100, help="fault cycles per chain (default 100)")
     parser.add_argument("--chains", default=",".join(CHAINS), help="comma-separated chain names")
     parser.add_argument("--rate", type=float, default=2000, help="stand-in driver messages per second")

@@ -23,11 +23,11 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from inditoredis_stream import DEF, set_message  # noqa: E402  (the same messages as the indiserver bench)
 from benchbridge import start_bridge  # noqa: E402
+
 from tests.support.servers import RedisProcess, wait_for  # noqa: E402
 
-BLASTER = '''#!{python}
+BLASTER = """#!{python}
 import os, sys
 sys.path.insert(0, {bench!r})
 from inditoredis_stream import DEF, set_message
@@ -47,32 +47,51 @@ for chunk in iter(lambda: os.read(0, 65536), b""):
             if len(batch) == 1000:
                 out.write(b"".join(batch)); batch = []
         out.write(b"".join(batch)); out.flush()
-'''
+"""
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=100_000, help="setNumberVector messages the driver writes")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--messages", type=int, default=100_000, help="setNumberVector messages the driver writes"
+    )
     args = parser.parse_args()
 
     with RedisProcess() as redis_proc, tempfile.TemporaryDirectory() as folder:
         driver = Path(folder) / "indi_bench_blaster"
-        driver.write_text(BLASTER.format(python=sys.executable, bench=str(ROOT / "bench"), count=args.messages))
+        driver.write_text(
+            BLASTER.format(python=sys.executable, bench=str(ROOT / "bench"), count=args.messages)
+        )
         driver.chmod(0o755)
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
-        bridge = start_bridge("make_driverstoredis", f"[{str(driver)!r}], indiredis.redis_server('127.0.0.1', {redis_proc.port})")
+        bridge = start_bridge(
+            "make_driverstoredis",
+            f"[{str(driver)!r}], indiredis.redis_server('127.0.0.1', {redis_proc.port})",
+        )
         try:
             key = "indi_elementattributes:SEQ:COORD:Bench"
-            wait_for(lambda: rconn.hget(key, "value") == b"0" and rconn.exists("indi_attributes:GO:Bench"),
-                     timeout=20, what="the driver's definitions")
+            wait_for(
+                lambda: rconn.hget(key, "value") == b"0" and rconn.exists("indi_attributes:GO:Bench"),
+                timeout=20,
+                what="the driver's definitions",
+            )
             last = str(args.messages).encode()
             start = time.perf_counter()
-            rconn.publish("to_indi", '<newSwitchVector device="Bench" name="GO"><oneSwitch name="START">On</oneSwitch>'
-                                     '</newSwitchVector>')
-            wait_for(lambda: rconn.hget(key, "value") == last, timeout=600, interval=0.01, what="the last message")
+            rconn.publish(
+                "to_indi",
+                '<newSwitchVector device="Bench" name="GO"><oneSwitch name="START">On</oneSwitch>'
+                "</newSwitchVector>",
+            )
+            wait_for(
+                lambda: rconn.hget(key, "value") == last, timeout=600, interval=0.01, what="the last message"
+            )
             elapsed = time.perf_counter() - start
-            print(f"driverstoredis: {args.messages} setNumberVector from a driver's stdout to Redis in {elapsed:.2f} s"
-                  f" = {args.messages / elapsed:,.0f} messages/s")
+            print(
+                f"driverstoredis: {args.messages} setNumberVector from a driver's stdout to Redis in {elapsed:.2f} s"
+                f" = {args.messages / elapsed:,.0f} messages/s"
+            )
         finally:
             bridge.terminate()
             bridge.wait(10)

@@ -31,12 +31,11 @@ import redis.asyncio as aioredis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.servers import RedisProcess  # noqa: E402
-
 import indiredis  # noqa: E402
 from indiredis.links.client.redisside import aclose  # noqa: E402
 from indiredis.protocol import IndiStreamParser, Message  # noqa: E402
 from indiredis.store import RedisStore  # noqa: E402
+from tests.support.servers import RedisProcess  # noqa: E402
 
 CORPUS = [
     b'<defNumberVector device="Tel" name="EQ" state="Idle" perm="rw" timeout="60" label="Eq" group="Main">'
@@ -59,10 +58,30 @@ CORPUS = [
     b'<delProperty device="Cam"/>',
 ]
 HOSTILE = [
-    b"<!DOCTYPE x [<!ENTITY a 'aaaa'>]>", b"&a;", b"&#0;", b"<![CDATA[x]]>", b"<x>", b"</x>", b"<", b">", b"\x00",
-    b"\xff\xfe", b"<!--", b"-->", b"<?xml", b'"', b"'", b"<setNumberVector device='Tel' name='EQ'>",
-    b' device="../../etc"', b' name="a:b"', b' format="/../../x.z"', b' size="-1"', b"!!!notbase64", b"=" * 3,
-    b"A" * 5000, b"<message device='" + b"D" * 3000 + b"'/>",
+    b"<!DOCTYPE x [<!ENTITY a 'aaaa'>]>",
+    b"&a;",
+    b"&#0;",
+    b"<![CDATA[x]]>",
+    b"<x>",
+    b"</x>",
+    b"<",
+    b">",
+    b"\x00",
+    b"\xff\xfe",
+    b"<!--",
+    b"-->",
+    b"<?xml",
+    b'"',
+    b"'",
+    b"<setNumberVector device='Tel' name='EQ'>",
+    b' device="../../etc"',
+    b' name="a:b"',
+    b' format="/../../x.z"',
+    b' size="-1"',
+    b"!!!notbase64",
+    b"=" * 3,
+    b"A" * 5000,
+    b"<message device='" + b"D" * 3000 + b"'/>",
 ]
 
 
@@ -76,7 +95,7 @@ def mutate(rng: random.Random) -> bytes:
         elif op < 0.45 and data:
             data[rng.randrange(len(data))] = rng.randrange(256)
         elif op < 0.6:
-            del data[pos:pos + rng.randint(1, 20)]
+            del data[pos : pos + rng.randint(1, 20)]
         elif op < 0.7:
             data[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
         elif op < 0.8:
@@ -100,7 +119,7 @@ async def run(inputs: int, seed: int, redis_port: int, folder: Path) -> tuple[in
         pos = 0
         while pos < len(data):
             step = rng.randint(1, 4096)
-            for event in parser.feed(data[pos:pos + step]):
+            for event in parser.feed(data[pos : pos + step]):
                 if isinstance(event, Message):
                     batch.append(event)
                 else:
@@ -138,7 +157,9 @@ def main() -> None:
     counter = CountingHandler()
     logging.getLogger("indiredis").addHandler(counter)
     logging.getLogger("indiredis").propagate = False
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--inputs", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
@@ -147,9 +168,11 @@ def main() -> None:
         applied, malformed, files = asyncio.run(run(args.inputs, args.seed, redis_proc.port, Path(tmp)))
         elapsed = time.perf_counter() - start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{args.inputs:,} inputs in {elapsed:.1f} s = {args.inputs / elapsed:,.0f} inputs/s; "
-          f"{applied:,} messages applied to Redis, {malformed:,} malformed pieces skipped, {files} BLOB files; "
-          f"{counter.count:,} store log lines; peak RSS {peak_mb:.0f} MB; invariants held")
+    print(
+        f"{args.inputs:,} inputs in {elapsed:.1f} s = {args.inputs / elapsed:,.0f} inputs/s; "
+        f"{applied:,} messages applied to Redis, {malformed:,} malformed pieces skipped, {files} BLOB files; "
+        f"{counter.count:,} store log lines; peak RSS {peak_mb:.0f} MB; invariants held"
+    )
 
 
 if __name__ == "__main__":

@@ -28,23 +28,30 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.fakeindi import FakeIndiServer  # noqa: E402
 from benchbridge import start_bridge  # noqa: E402
+
+from tests.support.fakeindi import FakeIndiServer  # noqa: E402
 from tests.support.servers import RedisProcess, wait_for  # noqa: E402
 
-DEF = (b'<defNumberVector device="Bench" name="COORD" state="Idle" perm="rw" timeout="0">'
-       b'<defNumber name="SEQ" format="%.0f" min="0" max="1e9" step="1">0</defNumber>'
-       b'<defNumber name="RA" format="%010.6m" min="0" max="24" step="0">0</defNumber></defNumberVector>\n')
+DEF = (
+    b'<defNumberVector device="Bench" name="COORD" state="Idle" perm="rw" timeout="0">'
+    b'<defNumber name="SEQ" format="%.0f" min="0" max="1e9" step="1">0</defNumber>'
+    b'<defNumber name="RA" format="%010.6m" min="0" max="24" step="0">0</defNumber></defNumberVector>\n'
+)
 
 
 def set_message(seq: int) -> bytes:
-    return (f'<setNumberVector device="Bench" name="COORD" state="Ok" timestamp="2026-01-01T00:00:00">'
-            f'<oneNumber name="SEQ">{seq}</oneNumber><oneNumber name="RA">{seq % 24}.5</oneNumber>'
-            f'</setNumberVector>\n').encode()
+    return (
+        f'<setNumberVector device="Bench" name="COORD" state="Ok" timestamp="2026-01-01T00:00:00">'
+        f'<oneNumber name="SEQ">{seq}</oneNumber><oneNumber name="RA">{seq % 24}.5</oneNumber>'
+        f"</setNumberVector>\n"
+    ).encode()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=100_000, help="messages in the throughput phase")
     parser.add_argument("--latency-messages", type=int, default=3000, help="messages in the latency phase")
     parser.add_argument("--rate", type=float, default=1000, help="paced rate of the latency phase (msg/s)")
@@ -52,7 +59,10 @@ def main() -> None:
 
     with RedisProcess() as redis_proc, FakeIndiServer() as fake:
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
-        bridge = start_bridge("make_inditoredis", f"indiredis.indi_server('127.0.0.1', {fake.port}), indiredis.redis_server('127.0.0.1', {redis_proc.port})")
+        bridge = start_bridge(
+            "make_inditoredis",
+            f"indiredis.indi_server('127.0.0.1', {fake.port}), indiredis.redis_server('127.0.0.1', {redis_proc.port})",
+        )
         try:
             wait_for(lambda: b"getProperties" in fake.received, timeout=20, what="inditoredis to connect")
             fake.send(DEF)
@@ -64,9 +74,13 @@ def main() -> None:
             last = str(args.messages).encode()
             start = time.perf_counter()
             fake.send(stream)
-            wait_for(lambda: rconn.hget(key, "value") == last, timeout=600, interval=0.01, what="the last message")
+            wait_for(
+                lambda: rconn.hget(key, "value") == last, timeout=600, interval=0.01, what="the last message"
+            )
             elapsed = time.perf_counter() - start
-            print(f"throughput: {args.messages} setNumberVector in {elapsed:.2f} s = {args.messages / elapsed:,.0f} messages/s")
+            print(
+                f"throughput: {args.messages} setNumberVector in {elapsed:.2f} s = {args.messages / elapsed:,.0f} messages/s"
+            )
 
             # latency
             sent: dict[int, float] = {}
@@ -102,8 +116,10 @@ def main() -> None:
             latencies = sorted((received[s] - sent[s]) * 1000 for s in sent if s in received)
             lost = len(sent) - len(latencies)
             p99 = latencies[int(len(latencies) * 0.99) - 1]
-            print(f"latency at {args.rate:.0f} msg/s: median {statistics.median(latencies):.2f} ms, "
-                  f"p99 {p99:.2f} ms, max {latencies[-1]:.2f} ms, lost {lost}")
+            print(
+                f"latency at {args.rate:.0f} msg/s: median {statistics.median(latencies):.2f} ms, "
+                f"p99 {p99:.2f} ms, max {latencies[-1]:.2f} ms, lost {lost}"
+            )
         finally:
             bridge.terminate()
             bridge.wait(10)

@@ -17,21 +17,24 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import indiredis  # noqa: E402
+from indiredis import bridges  # noqa: E402
 from tests.support.bridgethread import run_bridge  # noqa: E402
 from tests.support.fakeindi import FakeIndiServer  # noqa: E402
 from tests.support.faultchain import RedisWatcher  # noqa: E402
 from tests.support.servers import MosquittoProcess, RedisProcess, wait_for  # noqa: E402
 
-import indiredis  # noqa: E402
-from indiredis import bridges  # noqa: E402
-
-DEF = (b'<defNumberVector device="Stream" name="SEQ" state="Idle" perm="ro">'
-       b'<defNumber name="RUN" format="%.0f" min="0" max="0" step="0">1</defNumber>'
-       b'<defNumber name="N" format="%.0f" min="0" max="0" step="0">0</defNumber></defNumberVector>')
+DEF = (
+    b'<defNumberVector device="Stream" name="SEQ" state="Idle" perm="ro">'
+    b'<defNumber name="RUN" format="%.0f" min="0" max="0" step="0">1</defNumber>'
+    b'<defNumber name="N" format="%.0f" min="0" max="0" step="0">0</defNumber></defNumberVector>'
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=10_000)
     count = parser.parse_args().messages
     with RedisProcess() as redis_proc, MosquittoProcess() as broker, FakeIndiServer() as fake:
@@ -46,7 +49,8 @@ def main() -> None:
             burst = "".join(
                 f'<setNumberVector device="Stream" name="SEQ" timestamp="2026-01-01T00:00:00">'
                 f'<oneNumber name="RUN">1</oneNumber><oneNumber name="N">{n}</oneNumber></setNumberVector>'
-                for n in range(1, count + 1)).encode()
+                for n in range(1, count + 1)
+            ).encode()
             start = time.monotonic()
             fake.send(burst)
             try:
@@ -56,9 +60,11 @@ def main() -> None:
             elapsed = time.monotonic() - start
         watcher.stop()
     numbers = {arrival.number for arrival in watcher.snapshot()}
-    print(f"burst of {count} setNumberVector through inditomqtt -> mosquitto -> mqtttoredis: "
-          f"{len(numbers)} arrived ({len(numbers) / count:.1%}), {len(numbers) / elapsed:.0f} msg/s, "
-          f"missing {count - len(numbers)}")
+    print(
+        f"burst of {count} setNumberVector through inditomqtt -> mosquitto -> mqtttoredis: "
+        f"{len(numbers)} arrived ({len(numbers) / count:.1%}), {len(numbers) / elapsed:.0f} msg/s, "
+        f"missing {count - len(numbers)}"
+    )
 
 
 if __name__ == "__main__":

@@ -8,4 +8,15 @@ from .hosts import indi_server, mqtt_server, redis_server
 
 __version__ = "0.1.0"
 
-__all__ = ["driverstomqtt", "driverstoredis", "indi_server", "inditomqtt", "mqtttoport", "mqtttoredis", "inditoredis", "mqtt_server", "redis_server", "__version__"]
+__all__ = [
+    "driverstomqtt",
+    "driverstoredis",
+    "indi_server",
+    "inditomqtt",
+    "mqtttoport",
+    "mqtttoredis",
+    "inditoredis",
+    "mqtt_server",
+    "redis_server",
+    "__version__",
+]

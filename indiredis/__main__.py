@@ -24,28 +24,52 @@ from .indiwsgi import make_wsgi_app
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (``-h`` lists it)."""
-    parser = argparse.ArgumentParser(prog="python3 -m indiredis", usage="python3 -m indiredis [options] blobfolder",
-                                     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python3 -m indiredis",
+        usage="python3 -m indiredis [options] blobfolder",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("blobfolder", help="folder for received BLOBs (created if missing)")
     parser.add_argument("-p", "--port", type=int, default=8000, help="web port (default 8000)")
-    parser.add_argument("--host", default="localhost", help="web address to listen on (default localhost only)")
+    parser.add_argument(
+        "--host", default="localhost", help="web address to listen on (default localhost only)"
+    )
     parser.add_argument("--url", default="/", help="path the web client answers under (default /)")
-    parser.add_argument("--indi-host", "--ihost", default="localhost", help="indiserver host (default localhost)")
-    parser.add_argument("--indi-port", "--iport", type=int, default=7624, help="indiserver port (default 7624)")
+    parser.add_argument(
+        "--indi-host", "--ihost", default="localhost", help="indiserver host (default localhost)"
+    )
+    parser.add_argument(
+        "--indi-port", "--iport", type=int, default=7624, help="indiserver port (default 7624)"
+    )
     parser.add_argument("--redis-host", "--rhost", default="localhost", help="Redis host (default localhost)")
     parser.add_argument("--redis-port", "--rport", type=int, default=6379, help="Redis port (default 6379)")
     parser.add_argument("--redis-db", type=int, default=0, help="Redis database number (default 0)")
     parser.add_argument("--keyprefix", "--prefix", default="indi_", help="Redis key prefix (default indi_)")
-    parser.add_argument("--to-indi-channel", "--toindipub", default="to_indi",
-                        help="Redis channel clients publish INDI requests on (default to_indi)")
-    parser.add_argument("--from-indi-channel", "--fromindipub", default="from_indi",
-                        help="Redis channel INDI traffic is published on (default from_indi)")
+    parser.add_argument(
+        "--to-indi-channel",
+        "--toindipub",
+        default="to_indi",
+        help="Redis channel clients publish INDI requests on (default to_indi)",
+    )
+    parser.add_argument(
+        "--from-indi-channel",
+        "--fromindipub",
+        default="from_indi",
+        help="Redis channel INDI traffic is published on (default from_indi)",
+    )
     parser.add_argument("--version", action="version", version=__version__)
     args = parser.parse_args(argv)
     try:
         args.indi = indi_server(args.indi_host, args.indi_port)
-        args.redis = redis_server(args.redis_host, args.redis_port, args.redis_db, keyprefix=args.keyprefix,
-                                  to_indi_channel=args.to_indi_channel, from_indi_channel=args.from_indi_channel)
+        args.redis = redis_server(
+            args.redis_host,
+            args.redis_port,
+            args.redis_db,
+            keyprefix=args.keyprefix,
+            to_indi_channel=args.to_indi_channel,
+            from_indi_channel=args.from_indi_channel,
+        )
         Path(args.blobfolder).mkdir(parents=True, exist_ok=True)
     except (ValueError, OSError) as exc:
         parser.error(str(exc))

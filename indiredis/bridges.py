@@ -12,11 +12,11 @@ from __future__ import annotations
 from .core.bridge import Bridge, run_blocking
 from .core.channel import DEFAULT_BUFFER_SIZE
 from .hosts import IndiServer, MQTTServer, RedisServer
+from .links.client.port import PortLink
+from .links.client.redisside import RedisLink
 from .links.instrument.drivers import DriverPool
 from .links.instrument.indiserver import IndiServerLink
 from .links.mqtt import MqttClientLink, MqttInstrumentLink
-from .links.client.port import PortLink
-from .links.client.redisside import RedisLink
 from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 
 
@@ -100,8 +100,9 @@ def make_inditomqtt(
     )
 
 
-def inditomqtt(indi_host: IndiServer, mqtt_id: str, mqtt_host: MQTTServer,
-               subscribe_list: list[str] | None = None) -> None:
+def inditomqtt(
+    indi_host: IndiServer, mqtt_id: str, mqtt_host: MQTTServer, subscribe_list: list[str] | None = None
+) -> None:
     """Connect indiserver to an MQTT broker under the unique ``mqtt_id``; blocks.
 
     ``subscribe_list``: serve only the client bridges with these ids (all when empty).
@@ -126,8 +127,9 @@ def make_driverstomqtt(
     )
 
 
-def driverstomqtt(drivers: list[str], mqtt_id: str, mqtt_host: MQTTServer,
-                  subscribe_list: list[str] | None = None) -> None:
+def driverstomqtt(
+    drivers: list[str], mqtt_id: str, mqtt_host: MQTTServer, subscribe_list: list[str] | None = None
+) -> None:
     """Run the INDI driver executables ``drivers`` and connect them to an MQTT broker; blocks."""
     run_blocking(make_driverstomqtt(drivers, mqtt_id, mqtt_host, subscribe_list))
 
@@ -151,15 +153,23 @@ def make_mqtttoredis(
     )
 
 
-def mqtttoredis(mqtt_id: str, mqtt_host: MQTTServer, redis_host: RedisServer,
-                log_lengths: dict[str, int] | None = None, blob_folder: str | None = None,
-                subscribe_list: list[str] | None = None) -> None:
+def mqtttoredis(
+    mqtt_id: str,
+    mqtt_host: MQTTServer,
+    redis_host: RedisServer,
+    log_lengths: dict[str, int] | None = None,
+    blob_folder: str | None = None,
+    subscribe_list: list[str] | None = None,
+) -> None:
     """Keep the Redis key space current from the instrument bridges on an MQTT broker; blocks.
 
     ``subscribe_list``: listen only to the instrument bridges with these ids (all when empty).
     """
-    run_blocking(make_mqtttoredis(mqtt_id, mqtt_host, redis_host, log_lengths, blob_folder,
-                                  subscribe_list=subscribe_list))
+    run_blocking(
+        make_mqtttoredis(
+            mqtt_id, mqtt_host, redis_host, log_lengths, blob_folder, subscribe_list=subscribe_list
+        )
+    )
 
 
 def make_mqtttoport(
@@ -180,8 +190,13 @@ def make_mqtttoport(
     )
 
 
-def mqtttoport(mqtt_id: str, mqtt_host: MQTTServer, port: int = 7624, host: str = "localhost",
-               subscribe_list: list[str] | None = None) -> None:
+def mqtttoport(
+    mqtt_id: str,
+    mqtt_host: MQTTServer,
+    port: int = 7624,
+    host: str = "localhost",
+    subscribe_list: list[str] | None = None,
+) -> None:
     """Serve the instruments on an MQTT broker to INDI clients (KStars/Ekos) on ``host:port``; blocks.
 
     ``subscribe_list``: serve only the instrument bridges with these ids (all when empty).

@@ -39,7 +39,9 @@ def _start(command: list[str], port: int) -> None:
         return
     if not shutil.which(command[0]):
         sys.exit(f"{command[0]} is not installed: run `make run`, which installs it")
-    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     atexit.register(lambda: os.killpg(proc.pid, signal.SIGTERM) if proc.poll() is None else None)
     deadline = time.monotonic() + 15
     while not _listening(port):
@@ -51,17 +53,43 @@ def _start(command: list[str], port: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the demonstration (see the module docstring)."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--redis-port", type=int, default=6379)
     parser.add_argument("--indi-port", type=int, default=7624)
     parser.add_argument("--blobs", default="blobs", help="blob folder (default ./blobs)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop the servers we started (atexit) on SIGTERM too
-    _start(["redis-server", "--port", str(args.redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], args.redis_port)
-    _start(["indiserver", "-p", str(args.indi_port), "indi_simulator_telescope", "indi_simulator_ccd"], args.indi_port)
-    log.info("running inditoredis; try: redis-cli -p %d smembers indi_devices  (Ctrl-C stops)", args.redis_port)
-    inditoredis(indi_server("127.0.0.1", args.indi_port), redis_server("127.0.0.1", args.redis_port), blob_folder=os.path.abspath(args.blobs))
+    signal.signal(
+        signal.SIGTERM, lambda *_: sys.exit(0)
+    )  # stop the servers we started (atexit) on SIGTERM too
+    _start(
+        [
+            "redis-server",
+            "--port",
+            str(args.redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        args.redis_port,
+    )
+    _start(
+        ["indiserver", "-p", str(args.indi_port), "indi_simulator_telescope", "indi_simulator_ccd"],
+        args.indi_port,
+    )
+    log.info(
+        "running inditoredis; try: redis-cli -p %d smembers indi_devices  (Ctrl-C stops)", args.redis_port
+    )
+    inditoredis(
+        indi_server("127.0.0.1", args.indi_port),
+        redis_server("127.0.0.1", args.redis_port),
+        blob_folder=os.path.abspath(args.blobs),
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ class IndiServer(NamedTuple):
 def _masked_repr(self: NamedTuple) -> str:
     """A repr that never shows a password."""
     fields = ", ".join(
-        f"{name}={'***' if name == 'password' and value else repr(value)}" for name, value in self._asdict().items()
+        f"{name}={'***' if name == 'password' and value else repr(value)}"
+        for name, value in self._asdict().items()
     )
     return f"{type(self).__name__}({fields})"
 
@@ -189,6 +190,13 @@ def mqtt_server(
         raise ValueError("the four MQTT topics must differ")
     _check_tls(ssl, ssl_ca_certs, ssl_certfile, ssl_keyfile)
     return MQTTServer(
-        _check_name("host", host), _check_port(port), username or "", password or "", *topics,
-        bool(ssl), ssl_ca_certs or "", ssl_certfile or "", ssl_keyfile or "",
+        _check_name("host", host),
+        _check_port(port),
+        username or "",
+        password or "",
+        *topics,
+        bool(ssl),
+        ssl_ca_certs or "",
+        ssl_certfile or "",
+        ssl_keyfile or "",
     )

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import redis
 
@@ -28,10 +29,25 @@ from .protocol.xmlout import (
 from .store.keys import DEFINITION_KEYS, OTHER_STATE_KEYS, KeySpace
 
 __all__ = [
-    "attributes_dict", "clearredis", "devices", "elements", "elements_dict", "enableblob",
-    "format_number", "getProperties", "getproperties_timestamp", "last_message", "logs",
-    "newblobvector", "newnumbervector", "newswitchvector", "newtextvector", "number_to_float",
-    "open_redis", "properties", "property_elements",
+    "attributes_dict",
+    "clearredis",
+    "devices",
+    "elements",
+    "elements_dict",
+    "enableblob",
+    "format_number",
+    "getProperties",
+    "getproperties_timestamp",
+    "last_message",
+    "logs",
+    "newblobvector",
+    "newnumbervector",
+    "newswitchvector",
+    "newtextvector",
+    "number_to_float",
+    "open_redis",
+    "properties",
+    "property_elements",
 ]
 
 
@@ -61,7 +77,9 @@ def open_redis(redisserver: RedisServer) -> redis.Redis | None:
     return rconn
 
 
-def getproperties_timestamp(rconn: redis.Redis, redisserver: RedisServer, name: str = "", device: str = "") -> str | None:
+def getproperties_timestamp(
+    rconn: redis.Redis, redisserver: RedisServer, name: str = "", device: str = ""
+) -> str | None:
     """The stored time of the last matching getProperties, or None."""
     value = rconn.get(_keys(redisserver).getproperties(name, device))
     return None if value is None else _text(value)
@@ -94,7 +112,9 @@ def attributes_dict(rconn: redis.Redis, redisserver: RedisServer, name: str, dev
     return _hash(rconn, _keys(redisserver).attributes(name, device))
 
 
-def elements_dict(rconn: redis.Redis, redisserver: RedisServer, elementname: str, name: str, device: str) -> dict[str, str]:
+def elements_dict(
+    rconn: redis.Redis, redisserver: RedisServer, elementname: str, name: str, device: str
+) -> dict[str, str]:
     """The element's attributes."""
     return _hash(rconn, _keys(redisserver).elementattributes(elementname, name, device))
 
@@ -107,7 +127,9 @@ def _natural_key(label: str) -> list[Any]:
     return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in _DIGITS.split(label) if part]
 
 
-def property_elements(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str) -> list[dict[str, str]]:
+def property_elements(
+    rconn: redis.Redis, redisserver: RedisServer, name: str, device: str
+) -> list[dict[str, str]]:
     """Element attribute dicts of the property, ordered by label (numbers in labels compare as numbers)."""
     keys = _keys(redisserver)
     names = elements(rconn, redisserver, name, device)
@@ -144,7 +166,9 @@ def _stamp(timestamp: datetime | None) -> str:
     return indi_timestamp(timestamp)
 
 
-def getProperties(rconn: redis.Redis, redisserver: RedisServer, name: str = "", device: str = "") -> str | None:
+def getProperties(
+    rconn: redis.Redis, redisserver: RedisServer, name: str = "", device: str = ""
+) -> str | None:
     """Publish a getProperties (for all, a device, or a property) and record its time."""
     if name and not device:
         return None
@@ -153,8 +177,16 @@ def getProperties(rconn: redis.Redis, redisserver: RedisServer, name: str = "", 
     return _publish(rconn, redisserver, xml)
 
 
-def _new_vector(kind: str, rconn: redis.Redis, redisserver: RedisServer, name: str, device: str,
-                values: Mapping[str, str], timestamp: datetime | None, check: Any) -> str | None:
+def _new_vector(
+    kind: str,
+    rconn: redis.Redis,
+    redisserver: RedisServer,
+    name: str,
+    device: str,
+    values: Mapping[str, str],
+    timestamp: datetime | None,
+    check: Any,
+) -> str | None:
     if not name or not device or not isinstance(values, Mapping) or not values:
         return None
     try:
@@ -176,26 +208,50 @@ def _number_value(value: Any) -> str:
     return text
 
 
-def newswitchvector(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str,
-                    values: Mapping[str, str], timestamp: datetime | None = None) -> str | None:
+def newswitchvector(
+    rconn: redis.Redis,
+    redisserver: RedisServer,
+    name: str,
+    device: str,
+    values: Mapping[str, str],
+    timestamp: datetime | None = None,
+) -> str | None:
     """Publish a newSwitchVector; ``values`` maps elements to "On"/"Off". None on bad input."""
     return _new_vector("Switch", rconn, redisserver, name, device, values, timestamp, _switch_value)
 
 
-def newtextvector(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str,
-                  values: Mapping[str, str], timestamp: datetime | None = None) -> str | None:
+def newtextvector(
+    rconn: redis.Redis,
+    redisserver: RedisServer,
+    name: str,
+    device: str,
+    values: Mapping[str, str],
+    timestamp: datetime | None = None,
+) -> str | None:
     """Publish a newTextVector; ``values`` maps elements to text. None on bad input."""
     return _new_vector("Text", rconn, redisserver, name, device, values, timestamp, str)
 
 
-def newnumbervector(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str,
-                    values: Mapping[str, str], timestamp: datetime | None = None) -> str | None:
+def newnumbervector(
+    rconn: redis.Redis,
+    redisserver: RedisServer,
+    name: str,
+    device: str,
+    values: Mapping[str, str],
+    timestamp: datetime | None = None,
+) -> str | None:
     """Publish a newNumberVector; ``values`` maps elements to number strings (sexagesimal allowed)."""
     return _new_vector("Number", rconn, redisserver, name, device, values, timestamp, _number_value)
 
 
-def newblobvector(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str,
-                  values: Iterable[Mapping[str, Any]], timestamp: datetime | None = None) -> str | None:
+def newblobvector(
+    rconn: redis.Redis,
+    redisserver: RedisServer,
+    name: str,
+    device: str,
+    values: Iterable[Mapping[str, Any]],
+    timestamp: datetime | None = None,
+) -> str | None:
     """Publish a newBLOBVector.
 
     ``values`` is a list of dicts with ``name``, ``size``, ``format`` and either
@@ -221,7 +277,9 @@ def newblobvector(rconn: redis.Redis, redisserver: RedisServer, name: str, devic
     return _publish(rconn, redisserver, new_blob_vector_xml(device, name, blobs, _stamp(timestamp)))
 
 
-def enableblob(rconn: redis.Redis, redisserver: RedisServer, name: str, device: str, instruction: str) -> str | None:
+def enableblob(
+    rconn: redis.Redis, redisserver: RedisServer, name: str, device: str, instruction: str
+) -> str | None:
     """Publish an enableBLOB (Never/Also/Only); an empty ``name`` means every property of the device."""
     if not device or instruction not in BLOB_INSTRUCTIONS:
         return None

@@ -6,10 +6,10 @@ import asyncio
 import logging
 from typing import Protocol
 
-from .channel import DEFAULT_BUFFER_SIZE, Channel
 from ..links.base import InboundItem, LinkState
 from ..links.streams import cancel_and_wait
 from ..protocol.messages import Message
+from .channel import DEFAULT_BUFFER_SIZE, Channel
 
 log = logging.getLogger("indiredis")
 
@@ -26,7 +26,9 @@ class Side(Protocol):
 class Bridge:
     """Runs an INDI side and a client side together and reports their state."""
 
-    def __init__(self, name: str, indi_side: Side, client_side: Side, buffer_size: int = DEFAULT_BUFFER_SIZE) -> None:
+    def __init__(
+        self, name: str, indi_side: Side, client_side: Side, buffer_size: int = DEFAULT_BUFFER_SIZE
+    ) -> None:
         self.name = name
         self.indi_side = indi_side
         self.client_side = client_side

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from typing import Deque, Generic, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -26,7 +26,7 @@ class Channel(Generic[T]):
             raise ValueError("a channel holds at least one item")
         self.maxsize = maxsize
         self.name = name
-        self._items: Deque[T] = collections.deque()
+        self._items: collections.deque[T] = collections.deque()
         self._not_empty = asyncio.Event()
         self._not_full = asyncio.Event()
         self._not_full.set()

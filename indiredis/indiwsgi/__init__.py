@@ -27,8 +27,12 @@ from .app import WebApp
 from .auth import User
 
 
-def make_wsgi_app(redis_host: RedisServer, blob_folder: str | os.PathLike[str] | None = None, url: str = "/",
-                  users: dict[str, User] | None = None) -> WebApp:
+def make_wsgi_app(
+    redis_host: RedisServer,
+    blob_folder: str | os.PathLike[str] | None = None,
+    url: str = "/",
+    users: dict[str, User] | None = None,
+) -> WebApp:
     """The web client's WSGI application for the Redis store of ``redis_host``.
 
     ``blob_folder`` is where inditoredis writes received BLOBs (offered for

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 from http.cookies import CookieError, SimpleCookie
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import redis
@@ -24,16 +25,24 @@ from .state import as_json, device_state
 log = logging.getLogger("indiredis.web")
 
 StartResponse = Callable[..., Any]
-SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"),
-                    ("Referrer-Policy", "same-origin"),
-                    ("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'")]
+SECURITY_HEADERS = [
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'"),
+]
 
 
 class Response:
     """Status, headers and body of one answer."""
 
-    def __init__(self, status: str, body: bytes = b"", content_type: str = "text/html; charset=utf-8",
-                 headers: list[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        status: str,
+        body: bytes = b"",
+        content_type: str = "text/html; charset=utf-8",
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
         self.status, self.body = status, body
         self.headers = [("Content-Type", content_type), ("Content-Length", str(len(body)))]
         self.headers += SECURITY_HEADERS + (headers or [])
@@ -44,7 +53,9 @@ class Response:
 
 
 def not_found(root: str = "") -> Response:
-    return Response("404 Not Found", pages.page("Not found", pages.message_page("Nothing here.", root), root=root))
+    return Response(
+        "404 Not Found", pages.page("Not found", pages.message_page("Nothing here.", root), root=root)
+    )
 
 
 def mount_parts(url: str) -> list[str]:
@@ -75,8 +86,13 @@ def request_parts(environ: dict[str, Any]) -> list[str]:
 class WebApp:
     """The web client (see :mod:`indiredis.indiwsgi`)."""
 
-    def __init__(self, redis_host: RedisServer, blob_folder: str | None = None,
-                 users: dict[str, User] | None = None, url: str = "/") -> None:
+    def __init__(
+        self,
+        redis_host: RedisServer,
+        blob_folder: str | None = None,
+        users: dict[str, User] | None = None,
+        url: str = "/",
+    ) -> None:
         self.redis_host = redis_host
         self.mount = mount_parts(url)
         self.sessions = Sessions(users) if users is not None else None
@@ -146,25 +162,46 @@ class WebApp:
         assert self.sessions is not None
         if self.limiter.blocked(*keys):
             log.warning("web login refused for %r from %s: too many failures", name[:64], address)
-            return Response("429 Too Many Requests", pages.page("Log in", pages.login_form(
-                "Too many failed logins: wait a few minutes.", root), root=root), headers=[("Retry-After", "300")])
+            return Response(
+                "429 Too Many Requests",
+                pages.page(
+                    "Log in", pages.login_form("Too many failed logins: wait a few minutes.", root), root=root
+                ),
+                headers=[("Retry-After", "300")],
+            )
         user = self.sessions.users.get(name)
         if user is None or not verify_password(password, user.password_hash):
             self.limiter.failed(*keys)
             log.warning("web login failed for %r from %s", name[:64], address)
-            return Response("401 Unauthorized", pages.page("Log in", pages.login_form("Wrong user or password.", root),
-                                                           root=root))
-        secure = "; Secure" if (environ.get("wsgi.url_scheme") == "https"
-                                or environ.get("HTTP_X_FORWARDED_PROTO") == "https") else ""
-        cookie = (f"indiredis_session={self.sessions.issue(user)}; Path={root or '/'}; HttpOnly; "
-                  f"SameSite=Strict{secure}")
+            return Response(
+                "401 Unauthorized",
+                pages.page("Log in", pages.login_form("Wrong user or password.", root), root=root),
+            )
+        secure = (
+            "; Secure"
+            if (environ.get("wsgi.url_scheme") == "https" or environ.get("HTTP_X_FORWARDED_PROTO") == "https")
+            else ""
+        )
+        cookie = (
+            f"indiredis_session={self.sessions.issue(user)}; Path={root or '/'}; HttpOnly; "
+            f"SameSite=Strict{secure}"
+        )
         log.info("web login: %s (%s) from %s", user.name, user.role, address)
         return Response("303 See Other", b"", headers=[("Location", root + "/"), ("Set-Cookie", cookie)])
 
     def logout(self, environ: dict[str, Any]) -> Response:
         root = self.root(environ)
-        return Response("303 See Other", b"", headers=[("Location", root + "/login"), (
-            "Set-Cookie", f"indiredis_session=; Path={root or '/'}; Max-Age=0; HttpOnly; SameSite=Strict")])
+        return Response(
+            "303 See Other",
+            b"",
+            headers=[
+                ("Location", root + "/login"),
+                (
+                    "Set-Cookie",
+                    f"indiredis_session=; Path={root or '/'}; Max-Age=0; HttpOnly; SameSite=Strict",
+                ),
+            ],
+        )
 
     # -- routing -------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -172,8 +209,11 @@ class WebApp:
             return self.route(environ)(start_response)
         except redis.RedisError:
             root = self.root(environ)
-            body = pages.page("indiredis", pages.message_page("The Redis store cannot be reached; try again.", root),
-                              root=root)
+            body = pages.page(
+                "indiredis",
+                pages.message_page("The Redis store cannot be reached; try again.", root),
+                root=root,
+            )
             return Response("503 Service Unavailable", body)(start_response)
 
     def route(self, environ: dict[str, Any]) -> Response:
@@ -181,12 +221,13 @@ class WebApp:
         root = self.root(environ)
         parts = request_parts(environ)
         mount = mount_parts(environ.get("SCRIPT_NAME", "")) + self.mount
-        if parts[:len(mount)] != mount:
+        if parts[: len(mount)] != mount:
             return not_found(root)
-        parts = parts[len(mount):]
+        parts = parts[len(mount) :]
         if parts == ["static", "live.js"]:
-            return Response("200 OK", self.script, "text/javascript; charset=utf-8",
-                            [("Cache-Control", "max-age=300")])
+            return Response(
+                "200 OK", self.script, "text/javascript; charset=utf-8", [("Cache-Control", "max-age=300")]
+            )
         if parts == ["login"] and self.sessions is not None:
             return self.login(environ)
         if parts == ["logout"] and self.sessions is not None:
@@ -199,11 +240,18 @@ class WebApp:
         if method == "GET" and not parts:
             devices = tools.devices(self.rconn, self.redis_host)
             message = tools.last_message(self.rconn, self.redis_host) or ""
-            return Response("200 OK", pages.page("INDI devices", pages.device_list(devices, message, root), root=root))
+            return Response(
+                "200 OK", pages.page("INDI devices", pages.device_list(devices, message, root), root=root)
+            )
         if method == "GET" and len(parts) == 2 and parts[0] == "device" and self._known(parts[1]):
             csrf = self.csrf_token(environ)
-            body = pages.device_page(read_device(self.rconn, self.redis_host, parts[1]), self.may_write(environ),
-                                     self.blob_folder is not None, csrf, root)
+            body = pages.device_page(
+                read_device(self.rconn, self.redis_host, parts[1]),
+                self.may_write(environ),
+                self.blob_folder is not None,
+                csrf,
+                root,
+            )
             return Response("200 OK", pages.page(parts[1], body, csrf, root))
         if method == "GET" and len(parts) == 3 and parts[:2] == ["api", "device"] and self._known(parts[2]):
             return self.state(environ, parts[2])
@@ -241,12 +289,22 @@ class WebApp:
 
     def blob(self, name: str, root: str = "") -> Response:
         """A file of the blob folder, never anything outside it (no separators, no dot files, no symlinks out)."""
-        if (self.blob_folder is None or not name or "/" in name or "\\" in name or name.startswith(".")
-                or "\0" in name):
+        if (
+            self.blob_folder is None
+            or not name
+            or "/" in name
+            or "\\" in name
+            or name.startswith(".")
+            or "\0" in name
+        ):
             return not_found(root)
         path = (self.blob_folder / name).resolve()
         if path.parent != self.blob_folder or not path.is_file():
             return not_found(root)
         data = path.read_bytes()
-        return Response("200 OK", data, "application/octet-stream",
-                        [("Content-Disposition", f"attachment; filename*=UTF-8''{quote(name, safe='')}")])
+        return Response(
+            "200 OK",
+            data,
+            "application/octet-stream",
+            [("Content-Disposition", f"attachment; filename*=UTF-8''{quote(name, safe='')}")],
+        )

@@ -61,8 +61,9 @@ def verify_password(password: str, stored: str) -> bool:
     try:
         check_hash(stored)
         _, n, r, p, salt, digest = stored.split("$")
-        candidate = hashlib.scrypt(password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p),
-                                   dklen=len(_unb64(digest)))
+        candidate = hashlib.scrypt(
+            password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=len(_unb64(digest))
+        )
     except (ValueError, MemoryError):
         return False
     return hmac.compare_digest(candidate, _unb64(digest))
@@ -126,7 +127,9 @@ class Sessions:
 
     def issue(self, user: User) -> str:
         """A cookie value for a fresh session of ``user``."""
-        body = f"{_b64(user.name.encode())}.{int(time.time()) + SESSION_SECONDS}.{_b64(secrets.token_bytes(12))}"
+        body = (
+            f"{_b64(user.name.encode())}.{int(time.time()) + SESSION_SECONDS}.{_b64(secrets.token_bytes(12))}"
+        )
         return f"{body}.{self._sign(body)}"
 
     def user(self, cookie: str) -> User | None:

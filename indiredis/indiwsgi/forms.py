@@ -28,7 +28,8 @@ def read_form(environ: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, 
     files: dict[str, tuple[str, bytes]] = {}
     if content_type.startswith("multipart/form-data"):
         message = BytesParser(policy=HTTP).parsebytes(
-            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+            b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+        )
         if not message.is_multipart():
             raise FormError("malformed multipart body")
         for part in message.iter_parts():

@@ -21,9 +21,11 @@ fieldset{margin:.5em 0;border:1px solid #ccc} .note{color:#555;margin-left:1em}"
 def page(title: str, body: str, csrf: str = "", root: str = "") -> bytes:
     """A whole page."""
     meta = f"<meta name='csrf' content='{escape(csrf)}'>" if csrf else ""
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'>{meta}<title>{escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}"
-            f"<script src='{escape(root)}/static/live.js'></script></body></html>").encode()
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'>{meta}<title>{escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}"
+        f"<script src='{escape(root)}/static/live.js'></script></body></html>"
+    ).encode()
 
 
 def device_list(devices: list[str], message: str, root: str = "") -> str:
@@ -31,7 +33,9 @@ def device_list(devices: list[str], message: str, root: str = "") -> str:
     note = f"<p>Last message: <span id='message'>{escape(message)}</span></p>" if message else ""
     if not devices:
         return note + "<p>No devices yet.</p>"
-    links = "".join(f"<li><a href='{escape(root)}/device/{quote(d, safe='')}'>{escape(d)}</a></li>" for d in devices)
+    links = "".join(
+        f"<li><a href='{escape(root)}/device/{quote(d, safe='')}'>{escape(d)}</a></li>" for d in devices
+    )
     return f"{note}<ul>{links}</ul>"
 
 
@@ -48,8 +52,10 @@ def _input(vector: str, rule: str, element: dict[str, str]) -> str:
     ename = escape(element.get("name", ""))
     if vector == "NumberVector":
         limits = f"min {element.get('min', '')}, max {element.get('max', '')}, step {element.get('step', '')}"
-        return (f"<input name='{ename}' size='12' placeholder='{escape(element_text(element))}'"
-                f" title='{escape(limits)}'>")
+        return (
+            f"<input name='{ename}' size='12' placeholder='{escape(element_text(element))}'"
+            f" title='{escape(limits)}'>"
+        )
     if vector == "TextVector":
         return f"<input name='{ename}' size='24'>"
     if vector == "SwitchVector":
@@ -61,8 +67,9 @@ def _input(vector: str, rule: str, element: dict[str, str]) -> str:
     return ""
 
 
-def property_block(device: str, view: PropertyView, writable: bool, blob_root: str | None, csrf: str,
-                   root: str = "") -> str:
+def property_block(
+    device: str, view: PropertyView, writable: bool, blob_root: str | None, csrf: str, root: str = ""
+) -> str:
     """One property: light, label, elements, and a form when the perm rules and the user allow setting it."""
     name, attrs = view.name, view.attrs
     vector, rule, perm = attrs.get("vector", ""), attrs.get("rule", ""), attrs.get("perm", "ro")
@@ -79,15 +86,21 @@ def property_block(device: str, view: PropertyView, writable: bool, blob_root: s
         rows.append("<tr><td>(none)</td><td></td><td><input type='radio' name='switch' value=''></td></tr>")
     table = f"<table>{''.join(rows)}</table>"
     state = escape(attrs.get("state", "Idle"))
-    title = (f"<legend><span class='light' data-light='{escape(name)}' data-state='{state}' title='{state}'></span>"
-             f" {escape(attrs.get('label') or name)} <small>{escape(name)} ({escape(perm)})</small></legend>")
+    title = (
+        f"<legend><span class='light' data-light='{escape(name)}' data-state='{state}' title='{state}'></span>"
+        f" {escape(attrs.get('label') or name)} <small>{escape(name)} ({escape(perm)})</small></legend>"
+    )
     if not settable:
         return f"<fieldset>{title}{table}</fieldset>"
-    extra = "<label><input type='checkbox' name='gzip'> compress (gzip)</label>" if vector == "BLOBVector" else ""
+    extra = (
+        "<label><input type='checkbox' name='gzip'> compress (gzip)</label>" if vector == "BLOBVector" else ""
+    )
     action = f"{root}/set/{quote(device, safe='')}/{quote(name, safe='')}"
-    return (f"<form class='set' method='post' action='{escape(action)}' enctype='multipart/form-data'>"
-            f"<fieldset>{title}{table}<input type='hidden' name='csrf' value='{escape(csrf)}'>{extra}"
-            f"<button type='submit'>Set</button><span class='note'></span></fieldset></form>")
+    return (
+        f"<form class='set' method='post' action='{escape(action)}' enctype='multipart/form-data'>"
+        f"<fieldset>{title}{table}<input type='hidden' name='csrf' value='{escape(csrf)}'>{extra}"
+        f"<button type='submit'>Set</button><span class='note'></span></fieldset></form>"
+    )
 
 
 def device_page(view: DeviceView, writable: bool, blob_links: bool, csrf: str, root: str = "") -> str:
@@ -96,14 +109,17 @@ def device_page(view: DeviceView, writable: bool, blob_links: bool, csrf: str, r
     blob_root = f"{root}/blobs" if blob_links else None
     for prop in view.properties:
         groups.setdefault(prop.attrs.get("group", "") or "Main", []).append(
-            property_block(view.device, prop, writable, blob_root, csrf, root))
+            property_block(view.device, prop, writable, blob_root, csrf, root)
+        )
     body = "".join(f"<h2>{escape(group)}</h2>{''.join(parts)}" for group, parts in sorted(groups.items()))
     names = "\n".join(p.name for p in view.properties)
     api = f"{root}/api/device/{quote(view.device, safe='')}"
-    return (f"<p><a href='{escape(root)}/'>All devices</a></p>"
-            f"<p>Last message: <span id='message'>{escape(view.message)}</span></p>"
-            f"<div id='properties' data-device='{escape(view.device)}' data-api='{escape(api)}'"
-            f" data-names='{escape(names)}'>{body}</div>")
+    return (
+        f"<p><a href='{escape(root)}/'>All devices</a></p>"
+        f"<p>Last message: <span id='message'>{escape(view.message)}</span></p>"
+        f"<div id='properties' data-device='{escape(view.device)}' data-api='{escape(api)}'"
+        f" data-names='{escape(names)}'>{body}</div>"
+    )
 
 
 def message_page(text: str, root: str = "") -> str:
@@ -112,6 +128,8 @@ def message_page(text: str, root: str = "") -> str:
 
 def login_form(problem: str = "", root: str = "") -> str:
     note = f"<p><strong>{escape(problem)}</strong></p>" if problem else ""
-    return (f"{note}<form method='post' action='{escape(root)}/login'><p><label>User <input name='user'"
-            " autocomplete='username'></label></p><p><label>Password <input type='password' name='password' "
-            "autocomplete='current-password'></label></p><button type='submit'>Log in</button></form>")
+    return (
+        f"{note}<form method='post' action='{escape(root)}/login'><p><label>User <input name='user'"
+        " autocomplete='username'></label></p><p><label>Password <input type='password' name='password' "
+        "autocomplete='current-password'></label></p><button type='submit'>Log in</button></form>"
+    )

@@ -28,8 +28,14 @@ def switch_values(rule: str, elements: list[str], chosen: list[str]) -> dict[str
     return {element: "On" if element in chosen else "Off" for element in elements}
 
 
-def submit(rconn: redis.Redis, server: RedisServer, device: str, name: str,
-           fields: dict[str, list[str]], files: dict[str, tuple[str, bytes]]) -> str:
+def submit(
+    rconn: redis.Redis,
+    server: RedisServer,
+    device: str,
+    name: str,
+    fields: dict[str, list[str]],
+    files: dict[str, tuple[str, bytes]],
+) -> str:
     """Publish the new*Vector for a submitted form; the XML sent, or SetError."""
     if name not in tools.properties(rconn, server, device):
         raise SetError("no such property")
@@ -48,7 +54,9 @@ def submit(rconn: redis.Redis, server: RedisServer, device: str, name: str,
             try:
                 number_to_float(value)
             except ValueError:
-                raise SetError(f"{element}: {value!r} is not a number (decimal or sexagesimal like 12:30:15)") from None
+                raise SetError(
+                    f"{element}: {value!r} is not a number (decimal or sexagesimal like 12:30:15)"
+                ) from None
         if not values:
             raise SetError("no value given")
         sent = tools.newnumbervector(rconn, server, name, device, values)

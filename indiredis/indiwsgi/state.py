@@ -25,9 +25,13 @@ def element_text(element: dict[str, str]) -> str:
 
 def device_state(view: DeviceView) -> dict[str, Any]:
     """{"properties": {name: {"state", "elements": {element: text}}}, "message": text}."""
-    properties = {prop.name: {"state": prop.attrs.get("state", "Idle"),
-                              "elements": {e.get("name", ""): element_text(e) for e in prop.elements}}
-                  for prop in view.properties}
+    properties = {
+        prop.name: {
+            "state": prop.attrs.get("state", "Idle"),
+            "elements": {e.get("name", ""): element_text(e) for e in prop.elements},
+        }
+        for prop in view.properties
+    }
     return {"properties": properties, "message": view.message}
 
 

@@ -93,7 +93,9 @@ def describe_error(exc: BaseException) -> str:
             text = seen.strerror or str(seen)
             return re.sub(r"^\[[^\]]*\]\s*", "", text).split(" (_ssl")[0].lower()
         if isinstance(seen, OSError) and isinstance(seen.errno, int) and seen.errno > 0:
-            return os.strerror(seen.errno).lower()  # "connection refused", not asyncio's "connect call failed (...)"
+            return os.strerror(
+                seen.errno
+            ).lower()  # "connection refused", not asyncio's "connect call failed (...)"
         if isinstance(seen, OSError) and seen.strerror:
             return seen.strerror.lower()
         seen = seen.__cause__ or seen.__context__
@@ -145,7 +147,9 @@ class Link:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # every failure is retried; the unexpected ones logged in full
-                if not isinstance(exc, (OSError, EOFError, ConnectionError)) and not _is_library_connection_error(exc):
+                if not isinstance(
+                    exc, (OSError, EOFError, ConnectionError)
+                ) and not _is_library_connection_error(exc):
                     log.exception("unexpected error in %s link", self.what)
                 reason = describe_error(exc)
             delay = self.backoff.next()
@@ -158,4 +162,11 @@ def _is_library_connection_error(exc: BaseException) -> bool:
         import redis.exceptions
     except ImportError:  # pragma: no cover
         return False
-    return isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, redis.exceptions.AuthenticationError))
+    return isinstance(
+        exc,
+        (
+            redis.exceptions.ConnectionError,
+            redis.exceptions.TimeoutError,
+            redis.exceptions.AuthenticationError,
+        ),
+    )

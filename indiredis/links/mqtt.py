@@ -46,8 +46,9 @@ import asyncio
 import logging
 import ssl
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -55,9 +56,9 @@ from ..core.channel import Channel
 from ..hosts import MQTTServer
 from ..protocol.messages import Malformed, Message
 from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
+from ..protocol.routing import Snoop
 from ..protocol.xmlout import getproperties_xml
 from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
-from ..protocol.routing import Snoop
 from .streams import run_until_first_done
 
 log = logging.getLogger("indiredis")
@@ -97,8 +98,12 @@ class MqttConnection:
         if server.username:
             client.username_pw_set(server.username, server.password or None)
         if server.ssl:
-            client.tls_set(ca_certs=server.ssl_ca_certs or None, certfile=server.ssl_certfile or None,
-                           keyfile=server.ssl_keyfile or None, cert_reqs=ssl.CERT_REQUIRED)
+            client.tls_set(
+                ca_certs=server.ssl_ca_certs or None,
+                certfile=server.ssl_certfile or None,
+                keyfile=server.ssl_keyfile or None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
         client.on_connect = self._paho_connect
         client.on_disconnect = self._paho_disconnect
         client.on_publish = self._paho_publish
@@ -128,11 +133,13 @@ class MqttConnection:
 
     async def connect(self, subscriptions: list[str]) -> None:
         """Connect (TCP, TLS, CONNACK) and subscribe; raise ConnectionError when refused."""
-        await self.loop.run_in_executor(None, self.client.connect, self.server.host, self.server.port, KEEPALIVE)
+        await self.loop.run_in_executor(
+            None, self.client.connect, self.server.host, self.server.port, KEEPALIVE
+        )
         self.client.loop_start()
         try:
             code, text = await asyncio.wait_for(asyncio.shield(self._connack), CONNECT_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ConnectionError("no answer from the broker") from None
         if code != 0:
             raise ConnectionError(f"the broker refused the connection: {text.lower()}")
@@ -143,13 +150,20 @@ class MqttConnection:
         """Publish at QoS 2, waiting while too many messages are unacknowledged."""
         while len(self._in_flight) >= MAX_IN_FLIGHT and not self.closed.is_set():
             self._room.clear()
-            await asyncio.wait([asyncio.ensure_future(self._room.wait()), asyncio.ensure_future(self.closed.wait())],
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                [asyncio.ensure_future(self._room.wait()), asyncio.ensure_future(self.closed.wait())],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
         if self.closed.is_set():
             raise ConnectionError(self.close_reason)
         if len(message.raw) > MAX_MQTT_PAYLOAD:
-            log.error("skipped <%s %s %s>: %d bytes is more than MQTT can carry", message.tag, message.device,
-                      message.name, len(message.raw))
+            log.error(
+                "skipped <%s %s %s>: %d bytes is more than MQTT can carry",
+                message.tag,
+                message.device,
+                message.name,
+                len(message.raw),
+            )
             return
         info = self.client.publish(topic, message.raw, qos=QOS)
         if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
@@ -197,8 +211,9 @@ class _MqttLink(Link):
 
     what = "MQTT broker"
 
-    def __init__(self, mqtt_id: str, server: MQTTServer, subscribe_list: list[str] | None,
-                 max_message_size: int) -> None:
+    def __init__(
+        self, mqtt_id: str, server: MQTTServer, subscribe_list: list[str] | None, max_message_size: int
+    ) -> None:
         super().__init__()
         if not mqtt_id or any(c in mqtt_id for c in "/#+"):
             raise ValueError(f"mqtt_id must be a non-empty name without '/', '#' or '+': {mqtt_id!r}")
@@ -216,15 +231,22 @@ class _MqttLink(Link):
                 report_malformed(f"MQTT topic {topic}", event)
         if len(messages) != 1 or parser.buffered:
             if not any(isinstance(e, Malformed) for e in events):
-                report_malformed(f"MQTT topic {topic}", Malformed("not one complete INDI message", payload[:80]))
+                report_malformed(
+                    f"MQTT topic {topic}", Malformed("not one complete INDI message", payload[:80])
+                )
             return messages[0] if len(messages) == 1 else None
         return messages[0]
 
     def subscriptions(self) -> list[str]:
         raise NotImplementedError
 
-    async def serve(self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message],
-                    incoming: "asyncio.Queue[tuple[str, bytes]]") -> None:
+    async def serve(
+        self,
+        connection: MqttConnection,
+        inbound: Channel[InboundItem],
+        outbound: Channel[Message],
+        incoming: asyncio.Queue[tuple[str, bytes]],
+    ) -> None:
         raise NotImplementedError
 
     def sending_channel(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> Channel[Any]:
@@ -237,7 +259,9 @@ class _MqttLink(Link):
         try:
             await connection.connect(self.subscriptions())
             resume_consuming(sending, "the MQTT broker")
-            self.connected(f"connected to MQTT broker {self.server.host}:{self.server.port} as {self.mqtt_id}")
+            self.connected(
+                f"connected to MQTT broker {self.server.host}:{self.server.port} as {self.mqtt_id}"
+            )
             await self.serve(connection, inbound, outbound, incoming)
         finally:
             sending.set_consumer_up(False)
@@ -250,8 +274,13 @@ class _MqttLink(Link):
 class MqttInstrumentLink(_MqttLink):
     """Client side of inditomqtt / driverstomqtt (see the module docstring)."""
 
-    def __init__(self, mqtt_id: str, server: MQTTServer, subscribe_list: list[str] | None = None,
-                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+    def __init__(
+        self,
+        mqtt_id: str,
+        server: MQTTServer,
+        subscribe_list: list[str] | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
         super().__init__(mqtt_id, server, subscribe_list, max_message_size)
         self.remote_snoops: dict[str, set[Snoop]] = {}
         self.snoop_requests: dict[tuple[str, str], Message] = {}  # our drivers' requests, to repeat
@@ -278,24 +307,43 @@ class MqttInstrumentLink(_MqttLink):
         for asker, records in self.remote_snoops.items():
             if any(record.matches(message) for record in records):
                 topics.append(f"{self.server.snoop_data_topic}/{asker}")
-        if message.tag == "delProperty":  # ends the snoop records it matches (a property's, or all the device's)
+        if (
+            message.tag == "delProperty"
+        ):  # ends the snoop records it matches (a property's, or all the device's)
             for records in self.remote_snoops.values():
-                records.difference_update({r for r in records if r.device == message.device
-                                           and (not message.name or r.name == message.name)})
+                records.difference_update(
+                    {
+                        r
+                        for r in records
+                        if r.device == message.device and (not message.name or r.name == message.name)
+                    }
+                )
         return topics
 
-    async def serve(self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message],
-                    incoming: "asyncio.Queue[tuple[str, bytes]]") -> None:
+    async def serve(
+        self,
+        connection: MqttConnection,
+        inbound: Channel[InboundItem],
+        outbound: Channel[Message],
+        incoming: asyncio.Queue[tuple[str, bytes]],
+    ) -> None:
         # client sides that (re)connected while we were away asked for getProperties in vain:
         # have the INDI side define everything again, for every client side
         outbound.push_front([parse_message(getproperties_xml())])  # type: ignore[list-item]
         self.repeat_snoop_requests(inbound)
         publisher = _Publisher(inbound, self.topics_for)
-        await run_until_first_done(publisher.run(connection), self._receive(incoming, outbound, inbound),
-                                   self._until_closed(connection))
+        await run_until_first_done(
+            publisher.run(connection),
+            self._receive(incoming, outbound, inbound),
+            self._until_closed(connection),
+        )
 
-    async def _receive(self, incoming: "asyncio.Queue[tuple[str, bytes]]", outbound: Channel[Message],
-                       inbound: Channel[InboundItem]) -> None:
+    async def _receive(
+        self,
+        incoming: asyncio.Queue[tuple[str, bytes]],
+        outbound: Channel[Message],
+        inbound: Channel[InboundItem],
+    ) -> None:
         sc = self.server.snoop_control_topic + "/"
         t = self.server.to_indi_topic + "/"
         while True:
@@ -304,7 +352,7 @@ class MqttInstrumentLink(_MqttLink):
             if message is None:
                 continue
             if topic.startswith(sc):
-                asker = topic[len(sc):]
+                asker = topic[len(sc) :]
                 if asker == self.mqtt_id or message.tag != "getProperties" or not message.device:
                     continue
                 self.remote_snoops.setdefault(asker, set()).add(Snoop(message.device, message.name))
@@ -317,8 +365,13 @@ class MqttInstrumentLink(_MqttLink):
 class MqttClientLink(_MqttLink):
     """INDI side of mqtttoredis / mqtttoport (see the module docstring)."""
 
-    def __init__(self, mqtt_id: str, server: MQTTServer, subscribe_list: list[str] | None = None,
-                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+    def __init__(
+        self,
+        mqtt_id: str,
+        server: MQTTServer,
+        subscribe_list: list[str] | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
         super().__init__(mqtt_id, server, subscribe_list, max_message_size)
 
     def subscriptions(self) -> list[str]:
@@ -328,17 +381,29 @@ class MqttClientLink(_MqttLink):
     def sending_channel(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> Channel[Any]:
         return outbound
 
-    async def serve(self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message],
-                    incoming: "asyncio.Queue[tuple[str, bytes]]") -> None:
+    async def serve(
+        self,
+        connection: MqttConnection,
+        inbound: Channel[InboundItem],
+        outbound: Channel[Message],
+        incoming: asyncio.Queue[tuple[str, bytes]],
+    ) -> None:
         await inbound.put(Reset())  # fresh definitions follow the getProperties below
         outbound.push_front([parse_message(getproperties_xml())])  # type: ignore[list-item]
         topic = f"{self.server.to_indi_topic}/{self.mqtt_id}"
         publisher = _Publisher(outbound, lambda message: [topic])
-        await run_until_first_done(publisher.run(connection), self._receive(incoming, inbound, outbound),
-                                   self._until_closed(connection))
+        await run_until_first_done(
+            publisher.run(connection),
+            self._receive(incoming, inbound, outbound),
+            self._until_closed(connection),
+        )
 
-    async def _receive(self, incoming: "asyncio.Queue[tuple[str, bytes]]", inbound: Channel[InboundItem],
-                       outbound: Channel[Message]) -> None:
+    async def _receive(
+        self,
+        incoming: asyncio.Queue[tuple[str, bytes]],
+        inbound: Channel[InboundItem],
+        outbound: Channel[Message],
+    ) -> None:
         heard_from: set[str] = set()
         while True:
             topic, payload = await incoming.get()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable, Coroutine, Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from ..core.channel import Channel
 from ..protocol.messages import Malformed, Message
@@ -46,7 +47,7 @@ async def write_messages(writer: asyncio.StreamWriter, outbound: Channel[Message
             raise
 
 
-async def cancel_and_wait(tasks: list["asyncio.Future[Any]"]) -> None:
+async def cancel_and_wait(tasks: list[asyncio.Future[Any]]) -> None:
     """Cancel the tasks not yet done (once: a task already being cancelled is left to finish its
     clean-up undisturbed) and wait until every one has finished."""
     for task in tasks:

@@ -7,8 +7,8 @@ unchanged, and its parsed attributes and members for the store.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 
 VECTOR_KINDS = ("Text", "Number", "Switch", "Light", "BLOB")
 
@@ -21,9 +21,7 @@ for _kind in VECTOR_KINDS:
         MEMBER_TAGS[f"new{_kind}Vector"] = f"one{_kind}"
 
 #: top-level tags with no members
-PLAIN_TAGS = frozenset(
-    {"message", "delProperty", "getProperties", "enableBLOB", "pingRequest", "pingReply"}
-)
+PLAIN_TAGS = frozenset({"message", "delProperty", "getProperties", "enableBLOB", "pingRequest", "pingReply"})
 TOP_LEVEL_TAGS = frozenset(MEMBER_TAGS) | PLAIN_TAGS
 
 #: messages a driver / indiserver sends towards clients

@@ -85,7 +85,7 @@ class IndiStreamParser:
             lt = buf.find(b"<", self._pos)
             if self._depth == 0:
                 end = lt if lt >= 0 else len(buf)
-                text = buf[self._pos:end]
+                text = buf[self._pos : end]
                 if text.strip():
                     # text outside any message: drop it now, report the whole run once it ends
                     if not self._garbage:
@@ -93,7 +93,9 @@ class IndiStreamParser:
                     self._garbage += len(text)
                 self._pos = end
                 if lt >= 0 and self._garbage:
-                    events.append(Malformed(f"{self._garbage} bytes of text outside any message", self._garbage_excerpt))
+                    events.append(
+                        Malformed(f"{self._garbage} bytes of text outside any message", self._garbage_excerpt)
+                    )
                     self._garbage = 0
             if lt < 0:
                 self._pos = len(buf)
@@ -109,11 +111,11 @@ class IndiStreamParser:
     def _token(self, lt: int, events: list[Event]) -> bool:
         """Handle the token at ``lt``; False when more data is needed."""
         buf = self._buf
-        nxt = buf[lt + 1:lt + 2]
+        nxt = buf[lt + 1 : lt + 2]
         if not nxt:
             return False
         if nxt == b"!":
-            if buf[lt:lt + 4] == b"<!--":
+            if buf[lt : lt + 4] == b"<!--":
                 return self._skip_to(lt, b"-->", events, "unterminated comment")
             if len(buf) - lt < 4:
                 return False
@@ -142,8 +144,12 @@ class IndiStreamParser:
         elif not closing and name in _TOP_LEVEL_NAMES:
             # INDI messages never nest: the current one was cut short; start again here
             start = self._start or 0
-            excerpt = b"" if self._discarding else bytes(self._buf[start:min(lt, start + 200)])
-            events.append(Malformed(f"<{self._root.decode('utf-8', 'replace')}> cut short by <{name.decode()}>", excerpt))
+            excerpt = b"" if self._discarding else bytes(self._buf[start : min(lt, start + 200)])
+            events.append(
+                Malformed(
+                    f"<{self._root.decode('utf-8', 'replace')}> cut short by <{name.decode()}>", excerpt
+                )
+            )
             self._depth = 0
             self._start = None
             self._discarding = False
@@ -196,7 +202,11 @@ class IndiStreamParser:
             self._skipped_bytes = 0
         if self._discarding:
             total = self._skipped_bytes + end - start
-            events.append(Malformed(f"message of {total} bytes exceeds the limit of {self.max_message_size} bytes, skipped"))
+            events.append(
+                Malformed(
+                    f"message of {total} bytes exceeds the limit of {self.max_message_size} bytes, skipped"
+                )
+            )
             self._discarding = False
         else:
             events.append(parse_message(bytes(self._buf[start:end])))
@@ -214,7 +224,7 @@ class IndiStreamParser:
         if self._discarding:
             events.append(Malformed(reason + " inside an oversized message"))
         else:
-            events.append(Malformed(reason, bytes(self._buf[start:min(stop, start + 200)])))
+            events.append(Malformed(reason, bytes(self._buf[start : min(stop, start + 200)])))
         self._pos = stop
         self._depth = 0
         self._start = None

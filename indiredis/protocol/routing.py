@@ -6,8 +6,9 @@ port link (one BLOB policy per connected client).
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Generic, Hashable, Iterable, TypeVar
+from typing import Generic, TypeVar
 
 from .messages import Message
 
@@ -61,7 +62,9 @@ class Snoop:
     name: str = ""
 
     def matches(self, message: Message) -> bool:
-        return self.device == message.device and (not self.name or not message.name or self.name == message.name)
+        return self.device == message.device and (
+            not self.name or not message.name or self.name == message.name
+        )
 
 
 _NEVER = BlobPolicy()  # the choice of a snooper that sent no enableBLOB; never updated

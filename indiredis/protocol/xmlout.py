@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 
 from .messages import Message
 
@@ -15,13 +15,18 @@ BLOB_INSTRUCTIONS = ("Never", "Also", "Only")
 
 def indi_timestamp(moment: datetime | None = None) -> str:
     """An INDI timestamp (UTC, ``YYYY-MM-DDTHH:MM:SS.ffffff``, no zone suffix)."""
-    moment = moment or datetime.now(timezone.utc)
+    moment = moment or datetime.now(UTC)
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment.isoformat(sep="T", timespec="microseconds")
 
 
-def element_xml(tag: str, attrs: Mapping[str, str], members: Iterable[tuple[str, Mapping[str, str], str]] = (), text: str = "") -> bytes:
+def element_xml(
+    tag: str,
+    attrs: Mapping[str, str],
+    members: Iterable[tuple[str, Mapping[str, str], str]] = (),
+    text: str = "",
+) -> bytes:
     """Serialise one top-level element with its members as UTF-8 bytes."""
     root = ET.Element(tag, {k: str(v) for k, v in attrs.items()})
     if text:
@@ -38,7 +43,9 @@ def message_xml(message: Message, strip_blob_data: bool = False) -> bytes:
         (m.tag, m.attrs, "" if (strip_blob_data and message.is_blob) else m.text) for m in message.members
     )
     text = message.attrs.get("instruction", "") if message.tag == "enableBLOB" else ""
-    attrs = {k: v for k, v in message.attrs.items() if not (message.tag == "enableBLOB" and k == "instruction")}
+    attrs = {
+        k: v for k, v in message.attrs.items() if not (message.tag == "enableBLOB" and k == "instruction")
+    }
     return element_xml(message.tag, attrs, members, text)
 
 
@@ -68,10 +75,16 @@ def new_vector_xml(kind: str, device: str, name: str, values: Mapping[str, str],
     return element_xml(f"new{kind}Vector", {"device": device, "name": name, "timestamp": timestamp}, members)
 
 
-def new_blob_vector_xml(device: str, name: str, blobs: Iterable[tuple[str, int, str, bytes]], timestamp: str) -> bytes:
+def new_blob_vector_xml(
+    device: str, name: str, blobs: Iterable[tuple[str, int, str, bytes]], timestamp: str
+) -> bytes:
     """A newBLOBVector; ``blobs`` holds (element, size, format, data) with raw bytes."""
     members = (
-        ("oneBLOB", {"name": element, "size": str(size), "format": fmt}, base64.b64encode(data).decode("ascii"))
+        (
+            "oneBLOB",
+            {"name": element, "size": str(size), "format": fmt},
+            base64.b64encode(data).decode("ascii"),
+        )
         for element, size, fmt, data in blobs
     )
     return element_xml("newBLOBVector", {"device": device, "name": name, "timestamp": timestamp}, members)

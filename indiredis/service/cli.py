@@ -25,35 +25,57 @@ def _help_epilog(service: str) -> str:
     for section, keys in sections:
         lines.append(f"  [{section}]")
         for key in keys.values():
-            default = "required" if key.required else f"default: {' '.join(key.default) if key.kind is list else key.default!s}"
+            default = (
+                "required"
+                if key.required
+                else f"default: {' '.join(key.default) if key.kind is list else key.default!s}"
+            )
             if key.name == "password":
                 default = "default: none"
             lines.append(f"    {key.name:<20} {key.help} ({default})")
     if schema.log_lengths:
-        lines.append("  [log_lengths]       history list lengths (default in brackets): "
-                     + ", ".join(f"{name} ({length})" for name, length in DEFAULT_LOG_LENGTHS.items()))
-    lines.append(f"an example with every key: /usr/share/doc/indiredis/examples/{service}.ini (etc/ in the source)")
+        lines.append(
+            "  [log_lengths]       history list lengths (default in brackets): "
+            + ", ".join(f"{name} ({length})" for name, length in DEFAULT_LOG_LENGTHS.items())
+        )
+    lines.append(
+        f"an example with every key: /usr/share/doc/indiredis/examples/{service}.ini (etc/ in the source)"
+    )
     return "\n".join(lines)
 
 
 def parser_for(service: str) -> argparse.ArgumentParser:
     schema = SCHEMAS[service]
     parser = argparse.ArgumentParser(
-        prog=f"indiredis-{service}", formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=f"indiredis-{service}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=f"indiredis {service}: {schema.description}. Runs as a systemd Type=notify service "
-                    f"(indiredis-{service}.service) or in a terminal.",
-        epilog=_help_epilog(service))
-    parser.add_argument("--config", type=Path, default=default_path(service),
-                        help=f"configuration file (default {default_path(service)}); common.ini is read "
-                             "from the same folder first")
+        f"(indiredis-{service}.service) or in a terminal.",
+        epilog=_help_epilog(service),
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default_path(service),
+        help=f"configuration file (default {default_path(service)}); common.ini is read "
+        "from the same folder first",
+    )
     parser.add_argument("--log-level", choices=LOG_LEVELS, help="overrides [service] log_level")
     parser.add_argument("--check", action="store_true", help="validate the configuration and exit")
     if service == "web":
-        parser.add_argument("--add-user", metavar="NAME", help="add (or replace) a web user in the users' file "
-                            "beside the configuration (web-users.ini) and exit; the password is asked for, or read "
-                            "from standard input when it is not a terminal")
-        parser.add_argument("--role", choices=("operator", "observer"), default="operator",
-                            help="with --add-user: operator may set values, observer only watches (default operator)")
+        parser.add_argument(
+            "--add-user",
+            metavar="NAME",
+            help="add (or replace) a web user in the users' file "
+            "beside the configuration (web-users.ini) and exit; the password is asked for, or read "
+            "from standard input when it is not a terminal",
+        )
+        parser.add_argument(
+            "--role",
+            choices=("operator", "observer"),
+            default="operator",
+            help="with --add-user: operator may set values, observer only watches (default operator)",
+        )
     return parser
 
 
@@ -65,6 +87,7 @@ def add_user(config: Path, name: str, role: str) -> int:
     import tempfile
 
     from ..indiwsgi.auth import hash_password
+
     if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", name):
         print("a user name is 1 to 64 letters, digits or _ . @ -", file=sys.stderr)
         return 2
@@ -79,9 +102,14 @@ def add_user(config: Path, name: str, role: str) -> int:
         print("a password has at least 8 characters", file=sys.stderr)
         return 2
     users = users_path(config)
-    text = users.read_text() if users.exists() else (
-        "# indiredis-web users, written by indiredis-web --add-user NAME [--role observer]\n"
-        "# name = role:hash, role operator (may set values) or observer (watches only)\n[users]\n")
+    text = (
+        users.read_text()
+        if users.exists()
+        else (
+            "# indiredis-web users, written by indiredis-web --add-user NAME [--role observer]\n"
+            "# name = role:hash, role operator (may set values) or observer (watches only)\n[users]\n"
+        )
+    )
     lines = [line for line in text.splitlines() if not re.match(rf"{re.escape(name)}\s*=", line)]
     if "[users]" not in lines:
         lines.append("[users]")
@@ -114,9 +142,12 @@ def run(service: str, argv: list[str] | None = None) -> int:
         return add_user(args.config, args.add_user, args.role)
     from .catalog import ServiceUnavailable
     from .daemon import Daemon, build_service
+
     try:
         settings = load(service, args.config)
-        built = build_service(settings, args.config)  # what the bridge itself refuses, e.g. an mqtt_id with '/'
+        built = build_service(
+            settings, args.config
+        )  # what the bridge itself refuses, e.g. an mqtt_id with '/'
         if args.check:
             print(f"{args.config}: configuration is valid")
             return 0
@@ -138,7 +169,7 @@ def run(service: str, argv: list[str] | None = None) -> int:
 def main() -> None:
     """Entry point of every ``indiredis-<service>`` script: the service is the script's name."""
     name = Path(sys.argv[0]).name
-    service = name[len("indiredis-"):] if name.startswith("indiredis-") else ""
+    service = name[len("indiredis-") :] if name.startswith("indiredis-") else ""
     if service not in SCHEMAS:
         if len(sys.argv) > 1 and sys.argv[1] in SCHEMAS:  # python3 -m indiredis.service <service> ...
             service = sys.argv.pop(1)

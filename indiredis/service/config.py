@@ -52,7 +52,9 @@ def _keys(*keys: Key) -> dict[str, Key]:
 
 _PASSWORD = (
     Key("password", str, "", "password; better in password_file"),
-    Key("password_file", str, "", "file holding the password, or a credential name in $CREDENTIALS_DIRECTORY"),
+    Key(
+        "password_file", str, "", "file holding the password, or a credential name in $CREDENTIALS_DIRECTORY"
+    ),
 )
 _TLS = (
     Key("ssl", bool, False, "use TLS"),
@@ -92,10 +94,19 @@ HOST_SECTIONS: dict[str, dict[str, Key]] = {
 }
 
 _LOG_LEVEL = Key("log_level", str, "info", "debug, info, warning or error")
-_BLOBS = Key("blob_folder", str, "/var/lib/indiredis/blobs", "folder for received BLOBs (never stored in Redis)")
+_BLOBS = Key(
+    "blob_folder", str, "/var/lib/indiredis/blobs", "folder for received BLOBs (never stored in Redis)"
+)
 _MAX = Key("max_message_size", int, 256 * 1024 * 1024, "largest INDI message accepted, in bytes", low=1024)
-_BUFFER = Key("buffer_size", int, 10_000, "messages each direction holds while its far side is down; beyond, "
-              "the oldest are dropped and counted in the log", low=100, high=10_000_000)
+_BUFFER = Key(
+    "buffer_size",
+    int,
+    10_000,
+    "messages each direction holds while its far side is down; beyond, "
+    "the oldest are dropped and counted in the log",
+    low=100,
+    high=10_000_000,
+)
 _DRIVERS = Key("drivers", list, [], "INDI driver executables, separated by spaces", required=True)
 _MQTT_ID = Key("mqtt_id", str, "", "this bridge's unique MQTT client id", required=True)
 _SUBSCRIBE = Key("subscribe_list", list, [], "ids of the bridges on the other side to serve (all when empty)")
@@ -117,31 +128,85 @@ class ServiceSchema:
         return self.log_lengths
 
     def used_sections(self) -> list[str]:
-        return ["service", *self.hosts] + (["log_lengths"] if self.log_lengths else []) + (
-            ["users"] if self.name == "web" else [])
+        return (
+            ["service", *self.hosts]
+            + (["log_lengths"] if self.log_lengths else [])
+            + (["users"] if self.name == "web" else [])
+        )
 
 
 SCHEMAS: dict[str, ServiceSchema] = {
-    schema.name: schema for schema in (
-        ServiceSchema("inditoredis", "indiserver ⇄ Redis", ("indi", "redis"),
-                      _keys(_LOG_LEVEL, _BLOBS, _MAX, _BUFFER), True),
-        ServiceSchema("driverstoredis", "INDI drivers run as child processes ⇄ Redis", ("redis",),
-                      _keys(_LOG_LEVEL, _DRIVERS, _BLOBS, _MAX, _BUFFER), True),
-        ServiceSchema("inditomqtt", "indiserver ⇄ MQTT broker (instrument side)", ("indi", "mqtt"),
-                      _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER), False),
-        ServiceSchema("driverstomqtt", "INDI drivers ⇄ MQTT broker (instrument side)", ("mqtt",),
-                      _keys(_LOG_LEVEL, _DRIVERS, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER), False),
-        ServiceSchema("mqtttoredis", "MQTT broker ⇄ Redis (GUI side)", ("mqtt", "redis"),
-                      _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, _MAX, _BUFFER), True),
-        ServiceSchema("mqtttoport", "MQTT broker ⇄ a TCP port for INDI clients such as KStars", ("mqtt",),
-                      _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER,
-                            Key("listen_host", str, "localhost", "address INDI clients connect to"),
-                            Key("listen_port", int, 7624, "port INDI clients connect to", low=1, high=65535)), False),
-        ServiceSchema("web", "the web client, served from the Redis store", ("redis",),
-                      _keys(_LOG_LEVEL, _BLOBS,
-                            Key("listen_host", str, "localhost", "address to serve on (without socket activation)"),
-                            Key("listen_port", int, 8000, "port to serve on (without socket activation)",
-                                low=1, high=65535)), False),
+    schema.name: schema
+    for schema in (
+        ServiceSchema(
+            "inditoredis",
+            "indiserver ⇄ Redis",
+            ("indi", "redis"),
+            _keys(_LOG_LEVEL, _BLOBS, _MAX, _BUFFER),
+            True,
+        ),
+        ServiceSchema(
+            "driverstoredis",
+            "INDI drivers run as child processes ⇄ Redis",
+            ("redis",),
+            _keys(_LOG_LEVEL, _DRIVERS, _BLOBS, _MAX, _BUFFER),
+            True,
+        ),
+        ServiceSchema(
+            "inditomqtt",
+            "indiserver ⇄ MQTT broker (instrument side)",
+            ("indi", "mqtt"),
+            _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER),
+            False,
+        ),
+        ServiceSchema(
+            "driverstomqtt",
+            "INDI drivers ⇄ MQTT broker (instrument side)",
+            ("mqtt",),
+            _keys(_LOG_LEVEL, _DRIVERS, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER),
+            False,
+        ),
+        ServiceSchema(
+            "mqtttoredis",
+            "MQTT broker ⇄ Redis (GUI side)",
+            ("mqtt", "redis"),
+            _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, _MAX, _BUFFER),
+            True,
+        ),
+        ServiceSchema(
+            "mqtttoport",
+            "MQTT broker ⇄ a TCP port for INDI clients such as KStars",
+            ("mqtt",),
+            _keys(
+                _LOG_LEVEL,
+                _MQTT_ID,
+                _SUBSCRIBE,
+                _MAX,
+                _BUFFER,
+                Key("listen_host", str, "localhost", "address INDI clients connect to"),
+                Key("listen_port", int, 7624, "port INDI clients connect to", low=1, high=65535),
+            ),
+            False,
+        ),
+        ServiceSchema(
+            "web",
+            "the web client, served from the Redis store",
+            ("redis",),
+            _keys(
+                _LOG_LEVEL,
+                _BLOBS,
+                Key("listen_host", str, "localhost", "address to serve on (without socket activation)"),
+                Key(
+                    "listen_port",
+                    int,
+                    8000,
+                    "port to serve on (without socket activation)",
+                    low=1,
+                    high=65535,
+                ),
+            ),
+            False,
+        ),
     )
 }
 
@@ -159,13 +224,21 @@ class Settings:
     files: tuple[str, ...]
     users: dict[str, Any] | None = None
 
-
-    def same_service(self, other: "Settings") -> bool:
+    def same_service(self, other: Settings) -> bool:
         """True when ``other`` runs the same service and differs at most in ``log_level`` (no rebuild needed)."""
+
         def essence(settings: Settings) -> tuple[Any, ...]:
             options = {k: v for k, v in settings.options.items() if k != "log_level"}
-            return (settings.service, options, settings.indi, settings.redis, settings.mqtt, settings.log_lengths,
-                    settings.users)
+            return (
+                settings.service,
+                options,
+                settings.indi,
+                settings.redis,
+                settings.mqtt,
+                settings.log_lengths,
+                settings.users,
+            )
+
         return essence(self) == essence(other)
 
 
@@ -214,7 +287,9 @@ def _parse_file(path: Path, parser: configparser.ConfigParser) -> None:
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
     except PermissionError:
-        raise ConfigError(f"{path}: permission denied (the file should be readable by group indiredis)") from None
+        raise ConfigError(
+            f"{path}: permission denied (the file should be readable by group indiredis)"
+        ) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except configparser.Error as exc:
@@ -255,15 +330,20 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
             if known is None or (file == users_file and section != "users"):
                 raise ConfigError(f"{file}: unknown section [{section}]")
             unused = (section in HOST_SECTIONS and section not in schema.hosts) or (
-                section == "log_lengths" and not schema.log_lengths)
+                section == "log_lengths" and not schema.log_lengths
+            )
             if file == own and own.name != "common.ini" and unused:  # common.ini serves every service
-                raise ConfigError(f"{file}: [{section}] is not used by indiredis-{service}"
-                                  f" (it uses {', '.join(f'[{s}]' for s in schema.used_sections())})")
+                raise ConfigError(
+                    f"{file}: [{section}] is not used by indiredis-{service}"
+                    f" (it uses {', '.join(f'[{s}]' for s in schema.used_sections())})"
+                )
             for name, raw in parser.items(section):
                 if section == "log_lengths":
                     if name not in DEFAULT_LOG_LENGTHS:
-                        raise ConfigError(f"{file}: [log_lengths] unknown key {name!r} "
-                                          f"(known: {', '.join(sorted(DEFAULT_LOG_LENGTHS))})")
+                        raise ConfigError(
+                            f"{file}: [log_lengths] unknown key {name!r} "
+                            f"(known: {', '.join(sorted(DEFAULT_LOG_LENGTHS))})"
+                        )
                 elif section == "users":
                     pass  # user names are free; their values are checked below
                 elif name not in known:
@@ -299,7 +379,9 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
                     raise ConfigError(f"{where} give password or password_file, not both")
                 fields["password"] = _read_secret(secret_file, where)
         try:
-            hosts[section] = {"indi": indi_server, "redis": redis_server, "mqtt": mqtt_server}[section](**fields)
+            hosts[section] = {"indi": indi_server, "redis": redis_server, "mqtt": mqtt_server}[section](
+                **fields
+            )
         except ValueError as exc:  # a combination the host functions refuse, e.g. TLS files without ssl
             sources = [file for file in read if any(f == file for _, f in values.get(section, {}).values())]
             raise ConfigError(f"{' and '.join(sources) or own}: [{section}] {exc}") from None
@@ -313,6 +395,7 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
     users = None
     if service == "web":
         from ..indiwsgi.auth import parse_user
+
         users = {}
         for name, (raw, file) in values.get("users", {}).items():
             try:
@@ -320,12 +403,22 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
             except ValueError as exc:
                 raise ConfigError(f"{file}: [users] {name}: {exc}") from None
         if not users:
-            raise ConfigError(f"{own}: [users] has no user: add one with indiredis-web --add-user NAME "
-                              "(the web client always asks for a login)")
+            raise ConfigError(
+                f"{own}: [users] has no user: add one with indiredis-web --add-user NAME "
+                "(the web client always asks for a login)"
+            )
     if schema.writes_blobs and options["blob_folder"]:
         problem = blob_folder_problem(options["blob_folder"])
         if problem:
             file = values.get("service", {}).get("blob_folder", ("", str(own)))[1]
             raise ConfigError(f"{file}: [service] blob_folder = {options['blob_folder']}: {problem}")
-    return Settings(service, options, hosts.get("indi"), hosts.get("redis"), hosts.get("mqtt"), log_lengths,
-                    tuple(read), users)
+    return Settings(
+        service,
+        options,
+        hosts.get("indi"),
+        hosts.get("redis"),
+        hosts.get("mqtt"),
+        log_lengths,
+        tuple(read),
+        users,
+    )

@@ -50,8 +50,10 @@ def build_service(settings: Settings, config_path: Path | str) -> Service:
     try:
         if settings.service == "web":
             from .web import WebService
+
             return WebService(settings)
         from .catalog import build_bridge
+
         return build_bridge(settings)
     except ValueError as exc:
         raise ConfigError(f"{config_path}: [service] {exc}") from None
@@ -70,8 +72,13 @@ def log_tasks() -> None:
 class Daemon:
     """Runs a service, tells systemd about it, and handles SIGHUP / SIGTERM."""
 
-    def __init__(self, settings: Settings, config_path: Path, notifier: Notifier | None = None,
-                 service: Service | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        config_path: Path,
+        notifier: Notifier | None = None,
+        service: Service | None = None,
+    ) -> None:
         """``service``: the one built from ``settings`` already, if any."""
         self.settings = settings
         self.config_path = config_path
@@ -101,7 +108,7 @@ class Daemon:
                 self._report()
                 try:
                     await asyncio.wait_for(self._stop.wait(), STATUS_PERIOD)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 if self._task is not None and self._task.done() and not self._task.cancelled():
                     error = self._task.exception()
@@ -147,7 +154,9 @@ class Daemon:
         log.info("reloading %s", self.config_path)
         try:
             fresh = load(self.settings.service, self.config_path)
-            replacement = None if fresh.same_service(self.settings) else build_service(fresh, self.config_path)
+            replacement = (
+                None if fresh.same_service(self.settings) else build_service(fresh, self.config_path)
+            )
         except ConfigError as exc:
             log.error("reload refused, keeping the running configuration: %s", exc)
             self._reloaded()

@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .config import HOST_SECTIONS, SCHEMAS, Key
 from ..store.keys import DEFAULT_LOG_LENGTHS
+from .config import HOST_SECTIONS, SCHEMAS, Key
 
 
 def _value(key: Key) -> str:
@@ -36,10 +36,13 @@ def _section(name: str, keys: dict[str, Key], commented: bool = True) -> list[st
 
 
 def common_ini() -> str:
-    lines = ["# indiredis: hosts shared by every service on this machine.",
-             "# Each service reads this file, then its own <service>.ini, whose sections override these.",
-             "# Commented lines show the defaults. Keep passwords in password_file (or systemd credentials):",
-             "# this file is readable by group indiredis.", ""]
+    lines = [
+        "# indiredis: hosts shared by every service on this machine.",
+        "# Each service reads this file, then its own <service>.ini, whose sections override these.",
+        "# Commented lines show the defaults. Keep passwords in password_file (or systemd credentials):",
+        "# this file is readable by group indiredis.",
+        "",
+    ]
     for name, keys in HOST_SECTIONS.items():
         lines += _section(name, keys)
     return "\n".join(lines)
@@ -47,15 +50,22 @@ def common_ini() -> str:
 
 def service_ini(service: str) -> str:
     schema = SCHEMAS[service]
-    lines = [f"# indiredis-{service}: {schema.description}.",
-             f"# Hosts ({', '.join(f'[{h}]' for h in schema.hosts)}) come from common.ini;"
-             " a section here overrides them key by key.",
-             "# Commented lines show the defaults.", ""]
+    lines = [
+        f"# indiredis-{service}: {schema.description}.",
+        f"# Hosts ({', '.join(f'[{h}]' for h in schema.hosts)}) come from common.ini;"
+        " a section here overrides them key by key.",
+        "# Commented lines show the defaults.",
+        "",
+    ]
     lines += _section("service", schema.service)
     if service == "web":
-        lines += ["[users]", "# name = role:hash, role operator (may set values) or observer (watches only).",
-                  "# Add them with: indiredis-web --add-user NAME [--role observer], which writes them to",
-                  "# web-users.ini beside this file (not part of the package: upgrades leave it alone).", ""]
+        lines += [
+            "[users]",
+            "# name = role:hash, role operator (may set values) or observer (watches only).",
+            "# Add them with: indiredis-web --add-user NAME [--role observer], which writes them to",
+            "# web-users.ini beside this file (not part of the package: upgrades leave it alone).",
+            "",
+        ]
     if schema.log_lengths:
         lines += ["[log_lengths]", "# how many entries each history list keeps (shared/spec/redis-keys.md)"]
         lines += [f"#{name} = {length}" for name, length in DEFAULT_LOG_LENGTHS.items()] + [""]

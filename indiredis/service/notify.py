@@ -26,8 +26,9 @@ class Notifier:
     def __init__(self, use_library: bool = True) -> None:
         self.address = os.environ.get("NOTIFY_SOCKET", "")
         self._socket: socket.socket | None = None
-        self._library = (sdnotify.SystemdNotifier()
-                         if (use_library and sdnotify is not None and self.address) else None)
+        self._library = (
+            sdnotify.SystemdNotifier() if (use_library and sdnotify is not None and self.address) else None
+        )
         if self.address and self._library is None:
             target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
             self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)

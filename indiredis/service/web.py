@@ -55,10 +55,12 @@ class WebService:
 
     async def run(self) -> None:
         import waitress
+
         from ..indiwsgi import make_wsgi_app
 
-        app = make_wsgi_app(self.settings.redis, blob_folder=self.settings.options["blob_folder"],
-                            users=self.settings.users)
+        app = make_wsgi_app(
+            self.settings.redis, blob_folder=self.settings.options["blob_folder"], users=self.settings.users
+        )
         if app is None:
             raise RuntimeError("the web client needs its Python dependencies (see README: web client)")
         sockets = activated_sockets()

@@ -93,13 +93,20 @@ class BlobFolder:
 
     def path_for(self, device: str, name: str, element: str, stamp: str, fmt: str) -> Path:
         """Where a BLOB goes; always directly inside the folder."""
-        parts = (safe_name_part(device), safe_name_part(name), safe_name_part(element), safe_name_part(stamp, 32))
+        parts = (
+            safe_name_part(device),
+            safe_name_part(name),
+            safe_name_part(element),
+            safe_name_part(stamp, 32),
+        )
         path = self.folder / ("_".join(parts) + safe_suffix(fmt))
         if path.parent != self.folder:  # cannot happen with the sanitised parts; belt and braces
             raise BlobError("unsafe BLOB path")
         return path
 
-    def write(self, device: str, name: str, element: str, stamp: str, fmt: str, b64text: str) -> tuple[Path, int]:
+    def write(
+        self, device: str, name: str, element: str, stamp: str, fmt: str, b64text: str
+    ) -> tuple[Path, int]:
         """Decode and store one BLOB; returns its path and decoded size."""
         data = decode_blob(b64text, fmt, self.max_size)
         path = self.path_for(device, name, element, stamp, fmt)

@@ -85,7 +85,7 @@ class KeySpace:
 
     def log(self, key: str) -> str:
         """The history list of a current-state key (``P devices`` -> ``P logdata:devices``)."""
-        return f"{self.prefix}logdata:{key[len(self.prefix):]}"
+        return f"{self.prefix}logdata:{key[len(self.prefix) :]}"
 
     def logdata(self, *parts: str) -> str:
         """``P logdata:<parts joined by ':'>``, as ``tools.logs`` names them."""

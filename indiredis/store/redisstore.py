@@ -15,9 +15,10 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import redis.exceptions
 
@@ -82,7 +83,7 @@ _NUMBER_FIELDS = ("min", "max", "step")
 
 def receive_time() -> str:
     """The receive time written in history entries (ISO 8601, UTC)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None).isoformat(sep="T", timespec="microseconds")
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(sep="T", timespec="microseconds")
 
 
 @dataclass
@@ -171,9 +172,11 @@ class RedisStore:
         entries are pushed only when different), so a batch that fails half-way
         may simply be applied again.
         """
+
         async def fill(pipe: Any) -> None:
             for message in messages:
                 await self._apply_one(pipe, message)
+
         await self._execute(rconn, fill)
 
     async def _execute(self, rconn: Any, fill: Callable[[Any], Awaitable[None]]) -> None:
@@ -234,9 +237,11 @@ class RedisStore:
                     prop.attrs["blobs"] = value
                     changed.append((prop_name, prop))
         if changed:
+
             async def fill(pipe: Any) -> None:
                 for prop_name, prop in changed:
                     self._write_property(pipe, device, prop_name, prop, ())
+
             await self._execute(rconn, fill)
 
     async def clear(self, rconn: Any) -> None:
@@ -251,7 +256,7 @@ class RedisStore:
             found += [key async for key in rconn.scan_iter(match=pattern, count=1000)]
         pipe = rconn.pipeline(transaction=False)
         for start in range(0, len(found), 1000):
-            pipe.delete(*found[start:start + 1000])
+            pipe.delete(*found[start : start + 1000])
         await pipe.execute()
         self.model.clear()
 
@@ -267,7 +272,9 @@ class RedisStore:
         elif action == "set":
             await self._set(pipe, message)
         elif action == "message":
-            self._message(pipe, message.device, message.attrs.get("message", ""), message.attrs.get("timestamp"))
+            self._message(
+                pipe, message.device, message.attrs.get("message", ""), message.attrs.get("timestamp")
+            )
         elif action == "delProperty":
             self._del_property(pipe, message)
         else:
@@ -277,7 +284,14 @@ class RedisStore:
 
     # ------------------------------------------------------------ history
     def _log(self, pipe: Any, key: str, data: Any, length_key: str) -> None:
-        pipe.evalsha(SCRIPT_SHAS["log"], 1, self.keys.log(key), receive_time(), _json(data), self.log_lengths[length_key])
+        pipe.evalsha(
+            SCRIPT_SHAS["log"],
+            1,
+            self.keys.log(key),
+            receive_time(),
+            _json(data),
+            self.log_lengths[length_key],
+        )
 
     def _log_devices(self, pipe: Any) -> None:
         self._log(pipe, self.keys.devices(), sorted(self.model), "devices")
@@ -286,7 +300,9 @@ class RedisStore:
         self._log(pipe, self.keys.properties(device), sorted(self.model.get(device, {})), "properties")
 
     # ------------------------------------------------------------- writers
-    def _write_property(self, pipe: Any, device: str, name: str, prop: PropertyModel, elements: Iterable[str]) -> None:
+    def _write_property(
+        self, pipe: Any, device: str, name: str, prop: PropertyModel, elements: Iterable[str]
+    ) -> None:
         """Write the property's attributes and the given elements' hashes, logging changes, in one call."""
         keys = self.keys
         attributes_key = keys.attributes(name, device)
@@ -392,7 +408,9 @@ class RedisStore:
                         element[key] = member.attrs[key]
                 _number_attrs(element, member.text)
             elif prop.vector == "BLOBVector":
-                if not await self._store_blob(device, name, element, member.attrs, member.text, prop.attrs["timestamp"]):
+                if not await self._store_blob(
+                    device, name, element, member.attrs, member.text, prop.attrs["timestamp"]
+                ):
                     continue
             else:
                 element["value"] = member.text
@@ -401,19 +419,35 @@ class RedisStore:
         if a.get("message"):
             self._message(pipe, device, a["message"], a.get("timestamp"))
 
-    async def _store_blob(self, device: str, name: str, element: dict[str, str], attrs: Any, text: str, stamp: str) -> bool:
+    async def _store_blob(
+        self, device: str, name: str, element: dict[str, str], attrs: Any, text: str, stamp: str
+    ) -> bool:
         if self.blobs is None:
-            log.warning("BLOB %s.%s.%s received but no blob folder is configured; data discarded", device, name, element["name"])
+            log.warning(
+                "BLOB %s.%s.%s received but no blob folder is configured; data discarded",
+                device,
+                name,
+                element["name"],
+            )
             return False
         fmt = attrs.get("format", "")
         try:
-            path, size = await asyncio.to_thread(self.blobs.write, device, name, element["name"], stamp, fmt, text)
+            path, size = await asyncio.to_thread(
+                self.blobs.write, device, name, element["name"], stamp, fmt, text
+            )
         except (BlobError, OSError) as exc:
             log.error("BLOB %s.%s.%s not stored: %s", device, name, element["name"], exc)
             return False
         declared = attrs.get("size", "")
         if declared and declared != str(size):
-            log.warning("BLOB %s.%s.%s declared size %s but decoded to %d bytes", device, name, element["name"], declared, size)
+            log.warning(
+                "BLOB %s.%s.%s declared size %s but decoded to %d bytes",
+                device,
+                name,
+                element["name"],
+                declared,
+                size,
+            )
         element.update(format=fmt, size=str(size), filepath=str(path), timestamp=stamp)
         return True
 

@@ -20,8 +20,8 @@ import re
 import shutil
 import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import redis
@@ -29,7 +29,15 @@ import redis
 from tests.support.servers import wait_for
 
 ROOT = Path(__file__).parents[2]
-SERVICES = ["inditoredis", "driverstoredis", "inditomqtt", "driverstomqtt", "mqtttoredis", "mqtttoport", "web"]
+SERVICES = [
+    "inditoredis",
+    "driverstoredis",
+    "inditomqtt",
+    "driverstomqtt",
+    "mqtttoredis",
+    "mqtttoport",
+    "web",
+]
 APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 
 # what a purge may leave: the system user is kept on purpose (Debian practice, see debian/README.Debian),
@@ -51,11 +59,15 @@ pytestmark = [
 ]
 
 
-def run(*args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a command, capturing its output; raise with that output when ``check`` and it fails."""
     result = subprocess.run(list(args), capture_output=True, text=True, timeout=600, env=env)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -136,8 +148,13 @@ def test_entry_points_help_units_conffiles_user(installed):
     # the web client's first step (debian/README.Debian): the users' file gets web.ini's 0640 root:indiredis
     web_ini = Path("/etc/indiredis/web.ini")
     shipped = web_ini.read_text()
-    subprocess.run(["/usr/bin/indiredis-web", "--add-user", "admin"], input="a long password\n", text=True,
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["/usr/bin/indiredis-web", "--add-user", "admin"],
+        input="a long password\n",
+        text=True,
+        check=True,
+        capture_output=True,
+    )
     users = Path("/etc/indiredis/web-users.ini")
     assert "admin = operator:" in users.read_text() and web_ini.read_text() == shipped
     assert str(users) not in conffiles  # an upgrade's new web.ini leaves the users alone
@@ -161,10 +178,16 @@ def installed_daemon(service: str, folder: Path, common: str, own: str) -> Itera
     env["PATH"] = "/usr/bin:/bin"
     log = folder / "daemon.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([f"/usr/bin/indiredis-{service}", "--config", str(folder / f"{service}.ini")],
-                                env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [f"/usr/bin/indiredis-{service}", "--config", str(folder / f"{service}.ini")],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
-        wait_for(lambda: f"{service} ready" in log.read_text(), timeout=30, what=f"the installed {service} ready")
+        wait_for(
+            lambda: f"{service} ready" in log.read_text(), timeout=30, what=f"the installed {service} ready"
+        )
         yield log
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -172,29 +195,48 @@ def installed_daemon(service: str, folder: Path, common: str, own: str) -> Itera
 
 
 def test_installed_daemon_runs_on_debian_libraries(installed, simulators, redis_proc, tmp_path):
-    common = (f"[indi]\nhost = 127.0.0.1\nport = {simulators.port}\n"
-              f"[redis]\nhost = 127.0.0.1\nport = {redis_proc.port}\n")
-    with installed_daemon("inditoredis", tmp_path, common, f"[service]\nblob_folder = {tmp_path / 'blobs'}\n"):
+    common = (
+        f"[indi]\nhost = 127.0.0.1\nport = {simulators.port}\n"
+        f"[redis]\nhost = 127.0.0.1\nport = {redis_proc.port}\n"
+    )
+    with installed_daemon(
+        "inditoredis", tmp_path, common, f"[service]\nblob_folder = {tmp_path / 'blobs'}\n"
+    ):
         first_line = Path("/usr/bin/indiredis-inditoredis").read_text().splitlines()[0]
         assert first_line.startswith("#!/usr/bin/python3")
 
 
-def test_installed_mqtt_chain_runs_on_debian_paho(installed, simulators, redis_proc, mosquitto_proc, tmp_path):
+def test_installed_mqtt_chain_runs_on_debian_paho(
+    installed, simulators, redis_proc, mosquitto_proc, tmp_path
+):
     """inditomqtt -> mosquitto -> mqtttoredis as installed, on Debian's python3-paho-mqtt (1.6 in bookworm,
     where the test virtualenv has 2.x): the simulators reach Redis."""
-    common = (f"[indi]\nhost = 127.0.0.1\nport = {simulators.port}\n"
-              f"[redis]\nhost = 127.0.0.1\nport = {redis_proc.port}\n"
-              f"[mqtt]\nhost = 127.0.0.1\nport = {mosquitto_proc.port}\n")
-    with installed_daemon("inditomqtt", tmp_path / "instruments", common, "[service]\nmqtt_id = obs1\n"), \
-            installed_daemon("mqtttoredis", tmp_path / "gui", common,
-                             f"[service]\nmqtt_id = gui1\nblob_folder = {tmp_path / 'blobs'}\n"):
+    common = (
+        f"[indi]\nhost = 127.0.0.1\nport = {simulators.port}\n"
+        f"[redis]\nhost = 127.0.0.1\nport = {redis_proc.port}\n"
+        f"[mqtt]\nhost = 127.0.0.1\nport = {mosquitto_proc.port}\n"
+    )
+    with (
+        installed_daemon("inditomqtt", tmp_path / "instruments", common, "[service]\nmqtt_id = obs1\n"),
+        installed_daemon(
+            "mqtttoredis",
+            tmp_path / "gui",
+            common,
+            f"[service]\nmqtt_id = gui1\nblob_folder = {tmp_path / 'blobs'}\n",
+        ),
+    ):
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
-        wait_for(lambda: {b"Telescope Simulator", b"CCD Simulator"} <= rconn.smembers("indi_devices"), timeout=30,
-                 what="both simulators in Redis through the installed MQTT chain")
+        wait_for(
+            lambda: {b"Telescope Simulator", b"CCD Simulator"} <= rconn.smembers("indi_devices"),
+            timeout=30,
+            what="both simulators in Redis through the installed MQTT chain",
+        )
 
 
 def test_remove_keeps_conffiles_and_purge_leaves_nothing(installed):
-    files = [path for path in run("dpkg-query", "-L", "indiredis").stdout.split() if not path.startswith("/etc/")]
+    files = [
+        path for path in run("dpkg-query", "-L", "indiredis").stdout.split() if not path.startswith("/etc/")
+    ]
     run("dpkg", "-r", "indiredis")
     leftovers = [path for path in files if Path(path).is_file()]
     assert not leftovers, leftovers
@@ -213,8 +255,14 @@ def test_booted_systemd_in_an_nspawn_container_runs_the_service(deb):
     starts on installation, `systemctl enable --now indiredis-inditoredis` runs it and an instance of its
     template, an upgrade restarts both, removal stops both."""
     root = os.environ.get("INDIREDIS_NSPAWN_ROOT", "/var/tmp/indiredis-nspawn")
-    proc = subprocess.Popen(["sh", str(ROOT / "tests/deb/nspawn_check.sh"), root, str(deb)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        ["sh", str(ROOT / "tests/deb/nspawn_check.sh"), root, str(deb)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         output, _ = proc.communicate(timeout=NSPAWN_BUDGET)
     except subprocess.TimeoutExpired:
@@ -225,8 +273,10 @@ def test_booted_systemd_in_an_nspawn_container_runs_the_service(deb):
             os.killpg(proc.pid, signal.SIGKILL)
             output, _ = proc.communicate()
         if "container booted" not in output:
-            pytest.skip(f"preparing the container took over {NSPAWN_BUDGET} s (slow mirror?): "
-                        f"{output.strip().splitlines()[-1:]}")
+            pytest.skip(
+                f"preparing the container took over {NSPAWN_BUDGET} s (slow mirror?): "
+                f"{output.strip().splitlines()[-1:]}"
+            )
         pytest.fail(f"the booted container did not finish the check in {NSPAWN_BUDGET} s:\n{output[-3000:]}")
     if proc.returncode != 0 and "container booted" not in output:
         pytest.skip(f"no booted systemd container here: {output.strip().splitlines()[-1:]}")

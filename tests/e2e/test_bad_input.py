@@ -6,13 +6,12 @@ import logging
 
 import pytest
 
-from tests.support.bridgethread import run_bridge
-from tests.support.fakeindi import FakeIndiServer
-from tests.support.servers import wait_for
-
 import indiredis
 from indiredis import tools
 from indiredis.bridges import make_inditoredis
+from tests.support.bridgethread import run_bridge
+from tests.support.fakeindi import FakeIndiServer
+from tests.support.servers import wait_for
 
 DEF = b'<defNumberVector device="Fake" name="N" state="Idle" perm="rw"><defNumber name="X" format="%.1f" min="0" max="9" step="1">1</defNumber></defNumberVector>'
 
@@ -25,7 +24,9 @@ def fake():
 
 @pytest.fixture
 def bridge(fake, redis_host):
-    bridge = make_inditoredis(indiredis.indi_server("127.0.0.1", fake.port), redis_host, max_message_size=4096)
+    bridge = make_inditoredis(
+        indiredis.indi_server("127.0.0.1", fake.port), redis_host, max_message_size=4096
+    )
     with run_bridge(bridge):
         wait_for(lambda: b"getProperties" in fake.received and bridge.ready, what="bridge to connect")
         yield bridge
@@ -37,9 +38,16 @@ def test_malformed_input_is_logged_and_skipped(bridge, fake, rconn, redis_host, 
     fake.send(b"<setNumberVector device='Fake' name='N'><oneNumber name='X'>2</oneText></setNumberVector>")
     fake.send(b"\x00\xff binary garbage \x01")
     fake.send(b"<unknownThing device='Fake'/>")
-    fake.send(b"<setNumberVector device='Fake' name='N'><oneNumber name='X'>" + b"9" * 10000 + b"</oneNumber></setNumberVector>")
+    fake.send(
+        b"<setNumberVector device='Fake' name='N'><oneNumber name='X'>"
+        + b"9" * 10000
+        + b"</oneNumber></setNumberVector>"
+    )
     fake.send(b"<setNumberVector device='Fake' name='N'><oneNumber name='X'>3</oneNumber></setNumberVector>")
-    wait_for(lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "3", what="valid message after the bad ones")
+    wait_for(
+        lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "3",
+        what="valid message after the bad ones",
+    )
     text = caplog.text
     assert "malformed XML" in text and "text outside any message" in text
     assert "unknown INDI message <unknownThing>" in text and "exceeds the limit of 4096 bytes" in text
@@ -54,12 +62,15 @@ def test_client_garbage_on_to_indi_does_not_reach_indiserver(bridge, fake, rconn
     rconn.publish("to_indi", b"total garbage")
     rconn.publish("to_indi", b"<!DOCTYPE x><newNumberVector/>")
     tools.newnumbervector(rconn, redis_host, "N", "Fake", {"X": "5"})
-    wait_for(lambda: b"<oneNumber name=\"X\">5</oneNumber>" in fake.received, what="the valid request")
+    wait_for(lambda: b'<oneNumber name="X">5</oneNumber>' in fake.received, what="the valid request")
     assert b"garbage" not in fake.received and b"DOCTYPE" not in fake.received
     assert fake.received.count(b"newNumberVector") == 2  # open and close tag of the one valid request
     assert "incomplete message" in caplog.text
     fake.send(b"<setNumberVector device='Fake' name='N'><oneNumber name='X'>5</oneNumber></setNumberVector>")
-    wait_for(lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "5", what="connection still serving")
+    wait_for(
+        lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "5",
+        what="connection still serving",
+    )
 
 
 def test_reconnects_and_forgets_vanished_devices(bridge, fake, rconn, redis_host):

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import pytest
 
+import indiredis
+from indiredis import tools
+from indiredis.bridges import make_driverstoredis, make_inditoredis
 from tests.support.bridgethread import run_bridge
 from tests.support.fitsheader import fits_header, header_degrees
 from tests.support.indiclient import connect_device
 from tests.support.servers import wait_for
-
-import indiredis
-from indiredis import tools
-from indiredis.bridges import make_driverstoredis, make_inditoredis
 
 TELESCOPE = "Telescope Simulator"
 CCD = "CCD Simulator"
@@ -24,8 +23,13 @@ DRIVERS = ["indi_simulator_telescope", "indi_simulator_ccd"]
 
 @pytest.fixture
 def drivers_host(redis_proc):
-    return indiredis.redis_server(host="127.0.0.1", port=redis_proc.port, keyprefix="drv_",
-                                  to_indi_channel="drv_to", from_indi_channel="drv_from")
+    return indiredis.redis_server(
+        host="127.0.0.1",
+        port=redis_proc.port,
+        keyprefix="drv_",
+        to_indi_channel="drv_to",
+        from_indi_channel="drv_from",
+    )
 
 
 @pytest.fixture
@@ -38,27 +42,45 @@ def bridge(drivers_host, tmp_path):
 
 def key_space(rconn, server) -> dict[str, dict[str, set[str]]]:
     """device -> property -> element names (nothing that moves)."""
-    return {device: {name: set(tools.elements(rconn, server, name, device))
-                     for name in tools.properties(rconn, server, device)}
-            for device in tools.devices(rconn, server)}
+    return {
+        device: {
+            name: set(tools.elements(rconn, server, name, device))
+            for name in tools.properties(rconn, server, device)
+        }
+        for device in tools.devices(rconn, server)
+    }
 
 
 def test_same_key_space_as_inditoredis_behind_indiserver(bridge, simulators, drivers_host, redis_proc, rconn):
-    indiserver_host = indiredis.redis_server(host="127.0.0.1", port=redis_proc.port, keyprefix="srv_",
-                                             to_indi_channel="srv_to", from_indi_channel="srv_from")
+    indiserver_host = indiredis.redis_server(
+        host="127.0.0.1",
+        port=redis_proc.port,
+        keyprefix="srv_",
+        to_indi_channel="srv_to",
+        from_indi_channel="srv_from",
+    )
     with run_bridge(make_inditoredis(indiredis.indi_server("127.0.0.1", simulators.port), indiserver_host)):
-        wait_for(lambda: {TELESCOPE, CCD} <= set(tools.devices(rconn, indiserver_host)), what="inditoredis devices")
-        wait_for(lambda: {TELESCOPE, CCD} <= set(tools.devices(rconn, drivers_host)), what="driverstoredis devices")
+        wait_for(
+            lambda: {TELESCOPE, CCD} <= set(tools.devices(rconn, indiserver_host)), what="inditoredis devices"
+        )
+        wait_for(
+            lambda: {TELESCOPE, CCD} <= set(tools.devices(rconn, drivers_host)), what="driverstoredis devices"
+        )
         try:
-            wait_for(lambda: key_space(rconn, drivers_host) == key_space(rconn, indiserver_host), timeout=15,
-                     what="the two key spaces to agree")
+            wait_for(
+                lambda: key_space(rconn, drivers_host) == key_space(rconn, indiserver_host),
+                timeout=15,
+                what="the two key spaces to agree",
+            )
         except TimeoutError:
             assert key_space(rconn, drivers_host) == key_space(rconn, indiserver_host)
     assert sum(len(p) for p in key_space(rconn, drivers_host).values()) > 20
 
 
 def coordinate(rconn, server, element: str) -> float:
-    return float(tools.elements_dict(rconn, server, element, "EQUATORIAL_EOD_COORD", TELESCOPE)["float_number"])
+    return float(
+        tools.elements_dict(rconn, server, element, "EQUATORIAL_EOD_COORD", TELESCOPE)["float_number"]
+    )
 
 
 def current_dec(rconn, server) -> float:
@@ -69,16 +91,27 @@ def current_dec(rconn, server) -> float:
 def slew(rconn, server, dec: float) -> None:
     """Slew the telescope (through indiredis.tools) to ``dec``, keeping its RA: a short slew."""
     ra = coordinate(rconn, server, "RA")
-    tools.newnumbervector(rconn, server, "EQUATORIAL_EOD_COORD", TELESCOPE, {"RA": f"{ra:.6f}", "DEC": str(dec)})
-    wait_for(lambda: abs(coordinate(rconn, server, "DEC") - dec) < 0.01, timeout=60, interval=0.2,
-             what=f"the telescope to reach DEC {dec}")
+    tools.newnumbervector(
+        rconn, server, "EQUATORIAL_EOD_COORD", TELESCOPE, {"RA": f"{ra:.6f}", "DEC": str(dec)}
+    )
+    wait_for(
+        lambda: abs(coordinate(rconn, server, "DEC") - dec) < 0.01,
+        timeout=60,
+        interval=0.2,
+        what=f"the telescope to reach DEC {dec}",
+    )
 
 
 def expose(rconn, server, previous: str = "") -> Path:
     tools.newnumbervector(rconn, server, "CCD_EXPOSURE", CCD, {"CCD_EXPOSURE_VALUE": "0.1"})
-    element = wait_for(lambda: (tools.elements_dict(rconn, server, "CCD1", "CCD1", CCD).get("filepath", previous)
-                                != previous) and tools.elements_dict(rconn, server, "CCD1", "CCD1", CCD),
-                       timeout=60, what="a FITS image")
+    element = wait_for(
+        lambda: (
+            (tools.elements_dict(rconn, server, "CCD1", "CCD1", CCD).get("filepath", previous) != previous)
+            and tools.elements_dict(rconn, server, "CCD1", "CCD1", CCD)
+        ),
+        timeout=60,
+        what="a FITS image",
+    )
     path = Path(element["filepath"])
     assert path.stat().st_size == int(element["size"])
     assert path.read_bytes()[:6] == b"SIMPLE"
@@ -90,11 +123,15 @@ def test_ccd_snoops_the_telescope_and_exposures_land_as_fits(bridge, rconn, driv
     connect_device(rconn, server, TELESCOPE)
     connect_device(rconn, server, CCD)
     wait_for(lambda: "EQUATORIAL_EOD_COORD" in tools.properties(rconn, server, TELESCOPE), what="coordinates")
-    wait_for(lambda: tools.attributes_dict(rconn, server, "CCD1", CCD).get("blobs") == "Enabled", what="BLOBs on")
+    wait_for(
+        lambda: tools.attributes_dict(rconn, server, "CCD1", CCD).get("blobs") == "Enabled", what="BLOBs on"
+    )
     # the CCD asked the bridge for the telescope's coordinates, as it does under indiserver
     pool = bridge.indi_side
     ccd_driver = pool.router.owner(CCD)
-    assert any(s.device == TELESCOPE and s.name == "EQUATORIAL_EOD_COORD" for s in pool.router.snoops[ccd_driver])
+    assert any(
+        s.device == TELESCOPE and s.name == "EQUATORIAL_EOD_COORD" for s in pool.router.snoops[ccd_driver]
+    )
 
     start = current_dec(rconn, server)
     targets = (start - 8, start - 16) if start > 0 else (start + 8, start + 16)
@@ -107,7 +144,11 @@ def test_ccd_snoops_the_telescope_and_exposures_land_as_fits(bridge, rconn, driv
     second = expose(rconn, server, str(first))
     dec_second = header_degrees(fits_header(second)["OBJCTDEC"])
     # the CCD writes the snooped telescope position (J2000, the slews were JNow) into its FITS header
-    assert abs(dec_first - targets[0]) < 0.5 and abs(dec_second - targets[1]) < 0.5, (targets, dec_first, dec_second)
+    assert abs(dec_first - targets[0]) < 0.5 and abs(dec_second - targets[1]) < 0.5, (
+        targets,
+        dec_first,
+        dec_second,
+    )
 
 
 def test_killed_driver_is_restarted_and_nothing_else_stops(bridge, rconn, drivers_host):
@@ -118,12 +159,22 @@ def test_killed_driver_is_restarted_and_nothing_else_stops(bridge, rconn, driver
     ccd = pool.router.owner(CCD)
     old_pid = ccd.process.pid
     os.kill(old_pid, signal.SIGKILL)
-    wait_for(lambda: any("indi_simulator_ccd killed by SIGKILL" in str(entry)
-                         for entry in tools.logs(rconn, server, 50, "messages") or []),
-             what="the death reported in Redis")
+    wait_for(
+        lambda: any(
+            "indi_simulator_ccd killed by SIGKILL" in str(entry)
+            for entry in tools.logs(rconn, server, 50, "messages") or []
+        ),
+        what="the death reported in Redis",
+    )
     wait_for(lambda: ccd.running and ccd.process.pid != old_pid, timeout=15, what="the CCD driver restarted")
-    wait_for(lambda: "CCD_EXPOSURE" in tools.properties(rconn, server, CCD) or
-             "CONNECTION" in tools.properties(rconn, server, CCD), timeout=15, what="CCD properties back")
+    wait_for(
+        lambda: (
+            "CCD_EXPOSURE" in tools.properties(rconn, server, CCD)
+            or "CONNECTION" in tools.properties(rconn, server, CCD)
+        ),
+        timeout=15,
+        what="CCD properties back",
+    )
     # the telescope never stopped: still connected, still answering
     assert tools.elements_dict(rconn, server, "CONNECT", "CONNECTION", TELESCOPE).get("value") == "On"
     wait_for(lambda: "EQUATORIAL_EOD_COORD" in tools.properties(rconn, server, TELESCOPE), what="coordinates")
@@ -146,14 +197,24 @@ def test_drivers_die_with_a_killed_bridge(redis_proc, tmp_path):
     """Even SIGKILL of the bridge (no clean-up possible) leaves no driver running."""
     from tests.support.faultchain import STANDIN, BridgeProcess
 
-    bridge = BridgeProcess("make_driverstoredis", {"drivers": [STANDIN],
-                                                   "redis_host": {"host": "127.0.0.1", "port": redis_proc.port}},
-                           tmp_path).start()
+    bridge = BridgeProcess(
+        "make_driverstoredis",
+        {"drivers": [STANDIN], "redis_host": {"host": "127.0.0.1", "port": redis_proc.port}},
+        tmp_path,
+    ).start()
     try:
         children = wait_for(bridge.children, what="the driver process")
         os.kill(bridge.proc.pid, signal.SIGKILL)
         bridge.proc.wait(10)
-        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text()
-                                 .split(")")[1].split()[0] for pid in children), what="the driver to be killed too")
+        wait_for(
+            lambda: (
+                not any(
+                    Path(f"/proc/{pid}").exists()
+                    and "Z" not in Path(f"/proc/{pid}/stat").read_text().split(")")[1].split()[0]
+                    for pid in children
+                )
+            ),
+            what="the driver to be killed too",
+        )
     finally:
         bridge.stop()

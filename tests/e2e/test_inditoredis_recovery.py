@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import logging
 
-import pytest
-
-from tests.support.bridgethread import run_bridge
-from tests.support.fakeindi import FakeIndiServer
-from tests.support.servers import RedisProcess, wait_for
-
 import indiredis
 from indiredis import tools
 from indiredis.bridges import make_inditoredis
+from tests.support.bridgethread import run_bridge
+from tests.support.fakeindi import FakeIndiServer
+from tests.support.servers import wait_for
+
 
 def define(value: int) -> bytes:
-    return (f'<defNumberVector device="Fake" name="N" state="Idle" perm="rw">'
-            f'<defNumber name="X" format="%.0f" min="0" max="1e9" step="1">{value}</defNumber></defNumberVector>').encode()
+    return (
+        f'<defNumberVector device="Fake" name="N" state="Idle" perm="rw">'
+        f'<defNumber name="X" format="%.0f" min="0" max="1e9" step="1">{value}</defNumber></defNumberVector>'
+    ).encode()
 
 
 def set_x(value: int) -> bytes:
@@ -44,7 +44,10 @@ def test_redis_killed_and_restarted_empty_is_repopulated(redis_host, redis_proc,
         with run_bridge(bridge):
             wait_for(lambda: tools.devices(rconn, redis_host) == ["Fake"], what="device")
             fake.set_value(1)
-            wait_for(lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "1", what="value 1")
+            wait_for(
+                lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "1",
+                what="value 1",
+            )
             redis_proc.kill()
             wait_for(lambda: not bridge.ready, what="bridge to notice")
             assert "waiting for Redis" in bridge.status
@@ -53,11 +56,19 @@ def test_redis_killed_and_restarted_empty_is_repopulated(redis_host, redis_proc,
             redis_proc.start()  # same port, no persistence: empty
             wait_for(lambda: bridge.ready, timeout=15, what="bridge to reconnect")
             # repopulated: the definition came back through a fresh getProperties, the latest value is current
-            wait_for(lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "49", timeout=10,
-                     what="latest value after recovery")
+            wait_for(
+                lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "49",
+                timeout=10,
+                what="latest value after recovery",
+            )
             assert tools.attributes_dict(rconn, redis_host, "N", "Fake")["vector"] == "NumberVector"
             fake.set_value(50)
-            wait_for(lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "50", what="live again")
+            wait_for(
+                lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "50",
+                what="live again",
+            )
     lines = [r.getMessage() for r in caplog.records]
-    assert sum("Redis unavailable" in line for line in lines) == 1, lines  # one line per state change, not per retry
+    assert sum("Redis unavailable" in line for line in lines) == 1, (
+        lines
+    )  # one line per state change, not per retry
     assert any(line.startswith("connected to Redis") for line in lines[-10:])

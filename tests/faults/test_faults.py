@@ -14,16 +14,19 @@ import re
 
 import pytest
 
+from indiredis import bridges
 from tests.support.faultchain import CHAINS, NEEDS, account, build_chain, cycle_parts
 from tests.support.servers import wait_for
-
-from indiredis import bridges
 
 CYCLES_PER_PART = 2
 
 
 #: the status words each part's outage must produce in some bridge's STATUS
-OUTAGE_STATUS = {"redis": "waiting for Redis", "mosquitto": "waiting for", "indiserver": "waiting for indiserver"}
+OUTAGE_STATUS = {
+    "redis": "waiting for Redis",
+    "mosquitto": "waiting for",
+    "indiserver": "waiting for indiserver",
+}
 
 
 @pytest.mark.parametrize("name", list(CHAINS))
@@ -38,8 +41,11 @@ def test_chain_survives_kill_and_restart_of_every_part(name, tmp_path):
             fault = chain.fault(part)
             assert chain.bridges_alive(), f"a bridge exited after {part} was killed"
             wait_for(lambda: all(b.ready for b in chain.bridges), timeout=15, what="bridges ready again")
-            wait_for(lambda: not chain.store_problem(), timeout=10,
-                     what=f"store whole again after {part} restart ({chain.store_problem()})")
+            wait_for(
+                lambda: not chain.store_problem(),
+                timeout=10,
+                what=f"store whole again after {part} restart ({chain.store_problem()})",
+            )
             assert fault.recovery_seconds < 30
         result = account(chain.watcher.snapshot(), chain.outage_windows())
         assert result.lost_while_up == 0, result
@@ -63,7 +69,10 @@ def test_devices_that_vanished_while_indiserver_was_down_do_not_linger(tmp_path,
         wait_for(lambda: not chain.store_problem(devices=("Ghost", "Stream")), what="Ghost defined")
         monkeypatch.delenv("STANDIN_EPHEMERAL")  # the restarted one does not
         chain.fault("indiserver")
-        wait_for(lambda: not chain.store_problem(devices=("Stream",)), timeout=10,
-                 what=f"Ghost's keys gone ({chain.store_problem()})")
+        wait_for(
+            lambda: not chain.store_problem(devices=("Stream",)),
+            timeout=10,
+            what=f"Ghost's keys gone ({chain.store_problem()})",
+        )
     finally:
         chain.stop()

@@ -11,10 +11,14 @@ KINDS = ("Text", "Number", "Switch", "Light", "BLOB")
 
 # XML-legal characters (no control characters but tab/newline), entities come from escaping
 xml_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"), max_size=30
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="\ufffe\uffff"),
+    max_size=30,
 )
-names = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs"), blacklist_characters="\ufffe\uffff"),
-                min_size=1, max_size=20)
+names = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs"), blacklist_characters="\ufffe\uffff"),
+    min_size=1,
+    max_size=20,
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,13 @@ def _unique(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
     return tuple(seen.items())
 
 
-extra_attrs = st.lists(st.tuples(st.sampled_from(["label", "group", "state", "perm", "timeout", "timestamp", "x-unknown", "rule"]), xml_text), max_size=4)
+extra_attrs = st.lists(
+    st.tuples(
+        st.sampled_from(["label", "group", "state", "perm", "timeout", "timestamp", "x-unknown", "rule"]),
+        xml_text,
+    ),
+    max_size=4,
+)
 
 
 @st.composite
@@ -58,8 +68,12 @@ def vector_messages(draw) -> ModelMessage:
     attrs = draw(st.permutations(_unique(attrs)))
     members = []
     for element in draw(st.lists(names, min_size=1, max_size=4, unique=True)):
-        member_attrs = [("name", element)] + draw(st.lists(st.tuples(st.sampled_from(["label", "format", "min", "size"]), xml_text), max_size=2))
-        members.append((member_tag, tuple(draw(st.permutations(_unique(member_attrs)))), draw(xml_text).strip()))
+        member_attrs = [("name", element)] + draw(
+            st.lists(st.tuples(st.sampled_from(["label", "format", "min", "size"]), xml_text), max_size=2)
+        )
+        members.append(
+            (member_tag, tuple(draw(st.permutations(_unique(member_attrs)))), draw(xml_text).strip())
+        )
     return ModelMessage(tag, tuple(attrs), tuple(members))
 
 
@@ -80,9 +94,22 @@ model_messages = st.one_of(vector_messages(), plain_messages())
 
 garbage = st.one_of(
     st.binary(max_size=40),
-    st.sampled_from([
-        b"<", b"</setNumberVector>", b"<oneNumber name='x'>", b"<!--", b"<?xml", b"<!DOCTYPE a [<!ENTITY b 'c'>]>",
-        b"<![CDATA[", b"&amp;", b"&bogus;", b"\xff\xfe\x00", b"<message device=\"", b"<bogus>", b"<setTextVector device='a' name='b'>",
-        b"<defNumberVector device='d' name='n'><defNumber name='e'>1</defNumber>",
-    ]),
+    st.sampled_from(
+        [
+            b"<",
+            b"</setNumberVector>",
+            b"<oneNumber name='x'>",
+            b"<!--",
+            b"<?xml",
+            b"<!DOCTYPE a [<!ENTITY b 'c'>]>",
+            b"<![CDATA[",
+            b"&amp;",
+            b"&bogus;",
+            b"\xff\xfe\x00",
+            b'<message device="',
+            b"<bogus>",
+            b"<setTextVector device='a' name='b'>",
+            b"<defNumberVector device='d' name='n'><defNumber name='e'>1</defNumber>",
+        ]
+    ),
 )

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import ModelMessage, garbage, model_messages
 
 from indiredis.protocol import IndiStreamParser, Malformed, Message
-
-from strategies import ModelMessage, garbage, model_messages
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -17,7 +16,7 @@ def parse(data: bytes, chunk: int, limit: int = 1 << 20) -> tuple[list, int]:
     events: list = []
     peak = 0
     for i in range(0, len(data), chunk):
-        events += parser.feed(data[i:i + chunk])
+        events += parser.feed(data[i : i + chunk])
         peak = max(peak, parser.buffered)
     return events, peak
 
@@ -26,8 +25,12 @@ def matches(message: Message, model: ModelMessage) -> bool:
     attrs = dict(model.attrs)
     if model.tag == "enableBLOB":
         attrs["instruction"] = "Also"
-    return (message.tag == model.tag and dict(message.attrs) == attrs
-            and [(m.tag, dict(m.attrs), m.text) for m in message.members] == [(t, dict(a), x) for t, a, x in model.members])
+    return (
+        message.tag == model.tag
+        and dict(message.attrs) == attrs
+        and [(m.tag, dict(m.attrs), m.text) for m in message.members]
+        == [(t, dict(a), x) for t, a, x in model.members]
+    )
 
 
 @FUZZ
@@ -46,7 +49,10 @@ def is_subsequence(needles: list[ModelMessage], haystack: list[Message]) -> bool
 
 
 @FUZZ
-@given(st.lists(st.tuples(garbage, model_messages), min_size=1, max_size=5), st.integers(min_value=1, max_value=50))
+@given(
+    st.lists(st.tuples(garbage, model_messages), min_size=1, max_size=5),
+    st.integers(min_value=1, max_value=50),
+)
 def test_valid_messages_survive_garbage_between_them(pairs, chunk):
     data = b"".join(junk + model.xml() for junk, model in pairs)
     events, _ = parse(data, chunk)
@@ -76,7 +82,12 @@ def test_huge_attribute_values_are_bounded(model, size, chunk):
 @FUZZ
 @given(st.integers(min_value=1, max_value=3000))
 def test_deep_nesting_is_bounded(depth):
-    data = b"<setTextVector device='a' name='b'>" + b"<x>" * depth + b"</x>" * depth + b"</setTextVector><message device='z'/>"
+    data = (
+        b"<setTextVector device='a' name='b'>"
+        + b"<x>" * depth
+        + b"</x>" * depth
+        + b"</setTextVector><message device='z'/>"
+    )
     events, peak = parse(data, 512, limit=8192)
     assert events[-1] == Message("message", {"device": "z"})
     assert peak <= 8192 + 513

@@ -8,20 +8,29 @@ import pytest
 import redis.asyncio as aioredis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import garbage, model_messages
 
 from indiredis.links.client.redisside import aclose
 from indiredis.protocol import IndiStreamParser, Message
 from indiredis.store import RedisStore
 
-from strategies import garbage, model_messages
-
-KNOWN = ("devices", "properties:", "attributes:", "elements:", "elementattributes:", "messages", "devicemessages:",
-         "logdata:", "getProperties")
+KNOWN = (
+    "devices",
+    "properties:",
+    "attributes:",
+    "elements:",
+    "elementattributes:",
+    "messages",
+    "devicemessages:",
+    "logdata:",
+    "getProperties",
+)
 
 
 @pytest.fixture(scope="module")
 def module_redis():
     from tests.support.servers import RedisProcess
+
     with RedisProcess() as proc:
         yield proc
 
@@ -38,8 +47,14 @@ hostile_blobs = st.builds(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.lists(st.one_of(model_messages.map(lambda m: m.xml()), garbage, hostile_blobs), min_size=1, max_size=8))
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    st.lists(st.one_of(model_messages.map(lambda m: m.xml()), garbage, hostile_blobs), min_size=1, max_size=8)
+)
 def test_store_survives_hostile_messages(module_redis, tmp_path_factory, chunks):
     folder = tmp_path_factory.mktemp("blobs")
 
@@ -47,8 +62,11 @@ def test_store_survives_hostile_messages(module_redis, tmp_path_factory, chunks)
         conn = aioredis.Redis(host="127.0.0.1", port=module_redis.port)
         try:
             import indiredis
-            store = RedisStore(indiredis.redis_server(host="127.0.0.1", port=module_redis.port, keyprefix="fz_"),
-                               blob_folder=str(folder))
+
+            store = RedisStore(
+                indiredis.redis_server(host="127.0.0.1", port=module_redis.port, keyprefix="fz_"),
+                blob_folder=str(folder),
+            )
             parser = IndiStreamParser(max_message_size=1 << 16)
             for chunk in chunks:
                 messages = [e for e in parser.feed(chunk) if isinstance(e, Message)]

@@ -13,8 +13,8 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import AsyncIterator, Callable
 
 from indiredis.core.channel import Channel
 from indiredis.links.base import Reset
@@ -63,28 +63,39 @@ class Inbox:
                 self.items.extend(batch)
                 self._changed.notify_all()
 
-    async def wait(self, predicate: Callable[[object], bool], what: str, count: int = 1, since: int = 0) -> object:
+    async def wait(
+        self, predicate: Callable[[object], bool], what: str, count: int = 1, since: int = 0
+    ) -> object:
         """The ``count``-th item from index ``since`` on that satisfies ``predicate`` (waiting up to TIMEOUT)."""
+
         async def found() -> object:
             async with self._changed:
                 await self._changed.wait_for(lambda: len(self.matching(predicate, since)) >= count)
                 return self.matching(predicate, since)[count - 1]
+
         try:
             return await asyncio.wait_for(found(), TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"timed out waiting for {what}; inbound held: {self.texts()}") from None
 
     async def report(self, device: str, start: str, count: int = 1) -> str:
         """The text of a fake driver's ``count``-th report (of ``device``) starting with ``start``."""
-        item = await self.wait(lambda i: isinstance(i, Message) and i.device == device and text(i).startswith(start),
-                               f"{device} to report {start!r}", count)
+        item = await self.wait(
+            lambda i: isinstance(i, Message) and i.device == device and text(i).startswith(start),
+            f"{device} to report {start!r}",
+            count,
+        )
         return text(item)
 
     def matching(self, predicate: Callable[[object], bool], since: int = 0) -> list[object]:
         return [item for item in self.items[since:] if predicate(item)]
 
     def reports(self, device: str, start: str) -> list[str]:
-        return [text(i) for i in self.items if isinstance(i, Message) and i.device == device and text(i).startswith(start)]
+        return [
+            text(i)
+            for i in self.items
+            if isinstance(i, Message) and i.device == device and text(i).startswith(start)
+        ]
 
     def texts(self) -> list[str]:
         return [text(i) or (i.tag if isinstance(i, Message) else repr(i)) for i in self.items][-40:]
@@ -127,16 +138,31 @@ def test_client_traffic_goes_to_the_owner_and_snoopers_get_the_answers(tmp_path)
             await inbox.wait(defined("Mount", "COORD"), "Mount's definitions")
             await inbox.wait(defined("Cam", "COORD"), "Cam's definitions")
             # a snoop request for a device no local driver owns goes to the client side (MQTT asks the network)
-            await inbox.wait(lambda i: isinstance(i, Message) and i.tag == "getProperties" and i.device == "Remote",
-                             "the Remote snoop request on inbound")
-            await outbound.put(msg('<newNumberVector device="Mount" name="COORD">'
-                                   '<oneNumber name="RA">5</oneNumber><oneNumber name="DEC">10</oneNumber></newNumberVector>'))
+            await inbox.wait(
+                lambda i: isinstance(i, Message) and i.tag == "getProperties" and i.device == "Remote",
+                "the Remote snoop request on inbound",
+            )
+            await outbound.put(
+                msg(
+                    '<newNumberVector device="Mount" name="COORD">'
+                    '<oneNumber name="RA">5</oneNumber><oneNumber name="DEC">10</oneNumber></newNumberVector>'
+                )
+            )
             await inbox.report("Mount", "got newNumberVector Mount/COORD RA=5 DEC=10")
-            await inbox.wait(lambda i: isinstance(i, Message) and i.tag == "setNumberVector" and i.device == "Mount",
-                             "Mount's answer on inbound")
-            assert await inbox.report("Cam", "got setNumberVector Mount/COORD") == "got setNumberVector Mount/COORD RA=5 DEC=10"
+            await inbox.wait(
+                lambda i: isinstance(i, Message) and i.tag == "setNumberVector" and i.device == "Mount",
+                "Mount's answer on inbound",
+            )
+            assert (
+                await inbox.report("Cam", "got setNumberVector Mount/COORD")
+                == "got setNumberVector Mount/COORD RA=5 DEC=10"
+            )
             # traffic for a device no local driver owns (snoop data from elsewhere) goes to its snoopers only
-            await outbound.put(msg('<setTextVector device="Remote" name="SKY"><oneText name="Q">dark</oneText></setTextVector>'))
+            await outbound.put(
+                msg(
+                    '<setTextVector device="Remote" name="SKY"><oneText name="Q">dark</oneText></setTextVector>'
+                )
+            )
             await inbox.report("Cam", "got setTextVector Remote/SKY Q=dark")
             # a bare getProperties goes to every driver: after it, each has reported all it ever received
             await outbound.put(msg('<getProperties version="1.7"/>'))
@@ -144,8 +170,12 @@ def test_client_traffic_goes_to_the_owner_and_snoopers_get_the_answers(tmp_path)
             await inbox.report("Cam", "got getProperties /", count=2)
             assert not inbox.reports("Cam", "got newNumberVector")
             assert not inbox.reports("Mount", "got setTextVector Remote")
-            assert inbox.reports("Mount", "got getProperties Remote/")  # owned by no one known: asked of the others
-            assert inbox.reports("Mount", "got getProperties Mount/COORD")  # the snoop request reached the owner
+            assert inbox.reports(
+                "Mount", "got getProperties Remote/"
+            )  # owned by no one known: asked of the others
+            assert inbox.reports(
+                "Mount", "got getProperties Mount/COORD"
+            )  # the snoop request reached the owner
 
     run(scenario())
 
@@ -155,7 +185,9 @@ def test_client_blob_policy_never_also_only(tmp_path):
     pool = DriverPool([cam])
     is_blob = lambda i: isinstance(i, Message) and i.tag == "setBLOBVector"  # noqa: E731
     acks = lambda i: isinstance(i, Message) and i.tag == "setTextVector" and i.name == "CMD"  # noqa: E731
-    blob_command = msg('<newTextVector device="Cam" name="CMD"><oneText name="TEXT">blob</oneText></newTextVector>')
+    blob_command = msg(
+        '<newTextVector device="Cam" name="CMD"><oneText name="TEXT">blob</oneText></newTextVector>'
+    )
 
     async def scenario() -> None:
         async with running(pool) as (inbox, outbound):
@@ -192,22 +224,35 @@ def test_killed_driver_is_reported_restarted_and_still_snooped(tmp_path, caplog)
             mount_driver = pool.router.owner("Mount")
             old_pid = mount_driver.process.pid
             os.kill(old_pid, signal.SIGKILL)
-            await inbox.wait(lambda i: isinstance(i, Message) and i.tag == "delProperty" and i.device == "Mount",
-                             "Mount deleted")
-            death = await inbox.wait(lambda i: "fake_mount killed by SIGKILL" in text(i), "the death reported")
+            await inbox.wait(
+                lambda i: isinstance(i, Message) and i.tag == "delProperty" and i.device == "Mount",
+                "Mount deleted",
+            )
+            death = await inbox.wait(
+                lambda i: "fake_mount killed by SIGKILL" in text(i), "the death reported"
+            )
             assert "devices gone until then: Mount" in text(death)
             await inbox.report("Cam", "got delProperty Mount/")  # the snooper is told too
-            await inbox.wait(defined("Mount", "COORD"), "Mount's definitions again", since=inbox.items.index(death))
+            await inbox.wait(
+                defined("Mount", "COORD"), "Mount's definitions again", since=inbox.items.index(death)
+            )
             assert mount_driver.process.pid != old_pid and not alive(old_pid)
             # the snoop record outlived the owner's restart and its delProperty
-            await outbound.put(msg('<newNumberVector device="Mount" name="COORD"><oneNumber name="RA">7</oneNumber></newNumberVector>'))
+            await outbound.put(
+                msg(
+                    '<newNumberVector device="Mount" name="COORD"><oneNumber name="RA">7</oneNumber></newNumberVector>'
+                )
+            )
             await inbox.report("Cam", "got setNumberVector Mount/COORD RA=7")
             assert pool.state.connected
             # without forward_snoop_requests (driverstoredis) snoop requests never reach the client side
             assert not [i for i in inbox.items if isinstance(i, Message) and i.tag == "getProperties"]
 
     run(scenario())
-    assert any(r.levelno == logging.WARNING and "fake_mount killed by SIGKILL" in r.getMessage() for r in caplog.records)
+    assert any(
+        r.levelno == logging.WARNING and "fake_mount killed by SIGKILL" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_stderr_is_logged_line_by_line_under_the_driver_name(tmp_path, caplog):
@@ -217,12 +262,21 @@ def test_stderr_is_logged_line_by_line_under_the_driver_name(tmp_path, caplog):
     async def scenario() -> None:
         async with running(pool) as (inbox, outbound):
             await inbox.wait(defined("Cam", "CMD"), "definitions")
-            await outbound.put(msg('<newTextVector device="Cam" name="CMD"><oneText name="TEXT">stderr</oneText></newTextVector>'))
-            await inbox.wait(lambda i: isinstance(i, Message) and i.tag == "setTextVector", "the acknowledgement")
+            await outbound.put(
+                msg(
+                    '<newTextVector device="Cam" name="CMD"><oneText name="TEXT">stderr</oneText></newTextVector>'
+                )
+            )
+            await inbox.wait(
+                lambda i: isinstance(i, Message) and i.tag == "setTextVector", "the acknowledgement"
+            )
             loop = asyncio.get_running_loop()
             deadline = loop.time() + TIMEOUT
             # stderr is a separate pipe: its line may follow the stdout acknowledgement by a moment
-            while not [r for r in caplog.records if r.name == "indiredis.driver.fake_cam"] and loop.time() < deadline:
+            while (
+                not [r for r in caplog.records if r.name == "indiredis.driver.fake_cam"]
+                and loop.time() < deadline
+            ):
                 await asyncio.sleep(0.02)
 
     run(scenario())
@@ -247,12 +301,16 @@ def test_a_driver_that_cannot_start_is_reported_once_and_the_others_serve(tmp_pa
             assert len([i for i in inbox.items if "cannot be started" in text(i)]) == 1
 
     run(scenario())
-    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and "cannot be started" in r.getMessage()]
+    warnings = [
+        r for r in caplog.records if r.levelno >= logging.WARNING and "cannot be started" in r.getMessage()
+    ]
     assert len(warnings) == 1
 
 
 def test_cancelling_the_pool_stops_and_reaps_every_driver(tmp_path):
-    pool = DriverPool([fake_driver(tmp_path, "fake_mount", "Mount"), fake_driver(tmp_path, "fake_cam", "Cam")])
+    pool = DriverPool(
+        [fake_driver(tmp_path, "fake_mount", "Mount"), fake_driver(tmp_path, "fake_cam", "Cam")]
+    )
     pids: list[int] = []
 
     async def scenario() -> None:

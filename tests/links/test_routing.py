@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from indiredis.protocol.routing import BlobPolicy, Router
 from indiredis.protocol.parser import parse_message
+from indiredis.protocol.routing import BlobPolicy, Router
 
 
 def msg(xml: str):
     return parse_message(xml.encode())
 
 
-BLOB = msg('<setBLOBVector device="Cam" name="IMG"><oneBLOB name="I" size="1" format=".f">YQ==</oneBLOB></setBLOBVector>')
+BLOB = msg(
+    '<setBLOBVector device="Cam" name="IMG"><oneBLOB name="I" size="1" format=".f">YQ==</oneBLOB></setBLOBVector>'
+)
 NUMBER = msg('<setNumberVector device="Cam" name="TEMP"><oneNumber name="T">1</oneNumber></setNumberVector>')
 
 
@@ -21,8 +23,12 @@ def test_blob_policy_never_also_only():
     assert policy.passes(NUMBER) and policy.passes(BLOB)
     policy.update(msg('<enableBLOB device="Cam" name="IMG">Only</enableBLOB>'))
     assert policy.passes(BLOB) and policy.passes(NUMBER)  # Only applies to IMG, TEMP is still Also
-    img_def = msg('<defBLOBVector device="Cam" name="IMG" perm="ro" state="Idle"><defBLOB name="I"/></defBLOBVector>')
-    assert policy.passes(img_def)  # a property's Only withholds none of the device's other traffic (indiserver)
+    img_def = msg(
+        '<defBLOBVector device="Cam" name="IMG" perm="ro" state="Idle"><defBLOB name="I"/></defBLOBVector>'
+    )
+    assert policy.passes(
+        img_def
+    )  # a property's Only withholds none of the device's other traffic (indiserver)
     policy.update(msg('<enableBLOB device="Cam">Only</enableBLOB>'))  # device-wide replaces property rules
     assert policy.passes(BLOB) and not policy.passes(NUMBER)
     policy.update(msg('<enableBLOB device="Cam">Nonsense</enableBLOB>'))

@@ -9,8 +9,17 @@ from indiredis.protocol import format_number, number_to_float
 
 @pytest.mark.parametrize(
     "text, value",
-    [("12.5", 12.5), ("12:30:15.5", 12 + 30 / 60 + 15.5 / 3600), ("-5 30", -5.5), ("-0:30", -0.5),
-     ("12;30", 12.5), ("1e3", 1000.0), (" 7 ", 7.0), ("+3:15", 3.25), ("0:0:36", 0.01)],
+    [
+        ("12.5", 12.5),
+        ("12:30:15.5", 12 + 30 / 60 + 15.5 / 3600),
+        ("-5 30", -5.5),
+        ("-0:30", -0.5),
+        ("12;30", 12.5),
+        ("1e3", 1000.0),
+        (" 7 ", 7.0),
+        ("+3:15", 3.25),
+        ("0:0:36", 0.01),
+    ],
 )
 def test_number_to_float(text, value):
     assert number_to_float(text) == pytest.approx(value)

@@ -36,10 +36,28 @@ Telescope &amp; Co
 """
 
 EXPECTED_TAGS = [
-    "defTextVector", "defNumberVector", "defSwitchVector", "defLightVector", "defBLOBVector",
-    "setTextVector", "setNumberVector", "setSwitchVector", "setLightVector", "setBLOBVector",
-    "newTextVector", "newNumberVector", "newSwitchVector", "newBLOBVector",
-    "message", "message", "delProperty", "delProperty", "getProperties", "getProperties", "enableBLOB", "pingRequest",
+    "defTextVector",
+    "defNumberVector",
+    "defSwitchVector",
+    "defLightVector",
+    "defBLOBVector",
+    "setTextVector",
+    "setNumberVector",
+    "setSwitchVector",
+    "setLightVector",
+    "setBLOBVector",
+    "newTextVector",
+    "newNumberVector",
+    "newSwitchVector",
+    "newBLOBVector",
+    "message",
+    "message",
+    "delProperty",
+    "delProperty",
+    "getProperties",
+    "getProperties",
+    "enableBLOB",
+    "pingRequest",
 ]
 
 
@@ -49,7 +67,7 @@ def parse_all(data: bytes, chunk: int | None = None, **options) -> list:
         return parser.feed(data)
     events = []
     for i in range(0, len(data), chunk):
-        events += parser.feed(data[i:i + chunk])
+        events += parser.feed(data[i : i + chunk])
     return events
 
 
@@ -58,7 +76,9 @@ def test_every_message_type():
     assert all(isinstance(e, Message) for e in events), [e for e in events if isinstance(e, Malformed)]
     assert [e.tag for e in events] == EXPECTED_TAGS
     text = events[0]
-    assert text.device == "Tel" and text.name == "INFO" and text.action == "def" and text.vector == "TextVector"
+    assert (
+        text.device == "Tel" and text.name == "INFO" and text.action == "def" and text.vector == "TextVector"
+    )
     assert text.members[0].text == "Telescope & Co"
     number = events[1]
     assert [m.name for m in number.members] == ["RA", "DEC"]
@@ -89,11 +109,20 @@ VALID = b'<message device="ok" message="after"/>'
 @pytest.mark.parametrize(
     "bad, reason",
     [
-        (b'<setNumberVector device="a" name="b"><oneNumber name="x">1</oneText></setNumberVector>', "malformed"),
+        (
+            b'<setNumberVector device="a" name="b"><oneNumber name="x">1</oneText></setNumberVector>',
+            "malformed",
+        ),
         (b"<bogusVector device='a'/>", "unknown INDI message"),
         (b"garbage between messages", "text outside"),
-        (b'<setNumberVector name="b"><oneNumber name="x">1</oneNumber></setNumberVector>', "lacks the 'device'"),
-        (b'<setNumberVector device="a" name="b"><oneNumber>1</oneNumber></setNumberVector>', "lacks the 'name'"),
+        (
+            b'<setNumberVector name="b"><oneNumber name="x">1</oneNumber></setNumberVector>',
+            "lacks the 'device'",
+        ),
+        (
+            b'<setNumberVector device="a" name="b"><oneNumber>1</oneNumber></setNumberVector>',
+            "lacks the 'name'",
+        ),
         (b'<message device="a" message="\xff\xfe"/>', "malformed XML"),
         (b'<message device="a" message="&undefined;"/>', "malformed XML"),
         (b"</setNumberVector>", "end tag outside"),
@@ -112,9 +141,11 @@ def test_malformed_input_is_reported_and_skipped(bad, reason):
 
 
 def test_billion_laughs_is_refused_without_expansion():
-    bomb = (b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
-            b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
-            b'<message device="x" message="&lol3;"/>')
+    bomb = (
+        b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+        b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+        b'<message device="x" message="&lol3;"/>'
+    )
     events = parse_all(bomb + VALID)
     assert isinstance(events[0], Malformed)
     assert [e for e in events if isinstance(e, Message)] == [parse_message(VALID)]
@@ -162,12 +193,15 @@ def test_unknown_children_are_ignored():
     assert [m.name for m in event.members] == ["x"]
 
 
-@pytest.mark.parametrize("hostile", [
-    b"<" + b"A" * 200_000,                                   # a tag name with no end
-    b"<message " + b"a" * 200_000,                           # attributes with no end
-    b"<message device='" + b"d" * 200_000,                   # an unclosed quoted value
-    b"<setTextVector device='a' name='b'>" + b"<x " * 50_000,  # many unfinished children
-])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        b"<" + b"A" * 200_000,  # a tag name with no end
+        b"<message " + b"a" * 200_000,  # attributes with no end
+        b"<message device='" + b"d" * 200_000,  # an unclosed quoted value
+        b"<setTextVector device='a' name='b'>" + b"<x " * 50_000,  # many unfinished children
+    ],
+)
 def test_pathological_markup_is_handled_in_linear_time(hostile):
     # with a backtracking tokenizer these take minutes (and hit the test timeout)
     events = parse_all(hostile + VALID, chunk=4096, max_message_size=1 << 20)

@@ -7,11 +7,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.support.servers import wait_for
-from tests.support.webworld import Client, world  # noqa: F401 - the fixture: a fake INDI device behind a real bridge
-
 from indiredis.indiwsgi import make_wsgi_app
 from indiredis.indiwsgi.auth import MAX_FAILURES, User, hash_password
+from tests.support.servers import wait_for
+from tests.support.webworld import Client, world  # noqa: F401 - the fixture: a fake INDI device behind a real bridge
 
 PASSWORD = "correct horse battery"
 
@@ -19,8 +18,10 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def secured(world, redis_host, tmp_path):  # noqa: F811
     _, fake, blobs = world
-    users = {"olga": User("olga", "operator", hash_password(PASSWORD)),
-             "walt": User("walt", "observer", hash_password(PASSWORD))}
+    users = {
+        "olga": User("olga", "operator", hash_password(PASSWORD)),
+        "walt": User("walt", "observer", hash_password(PASSWORD)),
+    }
     return SessionClient(make_wsgi_app(redis_host, blobs, users=users)), fake
 
 
@@ -39,8 +40,12 @@ class SessionClient(Client):
         return status, response_headers, data
 
     def login(self, user: str, password: str = PASSWORD):
-        return self.request("POST", "/login", urlencode({"user": user, "password": password}).encode(),
-                            "application/x-www-form-urlencoded")
+        return self.request(
+            "POST",
+            "/login",
+            urlencode({"user": user, "password": password}).encode(),
+            "application/x-www-form-urlencoded",
+        )
 
     def csrf(self) -> str:
         page = self.get("/device/Mount")[2].decode()

@@ -28,8 +28,10 @@ def test_password_from_systemd_credentials(tmp_path, monkeypatch):
     (credentials / "redis-password").write_text("s3cret\n")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
     own = tmp_path / "mqtttoredis.ini"
-    own.write_text("[service]\nmqtt_id = gui\n[redis]\npassword_file = redis-password\n"
-                   f"[mqtt]\npassword_file = {credentials / 'redis-password'}\n")
+    own.write_text(
+        "[service]\nmqtt_id = gui\n[redis]\npassword_file = redis-password\n"
+        f"[mqtt]\npassword_file = {credentials / 'redis-password'}\n"
+    )
     settings = config.load("mqtttoredis", own)
     assert settings.redis.password == "s3cret" and settings.mqtt.password == "s3cret"
     assert "s3cret" not in repr(settings.redis) and "s3cret" not in repr(settings.mqtt)
@@ -37,7 +39,9 @@ def test_password_from_systemd_credentials(tmp_path, monkeypatch):
 
 def test_shipped_examples_are_the_generated_ones():
     for name, text in examples.all_files().items():
-        assert (ETC / name).read_text() == text, f"etc/{name} is stale: run python3 -m indiredis.service.examples etc"
+        assert (ETC / name).read_text() == text, (
+            f"etc/{name} is stale: run python3 -m indiredis.service.examples etc"
+        )
 
 
 def test_shipped_examples_are_valid(tmp_path):
@@ -64,8 +68,13 @@ def test_web_users_come_from_the_users_file_beside_web_ini(tmp_path):
     web.chmod(0o640)
     command = [str(Path(sys.executable).parent / "indiredis-web"), "--config", str(web), "--add-user"]
     for name, role in (("alice", "operator"), ("listen_port", "observer"), ("alice", "observer")):
-        subprocess.run(command + [name, "--role", role], input="a long password\n", text=True, check=True,
-                       capture_output=True)
+        subprocess.run(
+            command + [name, "--role", role],
+            input="a long password\n",
+            text=True,
+            check=True,
+            capture_output=True,
+        )
     assert web.read_text() == (ETC / "web.ini").read_text()
     users = config.users_path(web)
     assert users == tmp_path / "web-users.ini" and oct(users.stat().st_mode & 0o777) == "0o640"
@@ -85,8 +94,10 @@ def test_web_service_ends_with_an_error_when_its_server_thread_ends(tmp_path):
     from indiredis.service.web import WebService
     from tests.support.servers import free_port
 
-    (tmp_path / "web.ini").write_text(f"[service]\nlisten_host = 127.0.0.1\nlisten_port = {free_port()}\n"
-                                      f"[users]\nalice = operator:{hash_password('correct horse')}\n")
+    (tmp_path / "web.ini").write_text(
+        f"[service]\nlisten_host = 127.0.0.1\nlisten_port = {free_port()}\n"
+        f"[users]\nalice = operator:{hash_password('correct horse')}\n"
+    )
     service = WebService(config.load("web", tmp_path / "web.ini"))
 
     async def scenario() -> None:
@@ -104,13 +115,21 @@ def test_buffer_size_bounds_both_directions_of_every_bridge(tmp_path):
     """[service] buffer_size: how much each direction holds while its far side is down."""
     from indiredis.service.catalog import build_bridge
 
-    own = {"inditoredis": "", "driverstoredis": "drivers = indiserver\n", "inditomqtt": "mqtt_id = a\n",
-           "driverstomqtt": "drivers = indiserver\nmqtt_id = b\n", "mqtttoredis": "mqtt_id = c\n",
-           "mqtttoport": "mqtt_id = d\n"}
+    own = {
+        "inditoredis": "",
+        "driverstoredis": "drivers = indiserver\n",
+        "inditomqtt": "mqtt_id = a\n",
+        "driverstomqtt": "drivers = indiserver\nmqtt_id = b\n",
+        "mqtttoredis": "mqtt_id = c\n",
+        "mqtttoport": "mqtt_id = d\n",
+    }
     for service, keys in own.items():
         path = tmp_path / f"{service}.ini"
-        path.write_text(f"[service]\n{keys}buffer_size = 500\nblob_folder = {tmp_path / 'blobs'}\n"
-                        if config.SCHEMAS[service].writes_blobs else f"[service]\n{keys}buffer_size = 500\n")
+        path.write_text(
+            f"[service]\n{keys}buffer_size = 500\nblob_folder = {tmp_path / 'blobs'}\n"
+            if config.SCHEMAS[service].writes_blobs
+            else f"[service]\n{keys}buffer_size = 500\n"
+        )
         bridge = build_bridge(config.load(service, path))
         assert (bridge.from_indi.maxsize, bridge.to_indi.maxsize) == (500, 500), service
     path = tmp_path / "inditoredis.ini"

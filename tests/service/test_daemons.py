@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.faultchain import STANDIN
 from indiredis.service import config
+from tests.support.faultchain import STANDIN
 from tests.support.notifysocket import NotifySocket
 from tests.support.servers import RedisProcess, free_port, wait_for
 
@@ -34,11 +34,17 @@ def write_config(folder: Path, service: str, common: str, own: str) -> Path:
     return path
 
 
-def start_daemon(service: str, config: Path, notify: NotifySocket, **extra_env: str) -> subprocess.Popen[bytes]:
+def start_daemon(
+    service: str, config: Path, notify: NotifySocket, **extra_env: str
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": str(WATCHDOG_USEC), **extra_env}
     log = open(config.parent / f"{service}.log", "wb")
-    return subprocess.Popen([str(BIN / f"indiredis-{service}"), "--config", str(config)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [str(BIN / f"indiredis-{service}"), "--config", str(config)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def stop_daemon(proc: subprocess.Popen[bytes]) -> int:
@@ -70,32 +76,49 @@ def _inditoredis_common(indi_port: int, redis_port: int) -> str:
     return f"[indi]\nhost = 127.0.0.1\nport = {indi_port}\n[redis]\nhost = 127.0.0.1\nport = {redis_port}\n"
 
 
-def test_inditoredis_tells_systemd_status_ready_watchdog_then_stopping_in_order(simulators, redis_proc, notify,
-                                                                              tmp_path):
-    config = write_config(tmp_path, "inditoredis", _inditoredis_common(simulators.port, redis_proc.port),
-                          f"[service]\nblob_folder = {tmp_path / 'blobs'}\n")
+def test_inditoredis_tells_systemd_status_ready_watchdog_then_stopping_in_order(
+    simulators, redis_proc, notify, tmp_path
+):
+    config = write_config(
+        tmp_path,
+        "inditoredis",
+        _inditoredis_common(simulators.port, redis_proc.port),
+        f"[service]\nblob_folder = {tmp_path / 'blobs'}\n",
+    )
     proc = start_daemon("inditoredis", config, notify)
     try:
         wait_for(lambda: notify.has("READY=1"), timeout=20, what="READY=1")
         ready = notify.index("READY=1")
         before = notify.snapshot()[:ready]
-        assert any(line.startswith("STATUS=") for line in before), before  # STATUS says what it does before READY
+        assert any(line.startswith("STATUS=") for line in before), (
+            before
+        )  # STATUS says what it does before READY
         assert any("connected to indiserver" in line for line in before if line.startswith("STATUS="))
-        wait_for(lambda: any("devices" in l and "properties" in l and "2 devices" in l for l in notify.snapshot()
-                             if l.startswith("STATUS=")), timeout=20, what="status with the simulators counted")
-        wait_for(lambda: sum(l == "WATCHDOG=1" for l in notify.snapshot()[ready:]) >= 3, what="watchdog pings")
+        wait_for(
+            lambda: any(
+                "devices" in l and "properties" in l and "2 devices" in l
+                for l in notify.snapshot()
+                if l.startswith("STATUS=")
+            ),
+            timeout=20,
+            what="status with the simulators counted",
+        )
+        wait_for(
+            lambda: sum(l == "WATCHDOG=1" for l in notify.snapshot()[ready:]) >= 3, what="watchdog pings"
+        )
     finally:
         status = stop_daemon(proc)
     assert status == 0
     lines = notify.snapshot()
     assert lines.count("READY=1") == 1 and lines.count("STOPPING=1") == 1
-    assert lines.index("STOPPING=1") > ready and "WATCHDOG=1" not in lines[lines.index("STOPPING=1"):]
+    assert lines.index("STOPPING=1") > ready and "WATCHDOG=1" not in lines[lines.index("STOPPING=1") :]
     log = (tmp_path / "inditoredis.log").read_text()
     assert "Traceback" not in log
 
 
-def test_sighup_reloads_unchanged_changed_and_refuses_a_bad_configuration(simulators, redis_proc, rconn, notify,
-                                                                         tmp_path):
+def test_sighup_reloads_unchanged_changed_and_refuses_a_bad_configuration(
+    simulators, redis_proc, rconn, notify, tmp_path
+):
     common = _inditoredis_common(simulators.port, redis_proc.port)
     config = write_config(tmp_path, "inditoredis", common, "[service]\nblob_folder =\n")
     proc = start_daemon("inditoredis", config, notify)
@@ -137,27 +160,43 @@ def test_sighup_reloads_unchanged_changed_and_refuses_a_bad_configuration(simula
 def test_watchdog_pings_stop_while_the_event_loop_hangs(notify, tmp_path):
     config = write_config(tmp_path, "inditoredis", "", "[service]\n")
     env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "200000"}
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("hung_service.py")), str(config)], env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("hung_service.py")), str(config)], env=env
+    )
     try:
-        wait_for(lambda: notify.has("HANG=end") and notify.has("WATCHDOG=1", notify.index("HANG=end")),
-                 timeout=20, what="a hang and a ping after it")
+        wait_for(
+            lambda: notify.has("HANG=end") and notify.has("WATCHDOG=1", notify.index("HANG=end")),
+            timeout=20,
+            what="a hang and a ping after it",
+        )
     finally:
         status = stop_daemon(proc)
     lines = notify.snapshot()
     begin, end = lines.index("HANG=begin"), lines.index("HANG=end")
-    assert "WATCHDOG=1" in lines[:begin] and "WATCHDOG=1" not in lines[begin:end]  # a hung loop sends no pings
+    assert (
+        "WATCHDOG=1" in lines[:begin] and "WATCHDOG=1" not in lines[begin:end]
+    )  # a hung loop sends no pings
     assert status == 0 and lines[-1] == "STOPPING=1"
 
 
 def test_not_ready_while_redis_is_down_then_ready_when_it_starts(simulators, notify, tmp_path):
     redis_port = free_port()
-    config = write_config(tmp_path, "inditoredis",
-                          f"[indi]\nhost = 127.0.0.1\nport = {simulators.port}\n[redis]\nhost = 127.0.0.1\n"
-                          f"port = {redis_port}\n", "[service]\nblob_folder =\n")
+    config = write_config(
+        tmp_path,
+        "inditoredis",
+        f"[indi]\nhost = 127.0.0.1\nport = {simulators.port}\n[redis]\nhost = 127.0.0.1\n"
+        f"port = {redis_port}\n",
+        "[service]\nblob_folder =\n",
+    )
     proc = start_daemon("inditoredis", config, notify)
     try:
-        wait_for(lambda: any("waiting for Redis: connection refused, retry in" in line for line in notify.snapshot()),
-                 timeout=20, what="STATUS saying why it is not ready")
+        wait_for(
+            lambda: any(
+                "waiting for Redis: connection refused, retry in" in line for line in notify.snapshot()
+            ),
+            timeout=20,
+            what="STATUS saying why it is not ready",
+        )
         assert not notify.has("READY=1") and proc.poll() is None
         with RedisProcess(port=redis_port):
             wait_for(lambda: notify.has("READY=1"), timeout=20, what="READY=1 once Redis is up")
@@ -167,9 +206,13 @@ def test_not_ready_while_redis_is_down_then_ready_when_it_starts(simulators, not
     assert status == 0
 
 
-def _bridge_configs(kind: str, tmp_path: Path, redis_port: int, broker_port: int, indi_port: int) -> tuple[str, str]:
-    common = (f"[indi]\nhost = 127.0.0.1\nport = {indi_port}\n[redis]\nhost = 127.0.0.1\nport = {redis_port}\n"
-              f"[mqtt]\nhost = 127.0.0.1\nport = {broker_port}\n")
+def _bridge_configs(
+    kind: str, tmp_path: Path, redis_port: int, broker_port: int, indi_port: int
+) -> tuple[str, str]:
+    common = (
+        f"[indi]\nhost = 127.0.0.1\nport = {indi_port}\n[redis]\nhost = 127.0.0.1\nport = {redis_port}\n"
+        f"[mqtt]\nhost = 127.0.0.1\nport = {broker_port}\n"
+    )
     own = {
         "driverstoredis": f"[service]\ndrivers = {STANDIN}\nblob_folder = {tmp_path}\n",
         "inditomqtt": "[service]\nmqtt_id = obs1\n",
@@ -180,9 +223,12 @@ def _bridge_configs(kind: str, tmp_path: Path, redis_port: int, broker_port: int
     return common, own
 
 
-@pytest.mark.parametrize("service", ["driverstoredis", "inditomqtt", "driverstomqtt", "mqtttoredis", "mqtttoport"])
-def test_every_bridge_service_becomes_ready_and_stops_cleanly(service, simulators, redis_proc, mosquitto_proc,
-                                                              notify, tmp_path):
+@pytest.mark.parametrize(
+    "service", ["driverstoredis", "inditomqtt", "driverstomqtt", "mqtttoredis", "mqtttoport"]
+)
+def test_every_bridge_service_becomes_ready_and_stops_cleanly(
+    service, simulators, redis_proc, mosquitto_proc, notify, tmp_path
+):
     common, own = _bridge_configs(service, tmp_path, redis_proc.port, mosquitto_proc.port, simulators.port)
     proc = start_daemon(service, write_config(tmp_path, service, common, own), notify)
     try:
@@ -198,28 +244,50 @@ def test_web_service_serves_a_socket_passed_by_systemd(redis_proc, notify, tmp_p
     listener.bind(("127.0.0.1", 0))
     listener.listen()
     port = listener.getsockname()[1]
-    config = write_config(tmp_path, "web", f"[redis]\nhost = 127.0.0.1\nport = {redis_proc.port}\n",
-                          f"[service]\nblob_folder = {tmp_path}\nlisten_port = {free_port()}\n[users]\n")
-    added = subprocess.run([str(BIN / "indiredis-web"), "--config", str(config), "--add-user", "alice"],
-                           input="correct horse battery\n", capture_output=True, text=True, timeout=30)
+    config = write_config(
+        tmp_path,
+        "web",
+        f"[redis]\nhost = 127.0.0.1\nport = {redis_proc.port}\n",
+        f"[service]\nblob_folder = {tmp_path}\nlisten_port = {free_port()}\n[users]\n",
+    )
+    added = subprocess.run(
+        [str(BIN / "indiredis-web"), "--config", str(config), "--add-user", "alice"],
+        input="correct horse battery\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert added.returncode == 0 and "correct horse" not in config.read_text(), added.stderr
     fd = listener.fileno()
     env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "LISTEN_FDS": "1"}
     # as systemd does: the socket is fd 3 and LISTEN_PID names the daemon (the launcher's pid, kept by exec)
-    launcher = ("import os, sys; os.dup2(int(sys.argv[1]), 3); os.environ['LISTEN_PID'] = str(os.getpid()); "
-                "os.execv(sys.argv[2], sys.argv[2:])")
-    proc = subprocess.Popen([sys.executable, "-c", launcher, str(fd), str(BIN / "indiredis-web"),
-                             "--config", str(config)], env=env, pass_fds=[fd])
+    launcher = (
+        "import os, sys; os.dup2(int(sys.argv[1]), 3); os.environ['LISTEN_PID'] = str(os.getpid()); "
+        "os.execv(sys.argv[2], sys.argv[2:])"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", launcher, str(fd), str(BIN / "indiredis-web"), "--config", str(config)],
+        env=env,
+        pass_fds=[fd],
+    )
     listener.close()
     try:
         wait_for(lambda: notify.has("READY=1"), timeout=20, what="web READY=1")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
             # answered by the web app, which asks for a login first
-            assert response.status == 200 and response.url.endswith("/login") and b"password" in response.read()
+            assert (
+                response.status == 200 and response.url.endswith("/login") and b"password" in response.read()
+            )
         # the usual next step: another user, then `systemctl reload`, which rebuilds the web server; it
         # serves systemd's socket again (binding listen_port instead would leave the socket unserved)
-        subprocess.run([str(BIN / "indiredis-web"), "--config", str(config), "--add-user", "bob"],
-                       input="another long password\n", capture_output=True, text=True, timeout=30, check=True)
+        subprocess.run(
+            [str(BIN / "indiredis-web"), "--config", str(config), "--add-user", "bob"],
+            input="another long password\n",
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
         proc.send_signal(signal.SIGHUP)
         wait_for(lambda: notify.snapshot().count("READY=1") == 2, timeout=20, what="READY=1 after the reload")
         assert proc.poll() is None
@@ -243,50 +311,92 @@ BAD_CONFIGS = [
     ("negative log length", "[log_lengths]\nmessages = -1\n", "must not be negative"),
     ("port out of range", "[indi]\nport = 70000\n", "[indi] port = 70000 is out of range (1-65535)"),
     ("tiny message limit", "[service]\nmax_message_size = 10\n", "max_message_size = 10 is out of range"),
-    ("TLS files without ssl", "[redis]\nssl_ca_certs = /etc/ssl/ca.pem\n",
-     "[redis] TLS files are given but ssl is not enabled"),
-    ("client certificate without key", "[redis]\nssl = yes\nssl_certfile = /etc/ssl/c.pem\n",
-     "needs both ssl_certfile and ssl_keyfile"),
+    (
+        "TLS files without ssl",
+        "[redis]\nssl_ca_certs = /etc/ssl/ca.pem\n",
+        "[redis] TLS files are given but ssl is not enabled",
+    ),
+    (
+        "client certificate without key",
+        "[redis]\nssl = yes\nssl_certfile = /etc/ssl/c.pem\n",
+        "needs both ssl_certfile and ssl_keyfile",
+    ),
     ("empty channel", "[redis]\nto_indi_channel =\n", "[redis] to_indi_channel must be a non-empty string"),
     ("duplicate key", "[indi]\nport = 1\nport = 2\n", "option 'port' in section 'indi' already exists"),
-    ("section the service does not use", "[mqtt]\nport = 1883\n", "[mqtt] is not used by indiredis-inditoredis"),
-    ("blob folder that cannot be made", "[service]\nblob_folder = /etc/hostname/blobs\n",
-     "[service] blob_folder = /etc/hostname/blobs: /etc/hostname is not a folder"),
+    (
+        "section the service does not use",
+        "[mqtt]\nport = 1883\n",
+        "[mqtt] is not used by indiredis-inditoredis",
+    ),
+    (
+        "blob folder that cannot be made",
+        "[service]\nblob_folder = /etc/hostname/blobs\n",
+        "[service] blob_folder = /etc/hostname/blobs: /etc/hostname is not a folder",
+    ),
 ]
 
 
 @pytest.mark.parametrize("case, text, expected", BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
 def test_bad_configuration_gives_one_line_and_status_78(case, text, expected, tmp_path):
     config = write_config(tmp_path, "inditoredis", "", text)
-    result = subprocess.run([str(BIN / "indiredis-inditoredis"), "--config", str(config)], capture_output=True,
-                            text=True, timeout=30)
+    result = subprocess.run(
+        [str(BIN / "indiredis-inditoredis"), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 78, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0] and "Traceback" not in result.stderr, result.stderr
 
 
-@pytest.mark.parametrize("service, text, expected", [
-    ("inditomqtt", "[service]\n", "[service] mqtt_id is required"),
-    ("driverstoredis", "[service]\ndrivers =\n", "drivers must not be empty"),
-    ("inditomqtt", "[service]\nmqtt_id = a/b\n", "[service] mqtt_id must be a non-empty name"),
-    ("mqtttoport", "[service]\nmqtt_id = p\nlisten_port = 0\n", "[service] listen_port = 0 is out of range"),
-    ("inditomqtt", "[service]\nmqtt_id = m\n[mqtt]\nto_indi_topic = a/#\n", "must not contain MQTT wildcards"),
-    ("mqtttoredis", "[service]\nmqtt_id = m\n[mqtt]\nfrom_indi_topic = to_indi\n", "four MQTT topics must differ"),
-])
+@pytest.mark.parametrize(
+    "service, text, expected",
+    [
+        ("inditomqtt", "[service]\n", "[service] mqtt_id is required"),
+        ("driverstoredis", "[service]\ndrivers =\n", "drivers must not be empty"),
+        ("inditomqtt", "[service]\nmqtt_id = a/b\n", "[service] mqtt_id must be a non-empty name"),
+        (
+            "mqtttoport",
+            "[service]\nmqtt_id = p\nlisten_port = 0\n",
+            "[service] listen_port = 0 is out of range",
+        ),
+        (
+            "inditomqtt",
+            "[service]\nmqtt_id = m\n[mqtt]\nto_indi_topic = a/#\n",
+            "must not contain MQTT wildcards",
+        ),
+        (
+            "mqtttoredis",
+            "[service]\nmqtt_id = m\n[mqtt]\nfrom_indi_topic = to_indi\n",
+            "four MQTT topics must differ",
+        ),
+    ],
+)
 @pytest.mark.parametrize("check", [False, True], ids=["run", "check"])
 def test_missing_or_invalid_required_keys(service, text, expected, check, tmp_path):
     config = write_config(tmp_path, service, "", text)
-    result = subprocess.run([str(BIN / f"indiredis-{service}"), "--config", str(config)] + ["--check"] * check,
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [str(BIN / f"indiredis-{service}"), "--config", str(config)] + ["--check"] * check,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 78 and len(lines) == 1, result.stderr
-    assert str(config) in lines[0] and expected in lines[0] and "Traceback" not in result.stderr, result.stderr
+    assert str(config) in lines[0] and expected in lines[0] and "Traceback" not in result.stderr, (
+        result.stderr
+    )
 
 
 def test_a_mistake_in_common_ini_names_common_ini(tmp_path):
     config = write_config(tmp_path, "inditoredis", "[redis]\ndb = -1\n", "[service]\n")
-    result = subprocess.run([str(BIN / "indiredis-inditoredis"), "--config", str(config)], capture_output=True,
-                            text=True, timeout=30)
+    result = subprocess.run(
+        [str(BIN / "indiredis-inditoredis"), "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 78, result.stderr
     assert f"{tmp_path / 'common.ini'}: [redis] db = -1 is out of range (0 or more)" in result.stderr
 
@@ -299,42 +409,77 @@ def test_journal_stream_gets_syslog_priorities(tmp_path):
         with open(stderr, "wb") as handle:
             status = os.fstat(handle.fileno())
             env = {**os.environ, "JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino}" if journal else "1:2"}
-            code = subprocess.run([str(BIN / "indiredis-inditoredis"), "--config", str(config)], env=env,
-                                  stderr=handle, timeout=30).returncode
+            code = subprocess.run(
+                [str(BIN / "indiredis-inditoredis"), "--config", str(config)],
+                env=env,
+                stderr=handle,
+                timeout=30,
+            ).returncode
         line = stderr.read_text()
         assert code == 78 and line.count("\n") == 1
-        assert line.startswith("<3>configuration error: ") if journal else " ERROR configuration error: " in line
+        assert (
+            line.startswith("<3>configuration error: ") if journal else " ERROR configuration error: " in line
+        )
 
 
 def test_template_unit_runs_a_second_inditoredis_from_its_own_file(tmp_path):
     unit = (Path(__file__).parents[2] / "systemd" / "indiredis-inditoredis@.service").read_text()
     assert "--config /etc/indiredis/inditoredis-%i.ini" in unit
     blobs = tmp_path / "dome2-blobs"
-    config = write_config(tmp_path, "inditoredis-dome2", "[indi]\nport = 7625\n",
-                          f"[redis]\nkeyprefix = dome2_\n[service]\nblob_folder = {blobs}\n")
-    result = subprocess.run([str(BIN / "indiredis-inditoredis"), "--config", str(config), "--check"],
-                            capture_output=True, text=True, timeout=30)
+    config = write_config(
+        tmp_path,
+        "inditoredis-dome2",
+        "[indi]\nport = 7625\n",
+        f"[redis]\nkeyprefix = dome2_\n[service]\nblob_folder = {blobs}\n",
+    )
+    result = subprocess.run(
+        [str(BIN / "indiredis-inditoredis"), "--config", str(config), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0 and "configuration is valid" in result.stdout, result.stderr
     assert not blobs.exists()  # --check builds the bridge but writes nothing (the folder comes with a BLOB)
 
 
 def test_python_module_entry_point(tmp_path):
-    text = subprocess.run([sys.executable, "-m", "indiredis.service.cli", "mqtttoport", "--help"],
-                          capture_output=True, text=True, timeout=30, check=True).stdout
+    text = subprocess.run(
+        [sys.executable, "-m", "indiredis.service.cli", "mqtttoport", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     assert text.startswith("usage: indiredis-mqtttoport") and "listen_port" in text
 
 
 def test_missing_configuration_file(tmp_path):
-    result = subprocess.run([str(BIN / "indiredis-web"), "--config", str(tmp_path / "none.ini")],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [str(BIN / "indiredis-web"), "--config", str(tmp_path / "none.ini")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 78 and "no such configuration file" in result.stderr
 
 
 def test_help_explains_every_option():
-    for service in ("inditoredis", "driverstoredis", "inditomqtt", "driverstomqtt", "mqtttoredis", "mqtttoport",
-                    "web"):
-        text = subprocess.run([str(BIN / f"indiredis-{service}"), "--help"], capture_output=True, text=True,
-                              timeout=30, check=True).stdout
+    for service in (
+        "inditoredis",
+        "driverstoredis",
+        "inditomqtt",
+        "driverstomqtt",
+        "mqtttoredis",
+        "mqtttoport",
+        "web",
+    ):
+        text = subprocess.run(
+            [str(BIN / f"indiredis-{service}"), "--help"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
         assert "--config" in text and "--log-level" in text and f"/etc/indiredis/{service}.ini" in text
         assert f"examples/{service}.ini" in text  # where the commented example with every key is
         schema = config.SCHEMAS[service]
@@ -349,9 +494,17 @@ def test_systemd_analyze_verify_passes_on_every_unit(tmp_path):
     units = sorted((Path(__file__).parents[2] / "systemd").glob("indiredis-*"))
     assert len(units) == 9  # six bridges, the inditoredis@ template, the web service and its socket
     for unit in units:  # the units name /usr/bin/indiredis-*: point them at this installation's scripts
-        (tmp_path / unit.name).write_text(unit.read_text().replace("/usr/bin/indiredis-", f"{BIN}/indiredis-"))
+        (tmp_path / unit.name).write_text(
+            unit.read_text().replace("/usr/bin/indiredis-", f"{BIN}/indiredis-")
+        )
     # and an instance of the template, as `systemctl start indiredis-inditoredis@dome2` makes it
-    (tmp_path / "indiredis-inditoredis@dome2.service").write_text((tmp_path / "indiredis-inditoredis@.service").read_text())
-    result = subprocess.run(["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in tmp_path.iterdir())],
-                            capture_output=True, text=True, timeout=60)
+    (tmp_path / "indiredis-inditoredis@dome2.service").write_text(
+        (tmp_path / "indiredis-inditoredis@.service").read_text()
+    )
+    result = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in tmp_path.iterdir())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr

@@ -27,16 +27,25 @@ def _receive_with(address: str, bind_to: str, use_library: bool, monkeypatch) ->
         receiver.close()
 
 
-@pytest.mark.parametrize("use_library", [
-    pytest.param(True, marks=pytest.mark.skipif(sdnotify is None, reason="the sdnotify library is not installed")),
-    False], ids=["sdnotify", "stdlib"])
+@pytest.mark.parametrize(
+    "use_library",
+    [
+        pytest.param(
+            True, marks=pytest.mark.skipif(sdnotify is None, reason="the sdnotify library is not installed")
+        ),
+        False,
+    ],
+    ids=["sdnotify", "stdlib"],
+)
 @pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
 def test_status_ready_reloading_arrive_as_utf8(use_library, abstract, tmp_path, monkeypatch):
     if abstract:  # systemd may name an abstract socket: "@name" means "\0name"
         name = f"indiredis-test-{os.getpid()}-{use_library}"
         datagrams = _receive_with("@" + name, "\0" + name, use_library, monkeypatch)
     else:
-        datagrams = _receive_with(str(tmp_path / "notify"), str(tmp_path / "notify"), use_library, monkeypatch)
+        datagrams = _receive_with(
+            str(tmp_path / "notify"), str(tmp_path / "notify"), use_library, monkeypatch
+        )
     assert datagrams[0] == ("STATUS=" + STATUS).encode("utf-8")  # systemd ignores a STATUS= that is not UTF-8
     assert datagrams[1] == b"READY=1"
     lines = datagrams[2].decode().split("\n")

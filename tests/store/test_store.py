@@ -12,8 +12,8 @@ import redis.asyncio as aioredis
 
 import indiredis
 from indiredis import tools
-from indiredis.protocol import IndiStreamParser, Message
 from indiredis.links.client.redisside import aclose
+from indiredis.protocol import IndiStreamParser, Message
 from indiredis.store import RedisStore
 
 
@@ -32,7 +32,9 @@ def apply(redis_proc):
                 await store.apply(conn, messages(xml))
             finally:
                 await aclose(conn)
+
         asyncio.run(run())
+
     return _apply
 
 
@@ -57,18 +59,34 @@ def test_definitions_build_the_key_space(apply, rconn, redis_host, tmp_path):
     assert tools.properties(rconn, redis_host, "Tel") == ["CONNECTION", "EQ", "STATUS"]
     assert tools.elements(rconn, redis_host, "EQ", "Tel") == ["DEC", "RA"]
     attrs = tools.attributes_dict(rconn, redis_host, "EQ", "Tel")
-    assert attrs == {"device": "Tel", "name": "EQ", "label": "Eq. coords", "group": "Main", "state": "Idle",
-                     "perm": "rw", "timeout": "60", "timestamp": "2026-01-01T00:00:00", "vector": "NumberVector"}
+    assert attrs == {
+        "device": "Tel",
+        "name": "EQ",
+        "label": "Eq. coords",
+        "group": "Main",
+        "state": "Idle",
+        "perm": "rw",
+        "timeout": "60",
+        "timestamp": "2026-01-01T00:00:00",
+        "vector": "NumberVector",
+    }
     ra = tools.elements_dict(rconn, redis_host, "RA", "EQ", "Tel")
     assert ra["formatted_number"] == "  12:30:00" and ra["float_number"] == "12.5"
-    assert ra["float_max"] == "24.0" and ra["min"] == "0" and ra["format"] == "%010.6m" and ra["label"] == "RA (hh:mm:ss)"
+    assert (
+        ra["float_max"] == "24.0"
+        and ra["min"] == "0"
+        and ra["format"] == "%010.6m"
+        and ra["label"] == "RA (hh:mm:ss)"
+    )
     assert tools.attributes_dict(rconn, redis_host, "CONNECTION", "Tel")["rule"] == "OneOfMany"
     light = tools.attributes_dict(rconn, redis_host, "STATUS", "Tel")
     assert "timeout" not in light and light["label"] == "STATUS"
     assert tools.attributes_dict(rconn, redis_host, "CCD1", "Cam")["blobs"] == "Enabled"
     assert tools.elements_dict(rconn, redis_host, "T", "INFO", "Cam")["value"] == "hello"
     assert "value" not in tools.elements_dict(rconn, redis_host, "IMG", "CCD1", "Cam")
-    assert [name for name, in [[d["name"]] for d in tools.property_elements(rconn, redis_host, "EQ", "Tel")]] == ["DEC", "RA"]
+    assert [
+        name for (name,) in [[d["name"]] for d in tools.property_elements(rconn, redis_host, "EQ", "Tel")]
+    ] == ["DEC", "RA"]
     assert tools.logs(rconn, redis_host, 5, "devices")[0][1] == ["Cam", "Tel"]
 
 
@@ -84,7 +102,10 @@ def test_set_updates_values_and_logs_only_changes(apply, rconn, redis_host):
     store = RedisStore(redis_host, log_lengths={"numbervector": 3})
     apply(store, DEFS)
     for ra in ("13", "13", "14", "15", "16"):
-        apply(store, f'<setNumberVector device="Tel" name="EQ" state="Busy" timestamp="t"><oneNumber name="RA">{ra}</oneNumber></setNumberVector>')
+        apply(
+            store,
+            f'<setNumberVector device="Tel" name="EQ" state="Busy" timestamp="t"><oneNumber name="RA">{ra}</oneNumber></setNumberVector>',
+        )
     ra = tools.elements_dict(rconn, redis_host, "RA", "EQ", "Tel")
     assert ra["value"] == "16" and ra["formatted_number"] == "  16:00:00" and ra["label"] == "RA (hh:mm:ss)"
     assert tools.attributes_dict(rconn, redis_host, "EQ", "Tel")["state"] == "Busy"
@@ -104,7 +125,10 @@ def test_set_for_undefined_property_is_ignored(apply, rconn, redis_host):
 
 def test_messages(apply, rconn, redis_host):
     store = RedisStore(redis_host)
-    apply(store, '<message device="Tel" timestamp="2026-01-01T00:00:01" message="hello"/><message message="sys" timestamp="T2"/>')
+    apply(
+        store,
+        '<message device="Tel" timestamp="2026-01-01T00:00:01" message="hello"/><message message="sys" timestamp="T2"/>',
+    )
     assert tools.last_message(rconn, redis_host, "Tel") == "2026-01-01T00:00:01 hello"
     assert tools.last_message(rconn, redis_host) == "T2 sys"
     assert tools.logs(rconn, redis_host, 1, "devicemessages", "Tel")[0][1] == ["2026-01-01T00:00:01", "hello"]
@@ -115,18 +139,26 @@ def test_del_property_and_device(apply, rconn, redis_host):
     apply(store, DEFS)
     apply(store, '<delProperty device="Tel" name="EQ" timestamp="T"/>')
     assert "EQ" not in tools.properties(rconn, redis_host, "Tel")
-    assert not rconn.exists("indi_attributes:EQ:Tel", "indi_elements:EQ:Tel", "indi_elementattributes:RA:EQ:Tel")
+    assert not rconn.exists(
+        "indi_attributes:EQ:Tel", "indi_elements:EQ:Tel", "indi_elementattributes:RA:EQ:Tel"
+    )
     assert tools.last_message(rconn, redis_host, "Tel") == "T Property EQ deleted from device Tel"
     apply(store, '<delProperty device="Tel" message="gone"/>')
     assert tools.devices(rconn, redis_host) == ["Cam"]
-    assert not rconn.keys("indi_*:*Tel") or all(k.startswith(b"indi_devicemessages") or k.startswith(b"indi_logdata") for k in rconn.keys("indi_*Tel*"))
+    assert not rconn.keys("indi_*:*Tel") or all(
+        k.startswith(b"indi_devicemessages") or k.startswith(b"indi_logdata")
+        for k in rconn.keys("indi_*Tel*")
+    )
     assert tools.last_message(rconn, redis_host, "Tel").endswith(" gone")
 
 
 def test_redefinition_drops_vanished_elements(apply, rconn, redis_host):
     store = RedisStore(redis_host)
     apply(store, DEFS)
-    apply(store, '<defNumberVector device="Tel" name="EQ" state="Ok" perm="ro"><defNumber name="RA" format="%g" min="0" max="1" step="0">1</defNumber></defNumberVector>')
+    apply(
+        store,
+        '<defNumberVector device="Tel" name="EQ" state="Ok" perm="ro"><defNumber name="RA" format="%g" min="0" max="1" step="0">1</defNumber></defNumberVector>',
+    )
     assert tools.elements(rconn, redis_host, "EQ", "Tel") == ["RA"]
     assert not rconn.exists("indi_elementattributes:DEC:EQ:Tel")
 
@@ -136,9 +168,12 @@ def test_a_new_run_starts_clear_of_an_earlier_runs_keys(apply, redis_proc, rconn
     a property or device that vanished between the runs does not linger; logs and messages stay."""
     earlier = RedisStore(redis_host)
     apply(earlier, DEFS)
-    apply(earlier, '<defTextVector device="Tel" name="GHOST" state="Ok" perm="ro"><defText name="G">x</defText>'
-                   '</defTextVector><defTextVector device="Gone" name="INFO" state="Ok" perm="ro">'
-                   '<defText name="T">x</defText></defTextVector><message device="Tel" message="hello"/>')
+    apply(
+        earlier,
+        '<defTextVector device="Tel" name="GHOST" state="Ok" perm="ro"><defText name="G">x</defText>'
+        '</defTextVector><defTextVector device="Gone" name="INFO" state="Ok" perm="ro">'
+        '<defText name="T">x</defText></defTextVector><message device="Tel" message="hello"/>',
+    )
 
     async def new_run() -> None:
         conn = aioredis.Redis(host="127.0.0.1", port=redis_proc.port)
@@ -175,11 +210,16 @@ def test_a_clients_enableblob_rewrites_the_blobs_attribute(apply, redis_proc, rc
 
     asyncio.run(note('<enableBLOB device="Cam">Never</enableBLOB>'))
     assert tools.attributes_dict(rconn, redis_host, "CCD1", "Cam")["blobs"] == "Disabled"
-    logged = [json.loads(entry.split(b" ", 1)[1]) for entry in rconn.lrange("indi_logdata:attributes:CCD1:Cam", 0, -1)]
+    logged = [
+        json.loads(entry.split(b" ", 1)[1])
+        for entry in rconn.lrange("indi_logdata:attributes:CCD1:Cam", 0, -1)
+    ]
     assert [entry["blobs"] for entry in logged[:2]] == ["Disabled", "Enabled"]
     asyncio.run(note('<enableBLOB device="Cam" name="CCD1">Only</enableBLOB>'))
     assert tools.attributes_dict(rconn, redis_host, "CCD1", "Cam")["blobs"] == "Enabled"
-    asyncio.run(note('<enableBLOB device="Tel">Never</enableBLOB>'))  # no BLOB property there: nothing written
+    asyncio.run(
+        note('<enableBLOB device="Tel">Never</enableBLOB>')
+    )  # no BLOB property there: nothing written
     assert rconn.llen("indi_logdata:attributes:CCD1:Cam") == 3
 
 
@@ -188,8 +228,11 @@ def test_blob_written_to_folder_and_never_to_redis(apply, rconn, redis_host, tmp
     apply(store, DEFS)
     payload = b"SIMPLE  = T" + bytes(range(256)) * 40
     compressed = base64.b64encode(zlib.compress(payload)).decode()
-    apply(store, f'<setBLOBVector device="Cam" name="CCD1" state="Ok" timestamp="2026-01-01T00:00:02">'
-                 f'<oneBLOB name="IMG" size="{len(payload)}" format=".fits.z">{compressed}</oneBLOB></setBLOBVector>')
+    apply(
+        store,
+        f'<setBLOBVector device="Cam" name="CCD1" state="Ok" timestamp="2026-01-01T00:00:02">'
+        f'<oneBLOB name="IMG" size="{len(payload)}" format=".fits.z">{compressed}</oneBLOB></setBLOBVector>',
+    )
     element = tools.elements_dict(rconn, redis_host, "IMG", "CCD1", "Cam")
     path = tmp_path / element["filepath"].rsplit("/", 1)[1]
     assert element["size"] == str(len(payload)) and element["format"] == ".fits.z"
@@ -205,7 +248,12 @@ def test_published_after_keys_and_blob_data_left_out(redis_proc, redis_host, tmp
         await pubsub.subscribe("from_indi")
         store = RedisStore(redis_host, blob_folder=str(tmp_path))
         await store.apply(conn, messages(DEFS))
-        await store.apply(conn, messages('<setBLOBVector device="Cam" name="CCD1"><oneBLOB name="IMG" size="3" format=".bin">AQID</oneBLOB></setBLOBVector>'))
+        await store.apply(
+            conn,
+            messages(
+                '<setBLOBVector device="Cam" name="CCD1"><oneBLOB name="IMG" size="3" format=".bin">AQID</oneBLOB></setBLOBVector>'
+            ),
+        )
         received = []
         while len(received) < 6:
             item = await pubsub.get_message(timeout=5)
@@ -213,6 +261,7 @@ def test_published_after_keys_and_blob_data_left_out(redis_proc, redis_host, tmp
                 received.append(item["data"])
         await aclose(conn)
         return received
+
     received = asyncio.run(run())
     assert received[0].startswith(b"<defNumberVector") and b"12.5" in received[0]
     assert received[5].startswith(b"<setBLOBVector") and b"AQID" not in received[5]
@@ -228,8 +277,14 @@ def test_log_lengths_reject_unknown_key(redis_host):
 def test_hostile_names_stay_in_the_blob_folder(apply, rconn, redis_host, tmp_path):
     folder = tmp_path / "blobs"
     store = RedisStore(redis_host, blob_folder=str(folder))
-    apply(store, '<defBLOBVector device="../../etc" name="/abs" state="Idle" perm="ro"><defBLOB name="..\\x"/></defBLOBVector>')
-    apply(store, '<setBLOBVector device="../../etc" name="/abs" timestamp="../../t"><oneBLOB name="..\\x" size="3" format="/../../passwd">AQID</oneBLOB></setBLOBVector>')
+    apply(
+        store,
+        '<defBLOBVector device="../../etc" name="/abs" state="Idle" perm="ro"><defBLOB name="..\\x"/></defBLOBVector>',
+    )
+    apply(
+        store,
+        '<setBLOBVector device="../../etc" name="/abs" timestamp="../../t"><oneBLOB name="..\\x" size="3" format="/../../passwd">AQID</oneBLOB></setBLOBVector>',
+    )
     element = tools.elements_dict(rconn, redis_host, "..\\x", "/abs", "../../etc")
     written = list(folder.iterdir())
     assert len(written) == 1 and str(written[0]) == element["filepath"]

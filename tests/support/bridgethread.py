@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 
 class LoopThread:
@@ -33,7 +34,7 @@ class LoopThread:
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
 
-    def start(self) -> "LoopThread":
+    def start(self) -> LoopThread:
         self.thread.start()
         self._started.wait(5)
         return self
@@ -62,7 +63,7 @@ class LoopThread:
     def alive(self) -> bool:
         return self.thread.is_alive()
 
-    def __enter__(self) -> "LoopThread":
+    def __enter__(self) -> LoopThread:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -42,13 +42,19 @@ def send(xml: str) -> None:
 
 
 def definitions() -> None:
-    send(f'<defNumberVector device={DEV} name="COORD" state="Idle" perm="rw" timeout="0">'
-         '<defNumber name="RA" format="%010.6m" min="0" max="24" step="0">0</defNumber>'
-         '<defNumber name="DEC" format="%g" min="-90" max="90" step="0">0</defNumber></defNumberVector>')
-    send(f'<defTextVector device={DEV} name="CMD" state="Idle" perm="rw" timeout="0">'
-         '<defText name="TEXT"></defText></defTextVector>')
-    send(f'<defBLOBVector device={DEV} name="IMAGE" state="Idle" perm="ro" timeout="0">'
-         '<defBLOB name="FRAME"/></defBLOBVector>')
+    send(
+        f'<defNumberVector device={DEV} name="COORD" state="Idle" perm="rw" timeout="0">'
+        '<defNumber name="RA" format="%010.6m" min="0" max="24" step="0">0</defNumber>'
+        '<defNumber name="DEC" format="%g" min="-90" max="90" step="0">0</defNumber></defNumberVector>'
+    )
+    send(
+        f'<defTextVector device={DEV} name="CMD" state="Idle" perm="rw" timeout="0">'
+        '<defText name="TEXT"></defText></defTextVector>'
+    )
+    send(
+        f'<defBLOBVector device={DEV} name="IMAGE" state="Idle" perm="ro" timeout="0">'
+        '<defBLOB name="FRAME"/></defBLOBVector>'
+    )
 
 
 def report(message: Message) -> None:
@@ -62,14 +68,18 @@ def report(message: Message) -> None:
 
 def command(text: str) -> None:
     if text == "blob":
-        send(f'<setBLOBVector device={DEV} name="IMAGE" state="Ok">'
-             '<oneBLOB name="FRAME" size="3" format=".bin">YWJj</oneBLOB></setBLOBVector>')
+        send(
+            f'<setBLOBVector device={DEV} name="IMAGE" state="Ok">'
+            '<oneBLOB name="FRAME" size="3" format=".bin">YWJj</oneBLOB></setBLOBVector>'
+        )
     elif text == "stderr":
         sys.stderr.write(f"{DEVICE} says hello on stderr\n")
         sys.stderr.flush()
     elif text == "exit":
         sys.exit(3)
-    send(f'<setTextVector device={DEV} name="CMD" state="Ok"><oneText name="TEXT">{text}</oneText></setTextVector>')
+    send(
+        f'<setTextVector device={DEV} name="CMD" state="Ok"><oneText name="TEXT">{text}</oneText></setTextVector>'
+    )
 
 
 def handle(message: Message) -> None:
@@ -88,8 +98,11 @@ def handle(message: Message) -> None:
 
 def main() -> None:
     for device, name in SNOOP:
-        send(f"<getProperties version=\"1.7\" device={quoteattr(device)}"
-             + (f" name={quoteattr(name)}" if name else "") + "/>")
+        send(
+            f'<getProperties version="1.7" device={quoteattr(device)}'
+            + (f" name={quoteattr(name)}" if name else "")
+            + "/>"
+        )
     for device in SNOOP_BLOBS:
         send(f"<enableBLOB device={quoteattr(device)}>Also</enableBLOB>")
     parser = IndiStreamParser()

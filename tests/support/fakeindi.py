@@ -71,7 +71,7 @@ class FakeIndiServer:
         self.listener.close()
         self.drop_clients()
 
-    def __enter__(self) -> "FakeIndiServer":
+    def __enter__(self) -> FakeIndiServer:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -26,17 +26,24 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import redis
 
 import indiredis
 from indiredis import tools
 from tests.support.notifysocket import NotifySocket
-from tests.support.servers import IndiServerProcess, MosquittoProcess, RedisProcess, free_port, port_open, wait_for
+from tests.support.servers import (
+    IndiServerProcess,
+    MosquittoProcess,
+    RedisProcess,
+    free_port,
+    port_open,
+    wait_for,
+)
 
 HERE = Path(__file__).resolve().parent
 STANDIN = str(HERE / "standin_driver.py")
@@ -68,7 +75,7 @@ def parse_arrivals(data: bytes, now: float) -> list[Arrival]:
         stamp, run, number = _TIMESTAMP.search(text), _RUN.search(text), _SEQ.search(text)
         if not (stamp and run and number):
             continue
-        sent = datetime.fromisoformat(stamp.group(1).decode()).replace(tzinfo=timezone.utc).timestamp()
+        sent = datetime.fromisoformat(stamp.group(1).decode()).replace(tzinfo=UTC).timestamp()
         arrivals.append(Arrival(int(float(run.group(1))), int(float(number.group(1))), sent, now))
     return arrivals
 
@@ -82,7 +89,7 @@ class Watcher:
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
 
-    def start(self) -> "Watcher":
+    def start(self) -> Watcher:
         self.thread.start()
         return self
 
@@ -152,7 +159,7 @@ class IndiClientWatcher(Watcher):
             while not self._stop.is_set():
                 try:
                     data = sock.recv(1 << 16)
-                except socket.timeout:
+                except TimeoutError:
                     continue
                 if not data:
                     return
@@ -164,9 +171,14 @@ class IndiClientWatcher(Watcher):
                     pending = pending[cut:]
 
 
-SERVICE_OF = {"make_inditoredis": "inditoredis", "make_driverstoredis": "driverstoredis",
-              "make_inditomqtt": "inditomqtt", "make_driverstomqtt": "driverstomqtt",
-              "make_mqtttoredis": "mqtttoredis", "make_mqtttoport": "mqtttoport"}
+SERVICE_OF = {
+    "make_inditoredis": "inditoredis",
+    "make_driverstoredis": "driverstoredis",
+    "make_inditomqtt": "inditomqtt",
+    "make_driverstomqtt": "driverstomqtt",
+    "make_mqtttoredis": "mqtttoredis",
+    "make_mqtttoport": "mqtttoport",
+}
 HOST_SECTIONS = {"indi_host": "indi", "redis_host": "redis", "mqtt_host": "mqtt"}
 SERVICE_KEYS = {"port": "listen_port", "host": "listen_host"}
 
@@ -186,8 +198,11 @@ class BridgeProcess:
         self.notify: NotifySocket | None = None
 
     def write_config(self) -> Path:
-        lines = ["[service]", f"blob_folder = {self.folder / 'blobs'}"] if self.service in (
-            "inditoredis", "driverstoredis", "mqtttoredis") else ["[service]"]
+        lines = (
+            ["[service]", f"blob_folder = {self.folder / 'blobs'}"]
+            if self.service in ("inditoredis", "driverstoredis", "mqtttoredis")
+            else ["[service]"]
+        )
         sections: list[str] = []
         for key, value in self.kwargs.items():
             if key in HOST_SECTIONS:
@@ -200,14 +215,17 @@ class BridgeProcess:
         path.write_text("\n".join(lines + sections) + "\n")
         return path
 
-    def start(self) -> "BridgeProcess":
+    def start(self) -> BridgeProcess:
         config = self.write_config()
         self.notify = NotifySocket(self.folder)
         env = {**self.env, "NOTIFY_SOCKET": str(self.notify.path), "WATCHDOG_USEC": "2000000"}
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(Path(sys.executable).parent / f"indiredis-{self.service}"), "--config", str(config)],
-                stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
             )
         return self
 
@@ -222,14 +240,19 @@ class BridgeProcess:
     def statuses(self) -> list[str]:
         """Every STATUS= the daemon sent."""
         lines = self.notify.snapshot() if self.notify else []
-        return [line[len("STATUS="):] for line in lines if line.startswith("STATUS=")]
+        return [line[len("STATUS=") :] for line in lines if line.startswith("STATUS=")]
 
     @property
     def ready(self) -> bool:
         """READY=1 was sent, and the latest status says both sides are connected."""
         statuses = self.statuses()
-        return (self.notify is not None and self.notify.has("READY=1") and bool(statuses)
-                and "waiting for" not in statuses[-1] and "connecting to" not in statuses[-1])
+        return (
+            self.notify is not None
+            and self.notify.has("READY=1")
+            and bool(statuses)
+            and "waiting for" not in statuses[-1]
+            and "connecting to" not in statuses[-1]
+        )
 
     def dropped(self) -> int:
         """Messages the bridge said it dropped during outages."""
@@ -310,8 +333,12 @@ class Chain:
     def wait_flowing(self, since: float, timeout: float = 30) -> float:
         """Wait until a message sent after ``since`` arrives; return the time it did."""
         assert self.watcher is not None
-        wait_for(lambda: self.watcher.fresh_since(since), timeout=timeout, interval=0.02,
-                 what=f"{self.name}: fresh messages end to end")
+        wait_for(
+            lambda: self.watcher.fresh_since(since),
+            timeout=timeout,
+            interval=0.02,
+            what=f"{self.name}: fresh messages end to end",
+        )
         return time.time()
 
     def fault(self, part: str) -> Fault:
@@ -348,7 +375,11 @@ class Chain:
                 return f"SEQ elements are {tools.elements(conn, server, 'SEQ', 'Stream')}"
             latest = max((a for a in self.watcher.snapshot()[-20:]), key=lambda a: a.arrived)  # type: ignore[union-attr]
             stored = float(tools.elements_dict(conn, server, "N", "SEQ", "Stream").get("value", "-1"))
-            if stored < latest.number and int(float(tools.elements_dict(conn, server, "RUN", "SEQ", "Stream").get("value", "0"))) == latest.run:
+            if (
+                stored < latest.number
+                and int(float(tools.elements_dict(conn, server, "RUN", "SEQ", "Stream").get("value", "0")))
+                == latest.run
+            ):
                 return f"stored N={stored} is behind the latest delivered {latest.number}"
             return ""
         finally:
@@ -411,6 +442,7 @@ def account(arrivals: Sequence[Arrival], windows: Sequence[tuple[float, float]])
 
 # -- chain builders ----------------------------------------------------------------------------
 
+
 def _redis_kwargs(chain: Chain) -> dict:
     assert chain.redis
     return {"host": "127.0.0.1", "port": chain.redis.port}
@@ -449,23 +481,34 @@ def build_chain(name: str, workdir: Path, rate: float = 2000) -> Chain:
 def _inditoredis(chain: Chain, env: dict[str, str]) -> None:
     chain.redis = RedisProcess().start()
     chain.indiserver = IndiServerProcess([STANDIN]).start()
-    chain.bridges.append(BridgeProcess("make_inditoredis", {"indi_host": _indi_kwargs(chain),
-                                                            "redis_host": _redis_kwargs(chain)}, chain.workdir).start())
+    chain.bridges.append(
+        BridgeProcess(
+            "make_inditoredis",
+            {"indi_host": _indi_kwargs(chain), "redis_host": _redis_kwargs(chain)},
+            chain.workdir,
+        ).start()
+    )
     chain.watcher = RedisWatcher(chain.redis.port)
 
 
 def _driverstoredis(chain: Chain, env: dict[str, str]) -> None:
     chain.redis = RedisProcess().start()
-    bridge = BridgeProcess("make_driverstoredis", {"drivers": [STANDIN], "redis_host": _redis_kwargs(chain)},
-                           chain.workdir, env).start()
+    bridge = BridgeProcess(
+        "make_driverstoredis", {"drivers": [STANDIN], "redis_host": _redis_kwargs(chain)}, chain.workdir, env
+    ).start()
     chain.bridges.append(bridge)
     chain.driver_bridge = bridge
     chain.watcher = RedisWatcher(chain.redis.port)
 
 
 def _mqtt_to_redis(chain: Chain) -> None:
-    chain.bridges.append(BridgeProcess("make_mqtttoredis", {"mqtt_id": "gui", "mqtt_host": _mqtt_kwargs(chain),
-                                                            "redis_host": _redis_kwargs(chain)}, chain.workdir).start())
+    chain.bridges.append(
+        BridgeProcess(
+            "make_mqtttoredis",
+            {"mqtt_id": "gui", "mqtt_host": _mqtt_kwargs(chain), "redis_host": _redis_kwargs(chain)},
+            chain.workdir,
+        ).start()
+    )
     chain.watcher = RedisWatcher(chain.redis.port)  # type: ignore[union-attr]
 
 
@@ -473,16 +516,25 @@ def _inditomqtt_mqtttoredis(chain: Chain, env: dict[str, str]) -> None:
     chain.redis = RedisProcess().start()
     chain.mosquitto = MosquittoProcess().start()
     chain.indiserver = IndiServerProcess([STANDIN]).start()
-    chain.bridges.append(BridgeProcess("make_inditomqtt", {"indi_host": _indi_kwargs(chain), "mqtt_id": "obs",
-                                                           "mqtt_host": _mqtt_kwargs(chain)}, chain.workdir).start())
+    chain.bridges.append(
+        BridgeProcess(
+            "make_inditomqtt",
+            {"indi_host": _indi_kwargs(chain), "mqtt_id": "obs", "mqtt_host": _mqtt_kwargs(chain)},
+            chain.workdir,
+        ).start()
+    )
     _mqtt_to_redis(chain)
 
 
 def _driverstomqtt_mqtttoredis(chain: Chain, env: dict[str, str]) -> None:
     chain.redis = RedisProcess().start()
     chain.mosquitto = MosquittoProcess().start()
-    bridge = BridgeProcess("make_driverstomqtt", {"drivers": [STANDIN], "mqtt_id": "obs",
-                                                  "mqtt_host": _mqtt_kwargs(chain)}, chain.workdir, env).start()
+    bridge = BridgeProcess(
+        "make_driverstomqtt",
+        {"drivers": [STANDIN], "mqtt_id": "obs", "mqtt_host": _mqtt_kwargs(chain)},
+        chain.workdir,
+        env,
+    ).start()
     chain.bridges.append(bridge)
     chain.driver_bridge = bridge
     _mqtt_to_redis(chain)
@@ -492,10 +544,20 @@ def _inditomqtt_mqtttoport(chain: Chain, env: dict[str, str]) -> None:
     chain.mosquitto = MosquittoProcess().start()
     chain.indiserver = IndiServerProcess([STANDIN]).start()
     port = free_port()
-    chain.bridges.append(BridgeProcess("make_inditomqtt", {"indi_host": _indi_kwargs(chain), "mqtt_id": "obs",
-                                                           "mqtt_host": _mqtt_kwargs(chain)}, chain.workdir).start())
-    chain.bridges.append(BridgeProcess("make_mqtttoport", {"mqtt_id": "kstars", "mqtt_host": _mqtt_kwargs(chain),
-                                                           "port": port, "host": "127.0.0.1"}, chain.workdir).start())
+    chain.bridges.append(
+        BridgeProcess(
+            "make_inditomqtt",
+            {"indi_host": _indi_kwargs(chain), "mqtt_id": "obs", "mqtt_host": _mqtt_kwargs(chain)},
+            chain.workdir,
+        ).start()
+    )
+    chain.bridges.append(
+        BridgeProcess(
+            "make_mqtttoport",
+            {"mqtt_id": "kstars", "mqtt_host": _mqtt_kwargs(chain), "port": port, "host": "127.0.0.1"},
+            chain.workdir,
+        ).start()
+    )
     wait_for(lambda: port_open(port), timeout=20, what="mqtttoport listening")
     chain.watcher = IndiClientWatcher(port)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 
 def fits_header(path: Path) -> dict[str, str]:
-    data = path.read_bytes()[:2880 * 10].decode("ascii", "replace")
-    cards = [data[i:i + 80] for i in range(0, len(data), 80)]
+    data = path.read_bytes()[: 2880 * 10].decode("ascii", "replace")
+    cards = [data[i : i + 80] for i in range(0, len(data), 80)]
     header = {}
     for card in cards:
         if card.startswith("END "):
@@ -22,4 +22,4 @@ def header_degrees(value: str) -> float:
     parts = value.replace(":", " ").split()
     sign = -1.0 if parts[0].startswith("-") else 1.0
     numbers = [abs(float(p)) for p in parts]
-    return sign * sum(n / 60 ** i for i, n in enumerate(numbers))
+    return sign * sum(n / 60**i for i, n in enumerate(numbers))

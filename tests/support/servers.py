@@ -15,8 +15,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 
 def free_port() -> int:
@@ -26,7 +26,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.05, what: str = "condition"):
+def wait_for(
+    condition: Callable[[], object], timeout: float = 10.0, interval: float = 0.05, what: str = "condition"
+):
     """Poll ``condition`` until it returns something truthy; raise after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -38,7 +40,10 @@ def wait_for(condition: Callable[[], object], timeout: float = 10.0, interval: f
         except Exception as exc:  # noqa: BLE001 - retried until the deadline
             last_error = exc
         if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}" + (f" (last error: {last_error})" if last_error else ""))
+            raise TimeoutError(
+                f"timed out after {timeout} s waiting for {what}"
+                + (f" (last error: {last_error})" if last_error else "")
+            )
         time.sleep(interval)
 
 
@@ -66,10 +71,14 @@ class ServerProcess:
     def command(self) -> Sequence[str]:
         raise NotImplementedError
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         log = open(self.workdir / "output.log", "ab")
         self.proc = subprocess.Popen(
-            list(self.command()), stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir, start_new_session=True
+            list(self.command()),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            start_new_session=True,
         )
         log.close()
         wait_for(lambda: port_open(self.port), timeout=15, what=f"{self.program} on port {self.port}")
@@ -87,7 +96,9 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
-        wait_for(lambda: not port_open(self.port), timeout=10, what=f"{self.program} to release port {self.port}")
+        wait_for(
+            lambda: not port_open(self.port), timeout=10, what=f"{self.program} to release port {self.port}"
+        )
 
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
@@ -99,7 +110,7 @@ class ServerProcess:
     def output(self) -> str:
         return (self.workdir / "output.log").read_text(errors="replace")
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -117,8 +128,20 @@ class RedisProcess(ServerProcess):
         self.extra = list(extra)
 
     def command(self) -> Sequence[str]:
-        return ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                "--dir", str(self.workdir), *self.extra]
+        return [
+            "redis-server",
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+            *self.extra,
+        ]
 
 
 class MosquittoProcess(ServerProcess):
@@ -150,9 +173,22 @@ class IndiServerProcess(ServerProcess):
 
     program = "indiserver"
 
-    def __init__(self, drivers: Sequence[str] = ("indi_simulator_telescope", "indi_simulator_ccd"), port: int | None = None) -> None:
+    def __init__(
+        self,
+        drivers: Sequence[str] = ("indi_simulator_telescope", "indi_simulator_ccd"),
+        port: int | None = None,
+    ) -> None:
         super().__init__(port)
         self.drivers = list(drivers)
 
     def command(self) -> Sequence[str]:
-        return ["indiserver", "-p", str(self.port), "-u", str(self.workdir / "indiserver.sock"), "-r", "0", *self.drivers]
+        return [
+            "indiserver",
+            "-p",
+            str(self.port),
+            "-u",
+            str(self.workdir / "indiserver.sock"),
+            "-r",
+            "0",
+            *self.drivers,
+        ]

@@ -21,7 +21,7 @@ import os
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 DEVICE = os.environ.get("STANDIN_DEVICE", "Stream")
 RATE = float(os.environ.get("STANDIN_RATE", "2000"))
@@ -36,7 +36,7 @@ sequence = 0
 
 
 def timestamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
 
 
 def definitions() -> bytes:

@@ -7,14 +7,13 @@ from urllib.parse import unquote, urlencode
 
 import pytest
 
-from tests.support.bridgethread import run_bridge
-from tests.support.fakeindi import FakeIndiServer
-from tests.support.servers import wait_for
-
 import indiredis
 from indiredis import tools
 from indiredis.bridges import make_inditoredis
 from indiredis.indiwsgi import make_wsgi_app
+from tests.support.bridgethread import run_bridge
+from tests.support.fakeindi import FakeIndiServer
+from tests.support.servers import wait_for
 
 DEFS = b"""<defNumberVector device="Mount" name="COORD" label="Coordinates" group="Motion" state="Idle" perm="rw">
 <defNumber name="RA" label="RA" format="%010.6m" min="0" max="24" step="0">12.5</defNumber>
@@ -40,12 +39,24 @@ class Client:
     def __init__(self, app) -> None:
         self.app = app
 
-    def request(self, method: str, path: str, body: bytes = b"", content_type: str = "",
-                headers: dict[str, str] | None = None) -> tuple[str, dict[str, str], bytes]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        content_type: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[str, dict[str, str], bytes]:
         # as waitress does: PATH_INFO percent-decoded (PEP 3333), REQUEST_URI the raw request target
-        environ = {"REQUEST_METHOD": method, "SCRIPT_NAME": "", "PATH_INFO": unquote(path.split("?")[0], "latin-1"),
-                   "REQUEST_URI": path, "wsgi.input": io.BytesIO(body),
-                   "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": content_type}
+        environ = {
+            "REQUEST_METHOD": method,
+            "SCRIPT_NAME": "",
+            "PATH_INFO": unquote(path.split("?")[0], "latin-1"),
+            "REQUEST_URI": path,
+            "wsgi.input": io.BytesIO(body),
+            "CONTENT_LENGTH": str(len(body)),
+            "CONTENT_TYPE": content_type,
+        }
         for key, value in (headers or {}).items():
             environ["HTTP_" + key.upper().replace("-", "_")] = value
         box: dict[str, object] = {}
@@ -60,16 +71,25 @@ class Client:
         return self.request("GET", path, headers=headers)
 
     def post(self, path: str, fields: dict[str, str | list[str]]):
-        pairs = [(k, v) for k, values in fields.items() for v in (values if isinstance(values, list) else [values])]
-        return self.request("POST", path, urlencode(pairs).encode(), "application/x-www-form-urlencoded",
-                            {"X-Requested-With": "fetch"})
+        pairs = [
+            (k, v) for k, values in fields.items() for v in (values if isinstance(values, list) else [values])
+        ]
+        return self.request(
+            "POST",
+            path,
+            urlencode(pairs).encode(),
+            "application/x-www-form-urlencoded",
+            {"X-Requested-With": "fetch"},
+        )
 
 
 @pytest.fixture
 def world(redis_host, rconn, tmp_path):
     blobs = tmp_path / "blobs"
     with FakeIndiServer() as fake:
-        bridge = make_inditoredis(indiredis.indi_server("127.0.0.1", fake.port), redis_host, blob_folder=str(blobs))
+        bridge = make_inditoredis(
+            indiredis.indi_server("127.0.0.1", fake.port), redis_host, blob_folder=str(blobs)
+        )
         with run_bridge(bridge):
             wait_for(lambda: bridge.ready and fake.clients, what="bridge connected")
             fake.send(DEFS)

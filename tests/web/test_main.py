@@ -24,19 +24,53 @@ def fetch(url: str, data: bytes | None = None) -> bytes:
 
 
 def test_help_lists_the_options():
-    out = subprocess.run([sys.executable, "-m", "indiredis", "-h"], capture_output=True, text=True, check=True).stdout
-    for option in ("--port", "--host", "--indi-host", "--indi-port", "--redis-host", "--redis-port", "--redis-db",
-                   "--keyprefix", "--ihost", "--rport", "--prefix", "--toindipub", "blobfolder"):
+    out = subprocess.run(
+        [sys.executable, "-m", "indiredis", "-h"], capture_output=True, text=True, check=True
+    ).stdout
+    for option in (
+        "--port",
+        "--host",
+        "--indi-host",
+        "--indi-port",
+        "--redis-host",
+        "--redis-port",
+        "--redis-db",
+        "--keyprefix",
+        "--ihost",
+        "--rport",
+        "--prefix",
+        "--toindipub",
+        "blobfolder",
+    ):
         assert option in out
-    bad = subprocess.run([sys.executable, "-m", "indiredis", "blobs", "--iport", "0"], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "indiredis", "blobs", "--iport", "0"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "out of range" in bad.stderr
 
 
 def test_run_as_module(simulators, redis_proc, rconn, tmp_path):
     port = free_port()
-    command = [sys.executable, "-m", "indiredis", str(tmp_path / "blobs"), "--port", str(port), "--host", "127.0.0.1",
-               "--ihost", "127.0.0.1", "--iport", str(simulators.port), "--redis-host", "127.0.0.1",
-               "--redis-port", str(redis_proc.port), "--prefix", "obs_"]
+    command = [
+        sys.executable,
+        "-m",
+        "indiredis",
+        str(tmp_path / "blobs"),
+        "--port",
+        str(port),
+        "--host",
+        "127.0.0.1",
+        "--ihost",
+        "127.0.0.1",
+        "--iport",
+        str(simulators.port),
+        "--redis-host",
+        "127.0.0.1",
+        "--redis-port",
+        str(redis_proc.port),
+        "--prefix",
+        "obs_",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -10,10 +10,9 @@ from urllib.parse import quote
 
 import pytest
 
+from indiredis.indiwsgi import make_wsgi_app
 from tests.support.servers import wait_for
 from tests.support.webworld import Client, sent_after, world  # noqa: F401 - fixture
-
-from indiredis.indiwsgi import make_wsgi_app
 
 
 def test_pages(world):
@@ -48,8 +47,10 @@ def test_live_state_json_with_etag(world, rconn, redis_host):
     status, headers, body = client.get("/api/device/Mount")
     assert status == "200 OK" and b'"COORD"' in body and b"12:30:00" in body
     assert client.get("/api/device/Mount", **{"If-None-Match": headers["ETag"]})[0].startswith("304")
-    fake.send(b'<setNumberVector device="Mount" name="COORD" state="Busy"><oneNumber name="DEC">10</oneNumber>'
-              b'</setNumberVector>')
+    fake.send(
+        b'<setNumberVector device="Mount" name="COORD" state="Busy"><oneNumber name="DEC">10</oneNumber>'
+        b"</setNumberVector>"
+    )
     wait_for(lambda: b'"10.00"' in client.get("/api/device/Mount")[2], what="the new value in the JSON")
     assert b'"Busy"' in client.get("/api/device/Mount")[2]
 
@@ -97,10 +98,16 @@ def _multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> t
     boundary = "testboundary1234"
     parts = []
     for name, value in fields.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        )
     for name, (filename, data) in files.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                     f"Content-Type: application/octet-stream\r\n\r\n".encode() + data + b"\r\n")
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+        )
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
@@ -111,11 +118,13 @@ def test_blob_upload_with_optional_gzip(world, compress):
     fields = {"gzip": "on"} if compress else {}
     body, content_type = _multipart(fields, {"FILE": ("frame.fits", data)})
     mark = len(fake.received)
-    status, _, answer = client.request("POST", "/set/Mount/UPLOAD", body, content_type, {"X-Requested-With": "fetch"})
+    status, _, answer = client.request(
+        "POST", "/set/Mount/UPLOAD", body, content_type, {"X-Requested-With": "fetch"}
+    )
     assert status == "200 OK", answer
     wait_for(lambda: b"</newBLOBVector>" in bytes(fake.received[mark:]), what="the whole BLOB")
     received = bytes(fake.received[mark:])
-    sent = received[received.index(b"<newBLOBVector"):]  # enableBLOB messages of the bridge may come first
+    sent = received[received.index(b"<newBLOBVector") :]  # enableBLOB messages of the bridge may come first
     assert f'size="{len(data)}"'.encode() in sent  # the uncompressed size, as INDI asks
     payload = base64.b64decode(sent.split(b">", 2)[2].split(b"<", 1)[0])
     if compress:
@@ -133,8 +142,16 @@ def test_blob_download_stays_in_the_blob_folder(world, tmp_path):
     os.symlink(secret, blobs / "escape.fits")
     status, headers, body = client.get("/blobs/image.fits")
     assert status == "200 OK" and body == b"SIMPLE" and "attachment" in headers["Content-Disposition"]
-    for attempt in ["../secret.txt", quote("../secret.txt", safe=""), "%2e%2e%2fsecret.txt", "escape.fits",
-                    quote(str(secret), safe=""), ".hidden", "..", "%00image.fits"]:
+    for attempt in [
+        "../secret.txt",
+        quote("../secret.txt", safe=""),
+        "%2e%2e%2fsecret.txt",
+        "escape.fits",
+        quote(str(secret), safe=""),
+        ".hidden",
+        "..",
+        "%00image.fits",
+    ]:
         status = client.get(f"/blobs/{attempt}")[0]
         assert status[:3] in ("403", "404"), (attempt, status)
 
@@ -143,8 +160,11 @@ def test_received_blobs_link_live_and_download(world):
     client, fake, blobs = world
     page = client.get("/device/Mount")[2].decode()
     assert "data-blob='/blobs/'" in page  # the IMAGE cell is a link, empty until a BLOB arrives
-    fake.send(b'<setBLOBVector device="Mount" name="IMAGE" state="Ok"><oneBLOB name="IMG" size="6" format=".fits">'
-              + base64.b64encode(b"SIMPLE") + b"</oneBLOB></setBLOBVector>")
+    fake.send(
+        b'<setBLOBVector device="Mount" name="IMAGE" state="Ok"><oneBLOB name="IMG" size="6" format=".fits">'
+        + base64.b64encode(b"SIMPLE")
+        + b"</oneBLOB></setBLOBVector>"
+    )
     wait_for(lambda: b".fits" in client.get("/api/device/Mount")[2], what="the file name in the live JSON")
     file = json.loads(client.get("/api/device/Mount")[2])["properties"]["IMAGE"]["elements"]["IMG"]
     assert (blobs / file).is_file()
@@ -155,16 +175,22 @@ def test_received_blobs_link_live_and_download(world):
 
 def test_messages_shown_and_escaped(world):
     client, fake, _ = world
-    fake.send(b'<message device="Mount" message="slewing &lt;fast&gt;"/><message message="system &lt;i&gt;up"/>')
+    fake.send(
+        b'<message device="Mount" message="slewing &lt;fast&gt;"/><message message="system &lt;i&gt;up"/>'
+    )
     wait_for(lambda: b"slewing" in client.get("/api/device/Mount")[2], what="the device message")
     assert "slewing &lt;fast&gt;" in client.get("/device/Mount")[2].decode()
-    wait_for(lambda: b"system &lt;i&gt;up" in client.get("/")[2], what="the system message on the device list")
+    wait_for(
+        lambda: b"system &lt;i&gt;up" in client.get("/")[2], what="the system message on the device list"
+    )
 
 
 def test_device_names_with_slash_and_percent(world):
     client, fake, _ = world
-    fake.send(b'<defNumberVector device="Cam/1 50%41" name="GAIN" group="Main" state="Idle" perm="rw">'
-              b'<defNumber name="G" format="%.1f" min="0" max="9" step="1">2</defNumber></defNumberVector>')
+    fake.send(
+        b'<defNumberVector device="Cam/1 50%41" name="GAIN" group="Main" state="Idle" perm="rw">'
+        b'<defNumber name="G" format="%.1f" min="0" max="9" step="1">2</defNumber></defNumberVector>'
+    )
     device = quote("Cam/1 50%41", safe="")
     wait_for(lambda: device.encode() in client.get("/")[2], what="the device listed")
     status, _, body = client.get(f"/device/{device}")
@@ -199,6 +225,11 @@ def test_mounted_under_a_url(world, redis_host):
     assert client.post("/indi/set/Mount/SITE", {"NAME": "x"})[0] == "200 OK"
     # a WSGI dispatcher mounting the app: SCRIPT_NAME prefixes every link
     box = {}
-    environ = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/obs", "PATH_INFO": "/indi/", "REQUEST_URI": "/obs/indi/"}
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "/obs",
+        "PATH_INFO": "/indi/",
+        "REQUEST_URI": "/obs/indi/",
+    }
     body = b"".join(client.app(environ, lambda status, headers: box.setdefault("status", status)))
     assert box["status"] == "200 OK" and b"href='/obs/indi/device/Mount'" in body

@@ -17,8 +17,8 @@ import logging
 from ...core.channel import Channel
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
-from ..base import InboundItem, Link
 from ...protocol.routing import BlobPolicy
+from ..base import InboundItem, Link
 from ..streams import pump_messages, run_until_first_done
 
 log = logging.getLogger("indiredis")
@@ -49,8 +49,9 @@ class PortLink(Link):
 
     what = "INDI port"
 
-    def __init__(self, port: int = 7624, host: str = "localhost",
-                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+    def __init__(
+        self, port: int = 7624, host: str = "localhost", max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    ) -> None:
         super().__init__()
         self.host, self.port = host, port
         self.max_message_size = max_message_size
@@ -80,8 +81,9 @@ class PortLink(Link):
                     for client in list(self.clients):
                         client.offer(item)
 
-    async def _serve_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                            outbound: Channel[Message]) -> None:
+    async def _serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, outbound: Channel[Message]
+    ) -> None:
         peer = "{}:{}".format(*writer.get_extra_info("peername")[:2])
         client = PortClient(peer)
         self.clients.add(client)
@@ -107,7 +109,9 @@ class PortLink(Link):
         try:
             await run_until_first_done(
                 pump_messages(reader, parser, outbound, f"INDI client {peer}", from_client),
-                to_client(), until_too_slow())
+                to_client(),
+                until_too_slow(),
+            )
         except (OSError, ConnectionError):
             pass
         finally:

@@ -43,7 +43,7 @@ async def aclose(resource: Any) -> None:
     closer = getattr(resource, "aclose", None) or resource.close
     try:
         await asyncio.wait_for(closer(), CLOSE_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         log.debug("a Redis connection did not close within %g s; abandoned", CLOSE_TIMEOUT)
 
 
@@ -56,8 +56,11 @@ def redis_connection(server: RedisServer, **options: Any) -> aioredis.Redis:
     connection error surfaces, and the link reconnects and resynchronises.
     """
     return aioredis.Redis(
-        **redis_connection_options(server), socket_connect_timeout=5, socket_keepalive=True,
-        retry=Retry(NoBackoff(), 0), **options
+        **redis_connection_options(server),
+        socket_connect_timeout=5,
+        socket_keepalive=True,
+        retry=Retry(NoBackoff(), 0),
+        **options,
     )
 
 
@@ -71,7 +74,7 @@ def parse_client_xml(data: bytes, max_message_size: int, source: str) -> list[Me
         else:
             messages.append(event)
     if parser.buffered:
-        report_malformed(source, Malformed("incomplete message", data[-parser.buffered:]))
+        report_malformed(source, Malformed("incomplete message", data[-parser.buffered :]))
     return messages
 
 
@@ -113,7 +116,9 @@ class RedisLink(Link):
             inbound.set_consumer_up(False)
             await aclose(rconn)
 
-    async def _apply(self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+    async def _apply(
+        self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
+    ) -> None:
         while True:
             batch = await inbound.get_batch(BATCH_SIZE)
             try:
@@ -122,7 +127,9 @@ class RedisLink(Link):
                 inbound.push_front(batch)
                 raise
 
-    async def _apply_batch(self, rconn: aioredis.Redis, batch: list[InboundItem], outbound: Channel[Message]) -> None:
+    async def _apply_batch(
+        self, rconn: aioredis.Redis, batch: list[InboundItem], outbound: Channel[Message]
+    ) -> None:
         messages: list[Message] = []
         for item in batch:
             if isinstance(item, Reset):
@@ -137,7 +144,9 @@ class RedisLink(Link):
             for message in messages:
                 if message.tag == "defBLOBVector" and self.store.blobs is not None:
                     if self.store.blobs_enabled(message.device, message.name):
-                        await outbound.put(parse_message(enableblob_xml(message.device, message.name, "Also")))  # type: ignore[arg-type]
+                        await outbound.put(
+                            parse_message(enableblob_xml(message.device, message.name, "Also"))
+                        )  # type: ignore[arg-type]
 
     async def _relay(self, rconn: aioredis.Redis, outbound: Channel[Message]) -> None:
         pubsub = rconn.pubsub(ignore_subscribe_messages=True)
@@ -149,7 +158,9 @@ class RedisLink(Link):
                 data = item["data"]
                 if isinstance(data, str):
                     data = data.encode("utf-8")
-                for message in parse_client_xml(data, self.max_message_size, f"Redis channel {self.server.to_indi_channel}"):
+                for message in parse_client_xml(
+                    data, self.max_message_size, f"Redis channel {self.server.to_indi_channel}"
+                ):
                     await outbound.put(message)
                     await self.store.note_outgoing(rconn, message)
         finally:

@@ -59,9 +59,9 @@ from pathlib import Path
 from ...core.channel import Channel
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
+from ...protocol.routing import BlobPolicy, Router
 from ...protocol.xmlout import element_xml, getproperties_xml, indi_timestamp
 from ..base import Backoff, InboundItem, LinkState, Reset
-from ...protocol.routing import BlobPolicy, Router
 from ..streams import cancel_and_wait, pump_messages, run_until_first_done, write_messages
 
 log = logging.getLogger("indiredis")
@@ -123,8 +123,11 @@ class DriverProcess:
         if self.running:
             self.stdin.put_nowait(message)
             if self.stdin.dropped == 1:
-                log.warning("driver %s is not reading its input: dropping the oldest of %d queued messages",
-                            self.label, DRIVER_BUFFER)
+                log.warning(
+                    "driver %s is not reading its input: dropping the oldest of %d queued messages",
+                    self.label,
+                    DRIVER_BUFFER,
+                )
 
     async def start(self) -> None:
         """Start the process (raises OSError if it cannot be started)."""
@@ -132,8 +135,11 @@ class DriverProcess:
             log.warning("driver %s: %d messages to it were dropped", self.label, self.stdin.dropped)
         self.stdin = Channel(DRIVER_BUFFER, f"to {self.label}")  # nothing stale for a new process
         self.process = await asyncio.create_subprocess_exec(
-            *_command(self.executable), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True,
+            *_command(self.executable),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
         )
         self.status = "running"
 
@@ -147,17 +153,21 @@ class DriverProcess:
         process = self.process
         if process is None or process.returncode is not None:
             return
-        drains = [asyncio.ensure_future(_discard(stream)) for stream in (process.stdout, process.stderr) if stream]
+        drains = [
+            asyncio.ensure_future(_discard(stream)) for stream in (process.stdout, process.stderr) if stream
+        ]
         try:
             _signal(process, signal.SIGTERM)
             try:
                 await asyncio.wait_for(asyncio.shield(process.wait()), STOP_GRACE)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 _signal(process, signal.SIGKILL)  # the whole group: nothing left holding the pipes
                 try:
                     await asyncio.wait_for(asyncio.shield(process.wait()), STOP_GRACE)
-                except asyncio.TimeoutError:
-                    log.error("driver %s (pid %d) did not end after SIGKILL; leaving it", self.label, process.pid)
+                except TimeoutError:
+                    log.error(
+                        "driver %s (pid %d) did not end after SIGKILL; leaving it", self.label, process.pid
+                    )
         finally:
             await cancel_and_wait(drains)
 
@@ -194,8 +204,12 @@ class DriverPool:
 
     what = "drivers"
 
-    def __init__(self, drivers: list[str], max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
-                 forward_snoop_requests: bool = False) -> None:
+    def __init__(
+        self,
+        drivers: list[str],
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        forward_snoop_requests: bool = False,
+    ) -> None:
         if not drivers:
             raise ValueError("driverstoredis needs at least one driver executable")
         self.drivers = [DriverProcess(executable) for executable in drivers]
@@ -258,14 +272,20 @@ class DriverPool:
             delay = driver.backoff.next()
             driver.restarts += 1
             driver.status = f"{code_text}, restarting in {delay:g} s"
-            log.log(logging.DEBUG if repeated else logging.WARNING,
-                    "driver %s %s; restarting in %g s", driver.label, code_text, delay)
+            log.log(
+                logging.DEBUG if repeated else logging.WARNING,
+                "driver %s %s; restarting in %g s",
+                driver.label,
+                code_text,
+                delay,
+            )
             await self._report_death(driver, code_text, inbound, announce=not repeated)
             self._update_state()
             await asyncio.sleep(delay)
 
-    async def _report_death(self, driver: DriverProcess, code_text: str, inbound: Channel[InboundItem],
-                            announce: bool = True) -> None:
+    async def _report_death(
+        self, driver: DriverProcess, code_text: str, inbound: Channel[InboundItem], announce: bool = True
+    ) -> None:
         """Delete the driver's devices (delProperty) and, if ``announce``, say so in a system message
         that reaches Redis."""
         stamp = indi_timestamp()
@@ -318,7 +338,9 @@ class DriverPool:
                     driver_log.info("%s: %s", driver.label, text[:2000])
 
     # -- routing -----------------------------------------------------------------------------
-    async def _from_driver(self, driver: DriverProcess, message: Message, inbound: Channel[InboundItem]) -> None:
+    async def _from_driver(
+        self, driver: DriverProcess, message: Message, inbound: Channel[InboundItem]
+    ) -> None:
         tag = message.tag
         if tag == "getProperties":
             await self._snoop_request(driver, message, inbound)
@@ -334,7 +356,9 @@ class DriverPool:
         else:
             log.warning("driver %s sent <%s>, which drivers do not send; ignored", driver.label, tag)
 
-    async def _snoop_request(self, driver: DriverProcess, message: Message, inbound: Channel[InboundItem]) -> None:
+    async def _snoop_request(
+        self, driver: DriverProcess, message: Message, inbound: Channel[InboundItem]
+    ) -> None:
         device = message.device
         if not device or self.router.owner(device) is driver:
             return

@@ -6,10 +6,10 @@ import asyncio
 
 from ...core.channel import Channel
 from ...hosts import IndiServer
-from ...protocol.messages import Malformed, Message
+from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
 from ...protocol.xmlout import getproperties_xml
-from ..base import InboundItem, Link, Reset, report_malformed
+from ..base import InboundItem, Link, Reset
 from ..streams import pump_messages, run_until_first_done, write_messages
 
 
