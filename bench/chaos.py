@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/chaos.py --cycles 100 [--chains inditoredis,driverstoredis] [--rate 2000]
 
-For each chain (see ``tests/support/faultchain.py``: each bridge its own process, a
+For each chain (see ``tests/support/chains.py``: each bridge its own process, a
 stand-in driver streaming numbered setNumberVector messages at ``--rate`` per
 second) it kills a part with SIGKILL and restarts it, ``--cycles`` times round
 robin over the chain's parts (redis-server, mosquitto, indiserver, one driver),
@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from indiredis import bridges  # noqa: E402
-from tests.support.faultchain import CHAINS, NEEDS, account, build_chain, cycle_parts  # noqa: E402
+from tests.support.accounting import account  # noqa: E402
+from tests.support.chains import CHAINS, NEEDS, build_chain, cycle_parts  # noqa: E402
 from tests.support.servers import wait_for  # noqa: E402
 
 

@@ -195,7 +195,7 @@ def test_stopping_leaves_no_driver_processes(drivers_host, tmp_path):
 
 def test_drivers_die_with_a_killed_bridge(redis_proc, tmp_path):
     """Even SIGKILL of the bridge (no clean-up possible) leaves no driver running."""
-    from tests.support.faultchain import STANDIN, BridgeProcess
+    from tests.support.bridgeprocess import STANDIN, BridgeProcess
 
     bridge = BridgeProcess(
         "make_driverstoredis",

@@ -1,7 +1,7 @@
 """Fault suite: kill -9 and restart each part of each bridge chain while 2 000 messages/s flow.
 
 Each chain is the real servers plus the bridges, each bridge in its own
-process (see ``tests/support/faultchain.py``).  What must hold after every fault: the
+process (see ``tests/support/chains.py``).  What must hold after every fault: the
 bridges never exit, they said what was wrong in their status, the Redis store
 is whole again, and nothing sent while every part was up is lost or
 reordered.  ``bench/chaos.py`` runs the same cycles many times and prints the
@@ -15,7 +15,8 @@ import re
 import pytest
 
 from indiredis import bridges
-from tests.support.faultchain import CHAINS, NEEDS, account, build_chain, cycle_parts
+from tests.support.accounting import account
+from tests.support.chains import CHAINS, NEEDS, build_chain, cycle_parts
 from tests.support.servers import wait_for
 
 CYCLES_PER_PART = 2

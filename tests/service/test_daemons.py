@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from indiredis.service import config
-from tests.support.faultchain import STANDIN
+from tests.support.bridgeprocess import STANDIN
 from tests.support.notifysocket import NotifySocket
 from tests.support.servers import RedisProcess, free_port, wait_for
 
