@@ -17,15 +17,9 @@ from typing import Any
 import redis
 
 from .hosts import RedisServer, redis_connection_options
+from .protocol.messages import Message
 from .protocol.numbers import format_number, number_to_float
-from .protocol.xmlout import (
-    BLOB_INSTRUCTIONS,
-    enableblob_xml,
-    getproperties_xml,
-    indi_timestamp,
-    new_blob_vector_xml,
-    new_vector_xml,
-)
+from .protocol.xmlout import BLOB_INSTRUCTIONS, indi_timestamp
 from .store.keys import DEFINITION_KEYS, OTHER_STATE_KEYS, KeySpace
 
 __all__ = [
@@ -172,7 +166,7 @@ def getProperties(
     """Publish a getProperties (for all, a device, or a property) and record its time."""
     if name and not device:
         return None
-    xml = getproperties_xml(device, name)
+    xml = Message.get_properties(device, name).raw
     rconn.set(_keys(redisserver).getproperties(name, device), indi_timestamp())
     return _publish(rconn, redisserver, xml)
 
@@ -193,7 +187,8 @@ def _new_vector(
         cleaned = {str(element): check(value) for element, value in values.items()}
     except (TypeError, ValueError):
         return None
-    return _publish(rconn, redisserver, new_vector_xml(kind, device, name, cleaned, _stamp(timestamp)))
+    message = Message.new_vector(kind, device, name, cleaned, _stamp(timestamp))
+    return _publish(rconn, redisserver, message.raw)
 
 
 def _switch_value(value: Any) -> str:
@@ -274,7 +269,7 @@ def newblobvector(
         return None
     if not blobs:
         return None
-    return _publish(rconn, redisserver, new_blob_vector_xml(device, name, blobs, _stamp(timestamp)))
+    return _publish(rconn, redisserver, Message.new_blob_vector(device, name, blobs, _stamp(timestamp)).raw)
 
 
 def enableblob(
@@ -283,7 +278,7 @@ def enableblob(
     """Publish an enableBLOB (Never/Also/Only); an empty ``name`` means every property of the device."""
     if not device or instruction not in BLOB_INSTRUCTIONS:
         return None
-    return _publish(rconn, redisserver, enableblob_xml(device, name, instruction))
+    return _publish(rconn, redisserver, Message.enable_blob(device, name, instruction).raw)
 
 
 def clearredis(rconn: redis.Redis, redisserver: RedisServer) -> None:

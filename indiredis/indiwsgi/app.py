@@ -13,12 +13,13 @@ from urllib.parse import quote, unquote, urlsplit
 import redis
 
 from .. import tools
+from ..errors import FormError, SetError
 from ..hosts import RedisServer, redis_connection_options
 from ..store.keys import KeySpace
 from . import pages
 from .auth import LoginLimiter, Sessions, User, verify_password
-from .forms import FormError, read_form
-from .setting import SetError, submit
+from .forms import read_form
+from .setting import submit
 from .snapshot import read_device
 from .state import as_json, device_state
 

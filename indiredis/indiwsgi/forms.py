@@ -7,11 +7,9 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl
 
+from ..errors import FormError
+
 MAX_BODY = 64 * 1024 * 1024  # bytes; an upload larger than this is refused
-
-
-class FormError(ValueError):
-    """A request body that cannot be read."""
 
 
 def read_form(environ: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, tuple[str, bytes]]]:

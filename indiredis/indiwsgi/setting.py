@@ -8,12 +8,9 @@ from typing import Any
 import redis
 
 from .. import tools
+from ..errors import SetError
 from ..hosts import RedisServer
 from ..protocol.numbers import number_to_float
-
-
-class SetError(ValueError):
-    """A request the property does not allow, with the reason to show."""
 
 
 def switch_values(rule: str, elements: list[str], chosen: list[str]) -> dict[str, str]:

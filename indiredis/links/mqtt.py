@@ -54,10 +54,11 @@ import paho.mqtt.client as mqtt
 
 from ..core.channel import Channel
 from ..hosts import MQTTServer
+from ..protocol.document import parse_document
 from ..protocol.messages import Malformed, Message
-from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
+from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 from ..protocol.routing import Snoop
-from ..protocol.xmlout import getproperties_xml
+from ..protocol.vocabulary import Tag
 from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from .streams import run_until_first_done
 
@@ -223,14 +224,11 @@ class _MqttLink(Link):
         self.max_message_size = max_message_size
 
     def _parse(self, topic: str, payload: bytes) -> Message | None:
-        parser = IndiStreamParser(self.max_message_size)
-        events = parser.feed(payload)
-        messages = [e for e in events if isinstance(e, Message)]
-        for event in events:
-            if isinstance(event, Malformed):
-                report_malformed(f"MQTT topic {topic}", event)
-        if len(messages) != 1 or parser.buffered:
-            if not any(isinstance(e, Malformed) for e in events):
+        messages, problems = parse_document(payload, self.max_message_size)
+        for problem in problems:
+            report_malformed(f"MQTT topic {topic}", problem)
+        if len(messages) != 1 or problems:
+            if not problems:
                 report_malformed(
                     f"MQTT topic {topic}", Malformed("not one complete INDI message", payload[:80])
                 )
@@ -300,7 +298,7 @@ class MqttInstrumentLink(_MqttLink):
 
     def topics_for(self, message: Message) -> list[str]:
         """Where a message from the local INDI side goes."""
-        if message.tag == "getProperties":  # a local driver snooping a device it does not have
+        if message.tag == Tag.GET_PROPERTIES:  # a local driver snooping a device it does not have
             self.snoop_requests[(message.device, message.name)] = message
             return [f"{self.server.snoop_control_topic}/{self.mqtt_id}"]
         topics = [f"{self.server.from_indi_topic}/{self.mqtt_id}"]
@@ -308,7 +306,7 @@ class MqttInstrumentLink(_MqttLink):
             if any(record.matches(message) for record in records):
                 topics.append(f"{self.server.snoop_data_topic}/{asker}")
         if (
-            message.tag == "delProperty"
+            message.tag == Tag.DEL_PROPERTY
         ):  # ends the snoop records it matches (a property's, or all the device's)
             for records in self.remote_snoops.values():
                 records.difference_update(
@@ -329,7 +327,7 @@ class MqttInstrumentLink(_MqttLink):
     ) -> None:
         # client sides that (re)connected while we were away asked for getProperties in vain:
         # have the INDI side define everything again, for every client side
-        outbound.push_front([parse_message(getproperties_xml())])  # type: ignore[list-item]
+        outbound.push_front([Message.get_properties()])
         self.repeat_snoop_requests(inbound)
         publisher = _Publisher(inbound, self.topics_for)
         await run_until_first_done(
@@ -353,10 +351,10 @@ class MqttInstrumentLink(_MqttLink):
                 continue
             if topic.startswith(sc):
                 asker = topic[len(sc) :]
-                if asker == self.mqtt_id or message.tag != "getProperties" or not message.device:
+                if asker == self.mqtt_id or message.tag != Tag.GET_PROPERTIES or not message.device:
                     continue
                 self.remote_snoops.setdefault(asker, set()).add(Snoop(message.device, message.name))
-            elif topic.startswith(t) and message.tag == "getProperties" and not message.device:
+            elif topic.startswith(t) and message.tag == Tag.GET_PROPERTIES and not message.device:
                 # a client side (re)connected or heard of us: the other instrument sides are up by now
                 self.repeat_snoop_requests(inbound)
             await outbound.put(message)
@@ -389,7 +387,7 @@ class MqttClientLink(_MqttLink):
         incoming: asyncio.Queue[tuple[str, bytes]],
     ) -> None:
         await inbound.put(Reset())  # fresh definitions follow the getProperties below
-        outbound.push_front([parse_message(getproperties_xml())])  # type: ignore[list-item]
+        outbound.push_front([Message.get_properties()])
         topic = f"{self.server.to_indi_topic}/{self.mqtt_id}"
         publisher = _Publisher(outbound, lambda message: [topic])
         await run_until_first_done(
@@ -412,7 +410,7 @@ class MqttClientLink(_MqttLink):
                 # an instrument side that (re)connected at the same moment as we did may have missed our
                 # getProperties, and we its definitions: ask again, once per instrument and connection
                 heard_from.add(instrument)
-                await outbound.put(parse_message(getproperties_xml()))  # type: ignore[arg-type]
+                await outbound.put(Message.get_properties())
             message = self._parse(topic, payload)
             if message is not None:
                 await inbound.put(message)

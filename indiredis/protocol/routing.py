@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from .messages import Message
+from .vocabulary import BlobInstruction
 
 D = TypeVar("D", bound=Hashable)
 
-NEVER, ALSO, ONLY = "Never", "Also", "Only"
+NEVER, ALSO, ONLY = BlobInstruction.NEVER, BlobInstruction.ALSO, BlobInstruction.ONLY
 
 
 @dataclass

@@ -12,11 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.bridge import Bridge
+from ..errors import ServiceUnavailable
 from .config import Settings
-
-
-class ServiceUnavailable(Exception):
-    """This installation cannot build the service (its bridge factory is missing)."""
 
 
 def _blob_folder(settings: Settings) -> str | None:

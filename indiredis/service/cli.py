@@ -9,8 +9,9 @@ import os
 import sys
 from pathlib import Path
 
+from ..errors import ConfigError, ServiceUnavailable
 from ..store.keys import DEFAULT_LOG_LENGTHS
-from .config import EX_CONFIG, HOST_SECTIONS, LOG_LEVELS, SCHEMAS, ConfigError, default_path, load, users_path
+from .config import EX_CONFIG, HOST_SECTIONS, LOG_LEVELS, SCHEMAS, default_path, load, users_path
 from .logsetup import setup_logging
 
 log = logging.getLogger("indiredis")
@@ -140,7 +141,6 @@ def run(service: str, argv: list[str] | None = None) -> int:
     setup_logging(args.log_level or "info")
     if getattr(args, "add_user", None):
         return add_user(args.config, args.add_user, args.role)
-    from .catalog import ServiceUnavailable
     from .daemon import Daemon, build_service
 
     try:

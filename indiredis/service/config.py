@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from ..hosts import IndiServer, MQTTServer, RedisServer, indi_server, mqtt_server, redis_server
 from ..store.blobs import blob_folder_problem
 from ..store.keys import DEFAULT_LOG_LENGTHS
@@ -27,10 +28,6 @@ from ..store.keys import DEFAULT_LOG_LENGTHS
 CONFIG_DIR = Path("/etc/indiredis")
 EX_CONFIG = 78
 LOG_LEVELS = ("debug", "info", "warning", "error")
-
-
-class ConfigError(Exception):
-    """A configuration mistake, as one line for the journal."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ import signal
 from pathlib import Path
 from typing import Any, Protocol
 
-from .config import ConfigError, Settings, load
+from ..errors import ConfigError
+from .config import Settings, load
 from .logsetup import set_level
 from .notify import Notifier, watchdog_interval
 

@@ -17,6 +17,8 @@ import tempfile
 import zlib
 from pathlib import Path
 
+from ..errors import BlobError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BLOB_SIZE = 2 * 1024 * 1024 * 1024  # decoded bytes
@@ -37,10 +39,6 @@ def safe_suffix(fmt: str) -> str:
         fmt = fmt[:-2]
     cleaned = _SUFFIX_UNSAFE.sub("", fmt).strip(".")[:32]
     return "." + cleaned if cleaned else ".blob"
-
-
-class BlobError(ValueError):
-    """A BLOB that cannot be stored (bad base64, corrupt or oversized compressed data)."""
 
 
 def decode_blob(b64text: str, fmt: str, max_size: int = DEFAULT_MAX_BLOB_SIZE) -> bytes:

@@ -22,11 +22,13 @@ from typing import Any
 
 import redis.exceptions
 
+from ..errors import BlobError
 from ..hosts import RedisServer
 from ..protocol.messages import Message
 from ..protocol.numbers import format_number, number_to_float
+from ..protocol.vocabulary import Action, BlobInstruction, Tag
 from ..protocol.xmlout import indi_timestamp, message_xml
-from .blobs import BlobError, BlobFolder
+from .blobs import BlobFolder
 from .keys import DEFINITION_KEYS, KeySpace, merged_log_lengths
 
 log = logging.getLogger(__name__)
@@ -221,9 +223,9 @@ class RedisStore:
         """Record what a client sent that changes the store's view: an ``enableBLOB`` changes whether
         BLOB data may arrive, so the ``blobs`` attribute of the BLOB properties it names is rewritten
         (and logged) where it changed."""
-        if message.tag != "enableBLOB":
+        if message.tag != Tag.ENABLE_BLOB:
             return
-        enabled = message.attrs.get("instruction", "Never") in ("Also", "Only")
+        enabled = BlobInstruction.parse(message.attrs.get("instruction", "")).sends_blobs
         device, name = message.device, message.name
         if not name:
             for key in [k for k in self.blob_policy if k[0] == device]:
@@ -267,15 +269,15 @@ class RedisStore:
             log.warning("skipped <%s> for the store: %s", message.tag, problem)
             return
         action = message.action
-        if action == "def":
+        if action is Action.DEF:
             self._define(pipe, message)
-        elif action == "set":
+        elif action is Action.SET:
             await self._set(pipe, message)
-        elif action == "message":
+        elif message.tag == Tag.MESSAGE:
             self._message(
                 pipe, message.device, message.attrs.get("message", ""), message.attrs.get("timestamp")
             )
-        elif action == "delProperty":
+        elif message.tag == Tag.DEL_PROPERTY:
             self._del_property(pipe, message)
         else:
             pass  # new*Vector, getProperties, enableBLOB, pings: published only

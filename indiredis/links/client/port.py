@@ -18,6 +18,7 @@ from ...core.channel import Channel
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
 from ...protocol.routing import BlobPolicy
+from ...protocol.vocabulary import Tag
 from ..base import InboundItem, Link
 from ..streams import pump_messages, run_until_first_done
 
@@ -91,7 +92,7 @@ class PortLink(Link):
         parser = IndiStreamParser(self.max_message_size)
 
         async def from_client(message: Message) -> None:
-            if message.tag == "enableBLOB":
+            if message.tag == Tag.ENABLE_BLOB:
                 client.blobs.update(message)
             await outbound.put(message)
 

@@ -21,9 +21,10 @@ from redis.backoff import NoBackoff
 
 from ...core.channel import Channel
 from ...hosts import RedisServer, redis_connection_options
-from ...protocol.messages import Malformed, Message
-from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
-from ...protocol.xmlout import enableblob_xml, getproperties_xml
+from ...protocol.document import parse_document
+from ...protocol.messages import Message
+from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
+from ...protocol.vocabulary import BlobInstruction, Tag
 from ...store.redisstore import RedisStore
 from ..base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from ..streams import run_until_first_done
@@ -66,15 +67,9 @@ def redis_connection(server: RedisServer, **options: Any) -> aioredis.Redis:
 
 def parse_client_xml(data: bytes, max_message_size: int, source: str) -> list[Message]:
     """Messages in a piece of client XML; bad parts are logged and skipped."""
-    parser = IndiStreamParser(max_message_size)
-    messages: list[Message] = []
-    for event in parser.feed(data):
-        if isinstance(event, Malformed):
-            report_malformed(source, event)
-        else:
-            messages.append(event)
-    if parser.buffered:
-        report_malformed(source, Malformed("incomplete message", data[-parser.buffered :]))
+    messages, problems = parse_document(data, max_message_size)
+    for problem in problems:
+        report_malformed(source, problem)
     return messages
 
 
@@ -109,7 +104,7 @@ class RedisLink(Link):
             self._sessions += 1
             if self._sessions > 1:
                 # Redis may have come back empty: ask for everything again
-                await outbound.put(parse_message(getproperties_xml()))  # type: ignore[arg-type]
+                await outbound.put(Message.get_properties())
             self.connected(f"connected to Redis {self.server.host}:{self.server.port}")
             await run_until_first_done(self._apply(rconn, inbound, outbound), self._relay(rconn, outbound))
         finally:
@@ -142,11 +137,11 @@ class RedisLink(Link):
         if messages:
             await self.store.apply(rconn, messages)
             for message in messages:
-                if message.tag == "defBLOBVector" and self.store.blobs is not None:
+                if message.tag == Tag.DEF_BLOB_VECTOR and self.store.blobs is not None:
                     if self.store.blobs_enabled(message.device, message.name):
                         await outbound.put(
-                            parse_message(enableblob_xml(message.device, message.name, "Also"))
-                        )  # type: ignore[arg-type]
+                            Message.enable_blob(message.device, message.name, BlobInstruction.ALSO)
+                        )
 
     async def _relay(self, rconn: aioredis.Redis, outbound: Channel[Message]) -> None:
         pubsub = rconn.pubsub(ignore_subscribe_messages=True)

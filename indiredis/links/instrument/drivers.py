@@ -58,9 +58,10 @@ from pathlib import Path
 
 from ...core.channel import Channel
 from ...protocol.messages import Message
-from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
+from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
 from ...protocol.routing import BlobPolicy, Router
-from ...protocol.xmlout import element_xml, getproperties_xml, indi_timestamp
+from ...protocol.vocabulary import Action, Tag
+from ...protocol.xmlout import indi_timestamp
 from ..base import Backoff, InboundItem, LinkState, Reset
 from ..streams import cancel_and_wait, pump_messages, run_until_first_done, write_messages
 
@@ -69,7 +70,6 @@ log = logging.getLogger("indiredis")
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL at shutdown
 STABLE_RUN = 10.0  # a driver that ran this long restarts from the shortest back-off
 DRIVER_BUFFER = 1000  # messages queued for one driver's stdin
-FROM_DRIVER_TAGS = frozenset({"message", "delProperty"})
 
 
 def _command(executable: str) -> list[str]:
@@ -81,12 +81,6 @@ def _command(executable: str) -> list[str]:
         raise FileNotFoundError(errno.ENOENT, "no such executable on PATH", executable)
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "KILL", "--", path] if setpriv else [path]
-
-
-def _generated(xml: bytes) -> Message:
-    message = parse_message(xml)
-    assert isinstance(message, Message)
-    return message
 
 
 def _exit_text(code: int | None) -> str:
@@ -256,7 +250,7 @@ class DriverPool:
             else:
                 self._update_state()
                 log.info("started driver %s (pid %d)", driver.label, driver.process.pid)  # type: ignore[union-attr]
-                driver.send(_generated(getproperties_xml()))
+                driver.send(Message.get_properties())
                 try:
                     await self._serve(driver, inbound)
                 except Exception:  # noqa: BLE001 - a fault in serving one driver must not stop the others
@@ -291,7 +285,7 @@ class DriverPool:
         stamp = indi_timestamp()
         devices = self.router.forget(driver)
         for device in devices:
-            gone = _generated(element_xml("delProperty", {"device": device, "timestamp": stamp}))
+            gone = Message.del_property(device, timestamp=stamp)
             await inbound.put(gone)
             self._to_snoopers(gone, None)
         if not announce and not devices:
@@ -299,7 +293,7 @@ class DriverPool:
         text = f"driver {driver.label} {code_text}; restarting"
         if devices:
             text += f" (devices gone until then: {', '.join(devices)})"
-        await inbound.put(_generated(element_xml("message", {"message": text, "timestamp": stamp})))
+        await inbound.put(Message.indi_message(text, timestamp=stamp))
 
     async def _serve(self, driver: DriverProcess, inbound: Channel[InboundItem]) -> None:
         process = driver.process
@@ -342,13 +336,13 @@ class DriverPool:
         self, driver: DriverProcess, message: Message, inbound: Channel[InboundItem]
     ) -> None:
         tag = message.tag
-        if tag == "getProperties":
+        if tag == Tag.GET_PROPERTIES:
             await self._snoop_request(driver, message, inbound)
-        elif tag == "pingRequest":  # drivers wait for the reply before sending more BLOB data
-            driver.send(_generated(element_xml("pingReply", {"uid": message.attrs.get("uid", "")})))
-        elif tag == "enableBLOB":
+        elif tag == Tag.PING_REQUEST:  # drivers wait for the reply before sending more BLOB data
+            driver.send(Message.ping_reply(message.attrs.get("uid", "")))
+        elif tag == Tag.ENABLE_BLOB:
             self.router.set_snoop_blobs(driver, message)
-        elif message.action in ("def", "set") or tag in FROM_DRIVER_TAGS:
+        elif message.from_device:
             self.router.learn(driver, message)
             if self.client_blobs.passes(message):
                 await inbound.put(message)
@@ -384,17 +378,17 @@ class DriverPool:
 
     def _from_client(self, message: Message) -> None:
         tag = message.tag
-        if tag == "enableBLOB":
+        if tag == Tag.ENABLE_BLOB:
             self.client_blobs.update(message)
             return
         owner = self.router.owner(message.device) if message.device else None
-        if tag == "getProperties" or message.action == "new":
-            targets = [owner] if owner is not None else (self.drivers if tag == "getProperties" else [])
+        if tag == Tag.GET_PROPERTIES or message.action is Action.NEW:
+            targets = [owner] if owner is not None else (self.drivers if tag == Tag.GET_PROPERTIES else [])
             if not targets:
                 log.warning("no driver owns device %r; <%s %s> dropped", message.device, tag, message.name)
             for driver in targets:
                 driver.send(message)
-        elif message.action in ("def", "set") or tag in FROM_DRIVER_TAGS:
+        elif message.from_device:
             if owner is None:  # snoop data from elsewhere
                 self._to_snoopers(message, None)
 

@@ -8,7 +8,6 @@ from ...core.channel import Channel
 from ...hosts import IndiServer
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
-from ...protocol.xmlout import getproperties_xml
 from ..base import InboundItem, Link, Reset
 from ..streams import pump_messages, run_until_first_done, write_messages
 
@@ -28,7 +27,7 @@ class IndiServerLink(Link):
         try:
             self.connected(f"connected to indiserver {self.indi.host}:{self.indi.port}")
             await inbound.put(Reset())
-            writer.write(getproperties_xml())
+            writer.write(Message.get_properties().raw)
             parser = IndiStreamParser(self.max_message_size)
             await run_until_first_done(
                 pump_messages(reader, parser, inbound, f"indiserver {self.indi.host}:{self.indi.port}"),
