@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Union
 
 from ..core.channel import Channel
+from ..events import Event, journal_fields
 from ..protocol.messages import Malformed, Message
 
 log = logging.getLogger("indiredis")
@@ -58,10 +59,12 @@ class Backoff:
 class LinkState:
     """Whether a link is connected, a sentence saying what it is doing, and logging of changes."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, link: str = "", peer: str = "") -> None:
+        """``link`` and ``peer``: its journal fields INDIREDIS_LINK and INDIREDIS_PEER."""
         self.what = what
         self.connected = False
         self.text = f"connecting to {what}"
+        self.fields = journal_fields(link=link, peer=peer)
         self._last_logged: tuple[bool, str] | None = None
 
     def up(self, text: str) -> None:
@@ -77,9 +80,12 @@ class LinkState:
         self._log_change(False, reason, logging.WARNING, f"{self.what} unavailable: {reason}")
 
     def _log_change(self, connected: bool, key: str, level: int, line: str) -> None:
+        """Log a change; a loss, and a recovery after one, with their MESSAGE_ID."""
         if self._last_logged != (connected, key):
+            was = self._last_logged[0] if self._last_logged else None
+            event = None if was == connected else Event.LINK_RESTORED if connected else Event.LINK_LOST
             self._last_logged = (connected, key)
-            log.log(level, "%s", line)
+            log.log(level, "%s", line, extra={**self.fields, **journal_fields(event)})
 
 
 _ERRNO_IN_TEXT = re.compile(r"^Error (\d+) ")
@@ -106,13 +112,14 @@ def describe_error(exc: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
-def resume_consuming(channel: Channel, what: str) -> None:
-    """The consumer of ``channel`` is connected again: back-pressure instead of dropping, and one
-    log line for what was dropped meanwhile."""
+def resume_consuming(channel: Channel, what: str, state: LinkState | None = None) -> None:
+    """The consumer of ``channel`` (the link of ``state``) is connected again: back-pressure instead of
+    dropping, and one log line for what was dropped meanwhile."""
     channel.set_consumer_up(True)
     dropped = channel.take_dropped()
     if dropped:
-        log.warning("dropped %d messages while %s was unreachable", dropped, what)
+        fields = {**(state.fields if state else {}), **journal_fields(Event.MESSAGES_DROPPED)}
+        log.warning("dropped %d messages while %s was unreachable", dropped, what, extra=fields)
 
 
 def report_malformed(source: str, event: Malformed) -> None:
@@ -124,9 +131,11 @@ class Link:
     """Base of every link: subclasses implement :meth:`session`."""
 
     what = "link"
+    link = ""  # INDIREDIS_LINK in the journal: indiserver, redis, mqtt or port
 
-    def __init__(self) -> None:
-        self.state = LinkState(self.what)
+    def __init__(self, peer: str = "") -> None:
+        """``peer``: the ``host:port`` it talks to (:func:`~indiredis.events.host_port`)."""
+        self.state = LinkState(self.what, self.link, peer)
         self.backoff = Backoff()
 
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:

@@ -53,6 +53,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from ..core.channel import Channel
+from ..events import host_port
 from ..hosts import MQTTServer
 from ..protocol.document import parse_document
 from ..protocol.messages import Malformed, Message
@@ -211,11 +212,12 @@ class _MqttLink(Link):
     """What both MQTT links share: the session around one :class:`MqttConnection`."""
 
     what = "MQTT broker"
+    link = "mqtt"
 
     def __init__(
         self, mqtt_id: str, server: MQTTServer, subscribe_list: list[str] | None, max_message_size: int
     ) -> None:
-        super().__init__()
+        super().__init__(host_port(server.host, server.port))
         if not mqtt_id or any(c in mqtt_id for c in "/#+"):
             raise ValueError(f"mqtt_id must be a non-empty name without '/', '#' or '+': {mqtt_id!r}")
         self.mqtt_id = mqtt_id
@@ -256,7 +258,7 @@ class _MqttLink(Link):
         connection = MqttConnection(self.server, self.mqtt_id, lambda t, p: incoming.put_nowait((t, p)))
         try:
             await connection.connect(self.subscriptions())
-            resume_consuming(sending, "the MQTT broker")
+            resume_consuming(sending, "the MQTT broker", self.state)
             self.connected(
                 f"connected to MQTT broker {self.server.host}:{self.server.port} as {self.mqtt_id}"
             )

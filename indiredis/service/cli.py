@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConfigError, ServiceUnavailable
+from ..events import EVENT_MEANINGS, FIELD_MEANINGS, Event, journal_fields
 from ..store.keys import DEFAULT_LOG_LENGTHS
 from .config import EX_CONFIG, HOST_SECTIONS, LOG_LEVELS, SCHEMAS, default_path, load, users_path
 from .logsetup import setup_logging
@@ -42,7 +43,16 @@ def _help_epilog(service: str) -> str:
     lines.append(
         f"an example with every key: /usr/share/doc/indiredis/examples/{service}.ini (etc/ in the source)"
     )
-    return "\n".join(lines)
+    return "\n".join(lines + journal_help())
+
+
+def journal_help() -> list[str]:
+    """The journal's fields and MESSAGE_IDs, for --help and so the manual page."""
+    lines = ["", "journal fields under systemd (journalctl FIELD=value; see docs/journal.md):"]
+    lines += [f"  {name:<18} {meaning}" for name, meaning in FIELD_MEANINGS.items()]
+    lines.append("  MESSAGE_ID         one per kind of state change:")
+    lines += [f"    {event.value} {event.name}: {meaning}" for event, meaning in EVENT_MEANINGS.items()]
+    return lines
 
 
 def parser_for(service: str) -> argparse.ArgumentParser:
@@ -138,7 +148,8 @@ def add_user(config: Path, name: str, role: str) -> int:
 def run(service: str, argv: list[str] | None = None) -> int:
     """Parse the command line, load the configuration and run the daemon; the exit status."""
     args = parser_for(service).parse_args(argv)
-    setup_logging(args.log_level or "info")
+    bridge = args.config.stem.removeprefix(f"{service}-")  # a template unit's instance name, or service
+    setup_logging(args.log_level or "info", bridge)
     if getattr(args, "add_user", None):
         return add_user(args.config, args.add_user, args.role)
     from .daemon import Daemon, build_service
@@ -152,12 +163,12 @@ def run(service: str, argv: list[str] | None = None) -> int:
             print(f"{args.config}: configuration is valid")
             return 0
     except ConfigError as exc:
-        log.error("configuration error: %s", exc)
+        log.error("configuration error: %s", exc, extra=journal_fields(Event.CONFIG_ERROR))
         return EX_CONFIG
     except ServiceUnavailable as exc:
         log.error("%s", exc)
         return EX_UNAVAILABLE
-    setup_logging(args.log_level or settings.options["log_level"])
+    setup_logging(args.log_level or settings.options["log_level"], bridge)
     log.info("indiredis-%s starting with %s", service, ", ".join(settings.files))
 
     async def main() -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import ConfigError
+from ..events import Event, journal_fields
 from .config import Settings, load
 from .logsetup import set_level
 from .notify import Notifier, watchdog_interval
@@ -159,7 +160,8 @@ class Daemon:
                 None if fresh.same_service(self.settings) else build_service(fresh, self.config_path)
             )
         except ConfigError as exc:
-            log.error("reload refused, keeping the running configuration: %s", exc)
+            refused = journal_fields(Event.CONFIG_ERROR)
+            log.error("reload refused, keeping the running configuration: %s", exc, extra=refused)
             self._reloaded()
             return
         set_level(fresh.options["log_level"])

@@ -1,50 +1,44 @@
-"""Logging to the journal with priorities under systemd, plain stderr otherwise."""
+"""Logging to the journal with structured fields under systemd, plain lines on stderr otherwise.
+
+Under systemd (stderr is the journal stream ``$JOURNAL_STREAM`` names) records go through
+``systemd.journal.JournalHandler``: the priority from the level, the fields a log call gives with
+``extra=`` (see :mod:`indiredis.events`) and ``INDIREDIS_BRIDGE`` on every record.  In a terminal, or
+without the module, a line of time, level and message.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
+from pathlib import Path
 
-# syslog priorities, as sd-daemon(3) prefixes: "<3>" is an error
-_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
-
-
-class JournalPrefixFormatter(logging.Formatter):
-    """``<priority>message``: journald reads the priority from the prefix, the time is its own."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        priority = _PRIORITY.get(record.levelno, 6)
-        text = super().format(record)
-        return "\n".join(f"<{priority}>{line}" for line in text.splitlines() or [""])
+try:
+    from systemd.journal import JournalHandler
+except ImportError:  # a developer's venv: plain lines
+    JournalHandler = None
 
 
 def stderr_is_journal() -> bool:
     """True when systemd connected stderr to the journal (``$JOURNAL_STREAM`` names it)."""
-    stream = os.environ.get("JOURNAL_STREAM", "")
-    if ":" not in stream:
-        return False
     try:
         status = os.fstat(sys.stderr.fileno())
     except (OSError, ValueError):
         return False
-    device, inode = stream.split(":", 1)
-    return f"{status.st_dev}:{status.st_ino}" == f"{device}:{inode}"
+    return os.environ.get("JOURNAL_STREAM", "") == f"{status.st_dev}:{status.st_ino}"
 
 
-def setup_logging(level: str = "info") -> None:
-    """One handler on the root logger, for the journal or a terminal."""
-    handler = logging.StreamHandler(sys.stderr)
-    if stderr_is_journal():
-        handler.setFormatter(JournalPrefixFormatter("%(message)s"))
+def setup_logging(level: str = "info", bridge: str = "") -> None:
+    """One handler on the root logger, for the journal or a terminal; ``bridge``: INDIREDIS_BRIDGE."""
+    if JournalHandler is not None and stderr_is_journal():
+        fields = {"INDIREDIS_BRIDGE": bridge} if bridge else {}
+        handler = JournalHandler(SYSLOG_IDENTIFIER=Path(sys.argv[0]).name, **fields)
+        logging.basicConfig(handlers=[handler], format="%(message)s", force=True)
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s", force=True)
     set_level(level)
 
 
 def set_level(level: str) -> None:
+    """The root logger's level by name (``info``, ``debug`` ...)."""
     logging.getLogger().setLevel(getattr(logging, level.upper(), logging.INFO))

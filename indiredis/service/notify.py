@@ -1,54 +1,34 @@
 """The sd_notify protocol: READY, STATUS, WATCHDOG, RELOADING, STOPPING to systemd.
 
-Uses the ``sdnotify`` library when installed (Debian: python3-sdnotify, pure
-Python, no libsystemd binding to build), else the same datagram by hand (with
-``@`` abstract socket names too); a no-op when ``$NOTIFY_SOCKET`` is unset
-(not run by systemd).  ``sdnotify`` 0.3 encodes text as Latin-1 while systemd
-wants UTF-8 (and ignores a STATUS= that is not), so text is handed to it as
-the Latin-1 reading of its UTF-8 bytes: what goes on the wire is UTF-8.
+Sent by ``systemd.daemon.notify`` (Debian: python3-systemd), which takes ``@`` abstract socket names
+too and sends text as UTF-8, as systemd wants it.  Off when ``$NOTIFY_SOCKET`` is unset (not run by
+systemd) or the module is missing (a developer's venv).
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import time
 
 try:
-    import sdnotify
-except ImportError:  # the datagram is simple enough to send by hand
-    sdnotify = None
+    from systemd.daemon import notify as sd_notify
+except ImportError:  # outside systemd there is nobody to tell
+    sd_notify = None
 
 
 class Notifier:
     """Sends state lines to the socket named by ``$NOTIFY_SOCKET``."""
 
-    def __init__(self, use_library: bool = True) -> None:
-        self.address = os.environ.get("NOTIFY_SOCKET", "")
-        self._socket: socket.socket | None = None
-        self._library = (
-            sdnotify.SystemdNotifier() if (use_library and sdnotify is not None and self.address) else None
-        )
-        if self.address and self._library is None:
-            target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
-            self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-            self._target = target
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.address)
+    def __init__(self) -> None:
+        self.enabled = sd_notify is not None and bool(os.environ.get("NOTIFY_SOCKET"))
 
     def send(self, *lines: str) -> None:
         """Send one datagram of ``KEY=value`` lines; errors are ignored (systemd may be gone)."""
-        if self._library is not None:
-            self._library.notify("\n".join(lines).encode("utf-8", "replace").decode("latin-1"))
-            return
-        if self._socket is None:
-            return
-        try:
-            self._socket.sendto("\n".join(lines).encode("utf-8", "replace"), self._target)
-        except OSError:
-            pass
+        if self.enabled:
+            try:
+                sd_notify("\n".join(lines).encode("utf-8", "replace").decode())  # no lone surrogate
+            except OSError:
+                pass
 
     def ready(self) -> None:
         self.send("READY=1")

@@ -2,7 +2,7 @@
 
 Runs as root (CI does); the package is installed on the machine for the
 length of the test and purged at the end.  The installed daemon runs on
-Debian's own python3-redis / python3-paho-mqtt / python3-sdnotify, not the
+Debian's own python3-redis / python3-paho-mqtt / python3-systemd, not the
 test virtualenv's (which does not see /usr/lib/python3/dist-packages), against
 a real Redis and indiserver.
 

@@ -22,7 +22,7 @@ class HangingService:
     def __init__(self) -> None:
         self.ready = False
         self.status = "about to hang"
-        self.marker = Notifier(use_library=False)
+        self.marker = Notifier()
 
     async def run(self) -> None:
         self.ready = True

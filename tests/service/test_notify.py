@@ -1,4 +1,4 @@
-"""The sd_notify sender: the ``sdnotify`` library and the stdlib fallback, on path and abstract sockets."""
+"""The sd_notify sender (``systemd.daemon.notify``), on path and abstract sockets."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ import socket
 
 import pytest
 
-from indiredis.service.notify import Notifier, sdnotify, watchdog_interval
+from indiredis.service.notify import Notifier, watchdog_interval
 
 STATUS = "connected to indiserver 127.0.0.1:7624 ⇄ Redis; 2 devices on Kuppel Süd"
 
 
-def _receive_with(address: str, bind_to: str, use_library: bool, monkeypatch) -> list[bytes]:
+def _receive_with(address: str, bind_to: str, monkeypatch) -> list[bytes]:
     receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     receiver.bind(bind_to)
     receiver.settimeout(10)
     monkeypatch.setenv("NOTIFY_SOCKET", address)
     try:
-        notifier = Notifier(use_library=use_library)
+        notifier = Notifier()
         notifier.status(STATUS)
         notifier.ready()
         notifier.reloading()
@@ -27,25 +27,13 @@ def _receive_with(address: str, bind_to: str, use_library: bool, monkeypatch) ->
         receiver.close()
 
 
-@pytest.mark.parametrize(
-    "use_library",
-    [
-        pytest.param(
-            True, marks=pytest.mark.skipif(sdnotify is None, reason="the sdnotify library is not installed")
-        ),
-        False,
-    ],
-    ids=["sdnotify", "stdlib"],
-)
 @pytest.mark.parametrize("abstract", [False, True], ids=["path", "abstract"])
-def test_status_ready_reloading_arrive_as_utf8(use_library, abstract, tmp_path, monkeypatch):
+def test_status_ready_reloading_arrive_as_utf8(abstract, tmp_path, monkeypatch):
     if abstract:  # systemd may name an abstract socket: "@name" means "\0name"
-        name = f"indiredis-test-{os.getpid()}-{use_library}"
-        datagrams = _receive_with("@" + name, "\0" + name, use_library, monkeypatch)
+        name = f"indiredis-test-{os.getpid()}"
+        datagrams = _receive_with("@" + name, "\0" + name, monkeypatch)
     else:
-        datagrams = _receive_with(
-            str(tmp_path / "notify"), str(tmp_path / "notify"), use_library, monkeypatch
-        )
+        datagrams = _receive_with(str(tmp_path / "notify"), str(tmp_path / "notify"), monkeypatch)
     assert datagrams[0] == ("STATUS=" + STATUS).encode("utf-8")  # systemd ignores a STATUS= that is not UTF-8
     assert datagrams[1] == b"READY=1"
     lines = datagrams[2].decode().split("\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import threading
 from pathlib import Path
@@ -11,6 +12,8 @@ class NotifySocket:
     """A datagram socket collecting sd_notify lines, as systemd's would."""
 
     def __init__(self, folder: Path) -> None:
+        if importlib.util.find_spec("systemd") is None:  # the daemons would tell nothing: say why
+            raise RuntimeError("systemd-python is missing from this venv: run `make venv` (it installs it)")
         self.path = folder / "notify.sock"
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(self.path))

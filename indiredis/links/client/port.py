@@ -15,6 +15,7 @@ import asyncio
 import logging
 
 from ...core.channel import Channel
+from ...events import host_port
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
 from ...protocol.routing import BlobPolicy
@@ -49,11 +50,12 @@ class PortLink(Link):
     """Serves INDI clients on ``host:port`` (see the module docstring)."""
 
     what = "INDI port"
+    link = "port"
 
     def __init__(
         self, port: int = 7624, host: str = "localhost", max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
     ) -> None:
-        super().__init__()
+        super().__init__(host_port(host, port))
         self.host, self.port = host, port
         self.max_message_size = max_message_size
         self.clients: set[PortClient] = set()

@@ -20,6 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ...core.channel import Channel
+from ...events import host_port
 from ...hosts import RedisServer, redis_connection_options
 from ...protocol.document import parse_document
 from ...protocol.messages import Message
@@ -77,6 +78,7 @@ class RedisLink(Link):
     """Client side of a bridge backed by the Redis key space."""
 
     what = "Redis"
+    link = "redis"
 
     def __init__(
         self,
@@ -85,7 +87,7 @@ class RedisLink(Link):
         blob_folder: str | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
-        super().__init__()
+        super().__init__(host_port(redisserver.host, redisserver.port))
         self.server = redisserver
         self.store = RedisStore(redisserver, log_lengths, blob_folder)
         self.max_message_size = max_message_size
@@ -100,7 +102,7 @@ class RedisLink(Link):
         rconn = redis_connection(self.server)
         try:
             await rconn.ping()
-            resume_consuming(inbound, "Redis")
+            resume_consuming(inbound, "Redis", self.state)
             self._sessions += 1
             if self._sessions > 1:
                 # Redis may have come back empty: ask for everything again

@@ -57,6 +57,7 @@ import time
 from pathlib import Path
 
 from ...core.channel import Channel
+from ...events import Event, journal_fields
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
 from ...protocol.routing import BlobPolicy, Router
@@ -100,6 +101,7 @@ class DriverProcess:
     def __init__(self, executable: str) -> None:
         self.executable = executable
         self.label = Path(executable).name
+        self.fields = journal_fields(link="driver", driver=self.label)  # for its log lines
         self.stdin: Channel[Message] = Channel(DRIVER_BUFFER, f"to {self.label}")
         self.process: asyncio.subprocess.Process | None = None
         self.backoff = Backoff()
@@ -121,12 +123,16 @@ class DriverProcess:
                     "driver %s is not reading its input: dropping the oldest of %d queued messages",
                     self.label,
                     DRIVER_BUFFER,
+                    extra=self.fields | journal_fields(Event.MESSAGES_DROPPED),
                 )
 
     async def start(self) -> None:
         """Start the process (raises OSError if it cannot be started)."""
         if self.stdin.dropped:
-            log.warning("driver %s: %d messages to it were dropped", self.label, self.stdin.dropped)
+            dropped = self.fields | journal_fields(Event.MESSAGES_DROPPED)
+            log.warning(
+                "driver %s: %d messages to it were dropped", self.label, self.stdin.dropped, extra=dropped
+            )
         self.stdin = Channel(DRIVER_BUFFER, f"to {self.label}")  # nothing stale for a new process
         self.process = await asyncio.create_subprocess_exec(
             *_command(self.executable),
@@ -211,7 +217,7 @@ class DriverPool:
         self.forward_snoop_requests = forward_snoop_requests
         self.router: Router[DriverProcess] = Router()
         self.client_blobs = BlobPolicy()
-        self.state = LinkState("drivers")
+        self.state = LinkState("drivers", "driver")
 
     # -- status ----------------------------------------------------------------------------
     def _update_state(self) -> None:
@@ -249,7 +255,7 @@ class DriverPool:
                 code_text = f"cannot be started: {exc.strerror or exc}"
             else:
                 self._update_state()
-                log.info("started driver %s (pid %d)", driver.label, driver.process.pid)  # type: ignore[union-attr]
+                log.info("started driver %s (pid %d)", driver.label, driver.process.pid, extra=driver.fields)  # type: ignore[union-attr]
                 driver.send(Message.get_properties())
                 try:
                     await self._serve(driver, inbound)
@@ -272,6 +278,7 @@ class DriverPool:
                 driver.label,
                 code_text,
                 delay,
+                extra=driver.fields | journal_fields(Event.DRIVER_CRASHED),
             )
             await self._report_death(driver, code_text, inbound, announce=not repeated)
             self._update_state()
@@ -329,7 +336,7 @@ class DriverPool:
             for line in lines:
                 text = line.decode("utf-8", "replace").rstrip()
                 if text:
-                    driver_log.info("%s: %s", driver.label, text[:2000])
+                    driver_log.info("%s: %s", driver.label, text[:2000], extra=driver.fields)
 
     # -- routing -----------------------------------------------------------------------------
     async def _from_driver(
@@ -385,7 +392,14 @@ class DriverPool:
         if tag == Tag.GET_PROPERTIES or message.action is Action.NEW:
             targets = [owner] if owner is not None else (self.drivers if tag == Tag.GET_PROPERTIES else [])
             if not targets:
-                log.warning("no driver owns device %r; <%s %s> dropped", message.device, tag, message.name)
+                where = journal_fields(device=message.device, prop=message.name)
+                log.warning(
+                    "no driver owns device %r; <%s %s> dropped",
+                    message.device,
+                    tag,
+                    message.name,
+                    extra=where,
+                )
             for driver in targets:
                 driver.send(message)
         elif message.from_device:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from ...core.channel import Channel
+from ...events import host_port
 from ...hosts import IndiServer
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
@@ -16,9 +17,10 @@ class IndiServerLink(Link):
     """Connects to indiserver, asks for every property, and passes messages both ways."""
 
     what = "indiserver"
+    link = "indiserver"
 
     def __init__(self, indi: IndiServer, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
-        super().__init__()
+        super().__init__(host_port(indi.host, indi.port))
         self.indi = indi
         self.max_message_size = max_message_size
 
