@@ -14,7 +14,7 @@ import os
 import re
 import ssl
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 from ..core.channel import Channel
 from ..events import Event, journal_fields
@@ -80,12 +80,17 @@ class LinkState:
         self._log_change(False, reason, logging.WARNING, f"{self.what} unavailable: {reason}")
 
     def _log_change(self, connected: bool, key: str, level: int, line: str) -> None:
-        """Log a change; a loss, and a recovery after one, with their MESSAGE_ID."""
-        if self._last_logged != (connected, key):
-            was = self._last_logged[0] if self._last_logged else None
-            event = None if was == connected else Event.LINK_RESTORED if connected else Event.LINK_LOST
-            self._last_logged = (connected, key)
-            log.log(level, "%s", line, extra={**self.fields, **journal_fields(event)})
+        """Log a change: a loss with LINK_LOST, a recovery from one with LINK_RESTORED (a new reason
+        while down, or the first connection, is no such event)."""
+        if self._last_logged == (connected, key):
+            return
+        was_down = self._last_logged is not None and not self._last_logged[0]
+        if connected:
+            event = Event.LINK_RESTORED if was_down else None
+        else:
+            event = None if was_down else Event.LINK_LOST
+        self._last_logged = (connected, key)
+        log.log(level, "%s", line, extra=self.fields | journal_fields(event))
 
 
 _ERRNO_IN_TEXT = re.compile(r"^Error (\d+) ")
@@ -112,13 +117,13 @@ def describe_error(exc: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
-def resume_consuming(channel: Channel, what: str, state: LinkState | None = None) -> None:
+def resume_consuming(channel: Channel[Any], what: str, state: LinkState | None = None) -> None:
     """The consumer of ``channel`` (the link of ``state``) is connected again: back-pressure instead of
     dropping, and one log line for what was dropped meanwhile."""
     channel.set_consumer_up(True)
     dropped = channel.take_dropped()
     if dropped:
-        fields = {**(state.fields if state else {}), **journal_fields(Event.MESSAGES_DROPPED)}
+        fields = (state.fields if state else {}) | journal_fields(Event.MESSAGES_DROPPED)
         log.warning("dropped %d messages while %s was unreachable", dropped, what, extra=fields)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import redis.exceptions
 
 from ..errors import BlobError
+from ..events import journal_fields
 from ..hosts import RedisServer
 from ..protocol.messages import Message
 from ..protocol.numbers import format_number, number_to_float
@@ -266,7 +267,8 @@ class RedisStore:
     async def _apply_one(self, pipe: Any, message: Message) -> None:
         problem = unsafe_name(message)
         if problem:
-            log.warning("skipped <%s> for the store: %s", message.tag, problem)
+            where = journal_fields(device=message.device, prop=message.name)
+            log.warning("skipped <%s> for the store: %s", message.tag, problem, extra=where)
             return
         action = message.action
         if action is Action.DEF:
@@ -430,6 +432,7 @@ class RedisStore:
                 device,
                 name,
                 element["name"],
+                extra=journal_fields(device=device, prop=name),
             )
             return False
         fmt = attrs.get("format", "")
@@ -438,7 +441,8 @@ class RedisStore:
                 self.blobs.write, device, name, element["name"], stamp, fmt, text
             )
         except (BlobError, OSError) as exc:
-            log.error("BLOB %s.%s.%s not stored: %s", device, name, element["name"], exc)
+            where = journal_fields(device=device, prop=name)
+            log.error("BLOB %s.%s.%s not stored: %s", device, name, element["name"], exc, extra=where)
             return False
         declared = attrs.get("size", "")
         if declared and declared != str(size):
@@ -449,6 +453,7 @@ class RedisStore:
                 element["name"],
                 declared,
                 size,
+                extra=journal_fields(device=device, prop=name),
             )
         element.update(format=fmt, size=str(size), filepath=str(path), timestamp=stamp)
         return True

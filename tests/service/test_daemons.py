@@ -8,6 +8,7 @@ its own, and reads what the daemon tells systemd.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,60 +21,8 @@ import pytest
 
 from indiredis.service import config
 from tests.support.bridgeprocess import STANDIN
-from tests.support.notifysocket import NotifySocket
+from tests.support.daemons import BIN, inditoredis_common, start_daemon, stop_daemon, write_config
 from tests.support.servers import RedisProcess, free_port, wait_for
-
-BIN = Path(sys.executable).parent
-WATCHDOG_USEC = 400_000
-
-
-def write_config(folder: Path, service: str, common: str, own: str) -> Path:
-    (folder / "common.ini").write_text(common)
-    path = folder / f"{service}.ini"
-    path.write_text(own)
-    return path
-
-
-def start_daemon(
-    service: str, config: Path, notify: NotifySocket, **extra_env: str
-) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": str(WATCHDOG_USEC), **extra_env}
-    log = open(config.parent / f"{service}.log", "wb")
-    return subprocess.Popen(
-        [str(BIN / f"indiredis-{service}"), "--config", str(config)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-
-
-def stop_daemon(proc: subprocess.Popen[bytes]) -> int:
-    """SIGTERM; the exit status.  A daemon still running 20 s later is asked (SIGUSR1) to log where its
-    tasks wait, then killed, and the test fails with its log's end."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGUSR1)
-        try:
-            proc.wait(2)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log = Path(proc.args[proc.args.index("--config") + 1]).parent / f"{Path(proc.args[0]).name[10:]}.log"
-        raise AssertionError(f"{proc.args[0]} did not stop within 20 s:\n{log.read_text()[-6000:]}") from None
-
-
-@pytest.fixture
-def notify(tmp_path):
-    sock = NotifySocket(tmp_path)
-    yield sock
-    sock.close()
-
-
-def _inditoredis_common(indi_port: int, redis_port: int) -> str:
-    return f"[indi]\nhost = 127.0.0.1\nport = {indi_port}\n[redis]\nhost = 127.0.0.1\nport = {redis_port}\n"
 
 
 def test_inditoredis_tells_systemd_status_ready_watchdog_then_stopping_in_order(
@@ -82,7 +31,7 @@ def test_inditoredis_tells_systemd_status_ready_watchdog_then_stopping_in_order(
     config = write_config(
         tmp_path,
         "inditoredis",
-        _inditoredis_common(simulators.port, redis_proc.port),
+        inditoredis_common(simulators.port, redis_proc.port),
         f"[service]\nblob_folder = {tmp_path / 'blobs'}\n",
     )
     proc = start_daemon("inditoredis", config, notify)
@@ -119,7 +68,7 @@ def test_inditoredis_tells_systemd_status_ready_watchdog_then_stopping_in_order(
 def test_sighup_reloads_unchanged_changed_and_refuses_a_bad_configuration(
     simulators, redis_proc, rconn, notify, tmp_path
 ):
-    common = _inditoredis_common(simulators.port, redis_proc.port)
+    common = inditoredis_common(simulators.port, redis_proc.port)
     config = write_config(tmp_path, "inditoredis", common, "[service]\nblob_folder =\n")
     proc = start_daemon("inditoredis", config, notify)
 
@@ -401,25 +350,19 @@ def test_a_mistake_in_common_ini_names_common_ini(tmp_path):
     assert f"{tmp_path / 'common.ini'}: [redis] db = -1 is out of range (0 or more)" in result.stderr
 
 
-def test_journal_stream_gets_syslog_priorities(tmp_path):
-    """Under systemd (``$JOURNAL_STREAM`` names stderr) each line starts with its priority, e.g. ``<3>``."""
+def test_in_a_terminal_each_line_has_time_level_and_message(tmp_path):
+    """Not under systemd (``$JOURNAL_STREAM`` names another file): plain lines on stderr.  Under systemd
+    the records go to the journal instead (test_journal.py)."""
     config = write_config(tmp_path, "inditoredis", "", "[service]\nlog_level = chatty\n")
-    stderr = tmp_path / "stderr"
-    for journal in (True, False):
-        with open(stderr, "wb") as handle:
-            status = os.fstat(handle.fileno())
-            env = {**os.environ, "JOURNAL_STREAM": f"{status.st_dev}:{status.st_ino}" if journal else "1:2"}
-            code = subprocess.run(
-                [str(BIN / "indiredis-inditoredis"), "--config", str(config)],
-                env=env,
-                stderr=handle,
-                timeout=30,
-            ).returncode
-        line = stderr.read_text()
-        assert code == 78 and line.count("\n") == 1
-        assert (
-            line.startswith("<3>configuration error: ") if journal else " ERROR configuration error: " in line
-        )
+    result = subprocess.run(
+        [str(BIN / "indiredis-inditoredis"), "--config", str(config)],
+        env={**os.environ, "JOURNAL_STREAM": "1:2"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 78 and result.stderr.count("\n") == 1
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ERROR configuration error: ", result.stderr)
 
 
 def test_template_unit_runs_a_second_inditoredis_from_its_own_file(tmp_path):
