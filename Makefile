@@ -3,6 +3,7 @@
 #              with the telescope and CCD simulators and a local Redis
 #   make test  installs everything, then runs the test suite against real servers
 #   make deb   builds the Debian package into dist/
+#   make docs  builds the documentation (docs/ and the API reference) into build/docs/html
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,7 +15,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_TOOLS = dpkg-dev fakeroot lintian
 BUILD_DIR = build/deb
 
-.PHONY: deps venv run test deb clean
+.PHONY: deps venv run test deb docs clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -26,7 +27,7 @@ deps:
 $(VENV)/.installed: setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,docs]'
 	touch $@
 
 venv: deps $(VENV)/.installed
@@ -36,6 +37,11 @@ run: venv
 
 test: venv
 	$(VENV)/bin/python -m pytest
+
+# make docs: Sphinx with warnings as errors (tests/docs builds it too, so make test fails on a broken docstring)
+docs: venv
+	$(VENV)/bin/python -m sphinx -W --keep-going -q -b html docs build/docs/html
+	@echo "documentation: build/docs/html/index.html"
 
 # make deb: the Debian package, built from a clean copy of the tree (git's files, ignored ones left out), into dist/
 deb:
