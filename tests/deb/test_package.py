@@ -166,6 +166,15 @@ def test_entry_points_help_units_conffiles_user(installed):
         assert enabled in ("disabled", "indirect", "static", ""), f"{unit.name}: {enabled}"
 
 
+def test_installed_html_documentation(installed):
+    """docs/ and the API reference are installed as HTML, their JavaScript linked to libjs-sphinxdoc."""
+    html = Path("/usr/share/doc/indiredis/html")
+    pages = ["index", "architecture", "redis-keys", "mqtt", "tools", "configuration", "api/index", "api/core"]
+    for page in pages:
+        assert (html / f"{page}.html").is_file(), f"{page}.html is missing"
+    assert (html / "_static" / "searchtools.js").resolve().is_file()
+
+
 @contextlib.contextmanager
 def installed_daemon(service: str, folder: Path, common: str, own: str) -> Iterator[Path]:
     """Run /usr/bin/indiredis-<service> (Debian's python3 and libraries, not the test virtualenv's) with
