@@ -46,7 +46,7 @@ def inditoredis(
     """Connect to indiserver as a client and keep the Redis key space current; blocks.
 
     ``log_lengths`` overrides the default history lengths (see
-    ``shared/spec/redis-keys.md``); ``blob_folder`` is where received BLOBs are
+    ``docs/redis-keys.md``); ``blob_folder`` is where received BLOBs are
     written (BLOBs are enabled on every BLOB property when it is given).
     """
     run_blocking(make_inditoredis(indi_host, redis_host, log_lengths, blob_folder))

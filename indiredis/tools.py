@@ -1,4 +1,4 @@
-"""Client-side API over the Redis store (``shared/spec/tools-api.md``).
+"""Client-side API over the Redis store (``docs/tools.md``).
 
 GUIs import these functions to read what the bridges keep in Redis and to send
 INDI requests by publishing XML on the ``to_indi`` channel.  Every name,

@@ -1,6 +1,6 @@
 """The MQTT transport: both MQTT links, on one paho-mqtt connection wrapper.
 
-Topic layout (``shared/spec/mqtt-topics.md``; ``T``, ``F``, ``SC``, ``SD`` are
+Topic layout (``docs/mqtt.md``; ``T``, ``F``, ``SC``, ``SD`` are
 the mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data
 topics, every payload one complete INDI XML message):
 

@@ -67,7 +67,10 @@ def service_ini(service: str) -> str:
             "",
         ]
     if schema.log_lengths:
-        lines += ["[log_lengths]", "# how many entries each history list keeps (shared/spec/redis-keys.md)"]
+        lines += [
+            "[log_lengths]",
+            "# how many entries each history list keeps (/usr/share/doc/indiredis/html/redis-keys.html)",
+        ]
         lines += [f"#{name} = {length}" for name, length in DEFAULT_LOG_LENGTHS.items()] + [""]
     return "\n".join(lines)
 

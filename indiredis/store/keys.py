@@ -1,4 +1,4 @@
-"""Key names of the Redis key space (``shared/spec/redis-keys.md``), in one place.
+"""Key names of the Redis key space (``docs/redis-keys.md``), in one place.
 
 Every module that reads or writes the store builds its keys here, so the
 layout that GUIs depend on is defined exactly once.

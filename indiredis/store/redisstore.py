@@ -1,4 +1,4 @@
-"""The Redis store: applies INDI messages to the key space of ``shared/spec/redis-keys.md``.
+"""The Redis store: applies INDI messages to the key space of ``docs/redis-keys.md``.
 
 :class:`RedisStore` keeps a small in-memory model of the property definitions
 (formats are needed to render numbers; complete hashes are rewritten on every

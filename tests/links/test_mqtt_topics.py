@@ -1,4 +1,4 @@
-"""Where the MQTT instrument side publishes each message (shared/spec/mqtt-topics.md), no broker needed."""
+"""Where the MQTT instrument side publishes each message (docs/mqtt.md), no broker needed."""
 
 from __future__ import annotations
 
