@@ -86,7 +86,10 @@ class PackageModules(SphinxDirective):
             self.check_subpackage_pages()
         lines: list[str] = []
         for name in self.module_names():
-            lines += [f"``{name}``", "-" * (len(name) + 4), "", f".. automodule:: {name}", "   :members:", ""]
+            # every object once, where it is defined: names a module re-exports (``__all__`` of a package)
+            # would otherwise be documented twice, and make cross-references ambiguous
+            lines += [f"``{name}``", "-" * (len(name) + 4), "", f".. automodule:: {name}", "   :members:"]
+            lines += ["   :ignore-module-all:", ""]
         container = nodes.section()
         container.document = self.state.document
         nested_parse_with_titles(self.state, StringList(lines, source=self.get_source_info()[0]), container)
