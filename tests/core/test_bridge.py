@@ -8,7 +8,6 @@ of the event loop, never by time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -16,24 +15,7 @@ from indiredis.core.bridge import Bridge
 from indiredis.core.channel import Channel
 from indiredis.links.base import InboundItem, LinkState
 from indiredis.protocol.messages import Message
-
-
-def run(test: Callable[[], Awaitable[None]]) -> None:
-    """Run one async test body in a fresh event loop."""
-
-    async def main() -> None:
-        await test()
-
-    asyncio.run(main())
-
-
-async def run_ready_tasks(turns: int = 5) -> None:
-    """Let every ready task run up to its next wait: a few turns of the event loop; no time passes."""
-    loop = asyncio.get_running_loop()
-    for _ in range(turns):
-        turn: asyncio.Future[None] = loop.create_future()
-        loop.call_soon(turn.set_result, None)
-        await turn
+from tests.support.eventloop import run, run_ready_tasks
 
 
 class StandInSide:

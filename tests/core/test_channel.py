@@ -9,29 +9,11 @@ is waiting (for room, or for an item).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
 
 from indiredis.core.channel import DEFAULT_BUFFER_SIZE, Channel
-
-
-def run(test: Callable[[], Awaitable[None]]) -> None:
-    """Run one async test body in a fresh event loop."""
-
-    async def main() -> None:
-        await test()
-
-    asyncio.run(main())
-
-
-async def run_ready_tasks(turns: int = 5) -> None:
-    """Let every ready task run up to its next wait: a few turns of the event loop; no time passes."""
-    loop = asyncio.get_running_loop()
-    for _ in range(turns):
-        turn: asyncio.Future[None] = loop.create_future()
-        loop.call_soon(turn.set_result, None)
-        await turn
+from tests.support.eventloop import run, run_ready_tasks
 
 
 async def contents(channel: Channel[str]) -> list[str]:

@@ -215,9 +215,8 @@ def _mqtt_to_redis(chain: Chain) -> None:
     chain.watcher = RedisWatcher(chain.redis.port)  # type: ignore[union-attr]
 
 
-def _inditomqtt_mqtttoredis(chain: Chain, env: dict[str, str]) -> None:
-    chain.redis = RedisProcess().start()
-    chain.mosquitto = MosquittoProcess().start()
+def _indiserver_to_mqtt(chain: Chain) -> None:
+    """indiserver running the stand-in driver, and inditomqtt (id ``obs``) on the chain's broker."""
     chain.indiserver = IndiServerProcess([STANDIN]).start()
     chain.bridges.append(
         BridgeProcess(
@@ -226,6 +225,12 @@ def _inditomqtt_mqtttoredis(chain: Chain, env: dict[str, str]) -> None:
             chain.workdir,
         ).start()
     )
+
+
+def _inditomqtt_mqtttoredis(chain: Chain, env: dict[str, str]) -> None:
+    chain.redis = RedisProcess().start()
+    chain.mosquitto = MosquittoProcess().start()
+    _indiserver_to_mqtt(chain)
     _mqtt_to_redis(chain)
 
 
@@ -245,15 +250,8 @@ def _driverstomqtt_mqtttoredis(chain: Chain, env: dict[str, str]) -> None:
 
 def _inditomqtt_mqtttoport(chain: Chain, env: dict[str, str]) -> None:
     chain.mosquitto = MosquittoProcess().start()
-    chain.indiserver = IndiServerProcess([STANDIN]).start()
+    _indiserver_to_mqtt(chain)
     port = free_port()
-    chain.bridges.append(
-        BridgeProcess(
-            "make_inditomqtt",
-            {"indi_host": _indi_kwargs(chain), "mqtt_id": "obs", "mqtt_host": _mqtt_kwargs(chain)},
-            chain.workdir,
-        ).start()
-    )
     chain.bridges.append(
         BridgeProcess(
             "make_mqtttoport",
