@@ -53,7 +53,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from ..core.channel import Channel
-from ..events import host_port
+from ..events import Event, host_port, journal_fields
 from ..hosts import MQTTServer
 from ..protocol.document import parse_document
 from ..protocol.messages import Malformed, Message
@@ -165,6 +165,9 @@ class MqttConnection:
                 message.device,
                 message.name,
                 len(message.raw),
+                extra=journal_fields(
+                    Event.MESSAGES_DROPPED, link="mqtt", device=message.device, prop=message.name
+                ),
             )
             return
         info = self.client.publish(topic, message.raw, qos=QOS)

@@ -3,7 +3,7 @@
 - :mod:`.config`: INI files -> typed settings, one schema per service, merged over ``common.ini``;
 - :mod:`.catalog`: the table of services (name -> config schema -> what it builds);
 - :mod:`.notify`: the sd_notify protocol (READY, STATUS, WATCHDOG, RELOADING, STOPPING);
-- :mod:`.logsetup`: logging to the journal with priorities, or to plain stderr;
+- :mod:`.logsetup`: logging to the journal with structured fields (see :mod:`indiredis.events`), or to stderr;
 - :mod:`.daemon`: the shell that runs a bridge under that protocol;
 - :mod:`.web`: the web client served by waitress, socket activation included;
 - :mod:`.cli`: the ``indiredis-<service>`` entry points;

@@ -50,8 +50,8 @@ def journal_help() -> list[str]:
     """The journal's fields and MESSAGE_IDs, for --help and so the manual page."""
     lines = ["", "journal fields under systemd (journalctl FIELD=value; see docs/journal.md):"]
     lines += [f"  {name:<18} {meaning}" for name, meaning in FIELD_MEANINGS.items()]
-    lines.append("  MESSAGE_ID         one per kind of state change:")
-    lines += [f"    {event.value} {event.name}: {meaning}" for event, meaning in EVENT_MEANINGS.items()]
+    lines += ["", "journal MESSAGE_IDs, one per kind of state change:"]
+    lines += [f"  {event.value}  {event.name}: {meaning}" for event, meaning in EVENT_MEANINGS.items()]
     return lines
 
 

@@ -10,7 +10,8 @@
 # with Redis and an indiserver (telescope + CCD simulators) running: installs the .deb (nothing may
 # start), runs `systemctl enable --now indiredis-inditoredis` and checks `systemctl is-active` and the
 # journal's start-up lines, starts a second inditoredis from the template (indiredis-inditoredis@dome2,
-# its own key prefix), reinstalls the package (both are restarted), then removes it (both are stopped)
+# its own key prefix), restarts redis-server and finds the reconnect in the journal by its MESSAGE_ID,
+# reinstalls the package (both are restarted), then removes it (both are stopped)
 # and purges it.
 # Run by tests/deb/test_package.py, which skips it when no container can be booted here.
 set -eu
@@ -87,6 +88,19 @@ for _ in $(seq 50); do
 done
 inside redis-cli smembers dome2_devices | grep -q "Telescope Simulator" || { echo "$INSTANCE wrote nothing"; exit 1; }
 echo "template instance active"
+# the journal's fields (docs/journal.md): restarting redis-server is logged as a loss, then a recovery,
+# each with its MESSAGE_ID (taken from the installed package, where it is defined) and INDIREDIS_LINK=redis
+RESTORED=$(inside python3 -c 'from indiredis.events import Event; print(Event.LINK_RESTORED.value)')
+LOST=$(inside python3 -c 'from indiredis.events import Event; print(Event.LINK_LOST.value)')
+inside systemctl restart redis-server
+for _ in $(seq 100); do
+    inside journalctl -u $UNIT MESSAGE_ID="$RESTORED" -q --no-pager | grep -q "connected to Redis" && break; sleep 0.2
+done
+inside journalctl -u $UNIT MESSAGE_ID="$LOST" INDIREDIS_LINK=redis -q --no-pager | grep "Redis unavailable" || \
+    { echo "no MESSAGE_ID=$LOST line for the loss of Redis"; exit 1; }
+inside journalctl -u $UNIT MESSAGE_ID="$RESTORED" INDIREDIS_LINK=redis -q --no-pager | grep "connected to Redis" || \
+    { echo "no MESSAGE_ID=$RESTORED line for the reconnect to Redis"; exit 1; }
+echo "journal: link lost and restored"
 FIRST=$(inside systemctl show -p MainPID --value $UNIT)
 FIRST_INSTANCE=$(inside systemctl show -p MainPID --value $INSTANCE)
 inside apt-get install -y -q --reinstall "/root/$(basename "$DEB")"

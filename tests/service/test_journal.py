@@ -101,6 +101,6 @@ def test_every_message_id_and_field_is_in_the_help_and_so_the_manual_page_and_in
     ).stdout
     docs = (Path(__file__).parents[2] / "docs" / "journal.md").read_text()
     for event in Event:
-        assert f"{event.value} {event.name}: " in text and event.value in docs and event.name in docs
+        assert f"  {event.value}  {event.name}: " in text and event.value in docs and event.name in docs
     for field in FIELD_MEANINGS:
         assert f"  {field} " in text and f"`{field}`" in docs

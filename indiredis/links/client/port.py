@@ -15,7 +15,7 @@ import asyncio
 import logging
 
 from ...core.channel import Channel
-from ...events import host_port
+from ...events import Event, host_port, journal_fields
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
 from ...protocol.routing import BlobPolicy
@@ -107,7 +107,13 @@ class PortLink(Link):
 
         async def until_too_slow() -> None:
             await client.too_slow.wait()
-            log.warning("INDI client %s disconnected: more than %d messages behind", peer, CLIENT_BUFFER)
+            too_slow = journal_fields(Event.MESSAGES_DROPPED, link="port", peer=peer)
+            log.warning(
+                "INDI client %s disconnected: more than %d messages behind",
+                peer,
+                CLIENT_BUFFER,
+                extra=too_slow,
+            )
 
         try:
             await run_until_first_done(
