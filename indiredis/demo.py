@@ -22,7 +22,7 @@ import time
 from . import indi_server, redis_server
 from .bridges import inditoredis
 
-log = logging.getLogger("indiredis.demo")
+log = logging.getLogger("indiredis.demo")  # not __name__: this module runs as __main__
 
 
 def _listening(port: int) -> bool:

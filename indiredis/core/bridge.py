@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Protocol
 
-from ..links.base import InboundItem, LinkState
-from ..links.streams import cancel_and_wait
 from ..protocol.messages import Message
 from .channel import DEFAULT_BUFFER_SIZE, Channel
+from .sides import InboundItem, Side
+from .tasks import cancel_and_wait
 
-log = logging.getLogger("indiredis")
+__all__ = ["Bridge", "Side", "run_blocking"]
 
-
-class Side(Protocol):
-    """Either side of a bridge."""
-
-    state: LinkState
-
-    async def run(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
-        """Serve forever; ``inbound`` carries INDI-side traffic, ``outbound`` client traffic."""
+log = logging.getLogger(__name__)
 
 
 class Bridge:
@@ -44,7 +36,7 @@ class Bridge:
     def status(self) -> str:
         """One sentence for ``STATUS=``: both sides' states and what the client side holds."""
         parts = [self.indi_side.state.text, self.client_side.state.text]
-        summary = getattr(self.client_side, "summary", None) or getattr(self.indi_side, "summary", None)
+        summary = self.client_side.summary or self.indi_side.summary
         if summary:
             parts.append(summary)
         return "; ".join(parts)

@@ -23,7 +23,7 @@ from .setting import submit
 from .snapshot import read_device
 from .state import as_json, device_state
 
-log = logging.getLogger("indiredis.web")
+log = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 SECURITY_HEADERS = [

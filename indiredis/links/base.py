@@ -13,28 +13,29 @@ import logging
 import os
 import re
 import ssl
-from dataclasses import dataclass
-from typing import Any, Union
+from abc import ABC, abstractmethod
+from typing import Any
 
 from ..core.channel import Channel
+from ..core.sides import InboundItem, LinkState, Reset
 from ..events import Event, journal_fields
 from ..protocol.messages import Malformed, Message
 
-log = logging.getLogger("indiredis")
+__all__ = [
+    "MAX_BACKOFF",
+    "Backoff",
+    "InboundItem",
+    "Link",
+    "LinkState",
+    "Reset",
+    "describe_error",
+    "report_malformed",
+    "resume_consuming",
+]
+
+log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 5.0
-
-
-@dataclass(frozen=True)
-class Reset:
-    """Put on the from-INDI channel when the INDI side (re)connects: the client side
-    should forget what it holds for ``devices`` (None: everything), since fresh
-    definitions follow."""
-
-    devices: tuple[str, ...] | None = None
-
-
-InboundItem = Union[Message, Reset]
 
 
 class Backoff:
@@ -54,43 +55,6 @@ class Backoff:
     def reset(self) -> None:
         """Start again from the shortest delay (after a success)."""
         self._next = self.initial
-
-
-class LinkState:
-    """Whether a link is connected, a sentence saying what it is doing, and logging of changes."""
-
-    def __init__(self, what: str, link: str = "", peer: str = "") -> None:
-        """``link`` and ``peer``: its journal fields INDIREDIS_LINK and INDIREDIS_PEER."""
-        self.what = what
-        self.connected = False
-        self.text = f"connecting to {what}"
-        self.fields = journal_fields(link=link, peer=peer)
-        self._last_logged: tuple[bool, str] | None = None
-
-    def up(self, text: str) -> None:
-        """Connected; ``text`` says to what."""
-        self.connected = True
-        self.text = text
-        self._log_change(True, text, logging.INFO, text)
-
-    def down(self, text: str, reason: str) -> None:
-        """Not connected because of ``reason``; ``text`` may change on every retry."""
-        self.connected = False
-        self.text = text
-        self._log_change(False, reason, logging.WARNING, f"{self.what} unavailable: {reason}")
-
-    def _log_change(self, connected: bool, key: str, level: int, line: str) -> None:
-        """Log a change: a loss with LINK_LOST, a recovery from one with LINK_RESTORED (a new reason
-        while down, or the first connection, is no such event)."""
-        if self._last_logged == (connected, key):
-            return
-        was_down = self._last_logged is not None and not self._last_logged[0]
-        if connected:
-            event = Event.LINK_RESTORED if was_down else None
-        else:
-            event = None if was_down else Event.LINK_LOST
-        self._last_logged = (connected, key)
-        log.log(level, "%s", line, extra=self.fields | journal_fields(event))
 
 
 _ERRNO_IN_TEXT = re.compile(r"^Error (\d+) ")
@@ -132,8 +96,9 @@ def report_malformed(source: str, event: Malformed) -> None:
     log.warning("skipped bad input from %s: %s", source, event)
 
 
-class Link:
-    """Base of every link: subclasses implement :meth:`session`."""
+class Link(ABC):
+    """Base of every link: a :class:`~indiredis.core.sides.Side` that reconnects; subclasses implement
+    :meth:`session`."""
 
     what = "link"
     link = ""  # INDIREDIS_LINK in the journal: indiserver, redis, mqtt or port
@@ -143,9 +108,14 @@ class Link:
         self.state = LinkState(self.what, self.link, peer)
         self.backoff = Backoff()
 
+    @property
+    def summary(self) -> str:
+        """What the link holds or serves, for status lines; '' unless a subclass has something to say."""
+        return ""
+
+    @abstractmethod
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         """Connect and serve until the connection ends (return) or fails (raise)."""
-        raise NotImplementedError
 
     def connected(self, text: str) -> None:
         """Called by a session once its connection is up."""

@@ -63,7 +63,7 @@ from ..protocol.vocabulary import Tag
 from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from .streams import run_until_first_done
 
-log = logging.getLogger("indiredis")
+log = logging.getLogger(__name__)
 
 QOS = 2
 MAX_IN_FLIGHT = 20

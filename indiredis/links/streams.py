@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..core.channel import Channel
+from ..core.tasks import cancel_and_wait, run_until_first_done
 from ..protocol.messages import Malformed, Message
 from ..protocol.parser import IndiStreamParser
 from .base import report_malformed
+
+__all__ = ["cancel_and_wait", "pump_messages", "run_until_first_done", "write_messages"]
 
 READ_SIZE = 256 * 1024
 
@@ -45,27 +48,3 @@ async def write_messages(writer: asyncio.StreamWriter, outbound: Channel[Message
         except BaseException:
             outbound.push_front(batch)
             raise
-
-
-async def cancel_and_wait(tasks: list[asyncio.Future[Any]]) -> None:
-    """Cancel the tasks not yet done (once: a task already being cancelled is left to finish its
-    clean-up undisturbed) and wait until every one has finished."""
-    for task in tasks:
-        if not task.done() and not (isinstance(task, asyncio.Task) and task.cancelling()):
-            task.cancel()
-    if tasks:
-        await asyncio.wait(tasks)
-
-
-async def run_until_first_done(*coroutines: Coroutine[Any, Any, Any]) -> None:
-    """Run coroutines together; when one ends, cancel the rest and re-raise its error if any."""
-    tasks = [asyncio.ensure_future(c) for c in coroutines]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in done:
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]

@@ -15,7 +15,7 @@ from ..store.keys import DEFAULT_LOG_LENGTHS
 from .config import EX_CONFIG, HOST_SECTIONS, LOG_LEVELS, SCHEMAS, default_path, load, users_path
 from .logsetup import setup_logging
 
-log = logging.getLogger("indiredis")
+log = logging.getLogger(__name__)
 
 EX_UNAVAILABLE = 69  # sysexits.h: this installation cannot run the service
 

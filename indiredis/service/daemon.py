@@ -26,7 +26,7 @@ from .config import Settings, load
 from .logsetup import set_level
 from .notify import Notifier, watchdog_interval
 
-log = logging.getLogger("indiredis")
+log = logging.getLogger(__name__)
 
 STATUS_PERIOD = 0.2  # seconds between looks at the service's state
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from .config import Settings
 
-log = logging.getLogger("indiredis")
+log = logging.getLogger(__name__)
 
 SD_LISTEN_FDS_START = 3
 

@@ -23,7 +23,7 @@ from ...protocol.vocabulary import Tag
 from ..base import InboundItem, Link
 from ..streams import pump_messages, run_until_first_done
 
-log = logging.getLogger("indiredis")
+log = logging.getLogger(__name__)
 
 CLIENT_BUFFER = 10_000
 

@@ -30,7 +30,7 @@ from ...store.redisstore import RedisStore
 from ..base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from ..streams import run_until_first_done
 
-log = logging.getLogger("indiredis")
+log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 

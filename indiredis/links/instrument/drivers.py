@@ -66,7 +66,7 @@ from ...protocol.xmlout import indi_timestamp
 from ..base import Backoff, InboundItem, LinkState, Reset
 from ..streams import cancel_and_wait, pump_messages, run_until_first_done, write_messages
 
-log = logging.getLogger("indiredis")
+log = logging.getLogger(__name__)
 
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL at shutdown
 STABLE_RUN = 10.0  # a driver that ran this long restarts from the shortest back-off
@@ -228,10 +228,14 @@ class DriverPool:
             trouble = "; ".join(f"{d.label} {d.status}" for d in self.drivers if not d.running)
             text = f"{len(running)} of {len(self.drivers)} drivers running; {trouble}"
             if running:
-                self.state.connected = True  # the bridge still serves the others
-                self.state.text = text
+                self.state.degraded(text)  # the bridge still serves the others
             else:
                 self.state.down(text, "no driver running")
+
+    @property
+    def summary(self) -> str:
+        """Nothing beyond the state's text (which names the drivers)."""
+        return ""
 
     # -- main loop ---------------------------------------------------------------------------
     async def run(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
@@ -314,9 +318,9 @@ class DriverPool:
             await process.wait()
 
         await run_until_first_done(
-            pump_messages(process.stdout, parser, inbound, f"driver {driver.label}", accept),  # type: ignore[arg-type]
-            write_messages(process.stdin, driver.stdin),  # type: ignore[arg-type]
-            self._log_stderr(driver, process.stderr),  # type: ignore[arg-type]
+            pump_messages(process.stdout, parser, inbound, f"driver {driver.label}", accept),
+            write_messages(process.stdin, driver.stdin),
+            self._log_stderr(driver, process.stderr),
             wait_exit(),
         )
 

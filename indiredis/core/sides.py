@@ -1,0 +1,100 @@
+"""The contract between a bridge and its two sides: what a side offers, what it puts on the channels,
+and the connection state it reports.
+
+An INDI side (indiserver, the driver pool, the instrument-side MQTT link) and a client side (Redis,
+the client-side MQTT link, the TCP port) are both :class:`Side`\\ s.  The INDI side puts
+:data:`InboundItem`\\ s on the from-INDI channel; the client side puts client requests (messages) on the
+to-INDI channel.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..events import Event, journal_fields
+from ..protocol.messages import Message
+from .channel import Channel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reset:
+    """Put on the from-INDI channel when the INDI side (re)connects: the client side should forget
+    everything it holds, since fresh definitions follow."""
+
+
+#: what travels from the INDI side to the client side
+InboundItem = Message | Reset
+
+
+class LinkState:
+    """Whether a side is connected, a sentence saying what it is doing, and logging of changes.
+
+    Changed only through :meth:`up`, :meth:`degraded` and :meth:`down`; read through
+    :attr:`connected` and :attr:`text`.
+    """
+
+    def __init__(self, what: str, link: str = "", peer: str = "") -> None:
+        """``link`` and ``peer``: its journal fields INDIREDIS_LINK and INDIREDIS_PEER."""
+        self.what = what
+        self._connected = False
+        self._text = f"connecting to {what}"
+        self.fields = journal_fields(link=link, peer=peer)
+        self._last_logged: tuple[bool, str] | None = None
+
+    @property
+    def connected(self) -> bool:
+        """True while the side serves (fully or, when :meth:`degraded`, in part)."""
+        return self._connected
+
+    @property
+    def text(self) -> str:
+        """What the side is doing, for ``STATUS=``."""
+        return self._text
+
+    def up(self, text: str) -> None:
+        """Connected; ``text`` says to what."""
+        self._connected, self._text = True, text
+        self._log_change(True, text, logging.INFO, text)
+
+    def degraded(self, text: str) -> None:
+        """Serving, but not everything it should (some drivers down); ``text`` says what is wrong.
+        Not logged here: whoever found the trouble has logged it."""
+        self._connected, self._text = True, text
+
+    def down(self, text: str, reason: str) -> None:
+        """Not connected because of ``reason``; ``text`` may change on every retry."""
+        self._connected, self._text = False, text
+        self._log_change(False, reason, logging.WARNING, f"{self.what} unavailable: {reason}")
+
+    def _log_change(self, connected: bool, key: str, level: int, line: str) -> None:
+        """Log a change: a loss with LINK_LOST, a recovery from one with LINK_RESTORED (a new reason
+        while down, or the first connection, is no such event)."""
+        if self._last_logged == (connected, key):
+            return
+        was_down = self._last_logged is not None and not self._last_logged[0]
+        if connected:
+            event = Event.LINK_RESTORED if was_down else None
+        else:
+            event = None if was_down else Event.LINK_LOST
+        self._last_logged = (connected, key)
+        log.log(level, "%s", line, extra=self.fields | journal_fields(event))
+
+
+class Side(Protocol):
+    """Either side of a bridge: what :class:`~indiredis.core.bridge.Bridge` uses of it."""
+
+    @property
+    def state(self) -> LinkState:
+        """The side's connection state."""
+
+    @property
+    def summary(self) -> str:
+        """What the side holds or serves, for status lines ('' when it has nothing to say)."""
+
+    async def run(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+        """Serve forever (until cancelled); ``inbound`` carries INDI-side traffic, ``outbound`` client
+        requests.  Never returns and never raises but for cancellation."""

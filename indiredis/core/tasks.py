@@ -1,0 +1,32 @@
+"""Running asyncio tasks together and stopping them cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Sequence
+from typing import Any
+
+
+async def cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Cancel the tasks not yet done (once: a task already being cancelled is left to finish its
+    clean-up undisturbed) and wait until every one has finished."""
+    for task in tasks:
+        if not task.done() and not (isinstance(task, asyncio.Task) and task.cancelling()):
+            task.cancel()
+    if tasks:
+        await asyncio.wait(tasks)
+
+
+async def run_until_first_done(*coroutines: Coroutine[Any, Any, Any]) -> None:
+    """Run coroutines together; when one ends, cancel the rest and re-raise its error if any."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            raise error
