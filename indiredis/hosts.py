@@ -1,72 +1,57 @@
-"""Connection descriptions: the ``indi_server``, ``redis_server`` and ``mqtt_server`` tuples.
+"""Connection descriptions: the ``indi_server``, ``redis_server`` and ``mqtt_server`` values.
 
-These are the values a caller hands to every bridge function.  They are plain
-named tuples so that they can be logged, compared and pickled; the factory
-functions check the values and fill in the documented defaults.
+These are the values a caller hands to every bridge function.  They are frozen
+dataclasses, checked once when built, so that they can be logged (passwords
+masked), compared, hashed and pickled; the factory functions keep the original
+package's positional order and defaults.  They still behave as the named tuples
+they once were (``_fields``, ``_asdict()``, ``_replace()``, indexing and
+unpacking), for callers of the original API.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Self
 
 
-class IndiServer(NamedTuple):
-    """Where an indiserver listens."""
+@dataclass(frozen=True, repr=False)
+class _Host:
+    """What the three host descriptions share: a masked repr and the named-tuple API."""
 
-    host: str
-    port: int
+    @property
+    def _fields(self) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(self))
 
+    def _asdict(self) -> dict[str, Any]:
+        """The fields by name, in order."""
+        return {name: getattr(self, name) for name in self._fields}
 
-def _masked_repr(self: NamedTuple) -> str:
-    """A repr that never shows a password."""
-    fields = ", ".join(
-        f"{name}={'***' if name == 'password' and value else repr(value)}"
-        for name, value in self._asdict().items()
-    )
-    return f"{type(self).__name__}({fields})"
+    def _replace(self, **changes: Any) -> Self:
+        """A copy with ``changes``, checked as a new value is."""
+        return dataclasses.replace(self, **changes)
 
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._asdict().values())
 
-class RedisServer(NamedTuple):
-    """How to reach Redis and which keys and channels to use there.
+    def __len__(self) -> int:
+        return len(self._fields)
 
-    The fields after ``from_indi_channel`` (ACL user name and TLS) were added
-    after the original package's seven and all have defaults.
-    """
+    def __getitem__(self, index: int | slice) -> Any:
+        return tuple(self)[index]
 
-    host: str
-    port: int
-    db: int
-    password: str
-    keyprefix: str
-    to_indi_channel: str
-    from_indi_channel: str
-    username: str = ""
-    ssl: bool = False
-    ssl_ca_certs: str = ""
-    ssl_certfile: str = ""
-    ssl_keyfile: str = ""
-    ssl_check_hostname: bool = True
-
-    __repr__ = _masked_repr
+    def __repr__(self) -> str:
+        """A repr that never shows a password."""
+        fields = ", ".join(
+            f"{name}={'***' if name == 'password' and value else repr(value)}"
+            for name, value in self._asdict().items()
+        )
+        return f"{type(self).__name__}({fields})"
 
 
-class MQTTServer(NamedTuple):
-    """How to reach the MQTT broker and which topics to use there."""
-
-    host: str
-    port: int
-    username: str
-    password: str
-    to_indi_topic: str
-    from_indi_topic: str
-    snoop_control_topic: str
-    snoop_data_topic: str
-    ssl: bool = False
-    ssl_ca_certs: str = ""
-    ssl_certfile: str = ""
-    ssl_keyfile: str = ""
-
-    __repr__ = _masked_repr
+def _set(host: object, name: str, value: object) -> None:
+    object.__setattr__(host, name, value)  # how a frozen dataclass normalises its own fields
 
 
 def _check_port(port: int) -> int:
@@ -82,67 +67,123 @@ def _check_name(what: str, value: str) -> str:
     return value
 
 
-def indi_server(host: str = "localhost", port: int = 7624) -> IndiServer:
-    """Describe an indiserver at ``host``:``port``."""
-    return IndiServer(_check_name("host", host), _check_port(port))
-
-
-def _check_tls(ssl: bool, ca: str, cert: str, key: str) -> None:
+def _check_tls(host: _Host, ssl: bool, ca: str, cert: str, key: str) -> None:
+    """Normalise the TLS fields (None -> '') and check that they agree."""
+    _set(host, "ssl", bool(ssl))
+    for name, value in (("ssl_ca_certs", ca), ("ssl_certfile", cert), ("ssl_keyfile", key)):
+        _set(host, name, value or "")
     if (cert or key) and not (cert and key):
         raise ValueError("a TLS client certificate needs both ssl_certfile and ssl_keyfile")
     if (ca or cert) and not ssl:
         raise ValueError("TLS files are given but ssl is not enabled")
 
 
-def redis_server(
-    host: str = "localhost",
-    port: int = 6379,
-    db: int = 0,
-    password: str = "",
-    keyprefix: str = "indi_",
-    to_indi_channel: str = "to_indi",
-    from_indi_channel: str = "from_indi",
-    username: str = "",
-    ssl: bool = False,
-    ssl_ca_certs: str = "",
-    ssl_certfile: str = "",
-    ssl_keyfile: str = "",
-    ssl_check_hostname: bool = True,
-) -> RedisServer:
-    """Describe a Redis server, the key prefix and the two pub/sub channels.
+@dataclass(frozen=True, repr=False)
+class IndiServer(_Host):
+    """Where an indiserver listens."""
+
+    host: str = "localhost"
+    port: int = 7624
+
+    def __post_init__(self) -> None:
+        _check_name("host", self.host)
+        _set(self, "port", _check_port(self.port))
+
+
+@dataclass(frozen=True, repr=False)
+class RedisServer(_Host):
+    """How to reach Redis and which keys and channels to use there.
 
     ``keyprefix`` is glued to every key with no separator (``indi_devices``).
     ``username`` selects a Redis 6+ ACL user (with ``password``).  ``ssl``
     turns on TLS; ``ssl_ca_certs`` is the CA file that signs the server's
     certificate (the system's CAs when empty), ``ssl_certfile`` and
     ``ssl_keyfile`` an optional client certificate, and ``ssl_check_hostname``
-    whether the server's name must match its certificate.
+    whether the server's name must match its certificate.  The fields after
+    ``from_indi_channel`` were added after the original package's seven.
     """
-    if int(db) < 0:
-        raise ValueError("db must be 0 or more")
-    if not isinstance(keyprefix, str):
-        raise ValueError("keyprefix must be a string")
-    _check_tls(ssl, ssl_ca_certs, ssl_certfile, ssl_keyfile)
-    return RedisServer(
-        _check_name("host", host),
-        _check_port(port),
-        int(db),
-        password or "",
-        keyprefix,
-        _check_name("to_indi_channel", to_indi_channel),
-        _check_name("from_indi_channel", from_indi_channel),
-        username or "",
-        bool(ssl),
-        ssl_ca_certs or "",
-        ssl_certfile or "",
-        ssl_keyfile or "",
-        bool(ssl_check_hostname),
-    )
+
+    host: str = "localhost"
+    port: int = 6379
+    db: int = 0
+    password: str = ""
+    keyprefix: str = "indi_"
+    to_indi_channel: str = "to_indi"
+    from_indi_channel: str = "from_indi"
+    username: str = ""
+    ssl: bool = False
+    ssl_ca_certs: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    ssl_check_hostname: bool = True
+
+    def __post_init__(self) -> None:
+        if int(self.db) < 0:
+            raise ValueError("db must be 0 or more")
+        _set(self, "db", int(self.db))
+        if not isinstance(self.keyprefix, str):
+            raise ValueError("keyprefix must be a string")
+        _check_tls(self, self.ssl, self.ssl_ca_certs, self.ssl_certfile, self.ssl_keyfile)
+        _check_name("host", self.host)
+        _set(self, "port", _check_port(self.port))
+        _set(self, "password", self.password or "")
+        _check_name("to_indi_channel", self.to_indi_channel)
+        _check_name("from_indi_channel", self.from_indi_channel)
+        _set(self, "username", self.username or "")
+        _set(self, "ssl_check_hostname", bool(self.ssl_check_hostname))
 
 
-def redis_connection_options(server: RedisServer) -> dict[str, object]:
-    """Keyword arguments for ``redis.Redis`` / ``redis.asyncio.Redis`` from a ``redis_server`` tuple."""
-    options: dict[str, object] = {
+@dataclass(frozen=True, repr=False)
+class MQTTServer(_Host):
+    """How to reach the MQTT broker and the four topic roots the bridges use.
+
+    ``ssl`` turns on TLS; ``ssl_ca_certs`` is the CA file that signs the
+    broker's certificate (the system's CAs when empty); ``ssl_certfile`` and
+    ``ssl_keyfile`` an optional client certificate.
+    """
+
+    host: str
+    port: int = 1883
+    username: str = ""
+    password: str = ""
+    to_indi_topic: str = "to_indi"
+    from_indi_topic: str = "from_indi"
+    snoop_control_topic: str = "snoop_control"
+    snoop_data_topic: str = "snoop_data"
+    ssl: bool = False
+    ssl_ca_certs: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+
+    def __post_init__(self) -> None:
+        topics = (self.to_indi_topic, self.from_indi_topic, self.snoop_control_topic, self.snoop_data_topic)
+        for topic in topics:
+            _check_name("topic", topic)
+            if any(c in topic for c in "#+"):
+                raise ValueError(f"topic {topic!r} must not contain MQTT wildcards")
+        if len(set(topics)) != 4:
+            raise ValueError("the four MQTT topics must differ")
+        _check_tls(self, self.ssl, self.ssl_ca_certs, self.ssl_certfile, self.ssl_keyfile)
+        _check_name("host", self.host)
+        _set(self, "port", _check_port(self.port))
+        _set(self, "username", self.username or "")
+        _set(self, "password", self.password or "")
+
+
+#: ``indi_server(host="localhost", port=7624)``: describe an indiserver (the class builds and checks it)
+indi_server = IndiServer
+#: ``redis_server(host="localhost", port=6379, db=0, password="", keyprefix="indi_",
+#: to_indi_channel="to_indi", from_indi_channel="from_indi", ...)``: describe a Redis server, the key
+#: prefix and the two channels
+redis_server = RedisServer
+#: ``mqtt_server(host, port=1883, username="", password="", to_indi_topic="to_indi", ...)``: describe an MQTT
+#: broker and its four topic roots
+mqtt_server = MQTTServer
+
+
+def redis_connection_options(server: RedisServer) -> dict[str, Any]:
+    """Keyword arguments for ``redis.Redis`` / ``redis.asyncio.Redis`` from a ``redis_server`` value."""
+    options: dict[str, Any] = {
         "host": server.host,
         "port": server.port,
         "db": server.db,
@@ -159,44 +200,3 @@ def redis_connection_options(server: RedisServer) -> dict[str, object]:
             ssl_cert_reqs="required",
         )
     return options
-
-
-def mqtt_server(
-    host: str,
-    port: int = 1883,
-    username: str = "",
-    password: str = "",
-    to_indi_topic: str = "to_indi",
-    from_indi_topic: str = "from_indi",
-    snoop_control_topic: str = "snoop_control",
-    snoop_data_topic: str = "snoop_data",
-    ssl: bool = False,
-    ssl_ca_certs: str = "",
-    ssl_certfile: str = "",
-    ssl_keyfile: str = "",
-) -> MQTTServer:
-    """Describe an MQTT broker and the four topic roots the bridges use.
-
-    ``ssl`` turns on TLS; ``ssl_ca_certs`` is the CA file that signs the
-    broker's certificate (the system's CAs when empty); ``ssl_certfile`` and
-    ``ssl_keyfile`` an optional client certificate.
-    """
-    topics = (to_indi_topic, from_indi_topic, snoop_control_topic, snoop_data_topic)
-    for topic in topics:
-        _check_name("topic", topic)
-        if any(c in topic for c in "#+"):
-            raise ValueError(f"topic {topic!r} must not contain MQTT wildcards")
-    if len(set(topics)) != 4:
-        raise ValueError("the four MQTT topics must differ")
-    _check_tls(ssl, ssl_ca_certs, ssl_certfile, ssl_keyfile)
-    return MQTTServer(
-        _check_name("host", host),
-        _check_port(port),
-        username or "",
-        password or "",
-        *topics,
-        bool(ssl),
-        ssl_ca_certs or "",
-        ssl_certfile or "",
-        ssl_keyfile or "",
-    )

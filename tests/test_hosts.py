@@ -1,0 +1,71 @@
+"""Host descriptions: the original factories' positional order and defaults, checks made once, the
+named-tuple API old callers use, and passwords never shown."""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Callable
+
+import pytest
+
+import indiredis
+from indiredis.hosts import MQTTServer, RedisServer
+
+
+def test_positional_order_and_defaults_of_the_original_api() -> None:
+    assert indiredis.indi_server() == indiredis.indi_server("localhost", 7624)
+    redis = indiredis.redis_server("h", 6380, 2, "pw", "obs_", "to", "from")
+    assert (redis.host, redis.port, redis.db, redis.password, redis.keyprefix) == ("h", 6380, 2, "pw", "obs_")
+    assert (redis.to_indi_channel, redis.from_indi_channel) == ("to", "from")
+    assert indiredis.redis_server() == RedisServer("localhost", 6379, 0, "", "indi_", "to_indi", "from_indi")
+    mqtt = indiredis.mqtt_server("broker", 1884, "user", "pw", "t", "f", "sc", "sd")
+    assert mqtt.snoop_data_topic == "sd" and mqtt.username == "user"
+    assert indiredis.mqtt_server("broker") == MQTTServer("broker", 1883)
+
+
+def test_values_are_normalised() -> None:
+    redis = indiredis.redis_server(port="6379", db="1", password=None)  # type: ignore[arg-type]  # as old callers pass
+    assert (redis.port, redis.db, redis.password) == (6379, 1, "")
+
+
+def test_tuple_style_use_still_works() -> None:
+    host, port = indiredis.indi_server("example", 7000)
+    assert (host, port) == ("example", 7000)
+    redis = indiredis.redis_server()
+    assert redis[0] == "localhost" and redis[1:3] == (6379, 0) and len(redis) == 13
+    assert redis._fields[:2] == ("host", "port")
+    assert redis._asdict()["keyprefix"] == "indi_"
+    assert redis._replace(keyprefix="x_").keyprefix == "x_"
+
+
+def test_frozen_hashable_picklable() -> None:
+    redis = indiredis.redis_server(password="secret")
+    with pytest.raises(AttributeError):
+        redis.port = 1  # type: ignore[misc]  # the point of the test
+    assert {redis: 1}[indiredis.redis_server(password="secret")] == 1
+    assert pickle.loads(pickle.dumps(redis)) == redis
+
+
+def test_passwords_are_masked_in_repr() -> None:
+    assert "secret" not in repr(indiredis.redis_server(password="secret"))
+    assert "password=***" in repr(indiredis.mqtt_server("b", password="secret"))
+    assert "password=''" in repr(indiredis.mqtt_server("b"))
+
+
+@pytest.mark.parametrize(
+    ("build", "reason"),
+    [
+        (lambda: indiredis.indi_server(port=0), "out of range"),
+        (lambda: indiredis.indi_server(host=""), "host must be a non-empty string"),
+        (lambda: indiredis.redis_server(db=-1), "db must be 0 or more"),
+        (lambda: indiredis.redis_server(to_indi_channel=""), "to_indi_channel"),
+        (lambda: indiredis.redis_server(ssl_certfile="c.pem", ssl=True), "both ssl_certfile and ssl_keyfile"),
+        (lambda: indiredis.redis_server(ssl_ca_certs="ca.pem"), "ssl is not enabled"),
+        (lambda: indiredis.mqtt_server("b", to_indi_topic="a/#"), "wildcards"),
+        (lambda: indiredis.mqtt_server("b", to_indi_topic="x", from_indi_topic="x"), "must differ"),
+        (lambda: indiredis.redis_server()._replace(port=70000), "out of range"),
+    ],
+)
+def test_bad_values_are_refused(build: Callable[[], object], reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        build()
