@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
 from ..errors import ConfigError, ServiceUnavailable
 from ..events import EVENT_MEANINGS, FIELD_MEANINGS, Event, journal_fields
+from ..store.blobs import write_atomically
 from ..store.keys import DEFAULT_LOG_LENGTHS
 from .config import EX_CONFIG, HOST_SECTIONS, LOG_LEVELS, SCHEMAS, default_path, load, users_path
 from .logsetup import setup_logging
@@ -90,37 +93,27 @@ def parser_for(service: str) -> argparse.ArgumentParser:
     return parser
 
 
+USER_NAME = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+MIN_PASSWORD = 8
+USERS_FILE_HEADER = (
+    "# indiredis-web users, written by indiredis-web --add-user NAME [--role observer]\n"
+    "# name = role:hash, role operator (may set values) or observer (watches only)\n[users]\n"
+)
+
+
 def add_user(config: Path, name: str, role: str) -> int:
     """Write ``name = role:hash`` into the users' file beside ``config`` (``web-users.ini``), replacing
-    that user's line if any; the file is made with the mode and group of ``config``."""
-    import getpass
-    import re
-    import tempfile
+    that user's line if any; the file is made with the mode and group of ``config``.  The exit status."""
+    from ..indiwsgi.auth import hash_password  # here: only the web client has users
 
-    from ..indiwsgi.auth import hash_password
-
-    if not re.fullmatch(r"[A-Za-z0-9_.@-]{1,64}", name):
+    if not USER_NAME.fullmatch(name):
         print("a user name is 1 to 64 letters, digits or _ . @ -", file=sys.stderr)
         return 2
-    if sys.stdin.isatty():
-        password = getpass.getpass(f"password for {name}: ")
-        if password != getpass.getpass("again: "):
-            print("the passwords differ", file=sys.stderr)
-            return 2
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if len(password) < 8:
-        print("a password has at least 8 characters", file=sys.stderr)
+    password = _read_password(name)
+    if password is None:
         return 2
     users = users_path(config)
-    text = (
-        users.read_text()
-        if users.exists()
-        else (
-            "# indiredis-web users, written by indiredis-web --add-user NAME [--role observer]\n"
-            "# name = role:hash, role operator (may set values) or observer (watches only)\n[users]\n"
-        )
-    )
+    text = users.read_text() if users.exists() else USERS_FILE_HEADER
     lines = [line for line in text.splitlines() if not re.match(rf"{re.escape(name)}\s*=", line)]
     if "[users]" not in lines:
         lines.append("[users]")
@@ -130,19 +123,30 @@ def add_user(config: Path, name: str, role: str) -> int:
         like = template.stat()
     except FileNotFoundError:
         like = None
-    fd, temporary = tempfile.mkstemp(dir=users.parent, prefix=f".{users.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write("\n".join(lines) + "\n")
-        os.chmod(temporary, (like.st_mode & 0o777) if like else 0o640)
-        if like and os.geteuid() == 0:
-            os.chown(temporary, like.st_uid, like.st_gid)
-        os.replace(temporary, users)
-    except BaseException:
-        os.unlink(temporary)
-        raise
+    write_atomically(
+        users,
+        ("\n".join(lines) + "\n").encode(),
+        (like.st_mode & 0o777) if like else 0o640,
+        (like.st_uid, like.st_gid) if like and os.geteuid() == 0 else None,
+    )
     print(f"{name} ({role}) added to {users}")
     return 0
+
+
+def _read_password(name: str) -> str | None:
+    """The new user's password: asked twice on a terminal, else one line of stdin; None (after saying
+    why) when the two differ or it is too short."""
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {name}: ")
+        if password != getpass.getpass("again: "):
+            print("the passwords differ", file=sys.stderr)
+            return None
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < MIN_PASSWORD:
+        print(f"a password has at least {MIN_PASSWORD} characters", file=sys.stderr)
+        return None
+    return password
 
 
 def run(service: str, argv: list[str] | None = None) -> int:

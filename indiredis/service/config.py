@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import configparser
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ..errors import ConfigError
-from ..hosts import IndiServer, MQTTServer, RedisServer, indi_server, mqtt_server, redis_server
+from ..hosts import IndiServer, MQTTServer, RedisServer
 from ..store.blobs import blob_folder_problem
 from ..store.keys import DEFAULT_LOG_LENGTHS
 
 CONFIG_DIR = Path("/etc/indiredis")
 EX_CONFIG = 78
 LOG_LEVELS = ("debug", "info", "warning", "error")
+
+HostT = TypeVar("HostT", IndiServer, RedisServer, MQTTServer)
 
 
 @dataclass(frozen=True)
@@ -222,7 +224,8 @@ class Settings:
     users: dict[str, Any] | None = None
 
     def same_service(self, other: Settings) -> bool:
-        """True when ``other`` runs the same service and differs at most in ``log_level`` (no rebuild needed)."""
+        """True when ``other`` runs the same service and differs at most in ``log_level`` (no rebuild
+        needed)."""
 
         def essence(settings: Settings) -> tuple[Any, ...]:
             options = {k: v for k, v in settings.options.items() if k != "log_level"}
@@ -302,120 +305,152 @@ def users_path(config: Path) -> Path:
     return config.with_name(f"{config.stem}-users.ini")
 
 
+@dataclass
+class _RawConfig:
+    """What the files of one service say, before conversion: section -> key -> (raw text, file)."""
+
+    service: str
+    own: Path  # the service's own file
+    users_file: Path | None
+    values: dict[str, dict[str, tuple[str, str]]] = field(default_factory=dict)
+    read: list[str] = field(default_factory=list)  # the files read, in order
+
+    @property
+    def schema(self) -> ServiceSchema:
+        return SCHEMAS[self.service]
+
+    def file_of(self, section: str, key: str) -> str:
+        """The file that set ``key`` in ``section`` (the service's own file when none did)."""
+        return self.values.get(section, {}).get(key, ("", str(self.own)))[1]
+
+
 def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
     """Read and validate ``common.ini`` (if present beside it) and the service's file (for the web
     client also its users' file, if present: see :func:`users_path`)."""
-    schema = SCHEMAS[service]
     own = Path(path) if path else default_path(service)
+    raw = _RawConfig(service, own, users_path(own) if service == "web" else None)
     files = [own.parent / "common.ini", own] if own.name != "common.ini" else [own]
-    users_file = users_path(own) if service == "web" else None
-    if users_file:
-        files.append(users_file)
-    values: dict[str, dict[str, tuple[str, str]]] = {}  # section -> key -> (raw, file)
-    read: list[str] = []
-    for file in files:
-        if file != own and not file.exists():
-            continue
-        parser = configparser.ConfigParser(interpolation=None, default_section="\0none")
-        parser.optionxform = str  # type: ignore[assignment,method-assign]
-        _parse_file(file, parser)
-        read.append(str(file))
-        for section in parser.sections():
-            known = HOST_SECTIONS.get(section) or (schema.service if section == "service" else None)
-            if section == "log_lengths" or (section == "users" and service == "web"):
-                known = {}
-            if known is None or (file == users_file and section != "users"):
-                raise ConfigError(f"{file}: unknown section [{section}]")
-            unused = (section in HOST_SECTIONS and section not in schema.hosts) or (
-                section == "log_lengths" and not schema.log_lengths
-            )
-            if file == own and own.name != "common.ini" and unused:  # common.ini serves every service
-                raise ConfigError(
-                    f"{file}: [{section}] is not used by indiredis-{service}"
-                    f" (it uses {', '.join(f'[{s}]' for s in schema.used_sections())})"
-                )
-            for name, raw in parser.items(section):
-                if section == "log_lengths":
-                    if name not in DEFAULT_LOG_LENGTHS:
-                        raise ConfigError(
-                            f"{file}: [log_lengths] unknown key {name!r} "
-                            f"(known: {', '.join(sorted(DEFAULT_LOG_LENGTHS))})"
-                        )
-                elif section == "users":
-                    pass  # user names are free; their values are checked below
-                elif name not in known:
-                    raise ConfigError(f"{file}: [{section}] unknown key {name!r}")
-                values.setdefault(section, {})[name] = (raw, str(file))
-
-    def section_values(section: str, keys: dict[str, Key]) -> dict[str, Any]:
-        result: dict[str, Any] = {}
-        given = values.get(section, {})
-        for name, key in keys.items():
-            if name in given:
-                raw, file = given[name]
-                result[name] = _convert(key, raw, f"{file}: [{section}]")
-                if key.required and not result[name]:
-                    raise ConfigError(f"{file}: [{section}] {name} must not be empty ({key.help})")
-            elif key.required:
-                raise ConfigError(f"{own}: [{section}] {name} is required ({key.help})")
-            else:
-                result[name] = key.default
-        return result
-
-    options = section_values("service", schema.service)
+    for file in files + ([raw.users_file] if raw.users_file else []):
+        if file == own or file.exists():
+            _read_file(raw, file)
+    options = _section_values(raw, "service", raw.schema.service)
     if options["log_level"].lower() not in LOG_LEVELS:
         raise ConfigError(f"{own}: [service] log_level must be one of {', '.join(LOG_LEVELS)}")
-    hosts: dict[str, Any] = {}
-    for section in schema.hosts:
-        fields = section_values(section, HOST_SECTIONS[section])
-        if "password_file" in fields:
-            secret_file = fields.pop("password_file")
-            if secret_file:
-                where = f"{values[section]['password_file'][1]}: [{section}]"
-                if fields["password"]:
-                    raise ConfigError(f"{where} give password or password_file, not both")
-                fields["password"] = _read_secret(secret_file, where)
-        try:
-            hosts[section] = {"indi": indi_server, "redis": redis_server, "mqtt": mqtt_server}[section](
-                **fields
-            )
-        except ValueError as exc:  # a combination the host functions refuse, e.g. TLS files without ssl
-            sources = [file for file in read if any(f == file for _, f in values.get(section, {}).values())]
-            raise ConfigError(f"{' and '.join(sources) or own}: [{section}] {exc}") from None
-    log_lengths = None
-    if schema.log_lengths and values.get("log_lengths"):
-        log_lengths = {}
-        for name, (raw, file) in values["log_lengths"].items():
-            log_lengths[name] = _convert(Key(name, int, 0, ""), raw, f"{file}: [log_lengths]")
-            if log_lengths[name] < 0:
-                raise ConfigError(f"{file}: [log_lengths] {name} must not be negative")
-    users = None
-    if service == "web":
-        from ..indiwsgi.auth import parse_user
-
-        users = {}
-        for name, (raw, file) in values.get("users", {}).items():
-            try:
-                users[name] = parse_user(name, raw)
-            except ValueError as exc:
-                raise ConfigError(f"{file}: [users] {name}: {exc}") from None
-        if not users:
-            raise ConfigError(
-                f"{own}: [users] has no user: add one with indiredis-web --add-user NAME "
-                "(the web client always asks for a login)"
-            )
-    if schema.writes_blobs and options["blob_folder"]:
+    if raw.schema.writes_blobs and options["blob_folder"]:
         problem = blob_folder_problem(options["blob_folder"])
         if problem:
-            file = values.get("service", {}).get("blob_folder", ("", str(own)))[1]
-            raise ConfigError(f"{file}: [service] blob_folder = {options['blob_folder']}: {problem}")
+            where = f"{raw.file_of('service', 'blob_folder')}: [service]"
+            raise ConfigError(f"{where} blob_folder = {options['blob_folder']}: {problem}")
     return Settings(
         service,
         options,
-        hosts.get("indi"),
-        hosts.get("redis"),
-        hosts.get("mqtt"),
-        log_lengths,
-        tuple(read),
-        users,
+        _host(raw, "indi", IndiServer),
+        _host(raw, "redis", RedisServer),
+        _host(raw, "mqtt", MQTTServer),
+        _log_lengths(raw),
+        tuple(raw.read),
+        _users(raw) if service == "web" else None,
     )
+
+
+def _read_file(raw: _RawConfig, file: Path) -> None:
+    """Parse one file into ``raw``, refusing sections and keys the service does not know."""
+    parser = configparser.ConfigParser(interpolation=None, default_section="\0none")
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
+    _parse_file(file, parser)
+    raw.read.append(str(file))
+    for section in parser.sections():
+        known = _known_keys(raw, file, section)
+        for name, text in parser.items(section):
+            if section == "log_lengths" and name not in DEFAULT_LOG_LENGTHS:
+                known_names = ", ".join(sorted(DEFAULT_LOG_LENGTHS))
+                raise ConfigError(f"{file}: [log_lengths] unknown key {name!r} (known: {known_names})")
+            if known is not None and name not in known:
+                raise ConfigError(f"{file}: [{section}] unknown key {name!r}")
+            raw.values.setdefault(section, {})[name] = (text, str(file))
+
+
+def _known_keys(raw: _RawConfig, file: Path, section: str) -> dict[str, Key] | None:
+    """The keys ``section`` may hold in ``file`` (None: any, checked later); ConfigError for a section
+    the file may not have."""
+    schema, service = raw.schema, raw.service
+    free = section == "log_lengths" or (section == "users" and service == "web")
+    known = HOST_SECTIONS.get(section) or (schema.service if section == "service" else None)
+    if (known is None and not free) or (file == raw.users_file and section != "users"):
+        raise ConfigError(f"{file}: unknown section [{section}]")
+    unused = (section in HOST_SECTIONS and section not in schema.hosts) or (
+        section == "log_lengths" and not schema.log_lengths
+    )
+    if file == raw.own and raw.own.name != "common.ini" and unused:  # common.ini serves every service
+        raise ConfigError(
+            f"{file}: [{section}] is not used by indiredis-{service}"
+            f" (it uses {', '.join(f'[{s}]' for s in schema.used_sections())})"
+        )
+    return None if free else known
+
+
+def _section_values(raw: _RawConfig, section: str, keys: dict[str, Key]) -> dict[str, Any]:
+    """Every key of ``section``, converted, or its default; ConfigError for a missing required one."""
+    result: dict[str, Any] = {}
+    given = raw.values.get(section, {})
+    for name, key in keys.items():
+        if name in given:
+            text, file = given[name]
+            result[name] = _convert(key, text, f"{file}: [{section}]")
+            if key.required and not result[name]:
+                raise ConfigError(f"{file}: [{section}] {name} must not be empty ({key.help})")
+        elif key.required:
+            raise ConfigError(f"{raw.own}: [{section}] {name} is required ({key.help})")
+        else:
+            result[name] = key.default
+    return result
+
+
+def _host(raw: _RawConfig, section: str, kind: type[HostT]) -> HostT | None:
+    """The host a ``[indi]``, ``[redis]`` or ``[mqtt]`` section describes (None if the service uses
+    no such host), its password read from ``password_file`` if given."""
+    if section not in raw.schema.hosts:
+        return None
+    fields = _section_values(raw, section, HOST_SECTIONS[section])
+    secret_file = fields.pop("password_file", "")
+    if secret_file:
+        where = f"{raw.file_of(section, 'password_file')}: [{section}]"
+        if fields["password"]:
+            raise ConfigError(f"{where} give password or password_file, not both")
+        fields["password"] = _read_secret(secret_file, where)
+    try:
+        return kind(**fields)
+    except ValueError as exc:  # a combination the hosts refuse, e.g. TLS files without ssl
+        given = {file for _, file in raw.values.get(section, {}).values()}
+        sources = [file for file in raw.read if file in given]
+        raise ConfigError(f"{' and '.join(sources) or raw.own}: [{section}] {exc}") from None
+
+
+def _log_lengths(raw: _RawConfig) -> dict[str, int] | None:
+    """The ``[log_lengths]`` given, or None (the defaults) when the service keeps no logs or none is given."""
+    if not raw.schema.log_lengths or not raw.values.get("log_lengths"):
+        return None
+    lengths: dict[str, int] = {}
+    for name, (text, file) in raw.values["log_lengths"].items():
+        lengths[name] = _convert(Key(name, int, 0, ""), text, f"{file}: [log_lengths]")
+        if lengths[name] < 0:
+            raise ConfigError(f"{file}: [log_lengths] {name} must not be negative")
+    return lengths
+
+
+def _users(raw: _RawConfig) -> dict[str, Any]:
+    """The web client's users; ConfigError when there is none (the web client always asks for a login)."""
+    from ..indiwsgi.auth import parse_user  # here: only the web client needs it
+
+    users = {}
+    for name, (text, file) in raw.values.get("users", {}).items():
+        try:
+            users[name] = parse_user(name, text)
+        except ValueError as exc:
+            raise ConfigError(f"{file}: [users] {name}: {exc}") from None
+    if not users:
+        raise ConfigError(
+            f"{raw.own}: [users] has no user: add one with indiredis-web --add-user NAME "
+            "(the web client always asks for a login)"
+        )
+    return users

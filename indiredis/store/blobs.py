@@ -81,6 +81,28 @@ def blob_folder_problem(folder: str | os.PathLike[str]) -> str | None:
     return None
 
 
+def write_atomically(
+    path: Path, data: bytes, mode: int = 0o644, owner: tuple[int, int] | None = None
+) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part:
+    into a temporary file beside it (with ``mode``, and ``owner`` as (uid, gid) if given), then renamed
+    over it.  The temporary file is removed on any failure."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(tmp, mode)
+        if owner is not None:
+            os.chown(tmp, *owner)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
 class BlobFolder:
     """The folder received BLOBs are written to; made when the first BLOB arrives (so that building a
     bridge, as ``--check`` does, writes nothing)."""
@@ -109,16 +131,5 @@ class BlobFolder:
         data = decode_blob(b64text, fmt, self.max_size)
         path = self.path_for(device, name, element, stamp, fmt)
         self.folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".incoming-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        write_atomically(path, data)
         return path, len(data)
