@@ -1,7 +1,7 @@
 # indiredis: the two set-up commands of the README, and the package build.
 #   make run   installs everything, then runs inditoredis against a local indiserver
 #              with the telescope and CCD simulators and a local Redis
-#   make test  installs everything, then runs the test suite against real servers
+#   make test  installs everything, then runs ruff, mypy and the test suite against real servers
 #   make deb   builds the Debian package into dist/
 #   make docs  builds the documentation (docs/ and the API reference) into build/docs/html
 
@@ -15,7 +15,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_TOOLS = dpkg-dev fakeroot lintian
 BUILD_DIR = build/deb
 
-.PHONY: deps venv run test deb docs clean
+.PHONY: deps venv run check test deb docs clean
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -35,7 +35,15 @@ venv: deps $(VENV)/.installed
 run: venv
 	$(VENV)/bin/python -m indiredis.demo
 
-test: venv
+# the gates, in order, each failing the build: lint, format, types, then the tests (pytest's status 5,
+# "no tests collected", fails too, as every non-zero status does)
+LINTED = indiredis tests bench
+check: venv
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/mypy
+
+test: check
 	$(VENV)/bin/python -m pytest
 
 # make docs: Sphinx with warnings as errors (tests/docs builds it too, so make test fails on a broken docstring)

@@ -81,13 +81,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        import waitress
+        from waitress.server import create_server
     except ImportError:
         sys.exit("the web client needs waitress: pip install 'indiredis[web]' (Debian: python3-waitress)")
     bridge = bridges.make_inditoredis(args.indi, args.redis, blob_folder=args.blobfolder)
     threading.Thread(target=lambda: asyncio.run(bridge.run()), name="inditoredis", daemon=True).start()
     app = make_wsgi_app(args.redis, args.blobfolder, url=args.url)
-    server = waitress.create_server(app, host=args.host, port=args.port)
+    server = create_server(app, host=args.host, port=args.port)
     print(f"web client on http://{args.host}:{args.port}{app.root({})}/", flush=True)
     try:
         server.run()

@@ -194,7 +194,7 @@ def _new_vector(
 def _switch_value(value: Any) -> str:
     if value not in ("On", "Off"):
         raise ValueError(value)
-    return value
+    return str(value)
 
 
 def _number_value(value: Any) -> str:

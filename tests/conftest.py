@@ -10,6 +10,9 @@ import redis
 import indiredis
 from tests.support.servers import IndiServerProcess, MosquittoProcess, RedisProcess
 
+# fixtures shared by several directories, found by pytest without an import in each test module
+pytest_plugins = ["tests.support.webworld"]
+
 # The simulators keep their configuration under $HOME/.indi; give the tests their own.
 os.environ.setdefault("INDIREDIS_TEST_HOME", "")
 

@@ -121,7 +121,8 @@ class WebApp:
         return "".join("/" + quote(part) for part in parts)
 
     def authorise(self, environ: dict[str, Any], write: bool, api: bool = False) -> Response | None:
-        """None to let the request through, or the refusal: login first, then read-only users may only watch."""
+        """None to let the request through, or the refusal: login first, then read-only users may only
+        watch."""
         if self.sessions is None:
             return None  # logins are off (make_wsgi_app without users, as the original package)
         user = self.user(environ)
@@ -289,7 +290,8 @@ class WebApp:
         return Response("303 See Other", b"", headers=[("Location", location)])
 
     def blob(self, name: str, root: str = "") -> Response:
-        """A file of the blob folder, never anything outside it (no separators, no dot files, no symlinks out)."""
+        """A file of the blob folder, never anything outside it (no separators, no dot files, no symlinks
+        out)."""
         if (
             self.blob_folder is None
             or not name

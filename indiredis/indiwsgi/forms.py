@@ -34,7 +34,8 @@ def read_form(environ: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, 
             name = part.get_param("name", header="content-disposition")
             if not name:
                 continue
-            data = part.get_payload(decode=True) or b""
+            payload = part.get_payload(decode=True)
+            data = payload if isinstance(payload, bytes) else b""
             filename = part.get_filename()
             if filename is not None:
                 files[str(name)] = (filename, data)

@@ -87,7 +87,8 @@ def property_block(
     table = f"<table>{''.join(rows)}</table>"
     state = escape(attrs.get("state", "Idle"))
     title = (
-        f"<legend><span class='light' data-light='{escape(name)}' data-state='{state}' title='{state}'></span>"
+        f"<legend><span class='light' data-light='{escape(name)}' data-state='{state}'"
+        f" title='{state}'></span>"
         f" {escape(attrs.get('label') or name)} <small>{escape(name)} ({escape(perm)})</small></legend>"
     )
     if not settable:

@@ -18,7 +18,8 @@ from ..tools import _natural_key, _text
 
 @dataclass
 class PropertyView:
-    """A property's attributes and its element attribute dicts, ordered by label as ``tools.property_elements``."""
+    """A property's attributes and its element attribute dicts, ordered by label as
+    ``tools.property_elements``."""
 
     name: str
     attrs: dict[str, str]
@@ -58,11 +59,11 @@ def read_device(rconn: redis.Redis, server: RedisServer, device: str) -> DeviceV
             continue  # deleted between the two round trips
         views.append(PropertyView(name, attrs))
         element_names.append(sorted(_text(e) for e in replies[2 * index + 1]))
-    for view, elements in zip(views, element_names):
+    for view, elements in zip(views, element_names, strict=True):
         for element in elements:
             pipe.hgetall(keys.elementattributes(element, view.name, device))
-    replies = iter(pipe.execute())
-    for view, elements in zip(views, element_names):
-        dicts = [d for d in (_texts(next(replies)) for _ in elements) if d]
+    element_replies = iter(pipe.execute())
+    for view, elements in zip(views, element_names, strict=True):
+        dicts = [d for d in (_texts(next(element_replies)) for _ in elements) if d]
         view.elements = sorted(dicts, key=lambda d: _natural_key(d.get("label", d.get("name", ""))))
     return DeviceView(device, views, "" if message is None else _text(message))

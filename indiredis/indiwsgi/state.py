@@ -15,7 +15,8 @@ def blob_file(element: dict[str, str]) -> str:
 
 
 def element_text(element: dict[str, str]) -> str:
-    """What the page shows for an element's value (numbers formatted as their format asks, BLOBs by file name)."""
+    """What the page shows for an element's value (numbers formatted as their format asks, BLOBs by file
+    name)."""
     if "formatted_number" in element:
         return element["formatted_number"].strip()
     if "filepath" in element:

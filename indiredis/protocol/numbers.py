@@ -42,7 +42,7 @@ def number_to_float(value: str | float | int) -> float:
         if not head:
             head = "0"
         result = 0.0
-        for scale, part in zip((1.0, 60.0, 3600.0), [head] + parts[1:]):
+        for scale, part in zip((1.0, 60.0, 3600.0), [head] + parts[1:], strict=False):
             piece = float(part)
             if piece < 0 or part.startswith(("+", "-")):
                 raise ValueError(f"not a number: {value!r}")

@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from typing import Union
 
 from .messages import MEMBER_TAGS, TOP_LEVEL_TAGS, Malformed, Member, Message
 
-Event = Union[Message, Malformed]
+Event = Message | Malformed
 
 DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024 * 1024
 
@@ -43,7 +42,7 @@ _RESYNC = re.compile(
 _TOP_LEVEL_NAMES = frozenset(tag.encode() for tag in TOP_LEVEL_TAGS)
 
 # Attributes every message must carry.
-_REQUIRED = {tag: ("device", "name") for tag in MEMBER_TAGS}
+_REQUIRED: dict[str, tuple[str, ...]] = {tag: ("device", "name") for tag in MEMBER_TAGS}
 _REQUIRED["enableBLOB"] = ("device",)
 _REQUIRED["delProperty"] = ("device",)
 

@@ -1,4 +1,5 @@
-"""The commented example INI files shipped in ``etc/`` (and installed to /etc/indiredis/), made from the schema.
+"""The commented example INI files shipped in ``etc/`` (and installed to /etc/indiredis/), made from the
+schema.
 
 ``python3 -m indiredis.service.examples etc`` writes them; a test checks that
 the shipped files equal these, so documentation and code never drift apart.

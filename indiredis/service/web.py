@@ -54,10 +54,12 @@ class WebService:
         return self._server is not None
 
     async def run(self) -> None:
-        import waitress
+        from waitress.server import create_server
 
         from ..indiwsgi import make_wsgi_app
 
+        if self.settings.redis is None:  # the web schema always has [redis]
+            raise RuntimeError("the web client needs a [redis] section")
         app = make_wsgi_app(
             self.settings.redis, blob_folder=self.settings.options["blob_folder"], users=self.settings.users
         )
@@ -65,20 +67,24 @@ class WebService:
             raise RuntimeError("the web client needs its Python dependencies (see README: web client)")
         sockets = activated_sockets()
         if sockets:
-            server = waitress.create_server(app, sockets=sockets, threads=8)
+            server = create_server(app, sockets=sockets, threads=8)
             where = "the socket systemd passed"
         else:
             host, port = self.settings.options["listen_host"], self.settings.options["listen_port"]
-            server = waitress.create_server(app, host=host, port=port, threads=8)
+            server = create_server(app, host=host, port=port, threads=8)
             where = f"http://{host}:{port}/"
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[None] = loop.create_future()
 
+        def end() -> None:
+            if not ended.done():
+                ended.set_result(None)
+
         def serve() -> None:
             try:
                 server.run()
-            finally:  # waitress's loop ended: on close(), or by an error (the daemon then exits, and is restarted)
-                loop.call_soon_threadsafe(lambda: ended.done() or ended.set_result(None))
+            finally:  # waitress's loop ended: on close(), or by an error (the daemon exits, and is restarted)
+                loop.call_soon_threadsafe(end)
 
         threading.Thread(target=serve, name="waitress", daemon=True).start()
         self._server = server

@@ -191,7 +191,11 @@ class RedisStore:
         await fill(pipe)
         commands = list(pipe.command_stack)
         results = await pipe.execute(raise_on_error=False)
-        failed = [command for command, result in zip(commands, results) if isinstance(result, Exception)]
+        failed = [
+            command
+            for command, result in zip(commands, results, strict=False)
+            if isinstance(result, Exception)
+        ]
         if not failed:
             return
         errors = [result for result in results if isinstance(result, Exception)]
@@ -370,8 +374,8 @@ class RedisStore:
             pipe.delete(keys.attributes(name, device), keys.elements(name, device))
             for gone in set(old.elements) - set(prop.elements):
                 pipe.delete(keys.elementattributes(gone, name, device))
-            for element in prop.elements:
-                pipe.delete(keys.elementattributes(element, name, device))
+            for kept in prop.elements:
+                pipe.delete(keys.elementattributes(kept, name, device))
         element_names = list(prop.elements)
         pipe.sadd(keys.devices(), device)
         pipe.sadd(keys.properties(device), name)

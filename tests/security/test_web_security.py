@@ -10,7 +10,7 @@ import pytest
 from indiredis.indiwsgi import make_wsgi_app
 from indiredis.indiwsgi.auth import MAX_FAILURES, User, hash_password
 from tests.support.servers import wait_for
-from tests.support.webworld import Client, world  # noqa: F401 - the fixture: a fake INDI device behind a real bridge
+from tests.support.webworld import Client
 
 PASSWORD = "correct horse battery"
 

@@ -12,7 +12,7 @@ import pytest
 
 from indiredis.indiwsgi import make_wsgi_app
 from tests.support.servers import wait_for
-from tests.support.webworld import Client, sent_after, world  # noqa: F401 - fixture
+from tests.support.webworld import Client, sent_after
 
 
 def test_pages(world):
