@@ -11,6 +11,7 @@ from .. import tools
 from ..errors import SetError
 from ..hosts import RedisServer
 from ..protocol.numbers import number_to_float
+from ..protocol.vocabulary import SwitchRule
 
 
 def switch_values(rule: str, elements: list[str], chosen: list[str]) -> dict[str, str]:
@@ -18,10 +19,9 @@ def switch_values(rule: str, elements: list[str], chosen: list[str]) -> dict[str
     unknown = [c for c in chosen if c not in elements]
     if unknown:
         raise SetError(f"unknown switch {unknown[0]!r}")
-    if rule == "OneOfMany" and len(chosen) != 1:
-        raise SetError("choose exactly one")
-    if rule == "AtMostOne" and len(chosen) > 1:
-        raise SetError("choose at most one")
+    problem = SwitchRule.parse(rule).violation(len(chosen))
+    if problem:
+        raise SetError(problem)
     return {element: "On" if element in chosen else "Off" for element in elements}
 
 

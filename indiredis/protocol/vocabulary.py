@@ -152,6 +152,14 @@ class SwitchRule(StrEnum):
     AT_MOST_ONE = "AtMostOne"
     ANY_OF_MANY = "AnyOfMany"
 
+    @classmethod
+    def parse(cls, text: str) -> SwitchRule:
+        """The rule ``text`` spells; ``AnyOfMany`` (no constraint, INDI's default) for anything else."""
+        try:
+            return cls(text.strip())
+        except ValueError:
+            return cls.ANY_OF_MANY
+
     def violation(self, on_count: int) -> str | None:
         """Why ``on_count`` switches On break the rule (a reason to show a user), or None if allowed."""
         if self is SwitchRule.ONE_OF_MANY and on_count != 1:

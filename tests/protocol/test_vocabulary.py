@@ -104,6 +104,11 @@ def test_switch_rules(rule: SwitchRule, on: int, reason: str | None) -> None:
     assert rule.violation(on) == reason
 
 
+def test_unknown_switch_rules_allow_anything() -> None:
+    assert SwitchRule.parse("OneOfMany") is SwitchRule.ONE_OF_MANY
+    assert SwitchRule.parse("") is SwitchRule.ANY_OF_MANY
+
+
 def test_permissions() -> None:
     assert [p.writable for p in Permission] == [False, True, True]
 
