@@ -9,6 +9,8 @@ dropped, and counted in the log).
 
 from __future__ import annotations
 
+import socket
+
 from .core.bridge import Bridge, run_blocking
 from .core.channel import DEFAULT_BUFFER_SIZE
 from .hosts import IndiServer, MQTTServer, RedisServer
@@ -16,6 +18,7 @@ from .links.client.port import PortLink
 from .links.client.redisside import RedisLink
 from .links.instrument.drivers import DriverPool
 from .links.instrument.indiserver import IndiServerLink
+from .links.instrument.manager import DEFAULT_MANAGER_DEVICE, GiveUp
 from .links.mqtt import MqttClientLink, MqttInstrumentLink
 from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 
@@ -59,11 +62,17 @@ def make_driverstoredis(
     blob_folder: str | None = None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
+    manager_device: str | None = None,
+    give_up: GiveUp | None = None,
 ) -> Bridge:
-    """Driver processes ⇄ Redis (no indiserver), as a :class:`Bridge` to run in an event loop."""
+    """Driver processes ⇄ Redis (no indiserver), as a :class:`Bridge` to run in an event loop.
+
+    ``manager_device`` names the pool's own INDI device (default "Driver Manager"); ``give_up``: leave
+    a driver that crashes too often stopped (default: always restart it).
+    """
     return Bridge(
         "driverstoredis",
-        DriverPool(list(drivers), max_message_size),
+        DriverPool(list(drivers), max_message_size, False, manager_device or DEFAULT_MANAGER_DEVICE, give_up),
         RedisLink(redis_host, log_lengths, blob_folder, max_message_size),
         buffer_size,
     )
@@ -117,11 +126,23 @@ def make_driverstomqtt(
     subscribe_list: list[str] | None = None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
+    manager_device: str | None = None,
+    give_up: GiveUp | None = None,
 ) -> Bridge:
-    """Driver processes ⇄ MQTT broker, snooping across observatories, as a :class:`Bridge`."""
+    """Driver processes ⇄ MQTT broker, snooping across observatories, as a :class:`Bridge`.
+
+    ``manager_device`` names the pool's own INDI device (default "Driver Manager <host name>", so that
+    several observatories stay apart); ``give_up`` as for :func:`make_driverstoredis`.
+    """
     return Bridge(
         "driverstomqtt",
-        DriverPool(list(drivers), max_message_size, forward_snoop_requests=True),
+        DriverPool(
+            list(drivers),
+            max_message_size,
+            forward_snoop_requests=True,
+            manager_device=manager_device or f"{DEFAULT_MANAGER_DEVICE} {socket.gethostname()}",
+            give_up=give_up,
+        ),
         MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
         buffer_size,
     )

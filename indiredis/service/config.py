@@ -107,6 +107,23 @@ _BUFFER = Key(
     high=10_000_000,
 )
 _DRIVERS = Key("drivers", list, [], "INDI driver executables, separated by spaces", required=True)
+_MANAGER = Key(
+    "manager_device",
+    str,
+    "",
+    "name of the INDI device that shows and restarts, stops and starts the drivers (empty: "
+    '"Driver Manager", for driverstomqtt "Driver Manager <host name>")',
+)
+_GIVE_UP_CRASHES = Key(
+    "give_up_crashes",
+    int,
+    0,
+    "a driver that crashes this many times within give_up_seconds is left stopped until a client "
+    "starts it (0: always restarted)",
+    low=0,
+)
+_GIVE_UP_SECONDS = Key("give_up_seconds", int, 60, "the give-up policy's time window, in seconds", low=1)
+_POOL = (_MANAGER, _GIVE_UP_CRASHES, _GIVE_UP_SECONDS)
 _MQTT_ID = Key("mqtt_id", str, "", "this bridge's unique MQTT client id", required=True)
 _SUBSCRIBE = Key("subscribe_list", list, [], "ids of the bridges on the other side to serve (all when empty)")
 
@@ -148,7 +165,7 @@ SCHEMAS: dict[str, ServiceSchema] = {
             "driverstoredis",
             "INDI drivers run as child processes ⇄ Redis",
             ("redis",),
-            _keys(_LOG_LEVEL, _DRIVERS, _BLOBS, _MAX, _BUFFER),
+            _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _BLOBS, _MAX, _BUFFER),
             True,
         ),
         ServiceSchema(
@@ -162,7 +179,7 @@ SCHEMAS: dict[str, ServiceSchema] = {
             "driverstomqtt",
             "INDI drivers ⇄ MQTT broker (instrument side)",
             ("mqtt",),
-            _keys(_LOG_LEVEL, _DRIVERS, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER),
+            _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER),
             False,
         ),
         ServiceSchema(

@@ -154,11 +154,13 @@ class Daemon:
         """Re-read the configuration; replace the service only when it changed and the new one builds."""
         self.notifier.reloading()
         log.info("reloading %s", self.config_path)
+        from .catalog import apply_in_place
+
         try:
             fresh = load(self.settings.service, self.config_path)
-            replacement = (
-                None if fresh.same_service(self.settings) else build_service(fresh, self.config_path)
-            )
+            in_place = apply_in_place(self.service, self.settings, fresh)  # e.g. drivers added or removed
+            unchanged = in_place is not None or fresh.same_service(self.settings)
+            replacement = None if unchanged else build_service(fresh, self.config_path)
         except ConfigError as exc:
             refused = journal_fields(Event.CONFIG_ERROR)
             log.error("reload refused, keeping the running configuration: %s", exc, extra=refused)
@@ -167,7 +169,7 @@ class Daemon:
         set_level(fresh.options["log_level"])
         self.settings = fresh
         if replacement is None:
-            log.info("configuration unchanged, %s keeps running", self.settings.service)
+            log.info("%s", in_place or f"configuration unchanged, {self.settings.service} keeps running")
             self._reloaded()
             return
         log.info("configuration changed, restarting %s", self.settings.service)

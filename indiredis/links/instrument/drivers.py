@@ -48,13 +48,16 @@ process (the thread that started them) dies (``setpriv --pdeathsig KILL``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import errno
 import logging
 import os
 import shutil
 import signal
 import time
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from ...core.channel import Channel
 from ...events import Event, journal_fields
@@ -65,12 +68,25 @@ from ...protocol.vocabulary import Action, Tag
 from ...protocol.xmlout import indi_timestamp
 from ..base import Backoff, InboundItem, LinkState, Reset
 from ..streams import cancel_and_wait, pump_messages, run_until_first_done, write_messages
+from .manager import (
+    DEFAULT_MANAGER_DEVICE,
+    STDERR_LINES,
+    Command,
+    DriverAction,
+    DriverReport,
+    DriverState,
+    GiveUp,
+    ManagerDevice,
+    Refusal,
+    driver_key,
+)
 
 log = logging.getLogger(__name__)
 
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL at shutdown
 STABLE_RUN = 10.0  # a driver that ran this long restarts from the shortest back-off
 DRIVER_BUFFER = 1000  # messages queued for one driver's stdin
+CRASH_WINDOW = 60.0  # seconds over which repeated crashes are counted in the log (without a give-up policy)
 
 
 def _command(executable: str) -> list[str]:
@@ -96,22 +112,54 @@ def _exit_text(code: int | None) -> str:
 
 
 class DriverProcess:
-    """One driver executable: its process, its stdin queue, its restarts."""
+    """One driver executable: its process, its stdin queue, its restarts and what the manager shows."""
 
-    def __init__(self, executable: str) -> None:
+    def __init__(self, executable: str, key: str = "") -> None:
         self.executable = executable
         self.label = Path(executable).name
         self.fields = journal_fields(link="driver", driver=self.label)  # for its log lines
+        self.key = key or driver_key(self.label)
         self.stdin: Channel[Message] = Channel(DRIVER_BUFFER, f"to {self.label}")
         self.process: asyncio.subprocess.Process | None = None
         self.backoff = Backoff()
         self.restarts = 0
         self.status = "starting"
-        self.last_failure = ""  # how the last run ended, when it ended before running STABLE_RUN seconds
+        self.state = DriverState.RESTARTING  # until the first start
+        self.busy = False  # a client's action on it is under way
+        self.last_failure = ""  # how the last start attempt failed, when it could not start
+        self.last_exit = ""
+        self.last_exit_time = ""
+        self.crashes: collections.deque[float] = collections.deque()  # monotonic times of recent crashes
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=STDERR_LINES)
+        self.supervisor: asyncio.Task[None] | None = None
+        self.settled = asyncio.Event()  # set once the supervisor has started it, or could not
+        self.lock = asyncio.Lock()  # one client action at a time
 
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.returncode is None
+
+    def report(self) -> DriverReport:
+        """What the Driver Manager device shows of this driver."""
+        return DriverReport(
+            self.key,
+            self.executable,
+            self.state,
+            self.process.pid if self.running and self.process is not None else None,
+            self.restarts,
+            self.last_exit,
+            self.last_exit_time,
+            tuple(self.stderr_tail),
+            self.busy,
+        )
+
+    def count_crash(self, window: float) -> int:
+        """Note a crash now; the number of crashes within the last ``window`` seconds, this one included."""
+        now = time.monotonic()
+        self.crashes.append(now)
+        while self.crashes and self.crashes[0] < now - window:
+            self.crashes.popleft()
+        return len(self.crashes)
 
     def send(self, message: Message) -> None:
         """Queue a message for the driver; if it stops reading, the oldest queued ones are dropped
@@ -126,7 +174,7 @@ class DriverProcess:
                     extra=self.fields | journal_fields(Event.MESSAGES_DROPPED),
                 )
 
-    async def start(self) -> None:
+    async def start(self) -> asyncio.subprocess.Process:
         """Start the process (raises OSError if it cannot be started)."""
         if self.stdin.dropped:
             dropped = self.fields | journal_fields(Event.MESSAGES_DROPPED)
@@ -142,6 +190,7 @@ class DriverProcess:
             start_new_session=True,
         )
         self.status = "running"
+        return self.process
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL to the driver's process group after a grace period; reaps the process.
@@ -153,7 +202,7 @@ class DriverProcess:
         process = self.process
         if process is None or process.returncode is not None:
             return
-        drains = [
+        drains: list[asyncio.Future[Any]] = [
             asyncio.ensure_future(_discard(stream)) for stream in (process.stdout, process.stderr) if stream
         ]
         try:
@@ -170,6 +219,12 @@ class DriverProcess:
                     )
         finally:
             await cancel_and_wait(drains)
+
+
+def _log_failure(task: asyncio.Future[Any], what: str) -> None:
+    """Log the error that ended a background task (one that ends by being cancelled says nothing)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("error in %s", what, exc_info=task.exception())
 
 
 async def _discard(stream: asyncio.StreamReader) -> None:
@@ -209,15 +264,26 @@ class DriverPool:
         drivers: list[str],
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         forward_snoop_requests: bool = False,
+        manager_device: str = DEFAULT_MANAGER_DEVICE,
+        give_up: GiveUp | None = None,
     ) -> None:
         if not drivers:
             raise ValueError("driverstoredis needs at least one driver executable")
-        self.drivers = [DriverProcess(executable) for executable in drivers]
+        self.drivers: list[DriverProcess] = []
+        for executable in drivers:
+            self.drivers.append(DriverProcess(executable, driver_key(Path(executable).name, self._keys())))
         self.max_message_size = max_message_size
         self.forward_snoop_requests = forward_snoop_requests
+        self.manager = ManagerDevice(manager_device)
+        self.give_up = give_up
         self.router: Router[DriverProcess] = Router()
         self.client_blobs = BlobPolicy()
         self.state = LinkState("drivers", "driver")
+        self._inbound: Channel[InboundItem] | None = None
+        self._actions: set[asyncio.Task[None]] = set()  # clients' actions and reloads under way
+
+    def _keys(self) -> list[str]:
+        return [driver.key for driver in self.drivers]
 
     # -- status ----------------------------------------------------------------------------
     def _update_state(self) -> None:
@@ -227,8 +293,8 @@ class DriverPool:
         else:
             trouble = "; ".join(f"{d.label} {d.status}" for d in self.drivers if not d.running)
             text = f"{len(running)} of {len(self.drivers)} drivers running; {trouble}"
-            if running:
-                self.state.degraded(text)  # the bridge still serves the others
+            if running or all(d.state is DriverState.STOPPED for d in self.drivers if not d.running):
+                self.state.degraded(text)  # the bridge still serves the others (and the Driver Manager)
             else:
                 self.state.down(text, "no driver running")
 
@@ -237,29 +303,68 @@ class DriverPool:
         """Nothing beyond the state's text (which names the drivers)."""
         return ""
 
+    async def _publish(self, messages: list[Message]) -> None:
+        """Put the Driver Manager's messages on ``inbound`` (and to drivers snooping it)."""
+        if self._inbound is None:
+            return
+        for message in messages:
+            await self._inbound.put(message)
+            self._to_snoopers(message, None)
+
+    async def _show(self, driver: DriverProcess) -> None:
+        """Tell clients the driver's new state (the Driver Manager's set messages)."""
+        self._update_state()
+        await self._publish(self.manager.updates(driver.report()))
+
     # -- main loop ---------------------------------------------------------------------------
     async def run(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         """Run every driver and route until cancelled; then stop them all."""
+        self._inbound = inbound
         await inbound.put(Reset())  # whatever the store held before belongs to an older run
-        tasks = [asyncio.ensure_future(self._supervise(driver, inbound)) for driver in self.drivers]
-        tasks.append(asyncio.ensure_future(self._route_client_traffic(outbound, inbound)))
+        await self._publish(self.manager.definitions(d.report() for d in self.drivers))
+        for driver in self.drivers:
+            self._launch(driver)
         try:
-            await asyncio.gather(*tasks)
+            await self._route_client_traffic(outbound, inbound)
         finally:
-            await cancel_and_wait(tasks)  # each supervisor stops its driver on the way out
+            await cancel_and_wait(list(self._actions))
+            await cancel_and_wait([d.supervisor for d in self.drivers if d.supervisor is not None])
             await asyncio.gather(*(d.stop() for d in self.drivers), return_exceptions=True)
+            self._inbound = None
+
+    def _launch(self, driver: DriverProcess) -> None:
+        """Start supervising the driver (it starts now, and restarts whenever it exits)."""
+        assert self._inbound is not None
+        driver.backoff.reset()
+        driver.crashes.clear()
+        driver.settled = asyncio.Event()
+        driver.supervisor = asyncio.ensure_future(self._supervise(driver, self._inbound))
+        driver.supervisor.add_done_callback(lambda task: _log_failure(task, f"supervising {driver.label}"))
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None], what: str) -> None:
+        """Run a client's action (or a reload's) beside the routing, which must not wait for it."""
+        task = asyncio.ensure_future(coroutine)
+        self._actions.add(task)
+        task.add_done_callback(self._actions.discard)
+        task.add_done_callback(lambda done: _log_failure(done, what))
 
     async def _supervise(self, driver: DriverProcess, inbound: Channel[InboundItem]) -> None:
-        """Start the driver, serve it, and restart it with back-off whenever it exits."""
+        """Start the driver, serve it, and restart it with back-off whenever it exits (or leave it
+        failed, under the give-up policy)."""
         while True:
             started = time.monotonic()
             try:
-                await driver.start()
+                process = await driver.start()
             except OSError as exc:
                 code_text = f"cannot be started: {exc.strerror or exc}"
+                crashed = False
+                driver.settled.set()
             else:
-                self._update_state()
-                log.info("started driver %s (pid %d)", driver.label, driver.process.pid, extra=driver.fields)  # type: ignore[union-attr]
+                driver.settled.set()
+                driver.state = DriverState.RUNNING
+                driver.last_failure = ""
+                log.info("started driver %s (pid %d)", driver.label, process.pid, extra=driver.fields)
+                await self._show(driver)
                 driver.send(Message.get_properties())
                 try:
                     await self._serve(driver, inbound)
@@ -267,44 +372,72 @@ class DriverPool:
                     log.exception("error while serving driver %s; restarting it", driver.label)
                 finally:
                     await driver.stop()
-                code_text = _exit_text(driver.process.returncode)  # type: ignore[union-attr]
-            repeated = code_text == driver.last_failure
+                code_text = _exit_text(process.returncode)
+                crashed = True
             if time.monotonic() - started > STABLE_RUN:
                 driver.backoff.reset()
-                repeated = False
-            driver.last_failure = code_text
+            driver.last_exit, driver.last_exit_time = code_text, indi_timestamp()
+            crashes = driver.count_crash(self.give_up.seconds if self.give_up else CRASH_WINDOW)
+            count = f"{driver.label} crashed {crashes} times in {self._window():g} s" if crashes > 1 else ""
+            if self.give_up is not None and crashes >= self.give_up.crashes:
+                driver.state = DriverState.FAILED
+                driver.status = f"{code_text}, failed: {count or 'gave up'}"
+                log.error(
+                    "driver %s %s; %s: given up, left stopped until a client starts it",
+                    driver.label,
+                    code_text,
+                    count or f"{driver.label} crashed once",
+                    extra=driver.fields | journal_fields(Event.DRIVER_CRASHED),
+                )
+                await self._drop_devices(
+                    driver,
+                    f"driver {driver.label} {code_text}; {count or 'crashed'}: "
+                    "given up, left stopped until a client starts it",
+                )
+                await self._show(driver)
+                return
             delay = driver.backoff.next()
             driver.restarts += 1
+            driver.state = DriverState.RESTARTING
             driver.status = f"{code_text}, restarting in {delay:g} s"
+            # every crash is a warning (with the count when they repeat); a driver that cannot be started
+            # at all is said once, then at debug level until it could start (it is retried forever)
+            repeated = not crashed and code_text == driver.last_failure
+            driver.last_failure = "" if crashed else code_text
             log.log(
                 logging.DEBUG if repeated else logging.WARNING,
-                "driver %s %s; restarting in %g s",
+                "driver %s %s%s; restarting in %g s",
                 driver.label,
                 code_text,
+                f" ({count})" if count and crashed else "",
                 delay,
                 extra=driver.fields | journal_fields(Event.DRIVER_CRASHED),
             )
-            await self._report_death(driver, code_text, inbound, announce=not repeated)
-            self._update_state()
+            text = f"driver {driver.label} {code_text}" + (f" ({count})" if count and crashed else "")
+            await self._drop_devices(driver, f"{text}; restarting", announce=not repeated)
+            await self._show(driver)
             await asyncio.sleep(delay)
 
-    async def _report_death(
-        self, driver: DriverProcess, code_text: str, inbound: Channel[InboundItem], announce: bool = True
+    def _window(self) -> float:
+        return self.give_up.seconds if self.give_up else CRASH_WINDOW
+
+    async def _drop_devices(
+        self, driver: DriverProcess, text: str, announce: bool = True, back: bool = True
     ) -> None:
-        """Delete the driver's devices (delProperty) and, if ``announce``, say so in a system message
-        that reaches Redis."""
+        """Delete the driver's devices (delProperty) and, if ``announce``, say ``text`` in a system
+        message that reaches the clients (naming the devices, gone until it is ``back``)."""
+        assert self._inbound is not None
         stamp = indi_timestamp()
         devices = self.router.forget(driver)
         for device in devices:
             gone = Message.del_property(device, timestamp=stamp)
-            await inbound.put(gone)
+            await self._inbound.put(gone)
             self._to_snoopers(gone, None)
         if not announce and not devices:
             return
-        text = f"driver {driver.label} {code_text}; restarting"
         if devices:
-            text += f" (devices gone until then: {', '.join(devices)})"
-        await inbound.put(Message.indi_message(text, timestamp=stamp))
+            text += f" (devices gone{' until then' if back else ''}: {', '.join(devices)})"
+        await self._inbound.put(Message.indi_message(text, timestamp=stamp))
 
     async def _serve(self, driver: DriverProcess, inbound: Channel[InboundItem]) -> None:
         process = driver.process
@@ -324,9 +457,9 @@ class DriverPool:
             wait_exit(),
         )
 
-    @staticmethod
-    async def _log_stderr(driver: DriverProcess, stream: asyncio.StreamReader) -> None:
-        """Log the driver's stderr line by line (lines cut at 2000 characters)."""
+    async def _log_stderr(self, driver: DriverProcess, stream: asyncio.StreamReader) -> None:
+        """Log the driver's stderr line by line (lines cut at 2000 characters) and show its last lines
+        on the Driver Manager."""
         driver_log = logging.getLogger(f"indiredis.driver.{driver.label}")
         pending = b""
         while True:
@@ -337,10 +470,126 @@ class DriverPool:
             if len(pending) > 65536:
                 lines.append(pending)
                 pending = b""
+            shown = False
             for line in lines:
                 text = line.decode("utf-8", "replace").rstrip()
                 if text:
                     driver_log.info("%s: %s", driver.label, text[:2000], extra=driver.fields)
+                    driver.stderr_tail.append(text[:2000])
+                    shown = True
+            if shown:
+                await self._publish([self.manager.stderr_update(driver.report())])
+
+    # -- the Driver Manager: clients' actions and reloads ----------------------------------------
+    def _configured(self, key: str) -> DriverProcess | None:
+        return next((driver for driver in self.drivers if driver.key == key), None)
+
+    async def _manager_request(self, message: Message) -> None:
+        """A client's message for the Driver Manager device."""
+        if message.tag == Tag.GET_PROPERTIES:
+            await self._publish(self.manager.definitions(d.report() for d in self.drivers))
+            return
+        verdict = self.manager.request(message, self._keys())
+        if isinstance(verdict, Refusal):
+            log.warning("%s", verdict.messages[0].attrs.get("message", "request refused"))
+            await self._publish(list(verdict.messages))
+        elif isinstance(verdict, Command):
+            driver = self._configured(verdict.key)
+            assert driver is not None  # request() only accepts configured keys
+            self._spawn(self._act(driver, verdict.action), f"{verdict.action.value} of {driver.label}")
+
+    async def _act(self, driver: DriverProcess, action: DriverAction) -> None:
+        """Restart, stop or start a configured driver at a client's request."""
+        if driver.lock.locked():
+            await self._publish([self.manager.notice(f"{driver.label}: {action.value.lower()} queued")])
+        async with driver.lock:
+            if driver not in self.drivers:  # removed by a reload meanwhile
+                return
+            driver.busy = True
+            log.info("%s of driver %s asked by a client", action.value.lower(), driver.label)
+            if (
+                action is DriverAction.START
+                and driver.supervisor is not None
+                and not driver.supervisor.done()
+            ):
+                driver.busy = False
+                await self._publish([self.manager.notice(f"driver {driver.label} is already running")])
+                await self._show(driver)
+                return
+            if action is not DriverAction.STOP:
+                driver.state = DriverState.RESTARTING
+            await self._show(driver)
+            doing = "stopped" if action is DriverAction.STOP else "restarting"
+            await self._halt(
+                driver,
+                f"driver {driver.label} {doing} at a client's request",
+                back=action is not DriverAction.STOP,
+            )
+            if action is DriverAction.STOP:
+                driver.state = DriverState.STOPPED
+                driver.status = "stopped at a client's request"
+            else:
+                if driver.process is not None:
+                    driver.restarts += 1
+                self._launch(driver)
+                await self._started(driver)
+            driver.busy = False
+            await self._show(driver)
+
+    @staticmethod
+    async def _started(driver: DriverProcess) -> None:
+        """Wait until the supervisor has started the driver (or could not start it, or ended)."""
+        if driver.supervisor is not None:
+            settled = asyncio.ensure_future(driver.settled.wait())
+            await asyncio.wait([settled, driver.supervisor], return_when=asyncio.FIRST_COMPLETED)
+            await cancel_and_wait([settled])
+
+    async def _halt(self, driver: DriverProcess, text: str, back: bool = False) -> None:
+        """Stop supervising the driver, stop its process and delete its devices."""
+        if driver.supervisor is not None:
+            await cancel_and_wait([driver.supervisor])
+            driver.supervisor = None
+        await driver.stop()
+        await self._drop_devices(driver, text, back=back)
+        self._update_state()
+
+    def set_drivers(self, executables: list[str]) -> tuple[list[str], list[str]]:
+        """Apply a new list of drivers (on reload): start the added ones and stop the removed ones,
+        leaving the others running untouched; the (added, removed) executables.
+
+        Drivers are matched by executable, as many times as each is listed.
+        """
+        if not executables:
+            raise ValueError("driverstoredis needs at least one driver executable")
+        kept: list[DriverProcess] = []
+        unmatched = list(self.drivers)
+        added: list[DriverProcess] = []
+        for executable in executables:
+            same = next((d for d in unmatched if d.executable == executable), None)
+            if same is not None:
+                unmatched.remove(same)
+                kept.append(same)
+            else:
+                taken = [d.key for d in self.drivers] + [d.key for d in added]
+                fresh = DriverProcess(executable, driver_key(Path(executable).name, taken))
+                added.append(fresh)
+                kept.append(fresh)
+        self.drivers = kept
+        if self._inbound is not None:
+            for driver in unmatched:
+                self._spawn(self._remove(driver), f"removal of {driver.label}")
+            for driver in added:
+                self._spawn(self._add(driver), f"addition of {driver.label}")
+        return [d.executable for d in added], [d.executable for d in unmatched]
+
+    async def _add(self, driver: DriverProcess) -> None:
+        await self._publish(self.manager.driver_definitions(driver.report()))
+        self._launch(driver)
+
+    async def _remove(self, driver: DriverProcess) -> None:
+        async with driver.lock:
+            await self._halt(driver, f"driver {driver.label} removed from the configuration")
+            await self._publish(self.manager.deletions(driver.key))
 
     # -- routing -----------------------------------------------------------------------------
     async def _from_driver(
@@ -368,6 +617,11 @@ class DriverPool:
         if not device or self.router.owner(device) is driver:
             return
         self.router.add_snoop(driver, device, message.name)
+        if device == self.manager.device:  # the pool's own device answers at once
+            for definition in self.manager.definitions(d.report() for d in self.drivers):
+                if not message.name or definition.name == message.name:
+                    driver.send(definition)
+            return
         owner = self.router.owner(device)
         if owner is not None:
             owner.send(message)
@@ -385,13 +639,18 @@ class DriverPool:
     async def _route_client_traffic(self, outbound: Channel[Message], inbound: Channel[InboundItem]) -> None:
         while True:
             for message in await outbound.get_batch():
-                self._from_client(message)
+                await self._from_client(message)
 
-    def _from_client(self, message: Message) -> None:
+    async def _from_client(self, message: Message) -> None:
         tag = message.tag
         if tag == Tag.ENABLE_BLOB:
             self.client_blobs.update(message)
             return
+        if message.device == self.manager.device:
+            await self._manager_request(message)
+            return
+        if tag == Tag.GET_PROPERTIES and not message.device:
+            await self._manager_request(message)
         owner = self.router.owner(message.device) if message.device else None
         if tag == Tag.GET_PROPERTIES or message.action is Action.NEW:
             targets = [owner] if owner is not None else (self.drivers if tag == Tag.GET_PROPERTIES else [])
