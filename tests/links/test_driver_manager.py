@@ -34,8 +34,8 @@ def crashing_driver(folder: Path, name: str = "crashy_driver") -> str:
 
 def light(key: str, state: str, action: str = "set"):
     """Predicate: the Driver Manager's light of driver ``key`` in ``state``."""
-    return (
-        lambda i: isinstance(i, Message)
+    return lambda i: (
+        isinstance(i, Message)
         and i.tag == f"{action}LightVector"
         and i.device == MANAGER
         and i.name == f"{key}_STATUS"
@@ -258,10 +258,12 @@ def test_a_new_list_of_drivers_starts_and_stops_just_the_difference(tmp_path):
                 since=mark,
             )
             await inbox.wait(
-                lambda i: isinstance(i, Message)
-                and i.tag == "delProperty"
-                and i.device == MANAGER
-                and i.name == "fake_cam_CONTROL",
+                lambda i: (
+                    isinstance(i, Message)
+                    and i.tag == "delProperty"
+                    and i.device == MANAGER
+                    and i.name == "fake_cam_CONTROL"
+                ),
                 "its manager properties deleted",
                 since=mark,
             )

@@ -16,6 +16,7 @@ from indiredis.bridges import (
     make_mqtttoport,
     make_mqtttoredis,
 )
+from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE
 from tests.support.bridgethread import run_bridge
 from tests.support.fitsheader import fits_header, header_degrees
 from tests.support.indiclient import connect_device
@@ -48,12 +49,14 @@ def prefixed(redis_proc, prefix: str):
 
 
 def key_space(rconn, server) -> dict[str, dict[str, set[str]]]:
+    """device -> property -> element names, of the instruments (not driverstomqtt's own Driver Manager)."""
     return {
         device: {
             name: set(tools.elements(rconn, server, name, device))
             for name in tools.properties(rconn, server, device)
         }
         for device in tools.devices(rconn, server)
+        if not device.startswith(DEFAULT_MANAGER_DEVICE)
     }
 
 
