@@ -9,7 +9,7 @@ from pathlib import Path
 
 from indiredis.links.instrument.drivers import DriverPool
 from indiredis.links.instrument.manager import (
-    Action,
+    DriverAction,
     Command,
     DriverReport,
     DriverState,
@@ -89,7 +89,7 @@ def test_definitions_and_updates_follow_indi_conventions():
 
 def test_requests_map_to_configured_drivers_only():
     device = ManagerDevice()
-    assert device.request(control("cam", "RESTART"), ["cam"]) == Command("cam", Action.RESTART)
+    assert device.request(control("cam", "RESTART"), ["cam"]) == Command("cam", DriverAction.RESTART)
     for refused in (
         control("sh", "START"),  # no such configured driver
         msg(
