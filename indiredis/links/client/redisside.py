@@ -116,7 +116,12 @@ class RedisLink(Link):
     async def _apply(
         self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
     ) -> None:
+        task = asyncio.current_task()
         while True:
+            if task is not None and task.cancelling():
+                # a cancellation that arrived while redis-py awaited a reply can be swallowed there (it
+                # then raises nothing): stop anyway, or the bridge waits forever for this task to end
+                raise asyncio.CancelledError
             batch = await inbound.get_batch(BATCH_SIZE)
             try:
                 await self._apply_batch(rconn, batch, outbound)
