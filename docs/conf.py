@@ -40,7 +40,7 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 # optional at run time (the systemd notification and journal libraries, the web server): not needed to
 # read the docstrings of the modules that use them
-autodoc_mock_imports = ["systemd", "sdnotify", "waitress"]
+autodoc_mock_imports = ["systemd", "waitress"]
 
 html_theme = "alabaster"
 html_title = f"indiredis {release}"
