@@ -9,6 +9,7 @@ lines on stderr and no notification.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 from indiredis.events import FIELD_MEANINGS, Event
+from indiredis.links.base import LinkState
 from tests.support.daemons import BIN, inditoredis_common, start_daemon, stop_daemon, write_config
 from tests.support.servers import wait_for
 
@@ -104,3 +106,21 @@ def test_every_message_id_and_field_is_in_the_help_and_so_the_manual_page_and_in
         assert f"  {event.value}  {event.name}: " in text and event.value in docs and event.name in docs
     for field in FIELD_MEANINGS:
         assert f"  {field} " in text and f"`{field}`" in docs
+
+
+def test_link_state_marks_losses_and_recoveries_only(caplog):
+    """LINK_LOST on a loss (or a failed first connection), LINK_RESTORED on the recovery from one; neither
+    on the first connection nor on a new reason while down.  Every line carries the link's fields."""
+    first = LinkState("indiserver", "indiserver", "127.0.0.1:7624")
+    state = LinkState("Redis", "redis", "[::1]:6379")
+    with caplog.at_level(logging.INFO, logger="indiredis"):
+        first.up("connected to indiserver")
+        state.down("waiting for Redis", "connection refused")
+        state.down("waiting for Redis", "connection reset by peer")
+        state.up("connected to Redis")
+        state.up("connected to Redis")  # no change: no line
+        state.down("waiting for Redis", "connection refused")
+    ids = [getattr(record, "MESSAGE_ID", None) for record in caplog.records]
+    assert ids == [None, Event.LINK_LOST, None, Event.LINK_RESTORED, Event.LINK_LOST]
+    assert [record.INDIREDIS_PEER for record in caplog.records[1:]] == ["[::1]:6379"] * 4
+    assert {record.INDIREDIS_LINK for record in caplog.records[1:]} == {"redis"}
