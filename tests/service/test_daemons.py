@@ -45,15 +45,16 @@ def test_inditoredis_tells_systemd_status_ready_watchdog_then_stopping_in_order(
         assert any("connected to indiserver" in line for line in before if line.startswith("STATUS="))
         wait_for(
             lambda: any(
-                "devices" in l and "properties" in l and "2 devices" in l
-                for l in notify.snapshot()
-                if l.startswith("STATUS=")
+                "devices" in line and "properties" in line and "2 devices" in line
+                for line in notify.snapshot()
+                if line.startswith("STATUS=")
             ),
             timeout=20,
             what="status with the simulators counted",
         )
         wait_for(
-            lambda: sum(l == "WATCHDOG=1" for l in notify.snapshot()[ready:]) >= 3, what="watchdog pings"
+            lambda: sum(line == "WATCHDOG=1" for line in notify.snapshot()[ready:]) >= 3,
+            what="watchdog pings",
         )
     finally:
         status = stop_daemon(proc)
