@@ -14,6 +14,7 @@ import redis
 
 from .. import tools
 from ..errors import FormError, SetError
+from ..events import journal_fields
 from ..hosts import RedisServer, redis_connection_options
 from ..store.keys import KeySpace
 from . import pages
@@ -283,7 +284,7 @@ class WebApp:
             submit(self.rconn, self.redis_host, device, name, fields, files)
         except (FormError, SetError) as exc:
             return Response("400 Bad Request", str(exc).encode(), "text/plain; charset=utf-8")
-        log.info("web client set %s.%s", device, name)
+        log.info("web client set %s.%s", device, name, extra=journal_fields(device=device, prop=name))
         if environ.get("HTTP_X_REQUESTED_WITH") == "fetch":
             return Response("200 OK", b"sent", "text/plain; charset=utf-8")
         location = f"{self.root(environ)}/device/{quote(device, safe='')}"
