@@ -13,6 +13,7 @@ import socket
 
 from .core.bridge import Bridge, run_blocking
 from .core.channel import DEFAULT_BUFFER_SIZE
+from .core.sides import Side
 from .hosts import IndiServer, MQTTServer, RedisServer
 from .links.client.port import PortLink
 from .links.client.redisside import RedisLink
@@ -21,6 +22,12 @@ from .links.instrument.indiserver import IndiServerLink
 from .links.instrument.manager import DEFAULT_MANAGER_DEVICE, GiveUp
 from .links.mqtt import MqttClientLink, MqttInstrumentLink
 from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
+
+
+def to_redis(name: str, indi_side: Side, redis_link: RedisLink, buffer_size: int) -> Bridge:
+    """A bridge into Redis; its Redis side keeps the bridge's heartbeat (with both sides' states)."""
+    redis_link.keep_heartbeat(name, indi_side)
+    return Bridge(name, indi_side, redis_link, buffer_size)
 
 
 def make_inditoredis(
@@ -32,7 +39,7 @@ def make_inditoredis(
     buffer_size: int = DEFAULT_BUFFER_SIZE,
 ) -> Bridge:
     """indiserver ⇄ Redis, as a :class:`Bridge` to run in an event loop."""
-    return Bridge(
+    return to_redis(
         "inditoredis",
         IndiServerLink(indi_host, max_message_size),
         RedisLink(redis_host, log_lengths, blob_folder, max_message_size),
@@ -70,7 +77,7 @@ def make_driverstoredis(
     ``manager_device`` names the pool's own INDI device (default "Driver Manager"); ``give_up``: leave
     a driver that crashes too often stopped (default: always restart it).
     """
-    return Bridge(
+    return to_redis(
         "driverstoredis",
         DriverPool(list(drivers), max_message_size, False, manager_device or DEFAULT_MANAGER_DEVICE, give_up),
         RedisLink(redis_host, log_lengths, blob_folder, max_message_size),
@@ -166,7 +173,7 @@ def make_mqtttoredis(
     buffer_size: int = DEFAULT_BUFFER_SIZE,
 ) -> Bridge:
     """MQTT broker ⇄ Redis (the GUI side), as a :class:`Bridge`."""
-    return Bridge(
+    return to_redis(
         "mqtttoredis",
         MqttClientLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
         RedisLink(redis_host, log_lengths, blob_folder, max_message_size),

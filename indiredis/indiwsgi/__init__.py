@@ -24,7 +24,7 @@ import os
 
 from ..hosts import RedisServer
 from .app import WebApp
-from .auth import User
+from .auth import SESSION_SECONDS, User
 
 
 def make_wsgi_app(
@@ -32,6 +32,7 @@ def make_wsgi_app(
     blob_folder: str | os.PathLike[str] | None = None,
     url: str = "/",
     users: dict[str, User] | None = None,
+    session_seconds: int = SESSION_SECONDS,
 ) -> WebApp:
     """The web client's WSGI application for the Redis store of ``redis_host``.
 
@@ -47,4 +48,4 @@ def make_wsgi_app(
     session's CSRF token (see :mod:`indiredis.indiwsgi.auth`); without, it is
     open, as the original package's client was (for a single trusted machine).
     """
-    return WebApp(redis_host, str(blob_folder) if blob_folder else None, users, url)
+    return WebApp(redis_host, str(blob_folder) if blob_folder else None, users, url, session_seconds)

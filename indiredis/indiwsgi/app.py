@@ -1,8 +1,17 @@
-"""The WSGI application: routes, responses, and the one place requests are authorised."""
+"""The WSGI application: routes, responses, and the one place requests are authorised.
+
+Every POST is checked twice, with or without logins: it must come from the
+page's own origin when the browser says where it comes from (``Origin``, else
+``Referer``), and carry the CSRF token of the page (the session's with logins;
+without, the random token of the ``indiredis_csrf`` cookie, which a foreign
+page can neither read nor set).
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import secrets
 from collections.abc import Callable, Iterable
 from http.cookies import CookieError, SimpleCookie
 from importlib import resources
@@ -12,17 +21,19 @@ from urllib.parse import quote, unquote, urlsplit
 
 import redis
 
-from .. import tools
 from ..errors import FormError, SetError
 from ..events import journal_fields
 from ..hosts import RedisServer, redis_connection_options
 from ..store.keys import KeySpace
+from ..store.retention import element_files
+from ..tools import _text
 from . import pages
-from .auth import LoginLimiter, Sessions, User, verify_password
+from .auth import SESSION_SECONDS, LoginLimiter, Sessions, User, same_token, verify_password
 from .forms import read_form
+from .live import LiveCache, with_status
+from .previews import PreviewCache, PreviewError, previewable
 from .setting import submit
-from .snapshot import read_device
-from .state import as_json, device_state
+from .snapshot import read_device, read_devices
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +42,12 @@ SECURITY_HEADERS = [
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
     ("Referrer-Policy", "same-origin"),
-    ("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'"),
+    ("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; img-src 'self'"),
 ]
+SESSION_COOKIE = "indiredis_session"
+CSRF_COOKIE = "indiredis_csrf"
+STATIC = {"live.js": "text/javascript", "theme.js": "text/javascript"}
+FILES_LISTED = 50  # files of a BLOB element listed on the page
 
 
 class Response:
@@ -54,10 +69,8 @@ class Response:
         return [self.body]
 
 
-def not_found(root: str = "") -> Response:
-    return Response(
-        "404 Not Found", pages.page("Not found", pages.message_page("Nothing here.", root), root=root)
-    )
+def text_response(status: str, text: str) -> Response:
+    return Response(status, text.encode(), "text/plain; charset=utf-8")
 
 
 def mount_parts(url: str) -> list[str]:
@@ -85,6 +98,18 @@ def request_parts(environ: dict[str, Any]) -> list[str]:
     return [segment for segment in segments if segment]
 
 
+def same_origin(environ: dict[str, Any]) -> bool:
+    """False when the browser says the request comes from another site (``Origin``, else ``Referer``);
+    a request that names no origin (a script, not a browser) passes, and still needs the CSRF token."""
+    claimed = environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER")
+    if not claimed:
+        return True
+    if claimed == "null":
+        return False
+    hosts = {environ.get("HTTP_HOST", ""), environ.get("HTTP_X_FORWARDED_HOST", "")} - {""}
+    return urlsplit(claimed).netloc in hosts
+
+
 class WebApp:
     """The web client (see :mod:`indiredis.indiwsgi`)."""
 
@@ -94,70 +119,105 @@ class WebApp:
         blob_folder: str | None = None,
         users: dict[str, User] | None = None,
         url: str = "/",
+        session_seconds: int = SESSION_SECONDS,
     ) -> None:
         self.redis_host = redis_host
+        self.keys = KeySpace(redis_host.keyprefix)
         self.mount = mount_parts(url)
-        self.sessions = Sessions(users) if users is not None else None
+        self.rconn = redis.Redis(**redis_connection_options(redis_host), socket_timeout=5)
+        self.sessions = Sessions(users, self.rconn, self.keys, session_seconds) if users is not None else None
         self.limiter = LoginLimiter()
         self.blob_folder = Path(blob_folder).resolve() if blob_folder else None
-        self.rconn = redis.Redis(**redis_connection_options(redis_host), socket_timeout=5)
-        self.script = resources.files(__package__).joinpath("live.js").read_bytes()
+        self.cache = LiveCache(self.rconn, redis_host, self.files_of if self.blob_folder else None)
+        self.previews = PreviewCache()
+        folder = resources.files(__package__)
+        self.static = {name: folder.joinpath(name).read_bytes() for name in STATIC}
+
+    def close(self) -> None:
+        """Stop the watcher thread (a served app runs until its process ends)."""
+        self.cache.close()
+
+    def files_of(self, device: str, name: str, element: str) -> list[str]:
+        """The newest files of a BLOB element, for the page's file list."""
+        assert self.blob_folder is not None
+        return [file.name for file in element_files(self.blob_folder, device, name, element)[:FILES_LISTED]]
 
     # -- access: the single place where requests are let through ----------------------------------
     @staticmethod
-    def _cookie(environ: dict[str, Any]) -> str:
+    def _cookie(environ: dict[str, Any], name: str = SESSION_COOKIE) -> str:
         try:
-            morsel = SimpleCookie(environ.get("HTTP_COOKIE", "")).get("indiredis_session")
+            morsel = SimpleCookie(environ.get("HTTP_COOKIE", "")).get(name)
         except CookieError:
             return ""
         return morsel.value if morsel else ""
 
-    def user(self, environ: dict[str, Any]) -> User | None:
-        """The logged-in user, or None (always None without logins)."""
-        return self.sessions.user(self._cookie(environ)) if self.sessions else None
+    def session(self, environ: dict[str, Any]) -> tuple[User, str] | None:
+        """The logged-in user and the session's CSRF token, or None (always None without logins);
+        looked up once per request."""
+        if self.sessions is None:
+            return None
+        if "indiredis.session" not in environ:
+            environ["indiredis.session"] = self.sessions.lookup(self._cookie(environ))
+        found: tuple[User, str] | None = environ["indiredis.session"]
+        return found
 
     def root(self, environ: dict[str, Any]) -> str:
         """Where the app is mounted, for links: SCRIPT_NAME plus the ``url`` given to make_wsgi_app."""
         parts = mount_parts(environ.get("SCRIPT_NAME", "")) + self.mount
         return "".join("/" + quote(part) for part in parts)
 
+    def cookie_path(self, environ: dict[str, Any]) -> str:
+        return self.root(environ) or "/"
+
+    def viewer(self, environ: dict[str, Any]) -> pages.Viewer:
+        """Who is looking, for the pages."""
+        root = self.root(environ)
+        blob_links = self.blob_folder is not None
+        found = self.session(environ)
+        if self.sessions is None:
+            return pages.Viewer(csrf=self.anonymous_token(environ), root=root, blob_links=blob_links)
+        if found is None:
+            return pages.Viewer(may_set=False, root=root, logins=True, blob_links=blob_links)
+        user, csrf = found
+        return pages.Viewer(user.name, user.role, user.may_set, csrf, root, True, blob_links)
+
+    def anonymous_token(self, environ: dict[str, Any]) -> str:
+        """Without logins: the browser's CSRF cookie value (a new one is set with the page)."""
+        token = self._cookie(environ, CSRF_COOKIE)
+        if not token or len(token) > 64:
+            token = environ.setdefault("indiredis.new_csrf", secrets.token_urlsafe(24))
+        return token
+
     def authorise(self, environ: dict[str, Any], write: bool, api: bool = False) -> Response | None:
-        """None to let the request through, or the refusal: login first, then read-only users may only
-        watch."""
+        """None to let the request through, or the refusal: log in first; observers may only watch."""
         if self.sessions is None:
             return None  # logins are off (make_wsgi_app without users, as the original package)
-        user = self.user(environ)
-        if user is None:
+        found = self.session(environ)
+        if found is None:
             if not write and not api:
                 return Response("303 See Other", b"", headers=[("Location", self.root(environ) + "/login")])
-            return Response("401 Unauthorized", b"log in first", "text/plain; charset=utf-8")
-        if write and not user.may_set:
-            return Response("403 Forbidden", b"this user may watch but not set", "text/plain; charset=utf-8")
+            return text_response("401 Unauthorized", "log in first")
+        if write and not found[0].may_set:
+            return text_response("403 Forbidden", "this user may watch but not set")
         return None
 
     def csrf_ok(self, environ: dict[str, Any], fields: dict[str, list[str]]) -> bool:
-        if self.sessions is None:
-            return True
+        """Whether a POST carries the page's CSRF token."""
         token = environ.get("HTTP_X_CSRF_TOKEN") or (fields.get("csrf") or [""])[0]
-        return self.sessions.csrf_ok(self._cookie(environ), token)
-
-    def csrf_token(self, environ: dict[str, Any]) -> str:
-        return self.sessions.csrf_token(self._cookie(environ)) if self.sessions else ""
-
-    def may_write(self, environ: dict[str, Any]) -> bool:
         if self.sessions is None:
-            return True
-        user = self.user(environ)
-        return bool(user and user.may_set)
+            return same_token(token, self._cookie(environ, CSRF_COOKIE))
+        found = self.session(environ)
+        return found is not None and same_token(token, found[1])
 
     def login(self, environ: dict[str, Any]) -> Response:
         root = self.root(environ)
+        viewer = pages.Viewer(root=root, logins=True)
         if environ.get("REQUEST_METHOD") != "POST":
-            return Response("200 OK", pages.page("Log in", pages.login_form(root=root), root=root))
+            return Response("200 OK", pages.page("Log in", pages.login_form(root=root), viewer))
         try:
             fields, _ = read_form(environ)
         except FormError as exc:
-            return Response("400 Bad Request", str(exc).encode(), "text/plain; charset=utf-8")
+            return text_response("400 Bad Request", str(exc))
         name = (fields.get("user") or [""])[0]
         password = (fields.get("password") or [""])[0]
         address = environ.get("REMOTE_ADDR", "")
@@ -168,7 +228,7 @@ class WebApp:
             return Response(
                 "429 Too Many Requests",
                 pages.page(
-                    "Log in", pages.login_form("Too many failed logins: wait a few minutes.", root), root=root
+                    "Log in", pages.login_form("Too many failed logins: wait a few minutes.", root), viewer
                 ),
                 headers=[("Retry-After", "300")],
             )
@@ -178,7 +238,7 @@ class WebApp:
             log.warning("web login failed for %r from %s", name[:64], address)
             return Response(
                 "401 Unauthorized",
-                pages.page("Log in", pages.login_form("Wrong user or password.", root), root=root),
+                pages.page("Log in", pages.login_form("Wrong user or password.", root), viewer),
             )
         secure = (
             "; Secure"
@@ -186,13 +246,19 @@ class WebApp:
             else ""
         )
         cookie = (
-            f"indiredis_session={self.sessions.issue(user)}; Path={root or '/'}; HttpOnly; "
+            f"{SESSION_COOKIE}={self.sessions.issue(user)}; Path={self.cookie_path(environ)}; HttpOnly; "
             f"SameSite=Strict{secure}"
         )
         log.info("web login: %s (%s) from %s", user.name, user.role, address)
         return Response("303 See Other", b"", headers=[("Location", root + "/"), ("Set-Cookie", cookie)])
 
     def logout(self, environ: dict[str, Any]) -> Response:
+        """End the session on the server, forget the cookie, and show the login page."""
+        assert self.sessions is not None
+        found = self.session(environ)
+        self.sessions.end(self._cookie(environ))
+        if found is not None:
+            log.info("web logout: %s", found[0].name)
         root = self.root(environ)
         return Response(
             "303 See Other",
@@ -201,7 +267,8 @@ class WebApp:
                 ("Location", root + "/login"),
                 (
                     "Set-Cookie",
-                    f"indiredis_session=; Path={root or '/'}; Max-Age=0; HttpOnly; SameSite=Strict",
+                    f"{SESSION_COOKIE}=; Path={self.cookie_path(environ)}; Max-Age=0; HttpOnly; "
+                    "SameSite=Strict",
                 ),
             ],
         )
@@ -209,106 +276,177 @@ class WebApp:
     # -- routing -------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
-            return self.route(environ)(start_response)
+            response = self.route(environ)
         except redis.RedisError:
             root = self.root(environ)
             body = pages.page(
                 "indiredis",
                 pages.message_page("The Redis store cannot be reached; try again.", root),
-                root=root,
+                pages.Viewer(root=root),
             )
-            return Response("503 Service Unavailable", body)(start_response)
+            response = Response("503 Service Unavailable", body)
+        new_token = environ.get("indiredis.new_csrf")
+        if new_token and response.status.startswith("200"):
+            response.headers.append(
+                (
+                    "Set-Cookie",
+                    f"{CSRF_COOKIE}={new_token}; Path={self.cookie_path(environ)}; HttpOnly; SameSite=Strict",
+                )
+            )
+        return response(start_response)
 
     def route(self, environ: dict[str, Any]) -> Response:
         method = environ.get("REQUEST_METHOD", "GET")
-        root = self.root(environ)
         parts = request_parts(environ)
         mount = mount_parts(environ.get("SCRIPT_NAME", "")) + self.mount
         if parts[: len(mount)] != mount:
-            return not_found(root)
+            return self.not_found(environ)
         parts = parts[len(mount) :]
-        if parts == ["static", "live.js"]:
+        if method not in ("GET", "POST"):
+            return Response("405 Method Not Allowed", b"", headers=[("Allow", "GET, POST")])
+        if method == "POST" and not same_origin(environ):
+            log.warning("web client refused a POST from another site (%s)", environ.get("HTTP_ORIGIN"))
+            return text_response("403 Forbidden", "request from another site refused")
+        if len(parts) == 2 and parts[0] == "static" and parts[1] in self.static:
             return Response(
-                "200 OK", self.script, "text/javascript; charset=utf-8", [("Cache-Control", "max-age=300")]
+                "200 OK",
+                self.static[parts[1]],
+                STATIC[parts[1]] + "; charset=utf-8",
+                [("Cache-Control", "max-age=300")],
             )
         if parts == ["login"] and self.sessions is not None:
             return self.login(environ)
         if parts == ["logout"] and self.sessions is not None:
             return self.logout(environ)
-        if method not in ("GET", "POST"):
-            return Response("405 Method Not Allowed", b"", headers=[("Allow", "GET, POST")])
         refusal = self.authorise(environ, write=method == "POST", api=parts[:1] == ["api"])
         if refusal is not None:
             return refusal
-        if method == "GET" and not parts:
-            devices = tools.devices(self.rconn, self.redis_host)
-            message = tools.last_message(self.rconn, self.redis_host) or ""
+        if method == "POST":
+            return self.post(environ, parts)
+        return self.get(environ, parts)
+
+    def get(self, environ: dict[str, Any], parts: list[str]) -> Response:
+        viewer = self.viewer(environ)
+        if not parts:
+            devices = read_devices(self.rconn, self.redis_host)
+            message = self.rconn.get(self.keys.messages())
+            text = _text(message) if message else ""
+            body = pages.device_list(devices, text, viewer.root)
+            return Response("200 OK", pages.page("INDI devices", body, viewer, devices))
+        if len(parts) == 2 and parts[0] == "device" and self._known(parts[1]):
+            view = read_device(self.rconn, self.redis_host, parts[1])
+            devices = read_devices(self.rconn, self.redis_host)
+            return Response("200 OK", pages.page(parts[1], pages.device_page(view, viewer), viewer, devices))
+        if parts == ["api", "devices"]:
+            return self.live(environ, self.cache.devices())
+        if len(parts) == 3 and parts[:2] == ["api", "device"] and self._known(parts[2]):
+            return self.live(environ, self.cache.device(parts[2]))
+        if len(parts) == 3 and parts[:2] == ["api", "blocks"] and self._known(parts[2]):
+            view = read_device(self.rconn, self.redis_host, parts[2])
+            blocks = {prop.name: pages.property_block(view.device, prop, viewer) for prop in view.properties}
             return Response(
-                "200 OK", pages.page("INDI devices", pages.device_list(devices, message, root), root=root)
+                "200 OK", json.dumps(blocks).encode(), "application/json", [("Cache-Control", "no-store")]
             )
-        if method == "GET" and len(parts) == 2 and parts[0] == "device" and self._known(parts[1]):
-            csrf = self.csrf_token(environ)
-            body = pages.device_page(
-                read_device(self.rconn, self.redis_host, parts[1]),
-                self.may_write(environ),
-                self.blob_folder is not None,
-                csrf,
-                root,
-            )
-            return Response("200 OK", pages.page(parts[1], body, csrf, root))
-        if method == "GET" and len(parts) == 3 and parts[:2] == ["api", "device"] and self._known(parts[2]):
-            return self.state(environ, parts[2])
-        if method == "GET" and len(parts) == 2 and parts[0] == "blobs":
-            return self.blob(parts[1], root)
-        if method == "POST" and len(parts) == 3 and parts[0] == "set" and self._known(parts[1]):
-            return self.set_property(environ, parts[1], parts[2])
-        return not_found(root)
+        if len(parts) == 2 and parts[0] == "blobs":
+            return self.blob(environ, parts[1])
+        if len(parts) == 2 and parts[0] == "preview":
+            return self.preview(environ, parts[1])
+        return self.not_found(environ)
 
-    def _known(self, device: str) -> bool:
-        return bool(self.rconn.sismember(KeySpace(self.redis_host.keyprefix).devices(), device))
-
-    # -- handlers ------------------------------------------------------------------------------
-    def state(self, environ: dict[str, Any], device: str) -> Response:
-        """The device's values and states as JSON, or 304 when the page's copy (If-None-Match) is current."""
-        body, etag = as_json(device_state(read_device(self.rconn, self.redis_host, device)))
-        headers = [("ETag", etag), ("Cache-Control", "no-cache")]
-        if environ.get("HTTP_IF_NONE_MATCH") == etag:
-            return Response("304 Not Modified", b"", "application/json", headers)
-        return Response("200 OK", body, "application/json", headers)
-
-    def set_property(self, environ: dict[str, Any], device: str, name: str) -> Response:
+    def post(self, environ: dict[str, Any], parts: list[str]) -> Response:
         try:
             fields, files = read_form(environ)
-            if not self.csrf_ok(environ, fields):
-                return Response("403 Forbidden", b"missing or wrong CSRF token", "text/plain; charset=utf-8")
+        except FormError as exc:
+            return text_response("400 Bad Request", str(exc))
+        if not self.csrf_ok(environ, fields):
+            return text_response("403 Forbidden", "missing or wrong CSRF token: reload the page")
+        if len(parts) == 3 and parts[0] == "set" and self._known(parts[1]):
+            return self.set_property(environ, parts[1], parts[2], fields, files)
+        if len(parts) == 2 and parts[0] == "delete":
+            return self.delete_blob(environ, parts[1])
+        return self.not_found(environ)
+
+    def not_found(self, environ: dict[str, Any]) -> Response:
+        root = self.root(environ)
+        return Response(
+            "404 Not Found",
+            pages.page("Not found", pages.message_page("Nothing here.", root), pages.Viewer(root=root)),
+        )
+
+    def _known(self, device: str) -> bool:
+        return bool(self.rconn.sismember(self.keys.devices(), device))
+
+    # -- handlers ------------------------------------------------------------------------------
+    def live(self, environ: dict[str, Any], answer: Any) -> Response:
+        """A live JSON answer with the bridge's status, or 304 when the page's copy is current."""
+        answer = with_status(answer, self.cache.status())
+        headers = [("ETag", answer.etag), ("Cache-Control", "no-cache")]
+        if environ.get("HTTP_IF_NONE_MATCH") == answer.etag:
+            return Response("304 Not Modified", b"", "application/json", headers)
+        return Response("200 OK", answer.body, "application/json", headers)
+
+    def set_property(
+        self,
+        environ: dict[str, Any],
+        device: str,
+        name: str,
+        fields: dict[str, list[str]],
+        files: dict[str, tuple[str, bytes]],
+    ) -> Response:
+        try:
             submit(self.rconn, self.redis_host, device, name, fields, files)
-        except (FormError, SetError) as exc:
-            return Response("400 Bad Request", str(exc).encode(), "text/plain; charset=utf-8")
-        log.info("web client set %s.%s", device, name, extra=journal_fields(device=device, prop=name))
+        except SetError as exc:
+            return text_response("400 Bad Request", str(exc))
+        found = self.session(environ)
+        log.info(
+            "web client%s set %s.%s",
+            f" ({found[0].name})" if found else "",
+            device,
+            name,
+            extra=journal_fields(device=device, prop=name),
+        )
         if environ.get("HTTP_X_REQUESTED_WITH") == "fetch":
-            return Response("200 OK", b"sent", "text/plain; charset=utf-8")
+            return text_response("200 OK", "sent")
         location = f"{self.root(environ)}/device/{quote(device, safe='')}"
         return Response("303 See Other", b"", headers=[("Location", location)])
 
-    def blob(self, name: str, root: str = "") -> Response:
-        """A file of the blob folder, never anything outside it (no separators, no dot files, no symlinks
-        out)."""
-        if (
-            self.blob_folder is None
-            or not name
-            or "/" in name
-            or "\\" in name
-            or name.startswith(".")
-            or "\0" in name
-        ):
-            return not_found(root)
+    def blob_path(self, name: str) -> Path | None:
+        """A file of the blob folder, never anything outside it (no separators, dot files, symlinks out)."""
+        if self.blob_folder is None or not name or any(c in name for c in "/\\\0") or name.startswith("."):
+            return None
         path = (self.blob_folder / name).resolve()
         if path.parent != self.blob_folder or not path.is_file():
-            return not_found(root)
-        data = path.read_bytes()
+            return None
+        return path
+
+    def blob(self, environ: dict[str, Any], name: str) -> Response:
+        path = self.blob_path(name)
+        if path is None:
+            return self.not_found(environ)
         return Response(
             "200 OK",
-            data,
+            path.read_bytes(),
             "application/octet-stream",
             [("Content-Disposition", f"attachment; filename*=UTF-8''{quote(name, safe='')}")],
         )
+
+    def preview(self, environ: dict[str, Any], name: str) -> Response:
+        path = self.blob_path(name)
+        if path is None or not previewable(name):
+            return self.not_found(environ)
+        try:
+            data = self.previews.get(path)
+        except (PreviewError, OSError) as exc:
+            log.warning("no preview of %s: %s", name, exc)
+            return text_response("415 Unsupported Media Type", f"no preview: {exc}")
+        return Response("200 OK", data, "image/jpeg", [("Cache-Control", "private, max-age=86400")])
+
+    def delete_blob(self, environ: dict[str, Any], name: str) -> Response:
+        path = self.blob_path(name)
+        if path is None:
+            return self.not_found(environ)
+        path.unlink(missing_ok=True)
+        found = self.session(environ)
+        log.info("web client%s deleted %s", f" ({found[0].name})" if found else "", name)
+        self.cache.files_changed()
+        return text_response("200 OK", "deleted")

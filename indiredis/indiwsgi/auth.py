@@ -5,11 +5,13 @@
   watches.  ``indiredis-web --add-user NAME`` writes such a line.
 - Hashes are scrypt (stdlib ``hashlib.scrypt``) with a random salt:
   ``scrypt$16384$8$1$<salt>$<hash>`` in base64.
-- Sessions are cookies signed with HMAC-SHA256 under a key made at start-up
-  (a restart logs everyone out); HttpOnly, SameSite=Strict, and Secure when
-  the request came over HTTPS (directly or through a proxy saying so).
-- Every request that sends to an instrument must carry the session's CSRF
-  token (a hidden form field, or the ``X-CSRF-Token`` header).
+- Sessions live in Redis (:class:`Sessions`): the cookie is a random token,
+  HttpOnly, SameSite=Strict, and Secure when the request came over HTTPS
+  (directly or through a proxy saying so); logout and expiry end them on the
+  server, and every web process sharing the Redis store shares them.
+- Every POST must carry a CSRF token (a hidden form field, or the
+  ``X-CSRF-Token`` header) and, when the browser says where it comes from,
+  come from the page's own origin (see :mod:`indiredis.indiwsgi.app`).
 - Failed logins are limited per client address and per user name: after
   :data:`MAX_FAILURES` within :data:`FAILURE_WINDOW` seconds, logins are
   refused until the window has passed.
@@ -25,6 +27,11 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
+
+import redis
+
+from ..store.keys import KeySpace
+from ..tools import _text
 
 ROLES = ("operator", "observer")
 SESSION_SECONDS = 12 * 3600
@@ -116,38 +123,48 @@ class LoginLimiter:
 
 
 class Sessions:
-    """Signed session cookies and their CSRF tokens."""
+    """Server-side sessions in Redis, so that logout and expiry end them everywhere and every web
+    process behind a proxy shares them.
 
-    def __init__(self, users: dict[str, User]) -> None:
+    The cookie holds a random token; Redis holds, under a hash of it (a reader of Redis cannot
+    take over a session), the user's name and the session's CSRF token, expiring after
+    ``lifetime`` seconds.  Logging out deletes the key.
+    """
+
+    def __init__(
+        self, users: dict[str, User], rconn: redis.Redis, keys: KeySpace, lifetime: int = SESSION_SECONDS
+    ) -> None:
         self.users = users
-        self._key = secrets.token_bytes(32)
+        self.rconn, self.keys, self.lifetime = rconn, keys, int(lifetime)
 
-    def _sign(self, text: str) -> str:
-        return _b64(hmac.new(self._key, text.encode(), hashlib.sha256).digest())
+    def _key(self, cookie: str) -> str:
+        return self.keys.websession(hashlib.sha256(cookie.encode()).hexdigest())
 
     def issue(self, user: User) -> str:
         """A cookie value for a fresh session of ``user``."""
-        body = (
-            f"{_b64(user.name.encode())}.{int(time.time()) + SESSION_SECONDS}.{_b64(secrets.token_bytes(12))}"
-        )
-        return f"{body}.{self._sign(body)}"
+        cookie = secrets.token_urlsafe(32)
+        pipe = self.rconn.pipeline(transaction=True)
+        pipe.hset(self._key(cookie), mapping={"user": user.name, "csrf": secrets.token_urlsafe(24)})
+        pipe.expire(self._key(cookie), self.lifetime)
+        pipe.execute()
+        return cookie
 
-    def user(self, cookie: str) -> User | None:
-        """The user of a valid, unexpired session cookie."""
-        body, _, signature = cookie.rpartition(".")
-        if not body or not hmac.compare_digest(signature, self._sign(body)):
+    def lookup(self, cookie: str) -> tuple[User, str] | None:
+        """The user and CSRF token of a live session (None: no session, expired, or ended)."""
+        if not cookie or len(cookie) > 128:
             return None
-        try:
-            name_b64, expiry, _nonce = body.split(".")
-            name = _unb64(name_b64).decode()
-        except ValueError:
+        found = {_text(k): _text(v) for k, v in self.rconn.hgetall(self._key(cookie)).items()}
+        user = self.users.get(found.get("user", ""))
+        if user is None:
             return None
-        if not expiry.isdigit() or int(expiry) < time.time():
-            return None
-        return self.users.get(name)
+        return user, found.get("csrf", "")
 
-    def csrf_token(self, cookie: str) -> str:
-        return self._sign("csrf:" + cookie)
+    def end(self, cookie: str) -> None:
+        """End the session (logout)."""
+        if cookie:
+            self.rconn.delete(self._key(cookie))
 
-    def csrf_ok(self, cookie: str, token: str) -> bool:
-        return bool(token) and hmac.compare_digest(token, self.csrf_token(cookie))
+
+def same_token(given: str, expected: str) -> bool:
+    """Whether a CSRF token matches (constant time; an empty one never does)."""
+    return bool(given) and bool(expected) and hmac.compare_digest(given.encode(), expected.encode())

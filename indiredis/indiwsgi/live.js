@@ -1,72 +1,432 @@
-// indiredis web client: live values without reloading the page, and forms sent in the background.
+// indiredis web client: live values, states and messages in place, forms sent in the background.
+// Nothing the user is editing is ever replaced: an input follows the device only while untouched,
+// and a property block whose layout changed is swapped only when nobody is editing it.
 (function () {
   "use strict";
+  var body = document.body;
+  var root = body.getAttribute("data-root") || "";
+  var csrfMeta = document.querySelector("meta[name=csrf]");
+  var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
   var main = document.getElementById("properties");
-  if (!main) { return; }
-  var api = main.getAttribute("data-api");
-  var etag = null;
-  var known = main.getAttribute("data-names");
+  var nav = document.getElementById("devices");
+  var list = document.getElementById("devicelist");
+  var banner = document.getElementById("banner");
+  var failingSince = null;
+  var bridgeProblems = [];
   window.indiredisStates = [];  // property state changes seen, for whoever wants to know (tests do)
+  document.documentElement.classList.add("js");
 
   function css(value) { return value.replace(/["\\]/g, "\\$&"); }
+  function byData(scope, attribute, value) {
+    return scope.querySelector("[" + attribute + '="' + css(value) + '"]');
+  }
 
-  function apply(state) {
-    var names = Object.keys(state.properties).sort().join("\n");
-    if (names !== known) {  // properties came or went: take the new layout, keep the page
-      known = names;
-      fetch(window.location.href, {credentials: "same-origin"}).then(function (r) { return r.text(); })
-        .then(function (html) {
-          var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("properties");
-          if (fresh) { main.innerHTML = fresh.innerHTML; bindForms(); }
-        });
-      return;
+  // -- truth about the data: the banner --------------------------------------------------------
+  function showBanner() {
+    var problems = bridgeProblems.slice();
+    if (failingSince !== null && Date.now() - failingSince > 2500) {
+      problems.unshift("The web server cannot be reached: the values shown are stale.");
     }
-    Object.keys(state.properties).forEach(function (name) {
-      var prop = state.properties[name];
-      var light = main.querySelector('[data-light="' + css(name) + '"]');
-      if (light && light.getAttribute("data-state") !== prop.state) {
-        light.setAttribute("data-state", prop.state);
-        light.title = prop.state;
-        window.indiredisStates.push(name + ":" + prop.state);
-      }
-      Object.keys(prop.elements).forEach(function (element) {
-        var cell = main.querySelector('[data-value="' + css(name) + '"][data-element="' + css(element) + '"]');
-        var text = prop.elements[element];
-        if (!cell || cell.textContent === text) { return; }
-        cell.textContent = text;
-        var blobs = cell.getAttribute("data-blob");  // a BLOB element: its link follows the newest file
-        if (blobs !== null) { cell.setAttribute("href", text ? blobs + encodeURIComponent(text) : ""); }
-        var form = cell.closest("form");  // switches: the choice follows the device unless the user is editing
-        var box = form && !form.dirty && form.querySelector('input[name="switch"][value="' + css(element) + '"]');
-        if (box && (text === "On" || text === "Off")) { box.checked = text === "On"; }
-      });
-    });
-    var message = document.getElementById("message");
-    if (message) { message.textContent = state.message; }
+    banner.hidden = problems.length === 0;
+    banner.textContent = problems.join(" ");
+    body.classList.toggle("stale", problems.length > 0);
   }
+  function noteStatus(status) {
+    bridgeProblems = status && !status.ok ? status.problems : [];
+    showBanner();
+  }
+  window.setInterval(showBanner, 1000);
 
-  function poll() {
+  function getJSON(url, etag) {
     var headers = etag ? {"If-None-Match": etag} : {};
-    fetch(api, {headers: headers, credentials: "same-origin"}).then(function (r) {
-      if (r.status === 200) { etag = r.headers.get("ETag"); return r.json().then(apply); }
-    }).catch(function () {}).then(function () { window.setTimeout(poll, 300); });
-  }
-
-  function bindForms() {
-    Array.prototype.forEach.call(main.querySelectorAll("form.set"), function (form) {
-      var edited = function () { form.dirty = true; };
-      form.addEventListener("input", edited);
-      form.addEventListener("change", edited);
-      form.addEventListener("submit", function (event) {
-        event.preventDefault();
-        form.dirty = false;
-        var note = form.querySelector(".note");
-        fetch(form.action, {method: "POST", body: new FormData(form), credentials: "same-origin",
-                            headers: {"X-Requested-With": "fetch"}})
-          .then(function (r) { return r.text().then(function (t) { note.textContent = r.ok ? "sent" : t; }); });
-      });
+    return fetch(url, {headers: headers, credentials: "same-origin", cache: "no-store"}).then(function (r) {
+      if (r.status === 401) { window.location.href = body.getAttribute("data-login"); throw new Error("login"); }
+      if (r.status === 304) { failingSince = null; return null; }
+      if (!r.ok) { throw new Error(r.status); }
+      failingSince = null;
+      return r.json().then(function (data) { return {etag: r.headers.get("ETag"), data: data}; });
+    }).catch(function (error) {
+      if (failingSince === null) { failingSince = Date.now(); }
+      throw error;
     });
   }
-  bindForms();
-  poll();
+
+  function poller(url, period, apply) {
+    var etag = null;
+    function poll() {
+      getJSON(url, etag).then(function (answer) {
+        if (answer) { etag = answer.etag; apply(answer.data); }
+      }).catch(function () {}).then(function () { showBanner(); window.setTimeout(poll, period); });
+    }
+    poll();
+  }
+
+  // -- the device list and the device bar ------------------------------------------------------
+  function deviceHref(name) { return root + "/device/" + encodeURIComponent(name); }
+  function connText(device) {
+    return device.connected === null ? "" : (device.connected ? "connected" : "disconnected");
+  }
+  function syncDeviceLinks(container, devices, make) {
+    var seen = {};
+    devices.forEach(function (device) {
+      seen[device.name] = true;
+      var item = byData(container, "data-device", device.name);
+      if (!item) { item = make(device); container.appendChild(item); }
+      var light = item.querySelector(".light");
+      light.setAttribute("data-state", device.connected ? device.state : "Idle");
+      item.querySelector(".conn").textContent = connText(device);
+    });
+    Array.prototype.forEach.call(container.querySelectorAll("[data-device]"), function (item) {
+      if (!seen[item.getAttribute("data-device")]) { item.remove(); }
+    });
+  }
+  function deviceLink(device) {
+    var a = document.createElement("a");
+    a.href = deviceHref(device.name);
+    a.setAttribute("data-device", device.name);
+    a.innerHTML = "<span class='light'></span> <span></span> <small class='conn'></small>";
+    a.children[1].textContent = device.name;
+    return a;
+  }
+  function deviceItem(device) {
+    var li = document.createElement("li");
+    li.setAttribute("data-device", device.name);
+    li.innerHTML = "<a><span class='light'></span> <span></span></a> <small class='conn'></small>";
+    li.firstChild.href = deviceHref(device.name);
+    li.firstChild.children[1].textContent = device.name;
+    return li;
+  }
+  function applyDevices(state) {
+    if (nav) { syncDeviceLinks(nav, state.devices, deviceLink); }
+    if (list) {
+      syncDeviceLinks(list, state.devices, deviceItem);
+      var none = document.getElementById("nodevices");
+      if (none) { none.hidden = state.devices.length > 0; }
+      var message = document.getElementById("message");
+      if (message) { message.textContent = state.message; }
+    }
+    if (!main) { noteStatus(state.status); }
+  }
+  if (nav || list) { poller(root + "/api/devices", main ? 2000 : 700, applyDevices); }
+
+  if (!main) { return; }
+
+  // -- tabs: one group shown at a time, remembered per device -----------------------------------
+  var device = main.getAttribute("data-device");
+  var tabKey = "indiredis-tab:" + device;
+  function tabs() { return main.querySelector(".tabs"); }
+  function selectGroup(group) {
+    var sections = main.querySelectorAll(".group");
+    if (!sections.length) { return; }
+    var chosen = (group !== null && byData(main.querySelector(".groups"), "data-group", group)) || sections[0];
+    Array.prototype.forEach.call(sections, function (s) { s.classList.toggle("active", s === chosen); });
+    Array.prototype.forEach.call(tabs().querySelectorAll("a"), function (a) {
+      a.setAttribute("aria-selected", String(a.getAttribute("data-group") === chosen.getAttribute("data-group")));
+    });
+  }
+  function currentGroup() {
+    var active = main.querySelector(".group.active");
+    return active ? active.getAttribute("data-group") : null;
+  }
+  tabs().addEventListener("click", function (event) {
+    var a = event.target.closest("a[data-group]");
+    if (!a) { return; }
+    event.preventDefault();
+    selectGroup(a.getAttribute("data-group"));
+    try { window.sessionStorage.setItem(tabKey, a.getAttribute("data-group")); } catch (e) { /* ignore */ }
+  });
+  var remembered = null;
+  try { remembered = window.sessionStorage.getItem(tabKey); } catch (e) { /* ignore */ }
+  selectGroup(remembered);
+
+  // -- numbers: decimal or sexagesimal, checked against min/max in the browser ------------------
+  function parseNumber(text) {
+    text = text.trim();
+    if (!text) { return NaN; }
+    if (/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) { return Number(text); }
+    var m = /^([-+])?\s*(\d+(?:\.\d*)?)(?:[:\s]+(\d+(?:\.\d*)?))?(?:[:\s]+(\d+(?:\.\d*)?))?$/.exec(text);
+    if (!m) { return NaN; }
+    var value = Number(m[2]) + Number(m[3] || 0) / 60 + Number(m[4] || 0) / 3600;
+    return m[1] === "-" ? -value : value;
+  }
+  function checkNumber(input) {
+    var value = parseNumber(input.value);
+    var problem = "";
+    if (input.value.trim() === "") { problem = ""; }
+    else if (isNaN(value)) { problem = "not a number: decimal, or sexagesimal such as 12:30:15"; }
+    else if (input.hasAttribute("data-min")) {
+      var low = Number(input.getAttribute("data-min")), high = Number(input.getAttribute("data-max"));
+      if (value < low || value > high) { problem = "outside " + low + " … " + high; }
+    }
+    input.setCustomValidity(problem);
+    input.classList.toggle("bad", problem !== "");
+    return problem;
+  }
+
+  main.addEventListener("input", function (event) {
+    var input = event.target;
+    if (!input.matches("input[name]")) { return; }
+    input.setAttribute("data-dirty", "1");
+    if (input.getAttribute("data-kind") === "number") { checkNumber(input); }
+  });
+
+  // -- sending: complete vectors are made by the server from what was typed ----------------------
+  main.addEventListener("submit", function (event) {
+    var form = event.target;
+    event.preventDefault();
+    var note = form.querySelector(".note");
+    var problems = [];
+    Array.prototype.forEach.call(form.querySelectorAll("input[data-kind=number][data-dirty]"), function (input) {
+      var problem = checkNumber(input);
+      if (problem) { problems.push(input.name + ": " + problem); }
+    });
+    if (problems.length) { form.reportValidity(); note.textContent = problems.join("; "); note.className = "note error"; return; }
+    var data = new FormData(form);
+    Array.prototype.forEach.call(form.querySelectorAll("input[name]:not([type=file]):not([type=checkbox]):not([type=hidden])"),
+      function (input) { if (!input.hasAttribute("data-dirty")) { data.delete(input.name); } });
+    var pressed = event.submitter;
+    if (pressed && pressed.name === "press") { data.set("press", pressed.value); }
+    note.className = "note";
+    note.textContent = "sending…";
+    form.setAttribute("data-pending", form.getAttribute("data-state") || "");
+    fetch(form.action, {method: "POST", body: data, credentials: "same-origin",
+                        headers: {"X-Requested-With": "fetch", "X-CSRF-Token": csrf}})
+      .then(function (r) {
+        if (r.status === 401) { window.location.href = body.getAttribute("data-login"); return; }
+        return r.text().then(function (text) {
+          if (!r.ok) { form.removeAttribute("data-pending"); note.className = "note error"; note.textContent = text; return; }
+          note.textContent = "sent, waiting for the device…";
+          Array.prototype.forEach.call(form.querySelectorAll("input[data-dirty]"), function (input) {
+            input.removeAttribute("data-dirty");
+          });
+        });
+      })
+      .catch(function () { note.className = "note error"; note.textContent = "not sent: the web server cannot be reached"; });
+  });
+
+  // -- files of BLOB elements, previews --------------------------------------------------------
+  var previewable = /\.(fits?|fts|fits\.gz|jpe?g|png)$/i;
+  function blobUrl(kind, file) { return root + "/" + kind + "/" + encodeURIComponent(file); }
+  function showPreview(figure, file, label) {
+    if (!figure || !file || !previewable.test(file)) { return false; }
+    var img = figure.querySelector("img");
+    var src = blobUrl("preview", file);
+    if (img.getAttribute("src") !== src) { img.setAttribute("src", src); }
+    figure.querySelector("figcaption").textContent = label;
+    figure.hidden = false;
+    return true;
+  }
+  function showFiles(details, files) {
+    if (!details) { return; }
+    var ul = details.querySelector("ul");
+    var key = files.join("\n");
+    if (ul.getAttribute("data-key") === key) { return; }
+    ul.setAttribute("data-key", key);
+    ul.textContent = "";
+    details.hidden = files.length === 0;
+    details.querySelector("summary").textContent = "Files (" + files.length + ")";
+    files.forEach(function (file) {
+      var li = document.createElement("li");
+      var a = document.createElement("a");
+      a.href = blobUrl("blobs", file);
+      a.setAttribute("download", "");
+      a.textContent = file;
+      li.appendChild(a);
+      if (main.getAttribute("data-operator") === "1") {
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = "delete";
+        button.textContent = "Delete";
+        button.addEventListener("click", function () {
+          if (!window.confirm("Delete " + file + "?")) { return; }
+          var data = new FormData();
+          data.set("csrf", csrf);
+          fetch(blobUrl("delete", file), {method: "POST", body: data, credentials: "same-origin",
+                                          headers: {"X-Requested-With": "fetch", "X-CSRF-Token": csrf}})
+            .then(function (r) { if (r.ok) { li.remove(); } });
+        });
+        li.appendChild(button);
+      }
+      ul.appendChild(li);
+    });
+  }
+
+  // -- applying a device state -------------------------------------------------------------------
+  function editing(block) {
+    return block.contains(document.activeElement) || block.querySelector("input[data-dirty]") !== null;
+  }
+  function shortTime(stamp) { return stamp ? stamp.replace(/^.*T/, "").replace(/\.\d+$/, "") + " " : ""; }
+
+  function applyValues(block, prop, latest) {
+    var name = prop.name;
+    if (block.getAttribute("data-state") !== prop.state) {
+      block.setAttribute("data-state", prop.state);
+      window.indiredisStates.push(name + ":" + prop.state);
+    }
+    var light = block.querySelector("[data-light]");
+    if (light) { light.setAttribute("data-state", prop.state); }
+    var stateText = block.querySelector("[data-statetext]");
+    if (stateText) { stateText.textContent = prop.state; }
+    var msg = block.querySelector("[data-msg]");
+    var message = prop.message ? shortTime(prop.timestamp) + prop.message : "";
+    if (msg && msg.textContent !== message) { msg.textContent = message; }
+    var pending = block.getAttribute("data-pending");
+    var seen = prop.timestamp + "|" + prop.state + "|" + prop.message;
+    if (pending !== null && block.getAttribute("data-seen") !== seen) {
+      var note = block.querySelector(".note");
+      if (prop.state === "Busy") { note.textContent = "busy…"; }
+      else {
+        block.removeAttribute("data-pending");
+        note.className = prop.state === "Alert" ? "note error" : "note";
+        note.textContent = prop.state === "Alert" ? "failed" + (prop.message ? ": " + prop.message : "") : "";
+      }
+    }
+    block.setAttribute("data-seen", seen);
+    Object.keys(prop.elements).forEach(function (element) {
+      var text = prop.elements[element];
+      Array.prototype.forEach.call(block.querySelectorAll('[data-element="' + css(element) + '"]'), function (node) {
+        if (node.classList.contains("switch")) { node.setAttribute("aria-pressed", String(text === "On")); }
+        else if (node.classList.contains("light")) {
+          node.setAttribute("data-state", text);
+          var label = byData(block, "data-lighttext", element);
+          if (label) { label.textContent = text; }
+        } else if (node.textContent !== text) {
+          node.textContent = text;
+          var blobs = node.getAttribute("data-blob");
+          if (blobs) { node.setAttribute("href", text ? blobs + encodeURIComponent(text) : ""); }
+        }
+      });
+      var input = block.querySelector('input[name="' + css(element) + '"]:not([type=file])');
+      if (input && !input.hasAttribute("data-dirty") && document.activeElement !== input && input.value !== text) {
+        input.value = text;
+      }
+      if (prop.files && prop.files[element]) {
+        var files = prop.files[element];
+        showFiles(byData(block, "data-files", element), files);
+        if (files.length && showPreview(byData(block, "data-preview", element), files[0], files[0])) {
+          if (!latest.file || prop.timestamp > latest.timestamp) {
+            latest.file = files[0];
+            latest.timestamp = prop.timestamp;
+          }
+        }
+      }
+    });
+  }
+
+  function section(group) {
+    var groups = main.querySelector(".groups");
+    var found = byData(groups, "data-group", group);
+    if (found) { return found; }
+    var index = main.querySelectorAll(".group").length;
+    while (document.getElementById("group-" + index)) { index += 1; }
+    found = document.createElement("section");
+    found.className = "group";
+    found.id = "group-" + index;
+    found.setAttribute("data-group", group);
+    var h2 = document.createElement("h2");
+    h2.textContent = group;
+    found.appendChild(h2);
+    groups.appendChild(found);
+    var tab = document.createElement("a");
+    tab.href = "#" + found.id;
+    tab.setAttribute("role", "tab");
+    tab.setAttribute("data-group", group);
+    tab.textContent = group;
+    tabs().appendChild(tab);
+    return found;
+  }
+
+  function orderGroups(state) {  // tabs and sections in the order the driver first used the groups
+    var order = [];
+    state.properties.forEach(function (p) { if (order.indexOf(p.group) < 0) { order.push(p.group); } });
+    var groups = main.querySelector(".groups");
+    Array.prototype.forEach.call(main.querySelectorAll(".group"), function (s) {
+      if (!s.querySelector(".prop") && order.indexOf(s.getAttribute("data-group")) < 0) {
+        var tab = byData(tabs(), "data-group", s.getAttribute("data-group"));
+        if (tab) { tab.remove(); }
+        s.remove();
+      }
+    });
+    order.forEach(function (group) {
+      var s = byData(groups, "data-group", group);
+      var tab = byData(tabs(), "data-group", group);
+      if (s) { groups.appendChild(s); }
+      if (tab) { tabs().appendChild(tab); }
+    });
+    if (!main.querySelector(".group.active")) { selectGroup(currentGroup()); }
+  }
+
+  var blocksWanted = false;
+  function placeBlock(state, index, fresh) {
+    var prop = state.properties[index];
+    var old = byData(main, "data-prop", prop.name);
+    if (old && old.parentNode.getAttribute("data-group") === prop.group) { old.replaceWith(fresh); return; }
+    if (old) { old.remove(); }
+    var target = section(prop.group);
+    for (var next = index + 1; next < state.properties.length; next += 1) {
+      var follower = byData(target, "data-prop", state.properties[next].name);
+      if (follower) { target.insertBefore(fresh, follower); return; }
+    }
+    target.appendChild(fresh);
+  }
+  function fetchBlocks(state, wanted, raw) {
+    blocksWanted = true;
+    getJSON(main.getAttribute("data-blocks")).then(function (answer) {
+      var html = answer.data;
+      state.properties.forEach(function (prop, index) {
+        if (wanted.indexOf(prop.name) < 0 || !html[prop.name]) { return; }
+        var old = byData(main, "data-prop", prop.name);
+        if (old && editing(old)) { return; }  // later: never under the user's fingers
+        var holder = document.createElement("div");
+        holder.innerHTML = html[prop.name];
+        placeBlock(state, index, holder.firstElementChild);
+      });
+      orderGroups(state);
+      apply(raw);
+    }).catch(function () {}).then(function () { blocksWanted = false; });
+  }
+
+  var lastLog = null;
+  function applyMessages(messages) {
+    var key = JSON.stringify(messages[0] || null) + messages.length;
+    if (key === lastLog) { return; }
+    lastLog = key;
+    var ol = document.getElementById("messages");
+    ol.textContent = "";
+    messages.forEach(function (entry) {
+      var li = document.createElement("li");
+      var time = document.createElement("time");
+      time.textContent = entry[0];
+      li.appendChild(time);
+      li.appendChild(document.createTextNode(" " + entry[1]));
+      ol.appendChild(li);
+    });
+  }
+
+  function apply(answer) {
+    var state = {status: answer.status, messages: answer.messages,
+                 properties: answer.order.map(function (name) { return answer.properties[name]; })};
+    noteStatus(state.status);
+    var names = {};
+    var wanted = [];
+    var latest = {file: null, timestamp: ""};
+    state.properties.forEach(function (prop) {
+      names[prop.name] = true;
+      var block = byData(main, "data-prop", prop.name);
+      if (!block || block.getAttribute("data-layout") !== prop.layout) {
+        if (!block || !editing(block)) { wanted.push(prop.name); }
+      }
+      if (block) { applyValues(block, prop, latest); }
+    });
+    Array.prototype.forEach.call(main.querySelectorAll(".prop[data-prop]"), function (block) {
+      if (!names[block.getAttribute("data-prop")]) { block.remove(); }
+    });
+    if (wanted.length && !blocksWanted) { fetchBlocks(state, wanted, answer); }
+    else { orderGroups(state); }
+    applyMessages(state.messages);
+    var aside = main.querySelector(".latest");
+    if (latest.file) { aside.hidden = !showPreview(aside.querySelector(".preview"), latest.file, latest.file); }
+  }
+
+  poller(main.getAttribute("data-api"), 500, apply);
 })();

@@ -1,125 +1,294 @@
 """The HTML pages: every device-provided string is escaped here, and only here.
 
 ``root`` is where the application is mounted ("" at the server's root, or
-``"/indi"``); every link starts with it.
+``"/indi"``); every link starts with it.  A device page is made of one block
+per property (:func:`property_block`), in its group's section, in the driver's
+order; the page script (``live.js``) keeps values, states and messages current
+and fetches a block again only when its layout changes.  Without the script,
+every form still works (the server answers with a redirect).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
+from importlib import resources
 from urllib.parse import quote
 
-from .snapshot import DeviceView, PropertyView
-from .state import blob_file, element_text
+from ..protocol.numbers import format_number
+from .snapshot import DeviceSummary, DeviceView, PropertyView
+from .state import blob_file, element_text, layout_of
 
-STYLE = """body{font-family:sans-serif;margin:1em 2em} td,th{padding:2px 8px;text-align:left}
-.light{display:inline-block;width:.9em;height:.9em;border-radius:50%;background:#999;vertical-align:middle}
-.light[data-state=Ok]{background:#2a2}.light[data-state=Busy]{background:#dc2}.light[data-state=Alert]{background:#c22}
-fieldset{margin:.5em 0;border:1px solid #ccc} .note{color:#555;margin-left:1em}"""
+STYLE = resources.files(__package__).joinpath("style.css").read_text()
 
 
-def page(title: str, body: str, csrf: str = "", root: str = "") -> bytes:
-    """A whole page."""
-    meta = f"<meta name='csrf' content='{escape(csrf)}'>" if csrf else ""
+@dataclass(frozen=True)
+class Viewer:
+    """Who looks at a page: the user (empty without logins), the role, whether they may set values,
+    the CSRF token to send back, and where the application is mounted."""
+
+    user: str = ""
+    role: str = ""
+    may_set: bool = True
+    csrf: str = ""
+    root: str = ""
+    logins: bool = False
+    blob_links: bool = False
+
+
+def _attr(text: str) -> str:
+    return escape(text, quote=True)
+
+
+def device_url(root: str, device: str) -> str:
+    return f"{root}/device/{quote(device, safe='')}"
+
+
+def connection_text(summary: DeviceSummary) -> str:
+    if summary.connected is None:
+        return ""
+    return "connected" if summary.connected else "disconnected"
+
+
+def device_nav(devices: list[DeviceSummary], root: str, current: str = "") -> str:
+    """The device links with their connection lights (kept current by the page script)."""
+    links = []
+    for summary in devices:
+        state = summary.state if summary.connected else "Idle"
+        here = " aria-current='page'" if summary.name == current else ""
+        links.append(
+            f"<a href='{_attr(device_url(root, summary.name))}' data-device='{_attr(summary.name)}'{here}>"
+            f"<span class='light' data-state='{_attr(state)}'></span> {escape(summary.name)}"
+            f" <small class='conn'>{escape(connection_text(summary))}</small></a>"
+        )
+    return "".join(links)
+
+
+def page(title: str, body: str, viewer: Viewer, devices: list[DeviceSummary] | None = None) -> bytes:
+    """A whole page: the bar (devices, user, theme), the status banner, and ``body``."""
+    root = escape(viewer.root)
+    meta = f"<meta name='csrf' content='{_attr(viewer.csrf)}'>" if viewer.csrf else ""
+    who = ""
+    if viewer.logins and viewer.user:
+        who = (
+            f"<span class='who'>{escape(viewer.user)} ({escape(viewer.role)})"
+            f" <a href='{root}/logout' id='logout'>Log out</a></span>"
+        )
+    nav = ""
+    if devices is not None:
+        nav = (
+            f"<nav class='devices' id='devices' data-api='{root}/api/devices'>"
+            f"<a href='{root}/' class='home'>Devices</a>{device_nav(devices, viewer.root, title)}</nav>"
+        )
     return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'>{meta}<title>{escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body><h1>{escape(title)}</h1>{body}"
-        f"<script src='{escape(root)}/static/live.js'></script></body></html>"
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"{meta}<title>{escape(title)}</title><style>{STYLE}</style>"
+        f"<script src='{root}/static/theme.js'></script></head>"
+        f"<body data-root='{root}' data-login='{root}/login' data-logins='{int(viewer.logins)}'>"
+        f"<header class='top'>{nav}<span class='spacer'></span>{who}"
+        "<button type='button' id='theme' title='Light, dark or red (night vision)'>Theme</button></header>"
+        "<div id='banner' role='alert' hidden></div>"
+        f"<h1>{escape(title)}</h1>{body}"
+        f"<script src='{root}/static/live.js'></script></body></html>"
     ).encode()
 
 
-def device_list(devices: list[str], message: str, root: str = "") -> str:
-    """The devices, each a link to its page, and the newest message that named no device."""
-    note = f"<p>Last message: <span id='message'>{escape(message)}</span></p>" if message else ""
-    if not devices:
-        return note + "<p>No devices yet.</p>"
-    links = "".join(
-        f"<li><a href='{escape(root)}/device/{quote(d, safe='')}'>{escape(d)}</a></li>" for d in devices
+def device_list(devices: list[DeviceSummary], message: str, root: str = "") -> str:
+    """The devices with their connection state, and the newest message that named no device."""
+    note = f"<p class='msg'>Last message: <span id='message'>{escape(message)}</span></p>"
+    rows = "".join(
+        f"<li data-device='{_attr(d.name)}'><a href='{_attr(device_url(root, d.name))}'>"
+        f"<span class='light' data-state='{_attr(d.state if d.connected else 'Idle')}'></span> "
+        f"{escape(d.name)}</a> <small class='conn'>{escape(connection_text(d))}</small></li>"
+        for d in devices
     )
-    return f"{note}<ul>{links}</ul>"
+    empty = "" if devices else "<p id='nodevices'>No devices yet.</p>"
+    return f"{note}{empty}<ul class='devicelist' id='devicelist' data-api='{root}/api/devices'>{rows}</ul>"
 
 
-def _value_cell(name: str, element: dict[str, str], blob_root: str | None) -> str:
-    where = f"data-value='{escape(name)}' data-element='{escape(element.get('name', ''))}'"
-    if blob_root is not None:  # a BLOB element: a link to the received file
-        file = blob_file(element)
-        href = f"{blob_root}/{quote(file, safe='')}" if file else ""
-        return f"<a {where} data-blob='{escape(blob_root)}/' href='{escape(href)}'>{escape(file)}</a>"
-    return f"<span {where}>{escape(element_text(element))}</span>"
+# -- a property block ------------------------------------------------------------------------------
 
 
-def _input(vector: str, rule: str, element: dict[str, str]) -> str:
-    ename = escape(element.get("name", ""))
-    if vector == "NumberVector":
-        limits = f"min {element.get('min', '')}, max {element.get('max', '')}, step {element.get('step', '')}"
-        return (
-            f"<input name='{ename}' size='12' placeholder='{escape(element_text(element))}'"
-            f" title='{escape(limits)}'>"
-        )
-    if vector == "TextVector":
-        return f"<input name='{ename}' size='24'>"
-    if vector == "SwitchVector":
-        kind = "checkbox" if rule == "AnyOfMany" else "radio"
-        checked = " checked" if element.get("value") == "On" else ""
-        return f"<input type='{kind}' name='switch' value='{ename}'{checked}>"
-    if vector == "BLOBVector":
-        return f"<input type='file' name='{ename}'>"
-    return ""
+def _head(view: PropertyView) -> str:
+    attrs = view.attrs
+    state = attrs.get("state", "Idle")
+    message = attrs.get("message", "")
+    return (
+        f"<div class='head'><span class='light' data-light data-state='{_attr(state)}'></span>"
+        f" <strong>{escape(attrs.get('label') or view.name)}</strong>"
+        f" <span class='state' data-statetext>{escape(state)}</span>"
+        f" <small class='pname'>{escape(view.name)}</small></div>"
+        f"<p class='msg' data-msg>{escape(message)}</p>"
+    )
 
 
-def property_block(
-    device: str, view: PropertyView, writable: bool, blob_root: str | None, csrf: str, root: str = ""
+def _limit(element: dict[str, str], field: str) -> str:
+    """A limit shown as the element's own format shows numbers when sexagesimal, else briefly (%g)."""
+    fmt = element.get("format", "%g")
+    return format_number(element.get(field, "0"), fmt if fmt.endswith("m") else "%.10g").strip()
+
+
+def _number_range(element: dict[str, str]) -> str:
+    """ "min … max, step s" of a number element; '' when min >= max (no limits, as INDI means it)."""
+    try:
+        if float(element.get("float_min", "0")) >= float(element.get("float_max", "0")):
+            return ""
+        stepped = float(element.get("float_step", "0") or 0) > 0
+    except ValueError:
+        return ""
+    text = f"{_limit(element, 'min')} … {_limit(element, 'max')}"
+    if stepped:
+        text += f", step {format_number(element.get('step', '0'), '%.6g')}"
+    return text
+
+
+def _number_input(ident: str, element: dict[str, str]) -> str:
+    limits = _number_range(element)
+    data = ""
+    if limits:
+        low, high = element.get("float_min", ""), element.get("float_max", "")
+        data = f" data-min='{_attr(low)}' data-max='{_attr(high)}'"
+    hint = f"<small class='range'>{escape(limits)}</small>" if limits else ""
+    return (
+        f"<span class='edit'><input id='{ident}' name='{_attr(element.get('name', ''))}'"
+        f" value='{_attr(element_text(element))}' data-kind='number'{data}"
+        f" autocomplete='off' spellcheck='false' inputmode='text'"
+        f" title='a number: decimal, or sexagesimal such as 12:30:15 or -5 30 00'>{hint}</span>"
+    )
+
+
+def _element_row(
+    view: PropertyView, element: dict[str, str], index: int, settable: bool, viewer: Viewer
 ) -> str:
-    """One property: light, label, elements, and a form when the perm rules and the user allow setting it."""
-    name, attrs = view.name, view.attrs
-    vector, rule, perm = attrs.get("vector", ""), attrs.get("rule", ""), attrs.get("perm", "ro")
-    settable = writable and perm in ("rw", "wo") and vector != "LightVector"
-    rows = []
+    vector = view.attrs.get("vector", "")
+    name = element.get("name", "")
+    label = escape(element.get("label") or name)
+    ident = f"e-{escape(quote(view.name, safe=''))}-{index}"
+    where = f"data-element='{_attr(name)}'"
+    if vector == "LightVector":
+        state = element.get("value", "Idle")
+        return (
+            f"<div class='el'><span class='name'>{label}</span><span class='value'>"
+            f"<span class='light' {where} data-state='{_attr(state)}'></span> "
+            f"<span data-lighttext='{_attr(name)}'>{escape(state)}</span></span></div>"
+        )
+    tag = (
+        f"<label class='name' for='{ident}'>{label}</label>"
+        if settable
+        else f"<span class='name'>{label}</span>"
+    )
+    if vector == "BLOBVector":
+        file = blob_file(element)
+        blob_root = f"{viewer.root}/blobs/" if viewer.blob_links else ""
+        href = f"{blob_root}{quote(file, safe='')}" if file and blob_root else ""
+        edit = (
+            f"<span class='edit'><input type='file' id='{ident}' name='{_attr(name)}'></span>"
+            if settable
+            else ""
+        )
+        return (
+            f"<div class='el'>{tag}<a class='value' {where} data-blob='{_attr(blob_root)}'"
+            f" href='{_attr(href)}' download>{escape(file)}</a>{edit}</div>"
+            f"<figure class='preview' data-preview='{_attr(name)}' hidden><img alt='preview of {label}'>"
+            f"<figcaption></figcaption></figure>"
+            f"<details class='files' data-files='{_attr(name)}' hidden><summary>Files</summary><ul></ul>"
+            "</details>"
+        )
+    value = f"<output class='value' {where}>{escape(element_text(element))}</output>"
+    edit = ""
+    if settable and vector == "NumberVector":
+        edit = _number_input(ident, element)
+    elif settable and vector == "TextVector":
+        edit = (
+            f"<span class='edit'><input id='{ident}' name='{_attr(name)}'"
+            f" value='{_attr(element.get('value', ''))}' autocomplete='off' spellcheck='false'></span>"
+        )
+    return f"<div class='el'>{tag}{value}{edit}</div>"
+
+
+def _switches(view: PropertyView, settable: bool) -> str:
+    buttons = []
     for element in view.elements:
-        label = escape(element.get("label") or element.get("name", ""))
-        link_root = blob_root if vector == "BLOBVector" else None
-        cells = f"<td>{label}</td><td>{_value_cell(name, element, link_root)}</td>"
-        if settable:
-            cells += f"<td>{_input(vector, rule, element)}</td>"
-        rows.append(f"<tr>{cells}</tr>")
-    if settable and vector == "SwitchVector" and rule == "AtMostOne":
-        rows.append("<tr><td>(none)</td><td></td><td><input type='radio' name='switch' value=''></td></tr>")
-    table = f"<table>{''.join(rows)}</table>"
-    state = escape(attrs.get("state", "Idle"))
-    title = (
-        f"<legend><span class='light' data-light='{escape(name)}' data-state='{state}'"
-        f" title='{state}'></span>"
-        f" {escape(attrs.get('label') or name)} <small>{escape(name)} ({escape(perm)})</small></legend>"
+        name = element.get("name", "")
+        pressed = "true" if element.get("value") == "On" else "false"
+        disabled = "" if settable else " disabled"
+        buttons.append(
+            f"<button type='submit' class='switch' name='press' value='{_attr(name)}'"
+            f" data-element='{_attr(name)}' aria-pressed='{pressed}'{disabled}>"
+            f"{escape(element.get('label') or name)}</button>"
+        )
+    rule = view.attrs.get("rule", "")
+    hint = {"OneOfMany": "one of", "AtMostOne": "at most one", "AnyOfMany": "any of"}.get(rule, "")
+    return f"<div class='switches' data-rule='{_attr(rule)}' title='{_attr(hint)}'>{''.join(buttons)}</div>"
+
+
+def property_block(device: str, view: PropertyView, viewer: Viewer) -> str:
+    """One property: light, state, label, latest message, elements, and a form when the perm rules and
+    the user allow setting it (switches are buttons: one click sets them)."""
+    attrs = view.attrs
+    vector, perm = attrs.get("vector", ""), attrs.get("perm", "ro")
+    settable = viewer.may_set and perm in ("rw", "wo") and vector != "LightVector"
+    if vector == "SwitchVector":
+        body = _switches(view, settable)
+    else:
+        body = "".join(
+            _element_row(view, element, index, settable, viewer)
+            for index, element in enumerate(view.elements)
+        )
+    common = (
+        f"class='prop' data-prop='{_attr(view.name)}' data-vector='{_attr(vector)}'"
+        f" data-state='{_attr(attrs.get('state', 'Idle'))}'"
+        f" data-layout='{layout_of(view)}'"
     )
     if not settable:
-        return f"<fieldset>{title}{table}</fieldset>"
-    extra = (
-        "<label><input type='checkbox' name='gzip'> compress (gzip)</label>" if vector == "BLOBVector" else ""
-    )
-    action = f"{root}/set/{quote(device, safe='')}/{quote(name, safe='')}"
-    return (
-        f"<form class='set' method='post' action='{escape(action)}' enctype='multipart/form-data'>"
-        f"<fieldset>{title}{table}<input type='hidden' name='csrf' value='{escape(csrf)}'>{extra}"
-        f"<button type='submit'>Set</button><span class='note'></span></fieldset></form>"
-    )
-
-
-def device_page(view: DeviceView, writable: bool, blob_links: bool, csrf: str, root: str = "") -> str:
-    """A device's properties grouped by their INDI group, and its newest message."""
-    groups: dict[str, list[str]] = {}
-    blob_root = f"{root}/blobs" if blob_links else None
-    for prop in view.properties:
-        groups.setdefault(prop.attrs.get("group", "") or "Main", []).append(
-            property_block(view.device, prop, writable, blob_root, csrf, root)
+        return f"<div {common}>{_head(view)}{body}</div>"
+    actions = ""
+    if vector != "SwitchVector":
+        gzip = (
+            "<label class='gzip'><input type='checkbox' name='gzip'> compress (gzip)</label>"
+            if vector == "BLOBVector"
+            else ""
         )
-    body = "".join(f"<h2>{escape(group)}</h2>{''.join(parts)}" for group, parts in sorted(groups.items()))
-    names = "\n".join(p.name for p in view.properties)
-    api = f"{root}/api/device/{quote(view.device, safe='')}"
+        actions = f"{gzip}<button type='submit' class='set'>Set</button>"
+    action = f"{viewer.root}/set/{quote(device, safe='')}/{quote(view.name, safe='')}"
     return (
-        f"<p><a href='{escape(root)}/'>All devices</a></p>"
-        f"<p>Last message: <span id='message'>{escape(view.message)}</span></p>"
-        f"<div id='properties' data-device='{escape(view.device)}' data-api='{escape(api)}'"
-        f" data-names='{escape(names)}'>{body}</div>"
+        f"<form {common} method='post' action='{_attr(action)}' enctype='multipart/form-data' novalidate>"
+        f"{_head(view)}{body}<input type='hidden' name='csrf' value='{_attr(viewer.csrf)}'>"
+        f"<div class='actions'>{actions}<span class='note' role='status'></span></div></form>"
+    )
+
+
+def group_id(index: int) -> str:
+    return f"group-{index}"
+
+
+def device_page(view: DeviceView, viewer: Viewer) -> str:
+    """A device's properties: a tab per group in the driver's order, and its message log."""
+    groups = view.groups()
+    sections = []
+    tabs = []
+    for index, group in enumerate(groups):
+        blocks = "".join(
+            property_block(view.device, prop, viewer) for prop in view.properties if prop.group == group
+        )
+        ident = group_id(index)
+        tabs.append(f"<a href='#{ident}' role='tab' data-group='{_attr(group)}'>{escape(group)}</a>")
+        sections.append(
+            f"<section class='group' id='{ident}' data-group='{_attr(group)}'><h2>{escape(group)}</h2>"
+            f"{blocks}</section>"
+        )
+    log = "".join(f"<li><time>{escape(stamp)}</time> {escape(text)}</li>" for stamp, text in view.messages)
+    api = f"{viewer.root}/api/device/{quote(view.device, safe='')}"
+    return (
+        f"<main class='device' id='properties' data-device='{_attr(view.device)}' data-api='{_attr(api)}'"
+        f" data-blocks='{_attr(viewer.root)}/api/blocks/{_attr(quote(view.device, safe=''))}'"
+        f" data-root='{_attr(viewer.root)}' data-operator='{int(viewer.may_set)}'>"
+        f"<div class='controls'><nav class='tabs' role='tablist'>{''.join(tabs)}</nav>"
+        f"<div class='groups'>{''.join(sections)}</div></div>"
+        f"<aside class='side'><section class='latest' hidden><h2>Latest image</h2>"
+        f"<figure class='preview'><img alt='latest image'><figcaption></figcaption></figure></section>"
+        f"<section class='log'><h2>Messages</h2><ol id='messages'>{log}</ol></section></aside></main>"
     )
 
 
@@ -128,9 +297,10 @@ def message_page(text: str, root: str = "") -> str:
 
 
 def login_form(problem: str = "", root: str = "") -> str:
-    note = f"<p><strong>{escape(problem)}</strong></p>" if problem else ""
+    note = f"<p class='problem'><strong>{escape(problem)}</strong></p>" if problem else ""
     return (
-        f"{note}<form method='post' action='{escape(root)}/login'><p><label>User <input name='user'"
-        " autocomplete='username'></label></p><p><label>Password <input type='password' name='password' "
-        "autocomplete='current-password'></label></p><button type='submit'>Log in</button></form>"
+        f"{note}<form method='post' action='{escape(root)}/login' class='login'><p><label>User"
+        " <input name='user' autocomplete='username' autocapitalize='none'></label></p><p><label>Password"
+        " <input type='password' name='password' autocomplete='current-password'></label></p>"
+        "<button type='submit'>Log in</button></form>"
     )

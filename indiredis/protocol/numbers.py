@@ -13,7 +13,7 @@ import re
 
 _SEXA_SPLIT = re.compile(r"[:; ]+")
 _SEXA_FORMAT = re.compile(r"^%(-?)(\d*)(?:\.(\d+))?m$")
-_PRINTF_FORMAT = re.compile(r"^%[-+ #0]*\d*(?:\.\d+)?([diouxXeEfFgGs])$")
+_PRINTF_FORMAT = re.compile(r"^%[-+ #0]*\d*(?:\.\d*)?([diouxXeEfFgGs])$")
 
 #: fraction base of each sexagesimal precision, as libindi's fs_sexa uses them
 _FRACBASE = {9: 360000, 8: 36000, 6: 3600, 5: 600}

@@ -35,7 +35,15 @@ def merged_log_lengths(log_lengths: dict[str, int] | None) -> dict[str, int]:
 
 
 #: the keys that describe what the devices define (``<prefix>`` + these, as ``SCAN MATCH`` patterns)
-DEFINITION_KEYS = ("devices", "properties:*", "attributes:*", "elements:*", "elementattributes:*")
+DEFINITION_KEYS = (
+    "devices",
+    "properties:*",
+    "attributes:*",
+    "elements:*",
+    "elementattributes:*",
+    "propertyorder:*",
+    "elementorder:*",
+)
 #: the other current-state keys: last messages and the getProperties records of clients
 OTHER_STATE_KEYS = ("messages", "devicemessages:*", "getProperties", "getProperties:*")
 
@@ -65,6 +73,24 @@ class KeySpace:
 
     def elementattributes(self, element: str, name: str, device: str) -> str:
         return f"{self.prefix}elementattributes:{element}:{name}:{device}"
+
+    def propertyorder(self, device: str) -> str:
+        """Sorted set of the device's property names, scored by first definition (an addition to the
+        original's keys: the driver's order, for clients that show properties as the driver defined them)."""
+        return f"{self.prefix}propertyorder:{device}"
+
+    def elementorder(self, name: str, device: str) -> str:
+        """List of the property's element names in definition order (rewritten at each definition)."""
+        return f"{self.prefix}elementorder:{name}:{device}"
+
+    def heartbeat(self) -> str:
+        """String (JSON) the bridge feeding this key space rewrites every second, with a short expiry:
+        its name, the time, and the state of its links (see ``links.client.redisside``)."""
+        return f"{self.prefix}heartbeat"
+
+    def websession(self, token: str) -> str:
+        """Hash of one web client session (user, CSRF token), expiring with the session."""
+        return f"{self.prefix}websession:{token}"
 
     def messages(self) -> str:
         return f"{self.prefix}messages"

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -138,6 +139,22 @@ def unsafe_name(message: Message) -> str:
     return ""
 
 
+def write_definition_order(
+    pipe: Any, keys: KeySpace, device: str, name: str, element_names: Sequence[str] | None, score: float
+) -> None:
+    """Keep the driver's order beside the original's keys: the property joins the device's
+    ``propertyorder`` sorted set at ``score`` unless already there (its first definition counts), and
+    its ``elementorder`` list is rewritten; ``element_names`` None forgets the property instead."""
+    if element_names is None:
+        pipe.zrem(keys.propertyorder(device), name)
+        pipe.delete(keys.elementorder(name, device))
+        return
+    pipe.zadd(keys.propertyorder(device), {name: score}, nx=True)
+    pipe.delete(keys.elementorder(name, device))
+    if element_names:
+        pipe.rpush(keys.elementorder(name, device), *element_names)
+
+
 class RedisStore:
     """Applies INDI messages to Redis; see the module docstring."""
 
@@ -155,6 +172,12 @@ class RedisStore:
         #: (device, property) -> True/False from enableBLOB instructions; (device, "") for a whole device
         self.blob_policy: dict[tuple[str, str], bool] = {}
         self._scripts_loaded_on: Any = None
+        self._definition_sequence = 0  # microseconds since the epoch, strictly increasing
+
+    def _next_definition_score(self) -> float:
+        """A score later than every earlier definition's, also across restarts of the bridge."""
+        self._definition_sequence = max(self._definition_sequence + 1, time.time_ns() // 1000)
+        return float(self._definition_sequence)
 
     # ------------------------------------------------------------ statistics
     @property
@@ -382,6 +405,7 @@ class RedisStore:
         if element_names:
             pipe.sadd(keys.elements(name, device), *element_names)
         self._write_property(pipe, device, name, prop, element_names)
+        write_definition_order(pipe, keys, device, name, element_names, self._next_definition_score())
         self._log(pipe, keys.elements(name, device), element_names, "elements")
         if new_device:
             self._log_devices(pipe)
@@ -476,11 +500,12 @@ class RedisStore:
         for element in elements:
             pipe.delete(keys.elementattributes(element, name, device))
         pipe.srem(keys.properties(device), name)
+        write_definition_order(pipe, keys, device, name, None, 0.0)
 
     def _delete_device(self, pipe: Any, device: str) -> None:
         for name in list(self.model.get(device, {})):
             self._delete_property(pipe, device, name)
-        pipe.delete(self.keys.properties(device))
+        pipe.delete(self.keys.properties(device), self.keys.propertyorder(device))
         pipe.srem(self.keys.devices(), device)
         self.model.pop(device, None)
 

@@ -24,6 +24,9 @@ KNOWN = (
     "devicemessages:",
     "logdata:",
     "getProperties",
+    "propertyorder:",
+    "elementorder:",
+    "heartbeat",
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from urllib.parse import unquote, urlencode
 
 import pytest
@@ -38,6 +39,8 @@ class Client:
 
     def __init__(self, app) -> None:
         self.app = app
+        self.cookies: dict[str, str] = {}
+        self.csrf = ""
 
     def request(
         self,
@@ -57,15 +60,30 @@ class Client:
             "CONTENT_LENGTH": str(len(body)),
             "CONTENT_TYPE": content_type,
         }
+        if self.cookies:
+            environ["HTTP_COOKIE"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         for key, value in (headers or {}).items():
             environ["HTTP_" + key.upper().replace("-", "_")] = value
         box: dict[str, object] = {}
 
         def start_response(status, response_headers):
             box["status"], box["headers"] = status, dict(response_headers)
+            for name, value in response_headers:
+                if name == "Set-Cookie":
+                    key, _, rest = value.partition("=")
+                    self.cookies[key] = rest.split(";", 1)[0]
 
         data = b"".join(self.app(environ, start_response))
+        found = re.search(rb"<meta name='csrf' content='([^']*)'>", data)
+        if found:
+            self.csrf = found.group(1).decode()
         return box["status"], box["headers"], data  # type: ignore[return-value]
+
+    def token(self) -> str:
+        """The CSRF token a page of the app carries (read from the device list once)."""
+        if not self.csrf:
+            self.get("/")
+        return self.csrf
 
     def get(self, path: str, **headers: str):
         return self.request("GET", path, headers=headers)
@@ -79,7 +97,7 @@ class Client:
             path,
             urlencode(pairs).encode(),
             "application/x-www-form-urlencoded",
-            {"X-Requested-With": "fetch"},
+            {"X-Requested-With": "fetch", "X-CSRF-Token": self.token()},
         )
 
 

@@ -1,55 +1,73 @@
 """The web client in Debian's headless Chromium, with real Redis and the simulators behind inditoredis.
 
-Driven by Selenium with Debian's chromedriver.  The screenshot is saved to
-``artifacts/web-telescope.png`` (git-ignored) and to the test's tmp folder.
+Each test is a user's task at the telescope.  Driven by Selenium with Debian's
+chromedriver.  Screenshots (desktop, phone, red theme) are saved under
+``artifacts/`` (git-ignored).  The world (Redis, indiserver with the telescope
+and CCD simulators, the bridge, the web server and one browser) is shared by
+the module; the test that kills indiserver comes last.
 """
 
 from __future__ import annotations
 
+import base64
 import shutil
 import threading
 from pathlib import Path
 
 import pytest
+import redis
 
 import indiredis
+from indiredis import tools
 from indiredis.bridges import make_inditoredis
 from indiredis.indiwsgi import make_wsgi_app
 from indiredis.indiwsgi.auth import User, hash_password
 from tests.support.bridgethread import run_bridge
-from tests.support.servers import free_port, wait_for
+from tests.support.servers import IndiServerProcess, RedisProcess, free_port, wait_for
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
 
 ARTIFACTS = Path(__file__).parents[2] / "artifacts"
 TELESCOPE = "Telescope Simulator"
+CCD = "CCD Simulator"
 COORD = "EQUATORIAL_EOD_COORD"
 PASSWORD = "correct horse battery"
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
 
 
-@pytest.fixture
-def served_app(simulators, redis_host, tmp_path):
+class World:
+    def __init__(self, url: str, redis_host, rconn: redis.Redis, indiserver: IndiServerProcess) -> None:
+        self.url, self.redis_host, self.rconn, self.indiserver = url, redis_host, rconn, indiserver
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
     import waitress
 
-    bridge = make_inditoredis(
-        indiredis.indi_server("127.0.0.1", simulators.port), redis_host, blob_folder=str(tmp_path / "blobs")
-    )
-    port = free_port()
-    users = {"olga": User("olga", "operator", hash_password(PASSWORD))}
-    server = waitress.create_server(
-        make_wsgi_app(redis_host, tmp_path / "blobs", users=users), host="127.0.0.1", port=port
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    with run_bridge(bridge):
-        thread.start()
-        wait_for(lambda: bridge.ready, what="inditoredis ready")
-        yield f"http://127.0.0.1:{port}"
-        server.close()
+    blobs = tmp_path_factory.mktemp("blobs")
+    with RedisProcess() as redis_proc, IndiServerProcess() as indiserver:
+        redis_host = indiredis.redis_server(host="127.0.0.1", port=redis_proc.port)
+        rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port, socket_timeout=5)
+        bridge = make_inditoredis(
+            indiredis.indi_server("127.0.0.1", indiserver.port), redis_host, blob_folder=str(blobs)
+        )
+        port = free_port()
+        users = {"olga": User("olga", "operator", hash_password(PASSWORD))}
+        app = make_wsgi_app(redis_host, blobs, users=users)
+        server = waitress.create_server(app, host="127.0.0.1", port=port)
+        thread = threading.Thread(target=server.run, daemon=True)
+        with run_bridge(bridge):
+            thread.start()
+            wait_for(lambda: bridge.ready, what="inditoredis ready")
+            yield World(f"http://127.0.0.1:{port}", redis_host, rconn, indiserver)
+            server.close()
+            app.close()
+        rconn.close()
 
 
-@pytest.fixture
-def browser(tmp_path):
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory, world):
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver_path):
         pytest.fail("chromium and chromium-driver are missing (make test installs them)")
@@ -65,63 +83,155 @@ def browser(tmp_path):
         "--disable-component-update",
         "--disable-sync",
         "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path / 'chromium'}",
-        "--window-size=1200,2400",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+        "--window-size=1280,1000",
     ):
         options.add_argument(flag)
     from selenium.webdriver.chrome.service import Service
 
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_page_load_timeout(30)
+    log_in(driver, world.url)
     yield driver
     driver.quit()
 
 
-def form_of(browser, name: str):
-    return browser.find_element(By.CSS_SELECTOR, f"form[action$='/{name}']")
+@pytest.fixture
+def desktop(browser):
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.execute_script("try { localStorage.removeItem('indiredis-theme'); } catch (e) {}")
+    return browser
 
 
-def test_slew_the_telescope_from_the_browser(served_app, browser, tmp_path):
-    browser.get(f"{served_app}/")
+def log_in(browser, url: str) -> None:
+    browser.get(f"{url}/")
     assert browser.current_url.endswith("/login")  # the web client asks for a login first
     browser.find_element(By.NAME, "user").send_keys("olga")
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.TAG_NAME, "button").click()
-    wait_for(lambda: browser.find_elements(By.LINK_TEXT, TELESCOPE), what="the device list after logging in")
-    browser.find_element(By.LINK_TEXT, TELESCOPE).click()
+    browser.find_element(By.CSS_SELECTOR, "form.login button").click()
+    wait_for(lambda: browser.find_elements(By.LINK_TEXT, "Log out"), what="the device list after logging in")
+
+
+def open_device(browser, world: World, device: str) -> None:
+    wait_for(lambda: tools.properties(world.rconn, world.redis_host, device), what=f"{device} defined")
+    browser.get(f"{world.url}/device/{device.replace(' ', '%20')}")
     wait_for(
-        lambda: browser.find_elements(By.CSS_SELECTOR, "form[action$='/CONNECTION']"), what="device page"
+        lambda: browser.find_elements(By.CSS_SELECTOR, ".prop[data-prop='CONNECTION']"), what="device page"
     )
-    browser.execute_script("window.pageMark = 'no reload';")
-    connection = form_of(browser, "CONNECTION")
-    connection.find_element(By.CSS_SELECTOR, "input[value='CONNECT']").click()
-    connection.find_element(By.TAG_NAME, "button").click()
+
+
+def block(browser, name: str):
+    return browser.find_element(By.CSS_SELECTOR, f".prop[data-prop='{name}']")
+
+
+def show(browser, name: str):
+    """The property's block, with its group's tab selected."""
+    wait_for(
+        lambda: browser.find_elements(By.CSS_SELECTOR, f".prop[data-prop='{name}']"), what=f"{name} shown"
+    )
+    group = browser.execute_script(
+        "return arguments[0].closest('.group').getAttribute('data-group');", block(browser, name)
+    )
+    browser.find_element(By.CSS_SELECTOR, f".tabs a[data-group='{group}']").click()
+    return block(browser, name)
+
+
+def shown_value(browser, name: str, element: str) -> str:
+    return block(browser, name).find_element(By.CSS_SELECTOR, f"output[data-element='{element}']").text
+
+
+def connect(browser, world: World, device: str) -> None:
+    """Connect the device with one click on its Connect button."""
+    open_device(browser, world, device)
+    connection = show(browser, "CONNECTION")
+    button = connection.find_element(By.CSS_SELECTOR, "button[value='CONNECT']")
+    if button.get_attribute("aria-pressed") != "true":
+        button.click()
+    wait_for(
+        lambda: (
+            block(browser, "CONNECTION").get_attribute("data-state") == "Ok"
+            and block(browser, "CONNECTION")
+            .find_element(By.CSS_SELECTOR, "button[value='CONNECT']")
+            .get_attribute("aria-pressed")
+            == "true"
+        ),
+        timeout=30,
+        what=f"{device} connected",
+    )
+
+
+def screenshot(browser, name: str) -> Path:
+    """A full-page PNG under artifacts/."""
+    height = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]["height"]
+    width = browser.execute_script("return window.innerWidth;")  # the page as laid out without a scrollbar
+    clip = {"x": 0, "y": 0, "width": width, "height": min(height, 5000), "scale": 1}
+    data = browser.execute_cdp_cmd(
+        "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    path.write_bytes(base64.b64decode(data["data"]))
+    return path
+
+
+def test_connect_the_telescope_with_one_click(world, desktop):
+    open_device(desktop, world, TELESCOPE)
+    desktop.execute_script("window.pageMark = 'no reload';")
+    show(desktop, "CONNECTION").find_element(By.CSS_SELECTOR, "button[value='CONNECT']").click()
     # the coordinates appear once the simulator is connected: the page learns them without a reload
     wait_for(
-        lambda: browser.find_elements(By.CSS_SELECTOR, f"form[action$='/{COORD}']"),
+        lambda: desktop.find_elements(By.CSS_SELECTOR, f".prop[data-prop='{COORD}']"),
         timeout=30,
         what="the coordinates property in the page",
     )
-    coordinates = form_of(browser, COORD)
-    coordinates.find_element(By.NAME, "RA").send_keys("6:00:00")
-    coordinates.find_element(By.NAME, "DEC").send_keys("60")
-    coordinates.find_element(By.TAG_NAME, "button").click()
+    wait_for(lambda: block(desktop, "CONNECTION").get_attribute("data-state") == "Ok", what="connected")
+    assert desktop.execute_script("return window.pageMark;") == "no reload"
+    # groups are tabs in the driver's order; RA comes before DEC as the driver defined them
+    tabs = [a.text for a in desktop.find_elements(By.CSS_SELECTOR, ".tabs a")]
+    assert tabs[0] == "Main Control"
+    names = [
+        e.get_attribute("data-element")
+        for e in block(desktop, COORD).find_elements(By.CSS_SELECTOR, "output")
+    ]
+    assert names == ["RA", "DEC"]
 
-    def dec_shown() -> str:
-        return browser.find_element(By.CSS_SELECTOR, f"[data-value='{COORD}'][data-element='DEC']").text
 
+def test_slew_with_sexagesimal_input_that_survives_a_new_property(world, desktop):
+    connect(desktop, world, TELESCOPE)
+    desktop.execute_script("window.indiredisStates = [];")
+    coordinates = show(desktop, COORD)
+    ra = coordinates.find_element(By.NAME, "RA")
+    ra.clear()
+    ra.send_keys("6:00:00")  # typed, not sent yet
+    before = set(tools.properties(world.rconn, world.redis_host, TELESCOPE))
+    # another user turns debugging on: the driver defines new properties while RA is being typed
+    tools.newswitchvector(
+        world.rconn, world.redis_host, "DEBUG", TELESCOPE, {"ENABLE": "On", "DISABLE": "Off"}
+    )
+    added = wait_for(
+        lambda: set(tools.properties(world.rconn, world.redis_host, TELESCOPE)) - before,
+        what="a property added by the driver",
+    )
     wait_for(
-        lambda: dec_shown().lstrip("+ ").startswith("60:00"),
+        lambda: desktop.find_elements(By.CSS_SELECTOR, f".prop[data-prop='{sorted(added)[0]}']"),
+        what="the new property in the page",
+    )
+    assert coordinates.find_element(By.NAME, "RA").get_attribute("value") == "6:00:00"
+    dec = coordinates.find_element(By.NAME, "DEC")
+    dec.clear()
+    dec.send_keys("+60:00:00")
+    coordinates.find_element(By.CSS_SELECTOR, "button.set").click()
+    wait_for(
+        lambda: shown_value(desktop, COORD, "DEC").lstrip("+ ").startswith("60:00"),
         timeout=90,
         interval=0.2,
         what="the new declination in the page",
     )
 
     def coordinate_states() -> list[str]:
-        states = browser.execute_script("return window.indiredisStates;")
+        states = desktop.execute_script("return window.indiredisStates;")
         return [s.split(":", 1)[1] for s in states if s.startswith(COORD + ":")]
 
-    # the light went Busy while slewing, then Ok on arrival, all seen live
     wait_for(
         lambda: (
             "Busy" in coordinate_states() and "Ok" in coordinate_states()[coordinate_states().index("Busy") :]
@@ -129,18 +239,120 @@ def test_slew_the_telescope_from_the_browser(served_app, browser, tmp_path):
         timeout=30,
         what=f"{COORD} Busy then Ok",
     )
-    assert browser.execute_script("return window.pageMark;") == "no reload"
-    # switch choices follow the device: tracking started by the slew shows as the checked choice
-    tracking = form_of(browser, "TELESCOPE_TRACK_STATE")
-    wait_for(
-        lambda: (
-            tracking.find_element(By.CSS_SELECTOR, "input[value='TRACK_ON']").is_selected()
-            == (tracking.find_element(By.CSS_SELECTOR, "[data-element='TRACK_ON']").text == "On")
-        ),
-        what="the tracking switch choice in step with its value",
+    assert shown_value(desktop, COORD, "RA").strip().startswith("6:00")
+    tools.newswitchvector(
+        world.rconn, world.redis_host, "DEBUG", TELESCOPE, {"ENABLE": "Off", "DISABLE": "On"}
     )
-    light = browser.find_element(By.CSS_SELECTOR, f"[data-light='{COORD}']")
-    assert light.get_attribute("data-state") == "Ok"
-    ARTIFACTS.mkdir(exist_ok=True)
-    browser.save_screenshot(str(tmp_path / "web-telescope.png"))
-    shutil.copy(tmp_path / "web-telescope.png", ARTIFACTS / "web-telescope.png")
+    show(desktop, "CONNECTION")
+    screenshot(desktop, "web-telescope-desktop")
+
+
+def test_abort_in_one_click(world, desktop):
+    connect(desktop, world, TELESCOPE)
+    coordinates = show(desktop, COORD)
+    for name, value in (("RA", "18:00:00"), ("DEC", "-60")):
+        field = coordinates.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(value)
+    coordinates.find_element(By.CSS_SELECTOR, "button.set").click()
+    wait_for(lambda: block(desktop, COORD).get_attribute("data-state") == "Busy", what="slewing")
+    show(desktop, "TELESCOPE_ABORT_MOTION").find_element(By.CSS_SELECTOR, "button[value='ABORT']").click()
+    wait_for(lambda: block(desktop, COORD).get_attribute("data-state") != "Busy", what="the slew aborted")
+    assert not shown_value(desktop, COORD, "DEC").lstrip("- ").startswith("60:00")
+
+
+def test_a_text_vector_set_keeps_its_other_fields(world, desktop):
+    open_device(desktop, world, TELESCOPE)
+    before = {
+        e: tools.elements_dict(world.rconn, world.redis_host, e, "ACTIVE_DEVICES", TELESCOPE)["value"]
+        for e in tools.elements(world.rconn, world.redis_host, "ACTIVE_DEVICES", TELESCOPE)
+    }
+    assert before["ACTIVE_GPS"]  # the field that was blanked before
+    active = show(desktop, "ACTIVE_DEVICES")
+    dome = active.find_element(By.NAME, "ACTIVE_DOME")
+    dome.clear()
+    dome.send_keys("Dome Simulator 2")
+    active.find_element(By.CSS_SELECTOR, "button.set").click()
+    wait_for(lambda: shown_value(desktop, "ACTIVE_DEVICES", "ACTIVE_DOME") == "Dome Simulator 2", what="set")
+    after = {
+        e: tools.elements_dict(world.rconn, world.redis_host, e, "ACTIVE_DEVICES", TELESCOPE)["value"]
+        for e in before
+    }
+    assert after == {**before, "ACTIVE_DOME": "Dome Simulator 2"}
+
+
+def test_a_ccd_exposure_shows_its_preview_and_downloads_its_fits(world, desktop):
+    connect(desktop, world, CCD)
+    exposure = show(desktop, "CCD_EXPOSURE")
+    field = exposure.find_element(By.NAME, "CCD_EXPOSURE_VALUE")
+    field.clear()
+    field.send_keys("1")
+    exposure.find_element(By.CSS_SELECTOR, "button.set").click()
+    image = wait_for(
+        lambda: [
+            img
+            for img in desktop.find_elements(By.CSS_SELECTOR, ".latest img")
+            if desktop.execute_script("return arguments[0].complete && arguments[0].naturalWidth;", img)
+        ],
+        timeout=60,
+        what="the preview of the exposure",
+    )[0]
+    assert "/preview/" in image.get_attribute("src")
+    link = wait_for(
+        lambda: desktop.find_elements(By.CSS_SELECTOR, ".prop[data-prop='CCD1'] .files a"),
+        what="the file list",
+    )[0]
+    head = desktop.execute_script(
+        "return fetch(arguments[0]).then(r => r.arrayBuffer())"
+        ".then(b => String.fromCharCode.apply(null, new Uint8Array(b.slice(0, 6))));",
+        link.get_attribute("href"),
+    )
+    assert head == "SIMPLE"  # a FITS file
+    screenshot(desktop, "web-ccd-desktop")
+
+
+def test_the_red_theme_applies(world, desktop):
+    open_device(desktop, world, CCD)
+    button = desktop.find_element(By.ID, "theme")
+    while desktop.find_element(By.TAG_NAME, "html").get_attribute("data-theme") != "red":
+        button.click()
+    assert desktop.execute_script("return getComputedStyle(document.body).backgroundColor;") == "rgb(0, 0, 0)"
+    desktop.refresh()  # remembered by the browser
+    wait_for(lambda: desktop.find_elements(By.CSS_SELECTOR, ".prop"), what="the page again")
+    assert desktop.find_element(By.TAG_NAME, "html").get_attribute("data-theme") == "red"
+    show(desktop, "CCD_EXPOSURE")
+    screenshot(desktop, "web-ccd-red")
+    open_device(desktop, world, TELESCOPE)
+    show(desktop, COORD)
+    screenshot(desktop, "web-telescope-red")
+
+
+def test_a_phone_sized_window_has_no_horizontal_scroll(world, browser):
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+    browser.execute_script("try { localStorage.removeItem('indiredis-theme'); } catch (e) {}")
+    try:
+        for device, first in ((TELESCOPE, COORD), (CCD, "CCD_EXPOSURE")):
+            open_device(browser, world, device)
+            for tab in browser.find_elements(By.CSS_SELECTOR, ".tabs a"):
+                browser.execute_script("arguments[0].click();", tab)
+                width = browser.execute_script(
+                    "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];"
+                )
+                assert width[0] <= width[1], (device, tab.text, width)
+            show(browser, first)
+            screenshot(browser, f"web-{'telescope' if device == TELESCOPE else 'ccd'}-phone")
+        browser.find_element(By.ID, "theme").click()
+        browser.find_element(By.ID, "theme").click()  # light, dark, red
+        screenshot(browser, "web-ccd-phone-red")
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_killing_indiserver_shows_the_stale_banner(world, desktop):
+    open_device(desktop, world, TELESCOPE)
+    assert not desktop.find_element(By.ID, "banner").is_displayed()
+    world.indiserver.kill()
+    wait_for(lambda: desktop.find_element(By.ID, "banner").is_displayed(), timeout=5, what="the stale banner")
+    assert "down" in desktop.find_element(By.ID, "banner").text
+    assert "stale" in desktop.find_element(By.TAG_NAME, "body").get_attribute("class")
+    screenshot(desktop, "web-telescope-stale")

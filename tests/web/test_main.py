@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -15,9 +17,15 @@ from tests.support.servers import free_port, wait_for
 TELESCOPE = quote("Telescope Simulator", safe="")
 
 
-def fetch(url: str, data: bytes | None = None) -> bytes:
+# a browser's cookies: the page's CSRF token is checked against its cookie on every POST
+OPENER = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+TOKEN = re.compile(rb"<meta name='csrf' content='([^']*)'>")
+
+
+def fetch(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> bytes:
     try:
-        with urllib.request.urlopen(url, data=data, timeout=5) as answer:
+        request = urllib.request.Request(url, data=data, headers=headers or {})
+        with OPENER.open(request, timeout=5) as answer:
             return answer.read()
     except (urllib.error.URLError, ConnectionError):
         return b""
@@ -77,7 +85,9 @@ def test_run_as_module(simulators, redis_proc, rconn, tmp_path):
         wait_for(lambda: TELESCOPE.encode() in fetch(base + "/"), timeout=20, what="the telescope listed")
         assert rconn.sismember("obs_devices", "Telescope Simulator")  # --prefix reached the bridge
         assert (tmp_path / "blobs").is_dir()
-        assert fetch(f"{base}/set/{TELESCOPE}/CONNECTION", urlencode({"switch": "CONNECT"}).encode())
+        token = TOKEN.search(fetch(base + "/")).group(1).decode()
+        request = urlencode({"switch": "CONNECT", "csrf": token}).encode()
+        assert fetch(f"{base}/set/{TELESCOPE}/CONNECTION", request)
 
         def connected() -> bool:
             state = json.loads(fetch(f"{base}/api/device/{TELESCOPE}") or b"{}")

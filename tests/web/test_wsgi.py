@@ -119,7 +119,11 @@ def test_blob_upload_with_optional_gzip(world, compress):
     body, content_type = _multipart(fields, {"FILE": ("frame.fits", data)})
     mark = len(fake.received)
     status, _, answer = client.request(
-        "POST", "/set/Mount/UPLOAD", body, content_type, {"X-Requested-With": "fetch"}
+        "POST",
+        "/set/Mount/UPLOAD",
+        body,
+        content_type,
+        {"X-Requested-With": "fetch", "X-CSRF-Token": client.token()},
     )
     assert status == "200 OK", answer
     wait_for(lambda: b"</newBLOBVector>" in bytes(fake.received[mark:]), what="the whole BLOB")

@@ -12,7 +12,9 @@ empty is repopulated.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -20,12 +22,14 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ...core.channel import Channel
+from ...core.sides import Side
 from ...events import host_port
 from ...hosts import RedisServer, redis_connection_options
 from ...protocol.document import parse_document
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 from ...protocol.vocabulary import BlobInstruction, Tag
+from ...store.keys import KeySpace
 from ...store.redisstore import RedisStore
 from ..base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from ..streams import run_until_first_done
@@ -33,6 +37,8 @@ from ..streams import run_until_first_done
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+HEARTBEAT_PERIOD = 1.0  # seconds between two heartbeats
+HEARTBEAT_EXPIRY = 5  # seconds the heartbeat key lives when not rewritten
 
 
 CLOSE_TIMEOUT = 2.0  # seconds a connection may take to close before it is abandoned
@@ -92,6 +98,32 @@ class RedisLink(Link):
         self.store = RedisStore(redisserver, log_lengths, blob_folder)
         self.max_message_size = max_message_size
         self._sessions = 0
+        self._bridge_name = ""
+        self._peer: Side | None = None
+
+    def keep_heartbeat(self, bridge_name: str, peer: Side) -> None:
+        """Keep the heartbeat key of the key space (``P heartbeat``) while connected: every second,
+        with a 5 s expiry, JSON of the bridge's name, the time (UTC), and both sides' states, so that a
+        client can tell live data from stale (key gone: this bridge stopped; a link down: its side)."""
+        self._bridge_name, self._peer = bridge_name, peer
+
+    def heartbeat(self) -> str:
+        """The heartbeat's JSON now."""
+        links = [self._peer.state] if self._peer is not None else []
+        links.append(self.state)
+        return json.dumps(
+            {
+                "bridge": self._bridge_name,
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "links": [{"what": s.what, "connected": s.connected, "text": s.text} for s in links],
+            }
+        )
+
+    async def _beat(self, rconn: aioredis.Redis) -> None:
+        key = KeySpace(self.server.keyprefix).heartbeat()
+        while True:
+            await rconn.set(key, self.heartbeat(), ex=HEARTBEAT_EXPIRY)
+            await asyncio.sleep(HEARTBEAT_PERIOD)
 
     @property
     def summary(self) -> str:
@@ -108,7 +140,10 @@ class RedisLink(Link):
                 # Redis may have come back empty: ask for everything again
                 await outbound.put(Message.get_properties())
             self.connected(f"connected to Redis {self.server.host}:{self.server.port}")
-            await run_until_first_done(self._apply(rconn, inbound, outbound), self._relay(rconn, outbound))
+            tasks = [self._apply(rconn, inbound, outbound), self._relay(rconn, outbound)]
+            if self._bridge_name:
+                tasks.append(self._beat(rconn))
+            await run_until_first_done(*tasks)
         finally:
             inbound.set_consumer_up(False)
             await aclose(rconn)

@@ -1,0 +1,238 @@
+"""A snapshot cache shared by every viewer of the web process, and the truth about the bridge.
+
+Many open pages poll ``/api/...`` with ``If-None-Match``.  Instead of one Redis
+read per poll, each device (and the device list) is read once per change and
+its JSON and ETag kept: a watcher thread subscribes to the ``from_indi``
+channel and marks the device a message names as changed, so the next poll
+reads it again and every later poll is answered from memory (304 when the
+page is current).  A snapshot is also re-read when older than
+:data:`MAX_AGE` (a missed notification heals by itself), and after each
+reconnection of the watcher.
+
+The same thread reads the bridge's heartbeat key (see
+:mod:`indiredis.links.client.redisside`) every second; its absence (the key
+expires a few seconds after the bridge stops writing it) or a link reported
+down becomes the page's warning banner.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from ..hosts import RedisServer
+from ..store.keys import KeySpace
+from ..tools import _text
+from .snapshot import read_device, read_devices
+from .state import FilesOf, as_json, device_state, devices_state
+
+log = logging.getLogger(__name__)
+
+MAX_AGE = 5.0  # seconds a snapshot is trusted without a notification
+UNWATCHED_AGE = 0.25  # ... while the watcher is not subscribed
+HEARTBEAT_PERIOD = 1.0  # seconds between two reads of the heartbeat key
+_HEAD = re.compile(rb"<\s*([A-Za-z]+)([^>]{0,2000})")
+_ATTRIBUTE = re.compile(r"""([A-Za-z]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+
+
+def message_head(xml: bytes) -> tuple[str, dict[str, str]]:
+    """The tag and attributes of an INDI message's opening tag (read from its first 2 kB only)."""
+    match = _HEAD.search(xml[:2100])
+    if not match:
+        return "", {}
+    attributes = {
+        name: html.unescape(double if double is not None else single or "")
+        for name, double, single in _ATTRIBUTE.findall(match.group(2).decode("utf-8", "replace"))
+    }
+    return match.group(1).decode("ascii"), attributes
+
+
+def bridge_status(heartbeat: bytes | None) -> dict[str, Any]:
+    """{"ok": bool, "problems": [sentences]} from the heartbeat key's value (None: key missing)."""
+    if heartbeat is None:
+        return {
+            "ok": False,
+            "problems": ["No bridge is feeding the store: the values shown may be stale."],
+        }
+    try:
+        beat = json.loads(heartbeat)
+        links = list(beat.get("links", []))
+    except (ValueError, AttributeError, TypeError):
+        return {"ok": False, "problems": ["The bridge's heartbeat cannot be read."]}
+    problems = [
+        f"{link.get('what', 'a link')} is down ({link.get('text', '')}): the values shown may be stale."
+        for link in links
+        if isinstance(link, dict) and not link.get("connected")
+    ]
+    return {"ok": not problems, "problems": problems}
+
+
+@dataclass
+class Answer:
+    """A JSON body and its ETag."""
+
+    body: bytes
+    etag: str
+
+
+@dataclass
+class _Entry:
+    version: int
+    read_at: float
+    answer: Answer
+
+
+class LiveCache:
+    """Shared snapshots of devices and of the device list (see the module docstring)."""
+
+    def __init__(self, rconn: redis.Redis, server: RedisServer, files_of: FilesOf | None = None) -> None:
+        self.rconn, self.server, self.files_of = rconn, server, files_of
+        self.keys = KeySpace(server.keyprefix)
+        self._lock = threading.Lock()
+        self._versions: dict[str, int] = {}
+        self._list_version = 0
+        self._entries: dict[str, _Entry] = {}
+        self._reading: dict[str, threading.Lock] = {}
+        self._status: dict[str, Any] = bridge_status(None)
+        self._status_at = 0.0
+        self._subscribed = False
+        self._watcher: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # -- the watcher ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the watcher thread (once)."""
+        with self._lock:
+            if self._watcher is not None:
+                return
+            self._watcher = threading.Thread(target=self._watch, name="indiredis-web-watcher", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        """Stop the watcher (it ends within a second)."""
+        self._stop.set()
+
+    def _watch(self) -> None:
+        delay = 0.5
+        while not self._stop.is_set():
+            pubsub = self.rconn.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]  # redis-py's stubs leave it untyped
+            try:
+                pubsub.subscribe(self.server.from_indi_channel)
+                self._subscribed = True
+                self._changed_all()  # what happened while not subscribed is unknown
+                delay = 0.5
+                while not self._stop.is_set():
+                    item = pubsub.get_message(timeout=HEARTBEAT_PERIOD)
+                    if item and item.get("type") == "message":
+                        self._changed(item["data"])
+                    self._refresh_status()
+            except redis.RedisError as exc:
+                if self._subscribed:
+                    log.warning("web client: lost the Redis notifications (%s); polling Redis meanwhile", exc)
+                self._subscribed = False
+                self._set_status({"ok": False, "problems": ["The Redis store cannot be reached."]})
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                self._subscribed = False
+                try:
+                    pubsub.close()
+                except redis.RedisError:
+                    pass
+
+    def _changed(self, xml: bytes) -> None:
+        tag, attributes = message_head(xml if isinstance(xml, bytes) else str(xml).encode())
+        device = attributes.get("device", "")
+        with self._lock:
+            if device:
+                self._versions[device] = self._versions.get(device, 0) + 1
+            if not device or tag.startswith(("def", "del")) or attributes.get("name") == "CONNECTION":
+                self._list_version += 1
+
+    def files_changed(self) -> None:
+        """Files of the blob folder were deleted: every snapshot is read again."""
+        self._changed_all()
+
+    def _changed_all(self) -> None:
+        with self._lock:
+            for device in self._versions:
+                self._versions[device] += 1
+            self._list_version += 1
+
+    def _refresh_status(self) -> None:
+        now = time.monotonic()
+        if now - self._status_at < HEARTBEAT_PERIOD * 0.9:
+            return
+        self._status_at = now
+        beat = self.rconn.get(self.keys.heartbeat())
+        self._set_status(bridge_status(None if beat is None else _text(beat).encode()))
+
+    def _set_status(self, status: dict[str, Any]) -> None:
+        with self._lock:
+            self._status = status
+
+    # -- the snapshots --------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """The bridge's state for the banner (read now when the watcher is not running)."""
+        if not self._subscribed:
+            self._refresh_status()
+        with self._lock:
+            return self._status
+
+    def _cached(self, key: str, version: int, read: Callable[[], Any]) -> Answer:
+        """The answer for ``key`` at ``version``, read at most once per change by one thread."""
+        max_age = MAX_AGE if self._subscribed else UNWATCHED_AGE
+        with self._lock:
+            entry = self._entries.get(key)
+            reading = self._reading.setdefault(key, threading.Lock())
+        if entry is not None and entry.version == version and time.monotonic() - entry.read_at < max_age:
+            return entry.answer
+        with reading:  # one reader per key; the others wait and take its result
+            with self._lock:
+                entry = self._entries.get(key)
+            now = time.monotonic()
+            if entry is not None and entry.version == version and now - entry.read_at < max_age:
+                return entry.answer
+            answer = Answer(*as_json(read()))
+            with self._lock:
+                self._entries[key] = _Entry(version, now, answer)
+            return answer
+
+    def device(self, name: str) -> Answer:
+        """The device's live state (see :func:`.state.device_state`)."""
+        self.start()
+        with self._lock:
+            version = self._versions.setdefault(name, 0)
+        return self._cached(
+            "device:" + name,
+            version,
+            lambda: device_state(read_device(self.rconn, self.server, name), self.files_of),
+        )
+
+    def devices(self) -> Answer:
+        """The device list with connection states, and the last message that named no device."""
+        self.start()
+        with self._lock:
+            version = self._list_version
+
+        def read() -> Any:
+            message = self.rconn.get(self.keys.messages())
+            return devices_state(read_devices(self.rconn, self.server), _text(message or b""))
+
+        return self._cached("devices", version, read)
+
+
+def with_status(answer: Answer, status: dict[str, Any]) -> Answer:
+    """``answer``'s JSON object with the bridge status added under "status", and its own ETag."""
+    extra, extra_tag = as_json(status)
+    body = answer.body[:-1] + b',"status":' + extra + b"}"
+    return Answer(body, answer.etag[:-1] + extra_tag[1:9] + '"')
