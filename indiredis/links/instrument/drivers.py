@@ -215,7 +215,10 @@ class DriverProcess:
                     await asyncio.wait_for(asyncio.shield(process.wait()), STOP_GRACE)
                 except TimeoutError:
                     log.error(
-                        "driver %s (pid %d) did not end after SIGKILL; leaving it", self.label, process.pid
+                        "driver %s (pid %d) did not end after SIGKILL; leaving it",
+                        self.label,
+                        process.pid,
+                        extra=self.fields,
                     )
         finally:
             await cancel_and_wait(drains)
@@ -506,7 +509,9 @@ class DriverPool:
             if driver not in self.drivers:  # removed by a reload meanwhile
                 return
             driver.busy = True
-            log.info("%s of driver %s asked by a client", action.value.lower(), driver.label)
+            log.info(
+                "%s of driver %s asked by a client", action.value.lower(), driver.label, extra=driver.fields
+            )
             if (
                 action is DriverAction.START
                 and driver.supervisor is not None
@@ -608,7 +613,12 @@ class DriverPool:
                 await inbound.put(message)
             self._to_snoopers(message, driver)
         else:
-            log.warning("driver %s sent <%s>, which drivers do not send; ignored", driver.label, tag)
+            log.warning(
+                "driver %s sent <%s>, which drivers do not send; ignored",
+                driver.label,
+                tag,
+                extra=driver.fields,
+            )
 
     async def _snoop_request(
         self, driver: DriverProcess, message: Message, inbound: Channel[InboundItem]
