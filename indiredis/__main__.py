@@ -22,8 +22,7 @@ from .hosts import indi_server, redis_server
 from .indiwsgi import make_wsgi_app
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line (``-h`` lists it)."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python3 -m indiredis",
         usage="python3 -m indiredis [options] blobfolder",
@@ -59,6 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Redis channel INDI traffic is published on (default from_indi)",
     )
     parser.add_argument("--version", action="version", version=__version__)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (``-h`` lists it), with ``indi`` and ``redis`` hosts made from it."""
+    parser = _parser()
     args = parser.parse_args(argv)
     try:
         args.indi = indi_server(args.indi_host, args.indi_port)

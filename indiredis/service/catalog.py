@@ -74,12 +74,12 @@ def factory(service: str) -> Callable[..., Bridge]:
         bridges = importlib.import_module("indiredis.bridges")
     except ImportError as exc:
         raise ServiceUnavailable(f"the bridges cannot be imported: {exc}") from None
-    make = getattr(bridges, f"make_{service}", None)
+    make: Callable[..., Bridge] | None = getattr(bridges, f"make_{service}", None)
     if make is None:
         raise ServiceUnavailable(
             f"this installation has no {service} bridge (indiredis.bridges.make_{service})"
         )
-    return make  # type: ignore[no-any-return]
+    return make
 
 
 def build_bridge(settings: Settings) -> Bridge:
