@@ -21,8 +21,8 @@ import indiredis  # noqa: E402
 from indiredis import bridges  # noqa: E402
 from tests.support.bridgethread import run_bridge  # noqa: E402
 from tests.support.fakeindi import FakeIndiServer  # noqa: E402
-from tests.support.watchers import RedisWatcher  # noqa: E402
 from tests.support.servers import MosquittoProcess, RedisProcess, wait_for  # noqa: E402
+from tests.support.watchers import RedisWatcher  # noqa: E402
 
 DEF = (
     b'<defNumberVector device="Stream" name="SEQ" state="Idle" perm="ro">'

@@ -84,7 +84,10 @@ def main() -> None:
                         f"</setNumberVector>".encode()
                     )
                     wait_for(
-                        lambda: cell.text == str(value), timeout=10, interval=0.005, what="the value shown"
+                        lambda value=value: cell.text == str(value),
+                        timeout=10,
+                        interval=0.005,
+                        what="the value shown",
                     )
                     delays.append((time.monotonic() - start) * 1000)
         finally:

@@ -29,7 +29,7 @@ def test_key_space_holds_every_property(bridge, rconn, redis_host):
     wait_for(lambda: {TELESCOPE, CCD} <= set(tools.devices(rconn, redis_host)), what="both simulators")
     wait_for(lambda: bridge.ready, what="bridge ready")
     for device in (TELESCOPE, CCD):
-        names = wait_for(lambda: tools.properties(rconn, redis_host, device), what="properties")
+        names = wait_for(lambda device=device: tools.properties(rconn, redis_host, device), what="properties")
         assert "CONNECTION" in names
         for name in names:
             attrs = tools.attributes_dict(rconn, redis_host, name, device)

@@ -39,7 +39,7 @@ def test_valid_messages_parse_to_their_model_at_any_split(models, chunk):
     data = b"\n".join(m.xml() for m in models)
     events, _ = parse(data, chunk)
     assert len(events) == len(models), [e for e in events if isinstance(e, Malformed)]
-    for event, model in zip(events, models):
+    for event, model in zip(events, models, strict=True):
         assert isinstance(event, Message) and matches(event, model)
 
 
