@@ -89,7 +89,8 @@ def main() -> None:
             )
             elapsed = time.perf_counter() - start
             print(
-                f"driverstoredis: {args.messages} setNumberVector from a driver's stdout to Redis in {elapsed:.2f} s"
+                f"driverstoredis: {args.messages} setNumberVector from a driver's stdout to Redis"
+                f" in {elapsed:.2f} s"
                 f" = {args.messages / elapsed:,.0f} messages/s"
             )
         finally:

@@ -41,17 +41,22 @@ CORPUS = [
     b'<defNumberVector device="Tel" name="EQ" state="Idle" perm="rw" timeout="60" label="Eq" group="Main">'
     b'<defNumber name="RA" format="%010.6m" min="0" max="24" step="0">12.5</defNumber>'
     b'<defNumber name="DEC" format="%9.6m" min="-90" max="90" step="0">-5:30</defNumber></defNumberVector>',
-    b'<setNumberVector device="Tel" name="EQ" state="Busy"><oneNumber name="RA">13.25</oneNumber></setNumberVector>',
+    b'<setNumberVector device="Tel" name="EQ" state="Busy"><oneNumber name="RA">13.25</oneNumber>'
+    b"</setNumberVector>",
     b'<defSwitchVector device="Tel" name="CONNECTION" state="Idle" perm="rw" rule="OneOfMany">'
     b'<defSwitch name="CONNECT">Off</defSwitch><defSwitch name="DISCONNECT">On</defSwitch></defSwitchVector>',
-    b'<setSwitchVector device="Tel" name="CONNECTION"><oneSwitch name="CONNECT">On</oneSwitch></setSwitchVector>',
-    b'<defTextVector device="Cam" name="INFO" state="Ok" perm="ro"><defText name="T">hello &amp; bye</defText></defTextVector>',
+    b'<setSwitchVector device="Tel" name="CONNECTION"><oneSwitch name="CONNECT">On</oneSwitch>'
+    b"</setSwitchVector>",
+    b'<defTextVector device="Cam" name="INFO" state="Ok" perm="ro">'
+    b'<defText name="T">hello &amp; bye</defText></defTextVector>',
     b'<setTextVector device="Cam" name="INFO"><oneText name="T">x</oneText></setTextVector>',
     b'<defLightVector device="Cam" name="L" state="Idle"><defLight name="A">Ok</defLight></defLightVector>',
     b'<setLightVector device="Cam" name="L"><oneLight name="A">Alert</oneLight></setLightVector>',
     b'<defBLOBVector device="Cam" name="CCD1" state="Idle" perm="ro"><defBLOB name="IMG"/></defBLOBVector>',
-    b'<setBLOBVector device="Cam" name="CCD1" state="Ok"><oneBLOB name="IMG" size="3" format=".fits">AQID</oneBLOB></setBLOBVector>',
-    b'<setBLOBVector device="Cam" name="CCD1"><oneBLOB name="IMG" size="5" format=".fits.z">eJzLSM3JyQcABiwCFQ==</oneBLOB></setBLOBVector>',
+    b'<setBLOBVector device="Cam" name="CCD1" state="Ok">'
+    b'<oneBLOB name="IMG" size="3" format=".fits">AQID</oneBLOB></setBLOBVector>',
+    b'<setBLOBVector device="Cam" name="CCD1">'
+    b'<oneBLOB name="IMG" size="5" format=".fits.z">eJzLSM3JyQcABiwCFQ==</oneBLOB></setBLOBVector>',
     b'<message device="Tel" message="slewing"/>',
     b'<message message="system"/>',
     b'<delProperty device="Tel" name="EQ"/>',

@@ -61,7 +61,8 @@ def main() -> None:
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
         bridge = start_bridge(
             "make_inditoredis",
-            f"indiredis.indi_server('127.0.0.1', {fake.port}), indiredis.redis_server('127.0.0.1', {redis_proc.port})",
+            f"indiredis.indi_server('127.0.0.1', {fake.port}),"
+            f" indiredis.redis_server('127.0.0.1', {redis_proc.port})",
         )
         try:
             wait_for(lambda: b"getProperties" in fake.received, timeout=20, what="inditoredis to connect")
@@ -79,7 +80,8 @@ def main() -> None:
             )
             elapsed = time.perf_counter() - start
             print(
-                f"throughput: {args.messages} setNumberVector in {elapsed:.2f} s = {args.messages / elapsed:,.0f} messages/s"
+                f"throughput: {args.messages} setNumberVector in {elapsed:.2f} s"
+                f" = {args.messages / elapsed:,.0f} messages/s"
             )
 
             # latency

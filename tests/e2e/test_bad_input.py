@@ -13,7 +13,10 @@ from tests.support.bridgethread import run_bridge
 from tests.support.fakeindi import FakeIndiServer
 from tests.support.servers import wait_for
 
-DEF = b'<defNumberVector device="Fake" name="N" state="Idle" perm="rw"><defNumber name="X" format="%.1f" min="0" max="9" step="1">1</defNumber></defNumberVector>'
+DEF = (
+    b'<defNumberVector device="Fake" name="N" state="Idle" perm="rw">'
+    b'<defNumber name="X" format="%.1f" min="0" max="9" step="1">1</defNumber></defNumberVector>'
+)
 
 
 @pytest.fixture

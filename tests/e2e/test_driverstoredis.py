@@ -87,7 +87,8 @@ def coordinate(rconn, server, element: str) -> float:
 
 
 def current_dec(rconn, server) -> float:
-    """The telescope's DEC once it has reported a position (it defines 0, 0, then reports its home, the pole)."""
+    """The telescope's DEC once it has reported a position (it defines 0, 0, then reports its home, the
+    pole)."""
     return wait_for(lambda: coordinate(rconn, server, "DEC") or None, what="the telescope's first position")
 
 

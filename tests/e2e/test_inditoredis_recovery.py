@@ -20,7 +20,9 @@ def define(value: int) -> bytes:
 
 
 def set_x(value: int) -> bytes:
-    return f'<setNumberVector device="Fake" name="N"><oneNumber name="X">{value}</oneNumber></setNumberVector>'.encode()
+    return (
+        f'<setNumberVector device="Fake" name="N"><oneNumber name="X">{value}</oneNumber></setNumberVector>'
+    ).encode()
 
 
 class RepliesToGetProperties(FakeIndiServer):

@@ -41,7 +41,8 @@ def module_redis():
 hostile_blobs = st.builds(
     lambda dev, size, fmt, data: (
         f'<defBLOBVector device="{dev}" name="B" state="Idle" perm="ro"><defBLOB name="E"/></defBLOBVector>'
-        f'<setBLOBVector device="{dev}" name="B"><oneBLOB name="E" size="{size}" format="{fmt}">{data}</oneBLOB></setBLOBVector>'
+        f'<setBLOBVector device="{dev}" name="B">'
+        f'<oneBLOB name="E" size="{size}" format="{fmt}">{data}</oneBLOB></setBLOBVector>'
     ).encode(),
     st.sampled_from(["cam", "../../x", "/abs", "a" * 300, "n:colon"]),
     st.sampled_from(["3", "-1", "99999999999", "x", ""]),

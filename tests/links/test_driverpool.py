@@ -66,7 +66,8 @@ class Inbox:
     async def wait(
         self, predicate: Callable[[object], bool], what: str, count: int = 1, since: int = 0
     ) -> object:
-        """The ``count``-th item from index ``since`` on that satisfies ``predicate`` (waiting up to TIMEOUT)."""
+        """The ``count``-th item from index ``since`` on that satisfies ``predicate`` (waiting up to
+        TIMEOUT)."""
 
         async def found() -> object:
             async with self._changed:
@@ -137,7 +138,8 @@ def test_client_traffic_goes_to_the_owner_and_snoopers_get_the_answers(tmp_path)
             assert isinstance(await inbox.wait(lambda i: True, "the first item"), Reset)
             await inbox.wait(defined("Mount", "COORD"), "Mount's definitions")
             await inbox.wait(defined("Cam", "COORD"), "Cam's definitions")
-            # a snoop request for a device no local driver owns goes to the client side (MQTT asks the network)
+            # a snoop request for a device no local driver owns goes to the client side (MQTT asks the
+            # network)
             await inbox.wait(
                 lambda i: isinstance(i, Message) and i.tag == "getProperties" and i.device == "Remote",
                 "the Remote snoop request on inbound",
@@ -160,7 +162,8 @@ def test_client_traffic_goes_to_the_owner_and_snoopers_get_the_answers(tmp_path)
             # traffic for a device no local driver owns (snoop data from elsewhere) goes to its snoopers only
             await outbound.put(
                 msg(
-                    '<setTextVector device="Remote" name="SKY"><oneText name="Q">dark</oneText></setTextVector>'
+                    '<setTextVector device="Remote" name="SKY"><oneText name="Q">dark</oneText>'
+                    "</setTextVector>"
                 )
             )
             await inbox.report("Cam", "got setTextVector Remote/SKY Q=dark")
@@ -240,7 +243,8 @@ def test_killed_driver_is_reported_restarted_and_still_snooped(tmp_path, caplog)
             # the snoop record outlived the owner's restart and its delProperty
             await outbound.put(
                 msg(
-                    '<newNumberVector device="Mount" name="COORD"><oneNumber name="RA">7</oneNumber></newNumberVector>'
+                    '<newNumberVector device="Mount" name="COORD"><oneNumber name="RA">7</oneNumber>'
+                    "</newNumberVector>"
                 )
             )
             await inbox.report("Cam", "got setNumberVector Mount/COORD RA=7")
@@ -264,7 +268,8 @@ def test_stderr_is_logged_line_by_line_under_the_driver_name(tmp_path, caplog):
             await inbox.wait(defined("Cam", "CMD"), "definitions")
             await outbound.put(
                 msg(
-                    '<newTextVector device="Cam" name="CMD"><oneText name="TEXT">stderr</oneText></newTextVector>'
+                    '<newTextVector device="Cam" name="CMD"><oneText name="TEXT">stderr</oneText>'
+                    "</newTextVector>"
                 )
             )
             await inbox.wait(

@@ -11,7 +11,8 @@ def msg(xml: str):
 
 
 BLOB = msg(
-    '<setBLOBVector device="Cam" name="IMG"><oneBLOB name="I" size="1" format=".f">YQ==</oneBLOB></setBLOBVector>'
+    '<setBLOBVector device="Cam" name="IMG"><oneBLOB name="I" size="1" format=".f">YQ==</oneBLOB>'
+    "</setBLOBVector>"
 )
 NUMBER = msg('<setNumberVector device="Cam" name="TEMP"><oneNumber name="T">1</oneNumber></setNumberVector>')
 

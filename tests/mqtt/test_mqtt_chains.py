@@ -177,7 +177,8 @@ def test_snooping_between_observatories(mqtt_host, redis_proc, rconn, tmp_path):
         ccd_pool = camera_side.indi_side
         ccd = ccd_pool.router.owner(CCD)
         assert ccd is not None and any(s.device == TELESCOPE for s in ccd_pool.router.snoops[ccd])
-        # the telescope's coordinates reach the CCD driver through snoop_data/camera-pc: its FITS header follows
+        # the telescope's coordinates reach the CCD driver through snoop_data/camera-pc: its FITS header
+        # follows
         connect_device(rconn, server, CCD)
         wait_for(
             lambda: "CCD_EXPOSURE" in tools.properties(rconn, server, CCD), timeout=20, what="CCD connected"

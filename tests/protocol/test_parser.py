@@ -33,7 +33,7 @@ Telescope &amp; Co
 <getProperties version="1.7" device="Tel" name="EQ"/>
 <enableBLOB device="Cam" name="CCD1">Also</enableBLOB>
 <pingRequest uid="1"/>
-"""
+"""  # noqa: E501 - INDI XML samples, one message per line
 
 EXPECTED_TAGS = [
     "defTextVector",
@@ -142,7 +142,8 @@ def test_malformed_input_is_reported_and_skipped(bad, reason):
 
 def test_billion_laughs_is_refused_without_expansion():
     bomb = (
-        b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+        b'<!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
         b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
         b'<message device="x" message="&lol3;"/>'
     )
@@ -176,7 +177,10 @@ def test_oversized_message_is_rejected_with_bounded_memory():
 
 
 def test_message_under_the_limit_passes():
-    data = b'<setBLOBVector device="c" name="b"><oneBLOB name="x" size="3" format=".f">AQID</oneBLOB></setBLOBVector>'
+    data = (
+        b'<setBLOBVector device="c" name="b"><oneBLOB name="x" size="3" format=".f">AQID</oneBLOB>'
+        b"</setBLOBVector>"
+    )
     assert isinstance(parse_all(data, max_message_size=len(data))[0], Message)
     assert isinstance(parse_all(data, max_message_size=len(data) - 1)[0], Malformed)
 

@@ -49,7 +49,7 @@ DEFS = """
 <defLightVector device="Tel" name="STATUS" state="Idle"><defLight name="L1">Idle</defLight></defLightVector>
 <defTextVector device="Cam" name="INFO" state="Ok" perm="ro"><defText name="T">hello</defText></defTextVector>
 <defBLOBVector device="Cam" name="CCD1" state="Idle" perm="ro"><defBLOB name="IMG"/></defBLOBVector>
-"""
+"""  # noqa: E501 - INDI XML samples, one message per line
 
 
 def test_definitions_build_the_key_space(apply, rconn, redis_host, tmp_path):
@@ -104,7 +104,8 @@ def test_set_updates_values_and_logs_only_changes(apply, rconn, redis_host):
     for ra in ("13", "13", "14", "15", "16"):
         apply(
             store,
-            f'<setNumberVector device="Tel" name="EQ" state="Busy" timestamp="t"><oneNumber name="RA">{ra}</oneNumber></setNumberVector>',
+            f'<setNumberVector device="Tel" name="EQ" state="Busy" timestamp="t">'
+            f'<oneNumber name="RA">{ra}</oneNumber></setNumberVector>',
         )
     ra = tools.elements_dict(rconn, redis_host, "RA", "EQ", "Tel")
     assert ra["value"] == "16" and ra["formatted_number"] == "  16:00:00" and ra["label"] == "RA (hh:mm:ss)"
@@ -127,7 +128,8 @@ def test_messages(apply, rconn, redis_host):
     store = RedisStore(redis_host)
     apply(
         store,
-        '<message device="Tel" timestamp="2026-01-01T00:00:01" message="hello"/><message message="sys" timestamp="T2"/>',
+        '<message device="Tel" timestamp="2026-01-01T00:00:01" message="hello"/>'
+        '<message message="sys" timestamp="T2"/>',
     )
     assert tools.last_message(rconn, redis_host, "Tel") == "2026-01-01T00:00:01 hello"
     assert tools.last_message(rconn, redis_host) == "T2 sys"
@@ -157,7 +159,8 @@ def test_redefinition_drops_vanished_elements(apply, rconn, redis_host):
     apply(store, DEFS)
     apply(
         store,
-        '<defNumberVector device="Tel" name="EQ" state="Ok" perm="ro"><defNumber name="RA" format="%g" min="0" max="1" step="0">1</defNumber></defNumberVector>',
+        '<defNumberVector device="Tel" name="EQ" state="Ok" perm="ro">'
+        '<defNumber name="RA" format="%g" min="0" max="1" step="0">1</defNumber></defNumberVector>',
     )
     assert tools.elements(rconn, redis_host, "EQ", "Tel") == ["RA"]
     assert not rconn.exists("indi_elementattributes:DEC:EQ:Tel")
@@ -251,7 +254,8 @@ def test_published_after_keys_and_blob_data_left_out(redis_proc, redis_host, tmp
         await store.apply(
             conn,
             messages(
-                '<setBLOBVector device="Cam" name="CCD1"><oneBLOB name="IMG" size="3" format=".bin">AQID</oneBLOB></setBLOBVector>'
+                '<setBLOBVector device="Cam" name="CCD1">'
+                '<oneBLOB name="IMG" size="3" format=".bin">AQID</oneBLOB></setBLOBVector>'
             ),
         )
         received = []
@@ -279,11 +283,13 @@ def test_hostile_names_stay_in_the_blob_folder(apply, rconn, redis_host, tmp_pat
     store = RedisStore(redis_host, blob_folder=str(folder))
     apply(
         store,
-        '<defBLOBVector device="../../etc" name="/abs" state="Idle" perm="ro"><defBLOB name="..\\x"/></defBLOBVector>',
+        '<defBLOBVector device="../../etc" name="/abs" state="Idle" perm="ro"><defBLOB name="..\\x"/>'
+        "</defBLOBVector>",
     )
     apply(
         store,
-        '<setBLOBVector device="../../etc" name="/abs" timestamp="../../t"><oneBLOB name="..\\x" size="3" format="/../../passwd">AQID</oneBLOB></setBLOBVector>',
+        '<setBLOBVector device="../../etc" name="/abs" timestamp="../../t">'
+        '<oneBLOB name="..\\x" size="3" format="/../../passwd">AQID</oneBLOB></setBLOBVector>',
     )
     element = tools.elements_dict(rconn, redis_host, "..\\x", "/abs", "../../etc")
     written = list(folder.iterdir())

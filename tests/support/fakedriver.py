@@ -78,7 +78,8 @@ def command(text: str) -> None:
     elif text == "exit":
         sys.exit(3)
     send(
-        f'<setTextVector device={DEV} name="CMD" state="Ok"><oneText name="TEXT">{text}</oneText></setTextVector>'
+        f'<setTextVector device={DEV} name="CMD" state="Ok"><oneText name="TEXT">{text}</oneText>'
+        f"</setTextVector>"
     )
 
 

@@ -157,9 +157,11 @@ class MosquittoProcess(ServerProcess):
     def command(self) -> Sequence[str]:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
-            # "user": mosquitto started as root would switch to the mosquitto user, which cannot read test files
+            # "user": mosquitto started as root would switch to the mosquitto user, which cannot read test
+            # files
             f"user {getpass.getuser()}\n"
-            f"listener {self.port} 127.0.0.1\nallow_anonymous {str(self.anonymous).lower()}\npersistence false\n"
+            f"listener {self.port} 127.0.0.1\n"
+            f"allow_anonymous {str(self.anonymous).lower()}\npersistence false\n"
             # as README "MQTT topic layout" asks of a deployment: mosquitto's default queue of 1000 messages
             # per client drops QoS 1/2 messages silently when a subscriber falls behind during a burst
             f"max_queued_messages 1000000\n"

@@ -49,7 +49,8 @@ def definitions() -> bytes:
     ]
     if EPHEMERAL:
         parts.append(
-            f'<defTextVector device="{EPHEMERAL}" name="INFO" state="Idle" perm="ro" timestamp="{timestamp()}">'
+            f'<defTextVector device="{EPHEMERAL}" name="INFO" state="Idle" perm="ro"'
+            f' timestamp="{timestamp()}">'
             f'<defText name="RUN">{RUN}</defText></defTextVector>'
         )
     return "\n".join(parts).encode() + b"\n"

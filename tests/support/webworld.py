@@ -31,7 +31,7 @@ DEFS = b"""<defNumberVector device="Mount" name="COORD" label="Coordinates" grou
 <defLightVector device="Mount" name="STATUS" group="Site" state="Busy"><defLight name="L">Ok</defLight></defLightVector>
 <defBLOBVector device="Mount" name="UPLOAD" group="Files" state="Idle" perm="wo"><defBLOB name="FILE"/></defBLOBVector>
 <defBLOBVector device="Mount" name="IMAGE" group="Files" state="Idle" perm="ro"><defBLOB name="IMG"/></defBLOBVector>
-"""
+"""  # noqa: E501 - INDI XML samples, one message per line
 
 
 class Client:

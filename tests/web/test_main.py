@@ -1,4 +1,5 @@
-"""``python3 -m indiredis blobfolder``: inditoredis and the web client in one process, against the simulators."""
+"""``python3 -m indiredis blobfolder``: inditoredis and the web client in one process, against the
+simulators."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The web client at WSGI level: every page, every kind of set request, escaping, BLOB download confinement."""
+"""The web client at WSGI level: every page, every kind of set request, escaping, BLOB download
+confinement."""
 
 from __future__ import annotations
 
