@@ -19,6 +19,7 @@ import redis
 from .hosts import RedisServer, redis_connection_options
 from .protocol.messages import Message
 from .protocol.numbers import format_number, number_to_float
+from .protocol.vocabulary import SwitchState, VectorKind
 from .protocol.xmlout import BLOB_INSTRUCTIONS, indi_timestamp
 from .store.keys import DEFINITION_KEYS, OTHER_STATE_KEYS, KeySpace
 
@@ -172,7 +173,7 @@ def getProperties(
 
 
 def _new_vector(
-    kind: str,
+    kind: VectorKind,
     rconn: redis.Redis,
     redisserver: RedisServer,
     name: str,
@@ -192,7 +193,7 @@ def _new_vector(
 
 
 def _switch_value(value: Any) -> str:
-    if value not in ("On", "Off"):
+    if value not in (SwitchState.ON, SwitchState.OFF):
         raise ValueError(value)
     return str(value)
 
@@ -212,7 +213,7 @@ def newswitchvector(
     timestamp: datetime | None = None,
 ) -> str | None:
     """Publish a newSwitchVector; ``values`` maps elements to "On"/"Off". None on bad input."""
-    return _new_vector("Switch", rconn, redisserver, name, device, values, timestamp, _switch_value)
+    return _new_vector(VectorKind.SWITCH, rconn, redisserver, name, device, values, timestamp, _switch_value)
 
 
 def newtextvector(
@@ -224,7 +225,7 @@ def newtextvector(
     timestamp: datetime | None = None,
 ) -> str | None:
     """Publish a newTextVector; ``values`` maps elements to text. None on bad input."""
-    return _new_vector("Text", rconn, redisserver, name, device, values, timestamp, str)
+    return _new_vector(VectorKind.TEXT, rconn, redisserver, name, device, values, timestamp, str)
 
 
 def newnumbervector(
@@ -236,7 +237,7 @@ def newnumbervector(
     timestamp: datetime | None = None,
 ) -> str | None:
     """Publish a newNumberVector; ``values`` maps elements to number strings (sexagesimal allowed)."""
-    return _new_vector("Number", rconn, redisserver, name, device, values, timestamp, _number_value)
+    return _new_vector(VectorKind.NUMBER, rconn, redisserver, name, device, values, timestamp, _number_value)
 
 
 def newblobvector(

@@ -7,7 +7,6 @@ import base64
 import pytest
 
 from indiredis.protocol import Action, BlobInstruction, Message, Tag, VectorKind, parse_message
-from indiredis.protocol.document import parse_document
 from indiredis.protocol.messages import Member
 
 STAMP = "2026-01-02T03:04:05.000006"
@@ -103,11 +102,3 @@ def test_action_and_kind_of_parsed_messages() -> None:
     assert definition.vector == "SwitchVector" and definition.from_device
     request = Message.new_vector("Switch", "D", "P", {"A": "On"}, STAMP)
     assert not request.from_device
-
-
-def test_parse_document() -> None:
-    data = Message.get_properties().raw + b"<bogus/>" + Message.ping_reply("1").raw + b"<message"
-    messages, problems = parse_document(data)
-    assert messages == [Message.get_properties(), Message.ping_reply("1")]
-    assert [p.reason.split(" ")[0] for p in problems] == ["unknown", "incomplete"]
-    assert parse_document(b"") == ([], [])
