@@ -118,8 +118,7 @@ VECTOR_TAGS: dict[str, tuple[VectorKind, Action]] = {
 
 #: what a driver or indiserver sends towards clients
 FROM_DEVICE_TAGS = frozenset(
-    {tag for tag in Tag if VECTOR_TAGS.get(tag, (None, Action.NEW))[1] is not Action.NEW}
-    | {Tag.MESSAGE, Tag.DEL_PROPERTY}
+    {tag for tag in Tag if tag.action in (Action.DEF, Action.SET)} | {Tag.MESSAGE, Tag.DEL_PROPERTY}
 )
 
 
