@@ -1,0 +1,94 @@
+"""What every link shares: capped back-off, short error descriptions, and the reconnect loop that keeps
+the link's state (a loss logged once, not per retry)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import ssl
+
+import pytest
+
+from indiredis.core.channel import Channel
+from indiredis.links.base import Backoff, InboundItem, Link, describe_error
+from indiredis.protocol.messages import Message
+from tests.support.eventloop import run
+
+
+def test_backoff_doubles_up_to_its_cap_and_resets() -> None:
+    backoff = Backoff()
+    assert [backoff.next() for _ in range(6)] == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    backoff.reset()
+    assert backoff.next() == 0.5
+
+
+@pytest.mark.parametrize(
+    ("error", "text"),
+    [
+        (
+            ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed ('127.0.0.1', 1)"),
+            "connection refused",
+        ),
+        (OSError("Error 111 connecting to 127.0.0.1:1. Connection refused."), "connection refused"),
+        (EOFError(), "EOFError"),
+        (RuntimeError("first line\nsecond line"), "first line"),
+    ],
+)
+def test_describe_error_is_short(error: BaseException, text: str) -> None:
+    assert describe_error(error) == text
+
+
+def test_describe_error_finds_the_cause_behind_a_wrapper() -> None:
+    try:
+        try:
+            raise ConnectionResetError(errno.ECONNRESET, "reset")
+        except OSError as inner:
+            raise RuntimeError("library wrapper") from inner
+    except RuntimeError as outer:
+        assert describe_error(outer) == "connection reset by peer"
+
+
+def test_describe_error_of_tls() -> None:
+    error = ssl.SSLCertVerificationError(
+        1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed (_ssl.c:1000)"
+    )
+    assert describe_error(error) == "certificate verify failed"
+
+
+class FlakyLink(Link):
+    """Fails its first sessions, then serves until cancelled."""
+
+    what = "flaky"
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.backoff = Backoff(0.0, 0.0)  # no waiting between tries in a test
+        self.failures = failures
+        self.sessions = 0
+        self.serving = asyncio.Event()
+
+    async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+        self.sessions += 1
+        if self.sessions <= self.failures:
+            raise ConnectionRefusedError(errno.ECONNREFUSED, "refused")
+        self.connected("connected to flaky")
+        self.serving.set()
+        await asyncio.Event().wait()
+
+
+def test_run_reconnects_and_logs_the_loss_once(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="indiredis")
+
+    async def body() -> None:
+        link = FlakyLink(failures=3)
+        task = asyncio.ensure_future(link.run(Channel(10), Channel(10)))
+        await link.serving.wait()
+        assert link.sessions == 4 and link.state.connected and link.state.text == "connected to flaky"
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(body)
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == ["flaky unavailable: connection refused", "connected to flaky"]
