@@ -138,8 +138,9 @@ def make_driverstomqtt(
 ) -> Bridge:
     """Driver processes ⇄ MQTT broker, snooping across observatories, as a :class:`Bridge`.
 
-    ``manager_device`` names the pool's own INDI device (default "Driver Manager <host name>", so that
-    several observatories stay apart); ``give_up`` as for :func:`make_driverstoredis`.
+    ``manager_device`` names the pool's own INDI device (default "Driver Manager <host name>", the short
+    name without dots, which INDI's command-line tools read as separators, so that several observatories
+    stay apart); ``give_up`` as for :func:`make_driverstoredis`.
     """
     return Bridge(
         "driverstomqtt",
@@ -147,7 +148,7 @@ def make_driverstomqtt(
             list(drivers),
             max_message_size,
             forward_snoop_requests=True,
-            manager_device=manager_device or f"{DEFAULT_MANAGER_DEVICE} {socket.gethostname()}",
+            manager_device=manager_device or f"{DEFAULT_MANAGER_DEVICE} {socket.gethostname().split('.')[0]}",
             give_up=give_up,
         ),
         MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
