@@ -127,15 +127,18 @@ def test_entry_points_help_units_conffiles_user(installed):
         text = run(f"/usr/bin/indiredis-{service}", "--help").stdout
         assert "--config" in text and f"/etc/indiredis/{service}.ini" in text
         assert Path(f"/usr/share/man/man1/indiredis-{service}.1.gz").is_file()
+    text = run("/usr/bin/indiredis-indiserver", "--help").stdout  # the indiserver unit's helper
+    assert "/etc/indiredis/indiserver.ini" in text and "fifo" in text
+    assert Path("/usr/share/man/man1/indiredis-indiserver.1.gz").is_file()
     units = sorted(Path("/lib/systemd/system").glob("indiredis-*"))
-    assert len(units) == 9  # six bridges, the inditoredis@ template, web service and socket
+    assert len(units) == 10  # six bridges, the inditoredis@ template, web service and socket, indiserver
     verify = run("systemd-analyze", "verify", "--man=no", *map(str, units), check=False)
     assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
     for unit in units:  # the Documentation= of every unit points at a file the package installed
         for url in re.findall(r"file://(\S+)", unit.read_text()):
             assert Path(url).is_file(), f"{unit.name}: Documentation={url} is missing"
     conffiles = run("dpkg-query", "-W", "-f=${Conffiles}", "indiredis").stdout
-    for name in ["common"] + SERVICES:
+    for name in ["common", "indiserver"] + SERVICES:
         path = Path(f"/etc/indiredis/{name}.ini")
         assert str(path) in conffiles and path.exists()
         status = path.stat()

@@ -436,7 +436,9 @@ def test_systemd_analyze_verify_passes_on_every_unit(tmp_path):
     if not shutil.which("systemd-analyze"):
         pytest.fail("systemd-analyze is missing (make test installs the systemd package)")
     units = sorted((Path(__file__).parents[2] / "systemd").glob("indiredis-*"))
-    assert len(units) == 9  # six bridges, the inditoredis@ template, the web service and its socket
+    assert (
+        len(units) == 10
+    )  # six bridges, the inditoredis@ template, the web service and its socket, indiserver
     for unit in units:  # the units name /usr/bin/indiredis-*: point them at this installation's scripts
         (tmp_path / unit.name).write_text(
             unit.read_text().replace("/usr/bin/indiredis-", f"{BIN}/indiredis-")
