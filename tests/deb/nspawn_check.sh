@@ -111,6 +111,40 @@ SECOND_INSTANCE=$(inside systemctl show -p MainPID --value $INSTANCE)
 [ "$SECOND_INSTANCE" != "$FIRST_INSTANCE" ] && [ "$(inside systemctl is-active $INSTANCE)" = active ] || \
     { echo "$INSTANCE not restarted by the upgrade (main pid $FIRST_INSTANCE, then $SECOND_INSTANCE)"; exit 1; }
 echo "restarted by the upgrade"
+# --- indiredis-indiserver (drivers block) ---------------------------------------------------------------
+# the shipped indiserver unit enabled with indiredis-inditoredis, in place of the hand-made indiserver.service
+# (both would take port 7624); after a boot the simulators of /etc/indiredis/indiserver.ini (as shipped)
+# reach Redis, indiserver runs sandboxed as indiredis, and a driver started through its FIFO appears too
+inside systemctl disable --now indiserver.service
+inside systemctl enable indiredis-indiserver $UNIT
+inside systemctl show -p After --value $UNIT | grep -q "indiredis-indiserver.service" || \
+    { echo "$UNIT is not ordered after indiredis-indiserver"; exit 1; }
+inside systemctl stop $UNIT $INSTANCE
+inside redis-cli flushall >/dev/null  # nothing in Redis from before the boot
+inside systemctl poweroff || true
+wait $NSPAWN 2>/dev/null || true
+systemd-nspawn -q -D "$ROOT" --register=no --keep-unit -b >/dev/null 2>&1 &
+NSPAWN=$!
+INIT=
+for _ in $(seq 150); do INIT=$(container_init); [ -n "$INIT" ] && break; sleep 0.2; done
+[ -n "$INIT" ] || { echo "the container did not boot again"; exit 1; }
+inside systemctl is-system-running --wait || true
+echo "container booted again"
+for _ in $(seq 150); do
+    [ "$(inside redis-cli smembers indi_devices | grep -c "Telescope Simulator\|CCD Simulator")" = 2 ] && break
+    sleep 0.2
+done
+[ "$(inside redis-cli smembers indi_devices | grep -c "Telescope Simulator\|CCD Simulator")" = 2 ] || \
+    { inside journalctl -u indiredis-indiserver -u $UNIT --no-pager | tail -n 20; echo "no simulators in Redis after boot"; exit 1; }
+SERVER=$(inside systemctl show -p MainPID --value indiredis-indiserver)
+[ "$(inside stat -c %U "/proc/$SERVER")" = indiredis ] && [ "$(inside readlink "/proc/$SERVER/exe")" = /usr/bin/indiserver ] || \
+    { echo "indiredis-indiserver's main process is not indiserver run by indiredis"; exit 1; }
+inside test -p /run/indiredis/indiserver.fifo || { echo "no indiserver FIFO"; exit 1; }
+inside sh -c 'echo "start indi_simulator_focus" > /run/indiredis/indiserver.fifo'
+for _ in $(seq 150); do inside redis-cli smembers indi_devices | grep -q "Focuser Simulator" && break; sleep 0.2; done
+inside redis-cli smembers indi_devices | grep -q "Focuser Simulator" || { echo "the FIFO started nothing"; exit 1; }
+echo "indiserver unit: simulators in Redis after boot"
+# --- end of the indiredis-indiserver block ---------------------------------------------------------------
 inside dpkg -r indiredis
 [ "$(inside systemctl is-active $UNIT)" != active ] && [ "$(inside systemctl is-active $INSTANCE)" != active ] && \
     [ -z "$(inside find /proc -maxdepth 1 -user indiredis)" ] || \

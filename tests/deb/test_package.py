@@ -265,8 +265,8 @@ def test_remove_keeps_conffiles_and_purge_leaves_nothing(installed):
 def test_booted_systemd_in_an_nspawn_container_runs_the_service(deb):
     """The maintainer scripts under a booted systemd (a debootstrapped Debian in systemd-nspawn): nothing
     starts on installation, `systemctl enable --now indiredis-inditoredis` runs it and an instance of its
-    template, a Redis restart is in the journal by its MESSAGE_IDs, an upgrade restarts both, removal stops
-    both."""
+    template, a Redis restart is in the journal by its MESSAGE_IDs, an upgrade restarts both; with
+    indiredis-indiserver enabled too, the simulators reach Redis after a boot; removal stops them all."""
     root = os.environ.get("INDIREDIS_NSPAWN_ROOT", "/var/tmp/indiredis-nspawn")
     proc = subprocess.Popen(
         ["sh", str(ROOT / "tests/deb/nspawn_check.sh"), root, str(deb)],
@@ -298,3 +298,4 @@ def test_booted_systemd_in_an_nspawn_container_runs_the_service(deb):
     assert "template instance active" in output
     assert "journal: link lost and restored" in output
     assert "restarted by the upgrade" in output and "stopped by removal" in output
+    assert "indiserver unit: simulators in Redis after boot" in output  # indiredis-indiserver + inditoredis
