@@ -98,7 +98,11 @@ def apply_in_place(service: object, old: Settings, new: Settings) -> str | None:
     from ..links.instrument.drivers import DriverPool
 
     pool = getattr(service, "indi_side", None)
-    if old.same_service(new) or not isinstance(pool, DriverPool) or not set(POOL_RELOADABLE) <= set(old.options):
+    if (
+        old.same_service(new)
+        or not isinstance(pool, DriverPool)
+        or not set(POOL_RELOADABLE) <= set(old.options)
+    ):
         return None
     carried = replace(old, options={**old.options, **{k: new.options[k] for k in POOL_RELOADABLE}})
     if not carried.same_service(new):

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from .config import CONFIG_DIR, EX_CONFIG
+from .config import _parse_file as parse_file
 
 DEFAULT_CONFIG = CONFIG_DIR / "indiserver.ini"
 DEFAULT_FIFO = "/run/indiredis/indiserver.fifo"
@@ -93,17 +94,7 @@ def _common_port(path: Path) -> int:
 def load(path: Path) -> IndiserverSettings:
     """Read and check ``path``; :class:`ConfigError` names the file, section and key of a mistake."""
     parser = configparser.ConfigParser(interpolation=None, default_section="\0none")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            parser.read_file(handle, str(path))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file") from None
-    except PermissionError:
-        raise ConfigError(
-            f"{path}: permission denied (the file should be readable by group indiredis)"
-        ) from None
-    except (UnicodeDecodeError, configparser.Error) as exc:
-        raise ConfigError(f"{path}: {' '.join(str(exc).split())}") from None
+    parse_file(path, parser)
     unknown = [name for name in parser.sections() if name != "service"]
     if unknown:
         raise ConfigError(f"{path}: unknown section [{unknown[0]}] (the file has one section, [service])")

@@ -87,7 +87,7 @@ def test_the_driver_manager_device_appears_in_redis(bridge, rconn, server):
     properties = set(tools.properties(rconn, server, MANAGER))
     for driver in DRIVERS:
         assert {f"{driver}_{p}" for p in ("STATUS", "INFO", "RESTARTS", "STDERR", "CONTROL")} <= properties
-        wait_for(lambda: light(rconn, server, driver) == "Ok", what=f"{driver} shown running")
+        wait_for(lambda d=driver: light(rconn, server, d) == "Ok", what=f"{driver} shown running")
     ccd = bridge.indi_side.router.owner(CCD) or bridge.indi_side.drivers[1]
     wait_for(lambda: info(rconn, server, "indi_simulator_ccd", "PID") == str(ccd.process.pid), what="its pid")
     assert tools.attributes_dict(rconn, server, "indi_simulator_ccd_CONTROL", MANAGER)["perm"] == "rw"
@@ -153,8 +153,10 @@ def test_a_request_naming_an_unconfigured_executable_is_refused_and_nothing_runs
     pids = bridge.indi_side.child_pids()
     control(rconn, server, "indi_simulator_focus", "START")  # installed, but not configured
     wait_for(
-        lambda: "refused newSwitchVector 'indi_simulator_focus_CONTROL'"
-        in (tools.last_message(rconn, server, MANAGER) or ""),
+        lambda: (
+            "refused newSwitchVector 'indi_simulator_focus_CONTROL'"
+            in (tools.last_message(rconn, server, MANAGER) or "")
+        ),
         what="the refusal",
     )
     tools.newtextvector(rconn, server, "DRIVERS", MANAGER, {"START": "indi_simulator_focus"})
@@ -173,9 +175,7 @@ def test_a_driver_that_keeps_crashing_is_left_failed_until_a_client_starts_it(se
     crashing.chmod(0o755)
     bridge = make_driverstoredis(["indi_simulator_telescope", str(crashing)], server, give_up=GiveUp(2, 60))
     with run_bridge(bridge):
-        wait_for(
-            lambda: light(rconn, server, "indi_crashing_driver") == "Alert", timeout=20, what="failed"
-        )
+        wait_for(lambda: light(rconn, server, "indi_crashing_driver") == "Alert", timeout=20, what="failed")
         assert "indi_crashing_driver crashed 2 times in 60 s: given up" in (
             tools.last_message(rconn, server) or ""
         )

@@ -16,6 +16,8 @@ from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import IndiStreamParser
 from tests.support.bridgethread import run_bridge
+from tests.support.indiclient import indi_getprop as getprop
+from tests.support.indiclient import wait_listed
 from tests.support.servers import MosquittoProcess, free_port, port_open, wait_for
 
 TELESCOPE = "Telescope Simulator"
@@ -71,16 +73,9 @@ class IndiWatcher:
         self.thread.join(10)
 
 
-def getprop(port: int, spec: str) -> str:
-    return subprocess.run(
-        ["indi_getprop", "-h", "127.0.0.1", "-p", str(port), "-t", "2", spec],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    ).stdout
-
-
 def setprop(port: int, *spec: str) -> None:
+    """``indi_setprop``; with a type flag (``-s``) it sends at once, reading nothing back (a client that
+    leaves with unread definitions may lose its command through mqtttoport: issue 17, item 1)."""
     subprocess.run(["indi_setprop", "-h", "127.0.0.1", "-p", str(port), *spec], check=True, timeout=30)
 
 
@@ -105,28 +100,23 @@ def chain():
 
 def test_driver_manager_through_mqtt_and_the_port_with_indi_tools(chain):
     port, watcher, pool = chain
-    listing = wait_for(
-        lambda: (
-            (out := getprop(port, f"{MANAGER}.*.*")) and "indi_simulator_ccd_STATUS.STATE=Ok" in out and out
-        ),
-        timeout=30,
-        interval=0.5,
-        what="the Driver Manager listed by indi_getprop",
+    listing = wait_listed(
+        port,
+        f"{MANAGER}.*.*",
+        "indi_simulator_ccd_STATUS.STATE=Ok",
+        "the Driver Manager listed by indi_getprop",
     )
     assert f"{MANAGER}.indi_simulator_telescope_STATUS.STATE=Ok" in listing
-    setprop(port, f"{TELESCOPE}.CONNECTION.CONNECT=On")
-    wait_for(
-        lambda: f"{TELESCOPE}.CONNECTION.CONNECT=On" in getprop(port, f"{TELESCOPE}.CONNECTION.*"),
-        timeout=30,
-        interval=0.5,
-        what="the telescope connected",
+    setprop(port, "-s", f"{TELESCOPE}.CONNECTION.CONNECT=On")
+    wait_listed(
+        port, f"{TELESCOPE}.CONNECTION.*", f"{TELESCOPE}.CONNECTION.CONNECT=On", "the telescope connected"
     )
     telescope_pid = pool.router.owner(TELESCOPE).process.pid
     ccd_pid = pool.router.owner(CCD).process.pid
 
     # restart: Busy, then Ok; the telescope's process and connection untouched
     mark = len(watcher.seen())
-    setprop(port, f"{MANAGER}.indi_simulator_ccd_CONTROL.RESTART=On")
+    setprop(port, "-s", f"{MANAGER}.indi_simulator_ccd_CONTROL.RESTART=On")
     wait_for(
         lambda: "Ok" in watcher.states("indi_simulator_ccd_STATUS", mark)[1:],
         timeout=30,
@@ -140,24 +130,17 @@ def test_driver_manager_through_mqtt_and_the_port_with_indi_tools(chain):
 
     # stop deletes the CCD's device; start brings it back
     mark = len(watcher.seen())
-    setprop(port, f"{MANAGER}.indi_simulator_ccd_CONTROL.STOP=On")
+    setprop(port, "-s", f"{MANAGER}.indi_simulator_ccd_CONTROL.STOP=On")
     wait_for(lambda: watcher.deleted(CCD, mark), timeout=20, what="the CCD deleted")
-    wait_for(
-        lambda: (
-            "indi_simulator_ccd_STATUS.STATE=Idle" in getprop(port, f"{MANAGER}.indi_simulator_ccd_STATUS.*")
-        ),
-        timeout=20,
-        interval=0.5,
-        what="the CCD shown stopped",
+    wait_listed(
+        port,
+        f"{MANAGER}.indi_simulator_ccd_STATUS.*",
+        "indi_simulator_ccd_STATUS.STATE=Idle",
+        "the CCD shown stopped",
     )
     assert not getprop(port, f"{CCD}.CONNECTION.*")
-    setprop(port, f"{MANAGER}.indi_simulator_ccd_CONTROL.START=On")
-    wait_for(
-        lambda: f"{CCD}.CONNECTION.CONNECT" in getprop(port, f"{CCD}.CONNECTION.*"),
-        timeout=30,
-        interval=0.5,
-        what="the CCD back after start",
-    )
+    setprop(port, "-s", f"{MANAGER}.indi_simulator_ccd_CONTROL.START=On")
+    wait_listed(port, f"{CCD}.CONNECTION.*", f"{CCD}.CONNECTION.CONNECT", "the CCD back after start")
     assert pool.router.owner(TELESCOPE).process.pid == telescope_pid
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from indiredis.links.instrument.drivers import DriverPool
 from indiredis.links.instrument.manager import (
-    DriverAction,
     Command,
+    DriverAction,
     DriverReport,
     DriverState,
     GiveUp,

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemons import BIN
+from tests.support.indiclient import wait_listed
 from tests.support.servers import free_port, port_open, wait_for
 
 ROOT = Path(__file__).parents[2]
@@ -22,15 +23,6 @@ def helper(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "indiredis-indiserver"), *args], capture_output=True, text=True, timeout=30
     )
-
-
-def getprop(port: int, spec: str) -> str:
-    return subprocess.run(
-        ["indi_getprop", "-h", "127.0.0.1", "-p", str(port), "-t", "2", spec],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    ).stdout
 
 
 def test_the_shipped_example_is_valid_and_gives_indiservers_command_line(tmp_path):
@@ -87,19 +79,13 @@ def test_it_becomes_indiserver_and_drivers_start_through_the_fifo(tmp_path):
         wait_for(lambda: port_open(port), timeout=20, what="indiserver listening")
         assert Path(f"/proc/{proc.pid}/exe").resolve().name == "indiserver"  # exec'd: systemd watches it
         assert fifo.is_fifo() and oct(fifo.stat().st_mode & 0o777) == "0o600"
-        wait_for(
-            lambda: "CCD Simulator.CONNECTION.CONNECT" in getprop(port, "CCD Simulator.CONNECTION.*"),
-            timeout=30,
-            interval=0.5,
-            what="the configured drivers' devices",
+        wait_listed(
+            port, "CCD Simulator.CONNECTION.*", "CCD Simulator.CONNECTION.CONNECT", "the drivers' devices"
         )
         with open(fifo, "w") as control:
             control.write("start indi_simulator_focus\n")
-        wait_for(
-            lambda: "Focuser Simulator.CONNECTION" in getprop(port, "Focuser Simulator.CONNECTION.*"),
-            timeout=30,
-            interval=0.5,
-            what="a driver started through the FIFO",
+        wait_listed(
+            port, "Focuser Simulator.CONNECTION.*", "Focuser Simulator.CONNECTION", "a FIFO-started driver"
         )
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
