@@ -1,70 +1,160 @@
-"""A burst through the MQTT chain: indiserver stand-in -> inditomqtt -> mosquitto -> mqtttoredis -> Redis.
+"""A burst of the mount stream through the MQTT chains, on a stock mosquitto.
 
-    .venv/bin/python bench/mqtt_burst.py [--messages 10000]
+    .venv/bin/python bench/mqtt_burst.py [--messages 20000] [--chains inditomqtt,driverstomqtt]
+                                         [--no-batching] [--broker-config 'max_queued_messages 1000000']
 
-A fake indiserver writes ``--messages`` numbered setNumberVector messages at
-once; a Redis subscriber counts what arrives on the from_indi channel.  Prints
-how many arrived (the original package loses most of such a burst), and the
-rate.
+Chains, each bridge a process of its own, the broker mosquitto in its default
+configuration (``mosquitto -p PORT``) unless ``--broker-config`` is given:
+
+* ``inditomqtt``: a stand-in indiserver -> inditomqtt -> mosquitto -> mqtttoredis -> Redis;
+* ``driverstomqtt``: a stand-in driver run by driverstomqtt -> mosquitto -> mqtttoredis -> Redis.
+
+The source sends ``--messages`` ``setNumberVector`` of the realistic mount stream (10 properties,
+6 numbers each in ``%010.6m`` sexagesimal, ``tests/support/mountstream.py``) at once, when a
+client asks for it through Redis; a subscriber to Redis's ``from_indi`` channel counts the
+distinct numbered messages that arrive.  Prints per chain: delivered/sent, the rate (delivered
+messages over the time from the request to the last arrival), and the messages mqtttoredis
+reported lost ("lost N messages" log lines).  ``--no-batching`` sends one INDI message per MQTT
+message, as the original 0.1.4 bridges do.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import redis
 
-import indiredis  # noqa: E402
-from indiredis import bridges  # noqa: E402
-from tests.support.bridgethread import run_bridge  # noqa: E402
-from tests.support.fakeindi import FakeIndiServer  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchbridge import cpu_seconds, start_bridge  # noqa: E402
+
+from tests.support.mountstream import StreamWatcher  # noqa: E402
 from tests.support.servers import MosquittoProcess, RedisProcess, wait_for  # noqa: E402
-from tests.support.watchers import RedisWatcher  # noqa: E402
 
-DEF = (
-    b'<defNumberVector device="Stream" name="SEQ" state="Idle" perm="ro">'
-    b'<defNumber name="RUN" format="%.0f" min="0" max="0" step="0">1</defNumber>'
-    b'<defNumber name="N" format="%.0f" min="0" max="0" step="0">0</defNumber></defNumberVector>'
+STANDIN = ROOT / "tests" / "support" / "mount_standin.py"
+STALL = 15.0  # seconds without a new arrival before the burst is taken as over
+BURST_REQUEST = (
+    b'<newSwitchVector device="{device}" name="BURST"><oneSwitch name="GO">On</oneSwitch></newSwitchVector>'
 )
+
+
+def run_chain(chain: str, count: int, batching: bool, broker_config: str) -> None:
+    """Run one burst through ``chain`` and print its figures."""
+    env = {**os.environ, "MOUNT_BURST": str(count), "MOUNT_DEVICE": "Mount"}
+    with (
+        RedisProcess() as redis_proc,
+        MosquittoProcess(extra_config=broker_config) as broker,
+        tempfile.TemporaryDirectory(prefix="mqtt-burst-") as workdir,
+    ):
+        mqtt = f"indiredis.mqtt_server('127.0.0.1', {broker.port})"
+        redis_host = f"indiredis.redis_server('127.0.0.1', {redis_proc.port})"
+        logs = {name: open(Path(workdir) / f"{name}.log", "w+b") for name in ("instrument", "gui")}
+        processes = []
+        try:
+            if chain == "inditomqtt":
+                standin = start_standin(1, 0, env)
+                processes.append(standin)
+                port = read_ports(standin)[0]
+                device = "Site00"
+                processes.append(
+                    start_bridge(
+                        "make_inditomqtt",
+                        f"indiredis.indi_server('127.0.0.1', {port}), 'obs', {mqtt}, "
+                        f"mqtt_batching={batching}",
+                        logs["instrument"],
+                    )
+                )
+            else:
+                device = "Mount"
+                processes.append(
+                    start_bridge(
+                        "make_driverstomqtt",
+                        f"[{str(STANDIN)!r}], 'obs', {mqtt}, mqtt_batching={batching}",
+                        logs["instrument"],
+                        env,
+                    )
+                )
+            processes.append(
+                start_bridge(
+                    "make_mqtttoredis", f"'gui', {mqtt}, {redis_host}, mqtt_batching={batching}", logs["gui"]
+                )
+            )
+            rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
+            watcher = StreamWatcher(redis_proc.port).start()
+            wait_for(
+                lambda: rconn.sismember("indi_properties:" + device, "BURST"),
+                timeout=60,
+                what="the definitions",
+            )
+            cpu_before = [cpu_seconds(p.pid) for p in processes]
+            start = time.monotonic()
+            rconn.publish("to_indi", BURST_REQUEST.replace(b"{device}", device.encode()))
+            last_count, last_change = 0, time.monotonic()
+            while watcher.count(device) < count and time.monotonic() - last_change < STALL:
+                time.sleep(0.05)
+                if watcher.count(device) != last_count:
+                    last_count, last_change = watcher.count(device), time.monotonic()
+            delivered = watcher.count(device)
+            elapsed = (last_change if delivered < count else time.monotonic()) - start
+            cpu = [cpu_seconds(p.pid) - before for p, before in zip(processes, cpu_before)]
+            watcher.stop()
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(15)
+        logs["gui"].seek(0)
+        reported = sum(int(n) for n in re.findall(rb"lost (\d+) messages", logs["gui"].read()))
+        for log in logs.values():
+            log.close()
+    framing = "batched" if batching else "one INDI message per MQTT message"
+    broker = f"mosquitto with {broker_config!r}" if broker_config else "stock mosquitto"
+    print(
+        f"{chain} -> {broker} -> mqtttoredis, {framing}: delivered {delivered}/{count} "
+        f"({delivered / count:.1%}), {delivered / elapsed:,.0f} msg/s, lost {count - delivered}, "
+        f"reported lost by mqtttoredis {reported}; CPU seconds: instrument side {cpu[-2]:.1f}, "
+        f"mqtttoredis {cpu[-1]:.1f}"
+    )
+
+
+def start_standin(sites: int, rate: float, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``sites`` stand-in indiservers in one process (``tests/support/mount_standin.py --servers``)."""
+    return subprocess.Popen(
+        [sys.executable, str(STANDIN), "--servers", str(sites), "--rate", str(rate)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=env,
+    )
+
+
+def read_ports(standin: subprocess.Popen[bytes]) -> list[int]:
+    """The ports the stand-in indiservers listen on."""
+    assert standin.stdout is not None
+    line = standin.stdout.readline().decode()
+    if not line.startswith("PORTS "):
+        raise RuntimeError(f"the stand-in indiserver said {line!r}")
+    return [int(port) for port in line.split()[1:]]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--messages", type=int, default=10_000)
-    count = parser.parse_args().messages
-    with RedisProcess() as redis_proc, MosquittoProcess() as broker, FakeIndiServer() as fake:
-        mqtt_host = indiredis.mqtt_server("127.0.0.1", broker.port)
-        redis_host = indiredis.redis_server("127.0.0.1", redis_proc.port)
-        instrument = bridges.make_inditomqtt(indiredis.indi_server("127.0.0.1", fake.port), "obs", mqtt_host)
-        gui = bridges.make_mqtttoredis("gui", mqtt_host, redis_host)
-        watcher = RedisWatcher(redis_proc.port).start()
-        with run_bridge(instrument), run_bridge(gui):
-            wait_for(lambda: instrument.ready and gui.ready and fake.clients, what="bridges")
-            fake.send(DEF)
-            burst = "".join(
-                f'<setNumberVector device="Stream" name="SEQ" timestamp="2026-01-01T00:00:00">'
-                f'<oneNumber name="RUN">1</oneNumber><oneNumber name="N">{n}</oneNumber></setNumberVector>'
-                for n in range(1, count + 1)
-            ).encode()
-            start = time.monotonic()
-            fake.send(burst)
-            try:
-                wait_for(lambda: len(watcher.snapshot()) >= count, timeout=120, what="the burst")
-            except TimeoutError:
-                pass
-            elapsed = time.monotonic() - start
-        watcher.stop()
-    numbers = {arrival.number for arrival in watcher.snapshot()}
-    print(
-        f"burst of {count} setNumberVector through inditomqtt -> mosquitto -> mqtttoredis: "
-        f"{len(numbers)} arrived ({len(numbers) / count:.1%}), {len(numbers) / elapsed:.0f} msg/s, "
-        f"missing {count - len(numbers)}"
-    )
+    parser.add_argument("--messages", type=int, default=20_000, help="messages in the burst (default 20 000)")
+    parser.add_argument("--chains", default="inditomqtt,driverstomqtt", help="comma-separated chains")
+    parser.add_argument("--no-batching", action="store_true", help="the original framing: no batching")
+    parser.add_argument("--broker-config", default="", help="mosquitto configuration lines (default: none)")
+    args = parser.parse_args()
+    for chain in args.chains.split(","):
+        run_chain(chain, args.messages, not args.no_batching, args.broker_config.replace("\\n", "\n"))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,11 @@
 an event loop (the daemons use these); the plain functions are the classic
 blocking API and run until interrupted.  ``buffer_size`` is how many messages
 each direction holds while its far side is down (beyond it the oldest are
-dropped, and counted in the log).
+dropped, and counted in the log).  ``mqtt_batching`` (the MQTT bridges): pack
+messages that wait into one MQTT payload, numbered so that receivers detect
+gaps (the default); ``False`` sends one INDI message per payload, the original
+0.1.4 framing, for original bridges receiving on the same broker (see
+``docs/mqtt-framing.md``).
 """
 
 from __future__ import annotations
@@ -106,12 +110,13 @@ def make_inditomqtt(
     subscribe_list: list[str] | None = None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
+    mqtt_batching: bool = True,
 ) -> Bridge:
     """indiserver ⇄ MQTT broker (the instrument side), as a :class:`Bridge`."""
     return Bridge(
         "inditomqtt",
         IndiServerLink(indi_host, max_message_size),
-        MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
+        MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
         buffer_size,
     )
 
@@ -135,6 +140,7 @@ def make_driverstomqtt(
     buffer_size: int = DEFAULT_BUFFER_SIZE,
     manager_device: str | None = None,
     give_up: GiveUp | None = None,
+    mqtt_batching: bool = True,
 ) -> Bridge:
     """Driver processes ⇄ MQTT broker, snooping across observatories, as a :class:`Bridge`.
 
@@ -151,7 +157,7 @@ def make_driverstomqtt(
             manager_device=manager_device or f"{DEFAULT_MANAGER_DEVICE} {socket.gethostname().split('.')[0]}",
             give_up=give_up,
         ),
-        MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
+        MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
         buffer_size,
     )
 
@@ -172,11 +178,12 @@ def make_mqtttoredis(
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     subscribe_list: list[str] | None = None,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
+    mqtt_batching: bool = True,
 ) -> Bridge:
     """MQTT broker ⇄ Redis (the GUI side), as a :class:`Bridge`."""
     return to_redis(
         "mqtttoredis",
-        MqttClientLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
+        MqttClientLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
         RedisLink(redis_host, log_lengths, blob_folder, max_message_size),
         buffer_size,
     )
@@ -209,11 +216,12 @@ def make_mqtttoport(
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     subscribe_list: list[str] | None = None,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
+    mqtt_batching: bool = True,
 ) -> Bridge:
     """MQTT broker ⇄ a listening port for classic INDI clients, as a :class:`Bridge`."""
     return Bridge(
         "mqtttoport",
-        MqttClientLink(mqtt_id, mqtt_host, subscribe_list, max_message_size),
+        MqttClientLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
         PortLink(port, host, max_message_size),
         buffer_size,
     )

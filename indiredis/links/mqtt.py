@@ -1,8 +1,7 @@
 """The MQTT transport: both MQTT links, on one paho-mqtt connection wrapper.
 
-Topic layout (``docs/mqtt.md``; ``T``, ``F``, ``SC``, ``SD`` are
-the mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data
-topics, every payload one complete INDI XML message):
+Topic layout (``docs/mqtt-framing.md``; ``T``, ``F``, ``SC``, ``SD`` are the
+mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data topics):
 
 - :class:`MqttInstrumentLink`, the client side of ``inditomqtt`` /
   ``driverstomqtt`` (id ``S``): publishes INDI traffic on ``F/S``; takes client
@@ -10,30 +9,43 @@ topics, every payload one complete INDI XML message):
   getProperties for a foreign device goes out on ``SC/S``; requests seen on
   ``SC/<other>`` are remembered and matching traffic is also sent to
   ``SD/<other>``; ``SD/S`` brings the data our drivers asked for.  Our own
-  snoop requests are repeated on reconnection and whenever a client side asks
-  for every property, so instrument sides that started later learn them.  On every
-  (re)connection it asks its INDI side for getProperties, so that client
+  snoop requests are repeated on reconnection, whenever a client side asks
+  for every property, and when a gap shows on ``SD/S``, so instrument sides that started later learn
+  them.  On every (re)connection it asks its INDI side for getProperties, so that client
   sides that reconnected meanwhile get every definition again.
 - :class:`MqttClientLink`, the INDI side of ``mqtttoredis`` / ``mqtttoport``
   (id ``C``): publishes client traffic on ``T/C``, takes INDI traffic from
   ``F/#`` (or ``F/<id>`` per ``subscribe_list``), and sends getProperties on
-  every (re)connection and on first hearing from each instrument side after
-  it, so the client side's store is complete again whatever the order in
-  which the bridges reconnected.
+  every (re)connection, on first hearing from each instrument side after
+  it, and when messages of an instrument side went missing, so the client side's store is
+  complete again whatever the order in which the bridges reconnected.
 
-Delivery: QoS 2, as the original package, so nothing is duplicated or lost
-while the broker is up.  Messages are taken from the bridge's bounded channel
-only while connected, at most :data:`MAX_IN_FLIGHT` unacknowledged at a time
-(back-pressure); those the broker had not acknowledged when the connection
-dropped are put back at the head of the channel and sent again, in order,
-after reconnecting.  While the broker is unreachable the channel drops its
-oldest messages once full and the count is logged on recovery.
+Payloads (:mod:`indiredis.protocol.mqttframing`): with ``batching`` (the
+default) the messages waiting in the channel when the publisher takes its next
+batch share payloads, each numbered per publisher session and topic; a lone
+message still goes out at once, and a burst needs a hundredfold fewer MQTT
+messages, so a stock broker's queue of 1 000 messages per subscriber holds
+about 100 000 INDI messages.  Receivers track every publisher's numbers: a gap
+is logged once with its count, and the client side asks for every property
+again; a payload resent after a reconnection is not delivered twice.  Without
+``batching`` every payload is one INDI message, exactly as the original 0.1.4
+bridges send them (for original receivers on the same broker); receivers
+always accept that form.
 
-Size: one INDI message is one MQTT message, never chunked (chunks would break
-interoperability with the original bridges).  MQTT allows 256 MiB per message
-and mosquitto accepts that by default (``message_size_limit 0``); a broker
-configured lower must be raised to the largest BLOB expected.  A message the
-broker cannot take is logged and skipped.
+Delivery: QoS 2, as the original package.  Payloads are built from the
+bridge's bounded channel only while connected, at most :data:`MAX_IN_FLIGHT`
+unacknowledged at a time (back-pressure); those the broker had not
+acknowledged when the connection dropped are sent again first, in order and
+with their numbers, after reconnecting.  While the broker is unreachable the
+channel drops its oldest messages once full and the count is logged on
+recovery.  Received payloads wait for the event loop in a buffer of at most
+:data:`MAX_BACKLOG_BYTES` (one larger payload is always let through); beyond
+it paho's network thread waits, so the broker holds the rest.
+
+Size: BLOBs travel one per MQTT message, never chunked.  MQTT allows 256 MiB
+per message and mosquitto accepts that by default (``message_size_limit 0``);
+a broker configured lower must be raised to the largest BLOB expected.  A
+message the broker cannot take is logged and skipped.
 
 paho-mqtt runs its network loop in its own thread (``loop_start``); its
 callbacks hand everything to the asyncio loop with ``call_soon_threadsafe``.
@@ -45,31 +57,46 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
 
 from ..core.channel import Channel
-from ..events import Event, host_port, journal_fields
 from ..hosts import MQTTServer
-from ..protocol.document import parse_document
 from ..protocol.messages import Malformed, Message
-from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
+from ..protocol.mqttframing import (
+    DEFAULT_MAX_FRAME_BYTES,
+    Frame,
+    FrameError,
+    FrameHeader,
+    Framer,
+    SequenceTracker,
+    Verdict,
+    decode_frame,
+)
+from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
 from ..protocol.routing import Snoop
-from ..protocol.vocabulary import Tag
+from ..protocol.xmlout import getproperties_xml
 from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from .streams import run_until_first_done
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("indiredis")
 
 QOS = 2
 MAX_IN_FLIGHT = 20
 CONNECT_TIMEOUT = 10.0
 KEEPALIVE = 30
-MAX_MQTT_PAYLOAD = 268_435_455
+#: messages taken from the channel at a time, to be packed into payloads
+BATCH_LIMIT = 2000
+#: received payloads waiting for the event loop, in bytes, before paho's thread waits
+MAX_BACKLOG_BYTES = 8 * 1024 * 1024
+#: a received body is handed to the parser in pieces of this size
+FEED_CHUNK = 1024 * 1024
+#: seconds between two getProperties a client side sends to repair its store
+RESYNC_HOLDOFF = 1.0
 
 
 def _new_paho_client(client_id: str) -> mqtt.Client:
@@ -82,19 +109,30 @@ def _code(value: Any) -> int:
     return int(getattr(value, "value", value) or 0)
 
 
-class MqttConnection:
-    """One paho client for one session: connect, subscribe, publish with acknowledgement tracking."""
+def get_properties() -> Message:
+    """A getProperties for every device and property."""
+    message = parse_message(getproperties_xml())
+    assert isinstance(message, Message)
+    return message
 
-    def __init__(self, server: MQTTServer, client_id: str, on_message: Callable[[str, bytes], None]) -> None:
+
+class MqttConnection:
+    """One paho client for one session: connect, subscribe, publish with acknowledgement tracking,
+    and a bounded buffer of received payloads (:meth:`receive`, :meth:`release`)."""
+
+    def __init__(self, server: MQTTServer, client_id: str) -> None:
         self.server = server
         self.loop = asyncio.get_running_loop()
         self.closed = asyncio.Event()
         self.close_reason = "connection closed"
         self._connack: asyncio.Future[tuple[int, str]] = self.loop.create_future()
-        self._in_flight: OrderedDict[int, Message] = OrderedDict()
+        self._in_flight: OrderedDict[int, Frame] = OrderedDict()
         self._room = asyncio.Event()
         self._room.set()
-        self._on_message = on_message
+        self._incoming: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        self._backlog = 0
+        self._backlog_changed = threading.Condition()
+        self._closing = False
         client = self.client = _new_paho_client(client_id)
         client.max_inflight_messages_set(MAX_IN_FLIGHT)
         if server.username:
@@ -126,7 +164,15 @@ class MqttConnection:
         self.loop.call_soon_threadsafe(self._acknowledged, mid)
 
     def _paho_message(self, client: Any, userdata: Any, message: Any) -> None:
-        self.loop.call_soon_threadsafe(self._on_message, message.topic, bytes(message.payload))
+        payload = message.payload
+        if not isinstance(payload, bytes):  # pragma: no cover - paho gives bytes
+            payload = bytes(payload)
+        with self._backlog_changed:
+            # the broker keeps what does not fit here (its queue, then a gap the receivers see)
+            while self._backlog and self._backlog + len(payload) > MAX_BACKLOG_BYTES and not self._closing:
+                self._backlog_changed.wait()
+            self._backlog += len(payload)
+        self.loop.call_soon_threadsafe(self._incoming.put_nowait, (message.topic, payload))
 
     def _acknowledged(self, mid: int) -> None:
         self._in_flight.pop(mid, None)
@@ -148,8 +194,18 @@ class MqttConnection:
         if subscriptions:
             self.client.subscribe([(topic, QOS) for topic in subscriptions])
 
-    async def publish(self, topic: str, message: Message) -> None:
-        """Publish at QoS 2, waiting while too many messages are unacknowledged."""
+    async def receive(self) -> tuple[str, bytes]:
+        """The next received payload and its topic; :meth:`release` it once handled."""
+        return await self._incoming.get()
+
+    def release(self, payload: bytes) -> None:
+        """``payload`` (from :meth:`receive`) is handled: make room for the next ones."""
+        with self._backlog_changed:
+            self._backlog -= len(payload)
+            self._backlog_changed.notify_all()
+
+    async def publish(self, frame: Frame) -> None:
+        """Publish at QoS 2, waiting while too many payloads are unacknowledged."""
         while len(self._in_flight) >= MAX_IN_FLIGHT and not self.closed.is_set():
             self._room.clear()
             await asyncio.wait(
@@ -158,97 +214,155 @@ class MqttConnection:
             )
         if self.closed.is_set():
             raise ConnectionError(self.close_reason)
-        if len(message.raw) > MAX_MQTT_PAYLOAD:
-            log.error(
-                "skipped <%s %s %s>: %d bytes is more than MQTT can carry",
-                message.tag,
-                message.device,
-                message.name,
-                len(message.raw),
-                extra=journal_fields(
-                    Event.MESSAGES_DROPPED, link="mqtt", device=message.device, prop=message.name
-                ),
-            )
-            return
-        info = self.client.publish(topic, message.raw, qos=QOS)
+        info = self.client.publish(frame.topic, frame.payload, qos=QOS)
         if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
             raise ConnectionError(mqtt.error_string(info.rc).lower())
         if not info.is_published():
-            self._in_flight[info.mid] = message
+            self._in_flight[info.mid] = frame
 
-    def unacknowledged(self) -> list[Message]:
-        """Messages published but not acknowledged, oldest first."""
+    def unacknowledged(self) -> list[Frame]:
+        """Payloads published but not acknowledged, oldest first."""
         return list(self._in_flight.values())
 
     async def close(self) -> None:
+        """Disconnect and stop paho's thread (waking it if it waits for room)."""
+        with self._backlog_changed:
+            self._closing = True
+            self._backlog_changed.notify_all()
         self.client.disconnect()
         await self.loop.run_in_executor(None, self.client.loop_stop)
 
 
-@dataclass
-class _Publisher:
-    """Moves messages from a channel to the broker; on failure the unacknowledged go back first."""
-
-    channel: Channel[Any]
-    topic_for: Callable[[Message], list[str]]
-
-    async def run(self, connection: MqttConnection) -> None:
-        try:
-            while True:
-                batch = await self.channel.get_batch()
-                for index, item in enumerate(batch):
-                    if not isinstance(item, Message):
-                        continue
-                    try:
-                        for topic in self.topic_for(item):
-                            await connection.publish(topic, item)
-                    except BaseException:
-                        self.channel.push_front([m for m in batch[index:] if isinstance(m, Message)])
-                        raise
-        finally:
-            unacked = connection.unacknowledged()
-            if unacked:
-                self.channel.push_front(unacked)
+def _describe(message: Message) -> str:
+    return f"<{message.tag} {message.device} {message.name}>"
 
 
 class _MqttLink(Link):
-    """What both MQTT links share: the session around one :class:`MqttConnection`."""
+    """What both MQTT links share: the session around one :class:`MqttConnection`, packing what
+    the link sends into payloads and unpacking and checking what it receives."""
 
     what = "MQTT broker"
-    link = "mqtt"
 
     def __init__(
-        self, mqtt_id: str, server: MQTTServer, subscribe_list: list[str] | None, max_message_size: int
+        self,
+        mqtt_id: str,
+        server: MQTTServer,
+        subscribe_list: list[str] | None,
+        max_message_size: int,
+        batching: bool = True,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
-        super().__init__(host_port(server.host, server.port))
+        super().__init__()
         if not mqtt_id or any(c in mqtt_id for c in "/#+"):
             raise ValueError(f"mqtt_id must be a non-empty name without '/', '#' or '+': {mqtt_id!r}")
         self.mqtt_id = mqtt_id
         self.server = server
         self.subscribe_list = list(subscribe_list or [])
         self.max_message_size = max_message_size
+        self.framer = Framer(batching, max_frame_bytes)
+        self.tracker = SequenceTracker()
+        #: payloads built but not yet acknowledged by the broker: sent first on the next connection
+        self.pending: deque[Frame] = deque()
+        #: messages lost on the way to this side, as counted from the publishers' sequence numbers
+        self.missing = 0
 
-    def _parse(self, topic: str, payload: bytes) -> Message | None:
-        messages, problems = parse_document(payload, self.max_message_size)
-        for problem in problems:
-            report_malformed(f"MQTT topic {topic}", problem)
-        if len(messages) != 1 or problems:
-            if not problems:
+    # -- sending ---------------------------------------------------------------------------
+    def topics_for(self, message: Message) -> list[str]:
+        """The topics a message this link sends goes to."""
+        raise NotImplementedError
+
+    def pack(self, batch: Iterable[object]) -> list[Frame]:
+        """The payloads for a batch taken from the sending channel (anything but messages is skipped)."""
+        routed = [(item, self.topics_for(item)) for item in batch if isinstance(item, Message)]
+        frames, refused = self.framer.pack(routed)
+        for message in refused:
+            log.error(
+                "skipped %s: %d bytes is more than MQTT can carry", _describe(message), len(message.raw)
+            )
+        return frames
+
+    async def publish_forever(self, connection: MqttConnection, channel: Channel[Any]) -> None:
+        """Publish the pending payloads, then whatever the channel holds, packed; on failure the
+        unacknowledged payloads go back to the head of :attr:`pending`."""
+        try:
+            while True:
+                if not self.pending:
+                    self.pending.extend(self.pack(await channel.get_batch(BATCH_LIMIT)))
+                while self.pending:
+                    await connection.publish(self.pending[0])
+                    self.pending.popleft()
+        finally:
+            self.pending.extendleft(reversed(connection.unacknowledged()))
+
+    # -- receiving -------------------------------------------------------------------------
+    def unpack(self, topic: str, payload: bytes) -> tuple[list[Message], Verdict | None]:
+        """The messages of a received payload not delivered before, and what its sequence says
+        (None for the original's single form, which has none)."""
+        try:
+            header, body = decode_frame(payload)
+        except FrameError as exc:
+            report_malformed(f"MQTT topic {topic}", Malformed(str(exc), payload[:80]))
+            return [], None
+        if header is None:
+            message = self._parse_single(topic, payload)
+            return ([message] if message is not None else []), None
+        verdict = self.tracker.accept(topic, header)
+        if verdict.skip >= header.count:
+            return [], verdict
+        messages = self._parse_body(topic, body, header)
+        return messages[verdict.skip :], verdict
+
+    def _parse_body(self, topic: str, body: memoryview, header: FrameHeader) -> list[Message]:
+        parser = IndiStreamParser(self.max_message_size)
+        messages: list[Message] = []
+        for start in range(0, len(body), FEED_CHUNK):
+            for event in parser.feed(body[start : start + FEED_CHUNK]):  # type: ignore[arg-type]  # a view, not a copy
+                if isinstance(event, Malformed):
+                    report_malformed(f"MQTT topic {topic}", event)
+                else:
+                    messages.append(event)
+        if parser.buffered or len(messages) != header.count:
+            report_malformed(
+                f"MQTT topic {topic}",
+                Malformed(f"a payload announcing {header.count} messages held {len(messages)} complete ones"),
+            )
+        return messages
+
+    def _parse_single(self, topic: str, payload: bytes) -> Message | None:
+        parser = IndiStreamParser(self.max_message_size)
+        events = parser.feed(payload)
+        messages = [e for e in events if isinstance(e, Message)]
+        for event in events:
+            if isinstance(event, Malformed):
+                report_malformed(f"MQTT topic {topic}", event)
+        if len(messages) != 1 or parser.buffered:
+            if not any(isinstance(e, Malformed) for e in events):
                 report_malformed(
                     f"MQTT topic {topic}", Malformed("not one complete INDI message", payload[:80])
                 )
             return messages[0] if len(messages) == 1 else None
         return messages[0]
 
+    def report_gap(self, topic: str, verdict: Verdict, repair: str) -> None:
+        """One log line for messages that went missing on ``topic``."""
+        self.missing += verdict.missing
+        cause = "before the first one of its new session" if verdict.restarted else "in its sequence"
+        log.warning(
+            "lost %d messages on MQTT topic %s (missing %s: broker restarted without persistence, "
+            "queue overflow or this bridge away); %s",
+            verdict.missing,
+            topic,
+            cause,
+            repair,
+            extra={"MQTT_TOPIC": topic, "MISSING": verdict.missing},
+        )
+
+    # -- session ---------------------------------------------------------------------------
     def subscriptions(self) -> list[str]:
         raise NotImplementedError
 
     async def serve(
-        self,
-        connection: MqttConnection,
-        inbound: Channel[InboundItem],
-        outbound: Channel[Message],
-        incoming: asyncio.Queue[tuple[str, bytes]],
+        self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message]
     ) -> None:
         raise NotImplementedError
 
@@ -257,15 +371,14 @@ class _MqttLink(Link):
 
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         sending = self.sending_channel(inbound, outbound)
-        incoming: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
-        connection = MqttConnection(self.server, self.mqtt_id, lambda t, p: incoming.put_nowait((t, p)))
+        connection = MqttConnection(self.server, self.mqtt_id)
         try:
             await connection.connect(self.subscriptions())
-            resume_consuming(sending, "the MQTT broker", self.state)
+            resume_consuming(sending, "the MQTT broker")
             self.connected(
                 f"connected to MQTT broker {self.server.host}:{self.server.port} as {self.mqtt_id}"
             )
-            await self.serve(connection, inbound, outbound, incoming)
+            await self.serve(connection, inbound, outbound)
         finally:
             sending.set_consumer_up(False)
             await connection.close()
@@ -283,8 +396,9 @@ class MqttInstrumentLink(_MqttLink):
         server: MQTTServer,
         subscribe_list: list[str] | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        batching: bool = True,
     ) -> None:
-        super().__init__(mqtt_id, server, subscribe_list, max_message_size)
+        super().__init__(mqtt_id, server, subscribe_list, max_message_size, batching)
         self.remote_snoops: dict[str, set[Snoop]] = {}
         self.snoop_requests: dict[tuple[str, str], Message] = {}  # our drivers' requests, to repeat
 
@@ -303,16 +417,15 @@ class MqttInstrumentLink(_MqttLink):
 
     def topics_for(self, message: Message) -> list[str]:
         """Where a message from the local INDI side goes."""
-        if message.tag == Tag.GET_PROPERTIES:  # a local driver snooping a device it does not have
+        if message.tag == "getProperties":  # a local driver snooping a device it does not have
             self.snoop_requests[(message.device, message.name)] = message
             return [f"{self.server.snoop_control_topic}/{self.mqtt_id}"]
         topics = [f"{self.server.from_indi_topic}/{self.mqtt_id}"]
         for asker, records in self.remote_snoops.items():
             if any(record.matches(message) for record in records):
                 topics.append(f"{self.server.snoop_data_topic}/{asker}")
-        if (
-            message.tag == Tag.DEL_PROPERTY
-        ):  # ends the snoop records it matches (a property's, or all the device's)
+        if message.tag == "delProperty":
+            # ends the snoop records it matches (a property's, or all the device's)
             for records in self.remote_snoops.values():
                 records.difference_update(
                     {
@@ -324,45 +437,48 @@ class MqttInstrumentLink(_MqttLink):
         return topics
 
     async def serve(
-        self,
-        connection: MqttConnection,
-        inbound: Channel[InboundItem],
-        outbound: Channel[Message],
-        incoming: asyncio.Queue[tuple[str, bytes]],
+        self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message]
     ) -> None:
         # client sides that (re)connected while we were away asked for getProperties in vain:
         # have the INDI side define everything again, for every client side
-        outbound.push_front([Message.get_properties()])
+        outbound.push_front([get_properties()])
         self.repeat_snoop_requests(inbound)
-        publisher = _Publisher(inbound, self.topics_for)
         await run_until_first_done(
-            publisher.run(connection),
-            self._receive(incoming, outbound, inbound),
+            self.publish_forever(connection, inbound),
+            self._receive(connection, outbound, inbound),
             self._until_closed(connection),
         )
 
     async def _receive(
-        self,
-        incoming: asyncio.Queue[tuple[str, bytes]],
-        outbound: Channel[Message],
-        inbound: Channel[InboundItem],
+        self, connection: MqttConnection, outbound: Channel[Message], inbound: Channel[InboundItem]
     ) -> None:
         sc = self.server.snoop_control_topic + "/"
         t = self.server.to_indi_topic + "/"
+        sd = self.server.snoop_data_topic + "/"
         while True:
-            topic, payload = await incoming.get()
-            message = self._parse(topic, payload)
-            if message is None:
-                continue
-            if topic.startswith(sc):
-                asker = topic[len(sc) :]
-                if asker == self.mqtt_id or message.tag != Tag.GET_PROPERTIES or not message.device:
-                    continue
-                self.remote_snoops.setdefault(asker, set()).add(Snoop(message.device, message.name))
-            elif topic.startswith(t) and message.tag == Tag.GET_PROPERTIES and not message.device:
-                # a client side (re)connected or heard of us: the other instrument sides are up by now
-                self.repeat_snoop_requests(inbound)
-            await outbound.put(message)
+            topic, payload = await connection.receive()
+            try:
+                messages, verdict = self.unpack(topic, payload)
+                if verdict is not None and verdict.missing:
+                    if topic.startswith(sd):  # snooped data we asked for: ask again
+                        self.report_gap(topic, verdict, "asking again for the devices our drivers snoop")
+                        self.repeat_snoop_requests(inbound)
+                    else:
+                        self.report_gap(
+                            topic, verdict, "client requests or snoop requests among them are gone"
+                        )
+                for message in messages:
+                    if topic.startswith(sc):
+                        asker = topic[len(sc) :]
+                        if asker == self.mqtt_id or message.tag != "getProperties" or not message.device:
+                            continue
+                        self.remote_snoops.setdefault(asker, set()).add(Snoop(message.device, message.name))
+                    elif topic.startswith(t) and message.tag == "getProperties" and not message.device:
+                        # a client side (re)connected or heard of us: the other instrument sides are up by now
+                        self.repeat_snoop_requests(inbound)
+                    await outbound.put(message)
+            finally:
+                connection.release(payload)
 
 
 class MqttClientLink(_MqttLink):
@@ -374,8 +490,11 @@ class MqttClientLink(_MqttLink):
         server: MQTTServer,
         subscribe_list: list[str] | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        batching: bool = True,
     ) -> None:
-        super().__init__(mqtt_id, server, subscribe_list, max_message_size)
+        super().__init__(mqtt_id, server, subscribe_list, max_message_size, batching)
+        self._resync_at = 0.0  # loop time of the last getProperties sent to repair the store
+        self._resync_timer: asyncio.TimerHandle | None = None
 
     def subscriptions(self) -> list[str]:
         f = self.server.from_indi_topic
@@ -384,38 +503,59 @@ class MqttClientLink(_MqttLink):
     def sending_channel(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> Channel[Any]:
         return outbound
 
+    def topics_for(self, message: Message) -> list[str]:
+        """Everything a client side sends goes to ``T/<own id>``."""
+        return [f"{self.server.to_indi_topic}/{self.mqtt_id}"]
+
+    def request_resync(self, outbound: Channel[Message]) -> None:
+        """Ask every instrument side for its properties, at most once per :data:`RESYNC_HOLDOFF`
+        (requests in between are folded into one sent when it has passed)."""
+        loop = asyncio.get_running_loop()
+        wait = self._resync_at + RESYNC_HOLDOFF - loop.time()
+        if wait <= 0:
+            self._send_resync(outbound)
+        elif self._resync_timer is None:
+            self._resync_timer = loop.call_later(wait, self._send_resync, outbound)
+
+    def _send_resync(self, outbound: Channel[Message]) -> None:
+        self._resync_timer = None
+        self._resync_at = asyncio.get_running_loop().time()
+        # ahead of queued client requests, and never waiting: the receiver must not block on it
+        outbound.push_front([get_properties()])
+
     async def serve(
-        self,
-        connection: MqttConnection,
-        inbound: Channel[InboundItem],
-        outbound: Channel[Message],
-        incoming: asyncio.Queue[tuple[str, bytes]],
+        self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message]
     ) -> None:
         await inbound.put(Reset())  # fresh definitions follow the getProperties below
-        outbound.push_front([Message.get_properties()])
-        topic = f"{self.server.to_indi_topic}/{self.mqtt_id}"
-        publisher = _Publisher(outbound, lambda message: [topic])
-        await run_until_first_done(
-            publisher.run(connection),
-            self._receive(incoming, inbound, outbound),
-            self._until_closed(connection),
-        )
+        self._send_resync(outbound)
+        try:
+            await run_until_first_done(
+                self.publish_forever(connection, outbound),
+                self._receive(connection, inbound, outbound),
+                self._until_closed(connection),
+            )
+        finally:
+            if self._resync_timer is not None:
+                self._resync_timer.cancel()
+                self._resync_timer = None
 
     async def _receive(
-        self,
-        incoming: asyncio.Queue[tuple[str, bytes]],
-        inbound: Channel[InboundItem],
-        outbound: Channel[Message],
+        self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message]
     ) -> None:
         heard_from: set[str] = set()
         while True:
-            topic, payload = await incoming.get()
-            instrument = topic.rsplit("/", 1)[-1]
-            if instrument not in heard_from:
-                # an instrument side that (re)connected at the same moment as we did may have missed our
-                # getProperties, and we its definitions: ask again, once per instrument and connection
-                heard_from.add(instrument)
-                await outbound.put(Message.get_properties())
-            message = self._parse(topic, payload)
-            if message is not None:
-                await inbound.put(message)
+            topic, payload = await connection.receive()
+            try:
+                messages, verdict = self.unpack(topic, payload)
+                if verdict is not None and verdict.missing:
+                    self.report_gap(topic, verdict, "asking the instrument sides for every property again")
+                    self.request_resync(outbound)
+                elif topic not in heard_from:
+                    # an instrument side that (re)connected at the same moment as we did may have missed
+                    # our getProperties, and we its definitions: ask again, once per instrument and connection
+                    self.request_resync(outbound)
+                heard_from.add(topic)
+                for message in messages:
+                    await inbound.put(message)
+            finally:
+                connection.release(payload)

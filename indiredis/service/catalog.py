@@ -65,6 +65,8 @@ def _arguments(settings: Settings) -> tuple[tuple[Any, ...], dict[str, Any]]:
         ),
     }
     args, own = table[settings.service]()
+    if "mqtt_batching" in o:  # the MQTT bridges
+        own = {**own, "mqtt_batching": o["mqtt_batching"]}
     return args, {**every, **own}
 
 

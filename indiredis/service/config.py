@@ -126,6 +126,13 @@ _GIVE_UP_SECONDS = Key("give_up_seconds", int, 60, "the give-up policy's time wi
 _POOL = (_MANAGER, _GIVE_UP_CRASHES, _GIVE_UP_SECONDS)
 _MQTT_ID = Key("mqtt_id", str, "", "this bridge's unique MQTT client id", required=True)
 _SUBSCRIBE = Key("subscribe_list", list, [], "ids of the bridges on the other side to serve (all when empty)")
+_BATCHING = Key(
+    "mqtt_batching",
+    bool,
+    True,
+    "pack waiting messages into one MQTT message, numbered so that receivers detect gaps; "
+    "no: one INDI message per MQTT message, for original 0.1.4 bridges receiving on the broker",
+)
 
 
 @dataclass(frozen=True)
@@ -172,21 +179,21 @@ SCHEMAS: dict[str, ServiceSchema] = {
             "inditomqtt",
             "indiserver ⇄ MQTT broker (instrument side)",
             ("indi", "mqtt"),
-            _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER),
+            _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER, _BATCHING),
             False,
         ),
         ServiceSchema(
             "driverstomqtt",
             "INDI drivers ⇄ MQTT broker (instrument side)",
             ("mqtt",),
-            _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER),
+            _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER, _BATCHING),
             False,
         ),
         ServiceSchema(
             "mqtttoredis",
             "MQTT broker ⇄ Redis (GUI side)",
             ("mqtt", "redis"),
-            _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, _MAX, _BUFFER),
+            _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, _MAX, _BUFFER, _BATCHING),
             True,
         ),
         ServiceSchema(
@@ -199,6 +206,7 @@ SCHEMAS: dict[str, ServiceSchema] = {
                 _SUBSCRIBE,
                 _MAX,
                 _BUFFER,
+                _BATCHING,
                 Key("listen_host", str, "localhost", "address INDI clients connect to"),
                 Key("listen_port", int, 7624, "port INDI clients connect to", low=1, high=65535),
             ),

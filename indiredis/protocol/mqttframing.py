@@ -1,0 +1,237 @@
+"""How INDI messages travel in MQTT payloads: the framing codec and per-publisher gap tracking (no I/O).
+
+Two payload forms share the topics of ``docs/mqtt-framing.md``:
+
+* **single**: one complete INDI message and nothing else, the original 0.1.4
+  package's framing.  Receivers always accept it; it carries no sequence
+  number, so a gap in such a stream cannot be seen.
+* **sequenced**: a processing instruction naming the publisher's session and
+  the sequence number of the first message, then ``count`` complete INDI
+  messages back to back::
+
+      <?indiredis-frame v="1" session="5f3a09c1" seq="1201" count="3"?><setNumberVector ...>...
+
+  Sequence numbers count INDI messages, per publisher session and topic,
+  from 1.  An XML parser skips a processing instruction before the root
+  element, so a sequenced payload holding one message is still understood by
+  a receiver that does one ``ET.fromstring(payload)`` (the original's); one
+  holding several is not, which is why the sending side has a setting that
+  sends single payloads only (``mqtt_batching = no``).
+
+:class:`Framer` packs a publisher's messages into payloads (several into one
+while they wait, a BLOB always alone); :func:`decode_frame` splits a payload
+into its header and body; :class:`SequenceTracker` follows every publisher's
+sequence on the receiving side and says, for each payload, how many messages
+went missing before it and how many at its head were already seen.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .messages import Message
+
+#: processing instruction target of the sequenced form
+FRAME_TARGET = b"indiredis-frame"
+FRAME_VERSION = 1
+#: a sequenced payload holds at most this many bytes of INDI messages, unless one message is larger
+DEFAULT_MAX_FRAME_BYTES = 128 * 1024
+#: MQTT's limit for one message (remaining length of a PUBLISH packet)
+MAX_MQTT_PAYLOAD = 268_435_455
+
+_HEADER = re.compile(
+    rb'<\?indiredis-frame\s+v="(\d+)"\s+session="([0-9A-Za-z_-]{1,64})"\s+seq="(\d{1,19})"'
+    rb'\s+count="(\d{1,9})"\s*\?>\n?'
+)
+_HEADER_SCAN = 256  # a header is never longer than this
+
+
+@dataclass(frozen=True, slots=True)
+class FrameHeader:
+    """What a sequenced payload says about itself."""
+
+    session: str
+    first: int  # sequence number of its first message
+    count: int  # how many messages it holds
+
+    @property
+    def next(self) -> int:
+        """The sequence number of the message after this payload's last."""
+        return self.first + self.count
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One MQTT payload ready to publish."""
+
+    topic: str
+    payload: bytes
+    header: FrameHeader | None  # None: a single payload of the original framing
+
+
+class FrameError(ValueError):
+    """A payload that starts like a sequenced one but whose header is malformed."""
+
+
+def new_session_id() -> str:
+    """A fresh publisher session id: a restarted publisher is told apart from a gap by it."""
+    return secrets.token_hex(4)
+
+
+def encode_header(header: FrameHeader) -> bytes:
+    """The processing instruction that opens a sequenced payload."""
+    return (
+        f'<?indiredis-frame v="{FRAME_VERSION}" session="{header.session}" seq="{header.first}" '
+        f'count="{header.count}"?>\n'
+    ).encode("ascii")
+
+
+def decode_frame(payload: bytes) -> tuple[FrameHeader | None, memoryview]:
+    """Split a payload into its header (None for the original's single form) and its INDI body.
+
+    The body is a view into ``payload`` (no copy).  Raises :class:`FrameError` when the payload
+    opens with this codec's processing instruction but the header cannot be read.
+    """
+    view = memoryview(payload)
+    if not payload.startswith(b"<?" + FRAME_TARGET):
+        return None, view
+    match = _HEADER.match(payload, 0, _HEADER_SCAN)
+    if match is None:
+        raise FrameError("unreadable indiredis-frame header")
+    version, session, first, count = match.groups()
+    if int(version) != FRAME_VERSION:
+        raise FrameError(
+            f"indiredis-frame version {int(version)} is not understood (expected {FRAME_VERSION})"
+        )
+    header = FrameHeader(session.decode("ascii"), int(first), int(count))
+    if header.first < 1 or header.count < 1:
+        raise FrameError("indiredis-frame header with a sequence number or count below 1")
+    return header, view[match.end() :]
+
+
+def is_bulky(message: Message) -> bool:
+    """True for a BLOB vector that carries data: it always travels alone in its payload."""
+    return message.is_blob and message.action in ("set", "new")
+
+
+class Framer:
+    """Packs one publisher's outgoing messages into payloads, per topic.
+
+    With ``batching`` the messages given in one call to :meth:`pack` that go to
+    the same topic share payloads of at most ``max_frame_bytes`` (a message
+    larger than that, or a BLOB with data, gets a payload of its own), each
+    payload sequenced; without it every message is a single payload, as the
+    original package sends them.  Messages larger than MQTT can carry are
+    returned by :meth:`pack` as refused, never numbered (so they make no gap).
+    """
+
+    def __init__(
+        self,
+        batching: bool = True,
+        max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        session: str | None = None,
+        max_payload: int = MAX_MQTT_PAYLOAD,
+    ) -> None:
+        self.batching = batching
+        self.max_frame_bytes = max_frame_bytes
+        self.session = session or new_session_id()
+        self.max_payload = max_payload
+        self._next: dict[str, int] = {}
+
+    def pack(self, routed: Iterable[tuple[Message, Sequence[str]]]) -> tuple[list[Frame], list[Message]]:
+        """Payloads for ``routed`` (each message with the topics it goes to), in order per topic, and
+        the messages refused as too large for MQTT."""
+        refused: list[Message] = []
+        by_topic: dict[str, list[Message]] = {}
+        header_room = 0 if not self.batching else _HEADER_SCAN
+        for message, topics in routed:
+            if len(message.raw) + header_room > self.max_payload:
+                refused.append(message)
+                continue
+            for topic in topics:
+                by_topic.setdefault(topic, []).append(message)
+        frames: list[Frame] = []
+        for topic, messages in by_topic.items():
+            if not self.batching:
+                frames.extend(Frame(topic, message.raw, None) for message in messages)
+                continue
+            for group in self._groups(messages):
+                frames.append(self._sequenced(topic, group))
+        return frames, refused
+
+    def _groups(self, messages: list[Message]) -> Iterable[list[Message]]:
+        group: list[Message] = []
+        size = 0
+        for message in messages:
+            length = len(message.raw)
+            if group and (is_bulky(message) or size + length > self.max_frame_bytes):
+                yield group
+                group, size = [], 0
+            group.append(message)
+            size += length
+            if is_bulky(message):
+                yield group
+                group, size = [], 0
+        if group:
+            yield group
+
+    def _sequenced(self, topic: str, messages: list[Message]) -> Frame:
+        first = self._next.get(topic, 1)
+        header = FrameHeader(self.session, first, len(messages))
+        self._next[topic] = header.next
+        return Frame(topic, encode_header(header) + b"".join(m.raw for m in messages), header)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the tracker makes of one sequenced payload."""
+
+    missing: int = 0  # messages of this publisher that never arrived before this payload
+    skip: int = 0  # messages at the head of this payload already delivered (a resent payload)
+    restarted: bool = False  # the publisher has a new session (restarted): not a gap
+
+
+class SequenceTracker:
+    """The receiving side's record of every publisher's sequence, keyed by topic.
+
+    A publisher's topic (``from_indi/<id>`` ...) carries one sequence per session.
+    A payload whose first message comes after the next one expected means
+    messages were lost between (broker restarted without persistence, a queue
+    overflow, this subscriber away); one that starts before it was partly or
+    wholly delivered already (the publisher resent it after a reconnection).  A new
+    session is a restarted publisher: its numbering starts again at 1, and any
+    messages of the new session before the first one seen were lost.  The first
+    payload heard from a topic starts its record (nothing is known before it).
+    """
+
+    def __init__(self) -> None:
+        self._expected: dict[str, tuple[str, int]] = {}
+
+    def accept(self, topic: str, header: FrameHeader) -> Verdict:
+        """Record ``header`` as received on ``topic`` and judge it."""
+        known = self._expected.get(topic)
+        if known is None:
+            self._expected[topic] = (header.session, header.next)
+            return Verdict()
+        session, expected = known
+        if header.session != session:
+            self._expected[topic] = (header.session, header.next)
+            return Verdict(missing=header.first - 1, restarted=True)
+        if header.first > expected:
+            self._expected[topic] = (session, header.next)
+            return Verdict(missing=header.first - expected)
+        if header.next <= expected:
+            return Verdict(skip=header.count)
+        self._expected[topic] = (session, header.next)
+        return Verdict(skip=expected - header.first)
+
+    def forget(self, topic: str) -> None:
+        """Drop the record of ``topic``."""
+        self._expected.pop(topic, None)
+
+    def topics(self) -> list[str]:
+        """The topics with a record."""
+        return list(self._expected)

@@ -1,0 +1,116 @@
+"""The MQTT framing codec and sequence tracking (no broker needed)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from indiredis.protocol.messages import Message
+from indiredis.protocol.mqttframing import (
+    Framer,
+    FrameError,
+    FrameHeader,
+    SequenceTracker,
+    Verdict,
+    decode_frame,
+    encode_header,
+)
+from indiredis.protocol.parser import IndiStreamParser, parse_message
+
+
+def msg(xml: str) -> Message:
+    message = parse_message(xml.encode())
+    assert isinstance(message, Message)
+    return message
+
+
+def number(n: int) -> Message:
+    return msg(f'<setNumberVector device="M" name="P"><oneNumber name="N">{n}</oneNumber></setNumberVector>')
+
+
+BLOB = msg(
+    '<setBLOBVector device="C" name="CCD1"><oneBLOB name="CCD1" size="3" format=".fits">AAAA</oneBLOB>'
+    "</setBLOBVector>"
+)
+
+
+def body_messages(payload: bytes) -> tuple[FrameHeader | None, list[Message]]:
+    header, body = decode_frame(payload)
+    events = IndiStreamParser().feed(bytes(body))
+    return header, [e for e in events if isinstance(e, Message)]
+
+
+def test_waiting_messages_share_a_numbered_payload_per_topic():
+    framer = Framer(session="abc")
+    frames, refused = framer.pack(
+        [(number(n), ["F/obs"]) for n in range(1, 4)] + [(number(4), ["F/obs", "SD/x"])]
+    )
+    assert not refused
+    assert [f.topic for f in frames] == ["F/obs", "SD/x"]
+    header, messages = body_messages(frames[0].payload)
+    assert header == FrameHeader("abc", 1, 4) and [m.members[0].text for m in messages] == [
+        "1",
+        "2",
+        "3",
+        "4",
+    ]
+    assert frames[1].header == FrameHeader("abc", 1, 1)  # each topic is numbered on its own
+    # numbering goes on in the next call
+    frames, _ = framer.pack([(number(5), ["F/obs"])])
+    assert frames[0].header == FrameHeader("abc", 5, 1)
+
+
+def test_payloads_are_bounded_in_bytes_and_blobs_travel_alone():
+    framer = Framer(session="s", max_frame_bytes=3 * len(number(1).raw))
+    routed = [(number(n), ["F/o"]) for n in range(7)] + [(BLOB, ["F/o"]), (number(8), ["F/o"])]
+    frames, _ = framer.pack(routed)
+    counts = [f.header.count for f in frames if f.header]
+    assert counts == [3, 3, 1, 1, 1]
+    assert body_messages(frames[3].payload)[1] == [BLOB]
+    assert [f.header.first for f in frames if f.header] == [1, 4, 7, 8, 9]
+
+
+def test_without_batching_every_payload_is_one_original_message():
+    frames, _ = Framer(batching=False).pack([(number(n), ["F/o"]) for n in range(3)])
+    assert [f.payload for f in frames] == [number(n).raw for n in range(3)]
+    assert all(f.header is None for f in frames)
+    assert all(ET.fromstring(f.payload).tag == "setNumberVector" for f in frames)
+
+
+def test_a_lone_sequenced_message_is_understood_by_one_etree_fromstring():
+    frames, _ = Framer().pack([(number(7), ["F/o"])])
+    root = ET.fromstring(frames[0].payload)  # what the original 0.1.4 receivers do
+    assert root.tag == "setNumberVector" and root[0].text == "7"
+
+
+def test_messages_too_large_for_mqtt_are_refused_and_not_numbered():
+    framer = Framer(session="s", max_payload=len(number(1).raw) + 300)
+    big = msg(f'<message device="M" message="{"x" * 400}"/>')
+    frames, refused = framer.pack([(number(1), ["F/o"]), (big, ["F/o"]), (number(2), ["F/o"])])
+    assert refused == [big]
+    assert frames[0].header == FrameHeader("s", 1, 2)
+
+
+def test_decode_single_and_bad_headers():
+    assert decode_frame(b"<getProperties/>")[0] is None
+    with pytest.raises(FrameError):
+        decode_frame(b'<?indiredis-frame v="1" session="a" seq="x"?><getProperties/>')
+    with pytest.raises(FrameError):
+        decode_frame(encode_header(FrameHeader("a", 1, 1)).replace(b'v="1"', b'v="9"'))
+    with pytest.raises(FrameError):
+        decode_frame(encode_header(FrameHeader("a", 0, 1)))
+
+
+def test_tracker_detects_gaps_skips_resent_messages_and_knows_a_restarted_publisher():
+    tracker = SequenceTracker()
+    assert tracker.accept("F/o", FrameHeader("a", 40, 10)) == Verdict()  # first heard: nothing known before
+    assert tracker.accept("F/o", FrameHeader("a", 50, 5)) == Verdict()
+    assert tracker.accept("F/o", FrameHeader("a", 60, 5)) == Verdict(missing=5)  # 55..59 never came
+    assert tracker.accept("F/o", FrameHeader("a", 60, 5)) == Verdict(skip=5)  # resent after a reconnection
+    assert tracker.accept("F/o", FrameHeader("a", 63, 4)) == Verdict(skip=2)  # partly delivered before
+    assert tracker.accept("F/o", FrameHeader("b", 1, 3)) == Verdict(restarted=True)  # new session: no gap
+    assert tracker.accept("F/o", FrameHeader("c", 4, 1)) == Verdict(missing=3, restarted=True)
+    assert tracker.accept("F/other", FrameHeader("c", 9, 1)) == Verdict()  # topics are tracked apart
+    tracker.forget("F/o")
+    assert tracker.topics() == ["F/other"]

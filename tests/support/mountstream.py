@@ -1,0 +1,141 @@
+"""The realistic mount stream of the MQTT tests and benchmarks, and a watcher that counts it.
+
+A mount under a client's eye: 10 number properties of 6 elements each, every
+element formatted ``%010.6m`` (sexagesimal, as coordinates are), streamed as
+``setNumberVector`` messages going round the 10 properties.  Each message is
+numbered: the value of its first element is the message's sequence number in
+seconds of arc-hours (``seq / 3600``, so ``5:33:20`` is message 20 000), and its
+``timestamp`` is the moment it was built, to the microsecond, so a watcher can
+tell a lost message from a late one and measure the latency end to end.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+PROPERTIES = 10
+ELEMENTS = 6
+FORMAT = "%010.6m"
+
+_MESSAGE = re.compile(
+    rb'<setNumberVector device="([^"]+)" name="P\d" state="Ok" timeout="0" timestamp="([^"]+)">'
+    rb'\s*<oneNumber name="E0">\s*([0-9:.-]+)\s*<'
+)
+
+
+def sexagesimal(value: float) -> str:
+    """``value`` as ``%010.6m`` renders it (``  hh:mm:ss``); stdlib only, so that the driver form of
+    ``mount_standin.py`` runs under any Python."""
+    total = round(abs(value) * 3600)
+    hours, rest = divmod(total, 3600)
+    text = f"{'-' if value < 0 else ''}{hours}:{rest // 60:02d}:{rest % 60:02d}"
+    return text.rjust(10)
+
+
+def definitions(device: str) -> bytes:
+    """The 10 ``defNumberVector`` messages of ``device``."""
+    parts = []
+    for prop in range(PROPERTIES):
+        members = "".join(
+            f'<defNumber name="E{e}" label="Element {e}" format="{FORMAT}" min="0" max="360" step="0">'
+            f"0</defNumber>"
+            for e in range(ELEMENTS)
+        )
+        parts.append(
+            f'<defNumberVector device="{device}" name="P{prop}" label="Property {prop}" group="Mount" '
+            f'state="Idle" perm="ro" timeout="0">{members}</defNumberVector>\n'
+        )
+    return "".join(parts).encode()
+
+
+def timestamp(moment: float | None = None) -> str:
+    """An INDI timestamp with microseconds."""
+    return datetime.fromtimestamp(time.time() if moment is None else moment, UTC).strftime(
+        "%Y-%m-%dT%H:%M:%S.%f"
+    )
+
+
+def set_message(device: str, seq: int, moment: float | None = None) -> bytes:
+    """Message number ``seq`` (from 1) of ``device``'s stream."""
+    stamp = timestamp(moment)
+    values = [sexagesimal(seq / 3600)] + [
+        sexagesimal((seq * 7 + e * 13) % 360 + e / 7) for e in range(1, ELEMENTS)
+    ]
+    members = "".join(f'<oneNumber name="E{e}">{v}</oneNumber>' for e, v in enumerate(values))
+    return (
+        f'<setNumberVector device="{device}" name="P{seq % PROPERTIES}" state="Ok" timeout="0" '
+        f'timestamp="{stamp}">{members}</setNumberVector>\n'
+    ).encode()
+
+
+def burst(device: str, first: int, count: int) -> bytes:
+    """Messages ``first`` .. ``first + count - 1`` back to back."""
+    return b"".join(set_message(device, seq) for seq in range(first, first + count))
+
+
+def parse(data: bytes) -> Iterable[tuple[str, int, float]]:
+    """(device, sequence number, time sent) of each numbered message in ``data``."""
+    for match in _MESSAGE.finditer(data):
+        hours, minutes, seconds = (float(part) for part in match.group(3).split(b":"))
+        seq = round(hours * 3600 + minutes * 60 + seconds)
+        sent = datetime.fromisoformat(match.group(2).decode()).replace(tzinfo=UTC).timestamp()
+        yield match.group(1).decode(), seq, sent
+
+
+class StreamWatcher:
+    """Counts the numbered messages published on a Redis ``from_indi`` channel, per device,
+    with each one's latency (from its timestamp to its publication arriving here)."""
+
+    def __init__(self, port: int, channel: str = "from_indi") -> None:
+        import redis  # here: the driver form of mount_standin.py imports this module with the stdlib only
+
+        self.conn = redis.Redis(host="127.0.0.1", port=port)
+        self.pubsub = self.conn.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(channel)
+        self.seen: dict[str, set[int]] = {}
+        self.latencies: list[float] = []
+        self.duplicates = 0
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> StreamWatcher:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            item = self.pubsub.get_message(timeout=0.2)
+            if item is None:
+                continue
+            now = time.time()
+            with self.lock:
+                for device, seq, sent in parse(item["data"]):
+                    numbers = self.seen.setdefault(device, set())
+                    if seq in numbers:
+                        self.duplicates += 1
+                    numbers.add(seq)
+                    self.latencies.append(now - sent)
+
+    def count(self, device: str | None = None) -> int:
+        """Distinct numbered messages seen (of ``device``, or of every device)."""
+        with self.lock:
+            if device is not None:
+                return len(self.seen.get(device, ()))
+            return sum(len(numbers) for numbers in self.seen.values())
+
+    def take_latencies(self) -> list[float]:
+        """The latencies measured since the last call, in seconds."""
+        with self.lock:
+            taken, self.latencies = self.latencies, []
+        return taken
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(5)
+        self.pubsub.close()
+        self.conn.close()
