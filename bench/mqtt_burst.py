@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchbridge import cpu_seconds, start_bridge  # noqa: E402
 
-from tests.support.mountstream import StreamWatcher  # noqa: E402
+from tests.support.mountstream import StandinServers, StreamWatcher  # noqa: E402
 from tests.support.servers import MosquittoProcess, RedisProcess, wait_for  # noqa: E402
 
 STANDIN = ROOT / "tests" / "support" / "mount_standin.py"
@@ -60,9 +59,9 @@ def run_chain(chain: str, count: int, batching: bool, broker_config: str) -> Non
         processes = []
         try:
             if chain == "inditomqtt":
-                standin = start_standin(1, 0, env)
-                processes.append(standin)
-                port = read_ports(standin)[0]
+                standin = StandinServers(1, 0, count)
+                processes.append(standin.proc)
+                port = standin.ports[0]
                 device = "Site00"
                 processes.append(
                     start_bridge(
@@ -104,7 +103,7 @@ def run_chain(chain: str, count: int, batching: bool, broker_config: str) -> Non
                     last_count, last_change = watcher.count(device), time.monotonic()
             delivered = watcher.count(device)
             elapsed = (last_change if delivered < count else time.monotonic()) - start
-            cpu = [cpu_seconds(p.pid) - before for p, before in zip(processes, cpu_before)]
+            cpu = [cpu_seconds(p.pid) - before for p, before in zip(processes, cpu_before, strict=True)]
             watcher.stop()
         finally:
             for process in processes:
@@ -123,25 +122,6 @@ def run_chain(chain: str, count: int, batching: bool, broker_config: str) -> Non
         f"reported lost by mqtttoredis {reported}; CPU seconds: instrument side {cpu[-2]:.1f}, "
         f"mqtttoredis {cpu[-1]:.1f}"
     )
-
-
-def start_standin(sites: int, rate: float, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """``sites`` stand-in indiservers in one process (``tests/support/mount_standin.py --servers``)."""
-    return subprocess.Popen(
-        [sys.executable, str(STANDIN), "--servers", str(sites), "--rate", str(rate)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env=env,
-    )
-
-
-def read_ports(standin: subprocess.Popen[bytes]) -> list[int]:
-    """The ports the stand-in indiservers listen on."""
-    assert standin.stdout is not None
-    line = standin.stdout.readline().decode()
-    if not line.startswith("PORTS "):
-        raise RuntimeError(f"the stand-in indiserver said {line!r}")
-    return [int(port) for port in line.split()[1:]]
 
 
 def main() -> None:

@@ -55,11 +55,12 @@ Works with paho-mqtt 1.6 (Debian bookworm) and 2.x.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -295,22 +296,41 @@ class _MqttLink(Link):
             self.pending.extendleft(reversed(connection.unacknowledged()))
 
     # -- receiving -------------------------------------------------------------------------
-    def unpack(self, topic: str, payload: bytes) -> tuple[list[Message], Verdict | None]:
-        """The messages of a received payload not delivered before, and what its sequence says
-        (None for the original's single form, which has none)."""
+    def unpack(self, topic: str, payload: bytes) -> tuple[list[Message], Verdict | None, int]:
+        """The messages of a received payload not delivered before, what its sequence says (None for
+        the original's single form, which has none) and the sequence number of the first message
+        returned (0 when unnumbered)."""
         try:
             header, body = decode_frame(payload)
         except FrameError as exc:
             report_malformed(f"MQTT topic {topic}", Malformed(str(exc), payload[:80]))
-            return [], None
+            return [], None, 0
         if header is None:
             message = self._parse_single(topic, payload)
-            return ([message] if message is not None else []), None
+            return ([message] if message is not None else []), None, 0
         verdict = self.tracker.accept(topic, header)
         if verdict.skip >= header.count:
-            return [], verdict
+            return [], verdict, 0
         messages = self._parse_body(topic, body, header)
-        return messages[verdict.skip :], verdict
+        return messages[verdict.skip :], verdict, header.first + verdict.skip
+
+    async def deliver(
+        self, topic: str, payload: bytes, handle: Callable[[Message], Awaitable[None]]
+    ) -> Verdict | None:
+        """Unpack ``payload`` and hand each new message to ``handle``, in order; return what its
+        sequence says.  Cancelled part-way (the connection ended while ``handle`` waited for room),
+        the messages not handed over count as not received: the next payload shows them as a gap."""
+        messages, verdict, first = self.unpack(topic, payload)
+        handed = 0
+        try:
+            for message in messages:
+                await handle(message)
+                handed += 1
+        except asyncio.CancelledError:
+            if first and handed < len(messages):
+                self.tracker.rewind(topic, first + handed)
+            raise
+        return verdict
 
     def _parse_body(self, topic: str, body: memoryview, header: FrameHeader) -> list[Message]:
         parser = IndiStreamParser(self.max_message_size)
@@ -455,30 +475,30 @@ class MqttInstrumentLink(_MqttLink):
         sc = self.server.snoop_control_topic + "/"
         t = self.server.to_indi_topic + "/"
         sd = self.server.snoop_data_topic + "/"
+
+        async def handle(topic: str, message: Message) -> None:
+            if topic.startswith(sc):
+                asker = topic[len(sc) :]
+                if asker == self.mqtt_id or message.tag != "getProperties" or not message.device:
+                    return
+                self.remote_snoops.setdefault(asker, set()).add(Snoop(message.device, message.name))
+            elif topic.startswith(t) and message.tag == "getProperties" and not message.device:
+                # a client side (re)connected or heard of us: the other instrument sides are up by now
+                self.repeat_snoop_requests(inbound)
+            await outbound.put(message)
+
         while True:
             topic, payload = await connection.receive()
             try:
-                messages, verdict = self.unpack(topic, payload)
-                if verdict is not None and verdict.missing:
-                    if topic.startswith(sd):  # snooped data we asked for: ask again
-                        self.report_gap(topic, verdict, "asking again for the devices our drivers snoop")
-                        self.repeat_snoop_requests(inbound)
-                    else:
-                        self.report_gap(
-                            topic, verdict, "client requests or snoop requests among them are gone"
-                        )
-                for message in messages:
-                    if topic.startswith(sc):
-                        asker = topic[len(sc) :]
-                        if asker == self.mqtt_id or message.tag != "getProperties" or not message.device:
-                            continue
-                        self.remote_snoops.setdefault(asker, set()).add(Snoop(message.device, message.name))
-                    elif topic.startswith(t) and message.tag == "getProperties" and not message.device:
-                        # a client side (re)connected or heard of us: the other instrument sides are up by now
-                        self.repeat_snoop_requests(inbound)
-                    await outbound.put(message)
+                verdict = await self.deliver(topic, payload, functools.partial(handle, topic))
             finally:
                 connection.release(payload)
+            if verdict is not None and verdict.missing:
+                if topic.startswith(sd):  # snooped data we asked for: ask again
+                    self.report_gap(topic, verdict, "asking again for the devices our drivers snoop")
+                    self.repeat_snoop_requests(inbound)
+                else:
+                    self.report_gap(topic, verdict, "client requests or snoop requests among them are gone")
 
 
 class MqttClientLink(_MqttLink):
@@ -546,16 +566,14 @@ class MqttClientLink(_MqttLink):
         while True:
             topic, payload = await connection.receive()
             try:
-                messages, verdict = self.unpack(topic, payload)
-                if verdict is not None and verdict.missing:
-                    self.report_gap(topic, verdict, "asking the instrument sides for every property again")
-                    self.request_resync(outbound)
-                elif topic not in heard_from:
-                    # an instrument side that (re)connected at the same moment as we did may have missed
-                    # our getProperties, and we its definitions: ask again, once per instrument and connection
-                    self.request_resync(outbound)
-                heard_from.add(topic)
-                for message in messages:
-                    await inbound.put(message)
+                verdict = await self.deliver(topic, payload, inbound.put)
             finally:
                 connection.release(payload)
+            if verdict is not None and verdict.missing:
+                self.report_gap(topic, verdict, "asking the instrument sides for every property again")
+                self.request_resync(outbound)
+            elif topic not in heard_from:
+                # an instrument side that (re)connected at the same moment as we did may have missed
+                # our getProperties, and we its definitions: ask again, once per instrument and connection
+                self.request_resync(outbound)
+            heard_from.add(topic)

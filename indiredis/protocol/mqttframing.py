@@ -141,6 +141,10 @@ class Framer:
         self.max_payload = max_payload
         self._next: dict[str, int] = {}
 
+    def numbered(self, topic: str) -> int:
+        """How many messages have been numbered for ``topic`` so far (this session)."""
+        return self._next.get(topic, 1) - 1
+
     def pack(self, routed: Iterable[tuple[Message, Sequence[str]]]) -> tuple[list[Frame], list[Message]]:
         """Payloads for ``routed`` (each message with the topics it goes to), in order per topic, and
         the messages refused as too large for MQTT."""
@@ -227,6 +231,13 @@ class SequenceTracker:
             return Verdict(skip=header.count)
         self._expected[topic] = (session, header.next)
         return Verdict(skip=expected - header.first)
+
+    def rewind(self, topic: str, first_missing: int) -> None:
+        """Messages of ``topic`` from ``first_missing`` on, though received, were not delivered: the
+        next payload shows them as missing."""
+        known = self._expected.get(topic)
+        if known is not None and first_missing < known[1]:
+            self._expected[topic] = (known[0], first_missing)
 
     def forget(self, topic: str) -> None:
         """Drop the record of ``topic``."""

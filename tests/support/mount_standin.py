@@ -45,7 +45,7 @@ class Site:
         self.defined = asyncio.Event()
 
     def definitions(self) -> bytes:
-        return mountstream.definitions(self.device) + BURST_PROPERTY.replace(
+        return mountstream.definitions(self.device, self.sequence) + BURST_PROPERTY.replace(
             b"{device}", self.device.encode()
         )
 

@@ -11,12 +11,16 @@ tell a lost message from a late one and measure the latency end to end.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
+STANDIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "mount_standin.py")
 PROPERTIES = 10
 ELEMENTS = 6
 FORMAT = "%010.6m"
@@ -25,6 +29,10 @@ _MESSAGE = re.compile(
     rb'<setNumberVector device="([^"]+)" name="P\d" state="Ok" timeout="0" timestamp="([^"]+)">'
     rb'\s*<oneNumber name="E0">\s*([0-9:.-]+)\s*<'
 )
+#: any message naming a device (members name none)
+_DEVICE_MESSAGE = re.compile(rb'<[A-Za-z]+ device="([^"]+)"')
+#: the last definition a stand-in sends when asked for its properties
+_LAST_DEFINITION = re.compile(rb'<defSwitchVector device="([^"]+)" name="BURST"')
 
 
 def sexagesimal(value: float) -> str:
@@ -36,14 +44,30 @@ def sexagesimal(value: float) -> str:
     return text.rjust(10)
 
 
-def definitions(device: str) -> bytes:
-    """The 10 ``defNumberVector`` messages of ``device``."""
+def values(seq: int) -> list[str]:
+    """The 6 element values of message ``seq`` (0: the values before any message)."""
+    return [sexagesimal(seq / 3600)] + [
+        sexagesimal((seq * 7 + e * 13) % 360 + e / 7) for e in range(1, ELEMENTS)
+    ]
+
+
+def latest(prop: int, last_seq: int) -> int:
+    """The number of the latest message up to ``last_seq`` that set property ``prop`` (0: none)."""
+    if last_seq < 1:
+        return 0
+    seq = last_seq - (last_seq - prop) % PROPERTIES
+    return seq if seq >= 1 else 0
+
+
+def definitions(device: str, last_seq: int = 0) -> bytes:
+    """The 10 ``defNumberVector`` messages of ``device``, with the values the stream has set up to
+    message ``last_seq`` (as a driver defines its properties with their current values)."""
     parts = []
     for prop in range(PROPERTIES):
         members = "".join(
             f'<defNumber name="E{e}" label="Element {e}" format="{FORMAT}" min="0" max="360" step="0">'
-            f"0</defNumber>"
-            for e in range(ELEMENTS)
+            f"{value}</defNumber>"
+            for e, value in enumerate(values(latest(prop, last_seq)))
         )
         parts.append(
             f'<defNumberVector device="{device}" name="P{prop}" label="Property {prop}" group="Mount" '
@@ -62,10 +86,7 @@ def timestamp(moment: float | None = None) -> str:
 def set_message(device: str, seq: int, moment: float | None = None) -> bytes:
     """Message number ``seq`` (from 1) of ``device``'s stream."""
     stamp = timestamp(moment)
-    values = [sexagesimal(seq / 3600)] + [
-        sexagesimal((seq * 7 + e * 13) % 360 + e / 7) for e in range(1, ELEMENTS)
-    ]
-    members = "".join(f'<oneNumber name="E{e}">{v}</oneNumber>' for e, v in enumerate(values))
+    members = "".join(f'<oneNumber name="E{e}">{v}</oneNumber>' for e, v in enumerate(values(seq)))
     return (
         f'<setNumberVector device="{device}" name="P{seq % PROPERTIES}" state="Ok" timeout="0" '
         f'timestamp="{stamp}">{members}</setNumberVector>\n'
@@ -99,6 +120,8 @@ class StreamWatcher:
         self.seen: dict[str, set[int]] = {}
         self.latencies: list[float] = []
         self.duplicates = 0
+        self.definition_rounds: dict[str, int] = {}
+        self.messages: dict[str, int] = {}  # every message per device, numbered or not
         self.lock = threading.Lock()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -114,6 +137,12 @@ class StreamWatcher:
                 continue
             now = time.time()
             with self.lock:
+                for match in _DEVICE_MESSAGE.finditer(item["data"]):
+                    device = match.group(1).decode()
+                    self.messages[device] = self.messages.get(device, 0) + 1
+                for match in _LAST_DEFINITION.finditer(item["data"]):
+                    device = match.group(1).decode()
+                    self.definition_rounds[device] = self.definition_rounds.get(device, 0) + 1
                 for device, seq, sent in parse(item["data"]):
                     numbers = self.seen.setdefault(device, set())
                     if seq in numbers:
@@ -128,6 +157,16 @@ class StreamWatcher:
                 return len(self.seen.get(device, ()))
             return sum(len(numbers) for numbers in self.seen.values())
 
+    def all_messages(self, device: str) -> int:
+        """Every message of ``device`` seen, numbered or not."""
+        with self.lock:
+            return self.messages.get(device, 0)
+
+    def rounds(self, device: str) -> int:
+        """How many times ``device`` sent its definitions (answering a getProperties)."""
+        with self.lock:
+            return self.definition_rounds.get(device, 0)
+
     def take_latencies(self) -> list[float]:
         """The latencies measured since the last call, in seconds."""
         with self.lock:
@@ -139,3 +178,38 @@ class StreamWatcher:
         self.thread.join(5)
         self.pubsub.close()
         self.conn.close()
+
+
+class StandinServers:
+    """``count`` stand-in indiservers streaming the mount stream at ``rate`` messages per second each
+    (``mount_standin.py --servers``, a process of its own); device ``Site<i>`` on ``ports[i]``."""
+
+    def __init__(self, count: int = 1, rate: float = 0, burst: int = 20_000) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, STANDIN, "--servers", str(count), "--rate", str(rate)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env={**os.environ, "MOUNT_BURST": str(burst)},
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("PORTS "):
+            self.stop()
+            raise RuntimeError(f"the stand-in indiservers said {line!r}")
+        self.ports = [int(port) for port in line.split()[1:]]
+
+    def command(self, line: str) -> None:
+        """``rate R`` or ``burst N`` (see mount_standin.py)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+    def __enter__(self) -> StandinServers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
