@@ -1,6 +1,6 @@
 """The MQTT transport: both MQTT links, on one paho-mqtt connection wrapper.
 
-Topic layout (``docs/mqtt-framing.md``; ``T``, ``F``, ``SC``, ``SD`` are the
+Topic layout (``docs/mqtt.md``; ``T``, ``F``, ``SC``, ``SD`` are the
 mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data topics):
 
 - :class:`MqttInstrumentLink`, the client side of ``inditomqtt`` /
@@ -20,7 +20,7 @@ mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data topics):
   it, and when messages of an instrument side went missing, so the client side's store is
   complete again whatever the order in which the bridges reconnected.
 
-Payloads (:mod:`indiredis.protocol.mqttframing`): with ``batching`` (the
+Payloads (:mod:`indiredis.protocol.mqttframing`, ``docs/mqtt-framing.md``): with ``batching`` (the
 default) the messages waiting in the channel when the publisher takes its next
 batch share payloads, each numbered per publisher session and topic; a lone
 message still goes out at once, and a burst needs a hundredfold fewer MQTT
@@ -66,7 +66,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from ..core.channel import Channel
+from ..events import Event, host_port, journal_fields
 from ..hosts import MQTTServer
+from ..protocol.document import parse_document
 from ..protocol.messages import Malformed, Message
 from ..protocol.mqttframing import (
     DEFAULT_MAX_FRAME_BYTES,
@@ -78,13 +80,13 @@ from ..protocol.mqttframing import (
     Verdict,
     decode_frame,
 )
-from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser, parse_message
+from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 from ..protocol.routing import Snoop
-from ..protocol.xmlout import getproperties_xml
+from ..protocol.vocabulary import Tag
 from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from .streams import run_until_first_done
 
-log = logging.getLogger("indiredis")
+log = logging.getLogger(__name__)
 
 QOS = 2
 MAX_IN_FLIGHT = 20
@@ -94,8 +96,6 @@ KEEPALIVE = 30
 BATCH_LIMIT = 2000
 #: received payloads waiting for the event loop, in bytes, before paho's thread waits
 MAX_BACKLOG_BYTES = 8 * 1024 * 1024
-#: a received body is handed to the parser in pieces of this size
-FEED_CHUNK = 1024 * 1024
 #: seconds between two getProperties a client side sends to repair its store
 RESYNC_HOLDOFF = 1.0
 
@@ -108,13 +108,6 @@ def _new_paho_client(client_id: str) -> mqtt.Client:
 
 def _code(value: Any) -> int:
     return int(getattr(value, "value", value) or 0)
-
-
-def get_properties() -> Message:
-    """A getProperties for every device and property."""
-    message = parse_message(getproperties_xml())
-    assert isinstance(message, Message)
-    return message
 
 
 class MqttConnection:
@@ -243,6 +236,7 @@ class _MqttLink(Link):
     the link sends into payloads and unpacking and checking what it receives."""
 
     what = "MQTT broker"
+    link = "mqtt"
 
     def __init__(
         self,
@@ -253,7 +247,7 @@ class _MqttLink(Link):
         batching: bool = True,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
-        super().__init__()
+        super().__init__(host_port(server.host, server.port))
         if not mqtt_id or any(c in mqtt_id for c in "/#+"):
             raise ValueError(f"mqtt_id must be a non-empty name without '/', '#' or '+': {mqtt_id!r}")
         self.mqtt_id = mqtt_id
@@ -278,7 +272,11 @@ class _MqttLink(Link):
         frames, refused = self.framer.pack(routed)
         for message in refused:
             log.error(
-                "skipped %s: %d bytes is more than MQTT can carry", _describe(message), len(message.raw)
+                "skipped %s: %d bytes is more than MQTT can carry",
+                _describe(message),
+                len(message.raw),
+                extra=self.state.fields
+                | journal_fields(Event.MESSAGES_DROPPED, device=message.device, prop=message.name),
             )
         return frames
 
@@ -333,15 +331,11 @@ class _MqttLink(Link):
         return verdict
 
     def _parse_body(self, topic: str, body: memoryview, header: FrameHeader) -> list[Message]:
-        parser = IndiStreamParser(self.max_message_size)
-        messages: list[Message] = []
-        for start in range(0, len(body), FEED_CHUNK):
-            for event in parser.feed(body[start : start + FEED_CHUNK]):  # type: ignore[arg-type]  # a view, not a copy
-                if isinstance(event, Malformed):
-                    report_malformed(f"MQTT topic {topic}", event)
-                else:
-                    messages.append(event)
-        if parser.buffered or len(messages) != header.count:
+        # a view, not a copy: the parser copies what it needs into its own buffer
+        messages, problems = parse_document(body, self.max_message_size)  # type: ignore[arg-type]
+        for problem in problems:
+            report_malformed(f"MQTT topic {topic}", problem)
+        if len(messages) != header.count:
             report_malformed(
                 f"MQTT topic {topic}",
                 Malformed(f"a payload announcing {header.count} messages held {len(messages)} complete ones"),
@@ -349,14 +343,11 @@ class _MqttLink(Link):
         return messages
 
     def _parse_single(self, topic: str, payload: bytes) -> Message | None:
-        parser = IndiStreamParser(self.max_message_size)
-        events = parser.feed(payload)
-        messages = [e for e in events if isinstance(e, Message)]
-        for event in events:
-            if isinstance(event, Malformed):
-                report_malformed(f"MQTT topic {topic}", event)
-        if len(messages) != 1 or parser.buffered:
-            if not any(isinstance(e, Malformed) for e in events):
+        messages, problems = parse_document(payload, self.max_message_size)
+        for problem in problems:
+            report_malformed(f"MQTT topic {topic}", problem)
+        if len(messages) != 1 or problems:
+            if not problems:
                 report_malformed(
                     f"MQTT topic {topic}", Malformed("not one complete INDI message", payload[:80])
                 )
@@ -374,7 +365,7 @@ class _MqttLink(Link):
             topic,
             cause,
             repair,
-            extra={"MQTT_TOPIC": topic, "MISSING": verdict.missing},
+            extra=self.state.fields | journal_fields(Event.MESSAGES_DROPPED),
         )
 
     # -- session ---------------------------------------------------------------------------
@@ -394,7 +385,7 @@ class _MqttLink(Link):
         connection = MqttConnection(self.server, self.mqtt_id)
         try:
             await connection.connect(self.subscriptions())
-            resume_consuming(sending, "the MQTT broker")
+            resume_consuming(sending, "the MQTT broker", self.state)
             self.connected(
                 f"connected to MQTT broker {self.server.host}:{self.server.port} as {self.mqtt_id}"
             )
@@ -437,14 +428,14 @@ class MqttInstrumentLink(_MqttLink):
 
     def topics_for(self, message: Message) -> list[str]:
         """Where a message from the local INDI side goes."""
-        if message.tag == "getProperties":  # a local driver snooping a device it does not have
+        if message.tag == Tag.GET_PROPERTIES:  # a local driver snooping a device it does not have
             self.snoop_requests[(message.device, message.name)] = message
             return [f"{self.server.snoop_control_topic}/{self.mqtt_id}"]
         topics = [f"{self.server.from_indi_topic}/{self.mqtt_id}"]
         for asker, records in self.remote_snoops.items():
             if any(record.matches(message) for record in records):
                 topics.append(f"{self.server.snoop_data_topic}/{asker}")
-        if message.tag == "delProperty":
+        if message.tag == Tag.DEL_PROPERTY:
             # ends the snoop records it matches (a property's, or all the device's)
             for records in self.remote_snoops.values():
                 records.difference_update(
@@ -461,7 +452,7 @@ class MqttInstrumentLink(_MqttLink):
     ) -> None:
         # client sides that (re)connected while we were away asked for getProperties in vain:
         # have the INDI side define everything again, for every client side
-        outbound.push_front([get_properties()])
+        outbound.push_front([Message.get_properties()])
         self.repeat_snoop_requests(inbound)
         await run_until_first_done(
             self.publish_forever(connection, inbound),
@@ -479,10 +470,10 @@ class MqttInstrumentLink(_MqttLink):
         async def handle(topic: str, message: Message) -> None:
             if topic.startswith(sc):
                 asker = topic[len(sc) :]
-                if asker == self.mqtt_id or message.tag != "getProperties" or not message.device:
+                if asker == self.mqtt_id or message.tag != Tag.GET_PROPERTIES or not message.device:
                     return
                 self.remote_snoops.setdefault(asker, set()).add(Snoop(message.device, message.name))
-            elif topic.startswith(t) and message.tag == "getProperties" and not message.device:
+            elif topic.startswith(t) and message.tag == Tag.GET_PROPERTIES and not message.device:
                 # a client side (re)connected or heard of us: the other instrument sides are up by now
                 self.repeat_snoop_requests(inbound)
             await outbound.put(message)
@@ -541,7 +532,7 @@ class MqttClientLink(_MqttLink):
         self._resync_timer = None
         self._resync_at = asyncio.get_running_loop().time()
         # ahead of queued client requests, and never waiting: the receiver must not block on it
-        outbound.push_front([get_properties()])
+        outbound.push_front([Message.get_properties()])
 
     async def serve(
         self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message]
