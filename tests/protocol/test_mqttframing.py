@@ -8,9 +8,9 @@ import pytest
 
 from indiredis.protocol.messages import Message
 from indiredis.protocol.mqttframing import (
-    Framer,
     FrameError,
     FrameHeader,
+    Framer,
     SequenceTracker,
     Verdict,
     decode_frame,

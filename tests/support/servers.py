@@ -164,7 +164,8 @@ class MosquittoProcess(ServerProcess):
             return ["mosquitto", "-p", str(self.port)]
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
-            # "user": mosquitto started as root would switch to the mosquitto user, which cannot read test files
+            # "user": mosquitto started as root would switch to the mosquitto user, which cannot read test
+            # files
             f"user {getpass.getuser()}\n"
             f"listener {self.port} 127.0.0.1\nallow_anonymous {str(self.anonymous).lower()}\n"
             f"{self.extra_config}\n"
