@@ -305,7 +305,15 @@ def _read_secret(name: str, where: str) -> str:
         raise ConfigError(f"{where} password_file {name!r} cannot be read: {exc.strerror or exc}") from None
 
 
-def _parse_file(path: Path, parser: configparser.ConfigParser) -> None:
+class _CaseSensitiveParser(configparser.ConfigParser):
+    """Keys as written (configparser lower-cases them by default)."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
+def parse_file(path: Path, parser: configparser.ConfigParser) -> None:
+    """Read ``path`` into ``parser``; :class:`ConfigError` with one line saying why it cannot be read."""
     try:
         with open(path, encoding="utf-8") as handle:
             parser.read_file(handle, str(path))
@@ -380,9 +388,8 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
 
 def _read_file(raw: _RawConfig, file: Path) -> None:
     """Parse one file into ``raw``, refusing sections and keys the service does not know."""
-    parser = configparser.ConfigParser(interpolation=None, default_section="\0none")
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
-    _parse_file(file, parser)
+    parser = _CaseSensitiveParser(interpolation=None, default_section="\0none")
+    parse_file(file, parser)
     raw.read.append(str(file))
     for section in parser.sections():
         known = _known_keys(raw, file, section)

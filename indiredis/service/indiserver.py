@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
-from .config import CONFIG_DIR, EX_CONFIG
-from .config import _parse_file as parse_file
+from .config import CONFIG_DIR, EX_CONFIG, parse_file
 
 DEFAULT_CONFIG = CONFIG_DIR / "indiserver.ini"
 DEFAULT_FIFO = "/run/indiredis/indiserver.fifo"
