@@ -87,10 +87,14 @@ class Site:
 async def serve_site(site: Site) -> int:
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         site.writers.append(writer)
-        while data := await reader.read(65536):
-            await site.answer(data)
-        if writer in site.writers:
-            site.writers.remove(writer)
+        try:
+            while data := await reader.read(65536):
+                await site.answer(data)
+        except (ConnectionError, OSError):
+            pass  # the client went away
+        finally:
+            if writer in site.writers:
+                site.writers.remove(writer)
 
     server = await asyncio.start_server(client, "127.0.0.1", 0)
     return int(server.sockets[0].getsockname()[1])
