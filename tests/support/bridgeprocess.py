@@ -107,6 +107,10 @@ class BridgeProcess:
         """Messages the bridge said it dropped during outages."""
         return sum(int(m) for m in re.findall(r"dropped (\d+) messages", self.log))
 
+    def lost(self) -> int:
+        """Messages the bridge said went missing on MQTT (gaps in a publisher's sequence numbers)."""
+        return sum(int(m) for m in re.findall(r"lost (\d+) messages on MQTT", self.log))
+
     def children(self) -> list[int]:
         """Pids of this bridge's child processes (its drivers)."""
         if not self.proc:
