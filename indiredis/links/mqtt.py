@@ -59,6 +59,7 @@ import functools
 import logging
 import ssl
 import threading
+from abc import abstractmethod
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -262,9 +263,9 @@ class _MqttLink(Link):
         self.missing = 0
 
     # -- sending ---------------------------------------------------------------------------
+    @abstractmethod
     def topics_for(self, message: Message) -> list[str]:
         """The topics a message this link sends goes to."""
-        raise NotImplementedError
 
     def pack(self, batch: Iterable[object]) -> list[Frame]:
         """The payloads for a batch taken from the sending channel (anything but messages is skipped)."""
@@ -369,16 +370,19 @@ class _MqttLink(Link):
         )
 
     # -- session ---------------------------------------------------------------------------
+    @abstractmethod
     def subscriptions(self) -> list[str]:
-        raise NotImplementedError
+        """The topic filters this side subscribes to."""
 
+    @abstractmethod
     async def serve(
         self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message]
     ) -> None:
-        raise NotImplementedError
+        """Serve one connection until it is lost (what to ask for and to repeat when it comes up)."""
 
+    @abstractmethod
     def sending_channel(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> Channel[Any]:
-        raise NotImplementedError
+        """The channel whose messages this side publishes."""
 
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         sending = self.sending_channel(inbound, outbound)
