@@ -1,7 +1,9 @@
 """indiserver's routing rules, without I/O: who owns a device, who snoops what, BLOB policies.
 
-Used by :mod:`.drivers` (which runs driver processes itself) and by the TCP
-port link (one BLOB policy per connected client).
+Used by the driver pool (``links/instrument/drivers.py``, which runs driver
+processes itself) and by the TCP port link (one BLOB policy per connected
+client, and :class:`BlobDemand`: what the port asks of the single upstream
+on behalf of all of them).
 """
 
 from __future__ import annotations
@@ -34,14 +36,22 @@ class BlobPolicy:
         instruction = message.attrs.get("instruction", NEVER)
         if instruction not in (NEVER, ALSO, ONLY):
             instruction = NEVER
-        if not message.name:  # a device-wide choice replaces the property ones
-            for key in [k for k in self.rules if k[0] == message.device]:
+        self.set(message.device, message.name, instruction)
+
+    def set(self, device: str, name: str, instruction: str) -> None:
+        """Set the choice for a device (``name`` empty: it replaces the property ones) or one property."""
+        if not name:
+            for key in [k for k in self.rules if k[0] == device]:
                 del self.rules[key]
-        self.rules[(message.device, message.name)] = instruction
+        self.rules[(device, name)] = instruction
 
     def mode(self, device: str, name: str) -> str:
         """The choice for one property: its own, else its device's, else the default."""
-        return self.rules.get((device, name)) or self.rules.get((device, "")) or self.default
+        return self.rules.get((device, name)) or self.device_mode(device)
+
+    def device_mode(self, device: str) -> str:
+        """The choice for a device as a whole: its device-wide rule, else the default."""
+        return self.rules.get((device, "")) or self.default
 
     def passes(self, message: Message) -> bool:
         """Whether ``message`` goes to this receiver.
@@ -52,7 +62,65 @@ class BlobPolicy:
         """
         if message.tag == "setBLOBVector":
             return self.mode(message.device, message.name) != NEVER
-        return (self.rules.get((message.device, "")) or self.default) != ONLY
+        return self.device_mode(message.device) != ONLY
+
+
+def _union(modes: Iterable[str]) -> str:
+    """``Also`` when any receiver wants BLOBs (``Also`` or ``Only``), else ``Never``."""
+    return ALSO if any(mode != NEVER for mode in modes) else NEVER
+
+
+BlobRequest = tuple[str, str, str]  # (device, property or '' for the whole device, instruction)
+
+
+class BlobDemand:
+    """What one upstream is asked for, on behalf of many receivers each with its own :class:`BlobPolicy`.
+
+    The port has one upstream (one shared connection) and many clients.  The upstream is asked for
+    ``Also`` wherever at least one client wants BLOBs (its ``Also`` or its ``Only``), ``Never``
+    everywhere else, and never for ``Only``: every client's other traffic still has to flow, each
+    client's own choice is applied locally.  :meth:`requests` gives the enableBLOB requests that
+    bring the upstream from what was asked before to what the clients want now (so the last client
+    to leave brings it back to ``Never``); :meth:`restore` repeats what is asked for a device, for an
+    upstream that restarted and forgot it.  The upstream applies requests as :class:`BlobPolicy`
+    does (a device-wide request replaces the device's property rules).
+    """
+
+    def __init__(self) -> None:
+        self.asked: dict[tuple[str, str], str] = {}  # what the upstream holds, as we asked it
+
+    def requests(self, policies: list[BlobPolicy]) -> list[BlobRequest]:
+        """The enableBLOB requests that make the upstream match ``policies``; noted as asked."""
+        keys = set(self.asked) | {key for policy in policies for key in policy.rules}
+        requests: list[BlobRequest] = []
+        for device in sorted({device for device, _ in keys}):
+            wanted = _union(p.device_mode(device) for p in policies)
+            if wanted != self.asked.get((device, ""), NEVER):
+                requests.append((device, "", wanted))  # this clears the device's property rules upstream
+                for key in [k for k in self.asked if k[0] == device]:
+                    del self.asked[key]
+            for name in sorted(name for d, name in keys if d == device and name):
+                instruction = _union(p.mode(device, name) for p in policies)
+                if instruction != self.asked.get((device, name), wanted):
+                    requests.append((device, name, instruction))
+                if instruction == wanted:  # a property rule equal to the device's says nothing
+                    self.asked.pop((device, name), None)
+                else:
+                    self.asked[(device, name)] = instruction
+            if wanted == NEVER and not any(d == device and n for d, n in self.asked):
+                self.asked.pop((device, ""), None)  # back to the upstream's default
+            else:
+                self.asked[(device, "")] = wanted
+        return requests
+
+    def wants(self, device: str, name: str) -> bool:
+        """Whether BLOBs of this property are asked of the upstream."""
+        return (self.asked.get((device, name)) or self.asked.get((device, ""), NEVER)) != NEVER
+
+    def restore(self, device: str | None = None) -> list[BlobRequest]:
+        """Everything asked for ``device`` (None: every device), device-wide requests first."""
+        ordered = sorted(self.asked.items(), key=lambda item: (item[0][0], item[0][1] != "", item[0][1]))
+        return [(d, n, i) for (d, n), i in ordered if device is None or d == device]
 
 
 @dataclass(frozen=True)
@@ -83,9 +151,6 @@ class Router(Generic[D]):
         """Note that ``driver`` speaks for the message's device."""
         if message.device and message.device not in self.owners:
             self.owners[message.device] = driver
-            # a driver may ask for its own device before defining it: that is no snoop
-            own = {r for r in self.snoops.get(driver, set()) if r.device == message.device}
-            self.snoops.get(driver, set()).difference_update(own)
 
     def owner(self, device: str) -> D | None:
         return self.owners.get(device)
@@ -102,18 +167,43 @@ class Router(Generic[D]):
         self.snoop_blobs.pop(driver, None)
         return devices
 
-    def add_snoop(self, driver: D, device: str, name: str) -> None:
-        self.snoops.setdefault(driver, set()).add(Snoop(device, name))
+    def add_snoop(self, driver: D, device: str, name: str) -> bool:
+        """Record that ``driver`` snoops ``device`` (``name`` empty: every property); True if new."""
+        records = self.snoops.setdefault(driver, set())
+        new = Snoop(device, name) not in records
+        records.add(Snoop(device, name))
+        return new
 
-    def snoopers(self, message: Message, exclude: D | None = None) -> Iterable[D]:
+    def snoop_request(self, driver: D, message: Message) -> list[D] | None:
+        """Record a driver's ``getProperties`` as a snoop and say which drivers the request goes to.
+
+        To the device's owner, the asking driver included: indiserver echoes a driver's request
+        for its own device, and the answer (its own definitions) is then its own snoop data.  A
+        driver gets its own request back only the first time it asks for that device and property,
+        so one that asks again on every getProperties it receives cannot loop.  ``[]``: nothing to
+        pass on; None: no local driver owns the device (perhaps one that has not spoken yet, or
+        another observatory's).
+        """
+        if not message.device:
+            return []
+        new = self.add_snoop(driver, message.device, message.name)
+        owner = self.owners.get(message.device)
+        if owner is None:
+            return None
+        return [owner] if owner != driver or new else []
+
+    def snoopers(self, message: Message) -> Iterable[D]:
         """Drivers that asked for this message's traffic, filtered by their own enableBLOB choices
         (BLOB data only after an ``Also`` or ``Only``).
 
-        Snoop records outlive a ``delProperty`` of the snooped device and a restart of its driver,
-        as in indiserver: drivers ask once, at start, and expect the traffic whenever it flows.
+        The driver that sent the message is one of them when it snoops its own device (the CCD
+        simulator's filter wheel is the camera device itself): indiserver sends it its own traffic.
+        What a driver receives this way is never routed again, so this cannot loop.  Snoop records
+        outlive a ``delProperty`` of the snooped device and a restart of its driver, as in
+        indiserver: drivers ask once, at start, and expect the traffic whenever it flows.
         """
         for driver, records in self.snoops.items():
-            if driver == exclude or not any(r.matches(message) for r in records):
+            if not any(r.matches(message) for r in records):
                 continue
             if self.snoop_blobs.get(driver, _NEVER).passes(message):
                 yield driver

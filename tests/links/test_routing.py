@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from indiredis.protocol.parser import parse_message
-from indiredis.protocol.routing import BlobPolicy, Router
+from indiredis.protocol.routing import BlobDemand, BlobPolicy, Router
 
 
 def msg(xml: str):
@@ -42,7 +42,6 @@ def test_snoopers_get_matching_traffic_and_blobs_only_when_enabled():
     router.add_snoop("guider", "Cam", "TEMP")
     router.add_snoop("focuser", "Cam", "")
     assert set(router.snoopers(NUMBER)) == {"guider", "focuser"}
-    assert set(router.snoopers(NUMBER, exclude="guider")) == {"focuser"}
     assert list(router.snoopers(BLOB)) == []
     router.set_snoop_blobs("focuser", msg('<enableBLOB device="Cam">Also</enableBLOB>'))
     assert list(router.snoopers(BLOB)) == ["focuser"]
@@ -64,9 +63,61 @@ def test_snoop_records_outlive_the_snooped_device_and_its_driver():
     assert list(router.snoopers(NUMBER)) == []
 
 
-def test_asking_for_its_own_device_before_defining_it_is_no_snoop():
+def test_a_driver_that_snoops_its_own_device_gets_its_own_traffic():
+    """As in indiserver (issue 17): the CCD simulator's filter wheel is the camera device itself."""
     router: Router[str] = Router()
-    router.add_snoop("cam-driver", "Cam", "TEMP")
+    router.add_snoop("cam-driver", "Cam", "TEMP")  # asked before defining it: a snoop all the same
     router.learn("cam-driver", NUMBER)
-    assert list(router.snoopers(NUMBER)) == []
+    router.add_snoop("guider", "Cam", "")
+    assert set(router.snoopers(NUMBER)) == {"cam-driver", "guider"}
+    assert list(router.snoopers(BLOB)) == []  # BLOBs only after its own enableBLOB, as for any snooper
     assert router.forget("cam-driver") == ["Cam"] and router.owner("Cam") is None
+    assert list(router.snoopers(NUMBER)) == ["guider"]
+
+
+def test_a_snoop_request_goes_to_the_owner_and_back_to_its_sender_only_once():
+    router: Router[str] = Router()
+    router.learn("cam-driver", NUMBER)
+    ask_temp = msg('<getProperties version="1.7" device="Cam" name="TEMP"/>')
+    assert router.snoop_request("guider", ask_temp) == ["cam-driver"]
+    assert router.snoop_request("guider", ask_temp) == ["cam-driver"]  # another driver's: every time
+    assert router.snoop_request("cam-driver", ask_temp) == ["cam-driver"]  # its own: echoed once ...
+    assert router.snoop_request("cam-driver", ask_temp) == []  # ... so that it can never loop
+    assert router.snoop_request("guider", msg('<getProperties version="1.7" device="Elsewhere"/>')) is None
+    assert router.snoop_request("guider", msg('<getProperties version="1.7"/>')) == []
+
+
+def policy(*instructions: str) -> BlobPolicy:
+    """A client's policy after the given enableBLOB (``device[.property]=instruction``) requests."""
+    result = BlobPolicy()
+    for text in instructions:
+        target, instruction = text.split("=")
+        device, _, name = target.partition(".")
+        result.set(device, name, instruction)
+    return result
+
+
+def test_blob_demand_asks_the_union_never_only_and_back_to_never_when_the_last_client_leaves():
+    demand = BlobDemand()
+    only, quiet = policy("Cam=Only"), policy()
+    assert demand.requests([only, quiet]) == [("Cam", "", "Also")]  # never Only: the others need the rest
+    assert demand.wants("Cam", "IMG")
+    assert demand.requests([only, quiet]) == []  # nothing changed, nothing asked
+    also_img = policy("Cam.IMG=Also")
+    assert demand.requests([also_img, quiet]) == [("Cam", "", "Never"), ("Cam", "IMG", "Also")]
+    assert demand.wants("Cam", "IMG") and not demand.wants("Cam", "OTHER")
+    assert demand.restore("Cam") == [("Cam", "", "Never"), ("Cam", "IMG", "Also")]
+    assert demand.restore("Mount") == []
+    assert demand.requests([quiet]) == [("Cam", "IMG", "Never")]  # the last one left: back to Never
+    assert demand.asked == {} and not demand.wants("Cam", "IMG")
+    assert demand.requests([policy("Cam=Never")]) == []  # Never is what the upstream holds already
+
+
+def test_blob_demand_keeps_a_property_exception_to_a_device_wide_choice():
+    demand = BlobDemand()
+    clients = [policy("Cam=Also", "Cam.IMG=Never")]
+    assert demand.requests(clients) == [("Cam", "", "Also"), ("Cam", "IMG", "Never")]
+    assert demand.restore() == [("Cam", "", "Also"), ("Cam", "IMG", "Never")]
+    clients.append(policy("Cam.IMG=Only"))
+    assert demand.requests(clients) == [("Cam", "IMG", "Also")]
+    assert demand.restore() == [("Cam", "", "Also")]

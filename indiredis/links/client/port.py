@@ -1,31 +1,54 @@
 """The port link: a TCP listening port that classic INDI clients (KStars/Ekos, indi_getprop) use.
 
-The client side of ``mqtttoport``: to its clients it looks like indiserver.
-Several clients at once; each gets every message from the INDI side, BLOBs
-only after its own ``enableBLOB`` (``Never`` by default, as indiserver).  What
-a client sends is parsed (garbage is logged and skipped) and passed on.  A
-client that reads too slowly to keep up (more than :data:`CLIENT_BUFFER`
-messages behind) is disconnected with one log line, so it never stalls the
-others.
+The client side of ``mqtttoport``: to its clients it behaves as indiserver
+does (``docs/port.md``).
+
+- Input: every byte a client sent is read and acted on before its disconnect
+  is; a client that half-closes (``shutdown(SHUT_WR)``, as ``indi_setprop``
+  does) or closes with unread data (the kernel then resets the connection)
+  loses nothing it sent.  Once its input ends the client is closed, as
+  indiserver closes it.  A failed write only stops the writing.
+- BLOB policy per client (``Never`` by default; ``Also``/``Only`` per device or
+  property), applied to what that client receives.  A client's ``enableBLOB``
+  is never passed on as such: the upstream is asked for ``Also`` wherever at
+  least one client wants BLOBs and back to ``Never`` when the last one leaves
+  (:class:`~indiredis.protocol.routing.BlobDemand`).
+- After an INDI-side restart: the BLOB requests are asked of the upstream again
+  whenever a BLOB property is defined anew, and after a ``Reset`` (fresh
+  definitions follow) the clients get ``delProperty`` for every property that
+  was not defined again within :data:`RESYNC_QUIET` seconds of quiet.
+- BLOBs go out in indiserver's layout, base64 on one line
+  (:func:`~indiredis.protocol.clientlayout.indiserver_layout`), made once per
+  message whatever the number of clients.
+- A client that reads too slowly to keep up (more than :data:`CLIENT_BUFFER`
+  messages behind) is disconnected with one log line, so it never stalls the others.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
+from collections.abc import Iterable
 
 from ...core.channel import Channel
+from ...core.tasks import cancel_and_wait, run_until_first_done
 from ...events import Event, host_port, journal_fields
-from ...protocol.messages import Message
+from ...protocol.clientlayout import Piece, indiserver_layout
+from ...protocol.messages import Malformed, Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
-from ...protocol.routing import BlobPolicy
-from ...protocol.vocabulary import Tag
-from ..base import InboundItem, Link
-from ..streams import pump_messages, run_until_first_done
+from ...protocol.routing import BlobDemand, BlobPolicy, BlobRequest
+from ...protocol.vocabulary import Action, Tag
+from ...protocol.xmlout import indi_timestamp
+from ..base import InboundItem, Link, Reset, report_malformed
+from ..streams import READ_SIZE
 
 log = logging.getLogger(__name__)
 
 CLIENT_BUFFER = 10_000
+RESYNC_QUIET = 3.0  # seconds without definitions after which a resync is complete
+RESYNC_LIMIT = 60.0  # ... or after this long in any case
+COALESCE = 256 * 1024  # small messages are written together up to this many bytes
 
 
 class PortClient:
@@ -34,16 +57,53 @@ class PortClient:
     def __init__(self, peer: str) -> None:
         self.peer = peer
         self.blobs = BlobPolicy()
-        self.queue: asyncio.Queue[Message] = asyncio.Queue(CLIENT_BUFFER)
+        self.queue: asyncio.Queue[list[Piece]] = asyncio.Queue(CLIENT_BUFFER)
         self.too_slow = asyncio.Event()
+        self.writable = True  # False once a write failed: the client is gone, what it sent is still read
 
-    def offer(self, message: Message) -> None:
-        if self.too_slow.is_set() or not self.blobs.passes(message):
-            return
+    def wants(self, message: Message) -> bool:
+        """Whether ``message`` goes to this client (its BLOB policy, and whether it can still be written)."""
+        return self.writable and not self.too_slow.is_set() and self.blobs.passes(message)
+
+    def offer(self, pieces: list[Piece]) -> None:
+        """Queue a message's bytes; a client that is too far behind is marked too slow."""
         try:
-            self.queue.put_nowait(message)
+            self.queue.put_nowait(pieces)
         except asyncio.QueueFull:
             self.too_slow.set()
+
+
+class Catalogue:
+    """The properties the clients were given definitions of, and the resync after a ``Reset``."""
+
+    def __init__(self) -> None:
+        self.defined: dict[str, set[str]] = {}  # device -> property names
+        self.unconfirmed: dict[str, set[str]] = {}  # during a resync: not defined again yet
+
+    def note(self, message: Message) -> None:
+        """Follow definitions and deletions."""
+        if message.action is Action.DEF:
+            self.defined.setdefault(message.device, set()).add(message.name)
+            self.unconfirmed.get(message.device, set()).discard(message.name)
+        elif message.tag == Tag.DEL_PROPERTY:
+            if message.name:
+                self.defined.get(message.device, set()).discard(message.name)
+                self.unconfirmed.get(message.device, set()).discard(message.name)
+            else:
+                self.defined.pop(message.device, None)
+                self.unconfirmed.pop(message.device, None)
+
+    def start_resync(self) -> None:
+        """Fresh definitions follow: each property must be defined again."""
+        self.unconfirmed = {device: set(names) for device, names in self.defined.items() if names}
+
+    def finish_resync(self) -> list[tuple[str, str]]:
+        """End the resync; return (device, property) of what was not defined again, forgotten now."""
+        vanished = sorted((device, name) for device, names in self.unconfirmed.items() for name in names)
+        self.unconfirmed.clear()
+        for device, name in vanished:
+            self.defined.get(device, set()).discard(name)
+        return vanished
 
 
 class PortLink(Link):
@@ -59,71 +119,205 @@ class PortLink(Link):
         self.host, self.port = host, port
         self.max_message_size = max_message_size
         self.clients: set[PortClient] = set()
+        self.demand = BlobDemand()
+        self.catalogue = Catalogue()
+        self._resync_timer: asyncio.TimerHandle | None = None
+        self._resync_deadline = 0.0
 
     @property
     def summary(self) -> str:
         return f"{len(self.clients)} INDI clients"
 
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
-        async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await self._serve_client(reader, writer, outbound)
-
-        server = await asyncio.start_server(on_client, self.host, self.port)
+        listeners = _listen(self.host, self.port)
+        serving: set[asyncio.Task[None]] = set()
         try:
             self.connected(f"listening for INDI clients on {self.host}:{self.port}")
-            await self._fan_out(inbound)
+            await run_until_first_done(
+                self._fan_out(inbound, outbound),
+                *(self._accept(listener, outbound, serving) for listener in listeners),
+            )
         finally:
-            server.close()
-            for client in list(self.clients):
-                client.too_slow.set()
+            for listener in listeners:
+                listener.close()
+            await cancel_and_wait(list(serving))
+            if self._resync_timer is not None:
+                self._resync_timer.cancel()
 
-    async def _fan_out(self, inbound: Channel[InboundItem]) -> None:
+    # -- clients -----------------------------------------------------------------------------
+    async def _accept(
+        self, listener: socket.socket, outbound: Channel[Message], serving: set[asyncio.Task[None]]
+    ) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            for item in await inbound.get_batch():
-                if isinstance(item, Message):
-                    for client in list(self.clients):
-                        client.offer(item)
+            connection, address = await loop.sock_accept(listener)
+            connection.setblocking(False)
+            task = asyncio.ensure_future(self._serve_client(connection, address, outbound))
+            serving.add(task)
+            task.add_done_callback(serving.discard)
 
     async def _serve_client(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, outbound: Channel[Message]
+        self, connection: socket.socket, address: tuple[str, int], outbound: Channel[Message]
     ) -> None:
-        peer = "{}:{}".format(*writer.get_extra_info("peername")[:2])
+        peer = "{}:{}".format(*address[:2])
         client = PortClient(peer)
         self.clients.add(client)
         log.info("INDI client %s connected", peer)
-        parser = IndiStreamParser(self.max_message_size)
-
-        async def from_client(message: Message) -> None:
-            if message.tag == Tag.ENABLE_BLOB:
-                client.blobs.update(message)
-            await outbound.put(message)
-
-        async def to_client() -> None:
-            while True:
-                message = await client.queue.get()
-                writer.write(message.raw)
-                if client.queue.empty():
-                    await writer.drain()
-
-        async def until_too_slow() -> None:
-            await client.too_slow.wait()
-            too_slow = journal_fields(Event.MESSAGES_DROPPED, link="port", peer=peer)
-            log.warning(
-                "INDI client %s disconnected: more than %d messages behind",
-                peer,
-                CLIENT_BUFFER,
-                extra=too_slow,
-            )
-
+        reading = asyncio.ensure_future(self._read_from(client, connection, outbound))
+        writing = asyncio.ensure_future(self._write_to(client, connection))
+        too_slow = asyncio.ensure_future(client.too_slow.wait())
         try:
-            await run_until_first_done(
-                pump_messages(reader, parser, outbound, f"INDI client {peer}", from_client),
-                to_client(),
-                until_too_slow(),
-            )
-        except (OSError, ConnectionError):
-            pass
+            await asyncio.wait([reading, too_slow], return_when=asyncio.FIRST_COMPLETED)
+            if too_slow.done():
+                log.warning(
+                    "INDI client %s disconnected: more than %d messages behind",
+                    peer,
+                    CLIENT_BUFFER,
+                    extra=journal_fields(Event.MESSAGES_DROPPED, link="port", peer=peer),
+                )
+            elif reading.exception() is not None:
+                log.error("INDI client %s: %s", peer, reading.exception())
         finally:
+            await cancel_and_wait([reading, writing, too_slow])
+            connection.close()
             self.clients.discard(client)
-            writer.close()
             log.info("INDI client %s disconnected", peer)
+        await self._ask_upstream(outbound)  # what it wanted of BLOBs is no longer wanted
+
+    async def _read_from(
+        self, client: PortClient, connection: socket.socket, outbound: Channel[Message]
+    ) -> None:
+        """Read and act on everything the client sends, until its end of the stream.
+
+        Data the kernel received before a connection reset is read before the reset is reported, so
+        a client that sent and left without reading loses nothing.
+        """
+        loop = asyncio.get_running_loop()
+        parser = IndiStreamParser(self.max_message_size)
+        while True:
+            try:
+                data = await loop.sock_recv(connection, READ_SIZE)
+            except OSError:  # reset: everything it sent before is read by now
+                return
+            if not data:
+                return
+            for event in parser.feed(data):
+                if isinstance(event, Malformed):
+                    report_malformed(f"INDI client {client.peer}", event)
+                elif event.tag == Tag.ENABLE_BLOB:  # applied here, never passed on as such
+                    client.blobs.update(event)
+                    await self._ask_upstream(outbound)
+                else:
+                    await outbound.put(event)
+
+    @staticmethod
+    async def _write_to(client: PortClient, connection: socket.socket) -> None:
+        """Write what is queued for the client; at the first failure stop writing (it left)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await client.queue.get()]
+            while not client.queue.empty():
+                batch.append(client.queue.get_nowait())
+            try:
+                for piece in _coalesced(batch):
+                    await loop.sock_sendall(connection, piece)
+            except OSError:
+                client.writable = False
+                while not client.queue.empty():
+                    client.queue.get_nowait()
+                return
+
+    # -- from the INDI side ------------------------------------------------------------------
+    async def _fan_out(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+        while True:
+            for item in await inbound.get_batch():
+                if isinstance(item, Reset):
+                    await self._start_resync(outbound)
+                    continue
+                self.catalogue.note(item)
+                if item.action is Action.DEF and self.catalogue.unconfirmed:
+                    self._arm_resync_timer()
+                if item.tag == Tag.DEF_BLOB_VECTOR and self.demand.wants(item.device, item.name):
+                    # defined anew, perhaps by an upstream that restarted and forgot what it was asked
+                    await self._send_requests(outbound, self.demand.restore(item.device))
+                self._to_clients(item)
+
+    def _to_clients(self, message: Message) -> None:
+        pieces: list[Piece] | None = None  # made once, for every client that gets the message
+        for client in list(self.clients):
+            if client.wants(message):
+                if pieces is None:
+                    pieces = indiserver_layout(message)
+                client.offer(pieces)
+
+    async def _start_resync(self, outbound: Channel[Message]) -> None:
+        """The INDI side (re)connected: fresh definitions follow; ask for BLOBs again."""
+        self.catalogue.start_resync()
+        await self._send_requests(outbound, self.demand.restore())
+        self._resync_deadline = asyncio.get_running_loop().time() + RESYNC_LIMIT
+        self._arm_resync_timer()
+
+    def _arm_resync_timer(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._resync_timer is not None:
+            self._resync_timer.cancel()
+        when = min(loop.time() + RESYNC_QUIET, self._resync_deadline)
+        self._resync_timer = loop.call_at(when, self._finish_resync)
+
+    def _finish_resync(self) -> None:
+        """Tell the clients about every property that was not defined again."""
+        self._resync_timer = None
+        stamp = indi_timestamp()
+        for device, name in self.catalogue.finish_resync():
+            self._to_clients(Message.del_property(device, name, timestamp=stamp))
+
+    async def _ask_upstream(self, outbound: Channel[Message]) -> None:
+        """Bring the upstream's BLOB policy to what the connected clients want together."""
+        await self._send_requests(outbound, self.demand.requests([c.blobs for c in self.clients]))
+
+    @staticmethod
+    async def _send_requests(outbound: Channel[Message], requests: list[BlobRequest]) -> None:
+        for device, name, instruction in requests:
+            await outbound.put(Message.enable_blob(device, name, instruction))
+
+
+def _coalesced(batch: list[list[Piece]]) -> Iterable[Piece]:
+    """The pieces of queued messages, small ones joined (fewer system calls), large ones as they are."""
+    small: list[Piece] = []
+    size = 0
+    for pieces in batch:
+        for piece in pieces:
+            if len(piece) >= COALESCE:
+                if small:
+                    yield b"".join(small)
+                    small, size = [], 0
+                yield piece
+                continue
+            small.append(piece)
+            size += len(piece)
+            if size >= COALESCE:
+                yield b"".join(small)
+                small, size = [], 0
+    if small:
+        yield b"".join(small)
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Listening sockets on every address ``host`` stands for (as asyncio.start_server binds them)."""
+    listeners: list[socket.socket] = []
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            listener = socket.socket(family, kind, proto)
+            listeners.append(listener)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            listener.bind(address)
+            listener.listen(100)
+            listener.setblocking(False)
+    except OSError:
+        for listener in listeners:
+            listener.close()
+        raise
+    return listeners

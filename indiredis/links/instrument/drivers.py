@@ -19,13 +19,15 @@ Routing contract (the rules live in :mod:`.routing`):
   this way): it goes to every local driver that snoops that device.
 - drivers -> ``inbound``: ``def``/``set``/``message``/``delProperty`` go to
   ``inbound`` when the client side's BLOB policy lets them (``setBLOBVector``
-  only after ``enableBLOB Also/Only``), and to every *other* driver that snoops
-  the device (BLOB data only if that driver sent its own ``enableBLOB``).
+  only after ``enableBLOB Also/Only``), and to every driver that snoops the
+  device (BLOB data only if that driver sent its own ``enableBLOB``), the
+  sender included when it snoops its own device, as indiserver does.
   ``pingRequest`` is answered with ``pingReply`` by the pool itself (INDI 2
   drivers wait for it between BLOBs).
-- snooping: a driver's ``getProperties`` for a device it does not own is
-  recorded (device, and property when named) and passed to the owner, whose
-  answer then reaches the snooper; while no local driver owns the device it
+- snooping: a driver's ``getProperties`` naming a device is recorded (device,
+  and property when named) and passed to the owner, whose answer then reaches
+  the snooper (a driver asking for its own device gets its request back once,
+  see ``Router.snoop_request``); while no local driver owns the device it
   goes to every other driver and, with ``forward_snoop_requests=True`` (the
   MQTT instrument side: ``driverstomqtt``), it is *also put on* ``inbound`` so
   the client side can ask the rest of the network (the snoop_control topic).
@@ -312,7 +314,7 @@ class DriverPool:
             return
         for message in messages:
             await self._inbound.put(message)
-            self._to_snoopers(message, None)
+            self._to_snoopers(message)
 
     async def _show(self, driver: DriverProcess) -> None:
         """Tell clients the driver's new state (the Driver Manager's set messages)."""
@@ -435,7 +437,7 @@ class DriverPool:
         for device in devices:
             gone = Message.del_property(device, timestamp=stamp)
             await self._inbound.put(gone)
-            self._to_snoopers(gone, None)
+            self._to_snoopers(gone)
         if not announce and not devices:
             return
         if devices:
@@ -611,7 +613,7 @@ class DriverPool:
             self.router.learn(driver, message)
             if self.client_blobs.passes(message):
                 await inbound.put(message)
-            self._to_snoopers(message, driver)
+            self._to_snoopers(message)
         else:
             log.warning(
                 "driver %s sent <%s>, which drivers do not send; ignored",
@@ -623,27 +625,23 @@ class DriverPool:
     async def _snoop_request(
         self, driver: DriverProcess, message: Message, inbound: Channel[InboundItem]
     ) -> None:
-        device = message.device
-        if not device or self.router.owner(device) is driver:
-            return
-        self.router.add_snoop(driver, device, message.name)
-        if device == self.manager.device:  # the pool's own device answers at once
+        targets = self.router.snoop_request(driver, message)
+        if message.device and message.device == self.manager.device:  # the pool's own device answers at once
             for definition in self.manager.definitions(d.report() for d in self.drivers):
                 if not message.name or definition.name == message.name:
                     driver.send(definition)
             return
-        owner = self.router.owner(device)
-        if owner is not None:
-            owner.send(message)
-        else:  # perhaps a driver that has not spoken yet, or another observatory
+        for target in targets or ():
+            target.send(message)
+        if targets is None:  # perhaps a driver that has not spoken yet, or another observatory
             for other in self.drivers:
                 if other is not driver:
                     other.send(message)
             if self.forward_snoop_requests:
                 await inbound.put(message)
 
-    def _to_snoopers(self, message: Message, source: DriverProcess | None) -> None:
-        for snooper in self.router.snoopers(message, exclude=source):
+    def _to_snoopers(self, message: Message) -> None:
+        for snooper in self.router.snoopers(message):
             snooper.send(message)
 
     async def _route_client_traffic(self, outbound: Channel[Message], inbound: Channel[InboundItem]) -> None:
@@ -677,7 +675,7 @@ class DriverPool:
                 driver.send(message)
         elif message.from_device:
             if owner is None:  # snoop data from elsewhere
-                self._to_snoopers(message, None)
+                self._to_snoopers(message)
 
     def child_pids(self) -> list[int]:
         """Pids of the running drivers (for tests and status)."""
