@@ -1,18 +1,24 @@
 """Messages as indiserver hands them to its clients: BLOB data as base64 on one unbroken line.
 
-Drivers wrap base64 at 72 characters; indiserver re-serialises what it
-forwards, and its clients get each BLOB's base64 on one line.  Clients are
-built and tested against that: ``indi_getprop``'s decoder, for one, turns each
-line break into junk bytes in the file it writes.
+Drivers wrap base64 at 72 characters and give its length as ``enclen``;
+indiserver re-serialises what it forwards: its clients get each BLOB's base64
+on one line, and ``len`` (the decoded length) instead of ``enclen``.  Clients
+are built and tested against that: ``indi_getprop``'s decoder turns each line
+break into junk bytes in the file it writes, and indiserver 1.9, taking a port
+as a remote driver (``device@host:port``), loses a one-line BLOB that still
+carries ``enclen``.
 """
 
 from __future__ import annotations
 
 import re
+from typing import TypeAlias
+from xml.sax.saxutils import quoteattr
 
 from .messages import Message
+from .parser import parse_message
 
-Piece = bytes | memoryview
+Piece: TypeAlias = bytes | memoryview
 
 _ONE_BLOB_START = re.compile(rb"""<oneBLOB(?:[^"'>]|"[^"]*"|'[^']*')*>""")
 _WHITESPACE = re.compile(rb"[ \t\r\n]+")
@@ -22,9 +28,10 @@ _SPACE = frozenset(b" \t\r\n")
 def indiserver_layout(message: Message) -> list[Piece]:
     """The message's bytes in indiserver's layout, as pieces to write one after another.
 
-    Anything but a ``setBLOBVector``, or one whose base64 is on one line already (as from
-    indiserver), is ``[message.raw]``.  Otherwise line breaks and blanks inside each ``oneBLOB``'s
-    base64 are removed: only that base64 is copied, once; the rest are views on ``message.raw``.
+    Anything but a ``setBLOBVector``, or one in indiserver's layout already (as from indiserver), is
+    ``[message.raw]``.  Otherwise each ``oneBLOB`` gets its base64 on one line (the blanks around it
+    stay) and its start tag says ``len`` instead of ``enclen``: only the base64 of a wrapped BLOB is
+    copied, once; the rest are views on ``message.raw``.
     """
     raw = message.raw
     if message.tag != "setBLOBVector":
@@ -37,16 +44,30 @@ def indiserver_layout(message: Message) -> list[Piece]:
         if end < 0:
             break
         begin = start_tag.end()
-        while begin < end and raw[begin] in _SPACE:  # leading and trailing blanks stay as they are
+        while begin < end and raw[begin] in _SPACE:
             begin += 1
         while end > begin and raw[end - 1] in _SPACE:
             end -= 1
-        if _WHITESPACE.search(raw, begin, end) is None:
-            continue  # one line already
-        pieces.append(view[done:begin])
-        pieces.append(_WHITESPACE.sub(b"", view[begin:end]))
+        wrapped = _WHITESPACE.search(raw, begin, end) is not None
+        if not wrapped and b"enclen" not in start_tag.group(0):
+            continue  # indiserver's layout already
+        base64: Piece = _WHITESPACE.sub(b"", view[begin:end]) if wrapped else view[begin:end]
+        pieces.append(view[done : start_tag.start()])
+        pieces.append(_start_tag(start_tag.group(0), base64))
+        pieces.append(view[start_tag.end() : begin])
+        pieces.append(base64)
         done = end
     if not pieces:
         return [raw]
     pieces.append(view[done:])
     return pieces
+
+
+def _start_tag(tag: bytes, base64: Piece) -> bytes:
+    """The ``oneBLOB`` start tag as indiserver writes it: ``enclen`` dropped, ``len`` the decoded length."""
+    element = parse_message(b"<setBLOBVector device='d' name='n'>" + tag + b"</oneBLOB></setBLOBVector>")
+    attrs = dict(element.members[0].attrs) if isinstance(element, Message) and element.members else {}
+    attrs.pop("enclen", None)
+    padding = bytes(base64[-2:]).count(b"=")
+    attrs.setdefault("len", str(len(base64) // 4 * 3 - padding))
+    return ("<oneBLOB " + " ".join(f"{k}={quoteattr(v)}" for k, v in attrs.items()) + ">").encode()

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tests.support.inditools import setprop, value, wait_until_listed
+from tests.support.inditools import RawClient, listing_names, setprop, value, wait_until_listed
 from tests.support.servers import IndiServerProcess, wait_for
 
 TELESCOPE = "Telescope Simulator"
@@ -48,4 +48,25 @@ def test_setprop_toggles_are_never_lost(
             lost.append(toggle)
     print(f"toggles lost: {len(lost)} of {TOGGLES}: {lost}")
     assert lost == []
+    assert_no_asyncio_noise(caplog)
+
+
+def test_enableblob_only_of_one_client_changes_nothing_for_another(
+    target: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """indiserver keeps BLOB policy per client: one client's ``Only`` hides nothing from the others."""
+    caplog.set_level(logging.INFO)
+    before = wait_until_listed(target, f"{TELESCOPE}.CONNECTION.CONNECT", f"{CCD}.CONNECTION.CONNECT")
+    with RawClient(target) as only, RawClient(target) as other:
+        only.send("<getProperties version='1.7'/>")
+        other.send("<getProperties version='1.7'/>")
+        only.read_until(rb"<defSwitchVector[^>]*CCD Simulator")
+        only.send(f"<enableBLOB device='{CCD}'>Only</enableBLOB>")
+        only.send(f"<enableBLOB device='{TELESCOPE}'>Only</enableBLOB>")
+        mark = len(other.received)
+        assert listing_names(target) == before  # while it is connected
+        other.send("<getProperties version='1.7'/>")  # the other connected client is still answered
+        other.read_until(rb"<defSwitchVector[^>]*CCD Simulator[^>]*CONNECTION", start=mark)
+        other.read_until(rb"<defSwitchVector[^>]*Telescope Simulator[^>]*CONNECTION", start=mark)
+    assert listing_names(target) == before  # and after it left
     assert_no_asyncio_noise(caplog)

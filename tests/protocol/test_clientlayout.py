@@ -30,19 +30,18 @@ def test_driver_wrapped_base64_goes_out_on_one_line_and_nothing_else_changes():
     out = b"".join(indiserver_layout(msg(raw)))
     one_line = base64.b64encode(DATA)
     assert out.count(one_line) == 2 and b"YWJj" in out
-    assert out == raw.replace(WRAPPED.encode(), one_line)  # the rest, blanks around the base64 included
+    start = f'<oneBLOB name="A" size="{len(DATA)}" format=".fits" len="{len(DATA)}">\n'.encode()
+    assert out.startswith(
+        b"<setBLOBVector\n  device='Cam'\n  name='IMG'\n>\n  " + start + one_line + b"\n  </oneBLOB>"
+    )
     again = msg(out)
     assert [base64.b64decode(m.text) for m in again.members] == [DATA, b"abc", DATA]
+    assert [m.attrs.get("len") for m in again.members] == [str(len(DATA)), None, str(len(DATA))]
+    assert b'format=".x&gt;y"' not in out and b"format='.x>y'" in out  # one line already: as it was
 
 
-def test_messages_in_indiserver_layout_already_and_others_are_passed_as_they_are():
-    one_line = msg(
-        b'<setBLOBVector device="Cam" name="IMG">\n    <oneBLOB name="A" size="3" format=".x">\nYWJj\n'
-        b"    </oneBLOB>\n</setBLOBVector>\n"
-    )
-    number = msg(
-        b'<setNumberVector device="Cam" name="T"><oneNumber name="T">1\n</oneNumber></setNumberVector>'
-    )
-    for message in (one_line, number):
-        pieces = indiserver_layout(message)
-        assert len(pieces) == 1 and pieces[0] is message.raw
+def test_enclen_becomes_len_as_indiserver_writes_it():
+    start = b"<setBLOBVector device='Cam' name='IMG'>"
+    raw = start + b"<oneBLOB name='A' size='9' enclen='4' format='.z'>YWI=</oneBLOB></setBLOBVector>"
+    out = b"".join(indiserver_layout(msg(raw)))
+    assert out == start + b'<oneBLOB name="A" size="9" format=".z" len="2">YWI=</oneBLOB></setBLOBVector>'
