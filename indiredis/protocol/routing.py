@@ -118,9 +118,10 @@ class BlobDemand:
         return (self.asked.get((device, name)) or self.asked.get((device, ""), NEVER)) != NEVER
 
     def restore(self, device: str | None = None) -> list[BlobRequest]:
-        """Everything asked for ``device`` (None: every device), device-wide requests first."""
+        """What was asked for ``device`` (None: every device), device-wide requests first, for an
+        upstream that restarted (a device-wide ``Never`` is its default: not repeated)."""
         ordered = sorted(self.asked.items(), key=lambda item: (item[0][0], item[0][1] != "", item[0][1]))
-        return [(d, n, i) for (d, n), i in ordered if device is None or d == device]
+        return [(d, n, i) for (d, n), i in ordered if (device is None or d == device) and (n or i != NEVER)]
 
 
 @dataclass(frozen=True)
