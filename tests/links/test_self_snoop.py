@@ -15,20 +15,10 @@ from indiredis import tools
 from indiredis.bridges import make_driverstoredis, make_inditoredis
 from tests.support.bridgethread import run_bridge
 from tests.support.fitsheader import fits_header
-from tests.support.indiclient import connect_device
+from tests.support.indiclient import connect_device, prefixed
 from tests.support.servers import IndiServerProcess, wait_for
 
 CCD = "CCD Simulator"
-
-
-def redis_host(redis_proc, prefix: str):
-    return indiredis.redis_server(
-        host="127.0.0.1",
-        port=redis_proc.port,
-        keyprefix=f"{prefix}_",
-        to_indi_channel=f"{prefix}_to",
-        from_indi_channel=f"{prefix}_from",
-    )
 
 
 def filter_in_fits(rconn, server) -> str:
@@ -51,7 +41,7 @@ def filter_in_fits(rconn, server) -> str:
 
 @pytest.mark.parametrize("instrument_side", ["indiserver", "driverstoredis"])
 def test_the_ccd_writes_its_own_filter_into_its_fits(instrument_side, redis_proc, rconn, tmp_path):
-    server = redis_host(redis_proc, instrument_side)
+    server = prefixed(redis_proc, instrument_side)
     blobs = str(tmp_path / "blobs")
     if instrument_side == "indiserver":  # the reference
         with IndiServerProcess(["indi_simulator_ccd"]) as indi:

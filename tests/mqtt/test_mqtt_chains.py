@@ -19,7 +19,7 @@ from indiredis.bridges import (
 from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE
 from tests.support.bridgethread import run_bridge
 from tests.support.fitsheader import fits_header, header_degrees
-from tests.support.indiclient import connect_device
+from tests.support.indiclient import connect_device, prefixed
 from tests.support.servers import IndiServerProcess, MosquittoProcess, free_port, port_open, wait_for
 
 TELESCOPE = "Telescope Simulator"
@@ -36,16 +36,6 @@ def broker():
 @pytest.fixture
 def mqtt_host(broker):
     return indiredis.mqtt_server("127.0.0.1", broker.port)
-
-
-def prefixed(redis_proc, prefix: str):
-    return indiredis.redis_server(
-        host="127.0.0.1",
-        port=redis_proc.port,
-        keyprefix=f"{prefix}_",
-        to_indi_channel=f"{prefix}_to",
-        from_indi_channel=f"{prefix}_from",
-    )
 
 
 def key_space(rconn, server) -> dict[str, dict[str, set[str]]]:

@@ -4,8 +4,21 @@ from __future__ import annotations
 
 import subprocess
 
+import indiredis
 from indiredis import tools
-from tests.support.servers import wait_for
+from indiredis.hosts import RedisServer
+from tests.support.servers import RedisProcess, wait_for
+
+
+def prefixed(redis_proc: RedisProcess, prefix: str) -> RedisServer:
+    """A redis_server tuple of its own on ``redis_proc``: keys and channels named after ``prefix``."""
+    return indiredis.redis_server(
+        host="127.0.0.1",
+        port=redis_proc.port,
+        keyprefix=f"{prefix}_",
+        to_indi_channel=f"{prefix}_to",
+        from_indi_channel=f"{prefix}_from",
+    )
 
 
 def connect_device(rconn, server, device: str) -> None:
