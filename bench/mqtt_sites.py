@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -184,6 +185,7 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=10, help="length of each ramp step")
     parser.add_argument("--max-rate", type=float, default=3200, help="highest per-site rate of the ramp")
     parser.add_argument("--no-batching", action="store_true", help="one INDI message per MQTT message")
+    parser.add_argument("--log", help="copy mqtttoredis's log (warnings and worse) to this file")
     args = parser.parse_args()
     batching = not args.no_batching
     with tempfile.TemporaryDirectory(prefix="mqtt-sites-") as workdir:
@@ -216,6 +218,8 @@ def main() -> None:
                     print(f"nothing gave up to {args.max_rate:g} msg/s per site")
         finally:
             sites.stop()
+            if args.log:
+                shutil.copy(Path(workdir) / "mqtttoredis.log", args.log)
 
 
 if __name__ == "__main__":
