@@ -24,8 +24,9 @@ Payloads (:mod:`indiredis.protocol.mqttframing`, ``docs/mqtt-framing.md``): with
 default) the messages waiting in the channel when the publisher takes its next
 batch share payloads, each numbered per publisher session and topic; a lone
 message still goes out at once, a stream's messages are gathered for at most
-:data:`GATHER_SECONDS`, and a burst needs a hundredfold fewer MQTT messages, so a stock broker's queue of 1 000 messages per subscriber holds
-about 100 000 INDI messages.  Receivers track every publisher's numbers: a gap
+:data:`GATHER_SECONDS`, and a burst needs a hundredfold fewer MQTT messages, so
+a stock broker's queue of 1 000 messages per subscriber holds about 100 000
+INDI messages.  Receivers track every publisher's numbers: a gap
 is logged once with its count, and the client side asks for every property
 again; a payload resent after a reconnection is not delivered twice.  Without
 ``batching`` every payload is one INDI message, exactly as the original 0.1.4
