@@ -12,18 +12,35 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def start_bridge(
-    factory: str, arguments: str, stderr: IO[bytes] | None = None, env: dict[str, str] | None = None
+    factory: str,
+    arguments: str,
+    stderr: IO[bytes] | None = None,
+    env: dict[str, str] | None = None,
+    profile: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """Run ``indiredis.bridges.<factory>(<arguments>)`` under ``run_blocking`` in a child Python,
     logging warnings and worse to stderr (or to the file ``stderr``).  ``arguments`` is Python
-    source that may use ``indiredis``; ``env`` replaces the child's environment."""
+    source that may use ``indiredis``; ``env`` replaces the child's environment.
+
+    With ``profile`` the bridge runs under cProfile and writes its statistics to that file when it
+    is terminated (SIGTERM ends it like Ctrl-C)."""
     program = (
-        "import logging, indiredis\n"
+        "import logging, signal, indiredis\n"
         f"from indiredis.bridges import {factory}\n"
         "from indiredis.core.bridge import run_blocking\n"
         "logging.basicConfig(level=logging.WARNING)\n"
-        f"run_blocking({factory}({arguments}))\n"
+        "signal.signal(signal.SIGTERM, signal.default_int_handler)\n"
     )
+    if profile:
+        program += (
+            "import cProfile\n"
+            "profiler = cProfile.Profile()\n"
+            "profiler.enable()\n"
+            f"try:\n    run_blocking({factory}({arguments}))\n"
+            f"finally:\n    profiler.disable()\n    profiler.dump_stats({profile!r})\n"
+        )
+    else:
+        program += f"run_blocking({factory}({arguments}))\n"
     return subprocess.Popen([sys.executable, "-c", program], cwd=ROOT, stderr=stderr, env=env)
 
 
@@ -34,3 +51,11 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    """A process's peak resident memory so far, in MiB (VmHWM from ``/proc/<pid>/status``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

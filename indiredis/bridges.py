@@ -26,6 +26,7 @@ from .links.instrument.indiserver import IndiServerLink
 from .links.instrument.manager import DEFAULT_MANAGER_DEVICE, GiveUp
 from .links.mqtt import MqttClientLink, MqttInstrumentLink
 from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
+from .store.blobs import DEFAULT_MAX_BLOB_SIZE
 
 
 def to_redis(name: str, indi_side: Side, redis_link: RedisLink, buffer_size: int) -> Bridge:
@@ -41,12 +42,15 @@ def make_inditoredis(
     blob_folder: str | None = None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
+    max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
 ) -> Bridge:
-    """indiserver ⇄ Redis, as a :class:`Bridge` to run in an event loop."""
+    """indiserver ⇄ Redis, as a :class:`Bridge` to run in an event loop (BLOB data streams from the
+    socket to the blob folder; ``max_blob_size`` bounds one BLOB file)."""
+    redis_link = RedisLink(redis_host, log_lengths, blob_folder, max_message_size, max_blob_size)
     return to_redis(
         "inditoredis",
-        IndiServerLink(indi_host, max_message_size),
-        RedisLink(redis_host, log_lengths, blob_folder, max_message_size),
+        IndiServerLink(indi_host, max_message_size, redis_link.store.blob_streams),
+        redis_link,
         buffer_size,
     )
 
@@ -75,18 +79,18 @@ def make_driverstoredis(
     buffer_size: int = DEFAULT_BUFFER_SIZE,
     manager_device: str | None = None,
     give_up: GiveUp | None = None,
+    max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
 ) -> Bridge:
     """Driver processes ⇄ Redis (no indiserver), as a :class:`Bridge` to run in an event loop.
 
     ``manager_device`` names the pool's own INDI device (default "Driver Manager"); ``give_up``: leave
-    a driver that crashes too often stopped (default: always restart it).
+    a driver that crashes too often stopped (default: always restart it).  BLOB data streams from the
+    drivers' pipes to the blob folder; ``max_blob_size`` bounds one BLOB file.
     """
-    return to_redis(
-        "driverstoredis",
-        DriverPool(list(drivers), max_message_size, False, manager_device or DEFAULT_MANAGER_DEVICE, give_up),
-        RedisLink(redis_host, log_lengths, blob_folder, max_message_size),
-        buffer_size,
-    )
+    redis_link = RedisLink(redis_host, log_lengths, blob_folder, max_message_size, max_blob_size)
+    manager = manager_device or DEFAULT_MANAGER_DEVICE
+    pool = DriverPool(list(drivers), max_message_size, False, manager, give_up, redis_link.store.blob_streams)
+    return to_redis("driverstoredis", pool, redis_link, buffer_size)
 
 
 def driverstoredis(
@@ -179,12 +183,13 @@ def make_mqtttoredis(
     subscribe_list: list[str] | None = None,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
     mqtt_batching: bool = True,
+    max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
 ) -> Bridge:
     """MQTT broker ⇄ Redis (the GUI side), as a :class:`Bridge`."""
     return to_redis(
         "mqtttoredis",
         MqttClientLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
-        RedisLink(redis_host, log_lengths, blob_folder, max_message_size),
+        RedisLink(redis_host, log_lengths, blob_folder, max_message_size, max_blob_size),
         buffer_size,
     )
 

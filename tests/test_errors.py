@@ -33,7 +33,7 @@ def test_the_modules_that_raise_them_still_name_them() -> None:
 
 
 def test_a_bad_blob_raises_blob_error() -> None:
-    from indiredis.store.blobs import decode_blob
+    from indiredis.store.blobs import Base64Stream
 
     with pytest.raises(IndiredisError):
-        decode_blob("not base64!", ".fits")
+        Base64Stream().decode(b"not base64 !!!")

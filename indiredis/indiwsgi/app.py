@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 from collections.abc import Callable, Iterable
 from http.cookies import CookieError, SimpleCookie
@@ -67,6 +68,31 @@ class Response:
     def __call__(self, start_response: StartResponse) -> list[bytes]:
         start_response(self.status, self.headers)
         return [self.body]
+
+
+class FileResponse(Response):
+    """A file answered as it is read (with the server's ``wsgi.file_wrapper`` when it has one), never
+    read whole into memory."""
+
+    CHUNK = 1024 * 1024
+
+    def __init__(self, path: Path, headers: list[tuple[str, str]]) -> None:
+        super().__init__("200 OK", b"", "application/octet-stream", headers)
+        self.path = path
+
+    def stream(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        handle = self.path.open("rb")
+        size = str(os.fstat(handle.fileno()).st_size)
+        start_response(self.status, [(k, size if k == "Content-Length" else v) for k, v in self.headers])
+        wrapper = environ.get("wsgi.file_wrapper")
+        if wrapper is not None:
+            return wrapper(handle, self.CHUNK)  # type: ignore[no-any-return]  # the server's iterable
+
+        def chunks() -> Iterable[bytes]:
+            with handle:
+                yield from iter(lambda: handle.read(self.CHUNK), b"")
+
+        return chunks()
 
 
 def text_response(status: str, text: str) -> Response:
@@ -293,6 +319,8 @@ class WebApp:
                     f"{CSRF_COOKIE}={new_token}; Path={self.cookie_path(environ)}; HttpOnly; SameSite=Strict",
                 )
             )
+        if isinstance(response, FileResponse):
+            return response.stream(environ, start_response)
         return response(start_response)
 
     def route(self, environ: dict[str, Any]) -> Response:
@@ -423,11 +451,8 @@ class WebApp:
         path = self.blob_path(name)
         if path is None:
             return self.not_found(environ)
-        return Response(
-            "200 OK",
-            path.read_bytes(),
-            "application/octet-stream",
-            [("Content-Disposition", f"attachment; filename*=UTF-8''{quote(name, safe='')}")],
+        return FileResponse(
+            path, [("Content-Disposition", f"attachment; filename*=UTF-8''{quote(name, safe='')}")]
         )
 
     def preview(self, environ: dict[str, Any], name: str) -> Response:

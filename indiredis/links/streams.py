@@ -24,18 +24,25 @@ async def pump_messages(
     source: str,
     accept: Callable[[Message], Awaitable[None]] | None = None,
 ) -> None:
-    """Read until EOF, putting each parsed message on ``inbound`` (or handing it to ``accept``)."""
-    while True:
-        data = await reader.read(READ_SIZE)
-        if not data:
-            return
-        for event in parser.feed(data):
-            if isinstance(event, Malformed):
-                report_malformed(source, event)
-            elif accept is not None:
-                await accept(event)
-            else:
-                await inbound.put(event)
+    """Read until EOF, putting each parsed message on ``inbound`` (or handing it to ``accept``).
+
+    However the stream ends, a message it cut off is reported (and a BLOB streaming to a file dropped).
+    """
+    try:
+        while True:
+            data = await reader.read(READ_SIZE)
+            if not data:
+                return
+            for event in parser.feed(data):
+                if isinstance(event, Malformed):
+                    report_malformed(source, event)
+                elif accept is not None:
+                    await accept(event)
+                else:
+                    await inbound.put(event)
+    finally:
+        for event in parser.close():
+            report_malformed(source, event)
 
 
 async def write_messages(writer: asyncio.StreamWriter, outbound: Channel[Message]) -> None:

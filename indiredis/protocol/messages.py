@@ -48,12 +48,25 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
+class StreamedBlob:
+    """Where a ``oneBLOB``'s data went while it streamed in (the member's text is then empty):
+    the file now in place and its decoded size, or why nothing was stored."""
+
+    path: str = ""
+    size: int = 0
+    stamp: str = ""  #: the timestamp the file is named after
+    problem: str = ""  #: why the data was not stored ('' when it was)
+
+
+@dataclass(frozen=True, slots=True)
 class Member:
     """One element of a vector (``defNumber``, ``oneSwitch`` ...)."""
 
     tag: str
     attrs: Mapping[str, str]
     text: str
+    #: for a streamed ``oneBLOB``: where its data went (``text`` is then empty)
+    blob: StreamedBlob | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:

@@ -8,8 +8,10 @@ precision: 3 ``:mm``, 5 ``:mm.m``, 6 ``:mm:ss``, 8 ``:mm:ss.s``, 9 ``:mm:ss.ss``
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from collections.abc import Callable
 
 _SEXA_SPLIT = re.compile(r"[:; ]+")
 _SEXA_FORMAT = re.compile(r"^%(-?)(\d*)(?:\.(\d+))?m$")
@@ -31,11 +33,11 @@ def number_to_float(value: str | float | int) -> float:
     text = str(value).strip()
     if not text:
         raise ValueError("empty number")
-    parts = _SEXA_SPLIT.split(text)
-    if len(parts) == 1:
+    if ":" not in text and ";" not in text and " " not in text:
         result = float(text)
     else:
-        if len(parts) > 3:
+        parts = _SEXA_SPLIT.split(text)
+        if len(parts) > 3:  # (parts has at least 2: text is stripped)
             raise ValueError(f"not a number: {value!r}")
         negative = parts[0].startswith("-")
         head = parts[0].lstrip("+-")
@@ -86,23 +88,43 @@ def format_number(value: str | float | int, indi_format: str) -> str:
     format that is not a single printf or ``%m`` conversion falls back to
     ``str(float)`` rather than raising, since formats come from devices.
     """
-    number = number_to_float(value)
+    return number_formatter(indi_format)(number_to_float(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def number_formatter(indi_format: str) -> Callable[[float], str]:
+    """The function that renders a float with ``indi_format`` (see :func:`format_number`); the format
+    is parsed once, as formats change only with a definition."""
     fmt = (indi_format or "").strip()
     sexa = _SEXA_FORMAT.match(fmt)
     if sexa:
         left, width, precision = sexa.groups()
-        return _format_sexagesimal(number, int(width or 0), int(precision or 0), bool(left))
+        return functools.partial(
+            _format_sexagesimal, width=int(width or 0), precision=int(precision or 0), left=bool(left)
+        )
     printf = _PRINTF_FORMAT.match(fmt)
     if not printf:
-        return repr(number) if math.isfinite(number) else str(number)
-    conversion = printf.group(1)
+        return _plain
+    if printf.group(1) in "diouxX":
+        return functools.partial(_printf_integer, fmt)
+    return functools.partial(_printf, fmt)
+
+
+def _plain(number: float) -> str:
+    return repr(number) if math.isfinite(number) else str(number)
+
+
+def _printf_integer(fmt: str, number: float) -> str:
+    if not math.isfinite(number):
+        return str(number)
     try:
-        if conversion in "diouxX":
-            if not math.isfinite(number):
-                return str(number)
-            return fmt % int(round(number))
-        if conversion == "s":
-            return fmt % number
+        return fmt % int(round(number))
+    except (ValueError, OverflowError, TypeError):
+        return str(number)
+
+
+def _printf(fmt: str, number: float) -> str:
+    try:
         return fmt % number
     except (ValueError, OverflowError, TypeError):
         return str(number)

@@ -9,21 +9,41 @@ parser works in two stages:
    depth, so that each complete top-level element is cut out as bytes.  A
    message larger than ``max_message_size`` is discarded while it streams past,
    keeping memory bounded; DTDs, entity declarations and CDATA are refused, so
-   no XML bomb can ever reach an XML parser.
-2. *Parsing*: each framed element is parsed with ``xml.etree`` (expat) and
-   checked against the INDI 1.7 message model.
+   no XML bomb can ever reach an XML parser.  All of the framing state is one
+   :class:`FramingState`.
+2. *Parsing*: a ``set*Vector`` of numbers, switches, texts or lights in the
+   plain shape drivers send (no entities, comments or unusual whitespace) is
+   read by a strict pattern, without building a tree; anything else is parsed
+   with ``xml.etree`` (expat) and checked against the INDI 1.7 message model,
+   so malformed input is still rejected with a clear :class:`Malformed`.
+
+BLOBs stream: given a :class:`BlobSinks` (an injected interface: the parser
+itself does no I/O), the base64 text inside each ``oneBLOB`` of a
+``setBLOBVector`` / ``newBLOBVector`` is handed to a :class:`BlobSink` chunk by
+chunk as it arrives instead of being buffered, and the member the message then
+carries has empty text and a :class:`~.messages.StreamedBlob` saying where the
+data went.  ``max_message_size`` then bounds the message *without* its BLOB
+data; what bounds BLOB data is the sink's business (the blob folder's size
+limit).  A sink may decline a BLOB (``open`` returns None), which is then
+buffered as before.
 
 ``feed(data)`` returns the :class:`Message` objects completed by ``data`` and a
-:class:`Malformed` for each piece of the stream that was skipped.  The parser
-never raises on bad input and always resynchronises on the next top-level tag.
+:class:`Malformed` for each piece of the stream that was skipped; ``close()``
+ends the stream (a message cut off by the end of the stream is reported, and
+its open BLOB sink aborted).  The parser never raises on bad input and always
+resynchronises on the next top-level tag.
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple, Protocol
 
-from .messages import MEMBER_TAGS, TOP_LEVEL_TAGS, Malformed, Member, Message
+from ..errors import BlobError
+from .messages import MEMBER_TAGS, TOP_LEVEL_TAGS, Malformed, Member, Message, StreamedBlob
 
 Event = Message | Malformed
 
@@ -40,6 +60,8 @@ _RESYNC = re.compile(
 )
 
 _TOP_LEVEL_NAMES = frozenset(tag.encode() for tag in TOP_LEVEL_TAGS)
+_BLOB_VECTORS = frozenset({b"setBLOBVector", b"newBLOBVector"})
+_EXCERPT = 200
 
 # Attributes every message must carry.
 _REQUIRED: dict[str, tuple[str, ...]] = {tag: ("device", "name") for tag in MEMBER_TAGS}
@@ -47,69 +69,151 @@ _REQUIRED["enableBLOB"] = ("device",)
 _REQUIRED["delProperty"] = ("device",)
 
 
+class BlobSink(Protocol):
+    """Where one ``oneBLOB``'s base64 text goes while it streams in."""
+
+    def write(self, text: bytes) -> None:
+        """Take the next piece of base64 text (any length, line breaks included); may raise BlobError."""
+
+    def close(self) -> StreamedBlob:
+        """The element has ended: finish and say where the data went (or why it was not stored)."""
+
+    def abort(self) -> None:
+        """The element will not end (stream cut, message cut short): drop whatever was written."""
+
+
+class BlobSinks(Protocol):
+    """Opens a :class:`BlobSink` for each ``oneBLOB`` of a BLOB vector."""
+
+    def open(self, tag: str, vector: Mapping[str, str], element: Mapping[str, str]) -> BlobSink | None:
+        """A sink for the element, or None to have its text buffered in the message as usual."""
+
+
+@dataclass
+class _OpenBlob:
+    """A ``oneBLOB`` whose text is streaming to a sink."""
+
+    name: str
+    sink: BlobSink | None  # None once the sink rejected the data: the rest is skipped
+    problem: str = ""
+
+
+@dataclass
+class FramingState:
+    """Everything the framer knows between two reads.
+
+    ``buf[pos:]`` is unscanned input.  While a message is open, ``start`` is where it begins in
+    ``buf``, ``root`` its tag, ``depth`` its nesting depth and ``vector`` the attributes of a BLOB
+    vector; an oversized message is ``discarding`` (what was dropped counted in ``skipped``).
+    ``blob`` is the ``oneBLOB`` whose text is streaming to a sink and ``streamed`` what each
+    finished one of this message became.  ``garbage`` counts a run of text outside any message,
+    reported once it ends.
+    """
+
+    buf: bytearray = field(default_factory=bytearray)
+    pos: int = 0
+    start: int | None = None
+    root: bytes = b""
+    depth: int = 0
+    discarding: bool = False
+    skipped: int = 0
+    vector: dict[str, str] | None = None
+    blob: _OpenBlob | None = None
+    streamed: dict[str, StreamedBlob] = field(default_factory=dict)
+    garbage: int = 0
+    garbage_excerpt: bytes = b""
+
+    def open_message(self, at: int, root: bytes) -> None:
+        self.start, self.root, self.depth = at, root, 0
+        self.discarding, self.skipped = False, 0
+        self.vector, self.streamed = None, {}
+
+    def close_message(self) -> None:
+        self.start, self.depth, self.discarding = None, 0, False
+        self.vector, self.streamed = None, {}
+
+
 class IndiStreamParser:
     """Turns a byte stream of INDI XML into messages; see the module docstring."""
 
-    def __init__(self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+    def __init__(
+        self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE, blobs: BlobSinks | None = None
+    ) -> None:
         self.max_message_size = max_message_size
-        self._buf = bytearray()
-        self._pos = 0  # scan position in _buf
-        self._start: int | None = None  # start of the current message in _buf
-        self._depth = 0
-        self._discarding = False  # current message is oversized, being skipped
-        self._root = b""  # tag of the current message
-        self._garbage = 0  # length of the current run of text outside any message
-        self._garbage_excerpt = b""
-        self._skipped_bytes = 0
+        self.blobs = blobs
+        self.state = FramingState()
 
     # ------------------------------------------------------------------ public
     def feed(self, data: bytes) -> list[Event]:
         """Consume ``data`` and return the events it completes, in stream order."""
         events: list[Event] = []
+        state = self.state
+        if state.blob is not None and state.pos == len(state.buf) and b"<" not in data:
+            self._blob_write(data)  # the middle of a BLOB: straight to its sink, never buffered
+            return events
         if data:
-            self._buf += data
+            state.buf += data
         self._scan(events)
         self._compact()
+        return events
+
+    def close(self) -> list[Malformed]:
+        """End of the stream: report a message left incomplete (aborting its BLOB sink) and reset."""
+        state = self.state
+        events: list[Malformed] = []
+        if state.start is not None and state.depth > 0:
+            self._abort_blob()
+            what = f"<{state.root.decode('utf-8', 'replace')}>"
+            events.append(Malformed(f"stream ended inside {what}; message dropped", self._excerpt()))
+        self.state = FramingState()
         return events
 
     @property
     def buffered(self) -> int:
         """Bytes held waiting for the rest of a message."""
-        return len(self._buf)
+        return len(self.state.buf)
 
     # ---------------------------------------------------------------- framing
     def _scan(self, events: list[Event]) -> None:
-        buf = self._buf
+        state = self.state
+        buf = state.buf
         while True:
-            lt = buf.find(b"<", self._pos)
-            if self._depth == 0:
-                end = lt if lt >= 0 else len(buf)
-                text = buf[self._pos : end]
-                if text.strip():
-                    # text outside any message: drop it now, report the whole run once it ends
-                    if not self._garbage:
-                        self._garbage_excerpt = bytes(text[:200])
-                    self._garbage += len(text)
-                self._pos = end
-                if lt >= 0 and self._garbage:
-                    events.append(
-                        Malformed(f"{self._garbage} bytes of text outside any message", self._garbage_excerpt)
-                    )
-                    self._garbage = 0
+            if state.blob is not None and not self._stream_blob():
+                return
+            lt = buf.find(b"<", state.pos)
+            if state.depth == 0:
+                self._outside(lt, events)
             if lt < 0:
-                self._pos = len(buf)
+                state.pos = len(buf)
                 self._check_oversize(events)
                 return
-            if self._depth > 0:
-                self._pos = lt
+            if state.depth > 0:
+                state.pos = lt
                 self._check_oversize(events)
-                lt = self._pos  # discarding may have shifted the buffer
+                lt = state.pos  # discarding may have shifted the buffer
             if not self._token(lt, events):
                 return
 
+    def _outside(self, lt: int, events: list[Event]) -> None:
+        """Text between messages: dropped, and the whole run reported once it ends."""
+        state = self.state
+        end = lt if lt >= 0 else len(state.buf)
+        text = state.buf[state.pos : end]
+        if text.strip():
+            if not state.garbage:
+                state.garbage_excerpt = bytes(text[:_EXCERPT])
+            state.garbage += len(text)
+        state.pos = end
+        if lt >= 0 and state.garbage:
+            events.append(
+                Malformed(f"{state.garbage} bytes of text outside any message", state.garbage_excerpt)
+            )
+            state.garbage = 0
+
     def _token(self, lt: int, events: list[Event]) -> bool:
         """Handle the token at ``lt``; False when more data is needed."""
-        buf = self._buf
+        state = self.state
+        buf = state.buf
         nxt = buf[lt + 1 : lt + 2]
         if not nxt:
             return False
@@ -130,112 +234,286 @@ class IndiStreamParser:
             return True
         closing, name, selfclosing = match.group(1), match.group(2), match.group(3)
         end = match.end()
-        if self._depth == 0:
+        if state.depth == 0:
             if closing:
                 self._resync(lt, events, "end tag outside any message")
                 return True
             if name not in _TOP_LEVEL_NAMES:
                 self._resync(lt, events, f"unknown INDI message <{name.decode('utf-8', 'replace')}>")
                 return True
-            self._start = lt
-            self._root = name
-            self._discarding = False
+            if not selfclosing and self._plain_set(lt, name, end, events):
+                return True
+            state.open_message(lt, name)
+            if name in _BLOB_VECTORS and self.blobs is not None:
+                state.vector = _tag_attributes(bytes(buf[lt:end]))
         elif not closing and name in _TOP_LEVEL_NAMES:
             # INDI messages never nest: the current one was cut short; start again here
-            start = self._start or 0
-            excerpt = b"" if self._discarding else bytes(self._buf[start : min(lt, start + 200)])
+            excerpt = b"" if state.discarding else self._excerpt(lt)
+            self._abort_blob()
             events.append(
                 Malformed(
-                    f"<{self._root.decode('utf-8', 'replace')}> cut short by <{name.decode()}>", excerpt
+                    f"<{state.root.decode('utf-8', 'replace')}> cut short by <{name.decode()}>", excerpt
                 )
             )
-            self._depth = 0
-            self._start = None
-            self._discarding = False
-            self._pos = lt
+            state.close_message()
+            state.pos = lt
             return True
         if closing:
-            self._depth -= 1
+            state.depth -= 1
         elif not selfclosing:
-            self._depth += 1
-        self._pos = end
-        if self._depth == 0:
+            state.depth += 1
+            if state.depth == 2 and name == b"oneBLOB" and state.root in _BLOB_VECTORS:
+                self._open_blob(lt, end)
+        state.pos = end
+        if state.depth == 0:
             self._emit(end, events)
+        return True
+
+    def _plain_set(self, lt: int, name: bytes, tag_end: int, events: list[Event]) -> bool:
+        """A whole plain ``set*Vector`` at ``lt`` parsed in one step; False to frame it tag by tag."""
+        shape = _PLAIN_SETS.get(name)
+        if shape is None:
+            return False
+        close = b"</" + name + b">"
+        stop = self.state.buf.find(close, tag_end)
+        if stop < 0 or stop - lt > self.max_message_size:
+            return False
+        stop += len(close)
+        message = parse_plain_set(bytes(self.state.buf[lt:stop]), shape)
+        if message is None:
+            return False
+        events.append(message)
+        self.state.pos = stop
         return True
 
     def _skip_to(self, lt: int, terminator: bytes, events: list[Event], reason: str) -> bool:
         """Skip a comment or processing instruction; one left open before the next message is malformed."""
-        close = self._buf.find(terminator, lt + 2)
+        close = self.state.buf.find(terminator, lt + 2)
         if close >= 0:
-            self._pos = close + len(terminator)
+            self.state.pos = close + len(terminator)
             return True
-        if _RESYNC.search(self._buf, lt + 1):
+        if _RESYNC.search(self.state.buf, lt + 1):
             self._resync(lt, events, reason)
             return True
         return self._need_more(lt, events)
 
     def _need_more(self, lt: int, events: list[Event]) -> bool:
-        if len(self._buf) - lt > self.max_message_size:
+        if len(self.state.buf) - lt > self.max_message_size:
             self._resync(lt + 1, events, f"unterminated markup longer than {self.max_message_size} bytes")
             return True
         return False
 
     def _check_oversize(self, events: list[Event]) -> None:
-        if self._depth == 0 or self._start is None:
+        state = self.state
+        if state.depth == 0 or state.start is None:
             return
-        size = self._pos - self._start
-        if not self._discarding and size > self.max_message_size:
-            self._discarding = True
-            self._skipped_bytes = 0
-        if self._discarding:
+        size = state.pos - state.start
+        if not state.discarding and size > self.max_message_size:
+            self._abort_blob()
+            state.discarding = True
+            state.skipped = 0
+        if state.discarding:
             # drop what has been scanned; keep only unscanned bytes
-            self._skipped_bytes += self._pos - self._start
-            del self._buf[: self._pos]
-            self._pos = 0
-            self._start = 0
+            state.skipped += state.pos - state.start
+            del state.buf[: state.pos]
+            state.pos = 0
+            state.start = 0
 
     def _emit(self, end: int, events: list[Event]) -> None:
-        start = self._start if self._start is not None else 0
-        if not self._discarding and end - start > self.max_message_size:
-            self._discarding = True
-            self._skipped_bytes = 0
-        if self._discarding:
-            total = self._skipped_bytes + end - start
+        state = self.state
+        start = state.start if state.start is not None else 0
+        if not state.discarding and end - start > self.max_message_size:
+            state.discarding = True
+            state.skipped = 0
+        if state.discarding:
+            total = state.skipped + end - start
             events.append(
                 Malformed(
                     f"message of {total} bytes exceeds the limit of {self.max_message_size} bytes, skipped"
                 )
             )
-            self._discarding = False
         else:
-            events.append(parse_message(bytes(self._buf[start:end])))
-        self._start = None
+            event = parse_message(bytes(state.buf[start:end]))
+            if state.streamed and isinstance(event, Message):
+                event = _with_streamed(event, state.streamed)
+            events.append(event)
+        state.close_message()
 
     def _resync(self, at: int, events: list[Event], reason: str) -> None:
         """Skip to the next top-level INDI tag after ``at``, reporting what was lost."""
-        start = self._start if self._start is not None and self._depth > 0 else at
-        found = _RESYNC.search(self._buf, at + 1)
+        state = self.state
+        start = state.start if state.start is not None and state.depth > 0 else at
+        found = _RESYNC.search(state.buf, at + 1)
         if found:
             stop = found.start()
         else:  # keep a last '<' that may begin a message whose name has not fully arrived
-            last = self._buf.rfind(b"<", at + 1)
-            stop = last if last >= 0 and len(self._buf) - last < 32 else len(self._buf)
-        if self._discarding:
+            last = state.buf.rfind(b"<", at + 1)
+            stop = last if last >= 0 and len(state.buf) - last < 32 else len(state.buf)
+        self._abort_blob()
+        if state.discarding:
             events.append(Malformed(reason + " inside an oversized message"))
         else:
-            events.append(Malformed(reason, bytes(self._buf[start : min(stop, start + 200)])))
-        self._pos = stop
-        self._depth = 0
-        self._start = None
-        self._discarding = False
+            events.append(Malformed(reason, bytes(state.buf[start : min(stop, start + _EXCERPT)])))
+        state.pos = stop
+        state.close_message()
+
+    def _excerpt(self, stop: int | None = None) -> bytes:
+        state = self.state
+        start = state.start or 0
+        end = len(state.buf) if stop is None else stop
+        return bytes(state.buf[start : min(end, start + _EXCERPT)])
 
     def _compact(self) -> None:
-        keep_from = self._pos if self._start is None else min(self._start, self._pos)
+        state = self.state
+        keep_from = state.pos if state.start is None else min(state.start, state.pos)
         if keep_from:
-            del self._buf[:keep_from]
-            self._pos -= keep_from
-            if self._start is not None:
-                self._start -= keep_from
+            del state.buf[:keep_from]
+            state.pos -= keep_from
+            if state.start is not None:
+                state.start -= keep_from
+
+    # ------------------------------------------------------------ BLOB streaming
+    def _open_blob(self, lt: int, end: int) -> None:
+        """A ``oneBLOB`` starts: hand its text to a sink if one takes it."""
+        state = self.state
+        if self.blobs is None or state.discarding or state.start is None:
+            return
+        vector = state.vector
+        element = _tag_attributes(bytes(state.buf[lt:end]))
+        if vector is None or element is None or not element.get("name"):
+            return  # left to parse_message, which reports it
+        sink = self.blobs.open(state.root.decode(), vector, element)
+        if sink is not None:
+            state.blob = _OpenBlob(element["name"], sink)
+
+    def _stream_blob(self) -> bool:
+        """Pass the text up to the next '<' to the sink and drop it; False when more data is needed."""
+        state = self.state
+        blob = state.blob
+        assert blob is not None
+        buf = state.buf
+        lt = buf.find(b"<", state.pos)
+        stop = len(buf) if lt < 0 else lt
+        if stop > state.pos:
+            self._blob_write(bytes(buf[state.pos : stop]))
+            del buf[state.pos : stop]
+        if lt < 0:
+            return False
+        match = _TAG.match(buf, state.pos)
+        if match is None and _PARTIAL_TAG.match(buf, state.pos):
+            return False  # the end tag has not fully arrived
+        state.blob = None
+        if match is not None and match.group(1) and match.group(2) == b"oneBLOB":
+            state.streamed[blob.name] = self._finish_blob(blob)
+        elif blob.sink is not None:  # markup inside the BLOB: the framer reports what follows
+            blob.sink.abort()
+            state.streamed[blob.name] = StreamedBlob(problem="markup inside <oneBLOB>")
+        return True
+
+    def _blob_write(self, text: bytes) -> None:
+        blob = self.state.blob
+        if blob is not None and blob.sink is not None:
+            try:
+                blob.sink.write(text)
+            except BlobError as exc:
+                blob.sink.abort()
+                blob.sink, blob.problem = None, str(exc)
+
+    @staticmethod
+    def _finish_blob(blob: _OpenBlob) -> StreamedBlob:
+        if blob.sink is None:
+            return StreamedBlob(problem=blob.problem)
+        try:
+            return blob.sink.close()
+        except BlobError as exc:
+            blob.sink.abort()
+            return StreamedBlob(problem=str(exc))
+
+    def _abort_blob(self) -> None:
+        blob, self.state.blob = self.state.blob, None
+        if blob is not None and blob.sink is not None:
+            blob.sink.abort()
+
+
+def _with_streamed(message: Message, streamed: dict[str, StreamedBlob]) -> Message:
+    members = tuple(
+        replace(member, blob=streamed[member.name]) if member.name in streamed else member
+        for member in message.members
+    )
+    return replace(message, members=members)
+
+
+def _tag_attributes(tag: bytes) -> dict[str, str] | None:
+    """The attributes of one start tag, or None if it is not well-formed."""
+    try:
+        return dict(ET.fromstring(tag.rstrip(b">").rstrip(b"/") + b"/>").attrib)
+    except ET.ParseError:
+        return None
+
+
+# ------------------------------------------------------------------ plain set*Vector
+_NAME = r"[A-Za-z_][-A-Za-z0-9_.]*"
+_VALUE = r"""(?:"[^"<&\t\n\r]*"|'[^'<&\t\n\r]*')"""
+_ATTRS = rf"(?:\s+{_NAME}\s*=\s*{_VALUE})*"
+_ATTR = re.compile(rf"""\s+({_NAME})\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_NAME_ONLY = re.compile(r"""\s+name\s*=\s*"([^"]*)"\Z""")
+# what expat would refuse or rewrite (control characters, CR, non-characters), or
+# what the pattern does not decode (entities): such messages take the full parser
+_NOT_PLAIN = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f&\ufffe\uffff]")
+
+
+class PlainShape(NamedTuple):
+    """The pattern of one kind of plain ``set*Vector`` and of its members."""
+
+    tag: str
+    member_tag: str
+    whole: re.Pattern[str]
+    member: re.Pattern[str]
+
+
+def _plain_shape(kind: str) -> PlainShape:
+    member = rf"<one{kind}({_ATTRS})\s*(?:/>|>([^<]*)</one{kind}\s*>)"
+    whole = re.compile(rf"<set{kind}Vector({_ATTRS})\s*>((?:\s*{member})*)\s*</set{kind}Vector>\Z")
+    return PlainShape(f"set{kind}Vector", f"one{kind}", whole, re.compile(member))
+
+
+_PLAIN_SETS = {
+    f"set{kind}Vector".encode(): _plain_shape(kind) for kind in ("Number", "Switch", "Text", "Light")
+}
+
+
+def _plain_attributes(text: str) -> dict[str, str] | None:
+    only_name = _NAME_ONLY.match(text)  # most members: quicker than the general pattern
+    if only_name is not None:
+        return {"name": only_name.group(1)}
+    pairs = [(m.group(1), m.group(2) if m.group(2) is not None else m.group(3)) for m in _ATTR.finditer(text)]
+    attrs = dict(pairs)
+    return attrs if len(attrs) == len(pairs) else None  # a repeated attribute is malformed
+
+
+def parse_plain_set(raw: bytes, shape: PlainShape) -> Message | None:
+    """A ``set*Vector`` in the plain shape drivers send, read without building a tree; None when the
+    message is not in that shape (and must go to :func:`parse_message`, which gives the same result
+    for every message this accepts)."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if _NOT_PLAIN.search(text):
+        return None
+    match = shape.whole.match(text)
+    if match is None:
+        return None
+    attrs = _plain_attributes(match.group(1))
+    if attrs is None or not attrs.get("device") or not attrs.get("name"):
+        return None
+    members = []
+    for found in shape.member.finditer(match.group(2)):
+        member_attrs = _plain_attributes(found.group(1))
+        if member_attrs is None or not member_attrs.get("name"):
+            return None
+        members.append(Member(shape.member_tag, member_attrs, (found.group(2) or "").strip()))
+    return Message(shape.tag, attrs, tuple(members), raw)
 
 
 def parse_message(raw: bytes) -> Event:

@@ -27,6 +27,10 @@ def _blob_folder(settings: Settings) -> str | None:
     return settings.options.get("blob_folder") or None
 
 
+def _blob_limit(settings: Settings) -> dict[str, Any]:
+    return {"max_blob_size": settings.options["max_blob_size"]}
+
+
 def _pool(options: dict[str, Any]) -> dict[str, Any]:
     """The driver pool's keywords: its device name and give-up policy."""
     return {
@@ -51,13 +55,16 @@ def _arguments(settings: Settings) -> tuple[tuple[Any, ...], dict[str, Any]]:
         "buffer_size": o["buffer_size"],
     }  # keywords of every bridge
     table: dict[str, Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]] = {
-        "inditoredis": lambda: ((s.indi, s.redis, s.log_lengths, _blob_folder(s)), {}),
-        "driverstoredis": lambda: ((o["drivers"], s.redis, s.log_lengths, _blob_folder(s)), _pool(o)),
+        "inditoredis": lambda: ((s.indi, s.redis, s.log_lengths, _blob_folder(s)), _blob_limit(s)),
+        "driverstoredis": lambda: (
+            (o["drivers"], s.redis, s.log_lengths, _blob_folder(s)),
+            {**_pool(o), **_blob_limit(s)},
+        ),
         "inditomqtt": lambda: ((s.indi, o["mqtt_id"], s.mqtt, o["subscribe_list"]), {}),
         "driverstomqtt": lambda: ((o["drivers"], o["mqtt_id"], s.mqtt, o["subscribe_list"]), _pool(o)),
         "mqtttoredis": lambda: (
             (o["mqtt_id"], s.mqtt, s.redis, s.log_lengths, _blob_folder(s)),
-            {"subscribe_list": o["subscribe_list"]},
+            {"subscribe_list": o["subscribe_list"], **_blob_limit(s)},
         ),
         "mqtttoport": lambda: (
             (o["mqtt_id"], s.mqtt, o["listen_port"], o["listen_host"]),

@@ -96,7 +96,20 @@ _LOG_LEVEL = Key("log_level", str, "info", "debug, info, warning or error")
 _BLOBS = Key(
     "blob_folder", str, "/var/lib/indiredis/blobs", "folder for received BLOBs (never stored in Redis)"
 )
-_MAX = Key("max_message_size", int, 256 * 1024 * 1024, "largest INDI message accepted, in bytes", low=1024)
+_MAX = Key(
+    "max_message_size",
+    int,
+    256 * 1024 * 1024,
+    "largest INDI message accepted, in bytes (BLOB data streamed to the blob folder not counted)",
+    low=1024,
+)
+_MAX_BLOB = Key(
+    "max_blob_size",
+    int,
+    2 * 1024 * 1024 * 1024,
+    "largest BLOB file written to the blob folder, in bytes",
+    low=1024,
+)
 _BUFFER = Key(
     "buffer_size",
     int,
@@ -165,14 +178,14 @@ SCHEMAS: dict[str, ServiceSchema] = {
             "inditoredis",
             "indiserver ⇄ Redis",
             ("indi", "redis"),
-            _keys(_LOG_LEVEL, _BLOBS, _MAX, _BUFFER),
+            _keys(_LOG_LEVEL, _BLOBS, _MAX_BLOB, _MAX, _BUFFER),
             True,
         ),
         ServiceSchema(
             "driverstoredis",
             "INDI drivers run as child processes ⇄ Redis",
             ("redis",),
-            _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _BLOBS, _MAX, _BUFFER),
+            _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _BLOBS, _MAX_BLOB, _MAX, _BUFFER),
             True,
         ),
         ServiceSchema(
@@ -193,7 +206,7 @@ SCHEMAS: dict[str, ServiceSchema] = {
             "mqtttoredis",
             "MQTT broker ⇄ Redis (GUI side)",
             ("mqtt", "redis"),
-            _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, _MAX, _BUFFER, _BATCHING),
+            _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, _MAX_BLOB, _MAX, _BUFFER, _BATCHING),
             True,
         ),
         ServiceSchema(

@@ -11,14 +11,12 @@ differs from the newest entry) and the ``from_indi`` publication, in that order.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
+import os
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import redis.exceptions
@@ -26,94 +24,67 @@ import redis.exceptions
 from ..errors import BlobError
 from ..events import journal_fields
 from ..hosts import RedisServer
-from ..protocol.messages import Message
-from ..protocol.numbers import format_number, number_to_float
+from ..protocol.messages import Member, Message
+from ..protocol.numbers import number_formatter, number_to_float
 from ..protocol.vocabulary import Action, BlobInstruction, Tag
 from ..protocol.xmlout import indi_timestamp, message_xml
-from .blobs import BlobFolder
+from .blobs import DEFAULT_MAX_BLOB_SIZE, BlobFolder, BlobStreams
 from .keys import DEFINITION_KEYS, KeySpace, merged_log_lengths
+from .writes import SCRIPTS, JsonTemplate, Writes, quote, template_json, to_json
 
 log = logging.getLogger(__name__)
 
-# Push "<time> <json>" onto a history list unless the newest entry holds the same JSON.
-LOG_IF_CHANGED = """
-local newest = redis.call('LINDEX', KEYS[1], 0)
-if newest then
-  local space = string.find(newest, ' ', 1, true)
-  if space and string.sub(newest, space + 1) == ARGV[2] then return 0 end
-end
-redis.call('LPUSH', KEYS[1], ARGV[1] .. ' ' .. ARGV[2])
-redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[3]) - 1)
-return 1
-"""
-
-# Write several hashes from JSON objects and log each one that changed, in one call:
-# KEYS = hash1, log1, hash2, log2 ...; ARGV = receive time, then json1, length1, json2, length2 ...
-WRITE_HASHES = """
-local stamp = ARGV[1]
-for i = 1, #KEYS, 2 do
-  local payload = ARGV[i + 1]
-  local fields = cjson.decode(payload)
-  local flat = {}
-  for field, value in pairs(fields) do
-    flat[#flat + 1] = field
-    flat[#flat + 1] = value
-  end
-  if #flat > 0 then redis.call('HSET', KEYS[i], unpack(flat)) end
-  local newest = redis.call('LINDEX', KEYS[i + 1], 0)
-  local same = false
-  if newest then
-    local space = string.find(newest, ' ', 1, true)
-    same = space and string.sub(newest, space + 1) == payload
-  end
-  if not same then
-    redis.call('LPUSH', KEYS[i + 1], stamp .. ' ' .. payload)
-    redis.call('LTRIM', KEYS[i + 1], 0, tonumber(ARGV[i + 2]) - 1)
-  end
-end
-return 1
-"""
-
-SCRIPTS = {"log": LOG_IF_CHANGED, "hashes": WRITE_HASHES}
-SCRIPT_SHAS = {name: hashlib.sha1(text.encode()).hexdigest() for name, text in SCRIPTS.items()}
-
-
-def _json(data: Any) -> str:
-    return json.dumps(data, sort_keys=isinstance(data, dict), separators=(", ", ": "))
-
-
 _NUMBER_FIELDS = ("min", "max", "step")
-
-
-def receive_time() -> str:
-    """The receive time written in history entries (ISO 8601, UTC)."""
-    return datetime.now(UTC).replace(tzinfo=None).isoformat(sep="T", timespec="microseconds")
+_BLOB_FIELDS = ("format", "size", "filepath", "timestamp")
+# the fields a set*Vector changes, rendered on every write (the others are kept in JSON templates)
+_DYNAMIC_ATTRS = frozenset({"state", "timestamp", "timeout", "message"})
+_DYNAMIC_NUMBER = frozenset({"value", "float_number", "formatted_number"})
+_DYNAMIC_VALUE = frozenset({"value"})
 
 
 @dataclass
 class PropertyModel:
-    """What the store knows of one property: attributes and element attributes."""
+    """What the store knows of one property: attributes and element attributes, and (kept from the
+    definition, as only a definition changes them) the JSON literals of its keys."""
 
     vector: str
     attrs: dict[str, str]
     elements: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: "" for the attributes hash, else an element name -> (key, history key) as JSON string literals
+    keys: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: the JSON templates of its hashes ("" for the attributes), dropped when a fixed value changes
+    templates: dict[str, JsonTemplate] = field(default_factory=dict)
+
+    def json(self, part: str) -> str:
+        """The JSON of the attributes hash (part "") or of an element's hash, as history entries hold it."""
+        if part == "":
+            return template_json(self.attrs, _DYNAMIC_ATTRS, self.templates, part)
+        if self.vector == "BLOBVector":
+            return to_json(self.elements[part])
+        dynamic = _DYNAMIC_NUMBER if self.vector == "NumberVector" else _DYNAMIC_VALUE
+        return template_json(self.elements[part], dynamic, self.templates, part)
 
 
-def _number_attrs(attrs: dict[str, str], raw_value: str) -> None:
-    """Fill value, formatted_number and the float_ fields of a number element."""
-    attrs["value"] = raw_value
-    fmt = attrs.get("format", "%g")
-    try:
-        attrs["float_number"] = repr(number_to_float(raw_value))
-        attrs["formatted_number"] = format_number(raw_value, fmt)
-    except ValueError:
-        attrs["float_number"] = ""
-        attrs["formatted_number"] = raw_value
+def _number_limits(attrs: dict[str, str]) -> None:
+    """Fill the float_ fields of min, max and step (done when they change, not on every value)."""
     for name in _NUMBER_FIELDS:
         try:
             attrs["float_" + name] = repr(number_to_float(attrs.get(name, "0")))
         except ValueError:
             attrs["float_" + name] = ""
+
+
+def _number_value(attrs: dict[str, str], raw_value: str) -> None:
+    """Fill value, formatted_number and float_number of a number element."""
+    attrs["value"] = raw_value
+    try:
+        number = number_to_float(raw_value)
+    except ValueError:
+        attrs["float_number"] = ""
+        attrs["formatted_number"] = raw_value
+        return
+    attrs["float_number"] = repr(number)
+    attrs["formatted_number"] = number_formatter(attrs.get("format", "%g"))(number)
 
 
 MAX_NAME_LENGTH = 256
@@ -140,19 +111,24 @@ def unsafe_name(message: Message) -> str:
 
 
 def write_definition_order(
-    pipe: Any, keys: KeySpace, device: str, name: str, element_names: Sequence[str] | None, score: float
+    command: Callable[..., Any],
+    keys: KeySpace,
+    device: str,
+    name: str,
+    element_names: Sequence[str] | None,
+    score: float,
 ) -> None:
     """Keep the driver's order beside the original's keys: the property joins the device's
     ``propertyorder`` sorted set at ``score`` unless already there (its first definition counts), and
     its ``elementorder`` list is rewritten; ``element_names`` None forgets the property instead."""
     if element_names is None:
-        pipe.zrem(keys.propertyorder(device), name)
-        pipe.delete(keys.elementorder(name, device))
+        command("ZREM", keys.propertyorder(device), name)
+        command("DEL", keys.elementorder(name, device))
         return
-    pipe.zadd(keys.propertyorder(device), {name: score}, nx=True)
-    pipe.delete(keys.elementorder(name, device))
+    command("ZADD", keys.propertyorder(device), "NX", score, name)
+    command("DEL", keys.elementorder(name, device))
     if element_names:
-        pipe.rpush(keys.elementorder(name, device), *element_names)
+        command("RPUSH", keys.elementorder(name, device), *element_names)
 
 
 class RedisStore:
@@ -163,11 +139,14 @@ class RedisStore:
         redisserver: RedisServer,
         log_lengths: dict[str, int] | None = None,
         blob_folder: str | None = None,
+        max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
     ) -> None:
         self.server = redisserver
         self.keys = KeySpace(redisserver.keyprefix)
         self.log_lengths = merged_log_lengths(log_lengths)
-        self.blobs = BlobFolder(blob_folder) if blob_folder else None
+        self.blobs = BlobFolder(blob_folder, max_blob_size) if blob_folder else None
+        #: what the INDI side's parser streams BLOB data into (files in the blob folder)
+        self.blob_streams = BlobStreams(self.blobs)
         self.model: dict[str, dict[str, PropertyModel]] = {}
         #: (device, property) -> True/False from enableBLOB instructions; (device, "") for a whole device
         self.blob_policy: dict[tuple[str, str], bool] = {}
@@ -198,27 +177,34 @@ class RedisStore:
         entries are pushed only when different), so a batch that fails half-way
         may simply be applied again.
         """
+        await self.send(rconn, await self.prepare(rconn, messages))
 
-        async def fill(pipe: Any) -> None:
+    async def prepare(self, rconn: Any, messages: Sequence[Message]) -> Any:
+        """The first half of :meth:`apply`: update the model and return the pipeline of writes, not
+        sent yet (so that the next batch can be prepared while Redis runs this one)."""
+
+        async def fill(writes: Writes) -> None:
             for message in messages:
-                await self._apply_one(pipe, message)
+                await self._apply_one(writes, message)
 
-        await self._execute(rconn, fill)
+        return await self._fill(rconn, fill)
 
-    async def _execute(self, rconn: Any, fill: Callable[[Any], Awaitable[None]]) -> None:
-        """Run the commands ``fill`` puts in a pipeline, in one round trip (loading the scripts first
-        if this connection has not got them, and again if Redis flushed them meanwhile)."""
+    async def _fill(self, rconn: Any, fill: Callable[[Writes], Awaitable[None]]) -> Any:
         if self._scripts_loaded_on is not rconn:
             await self.load_scripts(rconn)
         pipe = rconn.pipeline(transaction=False)
-        await fill(pipe)
+        writes = Writes(pipe, self.server.from_indi_channel)
+        await fill(writes)
+        writes.flush()
+        return pipe
+
+    async def send(self, rconn: Any, pipe: Any) -> None:
+        """The second half of :meth:`apply`: run a prepared pipeline in one round trip (loading the
+        scripts again and repeating what failed if Redis flushed them meanwhile)."""
         commands = list(pipe.command_stack)
         results = await pipe.execute(raise_on_error=False)
-        failed = [
-            command
-            for command, result in zip(commands, results, strict=False)
-            if isinstance(result, Exception)
-        ]
+        pairs = zip(commands, results, strict=True)
+        failed = [command for command, result in pairs if isinstance(result, Exception)]
         if not failed:
             return
         errors = [result for result in results if isinstance(result, Exception)]
@@ -259,20 +245,21 @@ class RedisStore:
             for key in [k for k in self.blob_policy if k[0] == device]:
                 del self.blob_policy[key]
         self.blob_policy[(device, name)] = enabled
-        changed: list[tuple[str, PropertyModel]] = []
+        changed: list[PropertyModel] = []
         for prop_name, prop in self.model.get(device, {}).items():
             if prop.vector == "BLOBVector" and (not name or prop_name == name):
                 value = self._blobs_attribute(device, prop_name)
                 if prop.attrs.get("blobs") != value:
                     prop.attrs["blobs"] = value
-                    changed.append((prop_name, prop))
+                    prop.templates.pop("", None)
+                    changed.append(prop)
         if changed:
 
-            async def fill(pipe: Any) -> None:
-                for prop_name, prop in changed:
-                    self._write_property(pipe, device, prop_name, prop, ())
+            async def fill(writes: Writes) -> None:
+                for prop in changed:
+                    self._write_property(writes, prop, ())
 
-            await self._execute(rconn, fill)
+            await self.send(rconn, await self._fill(rconn, fill))
 
     async def clear(self, rconn: Any) -> None:
         """Remove every definition key under the prefix and forget the model (logs, last messages and
@@ -291,64 +278,60 @@ class RedisStore:
         self.model.clear()
 
     # ------------------------------------------------------------- dispatch
-    async def _apply_one(self, pipe: Any, message: Message) -> None:
-        problem = unsafe_name(message)
+    async def _apply_one(self, writes: Writes, message: Message) -> None:
+        problem = "" if self._known_names(message) else unsafe_name(message)
         if problem:
             where = journal_fields(device=message.device, prop=message.name)
             log.warning("skipped <%s> for the store: %s", message.tag, problem, extra=where)
+            _discard_streamed(message)
             return
         action = message.action
         if action is Action.DEF:
-            self._define(pipe, message)
+            self._define(writes, message)
         elif action is Action.SET:
-            await self._set(pipe, message)
+            await self._set(writes, message)
         elif message.tag == Tag.MESSAGE:
             self._message(
-                pipe, message.device, message.attrs.get("message", ""), message.attrs.get("timestamp")
+                writes, message.device, message.attrs.get("message", ""), message.attrs.get("timestamp")
             )
         elif message.tag == Tag.DEL_PROPERTY:
-            self._del_property(pipe, message)
+            self._del_property(writes, message)
         else:
             pass  # new*Vector, getProperties, enableBLOB, pings: published only
         published = message_xml(message, strip_blob_data=True) if message.is_blob else message.raw
-        pipe.publish(self.server.from_indi_channel, published or message_xml(message))
+        writes.publish(published or message_xml(message))
+
+    def _known_names(self, message: Message) -> bool:
+        """Whether a set*Vector names a defined property and only its elements (names checked when
+        it was defined)."""
+        if message.action is not Action.SET:
+            return False
+        prop = self.model.get(message.device, {}).get(message.name)
+        return prop is not None and all(member.name in prop.elements for member in message.members)
 
     # ------------------------------------------------------------ history
-    def _log(self, pipe: Any, key: str, data: Any, length_key: str) -> None:
-        pipe.evalsha(
-            SCRIPT_SHAS["log"],
-            1,
-            self.keys.log(key),
-            receive_time(),
-            _json(data),
-            self.log_lengths[length_key],
-        )
+    def _log(self, writes: Writes, key: str, data: Any, length_key: str) -> None:
+        writes.log(quote(self.keys.log(key)), to_json(data), self.log_lengths[length_key])
 
-    def _log_devices(self, pipe: Any) -> None:
-        self._log(pipe, self.keys.devices(), sorted(self.model), "devices")
+    def _log_devices(self, writes: Writes) -> None:
+        self._log(writes, self.keys.devices(), sorted(self.model), "devices")
 
-    def _log_properties(self, pipe: Any, device: str) -> None:
-        self._log(pipe, self.keys.properties(device), sorted(self.model.get(device, {})), "properties")
+    def _log_properties(self, writes: Writes, device: str) -> None:
+        self._log(writes, self.keys.properties(device), sorted(self.model.get(device, {})), "properties")
 
     # ------------------------------------------------------------- writers
-    def _write_property(
-        self, pipe: Any, device: str, name: str, prop: PropertyModel, elements: Iterable[str]
-    ) -> None:
-        """Write the property's attributes and the given elements' hashes, logging changes, in one call."""
-        keys = self.keys
-        attributes_key = keys.attributes(name, device)
-        hash_keys = [attributes_key, keys.log(attributes_key)]
-        args: list[Any] = [receive_time(), _json(prop.attrs), self.log_lengths["attributes"]]
+    def _write_property(self, writes: Writes, prop: PropertyModel, elements: Iterable[str]) -> None:
+        """Write the property's attributes and the given elements' hashes, logging changes."""
+        key, log_key = prop.keys[""]
+        writes.hash(key, log_key, prop.json(""), self.log_lengths["attributes"])
         length = self.log_lengths[prop.vector.lower()]
         for element in elements:
-            element_key = keys.elementattributes(element, name, device)
-            hash_keys += [element_key, keys.log(element_key)]
-            args += [_json(prop.elements[element]), length]
-        pipe.evalsha(SCRIPT_SHAS["hashes"], len(hash_keys), *hash_keys, *args)
+            key, log_key = prop.keys[element]
+            writes.hash(key, log_key, prop.json(element), length)
 
-    def _define(self, pipe: Any, message: Message) -> None:
-        device, name, vector = message.device, message.name, message.vector
-        a = message.attrs
+    def _property_attrs(self, message: Message) -> dict[str, str]:
+        """The attributes hash of a defined property, INDI's defaults filled in."""
+        device, name, vector, a = message.device, message.name, message.vector, message.attrs
         attrs = {
             "device": device,
             "name": name,
@@ -369,56 +352,70 @@ class RedisStore:
             attrs["blobs"] = self._blobs_attribute(device, name)
         if a.get("message"):
             attrs["message"] = a["message"]
+        return attrs
 
+    @staticmethod
+    def _element_attrs(vector: str, member: Member, previous: dict[str, str]) -> dict[str, str]:
+        """The attributes hash of a defined element (a BLOB keeps what it last received)."""
+        element = {"name": member.name, "label": member.attrs.get("label") or member.name}
+        if vector == "NumberVector":
+            element["format"] = member.attrs.get("format", "%g")
+            for key in _NUMBER_FIELDS:
+                element[key] = member.attrs.get(key, "0")
+            _number_value(element, member.text)
+            _number_limits(element)
+        elif vector == "BLOBVector":
+            for key in _BLOB_FIELDS:
+                element[key] = previous.get(key, "")
+        else:
+            element["value"] = member.text
+        return element
+
+    def _model_keys(self, device: str, name: str, elements: Iterable[str]) -> dict[str, tuple[str, str]]:
+        keys = self.keys
+        pairs = {"": keys.attributes(name, device)}
+        pairs.update((element, keys.elementattributes(element, name, device)) for element in elements)
+        return {part: (quote(key), quote(keys.log(key))) for part, key in pairs.items()}
+
+    def _define(self, writes: Writes, message: Message) -> None:
+        device, name, vector, keys = message.device, message.name, message.vector, self.keys
         new_device = device not in self.model
         properties = self.model.setdefault(device, {})
         old = properties.get(name)
-        new_property = old is None
-        prop = PropertyModel(vector, attrs)
+        prop = PropertyModel(vector, self._property_attrs(message))
         for member in message.members:
-            element = {"name": member.name, "label": member.attrs.get("label") or member.name}
-            if vector == "NumberVector":
-                element["format"] = member.attrs.get("format", "%g")
-                for key in _NUMBER_FIELDS:
-                    element[key] = member.attrs.get(key, "0")
-                _number_attrs(element, member.text)
-            elif vector == "BLOBVector":
-                previous = old.elements.get(member.name, {}) if old else {}
-                for key in ("format", "size", "filepath", "timestamp"):
-                    element[key] = previous.get(key, "")
-            else:
-                element["value"] = member.text
-            prop.elements[member.name] = element
+            previous = old.elements.get(member.name, {}) if old else {}
+            prop.elements[member.name] = self._element_attrs(vector, member, previous)
+        prop.keys = self._model_keys(device, name, prop.elements)
         properties[name] = prop
-
-        keys = self.keys
         if old is not None:
             # a redefinition replaces the property: drop fields and elements it no longer has
-            pipe.delete(keys.attributes(name, device), keys.elements(name, device))
-            for gone in set(old.elements) - set(prop.elements):
-                pipe.delete(keys.elementattributes(gone, name, device))
-            for kept in prop.elements:
-                pipe.delete(keys.elementattributes(kept, name, device))
+            gone = set(old.elements) | set(prop.elements)
+            stale = [keys.attributes(name, device), keys.elements(name, device)]
+            writes.command("DEL", *stale, *(keys.elementattributes(e, name, device) for e in sorted(gone)))
         element_names = list(prop.elements)
-        pipe.sadd(keys.devices(), device)
-        pipe.sadd(keys.properties(device), name)
+        writes.command("SADD", keys.devices(), device)
+        writes.command("SADD", keys.properties(device), name)
         if element_names:
-            pipe.sadd(keys.elements(name, device), *element_names)
-        self._write_property(pipe, device, name, prop, element_names)
-        write_definition_order(pipe, keys, device, name, element_names, self._next_definition_score())
-        self._log(pipe, keys.elements(name, device), element_names, "elements")
+            writes.command("SADD", keys.elements(name, device), *element_names)
+        self._write_property(writes, prop, element_names)
+        write_definition_order(
+            writes.command, keys, device, name, element_names, self._next_definition_score()
+        )
+        self._log(writes, keys.elements(name, device), element_names, "elements")
         if new_device:
-            self._log_devices(pipe)
-        if new_property:
-            self._log_properties(pipe, device)
-        if a.get("message"):
-            self._message(pipe, device, a["message"], a.get("timestamp"))
+            self._log_devices(writes)
+        if old is None:
+            self._log_properties(writes, device)
+        if message.attrs.get("message"):
+            self._message(writes, device, message.attrs["message"], message.attrs.get("timestamp"))
 
-    async def _set(self, pipe: Any, message: Message) -> None:
+    async def _set(self, writes: Writes, message: Message) -> None:
         device, name = message.device, message.name
         prop = self.model.get(device, {}).get(name)
         if prop is None or prop.vector != message.vector:
             log.debug("ignoring %s for undefined property %s of %s", message.tag, name, device)
+            _discard_streamed(message)
             return
         a = message.attrs
         for key in ("state", "timeout", "timestamp"):
@@ -433,90 +430,103 @@ class RedisStore:
             element = prop.elements.get(member.name)
             if element is None:
                 log.debug("ignoring unknown element %s of %s.%s", member.name, device, name)
+                _discard_streamed(message, member)
                 continue
             if prop.vector == "NumberVector":
-                for key in _NUMBER_FIELDS + ("format",):
-                    if member.attrs.get(key):
-                        element[key] = member.attrs[key]
-                _number_attrs(element, member.text)
+                if len(member.attrs) > 1:  # new limits or format
+                    for key in _NUMBER_FIELDS + ("format",):
+                        if member.attrs.get(key):
+                            element[key] = member.attrs[key]
+                    _number_limits(element)
+                    prop.templates.pop(member.name, None)
+                _number_value(element, member.text)
             elif prop.vector == "BLOBVector":
-                if not await self._store_blob(
-                    device, name, element, member.attrs, member.text, prop.attrs["timestamp"]
-                ):
+                if not await self._store_blob(device, name, element, member, prop.attrs["timestamp"]):
                     continue
             else:
                 element["value"] = member.text
             changed.append(member.name)
-        self._write_property(pipe, device, name, prop, changed)
+        self._write_property(writes, prop, changed)
         if a.get("message"):
-            self._message(pipe, device, a["message"], a.get("timestamp"))
+            self._message(writes, device, a["message"], a.get("timestamp"))
 
     async def _store_blob(
-        self, device: str, name: str, element: dict[str, str], attrs: Any, text: str, stamp: str
+        self, device: str, name: str, element: dict[str, str], member: Member, stamp: str
     ) -> bool:
-        if self.blobs is None:
+        """Note a BLOB the parser streamed to the folder, or write one that arrived whole."""
+        label = f"{device}.{name}.{element['name']}"
+        where = journal_fields(device=device, prop=name)
+        fmt = member.attrs.get("format", "")
+        streamed = member.blob
+        if streamed is not None:
+            if streamed.problem:
+                log.error("BLOB %s not stored: %s", label, streamed.problem, extra=where)
+                return False
+            path, size, stamp = streamed.path, streamed.size, streamed.stamp
+        elif self.blobs is None:
             log.warning(
-                "BLOB %s.%s.%s received but no blob folder is configured; data discarded",
-                device,
-                name,
-                element["name"],
-                extra=journal_fields(device=device, prop=name),
+                "BLOB %s received but no blob folder is configured; data discarded", label, extra=where
             )
             return False
-        fmt = attrs.get("format", "")
-        try:
-            path, size = await asyncio.to_thread(
-                self.blobs.write, device, name, element["name"], stamp, fmt, text
-            )
-        except (BlobError, OSError) as exc:
-            where = journal_fields(device=device, prop=name)
-            log.error("BLOB %s.%s.%s not stored: %s", device, name, element["name"], exc, extra=where)
-            return False
-        declared = attrs.get("size", "")
-        if declared and declared != str(size):
-            log.warning(
-                "BLOB %s.%s.%s declared size %s but decoded to %d bytes",
-                device,
-                name,
-                element["name"],
-                declared,
-                size,
-                extra=journal_fields(device=device, prop=name),
-            )
-        element.update(format=fmt, size=str(size), filepath=str(path), timestamp=stamp)
+        else:
+            try:
+                written, size = await asyncio.to_thread(
+                    self.blobs.write,
+                    device,
+                    name,
+                    element["name"],
+                    stamp,
+                    fmt,
+                    member.text,
+                    member.attrs.get("size", ""),
+                )
+            except (BlobError, OSError) as exc:
+                log.error("BLOB %s not stored: %s", label, exc, extra=where)
+                return False
+            path = str(written)
+        element.update(format=fmt, size=str(size), filepath=path, timestamp=stamp)
         return True
 
-    def _message(self, pipe: Any, device: str, text: str, timestamp: str | None) -> None:
+    def _message(self, writes: Writes, device: str, text: str, timestamp: str | None) -> None:
         stamp = timestamp or indi_timestamp()
         key = self.keys.devicemessages(device) if device else self.keys.messages()
-        pipe.set(key, f"{stamp} {text}")
-        self._log(pipe, key, [stamp, text], "messages")
+        writes.command("SET", key, f"{stamp} {text}")
+        self._log(writes, key, [stamp, text], "messages")
 
-    def _delete_property(self, pipe: Any, device: str, name: str) -> None:
+    def _delete_property(self, writes: Writes, device: str, name: str) -> None:
         keys = self.keys
         prop = self.model.get(device, {}).pop(name, None)
         elements = list(prop.elements) if prop else []
-        pipe.delete(keys.attributes(name, device), keys.elements(name, device))
-        for element in elements:
-            pipe.delete(keys.elementattributes(element, name, device))
-        pipe.srem(keys.properties(device), name)
-        write_definition_order(pipe, keys, device, name, None, 0.0)
+        stale = [keys.attributes(name, device), keys.elements(name, device)]
+        writes.command("DEL", *stale, *(keys.elementattributes(e, name, device) for e in elements))
+        writes.command("SREM", keys.properties(device), name)
+        write_definition_order(writes.command, keys, device, name, None, 0.0)
 
-    def _delete_device(self, pipe: Any, device: str) -> None:
+    def _delete_device(self, writes: Writes, device: str) -> None:
         for name in list(self.model.get(device, {})):
-            self._delete_property(pipe, device, name)
-        pipe.delete(self.keys.properties(device), self.keys.propertyorder(device))
-        pipe.srem(self.keys.devices(), device)
+            self._delete_property(writes, device, name)
+        writes.command("DEL", self.keys.properties(device), self.keys.propertyorder(device))
+        writes.command("SREM", self.keys.devices(), device)
         self.model.pop(device, None)
 
-    def _del_property(self, pipe: Any, message: Message) -> None:
+    def _del_property(self, writes: Writes, message: Message) -> None:
         device, name = message.device, message.name
         if name:
-            self._delete_property(pipe, device, name)
-            self._log_properties(pipe, device)
+            self._delete_property(writes, device, name)
+            self._log_properties(writes, device)
             text = message.attrs.get("message") or f"Property {name} deleted from device {device}"
         else:
-            self._delete_device(pipe, device)
-            self._log_devices(pipe)
+            self._delete_device(writes, device)
+            self._log_devices(writes)
             text = message.attrs.get("message") or f"Device {device} deleted"
-        self._message(pipe, device, text, message.attrs.get("timestamp"))
+        self._message(writes, device, text, message.attrs.get("timestamp"))
+
+
+def _discard_streamed(message: Message, member: Member | None = None) -> None:
+    """Remove the files of streamed BLOBs the store does not record (no orphan files in the folder)."""
+    for each in (member,) if member is not None else message.members:
+        if each.blob is not None and each.blob.path:
+            try:
+                os.unlink(each.blob.path)
+            except OSError:
+                pass

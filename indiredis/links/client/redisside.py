@@ -29,10 +29,11 @@ from ...protocol.document import parse_document
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 from ...protocol.vocabulary import BlobInstruction, Tag
+from ...store.blobs import DEFAULT_MAX_BLOB_SIZE
 from ...store.keys import KeySpace
 from ...store.redisstore import RedisStore
 from ..base import InboundItem, Link, Reset, report_malformed, resume_consuming
-from ..streams import run_until_first_done
+from ..streams import cancel_and_wait, run_until_first_done
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +93,11 @@ class RedisLink(Link):
         log_lengths: dict[str, int] | None = None,
         blob_folder: str | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
     ) -> None:
         super().__init__(host_port(redisserver.host, redisserver.port))
         self.server = redisserver
-        self.store = RedisStore(redisserver, log_lengths, blob_folder)
+        self.store = RedisStore(redisserver, log_lengths, blob_folder, max_blob_size)
         self.max_message_size = max_message_size
         self._sessions = 0
         self._bridge_name = ""
@@ -151,18 +153,44 @@ class RedisLink(Link):
     async def _apply(
         self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
     ) -> None:
+        """Apply batches from ``inbound``.  Under load the next batch is prepared while Redis runs the
+        one before (one in flight at a time, so order is kept); when the channel is empty the batch
+        in flight is awaited first, so that every failure surfaces at once.  A failure returns every
+        batch not confirmed by Redis to the channel."""
         task = asyncio.current_task()
-        while True:
-            if task is not None and task.cancelling():
-                # a cancellation that arrived while redis-py awaited a reply can be swallowed there (it
-                # then raises nothing): stop anyway, or the bridge waits forever for this task to end
-                raise asyncio.CancelledError
-            batch = await inbound.get_batch(BATCH_SIZE)
-            try:
-                await self._apply_batch(rconn, batch, outbound)
-            except BaseException:
-                inbound.push_front(batch)
-                raise
+        in_flight: asyncio.Future[None] | None = None
+        unconfirmed: list[InboundItem] = []
+        try:
+            while True:
+                if task is not None and task.cancelling():
+                    # a cancellation that arrived while redis-py awaited a reply can be swallowed there
+                    # (it then raises nothing): stop anyway, or the bridge waits forever for this task
+                    raise asyncio.CancelledError
+                if in_flight is not None and not len(inbound):
+                    await in_flight
+                    in_flight, unconfirmed = None, []
+                    continue
+                batch = await inbound.get_batch(BATCH_SIZE)
+                unconfirmed = unconfirmed + batch
+                if any(isinstance(item, Reset) for item in batch):
+                    if in_flight is not None:
+                        await in_flight
+                        in_flight = None
+                    await self._apply_batch(rconn, batch, outbound)
+                    unconfirmed = []
+                    continue
+                messages = [item for item in batch if isinstance(item, Message)]
+                pipe = await self.store.prepare(rconn, messages)
+                if in_flight is not None:
+                    await in_flight
+                    unconfirmed = list(batch)
+                in_flight = asyncio.ensure_future(self.store.send(rconn, pipe))
+                await self._request_blobs(messages, outbound)
+        except BaseException:
+            if in_flight is not None:
+                await cancel_and_wait([in_flight])
+            inbound.push_front(unconfirmed)
+            raise
 
     async def _apply_batch(
         self, rconn: aioredis.Redis, batch: list[InboundItem], outbound: Channel[Message]
@@ -178,12 +206,16 @@ class RedisLink(Link):
                 messages.append(item)
         if messages:
             await self.store.apply(rconn, messages)
-            for message in messages:
-                if message.tag == Tag.DEF_BLOB_VECTOR and self.store.blobs is not None:
-                    if self.store.blobs_enabled(message.device, message.name):
-                        await outbound.put(
-                            Message.enable_blob(message.device, message.name, BlobInstruction.ALSO)
-                        )
+            await self._request_blobs(messages, outbound)
+
+    async def _request_blobs(self, messages: list[Message], outbound: Channel[Message]) -> None:
+        """Ask for the data of every BLOB property defined, when BLOBs are stored."""
+        for message in messages:
+            if message.tag == Tag.DEF_BLOB_VECTOR and self.store.blobs is not None:
+                if self.store.blobs_enabled(message.device, message.name):
+                    await outbound.put(
+                        Message.enable_blob(message.device, message.name, BlobInstruction.ALSO)
+                    )
 
     async def _relay(self, rconn: aioredis.Redis, outbound: Channel[Message]) -> None:
         pubsub = rconn.pubsub(ignore_subscribe_messages=True)

@@ -57,14 +57,14 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
 from ...core.channel import Channel
 from ...events import Event, journal_fields
-from ...protocol.messages import Message
-from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
+from ...protocol.messages import Message, StreamedBlob
+from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSink, BlobSinks, IndiStreamParser
 from ...protocol.routing import BlobPolicy, Router
 from ...protocol.vocabulary import Action, Tag
 from ...protocol.xmlout import indi_timestamp
@@ -259,6 +259,42 @@ def _signal(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
             pass
 
 
+class _WithheldBlob:
+    """The sink of a BLOB no receiver wants (the client side's policy is Never): data dropped."""
+
+    def write(self, text: bytes) -> None:
+        """Drop the text."""
+
+    def close(self) -> StreamedBlob:
+        return StreamedBlob(problem="withheld by the client side's enableBLOB")
+
+    def abort(self) -> None:
+        """Nothing to undo."""
+
+
+class _DriverBlobs:
+    """Chooses, for each BLOB a driver sends, where its data streams (a :class:`BlobSinks`).
+
+    A BLOB that another driver snooping the device wants must reach that driver as sent: it is
+    buffered whole in the message (at most one per driver, bounded by ``max_message_size``), as
+    before streaming existed.  Otherwise it streams to the client side's sink (the blob folder), or
+    is dropped as it streams when the client side's enableBLOB withholds it.
+    """
+
+    def __init__(self, pool: DriverPool, driver: DriverProcess) -> None:
+        self.pool = pool
+        self.driver = driver
+
+    def open(self, tag: str, vector: Mapping[str, str], element: Mapping[str, str]) -> BlobSink | None:
+        message = Message(tag, dict(vector))
+        if any(True for _ in self.pool.router.snoopers(message, exclude=self.driver)):
+            return None
+        if not self.pool.client_blobs.passes(message):
+            return _WithheldBlob()
+        assert self.pool.blobs is not None
+        return self.pool.blobs.open(tag, vector, element)
+
+
 class DriverPool:
     """The INDI side of a bridge that runs drivers itself (see the module docstring)."""
 
@@ -271,6 +307,7 @@ class DriverPool:
         forward_snoop_requests: bool = False,
         manager_device: str = DEFAULT_MANAGER_DEVICE,
         give_up: GiveUp | None = None,
+        blobs: BlobSinks | None = None,
     ) -> None:
         if not drivers:
             raise ValueError("driverstoredis needs at least one driver executable")
@@ -281,6 +318,7 @@ class DriverPool:
         self.forward_snoop_requests = forward_snoop_requests
         self.manager = ManagerDevice(manager_device)
         self.give_up = give_up
+        self.blobs = blobs  # where the client side wants BLOB data streamed (None: BLOBs arrive whole)
         self.router: Router[DriverProcess] = Router()
         self.client_blobs = BlobPolicy()
         self.state = LinkState("drivers", "driver")
@@ -447,7 +485,7 @@ class DriverPool:
     async def _serve(self, driver: DriverProcess, inbound: Channel[InboundItem]) -> None:
         process = driver.process
         assert process is not None and process.stdout and process.stderr and process.stdin
-        parser = IndiStreamParser(self.max_message_size)
+        parser = IndiStreamParser(self.max_message_size, _DriverBlobs(self, driver) if self.blobs else None)
 
         async def accept(message: Message) -> None:
             await self._from_driver(driver, message, inbound)

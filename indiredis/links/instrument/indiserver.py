@@ -8,7 +8,7 @@ from ...core.channel import Channel
 from ...events import host_port
 from ...hosts import IndiServer
 from ...protocol.messages import Message
-from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
+from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks, IndiStreamParser
 from ..base import InboundItem, Link, Reset
 from ..streams import pump_messages, run_until_first_done, write_messages
 
@@ -19,10 +19,16 @@ class IndiServerLink(Link):
     what = "indiserver"
     link = "indiserver"
 
-    def __init__(self, indi: IndiServer, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE) -> None:
+    def __init__(
+        self,
+        indi: IndiServer,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        blobs: BlobSinks | None = None,
+    ) -> None:
         super().__init__(host_port(indi.host, indi.port))
         self.indi = indi
         self.max_message_size = max_message_size
+        self.blobs = blobs  # where BLOB data streams to (None: BLOBs arrive whole, as MQTT needs them)
 
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         reader, writer = await asyncio.open_connection(self.indi.host, self.indi.port)
@@ -30,7 +36,7 @@ class IndiServerLink(Link):
             self.connected(f"connected to indiserver {self.indi.host}:{self.indi.port}")
             await inbound.put(Reset())
             writer.write(Message.get_properties().raw)
-            parser = IndiStreamParser(self.max_message_size)
+            parser = IndiStreamParser(self.max_message_size, self.blobs)
             await run_until_first_done(
                 pump_messages(reader, parser, inbound, f"indiserver {self.indi.host}:{self.indi.port}"),
                 write_messages(writer, outbound),

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Benchmark: large BLOBs into the blob folder — MiB/s and the bridge's peak memory.
+
+For each bridge (inditoredis behind a stand-in indiserver on 127.0.0.1, and driverstoredis running
+a stand-in driver) and each size (50 MiB and 500 MiB by default), one ``setBLOBVector`` whose
+``oneBLOB`` carries the size in base64 wrapped at 72 characters a line, as drivers send it, goes
+through a real bridge process (a child of its own) into a blob folder, with a real redis-server.
+
+Prints, per run: MiB/s from the first byte sent until the file is in place (its ``filepath`` in
+Redis, which is written after the rename), and the bridge's peak resident memory (VmHWM from
+``/proc/<pid>/status``; each run is a fresh bridge process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchbridge import cpu_seconds, peak_rss_mib, start_bridge  # noqa: E402
+
+from tests.support.fakeindi import FakeIndiServer  # noqa: E402
+from tests.support.servers import RedisProcess, wait_for  # noqa: E402
+
+MIB = 1024 * 1024
+LINE = 54  # raw bytes per 72-character base64 line
+BLOCK = LINE * 20_000  # raw bytes per repeated block (about 1 MiB)
+
+DEFINE = (
+    b'<defBLOBVector device="Camera" name="CCD1" label="Image" group="Image" state="Idle" perm="ro" '
+    b'timeout="60" timestamp="2026-01-01T00:00:00"><defBLOB name="CCD1" label="Image"/></defBLOBVector>\n'
+)
+GO = (
+    b'<defSwitchVector device="Camera" name="GO" state="Idle" perm="rw" rule="AtMostOne" timeout="0">'
+    b'<defSwitch name="EXPOSE">Off</defSwitch></defSwitchVector>\n'
+)
+FILEPATH_KEY = "indi_elementattributes:CCD1:CCD1:Camera"
+
+
+def wrapped(data: bytes) -> bytes:
+    """Base64 of ``data`` (a multiple of 54 bytes but for the last piece), 72 characters a line."""
+    encoded = base64.b64encode(data)
+    return b"".join(encoded[i : i + 72] + b"\n" for i in range(0, len(encoded), 72))
+
+
+def blob_message(size: int, seed: bytes) -> Iterator[bytes]:
+    """The setBLOBVector of ``size`` bytes, in pieces of about 1.3 MiB (never held whole)."""
+    yield (
+        '<setBLOBVector device="Camera" name="CCD1" state="Ok" timeout="60" '
+        'timestamp="2026-01-01T00:00:01">\n'
+        f'  <oneBLOB name="CCD1" size="{size}" format=".fits">\n'
+    ).encode()
+    block = (seed * (BLOCK // len(seed) + 1))[:BLOCK]
+    text = wrapped(block)
+    whole, rest = divmod(size, BLOCK)
+    for _ in range(whole):
+        yield text
+    if rest:
+        yield wrapped(block[:rest])
+    yield b"  </oneBLOB>\n</setBLOBVector>\n"
+
+
+def wait_for_file(rconn: redis.Redis, size: int) -> Path:
+    wait_for(lambda: rconn.hget(FILEPATH_KEY, "filepath"), timeout=600, interval=0.002, what="the file")
+    path = Path(rconn.hget(FILEPATH_KEY, "filepath").decode())  # type: ignore[union-attr]
+    if path.stat().st_size != size:
+        raise SystemExit(f"{path} has {path.stat().st_size} bytes, not {size}")
+    return path
+
+
+def run_inditoredis(size: int, folder: str, profile: str | None = None) -> tuple[float, float, float]:
+    with RedisProcess() as redis_proc, FakeIndiServer() as fake:
+        rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
+        hosts = (
+            f"indiredis.indi_server('127.0.0.1', {fake.port}), "
+            f"indiredis.redis_server('127.0.0.1', {redis_proc.port}), blob_folder={folder!r}"
+        )
+        bridge = start_bridge("make_inditoredis", hosts, profile=profile)
+        try:
+            wait_for(lambda: b"getProperties" in fake.received, timeout=20, what="inditoredis to connect")
+            fake.send(DEFINE)
+            wait_for(lambda: b"enableBLOB" in fake.received, what="enableBLOB")
+            cpu = cpu_seconds(bridge.pid)
+            start = time.perf_counter()
+            for piece in blob_message(size, os.urandom(LINE * 100)):
+                fake.send(piece)
+            wait_for_file(rconn, size).unlink()
+            elapsed = time.perf_counter() - start
+            return size / MIB / elapsed, cpu_seconds(bridge.pid) - cpu, peak_rss_mib(bridge.pid)
+        finally:
+            bridge.terminate()
+            bridge.wait(30)
+
+
+DRIVER = """#!{python}
+import os, sys
+sys.path.insert(0, {bench!r})
+from blob_stream import DEFINE, GO, blob_message
+out = sys.stdout.buffer
+seen = b""
+for chunk in iter(lambda: os.read(0, 65536), b""):
+    seen = seen[-64:] + chunk
+    if b"getProperties" in seen:
+        out.write(DEFINE + GO); out.flush(); seen = b""
+    if b'name="GO"' in seen:
+        seen = b""
+        for piece in blob_message({size}, os.urandom(54 * 100)):
+            out.write(piece)
+        out.flush()
+"""
+
+
+def run_driverstoredis(size: int, folder: str) -> tuple[float, float, float]:
+    with RedisProcess() as redis_proc, tempfile.TemporaryDirectory() as scripts:
+        driver = Path(scripts) / "indi_bench_camera"
+        driver.write_text(DRIVER.format(python=sys.executable, bench=str(ROOT / "bench"), size=size))
+        driver.chmod(0o755)
+        rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
+        arguments = (
+            f"[{str(driver)!r}], indiredis.redis_server('127.0.0.1', {redis_proc.port}), "
+            f"blob_folder={folder!r}"
+        )
+        bridge = start_bridge("make_driverstoredis", arguments)
+        try:
+            wait_for(lambda: rconn.exists("indi_attributes:GO:Camera"), timeout=20, what="the driver")
+            time.sleep(0.5)  # settle: the bridge's enableBLOB reaches the driver pool before GO
+            cpu = cpu_seconds(bridge.pid)
+            start = time.perf_counter()
+            rconn.publish(
+                "to_indi",
+                '<newSwitchVector device="Camera" name="GO">'
+                '<oneSwitch name="EXPOSE">On</oneSwitch></newSwitchVector>',
+            )
+            wait_for_file(rconn, size).unlink()
+            elapsed = time.perf_counter() - start
+            return size / MIB / elapsed, cpu_seconds(bridge.pid) - cpu, peak_rss_mib(bridge.pid)
+        finally:
+            bridge.terminate()
+            bridge.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="50,500", help="BLOB sizes in MiB, comma-separated")
+    parser.add_argument("--bridges", default="inditoredis,driverstoredis", help="bridges, comma-separated")
+    args = parser.parse_args()
+    runs = {"inditoredis": run_inditoredis, "driverstoredis": run_driverstoredis}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in args.bridges.split(","):
+            for mib in (int(size) for size in args.sizes.split(",")):
+                rate, cpu, rss = runs[name](mib * MIB, folder)
+                print(
+                    f"{name}: {mib} MiB BLOB at {rate:,.0f} MiB/s first byte to file in place "
+                    f"(bridge CPU {cpu:.2f} s: {mib / cpu:,.0f} MiB per CPU second); "
+                    f"bridge VmHWM {rss:,.0f} MiB"
+                )
+
+
+if __name__ == "__main__":
+    main()

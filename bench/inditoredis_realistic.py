@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Benchmark: a mount's stream into inditoredis — ingest rate and latency of the realistic shape.
+
+The workload of issue 14: one device defines 10 number vectors of 6 numbers each in sexagesimal
+format ``%010.6m``; then ``setNumberVector`` messages carrying 6 sexagesimal values each,
+round-robin over the 10 properties.  A stand-in indiserver (a TCP listener on 127.0.0.1 in this
+process) sends them to a real inditoredis process (a child of its own, so that it does not share
+this process's GIL) writing to a real redis-server.
+
+* ingest: ``--messages`` (20 000) sent at once; rate = messages / (first byte sent until the last
+  message's timestamp is in Redis);
+* latency: messages paced at 50 msg/s and at 1 000 msg/s; each one's latency is the time from its
+  write to the socket until its publication on ``from_indi`` arrives (published after its keys are
+  written, so that is "in Redis").
+
+Prints messages per second and latency p50 / p99 per rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+import time
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchbridge import cpu_seconds, start_bridge  # noqa: E402
+
+from tests.support.fakeindi import FakeIndiServer  # noqa: E402
+from tests.support.servers import RedisProcess, wait_for  # noqa: E402
+
+DEVICE = "Mount"
+PROPERTIES = [f"COORD_{index}" for index in range(10)]
+ELEMENTS = ["RA", "DEC", "ALT", "AZ", "HA", "LST"]
+
+
+def definitions() -> bytes:
+    """A defNumberVector per property: 6 numbers in ``%010.6m``."""
+    parts = []
+    for name in PROPERTIES:
+        numbers = "".join(
+            f'<defNumber name="{element}" label="{element} (dd:mm:ss)" format="%010.6m" min="-360" '
+            f'max="360" step="0">0:00:00</defNumber>'
+            for element in ELEMENTS
+        )
+        parts.append(
+            f'<defNumberVector device="{DEVICE}" name="{name}" label="{name}" group="Main Control" '
+            f'state="Idle" perm="rw" timeout="60" timestamp="2026-01-01T00:00:00">{numbers}'
+            "</defNumberVector>\n"
+        )
+    return "".join(parts).encode()
+
+
+def stamp(seq: int) -> str:
+    """A unique INDI timestamp per sequence number (so a publication names its message)."""
+    seconds, micro = divmod(seq, 1_000_000)
+    minutes, seconds = divmod(seconds, 60)
+    return f"2026-01-01T00:{minutes:02d}:{seconds:02d}.{micro:06d}"
+
+
+def sexagesimal(value: float) -> str:
+    degrees = int(value)
+    minutes, seconds = divmod((value - degrees) * 3600, 60)
+    return f"{degrees:3d}:{int(minutes):02d}:{seconds:05.2f}"
+
+
+def set_message(seq: int) -> bytes:
+    """The ``seq``-th message: property ``seq % 10``, 6 sexagesimal values, formatted as a driver does."""
+    name = PROPERTIES[seq % len(PROPERTIES)]
+    values = [sexagesimal((seq * 0.0137 + index * 11.3) % 300) for index in range(len(ELEMENTS))]
+    numbers = "".join(
+        f'\n  <oneNumber name="{element}">\n{value}\n  </oneNumber>'
+        for element, value in zip(ELEMENTS, values, strict=True)
+    )
+    return (
+        f'<setNumberVector device="{DEVICE}" name="{name}" state="Ok" timeout="60" timestamp="{stamp(seq)}">'
+        f"{numbers}\n</setNumberVector>\n"
+    ).encode()
+
+
+class Listener:
+    """Records when each message's ``from_indi`` publication arrives, by its sequence number."""
+
+    def __init__(self, rconn: redis.Redis) -> None:
+        self.arrived: dict[int, float] = {}
+        self.pubsub = rconn.pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe("from_indi")
+        wait_for(lambda: rconn.pubsub_numsub("from_indi")[0][1] >= 1, what="subscription")
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+        self.thread.start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            item = self.pubsub.get_message(timeout=0.2)
+            if item is None:
+                continue
+            now = time.perf_counter()
+            data = item["data"]
+            at = data.find(b'timestamp="2026-01-01T00:')
+            if at < 0:
+                continue
+            text = data[at + 25 : at + 37].decode()  # mm:ss.ffffff
+            minutes, rest = text.split(":")
+            seconds, micro = rest.split(".")
+            self.arrived[(int(minutes) * 60 + int(seconds)) * 1_000_000 + int(micro)] = now
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(5)
+        self.pubsub.close()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def latency_phase(fake: FakeIndiServer, listener: Listener, first: int, count: int, rate: float) -> str:
+    sent: dict[int, float] = {}
+    interval = 1.0 / rate
+    next_at = time.perf_counter()
+    for seq in range(first, first + count):
+        delay = next_at - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        message = set_message(seq)
+        sent[seq] = time.perf_counter()
+        fake.send(message)
+        next_at += interval
+    last = first + count - 1
+    try:
+        wait_for(lambda: last in listener.arrived, timeout=60, interval=0.01, what="the last publication")
+    except TimeoutError:
+        pass
+    latencies = [(listener.arrived[s] - sent[s]) * 1000 for s in sent if s in listener.arrived]
+    lost = len(sent) - len(latencies)
+    return (
+        f"latency at {rate:g} msg/s ({count} messages): p50 {percentile(latencies, 0.5):.2f} ms, "
+        f"p99 {percentile(latencies, 0.99):.2f} ms, max {max(latencies):.2f} ms, lost {lost}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=20_000, help="messages in the ingest phase")
+    parser.add_argument("--slow", type=int, default=500, help="messages at 50 msg/s")
+    parser.add_argument("--fast", type=int, default=5_000, help="messages at 1 000 msg/s")
+    parser.add_argument("--profile", metavar="FILE", help="run the bridge under cProfile, stats to FILE")
+    args = parser.parse_args()
+
+    with RedisProcess() as redis_proc, FakeIndiServer() as fake:
+        rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
+        hosts = (
+            f"indiredis.indi_server('127.0.0.1', {fake.port}), "
+            f"indiredis.redis_server('127.0.0.1', {redis_proc.port})"
+        )
+        bridge = start_bridge("make_inditoredis", hosts, profile=args.profile)
+        try:
+            wait_for(lambda: b"getProperties" in fake.received, timeout=20, what="inditoredis to connect")
+            fake.send(definitions())
+            last_property = f"indi_attributes:{PROPERTIES[-1]}:{DEVICE}"
+            wait_for(lambda: rconn.exists(last_property), what="the definitions")
+
+            stream = b"".join(set_message(seq) for seq in range(1, args.messages + 1))
+            key = f"indi_attributes:{PROPERTIES[args.messages % len(PROPERTIES)]}:{DEVICE}"
+            last = stamp(args.messages).encode()
+            cpu = cpu_seconds(bridge.pid), cpu_seconds(redis_proc.proc.pid)
+            start = time.perf_counter()
+            fake.send(stream)
+            wait_for(lambda: rconn.hget(key, "timestamp") == last, timeout=600, interval=0.005, what="ingest")
+            elapsed = time.perf_counter() - start
+            bridge_cpu = cpu_seconds(bridge.pid) - cpu[0]
+            redis_cpu = cpu_seconds(redis_proc.proc.pid) - cpu[1]
+            print(
+                f"ingest: {args.messages} setNumberVector (6 sexagesimal numbers, 10 properties) in "
+                f"{elapsed:.2f} s = {args.messages / elapsed:,.0f} msg/s "
+                f"(CPU: bridge {bridge_cpu:.2f} s, redis-server {redis_cpu:.2f} s)"
+            )
+
+            listener = Listener(rconn)
+            try:
+                first = args.messages + 1
+                print(latency_phase(fake, listener, first, args.slow, 50))
+                print(latency_phase(fake, listener, first + args.slow, args.fast, 1000))
+            finally:
+                listener.close()
+        finally:
+            bridge.terminate()
+            bridge.wait(30)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,161 @@
+"""The store's writes of one batch, gathered so that Redis gets one script call per run of them.
+
+Hash writes (HSET of a whole hash plus its history entry when the data changed), history entries
+and ``from_indi`` publications make up nearly all of the traffic.  :class:`Writes` gathers them
+into a JSON array that one Lua script applies in order (``WRITE_BATCH``), instead of one script
+call per property and one PUBLISH per message: redis-py then packs a handful of arguments per
+batch, not thirty per message.  Any other command (SADD, DEL, SET ...) goes into the pipeline as
+it comes, after the writes gathered before it, so order is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+# ARGV[1] = receive time, ARGV[2] = channel, ARGV[3] = a JSON array of writes, applied in order:
+#   [hash, log, json, length]: HSET the hash from the JSON object, push it on the log if changed;
+#   [log, json, length]: push it on the log if changed;  [data]: PUBLISH data on the channel.
+# A history entry is "<time> <json>", pushed only when the newest entry holds other JSON, and the
+# list trimmed to its length.
+WRITE_BATCH = """
+local stamp = ARGV[1]
+local function log_if_changed(key, payload, length)
+  local newest = redis.call('LINDEX', key, 0)
+  if newest then
+    local space = string.find(newest, ' ', 1, true)
+    if space and string.sub(newest, space + 1) == payload then return end
+  end
+  redis.call('LPUSH', key, stamp .. ' ' .. payload)
+  redis.call('LTRIM', key, 0, length - 1)
+end
+for _, w in ipairs(cjson.decode(ARGV[3])) do
+  if #w == 4 then
+    local flat = {}
+    for field, value in pairs(cjson.decode(w[3])) do
+      flat[#flat + 1] = field
+      flat[#flat + 1] = value
+    end
+    if #flat > 0 then redis.call('HSET', w[1], unpack(flat)) end
+    log_if_changed(w[2], w[3], w[4])
+  elseif #w == 3 then
+    log_if_changed(w[1], w[2], w[3])
+  else
+    redis.call('PUBLISH', ARGV[2], w[1])
+  end
+end
+return 1
+"""
+
+SCRIPTS = {"batch": WRITE_BATCH}
+SCRIPT_SHAS = {name: hashlib.sha1(text.encode()).hexdigest() for name, text in SCRIPTS.items()}
+
+#: writes gathered before a script call is cut (a script blocks Redis while it runs)
+MAX_WRITES_PER_CALL = 2000
+
+# the JSON of history entries: sorted keys, ", " and ": " separators, ASCII (as json.dumps gives)
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(", ", ": "))
+_LIST_ENCODER = json.JSONEncoder(separators=(", ", ": "))
+# a string as a JSON string literal, UTF-8 left as it is (Lua's cjson passes it through)
+quote = json.encoder.encode_basestring
+
+
+_ascii = json.encoder.encode_basestring_ascii
+
+
+def to_json(data: Any) -> str:
+    """The JSON of a history entry (objects with sorted keys)."""
+    return (_ENCODER if isinstance(data, dict) else _LIST_ENCODER).encode(data)
+
+
+class JsonTemplate:
+    """The JSON of a flat object of strings (exactly as :func:`to_json` writes it) with its fixed
+    fields rendered once: only the ``dynamic`` fields are encoded for each write.  Built for one set
+    of keys and fixed values; :func:`template_json` rebuilds it when a key is added, and the owner
+    drops it when it changes a fixed value."""
+
+    __slots__ = ("pieces", "keys", "size")
+
+    def __init__(self, data: dict[str, str], dynamic: frozenset[str]) -> None:
+        self.pieces: list[str] = []
+        self.keys: list[str] = []
+        self.size = len(data)
+        current = "{"
+        for index, key in enumerate(sorted(data)):
+            current += (", " if index else "") + _ascii(key) + ": "
+            if key in dynamic:
+                self.pieces.append(current)
+                self.keys.append(key)
+                current = ""
+            else:
+                current += _ascii(data[key])
+        self.pieces.append(current + "}")
+
+    def render(self, data: dict[str, str]) -> str:
+        pieces = self.pieces
+        out = [pieces[0]]
+        for index, key in enumerate(self.keys, 1):
+            out.append(_ascii(data[key]))
+            out.append(pieces[index])
+        return "".join(out)
+
+
+def template_json(
+    data: dict[str, str], dynamic: frozenset[str], cache: dict[str, JsonTemplate], name: str
+) -> str:
+    """``to_json(data)``, through the template cached under ``name`` (rebuilt if a key was added)."""
+    template = cache.get(name)
+    if template is None or template.size != len(data):
+        template = cache[name] = JsonTemplate(data, dynamic)
+    return template.render(data)
+
+
+def receive_time() -> str:
+    """The receive time written in history entries (ISO 8601, UTC)."""
+    return datetime.now(UTC).replace(tzinfo=None).isoformat(sep="T", timespec="microseconds")
+
+
+class Writes:
+    """The writes of one batch into one pipeline (see the module docstring).
+
+    Keys are given as JSON string literals (``quote(key)``), which callers keep for keys they write
+    often."""
+
+    def __init__(self, pipe: Any, channel: str) -> None:
+        self.pipe = pipe
+        self.channel = channel
+        self._items: list[str] = []
+
+    def hash(self, key: str, log_key: str, payload: str, length: int) -> None:
+        """Write a hash from a JSON object and log the object if it changed."""
+        self._add(f"[{key},{log_key},{quote(payload)},{length}]")
+
+    def log(self, log_key: str, payload: str, length: int) -> None:
+        """Log JSON data if it differs from the newest entry."""
+        self._add(f"[{log_key},{quote(payload)},{length}]")
+
+    def publish(self, data: bytes) -> None:
+        """Publish ``data`` on the channel, after the writes before it."""
+        try:
+            self._add(f"[{quote(data.decode('utf-8'))}]")
+        except UnicodeDecodeError:  # cannot travel as JSON text: published on its own
+            self.command("PUBLISH", self.channel, data)
+
+    def command(self, *args: Any) -> None:
+        """Any other command, after the writes gathered so far."""
+        self.flush()
+        self.pipe.execute_command(*args)
+
+    def flush(self) -> None:
+        """Put the gathered writes into the pipeline as one script call."""
+        if self._items:
+            batch = "[" + ",".join(self._items) + "]"
+            self._items = []
+            self.pipe.evalsha(SCRIPT_SHAS["batch"], 0, receive_time(), self.channel, batch)
+
+    def _add(self, item: str) -> None:
+        self._items.append(item)
+        if len(self._items) >= MAX_WRITES_PER_CALL:
+            self.flush()
