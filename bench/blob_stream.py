@@ -16,10 +16,11 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import redis
@@ -33,6 +34,7 @@ from tests.support.fakeindi import FakeIndiServer  # noqa: E402
 from tests.support.servers import RedisProcess, wait_for  # noqa: E402
 
 MIB = 1024 * 1024
+Run = tuple[float, float, float]  # MiB/s, bridge CPU seconds, bridge peak RSS in MiB
 LINE = 54  # raw bytes per 72-character base64 line
 BLOCK = LINE * 20_000  # raw bytes per repeated block (about 1 MiB)
 
@@ -70,6 +72,28 @@ def blob_message(size: int, seed: bytes) -> Iterator[bytes]:
     yield b"  </oneBLOB>\n</setBLOBVector>\n"
 
 
+def measure(
+    bridge: subprocess.Popen[bytes],
+    rconn: redis.Redis,
+    size: int,
+    prepare: Callable[[], None],
+    send: Callable[[], object],
+) -> Run:
+    """After ``prepare()``: MiB/s from ``send()`` until the file is in place, the bridge's CPU seconds
+    and peak RSS; the bridge is stopped in any case."""
+    try:
+        prepare()
+        cpu = cpu_seconds(bridge.pid)
+        start = time.perf_counter()
+        send()
+        wait_for_file(rconn, size).unlink()
+        elapsed = time.perf_counter() - start
+        return size / MIB / elapsed, cpu_seconds(bridge.pid) - cpu, peak_rss_mib(bridge.pid)
+    finally:
+        bridge.terminate()
+        bridge.wait(30)
+
+
 def wait_for_file(rconn: redis.Redis, size: int) -> Path:
     wait_for(lambda: rconn.hget(FILEPATH_KEY, "filepath"), timeout=600, interval=0.002, what="the file")
     path = Path(rconn.hget(FILEPATH_KEY, "filepath").decode())  # type: ignore[union-attr]
@@ -78,7 +102,7 @@ def wait_for_file(rconn: redis.Redis, size: int) -> Path:
     return path
 
 
-def run_inditoredis(size: int, folder: str, profile: str | None = None) -> tuple[float, float, float]:
+def run_inditoredis(size: int, folder: str, profile: str | None = None) -> Run:
     with RedisProcess() as redis_proc, FakeIndiServer() as fake:
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
         hosts = (
@@ -86,20 +110,17 @@ def run_inditoredis(size: int, folder: str, profile: str | None = None) -> tuple
             f"indiredis.redis_server('127.0.0.1', {redis_proc.port}), blob_folder={folder!r}"
         )
         bridge = start_bridge("make_inditoredis", hosts, profile=profile)
-        try:
+
+        def prepare() -> None:
             wait_for(lambda: b"getProperties" in fake.received, timeout=20, what="inditoredis to connect")
             fake.send(DEFINE)
             wait_for(lambda: b"enableBLOB" in fake.received, what="enableBLOB")
-            cpu = cpu_seconds(bridge.pid)
-            start = time.perf_counter()
+
+        def send() -> None:
             for piece in blob_message(size, os.urandom(LINE * 100)):
                 fake.send(piece)
-            wait_for_file(rconn, size).unlink()
-            elapsed = time.perf_counter() - start
-            return size / MIB / elapsed, cpu_seconds(bridge.pid) - cpu, peak_rss_mib(bridge.pid)
-        finally:
-            bridge.terminate()
-            bridge.wait(30)
+
+        return measure(bridge, rconn, size, prepare, send)
 
 
 DRIVER = """#!{python}
@@ -120,7 +141,7 @@ for chunk in iter(lambda: os.read(0, 65536), b""):
 """
 
 
-def run_driverstoredis(size: int, folder: str) -> tuple[float, float, float]:
+def run_driverstoredis(size: int, folder: str) -> Run:
     with RedisProcess() as redis_proc, tempfile.TemporaryDirectory() as scripts:
         driver = Path(scripts) / "indi_bench_camera"
         driver.write_text(DRIVER.format(python=sys.executable, bench=str(ROOT / "bench"), size=size))
@@ -131,22 +152,16 @@ def run_driverstoredis(size: int, folder: str) -> tuple[float, float, float]:
             f"blob_folder={folder!r}"
         )
         bridge = start_bridge("make_driverstoredis", arguments)
-        try:
+
+        def prepare() -> None:
             wait_for(lambda: rconn.exists("indi_attributes:GO:Camera"), timeout=20, what="the driver")
             time.sleep(0.5)  # settle: the bridge's enableBLOB reaches the driver pool before GO
-            cpu = cpu_seconds(bridge.pid)
-            start = time.perf_counter()
-            rconn.publish(
-                "to_indi",
-                '<newSwitchVector device="Camera" name="GO">'
-                '<oneSwitch name="EXPOSE">On</oneSwitch></newSwitchVector>',
-            )
-            wait_for_file(rconn, size).unlink()
-            elapsed = time.perf_counter() - start
-            return size / MIB / elapsed, cpu_seconds(bridge.pid) - cpu, peak_rss_mib(bridge.pid)
-        finally:
-            bridge.terminate()
-            bridge.wait(30)
+
+        expose = (
+            '<newSwitchVector device="Camera" name="GO">'
+            '<oneSwitch name="EXPOSE">On</oneSwitch></newSwitchVector>'
+        )
+        return measure(bridge, rconn, size, prepare, lambda: rconn.publish("to_indi", expose))
 
 
 def main() -> None:

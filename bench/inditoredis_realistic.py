@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from benchbridge import cpu_seconds, start_bridge  # noqa: E402
 
 from tests.support.fakeindi import FakeIndiServer  # noqa: E402
 from tests.support.servers import RedisProcess, wait_for  # noqa: E402
+from tests.support.subscriber import Subscriber  # noqa: E402
 
 DEVICE = "Mount"
 PROPERTIES = [f"COORD_{index}" for index in range(10)]
@@ -83,37 +83,16 @@ def set_message(seq: int) -> bytes:
     ).encode()
 
 
-class Listener:
-    """Records when each message's ``from_indi`` publication arrives, by its sequence number."""
-
-    def __init__(self, rconn: redis.Redis) -> None:
-        self.arrived: dict[int, float] = {}
-        self.pubsub = rconn.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.subscribe("from_indi")
-        wait_for(lambda: rconn.pubsub_numsub("from_indi")[0][1] >= 1, what="subscription")
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._listen, daemon=True)
-        self.thread.start()
-
-    def _listen(self) -> None:
-        while not self._stop.is_set():
-            item = self.pubsub.get_message(timeout=0.2)
-            if item is None:
-                continue
-            now = time.perf_counter()
-            data = item["data"]
-            at = data.find(b'timestamp="2026-01-01T00:')
-            if at < 0:
-                continue
-            text = data[at + 25 : at + 37].decode()  # mm:ss.ffffff
-            minutes, rest = text.split(":")
+def arrivals(subscriber: Subscriber) -> dict[int, float]:
+    """When each message's publication arrived, by the sequence number in its timestamp."""
+    arrived: dict[int, float] = {}
+    for now, data in list(subscriber.items):
+        at = data.find(b'timestamp="2026-01-01T00:')
+        if at >= 0:
+            minutes, rest = data[at + 25 : at + 37].decode().split(":")  # mm:ss.ffffff
             seconds, micro = rest.split(".")
-            self.arrived[(int(minutes) * 60 + int(seconds)) * 1_000_000 + int(micro)] = now
-
-    def close(self) -> None:
-        self._stop.set()
-        self.thread.join(5)
-        self.pubsub.close()
+            arrived[(int(minutes) * 60 + int(seconds)) * 1_000_000 + int(micro)] = now
+    return arrived
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -121,7 +100,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-def latency_phase(fake: FakeIndiServer, listener: Listener, first: int, count: int, rate: float) -> str:
+def latency_phase(fake: FakeIndiServer, subscriber: Subscriber, first: int, count: int, rate: float) -> str:
     sent: dict[int, float] = {}
     interval = 1.0 / rate
     next_at = time.perf_counter()
@@ -135,10 +114,11 @@ def latency_phase(fake: FakeIndiServer, listener: Listener, first: int, count: i
         next_at += interval
     last = first + count - 1
     try:
-        wait_for(lambda: last in listener.arrived, timeout=60, interval=0.01, what="the last publication")
+        wait_for(lambda: last in arrivals(subscriber), timeout=60, interval=0.05, what="the last publication")
     except TimeoutError:
         pass
-    latencies = [(listener.arrived[s] - sent[s]) * 1000 for s in sent if s in listener.arrived]
+    arrived = arrivals(subscriber)
+    latencies = [(arrived[s] - sent[s]) * 1000 for s in sent if s in arrived]
     lost = len(sent) - len(latencies)
     return (
         f"latency at {rate:g} msg/s ({count} messages): p50 {percentile(latencies, 0.5):.2f} ms, "
@@ -185,13 +165,13 @@ def main() -> None:
                 f"(CPU: bridge {bridge_cpu:.2f} s, redis-server {redis_cpu:.2f} s)"
             )
 
-            listener = Listener(rconn)
+            subscriber = Subscriber(rconn)
             try:
                 first = args.messages + 1
-                print(latency_phase(fake, listener, first, args.slow, 50))
-                print(latency_phase(fake, listener, first + args.slow, args.fast, 1000))
+                print(latency_phase(fake, subscriber, first, args.slow, 50))
+                print(latency_phase(fake, subscriber, first + args.slow, args.fast, 1000))
             finally:
-                listener.close()
+                subscriber.close()
         finally:
             bridge.terminate()
             bridge.wait(30)

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import re
-import threading
 import zlib
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from indiredis.bridges import make_inditoredis
 from tests.support.bridgethread import run_bridge
 from tests.support.fakeindi import FakeIndiServer
 from tests.support.servers import wait_for
+from tests.support.subscriber import Subscriber
 
 GOLDEN = Path(__file__).with_name("keyspace_golden.txt")
 T = "2026-01-01T00:00:0"  # recorded timestamps: T + one digit
@@ -195,36 +195,10 @@ def dump_files(blob_folder: Path) -> list[str]:
     ]
 
 
-class Publications:
-    """Collects every ``from_indi`` publication in a thread."""
-
-    def __init__(self, rconn: Any) -> None:
-        self.items: list[bytes] = []
-        self.pubsub = rconn.pubsub(ignore_subscribe_messages=True)
-        self.pubsub.subscribe("from_indi")
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._listen, daemon=True)
-        self.thread.start()
-
-    def _listen(self) -> None:
-        while not self._stop.is_set():
-            item = self.pubsub.get_message(timeout=0.2)
-            if item is not None:
-                self.items.append(item["data"])
-
-    def seen(self, needle: bytes) -> bool:
-        return any(needle in item for item in self.items)
-
-    def close(self) -> None:
-        self._stop.set()
-        self.thread.join(5)
-        self.pubsub.close()
-
-
 @pytest.mark.timeout(120)
 def test_recorded_stream_writes_the_golden_key_space(redis_proc, redis_host, rconn, tmp_path):
     blob_folder = tmp_path / "blobs"
-    publications = Publications(rconn)
+    publications = Subscriber(rconn)
     try:
         with FakeIndiServer() as fake:
             bridge = make_inditoredis(
@@ -252,7 +226,7 @@ def test_recorded_stream_writes_the_golden_key_space(redis_proc, redis_host, rco
     lines = dump_keys(rconn, blob_folder) + dump_files(blob_folder)
     lines += [
         json.dumps(["from_indi", normalise(decoded(item), blob_folder)], ensure_ascii=False)
-        for item in publications.items
+        for _, item in publications.items
     ]
     text = "\n".join(lines) + "\n"
     if os.environ.get("INDIREDIS_WRITE_GOLDEN") or not GOLDEN.exists():
