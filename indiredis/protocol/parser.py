@@ -44,6 +44,7 @@ from typing import NamedTuple, Protocol
 
 from ..errors import BlobError
 from .messages import MEMBER_TAGS, TOP_LEVEL_TAGS, Malformed, Member, Message, StreamedBlob
+from .vocabulary import Action, Tag, VectorKind
 
 Event = Message | Malformed
 
@@ -60,7 +61,7 @@ _RESYNC = re.compile(
 )
 
 _TOP_LEVEL_NAMES = frozenset(tag.encode() for tag in TOP_LEVEL_TAGS)
-_BLOB_VECTORS = frozenset({b"setBLOBVector", b"newBLOBVector"})
+_BLOB_VECTORS = frozenset(tag.encode() for tag in (Tag.SET_BLOB_VECTOR, Tag.NEW_BLOB_VECTOR))
 _EXCERPT = 200
 
 # Attributes every message must carry.
@@ -471,14 +472,16 @@ class PlainShape(NamedTuple):
     member: re.Pattern[str]
 
 
-def _plain_shape(kind: str) -> PlainShape:
-    member = rf"<one{kind}({_ATTRS})\s*(?:/>|>([^<]*)</one{kind}\s*>)"
-    whole = re.compile(rf"<set{kind}Vector({_ATTRS})\s*>((?:\s*{member})*)\s*</set{kind}Vector>\Z")
-    return PlainShape(f"set{kind}Vector", f"one{kind}", whole, re.compile(member))
+def _plain_shape(kind: VectorKind) -> PlainShape:
+    tag, member_tag = kind.tag(Action.SET), kind.member_tag(Action.SET)
+    member = rf"<{member_tag}({_ATTRS})\s*(?:/>|>([^<]*)</{member_tag}\s*>)"
+    whole = re.compile(rf"<{tag}({_ATTRS})\s*>((?:\s*{member})*)\s*</{tag}>\Z")
+    return PlainShape(str(tag), member_tag, whole, re.compile(member))
 
 
+#: the set*Vector tags read without a tree (BLOBs are framed tag by tag, to stream their data)
 _PLAIN_SETS = {
-    f"set{kind}Vector".encode(): _plain_shape(kind) for kind in ("Number", "Switch", "Text", "Light")
+    kind.tag(Action.SET).encode(): _plain_shape(kind) for kind in VectorKind if kind is not VectorKind.BLOB
 }
 
 

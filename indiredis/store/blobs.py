@@ -22,6 +22,7 @@ from typing import BinaryIO
 from ..errors import BlobError
 from ..protocol.messages import StreamedBlob
 from ..protocol.parser import BlobSink
+from ..protocol.vocabulary import Tag
 from ..protocol.xmlout import indi_timestamp
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ class BlobStreams:
         self.folder = folder
 
     def open(self, tag: str, vector: Mapping[str, str], element: Mapping[str, str]) -> BlobSink | None:
-        if tag != "setBLOBVector":
+        if tag != Tag.SET_BLOB_VECTOR:
             return None
         if self.folder is None:
             return DiscardedBlob("received but no blob folder is configured; data discarded")

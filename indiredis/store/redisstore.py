@@ -26,7 +26,15 @@ from ..events import journal_fields
 from ..hosts import RedisServer
 from ..protocol.messages import Member, Message
 from ..protocol.numbers import number_formatter, number_to_float
-from ..protocol.vocabulary import Action, BlobInstruction, Tag
+from ..protocol.vocabulary import (
+    DEFAULT_NUMBER_FORMAT,
+    NUMBER_FIELDS,
+    Action,
+    BlobInstruction,
+    Tag,
+    VectorKind,
+    definition_defaults,
+)
 from ..protocol.xmlout import indi_timestamp, message_xml
 from .blobs import DEFAULT_MAX_BLOB_SIZE, BlobFolder, BlobStreams
 from .keys import DEFINITION_KEYS, KeySpace, merged_log_lengths
@@ -34,7 +42,6 @@ from .writes import SCRIPTS, JsonTemplate, Writes, quote, template_json, to_json
 
 log = logging.getLogger(__name__)
 
-_NUMBER_FIELDS = ("min", "max", "step")
 _BLOB_FIELDS = ("format", "size", "filepath", "timestamp")
 # the fields a set*Vector changes, rendered on every write (the others are kept in JSON templates)
 _DYNAMIC_ATTRS = frozenset({"state", "timestamp", "timeout", "message"})
@@ -47,7 +54,7 @@ class PropertyModel:
     """What the store knows of one property: attributes and element attributes, and (kept from the
     definition, as only a definition changes them) the JSON literals of its keys."""
 
-    vector: str
+    kind: VectorKind
     attrs: dict[str, str]
     elements: dict[str, dict[str, str]] = field(default_factory=dict)
     #: "" for the attributes hash, else an element name -> (key, history key) as JSON string literals
@@ -55,19 +62,24 @@ class PropertyModel:
     #: the JSON templates of its hashes ("" for the attributes), dropped when a fixed value changes
     templates: dict[str, JsonTemplate] = field(default_factory=dict)
 
+    @property
+    def vector(self) -> str:
+        """``NumberVector``, ``BLOBVector`` ... as the attributes hash names it."""
+        return self.kind.vector
+
     def json(self, part: str) -> str:
         """The JSON of the attributes hash (part "") or of an element's hash, as history entries hold it."""
         if part == "":
             return template_json(self.attrs, _DYNAMIC_ATTRS, self.templates, part)
-        if self.vector == "BLOBVector":
+        if self.kind is VectorKind.BLOB:
             return to_json(self.elements[part])
-        dynamic = _DYNAMIC_NUMBER if self.vector == "NumberVector" else _DYNAMIC_VALUE
+        dynamic = _DYNAMIC_NUMBER if self.kind is VectorKind.NUMBER else _DYNAMIC_VALUE
         return template_json(self.elements[part], dynamic, self.templates, part)
 
 
 def _number_limits(attrs: dict[str, str]) -> None:
     """Fill the float_ fields of min, max and step (done when they change, not on every value)."""
-    for name in _NUMBER_FIELDS:
+    for name in NUMBER_FIELDS:
         try:
             attrs["float_" + name] = repr(number_to_float(attrs.get(name, "0")))
         except ValueError:
@@ -84,7 +96,7 @@ def _number_value(attrs: dict[str, str], raw_value: str) -> None:
         attrs["formatted_number"] = raw_value
         return
     attrs["float_number"] = repr(number)
-    attrs["formatted_number"] = number_formatter(attrs.get("format", "%g"))(number)
+    attrs["formatted_number"] = number_formatter(attrs.get("format", DEFAULT_NUMBER_FORMAT))(number)
 
 
 MAX_NAME_LENGTH = 256
@@ -247,7 +259,7 @@ class RedisStore:
         self.blob_policy[(device, name)] = enabled
         changed: list[PropertyModel] = []
         for prop_name, prop in self.model.get(device, {}).items():
-            if prop.vector == "BLOBVector" and (not name or prop_name == name):
+            if prop.kind is VectorKind.BLOB and (not name or prop_name == name):
                 value = self._blobs_attribute(device, prop_name)
                 if prop.attrs.get("blobs") != value:
                     prop.attrs["blobs"] = value
@@ -329,42 +341,38 @@ class RedisStore:
             key, log_key = prop.keys[element]
             writes.hash(key, log_key, prop.json(element), length)
 
-    def _property_attrs(self, message: Message) -> dict[str, str]:
+    def _property_attrs(self, message: Message, kind: VectorKind) -> dict[str, str]:
         """The attributes hash of a defined property, INDI's defaults filled in."""
-        device, name, vector, a = message.device, message.name, message.vector, message.attrs
+        device, name, a = message.device, message.name, message.attrs
         attrs = {
             "device": device,
             "name": name,
             "label": a.get("label") or name,
             "group": a.get("group", ""),
-            "state": a.get("state", "Idle"),
             "timestamp": a.get("timestamp") or indi_timestamp(),
-            "vector": vector,
+            "vector": kind.vector,
         }
-        if vector != "LightVector":
-            attrs["perm"] = a.get("perm", "ro")
-            attrs["timeout"] = a.get("timeout", "0")
-        else:
-            attrs["perm"] = "ro"
-        if vector == "SwitchVector":
-            attrs["rule"] = a.get("rule", "AnyOfMany")
-        if vector == "BLOBVector":
+        defaults = definition_defaults(kind)
+        attrs.update((key, a.get(key, default)) for key, default in defaults.items())
+        if not kind.writable:
+            attrs["perm"] = defaults["perm"]  # lights are read-only whatever they say
+        if kind is VectorKind.BLOB:
             attrs["blobs"] = self._blobs_attribute(device, name)
         if a.get("message"):
             attrs["message"] = a["message"]
         return attrs
 
     @staticmethod
-    def _element_attrs(vector: str, member: Member, previous: dict[str, str]) -> dict[str, str]:
+    def _element_attrs(kind: VectorKind, member: Member, previous: dict[str, str]) -> dict[str, str]:
         """The attributes hash of a defined element (a BLOB keeps what it last received)."""
         element = {"name": member.name, "label": member.attrs.get("label") or member.name}
-        if vector == "NumberVector":
-            element["format"] = member.attrs.get("format", "%g")
-            for key in _NUMBER_FIELDS:
+        if kind is VectorKind.NUMBER:
+            element["format"] = member.attrs.get("format", DEFAULT_NUMBER_FORMAT)
+            for key in NUMBER_FIELDS:
                 element[key] = member.attrs.get(key, "0")
             _number_value(element, member.text)
             _number_limits(element)
-        elif vector == "BLOBVector":
+        elif kind is VectorKind.BLOB:
             for key in _BLOB_FIELDS:
                 element[key] = previous.get(key, "")
         else:
@@ -378,14 +386,15 @@ class RedisStore:
         return {part: (quote(key), quote(keys.log(key))) for part, key in pairs.items()}
 
     def _define(self, writes: Writes, message: Message) -> None:
-        device, name, vector, keys = message.device, message.name, message.vector, self.keys
+        device, name, keys, kind = message.device, message.name, self.keys, message.kind
+        assert kind is not None  # a definition
         new_device = device not in self.model
         properties = self.model.setdefault(device, {})
         old = properties.get(name)
-        prop = PropertyModel(vector, self._property_attrs(message))
+        prop = PropertyModel(kind, self._property_attrs(message, kind))
         for member in message.members:
             previous = old.elements.get(member.name, {}) if old else {}
-            prop.elements[member.name] = self._element_attrs(vector, member, previous)
+            prop.elements[member.name] = self._element_attrs(kind, member, previous)
         prop.keys = self._model_keys(device, name, prop.elements)
         properties[name] = prop
         if old is not None:
@@ -413,7 +422,7 @@ class RedisStore:
     async def _set(self, writes: Writes, message: Message) -> None:
         device, name = message.device, message.name
         prop = self.model.get(device, {}).get(name)
-        if prop is None or prop.vector != message.vector:
+        if prop is None or prop.kind is not message.kind:
             log.debug("ignoring %s for undefined property %s of %s", message.tag, name, device)
             _discard_streamed(message)
             return
@@ -432,15 +441,15 @@ class RedisStore:
                 log.debug("ignoring unknown element %s of %s.%s", member.name, device, name)
                 _discard_streamed(message, member)
                 continue
-            if prop.vector == "NumberVector":
+            if prop.kind is VectorKind.NUMBER:
                 if len(member.attrs) > 1:  # new limits or format
-                    for key in _NUMBER_FIELDS + ("format",):
+                    for key in NUMBER_FIELDS + ("format",):
                         if member.attrs.get(key):
                             element[key] = member.attrs[key]
                     _number_limits(element)
                     prop.templates.pop(member.name, None)
                 _number_value(element, member.text)
-            elif prop.vector == "BLOBVector":
+            elif prop.kind is VectorKind.BLOB:
                 if not await self._store_blob(device, name, element, member, prop.attrs["timestamp"]):
                     continue
             else:

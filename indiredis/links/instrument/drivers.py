@@ -281,13 +281,12 @@ class _DriverBlobs:
     is dropped as it streams when the client side's enableBLOB withholds it.
     """
 
-    def __init__(self, pool: DriverPool, driver: DriverProcess) -> None:
+    def __init__(self, pool: DriverPool) -> None:
         self.pool = pool
-        self.driver = driver
 
     def open(self, tag: str, vector: Mapping[str, str], element: Mapping[str, str]) -> BlobSink | None:
         message = Message(tag, dict(vector))
-        if any(True for _ in self.pool.router.snoopers(message, exclude=self.driver)):
+        if any(True for _ in self.pool.router.snoopers(message)):
             return None
         if not self.pool.client_blobs.passes(message):
             return _WithheldBlob()
@@ -485,7 +484,7 @@ class DriverPool:
     async def _serve(self, driver: DriverProcess, inbound: Channel[InboundItem]) -> None:
         process = driver.process
         assert process is not None and process.stdout and process.stderr and process.stdin
-        parser = IndiStreamParser(self.max_message_size, _DriverBlobs(self, driver) if self.blobs else None)
+        parser = IndiStreamParser(self.max_message_size, _DriverBlobs(self) if self.blobs else None)
 
         async def accept(message: Message) -> None:
             await self._from_driver(driver, message, inbound)
