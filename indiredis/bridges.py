@@ -226,7 +226,9 @@ def make_mqtttoport(
     """MQTT broker ⇄ a listening port for classic INDI clients, as a :class:`Bridge`."""
     return Bridge(
         "mqtttoport",
-        MqttClientLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
+        MqttClientLink(
+            mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching, reset_on_restart=True
+        ),
         PortLink(port, host, max_message_size),
         buffer_size,
     )

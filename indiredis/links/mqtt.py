@@ -274,7 +274,11 @@ class _MqttLink(Link):
         """The topics a message this link sends goes to."""
 
     def pack(self, batch: Iterable[object]) -> list[Frame]:
-        """The payloads for a batch taken from the sending channel (anything but messages is skipped)."""
+        """The payloads for a batch taken from the sending channel (anything but messages is skipped;
+        a :class:`Reset`, the INDI side reconnected, starts a new publisher session)."""
+        batch = list(batch)
+        if any(isinstance(item, Reset) for item in batch):
+            self.framer.new_session()  # receivers see a restarted publisher: what it had may be gone
         routed = [(item, self.topics_for(item)) for item in batch if isinstance(item, Message)]
         frames, refused = self.framer.pack(routed)
         for message in refused:
@@ -520,8 +524,13 @@ class MqttClientLink(_MqttLink):
         subscribe_list: list[str] | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         batching: bool = True,
+        reset_on_restart: bool = False,
     ) -> None:
+        """``reset_on_restart``: put a :class:`Reset` on the from-INDI channel (and ask for every
+        property) when an instrument side restarts, so the client side can drop what vanished
+        (mqtttoport does; the Redis store would clear every instrument's keys)."""
         super().__init__(mqtt_id, server, subscribe_list, max_message_size, batching)
+        self.reset_on_restart = reset_on_restart
         self._resync_at = 0.0  # loop time of the last getProperties sent to repair the store
         self._resync_timer: asyncio.TimerHandle | None = None
 
@@ -578,6 +587,9 @@ class MqttClientLink(_MqttLink):
                 verdict = await self.deliver(topic, payload, inbound.put)
             finally:
                 connection.release(payload)
+            if verdict is not None and verdict.restarted and self.reset_on_restart:
+                await inbound.put(Reset())
+                self.request_resync(outbound)
             if verdict is not None and verdict.missing:
                 self.report_gap(topic, verdict, "asking the instrument sides for every property again")
                 self.request_resync(outbound)

@@ -141,6 +141,12 @@ class Framer:
         self.max_payload = max_payload
         self._next: dict[str, int] = {}
 
+    def new_session(self) -> None:
+        """Number from 1 again under a fresh session id: what follows is a new run of the publisher's
+        INDI side (it reconnected; fresh definitions follow), which receivers see as a restart."""
+        self.session = new_session_id()
+        self._next.clear()
+
     def numbered(self, topic: str) -> int:
         """How many messages have been numbered for ``topic`` so far (this session)."""
         return self._next.get(topic, 1) - 1

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import indiredis
-from indiredis.bridges import make_driverstomqtt, make_mqtttoport
+from indiredis.bridges import make_driverstomqtt, make_inditomqtt, make_mqtttoport
 from indiredis.protocol.routing import BlobDemand
 from tests.port.conftest import PortChain
 from tests.support.bridgethread import run_bridge
@@ -184,3 +184,32 @@ def test_getprop_writes_the_same_fits_from_driverstomqtt_as_from_indiserver(
                 chained.port, port, expose_through(port, portside.client_side.demand), tmp_path
             )
     assert b"FILTER  = 'Red" in fits  # the CCD snooped its own filter wheel (driver pool, issue 17)
+
+
+def test_after_indiserver_restarts_clients_get_delproperty_for_what_vanished_and_frames_again(
+    broker: MosquittoProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    """indiserver restarts behind inditomqtt: the CCD comes back disconnected, without the properties
+    it defines once connected.  Port clients are told (delProperty), get the definitions anew, and the
+    client that enabled BLOBs gets frames again once it connected the CCD, without asking again."""
+    caplog.set_level(logging.INFO)
+    mqtt_host = indiredis.mqtt_server("127.0.0.1", broker.port)
+    port = free_port()
+    with IndiServerProcess(["indi_simulator_ccd"]) as indi:
+        instrument = make_inditomqtt(indiredis.indi_server("127.0.0.1", indi.port), "restarting", mqtt_host)
+        with (
+            run_bridge(instrument),
+            run_bridge(make_mqtttoport("kstars-restart", mqtt_host, port=port, host="127.0.0.1")),
+        ):
+            wait_until_listed(port, f"{CCD}.CONNECTION.CONNECT")
+            with RawClient(port) as client:
+                client.send("<getProperties version='1.7'/>")
+                ccd_ready_for_frames(client, 0)
+                client.send(f"<enableBLOB device='{CCD}'>Also</enableBLOB>")
+                frame(client, 0)
+                mark = len(client.received)
+                indi.restart()
+                client.read_until(rb"<delProperty[^>]*CCD Simulator[^>]*CCD_EXPOSURE", start=mark, timeout=60)
+                ccd_ready_for_frames(client, mark)
+                frame(client, mark)
+    assert not [r for r in caplog.records if r.name.startswith("asyncio") or r.exc_info]

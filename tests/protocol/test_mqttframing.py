@@ -114,3 +114,17 @@ def test_tracker_detects_gaps_skips_resent_messages_and_knows_a_restarted_publis
     assert tracker.accept("F/other", FrameHeader("c", 9, 1)) == Verdict()  # topics are tracked apart
     tracker.forget("F/o")
     assert tracker.topics() == ["F/other"]
+
+
+def test_a_new_session_numbers_from_one_again_and_receivers_see_a_restarted_publisher():
+    """The instrument side's INDI side reconnected: what follows is a new session (issue 17: mqtttoport
+    then drops what vanished)."""
+    framer, tracker = Framer(), SequenceTracker()
+    first = framer.pack([(number(1), ["F/o"]), (number(2), ["F/o"])])[0][0]
+    assert first.header is not None and tracker.accept("F/o", first.header) == Verdict()
+    framer.new_session()
+    again = framer.pack([(number(3), ["F/o"])])[0][0]
+    assert (
+        again.header is not None and again.header.first == 1 and again.header.session != first.header.session
+    )
+    assert tracker.accept("F/o", again.header) == Verdict(restarted=True)

@@ -14,7 +14,8 @@ does (``docs/port.md``).
   least one client wants BLOBs and back to ``Never`` when the last one leaves
   (:class:`~indiredis.protocol.routing.BlobDemand`).
 - After an INDI-side restart: the BLOB requests are asked of the upstream again
-  whenever a BLOB property is defined anew, and after a ``Reset`` (fresh
+  whenever a BLOB property is defined anew, and after a ``Reset`` (an
+  instrument side restarted or the broker connection came back: fresh
   definitions follow) the clients get ``delProperty`` for every property that
   was not defined again within :data:`RESYNC_QUIET` seconds of quiet.
 - BLOBs go out in indiserver's layout, base64 on one line
