@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import indiredis  # noqa: E402
 from indiredis.bridges import make_inditoredis  # noqa: E402
-from indiredis.indiwsgi import make_wsgi_app  # noqa: E402
+from indiredis.indiwsgi import make_server, make_wsgi_app  # noqa: E402
 from tests.support.bridgethread import run_bridge  # noqa: E402
 from tests.support.fakeindi import FakeIndiServer  # noqa: E402
 from tests.support.servers import RedisProcess, free_port, wait_for  # noqa: E402
@@ -40,7 +40,6 @@ def main() -> None:
     )
     parser.add_argument("--samples", type=int, default=30)
     args = parser.parse_args()
-    import waitress
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -49,7 +48,7 @@ def main() -> None:
         redis_host = indiredis.redis_server("127.0.0.1", redis_proc.port)
         bridge = make_inditoredis(indiredis.indi_server("127.0.0.1", fake.port), redis_host)
         port = free_port()
-        server = waitress.create_server(make_wsgi_app(redis_host), host="127.0.0.1", port=port)
+        server = make_server(make_wsgi_app(redis_host), host="127.0.0.1", port=port)
         threading.Thread(target=server.run, daemon=True).start()
         options = webdriver.ChromeOptions()
         options.binary_location = shutil.which("chromium") or "chromium"
@@ -74,7 +73,7 @@ def main() -> None:
                     what="device",
                 )
                 browser.get(f"http://127.0.0.1:{port}/device/Bench")
-                cell = browser.find_element(By.CSS_SELECTOR, "[data-value='N'][data-element='X']")
+                cell = browser.find_element(By.CSS_SELECTOR, ".prop[data-prop='N'] output[data-element='X']")
                 delays = []
                 for value in range(1, args.samples + 1):
                     time.sleep(0.137)  # spread the samples over the polling period

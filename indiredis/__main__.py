@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import __version__, bridges
 from .hosts import indi_server, redis_server
-from .indiwsgi import make_wsgi_app
+from .indiwsgi import make_server, make_wsgi_app, warn_if_exposed
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,13 +86,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        from waitress.server import create_server
+        import waitress  # noqa: F401 - checked here, used by make_server
     except ImportError:
         sys.exit("the web client needs waitress: pip install 'indiredis[web]' (Debian: python3-waitress)")
     bridge = bridges.make_inditoredis(args.indi, args.redis, blob_folder=args.blobfolder)
     threading.Thread(target=lambda: asyncio.run(bridge.run()), name="inditoredis", daemon=True).start()
     app = make_wsgi_app(args.redis, args.blobfolder, url=args.url)
-    server = create_server(app, host=args.host, port=args.port)
+    warn_if_exposed(args.host, logins=False)
+    server = make_server(app, host=args.host, port=args.port)
     print(f"web client on http://{args.host}:{args.port}{app.root({})}/", flush=True)
     try:
         server.run()

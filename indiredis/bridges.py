@@ -8,7 +8,8 @@ dropped, and counted in the log).  ``mqtt_batching`` (the MQTT bridges): pack
 messages that wait into one MQTT payload, numbered so that receivers detect
 gaps (the default); ``False`` sends one INDI message per payload, the original
 0.1.4 framing, for original bridges receiving on the same broker (see
-``docs/mqtt-framing.md``).
+``docs/mqtt-framing.md``).  ``blob_retention`` (bridges into Redis) limits the
+files kept per BLOB element in the blob folder.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .links.instrument.manager import DEFAULT_MANAGER_DEVICE, GiveUp
 from .links.mqtt import MqttClientLink, MqttInstrumentLink
 from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 from .store.blobs import DEFAULT_MAX_BLOB_SIZE
+from .store.retention import Retention
 
 
 def to_redis(name: str, indi_side: Side, redis_link: RedisLink, buffer_size: int) -> Bridge:
@@ -43,10 +45,13 @@ def make_inditoredis(
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
     max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
+    blob_retention: Retention | None = None,
 ) -> Bridge:
     """indiserver ⇄ Redis, as a :class:`Bridge` to run in an event loop (BLOB data streams from the
     socket to the blob folder; ``max_blob_size`` bounds one BLOB file)."""
-    redis_link = RedisLink(redis_host, log_lengths, blob_folder, max_message_size, max_blob_size)
+    redis_link = RedisLink(
+        redis_host, log_lengths, blob_folder, max_message_size, max_blob_size, blob_retention
+    )
     return to_redis(
         "inditoredis",
         IndiServerLink(indi_host, max_message_size, redis_link.store.blob_streams),
@@ -80,6 +85,7 @@ def make_driverstoredis(
     manager_device: str | None = None,
     give_up: GiveUp | None = None,
     max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
+    blob_retention: Retention | None = None,
 ) -> Bridge:
     """Driver processes ⇄ Redis (no indiserver), as a :class:`Bridge` to run in an event loop.
 
@@ -87,7 +93,9 @@ def make_driverstoredis(
     a driver that crashes too often stopped (default: always restart it).  BLOB data streams from the
     drivers' pipes to the blob folder; ``max_blob_size`` bounds one BLOB file.
     """
-    redis_link = RedisLink(redis_host, log_lengths, blob_folder, max_message_size, max_blob_size)
+    redis_link = RedisLink(
+        redis_host, log_lengths, blob_folder, max_message_size, max_blob_size, blob_retention
+    )
     manager = manager_device or DEFAULT_MANAGER_DEVICE
     pool = DriverPool(list(drivers), max_message_size, False, manager, give_up, redis_link.store.blob_streams)
     return to_redis("driverstoredis", pool, redis_link, buffer_size)
@@ -184,12 +192,13 @@ def make_mqtttoredis(
     buffer_size: int = DEFAULT_BUFFER_SIZE,
     mqtt_batching: bool = True,
     max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
+    blob_retention: Retention | None = None,
 ) -> Bridge:
     """MQTT broker ⇄ Redis (the GUI side), as a :class:`Bridge`."""
     return to_redis(
         "mqtttoredis",
         MqttClientLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
-        RedisLink(redis_host, log_lengths, blob_folder, max_message_size, max_blob_size),
+        RedisLink(redis_host, log_lengths, blob_folder, max_message_size, max_blob_size, blob_retention),
         buffer_size,
     )
 

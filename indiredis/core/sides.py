@@ -34,13 +34,14 @@ class LinkState:
     """Whether a side is connected, a sentence saying what it is doing, and logging of changes.
 
     Changed only through :meth:`up`, :meth:`degraded` and :meth:`down`; read through
-    :attr:`connected` and :attr:`text`.
+    :attr:`connected`, :attr:`partial` and :attr:`text`.
     """
 
     def __init__(self, what: str, link: str = "", peer: str = "") -> None:
         """``link`` and ``peer``: its journal fields INDIREDIS_LINK and INDIREDIS_PEER."""
         self.what = what
         self._connected = False
+        self._degraded = False
         self._text = f"connecting to {what}"
         self.fields = journal_fields(link=link, peer=peer)
         self._last_logged: tuple[bool, str] | None = None
@@ -51,23 +52,28 @@ class LinkState:
         return self._connected
 
     @property
+    def partial(self) -> bool:
+        """True while the side serves only in part (see :meth:`degraded`)."""
+        return self._degraded
+
+    @property
     def text(self) -> str:
         """What the side is doing, for ``STATUS=``."""
         return self._text
 
     def up(self, text: str) -> None:
         """Connected; ``text`` says to what."""
-        self._connected, self._text = True, text
+        self._connected, self._degraded, self._text = True, False, text
         self._log_change(True, text, logging.INFO, text)
 
     def degraded(self, text: str) -> None:
         """Serving, but not everything it should (some drivers down); ``text`` says what is wrong.
         Not logged here: whoever found the trouble has logged it."""
-        self._connected, self._text = True, text
+        self._connected, self._degraded, self._text = True, True, text
 
     def down(self, text: str, reason: str) -> None:
         """Not connected because of ``reason``; ``text`` may change on every retry."""
-        self._connected, self._text = False, text
+        self._connected, self._degraded, self._text = False, False, text
         self._log_change(False, reason, logging.WARNING, f"{self.what} unavailable: {reason}")
 
     def _log_change(self, connected: bool, key: str, level: int, line: str) -> None:

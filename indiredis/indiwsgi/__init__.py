@@ -20,11 +20,85 @@ device provides is HTML-escaped.
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
+import socket
+import time
+from typing import TYPE_CHECKING, Any
 
 from ..hosts import RedisServer
 from .app import WebApp
 from .auth import SESSION_SECONDS, User
+
+if TYPE_CHECKING:
+    from waitress.server import BaseWSGIServer, MultiSocketServer
+
+log = logging.getLogger(__name__)
+
+
+class OncePerMinute(logging.Filter):
+    """Lets one record through per minute: waitress warns "Task queue depth is N" for every request
+    that waits for a thread, which at a burst of many viewers would fill the log; one line a minute
+    still says the server is busy."""
+
+    def __init__(self, period: float = 60.0) -> None:
+        super().__init__()
+        self.period, self._last = period, -period
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        now = time.monotonic()
+        if now - self._last < self.period:
+            return False
+        self._last = now
+        return True
+
+
+def make_server(
+    app: WebApp, host: str = "localhost", port: int = 8000, sockets: list[socket.socket] | None = None
+) -> MultiSocketServer | BaseWSGIServer:
+    """A waitress server for the web client, on ``host:port`` or on ``sockets`` (systemd's).
+
+    Settings for many open pages: each poll is answered from the shared snapshot in well under a
+    millisecond, so a few threads serve hundreds of pages; the connection limit (waitress's default
+    is 100, which left pages unanswered) is raised, with poll() instead of select() beyond 1024
+    descriptors.
+    """
+    from waitress.server import create_server
+
+    queue_log = logging.getLogger("waitress.queue")
+    if not any(isinstance(f, OncePerMinute) for f in queue_log.filters):
+        queue_log.addFilter(OncePerMinute())
+    options: dict[str, Any] = {
+        "threads": 8,
+        "connection_limit": 1000,
+        "asyncore_use_poll": True,
+        "channel_timeout": 120,
+    }
+    if sockets:
+        return create_server(app, sockets=sockets, **options)
+    return create_server(app, host=host, port=port, **options)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a listening address) is reachable from this machine only."""
+    if host.lower() in ("localhost", "localhost.", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def warn_if_exposed(host: str, logins: bool) -> None:
+    """Log a warning when the web client serves ``host``, not a loopback address, without logins:
+    anyone who reaches it may then drive the instruments."""
+    if not logins and not is_loopback(host):
+        log.warning(
+            "serving the web client on %s without logins: anyone who can reach it may drive the "
+            "instruments (use the indiredis-web service, which asks for a login, or listen on localhost)",
+            host or "every address",
+        )
 
 
 def make_wsgi_app(

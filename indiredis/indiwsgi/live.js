@@ -12,6 +12,7 @@
   var list = document.getElementById("devicelist");
   var banner = document.getElementById("banner");
   var failingSince = null;
+  var gone = false;  // the device of this page is no longer defined
   var bridgeProblems = [];
   window.indiredisStates = [];  // property state changes seen, for whoever wants to know (tests do)
   document.documentElement.classList.add("js");
@@ -24,6 +25,7 @@
   // -- truth about the data: the banner --------------------------------------------------------
   function showBanner() {
     var problems = bridgeProblems.slice();
+    if (gone) { problems.unshift("This device is no longer defined (deleted by its driver, or the driver stopped)."); }
     if (failingSince !== null && Date.now() - failingSince > 2500) {
       problems.unshift("The web server cannot be reached: the values shown are stale.");
     }
@@ -42,8 +44,12 @@
     return fetch(url, {headers: headers, credentials: "same-origin", cache: "no-store"}).then(function (r) {
       if (r.status === 401) { window.location.href = body.getAttribute("data-login"); throw new Error("login"); }
       if (r.status === 304) { failingSince = null; return null; }
+      if (r.status === 404 && url === (main && main.getAttribute("data-api"))) {
+        failingSince = null; gone = true; return null;
+      }
       if (!r.ok) { throw new Error(r.status); }
       failingSince = null;
+      if (url === (main && main.getAttribute("data-api"))) { gone = false; }
       return r.json().then(function (data) { return {etag: r.headers.get("ETag"), data: data}; });
     }).catch(function (error) {
       if (failingSince === null) { failingSince = Date.now(); }
@@ -163,12 +169,14 @@
     return problem;
   }
 
-  main.addEventListener("input", function (event) {
+  function edited(event) {  // typed into, or changed (cleared, pasted, autofilled): the user's now
     var input = event.target;
     if (!input.matches("input[name]")) { return; }
     input.setAttribute("data-dirty", "1");
     if (input.getAttribute("data-kind") === "number") { checkNumber(input); }
-  });
+  }
+  main.addEventListener("input", edited);
+  main.addEventListener("change", edited);
 
   // -- sending: complete vectors are made by the server from what was typed ----------------------
   main.addEventListener("submit", function (event) {

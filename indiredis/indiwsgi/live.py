@@ -70,8 +70,10 @@ def bridge_status(heartbeat: bytes | None) -> dict[str, Any]:
         return {"ok": False, "problems": ["The bridge's heartbeat cannot be read."]}
     problems = [
         f"{link.get('what', 'a link')} is down ({link.get('text', '')}): the values shown may be stale."
+        if not link.get("connected")
+        else f"{link.get('what', 'a link')}: {link.get('text', '')}."
         for link in links
-        if isinstance(link, dict) and not link.get("connected")
+        if isinstance(link, dict) and (not link.get("connected") or link.get("partial"))
     ]
     return {"ok": not problems, "problems": problems}
 

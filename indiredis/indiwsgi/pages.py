@@ -190,8 +190,8 @@ def _element_row(
         return (
             f"<div class='el'>{tag}<a class='value' {where} data-blob='{_attr(blob_root)}'"
             f" href='{_attr(href)}' download>{escape(file)}</a>{edit}</div>"
-            f"<figure class='preview' data-preview='{_attr(name)}' hidden><img alt='preview of {label}'>"
-            f"<figcaption></figcaption></figure>"
+            f"<figure class='preview' data-preview='{_attr(name)}' hidden>"
+            f"<span class='tint'><img alt='preview of {label}'></span><figcaption></figcaption></figure>"
             f"<details class='files' data-files='{_attr(name)}' hidden><summary>Files</summary><ul></ul>"
             "</details>"
         )
@@ -287,7 +287,8 @@ def device_page(view: DeviceView, viewer: Viewer) -> str:
         f"<div class='controls'><nav class='tabs' role='tablist'>{''.join(tabs)}</nav>"
         f"<div class='groups'>{''.join(sections)}</div></div>"
         f"<aside class='side'><section class='latest' hidden><h2>Latest image</h2>"
-        f"<figure class='preview'><img alt='latest image'><figcaption></figcaption></figure></section>"
+        "<figure class='preview'><span class='tint'><img alt='latest image'></span><figcaption></figcaption>"
+        "</figure></section>"
         f"<section class='log'><h2>Messages</h2><ol id='messages'>{log}</ol></section></aside></main>"
     )
 

@@ -31,6 +31,13 @@ def _blob_limit(settings: Settings) -> dict[str, Any]:
     return {"max_blob_size": settings.options["max_blob_size"]}
 
 
+def _retention(options: dict[str, Any]) -> dict[str, Any]:
+    """The blob retention keyword of the bridges into Redis (``blob_keep_files``, ``blob_keep_mb``)."""
+    from ..store.retention import Retention
+
+    return {"blob_retention": Retention(options["blob_keep_files"], options["blob_keep_mb"] * 1024 * 1024)}
+
+
 def _pool(options: dict[str, Any]) -> dict[str, Any]:
     """The driver pool's keywords: its device name and give-up policy."""
     return {
@@ -55,16 +62,19 @@ def _arguments(settings: Settings) -> tuple[tuple[Any, ...], dict[str, Any]]:
         "buffer_size": o["buffer_size"],
     }  # keywords of every bridge
     table: dict[str, Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]] = {
-        "inditoredis": lambda: ((s.indi, s.redis, s.log_lengths, _blob_folder(s)), _blob_limit(s)),
+        "inditoredis": lambda: (
+            (s.indi, s.redis, s.log_lengths, _blob_folder(s)),
+            {**_blob_limit(s), **_retention(o)},
+        ),
         "driverstoredis": lambda: (
             (o["drivers"], s.redis, s.log_lengths, _blob_folder(s)),
-            {**_pool(o), **_blob_limit(s)},
+            {**_pool(o), **_blob_limit(s), **_retention(o)},
         ),
         "inditomqtt": lambda: ((s.indi, o["mqtt_id"], s.mqtt, o["subscribe_list"]), {}),
         "driverstomqtt": lambda: ((o["drivers"], o["mqtt_id"], s.mqtt, o["subscribe_list"]), _pool(o)),
         "mqtttoredis": lambda: (
             (o["mqtt_id"], s.mqtt, s.redis, s.log_lengths, _blob_folder(s)),
-            {"subscribe_list": o["subscribe_list"], **_blob_limit(s)},
+            {"subscribe_list": o["subscribe_list"], **_blob_limit(s), **_retention(o)},
         ),
         "mqtttoport": lambda: (
             (o["mqtt_id"], s.mqtt, o["listen_port"], o["listen_host"]),

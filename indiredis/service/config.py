@@ -96,6 +96,11 @@ _LOG_LEVEL = Key("log_level", str, "info", "debug, info, warning or error")
 _BLOBS = Key(
     "blob_folder", str, "/var/lib/indiredis/blobs", "folder for received BLOBs (never stored in Redis)"
 )
+#: blob retention of the bridges that write BLOB files: per element, the newest files are kept
+_KEEP = (
+    Key("blob_keep_files", int, 0, "newest BLOB files kept per element (0: every file)", low=0),
+    Key("blob_keep_mb", int, 0, "megabytes of BLOB files kept per element (0: no limit)", low=0),
+)
 _MAX = Key(
     "max_message_size",
     int,
@@ -178,14 +183,14 @@ SCHEMAS: dict[str, ServiceSchema] = {
             "inditoredis",
             "indiserver ⇄ Redis",
             ("indi", "redis"),
-            _keys(_LOG_LEVEL, _BLOBS, _MAX_BLOB, _MAX, _BUFFER),
+            _keys(_LOG_LEVEL, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER),
             True,
         ),
         ServiceSchema(
             "driverstoredis",
             "INDI drivers run as child processes ⇄ Redis",
             ("redis",),
-            _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _BLOBS, _MAX_BLOB, _MAX, _BUFFER),
+            _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER),
             True,
         ),
         ServiceSchema(
@@ -206,7 +211,7 @@ SCHEMAS: dict[str, ServiceSchema] = {
             "mqtttoredis",
             "MQTT broker ⇄ Redis (GUI side)",
             ("mqtt", "redis"),
-            _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, _MAX_BLOB, _MAX, _BUFFER, _BATCHING),
+            _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER, _BATCHING),
             True,
         ),
         ServiceSchema(
@@ -232,6 +237,7 @@ SCHEMAS: dict[str, ServiceSchema] = {
             _keys(
                 _LOG_LEVEL,
                 _BLOBS,
+                Key("session_minutes", int, 720, "minutes a login lasts (logout ends it sooner)", low=1),
                 Key("listen_host", str, "localhost", "address to serve on (without socket activation)"),
                 Key(
                     "listen_port",

@@ -54,24 +54,27 @@ class WebService:
         return self._server is not None
 
     async def run(self) -> None:
-        from waitress.server import create_server
-
-        from ..indiwsgi import make_wsgi_app
+        from ..indiwsgi import make_server, make_wsgi_app, warn_if_exposed
 
         if self.settings.redis is None:  # the web schema always has [redis]
             raise RuntimeError("the web client needs a [redis] section")
+        options = self.settings.options
         app = make_wsgi_app(
-            self.settings.redis, blob_folder=self.settings.options["blob_folder"], users=self.settings.users
+            self.settings.redis,
+            blob_folder=options["blob_folder"],
+            users=self.settings.users,
+            session_seconds=options["session_minutes"] * 60,
         )
         if app is None:
             raise RuntimeError("the web client needs its Python dependencies (see README: web client)")
         sockets = activated_sockets()
         if sockets:
-            server = create_server(app, sockets=sockets, threads=8)
+            server = make_server(app, sockets=sockets)
             where = "the socket systemd passed"
         else:
-            host, port = self.settings.options["listen_host"], self.settings.options["listen_port"]
-            server = create_server(app, host=host, port=port, threads=8)
+            host, port = options["listen_host"], options["listen_port"]
+            warn_if_exposed(host, logins=self.settings.users is not None)
+            server = make_server(app, host=host, port=port)
             where = f"http://{host}:{port}/"
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[None] = loop.create_future()
@@ -95,4 +98,5 @@ class WebService:
             raise RuntimeError("the web server's thread ended")
         finally:
             server.close()
+            app.close()
             self._server = None

@@ -113,7 +113,9 @@ def world(redis_host, rconn, tmp_path):
             fake.send(DEFS)
             wait_for(lambda: len(tools.properties(rconn, redis_host, "Mount")) == 9, what="Mount defined")
             wait_for(lambda: fake.received.count(b"</enableBLOB>") == 2, what="the bridge's enableBLOBs")
-            yield Client(make_wsgi_app(redis_host, blob_folder=blobs)), fake, blobs
+            app = make_wsgi_app(redis_host, blob_folder=blobs)
+            yield Client(app), fake, blobs
+            app.close()
 
 
 def sent_after(fake, marker: int) -> bytes:

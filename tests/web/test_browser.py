@@ -254,8 +254,12 @@ def test_abort_in_one_click(world, desktop):
         field = coordinates.find_element(By.NAME, name)
         field.clear()
         field.send_keys(value)
+    desktop.execute_script("window.indiredisStates = [];")
     coordinates.find_element(By.CSS_SELECTOR, "button.set").click()
-    wait_for(lambda: block(desktop, COORD).get_attribute("data-state") == "Busy", what="slewing")
+    wait_for(
+        lambda: f"{COORD}:Busy" in desktop.execute_script("return window.indiredisStates;"),
+        what=f"slewing (the page says: {block(desktop, COORD).text})",
+    )
     show(desktop, "TELESCOPE_ABORT_MOTION").find_element(By.CSS_SELECTOR, "button[value='ABORT']").click()
     wait_for(lambda: block(desktop, COORD).get_attribute("data-state") != "Busy", what="the slew aborted")
     assert not shown_value(desktop, COORD, "DEC").lstrip("- ").startswith("60:00")
@@ -312,7 +316,7 @@ def test_a_ccd_exposure_shows_its_preview_and_downloads_its_fits(world, desktop)
 
 
 def test_the_red_theme_applies(world, desktop):
-    open_device(desktop, world, CCD)
+    connect(desktop, world, CCD)
     button = desktop.find_element(By.ID, "theme")
     while desktop.find_element(By.TAG_NAME, "html").get_attribute("data-theme") != "red":
         button.click()
@@ -322,7 +326,7 @@ def test_the_red_theme_applies(world, desktop):
     assert desktop.find_element(By.TAG_NAME, "html").get_attribute("data-theme") == "red"
     show(desktop, "CCD_EXPOSURE")
     screenshot(desktop, "web-ccd-red")
-    open_device(desktop, world, TELESCOPE)
+    connect(desktop, world, TELESCOPE)
     show(desktop, COORD)
     screenshot(desktop, "web-telescope-red")
 
@@ -332,7 +336,7 @@ def test_a_phone_sized_window_has_no_horizontal_scroll(world, browser):
     browser.execute_script("try { localStorage.removeItem('indiredis-theme'); } catch (e) {}")
     try:
         for device, first in ((TELESCOPE, COORD), (CCD, "CCD_EXPOSURE")):
-            open_device(browser, world, device)
+            connect(browser, world, device)
             for tab in browser.find_elements(By.CSS_SELECTOR, ".tabs a"):
                 browser.execute_script("arguments[0].click();", tab)
                 width = browser.execute_script(

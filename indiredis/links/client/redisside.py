@@ -32,6 +32,7 @@ from ...protocol.vocabulary import BlobInstruction, Tag
 from ...store.blobs import DEFAULT_MAX_BLOB_SIZE
 from ...store.keys import KeySpace
 from ...store.redisstore import RedisStore
+from ...store.retention import Retention
 from ..base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from ..streams import cancel_and_wait, run_until_first_done
 
@@ -94,12 +95,14 @@ class RedisLink(Link):
         blob_folder: str | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
+        blob_retention: Retention | None = None,
     ) -> None:
         super().__init__(host_port(redisserver.host, redisserver.port))
         self.server = redisserver
         self.store = RedisStore(redisserver, log_lengths, blob_folder, max_blob_size)
         self.max_message_size = max_message_size
         self._sessions = 0
+        self.retention = blob_retention or Retention()
         self._bridge_name = ""
         self._peer: Side | None = None
 
@@ -117,7 +120,10 @@ class RedisLink(Link):
             {
                 "bridge": self._bridge_name,
                 "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "links": [{"what": s.what, "connected": s.connected, "text": s.text} for s in links],
+                "links": [
+                    {"what": s.what, "connected": s.connected, "partial": s.partial, "text": s.text}
+                    for s in links
+                ],
             }
         )
 
@@ -186,6 +192,7 @@ class RedisLink(Link):
                     unconfirmed = list(batch)
                 in_flight = asyncio.ensure_future(self.store.send(rconn, pipe))
                 await self._request_blobs(messages, outbound)
+                await self._prune_blobs(messages)  # files are in place once parsed; Redis may still be busy
         except BaseException:
             if in_flight is not None:
                 await cancel_and_wait([in_flight])
@@ -207,6 +214,7 @@ class RedisLink(Link):
         if messages:
             await self.store.apply(rconn, messages)
             await self._request_blobs(messages, outbound)
+            await self._prune_blobs(messages)
 
     async def _request_blobs(self, messages: list[Message], outbound: Channel[Message]) -> None:
         """Ask for the data of every BLOB property defined, when BLOBs are stored."""
@@ -216,6 +224,20 @@ class RedisLink(Link):
                     await outbound.put(
                         Message.enable_blob(message.device, message.name, BlobInstruction.ALSO)
                     )
+
+    async def _prune_blobs(self, messages: list[Message]) -> None:
+        """Apply the blob retention to the elements that received files (in a thread: it lists the
+        folder)."""
+        if self.store.blobs is None or not self.retention.limited:
+            return
+        received = {
+            (message.device, message.name, member.name)
+            for message in messages
+            if message.tag == Tag.SET_BLOB_VECTOR
+            for member in message.members
+        }
+        for device, name, element in sorted(received):
+            await asyncio.to_thread(self.retention.prune, self.store.blobs.folder, device, name, element)
 
     async def _relay(self, rconn: aioredis.Redis, outbound: Channel[Message]) -> None:
         pubsub = rconn.pubsub(ignore_subscribe_messages=True)
