@@ -218,15 +218,8 @@ class IndiStreamParser:
         nxt = buf[lt + 1 : lt + 2]
         if not nxt:
             return False
-        if nxt == b"!":
-            if buf[lt : lt + 4] == b"<!--":
-                return self._skip_to(lt, b"-->", events, "unterminated comment")
-            if len(buf) - lt < 4:
-                return False
-            self._resync(lt, events, "DTD, entity declaration or CDATA refused")
-            return True
-        if nxt == b"?":
-            return self._skip_to(lt, b"?>", events, "unterminated processing instruction")
+        if nxt == b"!" or nxt == b"?":
+            return self._markup(lt, events)
         match = _TAG.match(buf, lt)
         if match is None:
             if _PARTIAL_TAG.match(buf, lt):
@@ -248,16 +241,7 @@ class IndiStreamParser:
             if name in _BLOB_VECTORS and self.blobs is not None:
                 state.vector = _tag_attributes(bytes(buf[lt:end]))
         elif not closing and name in _TOP_LEVEL_NAMES:
-            # INDI messages never nest: the current one was cut short; start again here
-            excerpt = b"" if state.discarding else self._excerpt(lt)
-            self._abort_blob()
-            events.append(
-                Malformed(
-                    f"<{state.root.decode('utf-8', 'replace')}> cut short by <{name.decode()}>", excerpt
-                )
-            )
-            state.close_message()
-            state.pos = lt
+            self._cut_short(lt, name, events)
             return True
         if closing:
             state.depth -= 1
@@ -268,6 +252,30 @@ class IndiStreamParser:
         state.pos = end
         if state.depth == 0:
             self._emit(end, events)
+        return True
+
+    def _cut_short(self, lt: int, name: bytes, events: list[Event]) -> None:
+        """A top-level tag ``name`` at ``lt`` inside a message: INDI messages never nest, so the current
+        one was cut short; it is reported and framing starts again here."""
+        state = self.state
+        excerpt = b"" if state.discarding else self._excerpt(lt)
+        self._abort_blob()
+        root = state.root.decode("utf-8", "replace")
+        events.append(Malformed(f"<{root}> cut short by <{name.decode()}>", excerpt))
+        state.close_message()
+        state.pos = lt
+
+    def _markup(self, lt: int, events: list[Event]) -> bool:
+        """A comment or processing instruction at ``lt`` skipped; a DTD, entity declaration or CDATA
+        refused; False when more data is needed."""
+        buf = self.state.buf
+        if buf[lt + 1 : lt + 2] == b"?":
+            return self._skip_to(lt, b"?>", events, "unterminated processing instruction")
+        if buf[lt : lt + 4] == b"<!--":
+            return self._skip_to(lt, b"-->", events, "unterminated comment")
+        if len(buf) - lt < 4:
+            return False
+        self._resync(lt, events, "DTD, entity declaration or CDATA refused")
         return True
 
     def _plain_set(self, lt: int, name: bytes, tag_end: int, events: list[Event]) -> bool:
