@@ -37,11 +37,23 @@ Routing contract (the rules live in :mod:`.routing`):
   records last until the snooping driver exits (a restarted driver asks
   again), surviving the snooped device's ``delProperty`` or restart.
 
-A driver that exits is reported (a log line and an INDI ``message`` that
-reaches Redis; a failure repeated without a good run in between is logged at
-debug level only), its devices are deleted (``delProperty`` on ``inbound``
-and to their snoopers) until it is back, and it is restarted with capped
-exponential back-off (0.5 s to 5 s; from 0.5 s again after 10 s of running).
+A driver that exits is reported (a warning for every crash, with the count when
+they repeat: "indi_simulator_ccd crashed 5 times in 60 s"; a driver that cannot
+be started at all is said once, then at debug level; and an INDI ``message``
+that reaches the clients), its devices are deleted (``delProperty`` on
+``inbound`` and to their snoopers) until it is back, and it is restarted with
+capped exponential back-off (0.5 s to 5 s; from 0.5 s again after 10 s of
+running), or, under a :class:`GiveUp` policy, left stopped (failed) after N
+crashes within M seconds until a client starts it again.
+
+The pool is itself an INDI device, the Driver Manager (:mod:`.manager` builds
+its messages and checks requests): per driver a light, restart count, last exit
+and stderr lines, and switches that restart, stop or start a *configured*
+driver; ``getProperties`` (without a device, or naming it) is answered with its
+definitions, every change with set messages.  :meth:`DriverPool.set_drivers`
+applies a new list of drivers on reload, starting and stopping only the
+difference.
+
 Cancelling :meth:`DriverPool.run` stops every child (SIGTERM, then SIGKILL
 after 3 s) and reaps it; children also get SIGKILL from the kernel if this
 process (the thread that started them) dies (``setpriv --pdeathsig KILL``).
