@@ -132,7 +132,13 @@ def test_restart_stop_and_start_a_driver_while_the_other_keeps_running(tmp_path)
             await outbound.put(control("fake_cam", "RESTART"))
             busy = await inbox.wait(light("fake_cam", "Busy"), "Busy while restarting", since=mark)
             await inbox.wait(light("fake_cam", "Ok"), "Ok once restarted", since=inbox.items.index(busy))
-            await inbox.wait(defined("Cam", "COORD"), "Cam's definitions again", since=mark)
+            halted = await inbox.wait(
+                lambda i: "restarting at a client's request" in text(i), "the halt said"
+            )
+            # from the new process (the old one is gone once the halt is said)
+            await inbox.wait(
+                defined("Cam", "COORD"), "Cam's definitions again", since=inbox.items.index(halted)
+            )
             assert cam_driver.process.pid != cam_pid and not alive(cam_pid)
             assert pool.router.owner("Mount").process.pid == mount_pid
             assert not inbox.matching(
