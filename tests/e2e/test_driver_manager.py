@@ -8,37 +8,25 @@ from pathlib import Path
 
 import pytest
 
-import indiredis
 from indiredis import tools
 from indiredis.bridges import make_driverstoredis
 from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE as MANAGER
 from indiredis.links.instrument.manager import GiveUp
+from tests.e2e import test_driverstoredis as driverstoredis_tests
 from tests.support.bridgethread import run_bridge
 from tests.support.indiclient import connect_device
 from tests.support.servers import wait_for
 
-TELESCOPE = "Telescope Simulator"
-CCD = "CCD Simulator"
-DRIVERS = ["indi_simulator_telescope", "indi_simulator_ccd"]
+# the simulators under driverstoredis, with Redis: test_driverstoredis's fixtures
+bridge, drivers_host = driverstoredis_tests.bridge, driverstoredis_tests.drivers_host
+CCD, TELESCOPE = driverstoredis_tests.CCD, driverstoredis_tests.TELESCOPE
+DRIVERS = driverstoredis_tests.DRIVERS
 
 
 @pytest.fixture
-def server(redis_proc):
-    return indiredis.redis_server(
-        host="127.0.0.1",
-        port=redis_proc.port,
-        keyprefix="mgr_",
-        to_indi_channel="mgr_to",
-        from_indi_channel="mgr_from",
-    )
-
-
-@pytest.fixture
-def bridge(server, tmp_path):
-    bridge = make_driverstoredis(DRIVERS, server, blob_folder=str(tmp_path / "blobs"))
-    with run_bridge(bridge):
-        wait_for(lambda: bridge.ready, what="drivers running and Redis connected")
-        yield bridge
+def server(drivers_host):
+    """The key space the bridge writes."""
+    return drivers_host
 
 
 class FromIndi:
