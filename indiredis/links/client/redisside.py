@@ -163,15 +163,14 @@ class RedisLink(Link):
         one before (one in flight at a time, so order is kept); when the channel is empty the batch
         in flight is awaited first, so that every failure surfaces at once.  A failure returns every
         batch not confirmed by Redis to the channel."""
-        task = asyncio.current_task()
+        # no check of current_task().cancelling() here: async-timeout 4.0.2 (Debian bookworm, under
+        # redis-py 4.3) cancels the task for its own timeouts without uncancel(), so the count stays up
+        # and the session would end at once, again and again; a swallowed cancellation is repeated by
+        # run_until_first_done instead
         in_flight: asyncio.Future[None] | None = None
         unconfirmed: list[InboundItem] = []
         try:
             while True:
-                if task is not None and task.cancelling():
-                    # a cancellation that arrived while redis-py awaited a reply can be swallowed there
-                    # (it then raises nothing): stop anyway, or the bridge waits forever for this task
-                    raise asyncio.CancelledError
                 if in_flight is not None and not len(inbound):
                     await in_flight
                     in_flight, unconfirmed = None, []
