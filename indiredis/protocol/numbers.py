@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 
 _SEXA_SPLIT = re.compile(r"[:; ]+")
+_SIGNS = ("+", "-")
 _SEXA_FORMAT = re.compile(r"^%(-?)(\d*)(?:\.(\d+))?m$")
 _PRINTF_FORMAT = re.compile(r"^%[-+ #0]*\d*(?:\.\d*)?([diouxXeEfFgGs])$")
 
@@ -39,17 +40,18 @@ def number_to_float(value: str | float | int) -> float:
         parts = _SEXA_SPLIT.split(text)
         if len(parts) > 3:  # (parts has at least 2: text is stripped)
             raise ValueError(f"not a number: {value!r}")
-        negative = parts[0].startswith("-")
-        head = parts[0].lstrip("+-")
-        if not head:
-            head = "0"
-        result = 0.0
-        for scale, part in zip((1.0, 60.0, 3600.0), [head] + parts[1:], strict=False):
+        first = parts[0]
+        result = float(first.lstrip("+-") or "0")  # the sign applies to the whole value
+        if result < 0:
+            raise ValueError(f"not a number: {value!r}")
+        scale = 1.0
+        for part in parts[1:]:
+            scale *= 60.0
             piece = float(part)
-            if piece < 0 or part.startswith(("+", "-")):
+            if piece < 0 or part[:1] in _SIGNS:
                 raise ValueError(f"not a number: {value!r}")
             result += piece / scale
-        if negative:
+        if first[:1] == "-":
             result = -result
     if math.isnan(result):
         raise ValueError(f"not a number: {value!r}")

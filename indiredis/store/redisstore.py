@@ -38,7 +38,7 @@ from ..protocol.vocabulary import (
 from ..protocol.xmlout import indi_timestamp, message_xml
 from .blobs import DEFAULT_MAX_BLOB_SIZE, BlobFolder, BlobStreams
 from .keys import DEFINITION_KEYS, KeySpace, merged_log_lengths
-from .writes import SCRIPTS, JsonTemplate, Writes, quote, template_json, to_json
+from .writes import SCRIPTS, JsonTemplate, Writes, flat_fields, quote, template_json, to_json
 
 log = logging.getLogger(__name__)
 
@@ -61,20 +61,37 @@ class PropertyModel:
     keys: dict[str, tuple[str, str]] = field(default_factory=dict)
     #: the JSON templates of its hashes ("" for the attributes), dropped when a fixed value changes
     templates: dict[str, JsonTemplate] = field(default_factory=dict)
+    #: the hashes written whole on this Redis connection with their current template: later writes
+    #: set only the fields a set*Vector changes
+    whole: set[str] = field(default_factory=set)
 
     @property
     def vector(self) -> str:
         """``NumberVector``, ``BLOBVector`` ... as the attributes hash names it."""
         return self.kind.vector
 
-    def json(self, part: str) -> str:
-        """The JSON of the attributes hash (part "") or of an element's hash, as history entries hold it."""
+    def hash_write(self, part: str) -> tuple[str, str]:
+        """The JSON of the attributes hash (part "") or of an element's hash, as history entries hold
+        it, and the fields to write: all of them the first time on a connection and whenever a fixed
+        value changed, else only those a set*Vector changes (the others are in Redis already)."""
+        data = self.attrs if part == "" else self.elements[part]
+        if part and self.kind is VectorKind.BLOB:
+            return to_json(data), flat_fields(data)
         if part == "":
-            return template_json(self.attrs, _DYNAMIC_ATTRS, self.templates, part)
-        if self.kind is VectorKind.BLOB:
-            return to_json(self.elements[part])
-        dynamic = _DYNAMIC_NUMBER if self.kind is VectorKind.NUMBER else _DYNAMIC_VALUE
-        return template_json(self.elements[part], dynamic, self.templates, part)
+            dynamic = _DYNAMIC_ATTRS
+        else:
+            dynamic = _DYNAMIC_NUMBER if self.kind is VectorKind.NUMBER else _DYNAMIC_VALUE
+        before = self.templates.get(part)
+        payload, fields = template_json(data, dynamic, self.templates, part)
+        if part in self.whole and self.templates[part] is before:
+            return payload, fields
+        self.whole.add(part)
+        return payload, flat_fields(data)
+
+    def changed(self, part: str) -> None:
+        """A fixed value of a hash changed: render it again, and write it whole."""
+        self.templates.pop(part, None)
+        self.whole.discard(part)
 
 
 def _number_limits(attrs: dict[str, str]) -> None:
@@ -230,10 +247,14 @@ class RedisStore:
         await pipe.execute()
 
     async def load_scripts(self, rconn: Any) -> None:
-        """Load the store's Lua scripts into Redis (done once per connection)."""
+        """Load the store's Lua scripts into Redis (done once per connection, and again if Redis lost
+        them).  Redis may have lost more meanwhile: the next write of every hash is whole again."""
         for text in SCRIPTS.values():
             await rconn.script_load(text)
         self._scripts_loaded_on = rconn
+        for properties in self.model.values():
+            for prop in properties.values():
+                prop.whole.clear()
 
     def blobs_enabled(self, device: str, name: str) -> bool:
         """Whether BLOB data may arrive on this connection for the property."""
@@ -263,7 +284,7 @@ class RedisStore:
                 value = self._blobs_attribute(device, prop_name)
                 if prop.attrs.get("blobs") != value:
                     prop.attrs["blobs"] = value
-                    prop.templates.pop("", None)
+                    prop.changed("")
                     changed.append(prop)
         if changed:
 
@@ -335,11 +356,13 @@ class RedisStore:
     def _write_property(self, writes: Writes, prop: PropertyModel, elements: Iterable[str]) -> None:
         """Write the property's attributes and the given elements' hashes, logging changes."""
         key, log_key = prop.keys[""]
-        writes.hash(key, log_key, prop.json(""), self.log_lengths["attributes"])
+        payload, fields = prop.hash_write("")
+        writes.hash(key, log_key, payload, self.log_lengths["attributes"], fields)
         length = self.log_lengths[prop.vector.lower()]
         for element in elements:
             key, log_key = prop.keys[element]
-            writes.hash(key, log_key, prop.json(element), length)
+            payload, fields = prop.hash_write(element)
+            writes.hash(key, log_key, payload, length, fields)
 
     def _property_attrs(self, message: Message, kind: VectorKind) -> dict[str, str]:
         """The attributes hash of a defined property, INDI's defaults filled in."""
@@ -447,7 +470,7 @@ class RedisStore:
                         if member.attrs.get(key):
                             element[key] = member.attrs[key]
                     _number_limits(element)
-                    prop.templates.pop(member.name, None)
+                    prop.changed(member.name)
                 _number_value(element, member.text)
             elif prop.kind is VectorKind.BLOB:
                 if not await self._store_blob(device, name, element, member, prop.attrs["timestamp"]):

@@ -1,6 +1,6 @@
 """The store's writes of one batch, gathered so that Redis gets one script call per run of them.
 
-Hash writes (HSET of a whole hash plus its history entry when the data changed), history entries
+Hash writes (HSET of a hash's fields plus its history entry when the data changed), history entries
 and ``from_indi`` publications make up nearly all of the traffic.  :class:`Writes` gathers them
 into a JSON array that one Lua script applies in order (``WRITE_BATCH``), instead of one script
 call per property and one PUBLISH per message: redis-py then packs a handful of arguments per
@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 # ARGV[1] = receive time, ARGV[2] = channel, ARGV[3] = a JSON array of writes, applied in order:
-#   [hash, log, json, length]: HSET the hash from the JSON object, push it on the log if changed;
+#   [hash, log, json, length, [field, value, ...]]: HSET the fields, push the hash's JSON on the log if
+#   changed;
 #   [log, json, length]: push it on the log if changed;  [data]: PUBLISH data on the channel.
 # A history entry is "<time> <json>", pushed only when the newest entry holds other JSON, and the
 # list trimmed to its length.
@@ -32,13 +33,8 @@ local function log_if_changed(key, payload, length)
   redis.call('LTRIM', key, 0, length - 1)
 end
 for _, w in ipairs(cjson.decode(ARGV[3])) do
-  if #w == 4 then
-    local flat = {}
-    for field, value in pairs(cjson.decode(w[3])) do
-      flat[#flat + 1] = field
-      flat[#flat + 1] = value
-    end
-    if #flat > 0 then redis.call('HSET', w[1], unpack(flat)) end
+  if #w == 5 then
+    if #w[5] > 0 then redis.call('HSET', w[1], unpack(w[5])) end
     log_if_changed(w[2], w[3], w[4])
   elseif #w == 3 then
     log_if_changed(w[1], w[2], w[3])
@@ -76,40 +72,44 @@ class JsonTemplate:
     of keys and fixed values; :func:`template_json` rebuilds it when a key is added, and the owner
     drops it when it changes a fixed value."""
 
-    __slots__ = ("pieces", "keys", "size")
+    __slots__ = ("keys", "json_format", "fields_format", "size")
 
     def __init__(self, data: dict[str, str], dynamic: frozenset[str]) -> None:
-        self.pieces: list[str] = []
         self.keys: list[str] = []
         self.size = len(data)
-        current = "{"
-        for index, key in enumerate(sorted(data)):
-            current += (", " if index else "") + _ascii(key) + ": "
+        pieces = []
+        for key in sorted(data):
             if key in dynamic:
-                self.pieces.append(current)
                 self.keys.append(key)
-                current = ""
+                pieces.append(_ascii(key).replace("%", "%%") + ": %s")
             else:
-                current += _ascii(data[key])
-        self.pieces.append(current + "}")
+                pieces.append((_ascii(key) + ": " + _ascii(data[key])).replace("%", "%%"))
+        #: printf formats taking the dynamic fields' encoded values, in ``keys`` order
+        self.json_format = "{" + ", ".join(pieces) + "}"
+        self.fields_format = ",".join(quote(key).replace("%", "%%") + ",%s" for key in self.keys)
 
-    def render(self, data: dict[str, str]) -> str:
-        pieces = self.pieces
-        out = [pieces[0]]
-        for index, key in enumerate(self.keys, 1):
-            out.append(_ascii(data[key]))
-            out.append(pieces[index])
-        return "".join(out)
+    def render(self, data: dict[str, str]) -> tuple[str, str]:
+        """The JSON of ``data``, and its dynamic fields as :meth:`Writes.hash` takes them."""
+        values = [data[key] for key in self.keys]
+        encoded = tuple(map(_ascii, values))
+        fields = encoded if "".join(values).isascii() else tuple(map(quote, values))
+        return self.json_format % encoded, self.fields_format % fields
 
 
 def template_json(
     data: dict[str, str], dynamic: frozenset[str], cache: dict[str, JsonTemplate], name: str
-) -> str:
-    """``to_json(data)``, through the template cached under ``name`` (rebuilt if a key was added)."""
+) -> tuple[str, str]:
+    """``to_json(data)`` and the dynamic fields (see :meth:`JsonTemplate.render`), through the template
+    cached under ``name`` (rebuilt if a key was added)."""
     template = cache.get(name)
     if template is None or template.size != len(data):
         template = cache[name] = JsonTemplate(data, dynamic)
     return template.render(data)
+
+
+def flat_fields(data: dict[str, str]) -> str:
+    """Every field of a hash, as :meth:`Writes.hash` takes them."""
+    return ",".join(f"{quote(name)},{quote(value)}" for name, value in data.items())
 
 
 def receive_time() -> str:
@@ -128,9 +128,10 @@ class Writes:
         self.channel = channel
         self._items: list[str] = []
 
-    def hash(self, key: str, log_key: str, payload: str, length: int) -> None:
-        """Write a hash from a JSON object and log the object if it changed."""
-        self._add(f"[{key},{log_key},{quote(payload)},{length}]")
+    def hash(self, key: str, log_key: str, payload: str, length: int, fields: str) -> None:
+        """Write ``fields`` (JSON strings: name, value, name, value ...) of a hash whose whole content is
+        the JSON object ``payload``, and log the object if it changed."""
+        self._add(f"[{key},{log_key},{quote(payload)},{length},[{fields}]]")
 
     def log(self, log_key: str, payload: str, length: int) -> None:
         """Log JSON data if it differs from the newest entry."""

@@ -188,8 +188,12 @@ class RedisLink(Link):
                 pipe = await self.store.prepare(rconn, messages)
                 if in_flight is not None:
                     await in_flight
-                    unconfirmed = list(batch)
-                in_flight = asyncio.ensure_future(self.store.send(rconn, pipe))
+                    in_flight, unconfirmed = None, list(batch)
+                if len(inbound):  # more is waiting: prepare it while Redis runs this
+                    in_flight = asyncio.ensure_future(self.store.send(rconn, pipe))
+                else:
+                    await self.store.send(rconn, pipe)
+                    unconfirmed = []
                 await self._request_blobs(messages, outbound)
                 await self._prune_blobs(messages)  # files are in place once parsed; Redis may still be busy
         except BaseException:
