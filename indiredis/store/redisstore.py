@@ -1,11 +1,14 @@
 """The Redis store: applies INDI messages to the key space of ``docs/redis-keys.md``.
 
-:class:`RedisStore` keeps a small in-memory model of the property definitions
-(formats are needed to render numbers; complete hashes are rewritten on every
-update so that a Redis which came back empty is rebuilt by the next message)
-and turns each batch of messages into one pipelined round trip: current-state
-writes, history-list pushes (a tiny Lua script pushes only when the data
-differs from the newest entry) and the ``from_indi`` publication, in that order.
+:class:`RedisStore` keeps a model of the property definitions with what only a
+definition changes (parsed limits, formats, key names, JSON templates; see
+``docs/datapath.md``) and turns each batch of messages into one pipelined round
+trip: current-state writes, history-list pushes (pushed only when the data
+differs from the newest entry) and the ``from_indi`` publications, in order,
+mostly in one Lua script call (:mod:`.writes`).  A hash is written whole the
+first time on each Redis connection and whenever a fixed value changes, then
+only the fields that change; a Redis that came back empty is a new connection,
+so the next message of each property rebuilds its hashes.
 """
 
 from __future__ import annotations
