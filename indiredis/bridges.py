@@ -194,11 +194,22 @@ def make_mqtttoredis(
     max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
     blob_retention: Retention | None = None,
 ) -> Bridge:
-    """MQTT broker ⇄ Redis (the GUI side), as a :class:`Bridge`."""
+    """MQTT broker ⇄ Redis (the GUI side), as a :class:`Bridge` (BLOB data streams from each MQTT payload
+    to the blob folder)."""
+    redis_link = RedisLink(
+        redis_host, log_lengths, blob_folder, max_message_size, max_blob_size, blob_retention
+    )
     return to_redis(
         "mqtttoredis",
-        MqttClientLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
-        RedisLink(redis_host, log_lengths, blob_folder, max_message_size, max_blob_size, blob_retention),
+        MqttClientLink(
+            mqtt_id,
+            mqtt_host,
+            subscribe_list,
+            max_message_size,
+            mqtt_batching,
+            blobs=redis_link.store.blob_streams,
+        ),
+        redis_link,
         buffer_size,
     )
 

@@ -82,7 +82,7 @@ from ..protocol.mqttframing import (
     Verdict,
     decode_frame,
 )
-from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
+from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
 from ..protocol.routing import Snoop
 from ..protocol.vocabulary import Tag
 from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
@@ -100,6 +100,9 @@ BATCH_LIMIT = 2000
 #: goes at once): a site streaming 100 messages/s sends 20 MQTT messages/s, not 100, which is what lets
 #: one subscriber serve many sites
 GATHER_SECONDS = 0.05
+#: an idle publisher sends each of its sequences' next number this often (a loss at the end of a
+#: stream then shows within this time)
+HEARTBEAT_SECONDS = 5.0
 #: received payloads waiting for the event loop, in bytes, before paho's thread waits
 MAX_BACKLOG_BYTES = 8 * 1024 * 1024
 #: seconds between two getProperties a client side sends to repair its store
@@ -261,6 +264,8 @@ class _MqttLink(Link):
         self.subscribe_list = list(subscribe_list or [])
         self.max_message_size = max_message_size
         self.framer = Framer(batching, max_frame_bytes)
+        #: where received BLOB data streams to (None: BLOBs stay in their messages, to be forwarded)
+        self.blobs: BlobSinks | None = None
         self.tracker = SequenceTracker()
         #: payloads built but not yet acknowledged by the broker: sent first on the next connection
         self.pending: deque[Frame] = deque()
@@ -303,7 +308,11 @@ class _MqttLink(Link):
                     wait = self._last_batch + GATHER_SECONDS - loop.time()
                     if wait > 0 and self.framer.batching and len(channel) < BATCH_LIMIT:
                         await asyncio.sleep(wait)
-                    batch = await channel.get_batch(BATCH_LIMIT)
+                    try:
+                        batch = await asyncio.wait_for(channel.get_batch(BATCH_LIMIT), HEARTBEAT_SECONDS)
+                    except TimeoutError:  # idle: tell the receivers where each sequence stands
+                        self.pending.extend(self.framer.heartbeats())
+                        continue
                     self._last_batch = loop.time()
                     self.pending.extend(self.pack(batch))
                 while self.pending:
@@ -350,8 +359,7 @@ class _MqttLink(Link):
         return verdict
 
     def _parse_body(self, topic: str, body: memoryview, header: FrameHeader) -> list[Message]:
-        # a view, not a copy: the parser copies what it needs into its own buffer
-        messages, problems = parse_document(body, self.max_message_size)  # type: ignore[arg-type]
+        messages, problems = parse_document(body, self.max_message_size, self.blobs)
         for problem in problems:
             report_malformed(f"MQTT topic {topic}", problem)
         if len(messages) != header.count:
@@ -362,7 +370,7 @@ class _MqttLink(Link):
         return messages
 
     def _parse_single(self, topic: str, payload: bytes) -> Message | None:
-        messages, problems = parse_document(payload, self.max_message_size)
+        messages, problems = parse_document(payload, self.max_message_size, self.blobs)
         for problem in problems:
             report_malformed(f"MQTT topic {topic}", problem)
         if len(messages) != 1 or problems:
@@ -525,12 +533,16 @@ class MqttClientLink(_MqttLink):
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         batching: bool = True,
         reset_on_restart: bool = False,
+        blobs: BlobSinks | None = None,
     ) -> None:
         """``reset_on_restart``: put a :class:`Reset` on the from-INDI channel (and ask for every
         property) when an instrument side restarts, so the client side can drop what vanished
-        (mqtttoport does; the Redis store would clear every instrument's keys)."""
+        (mqtttoport does; the Redis store would clear every instrument's keys).  ``blobs``: where the
+        data of received ``setBLOBVector`` messages streams to (the store's blob folder), so that a
+        BLOB is held once, as the MQTT payload, besides the file being written."""
         super().__init__(mqtt_id, server, subscribe_list, max_message_size, batching)
         self.reset_on_restart = reset_on_restart
+        self.blobs = blobs
         self._resync_at = 0.0  # loop time of the last getProperties sent to repair the store
         self._resync_timer: asyncio.TimerHandle | None = None
 

@@ -12,7 +12,9 @@ Two payload forms share the topics of ``docs/mqtt-framing.md``:
       <?indiredis-frame v="1" session="5f3a09c1" seq="1201" count="3"?><setNumberVector ...>...
 
   Sequence numbers count INDI messages, per publisher session and topic,
-  from 1.  An XML parser skips a processing instruction before the root
+  from 1.  An idle publisher sends a header with ``count="0"`` now and then
+  (a heartbeat naming its next number), so that a loss at the end of a stream
+  shows too.  An XML parser skips a processing instruction before the root
   element, so a sequenced payload holding one message is still understood by
   a receiver that does one ``ET.fromstring(payload)`` (the original's); one
   holding several is not, which is why the sending side has a setting that
@@ -107,8 +109,8 @@ def decode_frame(payload: bytes) -> tuple[FrameHeader | None, memoryview]:
             f"indiredis-frame version {int(version)} is not understood (expected {FRAME_VERSION})"
         )
     header = FrameHeader(session.decode("ascii"), int(first), int(count))
-    if header.first < 1 or header.count < 1:
-        raise FrameError("indiredis-frame header with a sequence number or count below 1")
+    if header.first < 1:
+        raise FrameError("indiredis-frame header with a sequence number below 1")
     return header, view[match.end() :]
 
 
@@ -146,6 +148,17 @@ class Framer:
         INDI side (it reconnected; fresh definitions follow), which receivers see as a restart."""
         self.session = new_session_id()
         self._next.clear()
+
+    def heartbeats(self) -> list[Frame]:
+        """A header-only payload (``count="0"``) for every topic numbered so far, naming the next number:
+        sent while the publisher is idle, it shows receivers a loss at the end of a stream."""
+        if not self.batching:
+            return []
+        return [
+            Frame(topic, encode_header(header), header)
+            for topic, first in self._next.items()
+            for header in [FrameHeader(self.session, first, 0)]
+        ]
 
     def numbered(self, topic: str) -> int:
         """How many messages have been numbered for ``topic`` so far (this session)."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from indiredis.protocol.messages import Message
+import indiredis
+from indiredis.links.mqtt import MqttClientLink
+from indiredis.protocol.document import FEED_SIZE
+from indiredis.protocol.messages import Message, StreamedBlob
 from indiredis.protocol.mqttframing import (
     FrameError,
     FrameHeader,
@@ -128,3 +132,55 @@ def test_a_new_session_numbers_from_one_again_and_receivers_see_a_restarted_publ
         again.header is not None and again.header.first == 1 and again.header.session != first.header.session
     )
     assert tracker.accept("F/o", again.header) == Verdict(restarted=True)
+
+
+class CollectingSinks:
+    """Stands in for the store's blob folder: records the pieces each streamed BLOB arrives in."""
+
+    def __init__(self) -> None:
+        self.pieces: list[bytes] = []
+
+    def open(self, tag: str, vector: object, element: object) -> CollectingSinks:
+        return self
+
+    def write(self, text: bytes) -> None:
+        self.pieces.append(bytes(text))
+
+    def close(self) -> StreamedBlob:
+        return StreamedBlob(path="/nowhere", size=len(b"".join(self.pieces)))
+
+    def abort(self) -> None:
+        self.pieces.clear()
+
+
+def test_a_received_blob_streams_to_its_sink_in_pieces_not_held_in_the_message():
+    """The receiving side holds a BLOB once (the MQTT payload): its data goes to the sink a piece at a
+    time, and the message handed on carries only where it went."""
+    data = base64.b64encode(bytes(range(256)) * 12_000)  # 3 MiB of base64 text
+    blob = msg(
+        f'<setBLOBVector device="C" name="CCD1"><oneBLOB name="CCD1" size="{len(data) * 3 // 4}" '
+        f'format=".fits">{data.decode()}</oneBLOB></setBLOBVector>'
+    )
+    frames, _ = Framer(session="s").pack([(number(1), ["F/o"]), (blob, ["F/o"])])
+    link = MqttClientLink("gui", indiredis.mqtt_server("127.0.0.1"), blobs=(sinks := CollectingSinks()))
+    received = [m for frame in frames for m in link.unpack("F/o", frame.payload)[0]]
+    assert [m.tag for m in received] == ["setNumberVector", "setBLOBVector"]
+    member = received[1].members[0]
+    assert member.text == "" and member.blob is not None and member.blob.size == len(data)
+    assert b"".join(sinks.pieces) == data and max(len(p) for p in sinks.pieces) <= FEED_SIZE
+
+
+def test_an_idle_publishers_heartbeat_shows_a_loss_at_the_end_of_a_stream():
+    framer = Framer(session="s")
+    frames, _ = framer.pack([(number(n), ["F/o"]) for n in range(3)] + [(number(9), ["SD/x"])])
+    beats = framer.heartbeats()
+    assert [(b.topic, b.header) for b in beats] == [
+        ("F/o", FrameHeader("s", 4, 0)),
+        ("SD/x", FrameHeader("s", 2, 0)),
+    ]
+    assert decode_frame(beats[0].payload)[0] == FrameHeader("s", 4, 0)
+    tracker = SequenceTracker()
+    tracker.accept("F/o", FrameHeader("s", 1, 1))  # messages 2 and 3 never came, and nothing after them
+    assert tracker.accept("F/o", beats[0].header) == Verdict(missing=2)
+    assert tracker.accept("F/o", beats[0].header) == Verdict()  # idle and whole
+    assert Framer(batching=False).heartbeats() == []
