@@ -93,7 +93,8 @@ def run_chain(chain: str, count: int, batching: bool, broker_config: str) -> Non
                 timeout=60,
                 what="the definitions",
             )
-            cpu_before = [cpu_seconds(p.pid) for p in processes]
+            servers = [redis_proc.proc.pid, broker.proc.pid]  # type: ignore[union-attr]
+            cpu_before = [cpu_seconds(pid) for pid in [p.pid for p in processes] + servers]
             start = time.monotonic()
             rconn.publish("to_indi", BURST_REQUEST.replace(b"{device}", device.encode()))
             last_count, last_change = 0, time.monotonic()
@@ -103,7 +104,8 @@ def run_chain(chain: str, count: int, batching: bool, broker_config: str) -> Non
                     last_count, last_change = watcher.count(device), time.monotonic()
             delivered = watcher.count(device)
             elapsed = (last_change if delivered < count else time.monotonic()) - start
-            cpu = [cpu_seconds(p.pid) - before for p, before in zip(processes, cpu_before, strict=True)]
+            pids = [p.pid for p in processes] + servers
+            cpu = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
             watcher.stop()
         finally:
             for process in processes:
@@ -119,8 +121,8 @@ def run_chain(chain: str, count: int, batching: bool, broker_config: str) -> Non
     print(
         f"{chain} -> {broker} -> mqtttoredis, {framing}: delivered {delivered}/{count} "
         f"({delivered / count:.1%}), {delivered / elapsed:,.0f} msg/s, lost {count - delivered}, "
-        f"reported lost by mqtttoredis {reported}; CPU seconds: instrument side {cpu[-2]:.1f}, "
-        f"mqtttoredis {cpu[-1]:.1f}"
+        f"reported lost by mqtttoredis {reported}; CPU seconds: instrument side {cpu[-4]:.1f}, "
+        f"mqtttoredis {cpu[-3]:.1f}, redis-server {cpu[-2]:.1f}, mosquitto {cpu[-1]:.1f}"
     )
 
 
