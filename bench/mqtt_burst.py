@@ -49,7 +49,7 @@ def run_chain(chain: str, count: int, batching: bool, broker_config: str) -> Non
     """Run one burst through ``chain`` and print its figures."""
     env = {**os.environ, "MOUNT_BURST": str(count), "MOUNT_DEVICE": "Mount"}
     with (
-        RedisProcess() as redis_proc,
+        RedisProcess(extra=["--client-output-buffer-limit", "pubsub 0 0 0"]) as redis_proc,
         MosquittoProcess(extra_config=broker_config) as broker,
         tempfile.TemporaryDirectory(prefix="mqtt-burst-") as workdir,
     ):

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -67,7 +66,7 @@ class Step:
     def gave(self) -> str:
         """What gave in this window ('' when nothing did)."""
         if self.lost or self.reported:
-            return f"{self.lost} messages lost ({self.reported} reported lost by mqtttoredis)"
+            return f"{self.lost} messages lost ({self.reported} reported lost or dropped by the bridges)"
         if self.delivered < DELIVERY_LIMIT * self.offered:
             return f"delivery fell behind ({self.delivered:,.0f} of {self.offered:,.0f} msg/s)"
         if self.p99 > LATENCY_LIMIT:
@@ -88,16 +87,21 @@ class Sites:
 
     def __init__(self, sites: int, rate: float, batching: bool, workdir: Path) -> None:
         self.count = sites
-        self.redis = RedisProcess().start()
+        # the subscriber counting arrivals must never be cut off by Redis for lagging (it is not under test)
+        self.redis = RedisProcess(extra=["--client-output-buffer-limit", "pubsub 0 0 0"]).start()
         self.broker = MosquittoProcess().start()
         self.standins = StandinServers(sites, rate)
         mqtt = f"indiredis.mqtt_server('127.0.0.1', {self.broker.port})"
         self.gui_log: IO[bytes] = open(workdir / "mqtttoredis.log", "w+b")
+        self.instrument_logs: list[IO[bytes]] = [
+            open(workdir / f"inditomqtt-{index:02d}.log", "w+b") for index in range(sites)
+        ]
         self.instruments = [
             start_bridge(
                 "make_inditomqtt",
                 f"indiredis.indi_server('127.0.0.1', {port}), 'site{index:02d}', {mqtt}, "
                 f"mqtt_batching={batching}",
+                self.instrument_logs[index],
             )
             for index, port in enumerate(self.standins.ports)
         ]
@@ -125,8 +129,13 @@ class Sites:
         return {name: sum(cpu_seconds(pid) for pid in group) for name, group in pids.items()}
 
     def reported(self) -> int:
-        self.gui_log.seek(0)
-        return sum(int(n) for n in re.findall(rb"lost (\d+) messages", self.gui_log.read()))
+        """Messages the bridges said they lost (mqtttoredis, by sequence) or dropped (any, while its far
+        side was down)."""
+        total = 0
+        for log in [self.gui_log, *self.instrument_logs]:
+            log.seek(0)
+            total += sum(int(n) for n in re.findall(rb"(?:lost|dropped) (\d+) messages", log.read()))
+        return total
 
     def measure(self, per_site: float, seconds: float) -> Step:
         """Stream at ``per_site`` for ``seconds`` and report the window."""
@@ -171,7 +180,8 @@ class Sites:
         self.standins.stop()
         self.broker.__exit__(None, None, None)
         self.redis.__exit__(None, None, None)
-        self.gui_log.close()
+        for log in [self.gui_log, *self.instrument_logs]:
+            log.close()
 
 
 def main() -> None:
@@ -185,7 +195,7 @@ def main() -> None:
     parser.add_argument("--step-seconds", type=float, default=10, help="length of each ramp step")
     parser.add_argument("--max-rate", type=float, default=3200, help="highest per-site rate of the ramp")
     parser.add_argument("--no-batching", action="store_true", help="one INDI message per MQTT message")
-    parser.add_argument("--log", help="copy mqtttoredis's log (warnings and worse) to this file")
+    parser.add_argument("--log", help="copy the bridges' logs (warnings and worse) to this file")
     args = parser.parse_args()
     batching = not args.no_batching
     with tempfile.TemporaryDirectory(prefix="mqtt-sites-") as workdir:
@@ -200,6 +210,12 @@ def main() -> None:
             steady = sites.measure(args.rate, args.seconds)
             print(f"steady run of {args.seconds:g} s:")
             print(steady.line())
+            if sites.watcher.reconnections:
+                lapses = sites.watcher.reconnections
+                print(
+                    f"  (the Redis subscriber counting arrivals lost its subscription {lapses} times: "
+                    f"{sites.watcher.last_lapse})"
+                )
             if args.ramp:
                 print(f"ramp, {args.step_seconds:g} s per step:")
                 rate, gave = args.rate * 2, ""
@@ -219,7 +235,9 @@ def main() -> None:
         finally:
             sites.stop()
             if args.log:
-                shutil.copy(Path(workdir) / "mqtttoredis.log", args.log)
+                with open(args.log, "wb") as copy:
+                    for log in sorted(Path(workdir).glob("*.log")):
+                        copy.write(f"== {log.name}\n".encode() + log.read_bytes())
 
 
 if __name__ == "__main__":

@@ -113,10 +113,17 @@ class StreamWatcher:
 
     def __init__(self, port: int, channel: str = "from_indi") -> None:
         import redis  # here: the driver form of mount_standin.py imports this module with the stdlib only
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
-        self.conn = redis.Redis(host="127.0.0.1", port=port)
+        # no silent reconnection: messages published meanwhile would be missed, and counted as lost
+        self.conn = redis.Redis(host="127.0.0.1", port=port, retry=Retry(NoBackoff(), 0))
+        self.channel = channel
         self.pubsub = self.conn.pubsub(ignore_subscribe_messages=True)
         self.pubsub.subscribe(channel)
+        #: how often this watcher lost its subscription (it may have missed messages each time), and why
+        self.reconnections = 0
+        self.last_lapse = ""
         self.seen: dict[str, set[int]] = {}
         self.latencies: list[float] = []
         self.duplicates = 0
@@ -131,24 +138,37 @@ class StreamWatcher:
         return self
 
     def _run(self) -> None:
+        # blocking reads: a read with a timeout that expires half-way through a publication (this
+        # thread starved of CPU) would leave the connection unusable
         while not self._stop.is_set():
-            item = self.pubsub.get_message(timeout=0.2)
-            if item is None:
-                continue
-            now = time.time()
-            with self.lock:
-                for match in _DEVICE_MESSAGE.finditer(item["data"]):
-                    device = match.group(1).decode()
-                    self.messages[device] = self.messages.get(device, 0) + 1
-                for match in _LAST_DEFINITION.finditer(item["data"]):
-                    device = match.group(1).decode()
-                    self.definition_rounds[device] = self.definition_rounds.get(device, 0) + 1
-                for device, seq, sent in parse(item["data"]):
-                    numbers = self.seen.setdefault(device, set())
-                    if seq in numbers:
-                        self.duplicates += 1
-                    numbers.add(seq)
-                    self.latencies.append(now - sent)
+            try:
+                for item in self.pubsub.listen():
+                    if self._stop.is_set():
+                        return
+                    if item["type"] == "message":
+                        self._record(item["data"], time.time())
+            except Exception as exc:  # noqa: BLE001 - lost the subscription: count it and subscribe again
+                if self._stop.is_set():
+                    return
+                self.reconnections += 1
+                self.last_lapse = repr(exc)
+                self.pubsub = self.conn.pubsub(ignore_subscribe_messages=True)
+                self.pubsub.subscribe(self.channel)
+
+    def _record(self, data: bytes, now: float) -> None:
+        with self.lock:
+            for match in _DEVICE_MESSAGE.finditer(data):
+                device = match.group(1).decode()
+                self.messages[device] = self.messages.get(device, 0) + 1
+            for match in _LAST_DEFINITION.finditer(data):
+                device = match.group(1).decode()
+                self.definition_rounds[device] = self.definition_rounds.get(device, 0) + 1
+            for device, seq, sent in parse(data):
+                numbers = self.seen.setdefault(device, set())
+                if seq in numbers:
+                    self.duplicates += 1
+                numbers.add(seq)
+                self.latencies.append(now - sent)
 
     def count(self, device: str | None = None) -> int:
         """Distinct numbered messages seen (of ``device``, or of every device)."""
@@ -175,6 +195,10 @@ class StreamWatcher:
 
     def stop(self) -> None:
         self._stop.set()
+        try:
+            self.conn.publish(self.channel, b"")  # wakes the blocking read
+        except Exception:  # noqa: BLE001 - Redis already gone: the read has ended anyway
+            pass
         self.thread.join(5)
         self.pubsub.close()
         self.conn.close()
