@@ -26,9 +26,10 @@ def secured(world, redis_host, tmp_path):  # noqa: F811
 
 
 class SessionClient(Client):
-    """A client that keeps its session cookie."""
+    """A client that keeps its session cookie and sends a CSRF token only when told."""
 
     cookie = ""
+    auto_csrf = False
 
     def request(self, method, path, body=b"", content_type="", headers=None):
         headers = dict(headers or {})

@@ -35,12 +35,15 @@ DEFS = b"""<defNumberVector device="Mount" name="COORD" label="Coordinates" grou
 
 
 class Client:
-    """Calls the WSGI app the way a server would."""
+    """Calls the WSGI app the way a server would; :meth:`post` sends the CSRF token of the pages it
+    saw, as the page script does (unless ``auto_csrf`` is False)."""
+
+    auto_csrf = True
 
     def __init__(self, app) -> None:
         self.app = app
         self.cookies: dict[str, str] = {}
-        self.csrf = ""
+        self.page_token = ""
 
     def request(
         self,
@@ -76,14 +79,14 @@ class Client:
         data = b"".join(self.app(environ, start_response))
         found = re.search(rb"<meta name='csrf' content='([^']*)'>", data)
         if found:
-            self.csrf = found.group(1).decode()
+            self.page_token = found.group(1).decode()
         return box["status"], box["headers"], data  # type: ignore[return-value]
 
     def token(self) -> str:
         """The CSRF token a page of the app carries (read from the device list once)."""
-        if not self.csrf:
+        if not self.page_token:
             self.get("/")
-        return self.csrf
+        return self.page_token
 
     def get(self, path: str, **headers: str):
         return self.request("GET", path, headers=headers)
@@ -97,7 +100,7 @@ class Client:
             path,
             urlencode(pairs).encode(),
             "application/x-www-form-urlencoded",
-            {"X-Requested-With": "fetch", "X-CSRF-Token": self.token()},
+            {"X-Requested-With": "fetch", **({"X-CSRF-Token": self.token()} if self.auto_csrf else {})},
         )
 
 
