@@ -45,3 +45,16 @@ def test_enclen_becomes_len_as_indiserver_writes_it():
     raw = start + b"<oneBLOB name='A' size='9' enclen='4' format='.z'>YWI=</oneBLOB></setBLOBVector>"
     out = b"".join(indiserver_layout(msg(raw)))
     assert out == start + b'<oneBLOB name="A" size="9" format=".z" len="2">YWI=</oneBLOB></setBLOBVector>'
+
+
+def test_messages_in_indiserver_layout_already_and_others_are_passed_as_they_are():
+    one_line = msg(
+        b'<setBLOBVector device="Cam" name="IMG">\n'
+        b'    <oneBLOB name="A" size="3" format=".x" len="3">\nYWJj\n    </oneBLOB>\n</setBLOBVector>\n'
+    )
+    number = msg(
+        b'<setNumberVector device="Cam" name="T"><oneNumber name="T">1\n</oneNumber></setNumberVector>'
+    )
+    for message in (one_line, number):
+        pieces = indiserver_layout(message)
+        assert len(pieces) == 1 and pieces[0] is message.raw
