@@ -3,11 +3,13 @@ detected, logged with their count and repaired, and the original framing is ther
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
 import threading
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -62,6 +64,19 @@ class Sniffer:
 @pytest.fixture
 def mqtt_host(mosquitto_proc):
     return indiredis.mqtt_server("127.0.0.1", mosquitto_proc.port)
+
+
+@contextlib.contextmanager
+def one_site(mqtt_host, redis_host, rconn, batching: bool = True) -> Iterator[mountstream.StandinServers]:
+    """A stand-in indiserver -> inditomqtt -> the broker -> mqtttoredis, its definitions in Redis."""
+    with mountstream.StandinServers(1, 0) as standin:
+        instrument = make_inditomqtt(
+            indiredis.indi_server("127.0.0.1", standin.ports[0]), "obs", mqtt_host, mqtt_batching=batching
+        )
+        gui = make_mqtttoredis("gui", mqtt_host, redis_host, mqtt_batching=batching)
+        with run_bridge(instrument), run_bridge(gui):
+            wait_for(lambda: store_has_device(rconn, redis_host, "Site00"), timeout=30, what="definitions")
+            yield standin
 
 
 def store_has_device(rconn, redis_host, device: str) -> bool:
@@ -199,21 +214,11 @@ def test_without_batching_the_wire_carries_one_original_message_per_payload(
     """mqtt_batching=False: what original 0.1.4 receivers need, even in a burst."""
     sniffer = Sniffer(mosquitto_proc.port, "#")
     try:
-        with mountstream.StandinServers(1, 0, 500) as standin:
-            instrument = make_inditomqtt(
-                indiredis.indi_server("127.0.0.1", standin.ports[0]), "obs", mqtt_host, mqtt_batching=False
+        with one_site(mqtt_host, redis_host, rconn, batching=False) as standin:
+            standin.command("burst 500")
+            wait_for(
+                lambda: stored_seq(rconn, redis_host, "Site00", 0) == 500, timeout=60, what="the burst stored"
             )
-            gui = make_mqtttoredis("gui", mqtt_host, redis_host, mqtt_batching=False)
-            with run_bridge(instrument), run_bridge(gui):
-                wait_for(
-                    lambda: store_has_device(rconn, redis_host, "Site00"), timeout=30, what="definitions"
-                )
-                standin.command("burst 500")
-                wait_for(
-                    lambda: stored_seq(rconn, redis_host, "Site00", 0) == 500,
-                    timeout=60,
-                    what="the burst stored",
-                )
         payloads = sniffer.taken()
         from_indi = [p for t, p in payloads if t == "from_indi/obs"]
         assert len(from_indi) >= 511  # 11 definitions and 500 messages, at least
@@ -230,26 +235,19 @@ def test_with_batching_a_burst_is_packed_and_a_lone_message_is_still_one_element
 ):
     sniffer = Sniffer(mosquitto_proc.port, "from_indi/#")
     try:
-        with mountstream.StandinServers(1, 0, 2000) as standin:
-            instrument = make_inditomqtt(
-                indiredis.indi_server("127.0.0.1", standin.ports[0]), "obs", mqtt_host
-            )
-            with run_bridge(instrument), run_bridge(make_mqtttoredis("gui", mqtt_host, redis_host)):
-                wait_for(
-                    lambda: store_has_device(rconn, redis_host, "Site00"), timeout=30, what="definitions"
-                )
-                standin.command("burst 2000")
-                wait_for(lambda: stored_seq(rconn, redis_host, "Site00", 0) == 2000, timeout=60, what="burst")
-                before = len(sniffer.taken())
-                standin.command("burst 1")
+        with one_site(mqtt_host, redis_host, rconn) as standin:
+            standin.command("burst 2000")
+            wait_for(lambda: stored_seq(rconn, redis_host, "Site00", 0) == 2000, timeout=60, what="burst")
+            before = len(sniffer.taken())
+            standin.command("burst 1")
 
-                def lone_payload() -> bytes | None:
-                    for _, payload in sniffer.taken()[before:]:
-                        if any(seq == 2001 for _, seq, _ in mountstream.parse(payload)):
-                            return payload
-                    return None
+            def lone_payload() -> bytes | None:
+                for _, payload in sniffer.taken()[before:]:
+                    if any(seq == 2001 for _, seq, _ in mountstream.parse(payload)):
+                        return payload
+                return None
 
-                lone = wait_for(lone_payload, what="the lone message")
+            lone = wait_for(lone_payload, what="the lone message")
         carrying_the_burst = [p for _, p in sniffer.taken() if b"<setNumberVector" in p and p is not lone]
         assert len(carrying_the_burst) <= 2000 // 10  # packed: at least 10 messages per MQTT message
         assert lone.startswith(b"<?indiredis-frame") and ET.fromstring(lone).tag == "setNumberVector"
