@@ -407,70 +407,86 @@ class DriverPool:
         failed, under the give-up policy)."""
         while True:
             started = time.monotonic()
-            try:
-                process = await driver.start()
-            except OSError as exc:
-                code_text = f"cannot be started: {exc.strerror or exc}"
-                crashed = False
-                driver.settled.set()
-            else:
-                driver.settled.set()
-                driver.state = DriverState.RUNNING
-                driver.last_failure = ""
-                log.info("started driver %s (pid %d)", driver.label, process.pid, extra=driver.fields)
-                await self._show(driver)
-                driver.send(Message.get_properties())
-                try:
-                    await self._serve(driver, inbound)
-                except Exception:  # noqa: BLE001 - a fault in serving one driver must not stop the others
-                    log.exception("error while serving driver %s; restarting it", driver.label)
-                finally:
-                    await driver.stop()
-                code_text = _exit_text(process.returncode)
-                crashed = True
+            code_text, crashed = await self._run_once(driver, inbound)
             if time.monotonic() - started > STABLE_RUN:
                 driver.backoff.reset()
             driver.last_exit, driver.last_exit_time = code_text, indi_timestamp()
-            crashes = driver.count_crash(self.give_up.seconds if self.give_up else CRASH_WINDOW)
+            crashes = driver.count_crash(self._window())
             count = f"{driver.label} crashed {crashes} times in {self._window():g} s" if crashes > 1 else ""
             if self.give_up is not None and crashes >= self.give_up.crashes:
-                driver.state = DriverState.FAILED
-                driver.status = f"{code_text}, failed: {count or 'gave up'}"
-                log.error(
-                    "driver %s %s; %s: given up, left stopped until a client starts it",
-                    driver.label,
-                    code_text,
-                    count or f"{driver.label} crashed once",
-                    extra=driver.fields | journal_fields(Event.DRIVER_CRASHED),
-                )
-                await self._drop_devices(
-                    driver,
-                    f"driver {driver.label} {code_text}; {count or 'crashed'}: "
-                    "given up, left stopped until a client starts it",
-                )
-                await self._show(driver)
+                await self._give_up_on(driver, code_text, count)
                 return
-            delay = driver.backoff.next()
-            driver.restarts += 1
-            driver.state = DriverState.RESTARTING
-            driver.status = f"{code_text}, restarting in {delay:g} s"
-            # every crash is a warning (with the count when they repeat); a driver that cannot be started
-            # at all is said once, then at debug level until it could start (it is retried forever)
-            repeated = not crashed and code_text == driver.last_failure
-            driver.last_failure = "" if crashed else code_text
-            log.log(
-                logging.DEBUG if repeated else logging.WARNING,
-                "driver %s %s%s; restarting in %g s",
-                driver.label,
-                code_text,
-                f" ({count})" if count and crashed else "",
-                delay,
-                extra=driver.fields | journal_fields(Event.DRIVER_CRASHED),
-            )
-            text = f"driver {driver.label} {code_text}" + (f" ({count})" if count and crashed else "")
-            await self._drop_devices(driver, f"{text}; restarting", announce=not repeated)
-            await self._show(driver)
+            delay = await self._report_restart(driver, code_text, crashed, count)
             await asyncio.sleep(delay)
+
+    async def _run_once(self, driver: DriverProcess, inbound: Channel[InboundItem]) -> tuple[str, bool]:
+        """Start the driver and serve it until it exits: how it ended, and whether it had started (a
+        crash) rather than failed to start."""
+        try:
+            process = await driver.start()
+        except OSError as exc:
+            driver.settled.set()
+            return f"cannot be started: {exc.strerror or exc}", False
+        driver.settled.set()
+        driver.state = DriverState.RUNNING
+        driver.last_failure = ""
+        log.info("started driver %s (pid %d)", driver.label, process.pid, extra=driver.fields)
+        await self._show(driver)
+        driver.send(Message.get_properties())
+        try:
+            await self._serve(driver, inbound)
+        except Exception:  # noqa: BLE001 - a fault in serving one driver must not stop the others
+            log.exception("error while serving driver %s; restarting it", driver.label)
+        finally:
+            await driver.stop()
+        return _exit_text(process.returncode), True
+
+    async def _give_up_on(self, driver: DriverProcess, code_text: str, count: str) -> None:
+        """Leave a driver that crashed too often stopped until a client starts it, and say so."""
+        driver.state = DriverState.FAILED
+        driver.status = f"{code_text}, failed: {count or 'gave up'}"
+        log.error(
+            "driver %s %s; %s: given up, left stopped until a client starts it",
+            driver.label,
+            code_text,
+            count or f"{driver.label} crashed once",
+            extra=driver.fields | journal_fields(Event.DRIVER_CRASHED),
+        )
+        await self._drop_devices(
+            driver,
+            f"driver {driver.label} {code_text}; {count or 'crashed'}: "
+            "given up, left stopped until a client starts it",
+        )
+        await self._show(driver)
+
+    async def _report_restart(
+        self, driver: DriverProcess, code_text: str, crashed: bool, count: str
+    ) -> float:
+        """Log and show that the driver ended and will be restarted; the delay before the restart.
+
+        Every crash is a warning (with the count when they repeat); a driver that cannot be started at
+        all is said once, then at debug level until it could start (it is retried forever).
+        """
+        delay = driver.backoff.next()
+        driver.restarts += 1
+        driver.state = DriverState.RESTARTING
+        driver.status = f"{code_text}, restarting in {delay:g} s"
+        repeated = not crashed and code_text == driver.last_failure
+        driver.last_failure = "" if crashed else code_text
+        counted = f" ({count})" if count and crashed else ""
+        log.log(
+            logging.DEBUG if repeated else logging.WARNING,
+            "driver %s %s%s; restarting in %g s",
+            driver.label,
+            code_text,
+            counted,
+            delay,
+            extra=driver.fields | journal_fields(Event.DRIVER_CRASHED),
+        )
+        text = f"driver {driver.label} {code_text}{counted}"
+        await self._drop_devices(driver, f"{text}; restarting", announce=not repeated)
+        await self._show(driver)
+        return delay
 
     def _window(self) -> float:
         return self.give_up.seconds if self.give_up else CRASH_WINDOW
