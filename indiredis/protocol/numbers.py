@@ -59,6 +59,8 @@ def number_to_float(value: str | float | int) -> float:
 
 
 def _format_sexagesimal(value: float, width: int, precision: int, left: bool) -> str:
+    if not math.isfinite(value):  # a device may send inf; sexagesimal has no form for it
+        return str(value)
     fracbase = _FRACBASE.get(precision, 60)
     degree_width = max(width - precision, 0)
     negative = value < 0

@@ -58,3 +58,9 @@ def test_format_number(value, fmt, text):
 def test_bad_format_falls_back_to_plain_number():
     assert format_number(1.5, "%q") == "1.5"
     assert format_number(1.5, "") == "1.5"
+
+
+def test_infinity_in_a_sexagesimal_format_is_written_plainly():
+    """A device may send inf; formatting it must not raise (one bad value would fail a whole batch)."""
+    assert format_number("inf", "%010.6m") == "inf"
+    assert format_number(float("-inf"), "%9.6m") == "-inf"
