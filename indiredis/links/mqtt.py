@@ -322,23 +322,27 @@ class _MqttLink(Link):
             self.pending.extendleft(reversed(connection.unacknowledged()))
 
     # -- receiving -------------------------------------------------------------------------
-    def unpack(self, topic: str, payload: bytes) -> tuple[list[Message], Verdict | None, int]:
+    def unpack(self, topic: str, payload: bytes) -> tuple[list[Message], Verdict | None, tuple[str, int]]:
         """The messages of a received payload not delivered before, what its sequence says (None for
-        the original's single form, which has none) and the sequence number of the first message
-        returned (0 when unnumbered)."""
+        the original's single form, which has none) and the session and sequence number of the first
+        message returned (("", 0) when unnumbered)."""
         try:
             header, body = decode_frame(payload)
         except FrameError as exc:
             report_malformed(f"MQTT topic {topic}", Malformed(str(exc), payload[:80]))
-            return [], None, 0
+            return [], None, ("", 0)
         if header is None:
             message = self._parse_single(topic, payload)
-            return ([message] if message is not None else []), None, 0
+            return ([message] if message is not None else []), None, ("", 0)
         verdict = self.tracker.accept(topic, header)
         if verdict.skip >= header.count:
-            return [], verdict, 0
+            return [], verdict, ("", 0)
         messages = self._parse_body(topic, body, header)
-        return messages[verdict.skip :], verdict, header.first + verdict.skip
+        if len(messages) != header.count:
+            # a malformed message was left out (and reported): positions no longer line up with the
+            # numbers, so deliver every one (a repeat is harmless where a skip could lose one)
+            return messages, verdict, (header.session, header.first)
+        return messages[verdict.skip :], verdict, (header.session, header.first + verdict.skip)
 
     async def deliver(
         self, topic: str, payload: bytes, handle: Callable[[Message], Awaitable[None]]
@@ -346,7 +350,7 @@ class _MqttLink(Link):
         """Unpack ``payload`` and hand each new message to ``handle``, in order; return what its
         sequence says.  Cancelled part-way (the connection ended while ``handle`` waited for room),
         the messages not handed over count as not received: the next payload shows them as a gap."""
-        messages, verdict, first = self.unpack(topic, payload)
+        messages, verdict, (session, first) = self.unpack(topic, payload)
         handed = 0
         try:
             for message in messages:
@@ -354,7 +358,7 @@ class _MqttLink(Link):
                 handed += 1
         except asyncio.CancelledError:
             if first and handed < len(messages):
-                self.tracker.rewind(topic, first + handed)
+                self.tracker.rewind(topic, session, first + handed)
             raise
         return verdict
 

@@ -218,45 +218,53 @@ class Verdict:
 
 
 class SequenceTracker:
-    """The receiving side's record of every publisher's sequence, keyed by topic.
+    """The receiving side's record of every publisher's sequence, by topic and session.
 
     A publisher's topic (``from_indi/<id>`` ...) carries one sequence per session.
     A payload whose first message comes after the next one expected means
     messages were lost between (broker restarted without persistence, a queue
     overflow, this subscriber away); one that starts before it was partly or
-    wholly delivered already (the publisher resent it after a reconnection).  A new
-    session is a restarted publisher: its numbering starts again at 1, and any
-    messages of the new session before the first one seen were lost.  The first
-    payload heard from a topic starts its record (nothing is known before it).
+    wholly delivered already (the publisher resent it after a reconnection).  A session
+    not seen before on a topic that has a record is a restarted publisher (or, on a topic
+    several publishers share, such as ``snoop_data/<asker>``, another one): its numbering
+    starts at 1, and any of its messages before the first one seen were lost.  Each
+    session keeps its own record, so that publishers taking turns on one topic are
+    never mistaken for gaps.  The first payload heard from a topic starts its record
+    (nothing is known before it).
     """
 
+    #: sessions remembered per topic (a restarted publisher leaves its old session behind)
+    SESSIONS_KEPT = 32
+
     def __init__(self) -> None:
-        self._expected: dict[str, tuple[str, int]] = {}
+        self._expected: dict[str, dict[str, int]] = {}
 
     def accept(self, topic: str, header: FrameHeader) -> Verdict:
         """Record ``header`` as received on ``topic`` and judge it."""
-        known = self._expected.get(topic)
-        if known is None:
-            self._expected[topic] = (header.session, header.next)
+        sessions = self._expected.get(topic)
+        if sessions is None:
+            self._expected[topic] = {header.session: header.next}
             return Verdict()
-        session, expected = known
-        if header.session != session:
-            self._expected[topic] = (header.session, header.next)
+        expected = sessions.get(header.session)
+        if expected is None:
+            if len(sessions) >= self.SESSIONS_KEPT:
+                del sessions[next(iter(sessions))]  # the oldest
+            sessions[header.session] = header.next
             return Verdict(missing=header.first - 1, restarted=True)
         if header.first > expected:
-            self._expected[topic] = (session, header.next)
+            sessions[header.session] = header.next
             return Verdict(missing=header.first - expected)
         if header.next <= expected:
             return Verdict(skip=header.count)
-        self._expected[topic] = (session, header.next)
+        sessions[header.session] = header.next
         return Verdict(skip=expected - header.first)
 
-    def rewind(self, topic: str, first_missing: int) -> None:
-        """Messages of ``topic`` from ``first_missing`` on, though received, were not delivered: the
-        next payload shows them as missing."""
-        known = self._expected.get(topic)
-        if known is not None and first_missing < known[1]:
-            self._expected[topic] = (known[0], first_missing)
+    def rewind(self, topic: str, session: str, first_missing: int) -> None:
+        """Messages of ``session`` on ``topic`` from ``first_missing`` on, though received, were not
+        delivered: the next payload shows them as missing."""
+        sessions = self._expected.get(topic)
+        if sessions is not None and first_missing < sessions.get(session, 0):
+            sessions[session] = first_missing
 
     def forget(self, topic: str) -> None:
         """Drop the record of ``topic``."""

@@ -15,8 +15,9 @@ from collections.abc import Callable
 
 _SEXA_SPLIT = re.compile(r"[:; ]+")
 _SIGNS = ("+", "-")
-_SEXA_FORMAT = re.compile(r"^%(-?)(\d*)(?:\.(\d+))?m$")
-_PRINTF_FORMAT = re.compile(r"^%[-+ #0]*\d*(?:\.\d*)?([diouxXeEfFgGs])$")
+# widths and precisions of at most two digits: a device-chosen "%9999999999d" must not allocate gigabytes
+_SEXA_FORMAT = re.compile(r"^%(-?)0*(\d{0,2})(?:\.(\d{1,2}))?m$")
+_PRINTF_FORMAT = re.compile(r"^%[-+ #0]*\d{0,2}(?:\.\d{0,2})?([diouxXeEfFgGs])$")
 
 #: fraction base of each sexagesimal precision, as libindi's fs_sexa uses them
 _FRACBASE = {9: 360000, 8: 36000, 6: 3600, 5: 600}

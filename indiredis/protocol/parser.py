@@ -463,12 +463,13 @@ def _tag_attributes(tag: bytes) -> dict[str, str] | None:
 # ------------------------------------------------------------------ plain set*Vector
 _NAME = r"[A-Za-z_][-A-Za-z0-9_.]*"
 _VALUE = r"""(?:"[^"<&\t\n\r]*"|'[^'<&\t\n\r]*')"""
-_ATTRS = rf"(?:\s+{_NAME}\s*=\s*{_VALUE})*"
-_ATTR = re.compile(rf"""\s+({_NAME})\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-_NAME_ONLY = re.compile(r"""\s+name\s*=\s*"([^"]*)"\Z""")
+_ATTRS = rf"(?:[ \t\n]+{_NAME}[ \t\n]*=[ \t\n]*{_VALUE})*"
+_ATTR = re.compile(rf"""[ \t\n]+({_NAME})[ \t\n]*=[ \t\n]*(?:"([^"]*)"|'([^']*)')""")
+_NAME_ONLY = re.compile(r"""[ \t\n]+name[ \t\n]*=[ \t\n]*"([^"]*)"\Z""")
 # what expat would refuse or rewrite (control characters, CR, non-characters), or
-# what the pattern does not decode (entities): such messages take the full parser
-_NOT_PLAIN = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f&\ufffe\uffff]")
+# what the pattern does not decode (entities), or "]]>" that expat refuses in text: such messages
+# take the full parser.  White space is XML's own (space, tab, newline), never Unicode's wider \s
+_NOT_PLAIN = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f&\ufffe\uffff]|]]>")
 
 
 class PlainShape(NamedTuple):
@@ -482,8 +483,8 @@ class PlainShape(NamedTuple):
 
 def _plain_shape(kind: VectorKind) -> PlainShape:
     tag, member_tag = kind.tag(Action.SET), kind.member_tag(Action.SET)
-    member = rf"<{member_tag}({_ATTRS})\s*(?:/>|>([^<]*)</{member_tag}\s*>)"
-    whole = re.compile(rf"<{tag}({_ATTRS})\s*>((?:\s*{member})*)\s*</{tag}>\Z")
+    member = rf"<{member_tag}({_ATTRS})[ \t\n]*(?:/>|>([^<]*)</{member_tag}[ \t\n]*>)"
+    whole = re.compile(rf"<{tag}({_ATTRS})[ \t\n]*>((?:[ \t\n]*{member})*)[ \t\n]*</{tag}>\Z")
     return PlainShape(str(tag), member_tag, whole, re.compile(member))
 
 

@@ -113,7 +113,8 @@ class BlobFile:
         self.path = folder.path_for(device, name, element, stamp, fmt)
         self.stamp = stamp
         self.max_size = folder.max_size
-        self.declared = int(size) if size.strip().isdigit() else None
+        declared = size.strip()  # ASCII digits only: '²'.isdigit() is True, but int('²') raises
+        self.declared = int(declared) if declared.isascii() and declared.isdigit() else None
         self.size = 0
         self._base64 = Base64Stream()
         self._inflater = zlib.decompressobj() if fmt.endswith(".z") else None

@@ -120,6 +120,19 @@ def test_tracker_detects_gaps_skips_resent_messages_and_knows_a_restarted_publis
     assert tracker.topics() == ["F/other"]
 
 
+def test_publishers_taking_turns_on_one_topic_are_no_gap():
+    """snoop_data/<asker> carries the traffic of every instrument side whose device it snoops, each
+    in its own session: their turns must not look like restarts or gaps (a resync loop)."""
+    tracker = SequenceTracker()
+    assert tracker.accept("SD/x", FrameHeader("a", 1, 3)) == Verdict()
+    assert tracker.accept("SD/x", FrameHeader("b", 1, 2)) == Verdict(restarted=True)
+    assert tracker.accept("SD/x", FrameHeader("a", 4, 1)) == Verdict()
+    assert tracker.accept("SD/x", FrameHeader("b", 3, 1)) == Verdict()
+    assert tracker.accept("SD/x", FrameHeader("a", 7, 1)) == Verdict(missing=2)  # a's 5 and 6 lost
+    tracker.rewind("SD/x", "b", 3)  # b's 3 was received but not delivered
+    assert tracker.accept("SD/x", FrameHeader("b", 4, 1)) == Verdict(missing=1)
+
+
 def test_a_new_session_numbers_from_one_again_and_receivers_see_a_restarted_publisher():
     """The instrument side's INDI side reconnected: what follows is a new session (issue 17: mqtttoport
     then drops what vanished)."""

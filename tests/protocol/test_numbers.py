@@ -64,3 +64,11 @@ def test_infinity_in_a_sexagesimal_format_is_written_plainly():
     """A device may send inf; formatting it must not raise (one bad value would fail a whole batch)."""
     assert format_number("inf", "%010.6m") == "inf"
     assert format_number(float("-inf"), "%9.6m") == "-inf"
+
+
+def test_formats_too_wide_to_be_sane_fall_back_without_allocating():
+    """A device-chosen width such as %9999999999d must not make a 10 GB string."""
+    assert format_number(5, "%9999999999d") == "5.0"
+    assert format_number(5, "%.99999f") == "5.0"
+    assert format_number(5, "%9999999999.6m") == "5.0"
+    assert format_number(5, "%10.2f") == "      5.00"

@@ -76,3 +76,19 @@ def test_malformed_messages_are_declined():
         b'<setNumberVector device="M" name="N"><oneNumber name="X">\xff</oneNumber></setNumberVector>',
     ):
         assert parse_plain_set(raw, shape) is None, raw
+
+
+def test_what_expat_refuses_is_never_read_plainly():
+    """Unicode white space where XML allows only its own, and "]]>" in text, are refused by expat:
+    the plain reading must decline them too, so that the full parser reports them."""
+    shape = _PLAIN_SETS[b"setNumberVector"]
+    for raw in (
+        '<setNumberVector device="M" name="N"><oneNumber\u00a0name="X">1</oneNumber></setNumberVector>',
+        '<setNumberVector device="M"\u00a0name="N"><oneNumber name="X">1</oneNumber></setNumberVector>',
+        '<setNumberVector device="M" name="N"><oneNumber name="X">1</oneNumber\u2028></setNumberVector>',
+        '<setNumberVector device="M" name="N"\u3000><oneNumber name="X">1</oneNumber></setNumberVector>',
+        '<setNumberVector device="M" name="N"><oneNumber name="X">1]]>2</oneNumber></setNumberVector>',
+    ):
+        data = raw.encode()
+        assert parse_plain_set(data, shape) is None, raw
+        assert not isinstance(parse_message(data), Message), raw

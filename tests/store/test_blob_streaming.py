@@ -82,6 +82,17 @@ def test_the_parser_never_buffers_a_blob(tmp_path):
     assert isinstance(events[1], Message) and events[1].tag == "setNumberVector"
 
 
+def test_a_size_of_non_ascii_digits_is_no_size_and_never_raises(tmp_path):
+    """'\u00b2'.isdigit() is True but int() refuses it: the parser must not raise on such input."""
+    stream = (
+        b'<setBLOBVector device="d" name="n"><oneBLOB name="e" size="\xc2\xb2" format=".fits">QUFB'
+        b"</oneBLOB></setBLOBVector>" + seq(1)
+    )
+    parser = IndiStreamParser(blobs=BlobStreams(BlobFolder(tmp_path)))
+    events = parser.feed(stream)
+    assert isinstance(events[-1], Message) and events[-1].tag == "setNumberVector"
+
+
 @pytest.mark.parametrize("read", [1, 3, 7, 4096])
 def test_compressed_blob_streams_at_any_split(tmp_path, read):
     data = b"SIMPLE  = T / a FITS header line" * 500

@@ -75,11 +75,12 @@ from typing import Any
 
 from ...core.channel import Channel
 from ...events import Event, journal_fields
-from ...protocol.messages import Message, StreamedBlob
+from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSink, BlobSinks, IndiStreamParser
 from ...protocol.routing import BlobPolicy, Router
 from ...protocol.vocabulary import Action, Tag
 from ...protocol.xmlout import indi_timestamp
+from ...store.blobs import DiscardedBlob
 from ..base import Backoff, InboundItem, LinkState, Reset
 from ..streams import cancel_and_wait, pump_messages, run_until_first_done, write_messages
 from .manager import (
@@ -271,19 +272,6 @@ def _signal(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
             pass
 
 
-class _WithheldBlob:
-    """The sink of a BLOB no receiver wants (the client side's policy is Never): data dropped."""
-
-    def write(self, text: bytes) -> None:
-        """Drop the text."""
-
-    def close(self) -> StreamedBlob:
-        return StreamedBlob(problem="withheld by the client side's enableBLOB")
-
-    def abort(self) -> None:
-        """Nothing to undo."""
-
-
 class _DriverBlobs:
     """Chooses, for each BLOB a driver sends, where its data streams (a :class:`BlobSinks`).
 
@@ -301,7 +289,7 @@ class _DriverBlobs:
         if any(True for _ in self.pool.router.snoopers(message)):
             return None
         if not self.pool.client_blobs.passes(message):
-            return _WithheldBlob()
+            return DiscardedBlob("withheld by the client side's enableBLOB")
         assert self.pool.blobs is not None
         return self.pool.blobs.open(tag, vector, element)
 
