@@ -50,6 +50,8 @@ _BLOB_FIELDS = ("format", "size", "filepath", "timestamp")
 _DYNAMIC_ATTRS = frozenset({"state", "timestamp", "timeout", "message"})
 _DYNAMIC_NUMBER = frozenset({"value", "float_number", "formatted_number"})
 _DYNAMIC_VALUE = frozenset({"value"})
+#: messages prepared between two yields to the event loop (see :meth:`RedisStore.prepare`)
+PREPARE_SLICE = 50
 
 
 @dataclass
@@ -213,11 +215,18 @@ class RedisStore:
 
     async def prepare(self, rconn: Any, messages: Sequence[Message]) -> Any:
         """The first half of :meth:`apply`: update the model and return the pipeline of writes, not
-        sent yet (so that the next batch can be prepared while Redis runs this one)."""
+        sent yet (so that the next batch can be prepared while Redis runs this one).
+
+        Every PREPARE_SLICE messages it yields to the event loop: the batch sent before goes on
+        being written to Redis's socket meanwhile (otherwise Redis would only get it once this one
+        is ready, and Python and Redis would take turns instead of working at once), and client
+        commands and the heartbeat are not held up by a long batch."""
 
         async def fill(writes: Writes) -> None:
-            for message in messages:
+            for index, message in enumerate(messages, 1):
                 await self._apply_one(writes, message)
+                if index % PREPARE_SLICE == 0:
+                    await asyncio.sleep(0)  # let the loop send the batch before and serve the rest
 
         return await self._fill(rconn, fill)
 

@@ -191,6 +191,7 @@ class RedisLink(Link):
                     in_flight, unconfirmed = None, list(batch)
                 if len(inbound):  # more is waiting: prepare it while Redis runs this
                     in_flight = asyncio.ensure_future(self.store.send(rconn, pipe))
+                    await asyncio.sleep(0)  # it starts writing to Redis now, not after the next batch
                 else:
                     await self.store.send(rconn, pipe)
                     unconfirmed = []
