@@ -41,7 +41,22 @@ def start_bridge(
         )
     else:
         program += f"run_blocking({factory}({arguments}))\n"
-    return subprocess.Popen([sys.executable, "-c", program], cwd=ROOT, stderr=stderr, env=env)
+    return subprocess.Popen([bridge_python(), "-c", program], cwd=ROOT, stderr=stderr, env=env)
+
+
+def bridge_python() -> str:
+    """The interpreter bridges run under: ``$BRIDGE_PYTHON`` if set (``/usr/bin/python3`` measures
+    the Debian package's stack: Debian's Python with python3-redis and python3-paho-mqtt), else this
+    one."""
+    return os.environ.get("BRIDGE_PYTHON") or sys.executable
+
+
+def stack(python: str) -> str:
+    """``Python 3.11.2, redis-py 4.3.4`` for an interpreter (printed with the figures it gave)."""
+    probe = (
+        "import platform, redis; print(f'Python {platform.python_version()}, redis-py {redis.__version__}')"
+    )
+    return subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
 
 
 def cpu_seconds(pid: int) -> float:

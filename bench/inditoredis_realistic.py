@@ -28,7 +28,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchbridge import cpu_seconds, start_bridge  # noqa: E402
+from benchbridge import bridge_python, cpu_seconds, stack, start_bridge  # noqa: E402
 
 from tests.support.fakeindi import FakeIndiServer  # noqa: E402
 from tests.support.servers import RedisProcess, wait_for  # noqa: E402
@@ -136,6 +136,7 @@ def main() -> None:
     parser.add_argument("--profile", metavar="FILE", help="run the bridge under cProfile, stats to FILE")
     args = parser.parse_args()
 
+    print(f"bridge: {stack(bridge_python())}; measuring client: {stack(sys.executable)}")
     with RedisProcess() as redis_proc, FakeIndiServer() as fake:
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
         hosts = (
