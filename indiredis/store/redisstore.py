@@ -41,7 +41,7 @@ from ..protocol.vocabulary import (
 from ..protocol.xmlout import indi_timestamp, message_xml
 from .blobs import DEFAULT_MAX_BLOB_SIZE, BlobFolder, BlobStreams
 from .keys import DEFINITION_KEYS, KeySpace, merged_log_lengths
-from .writes import SCRIPTS, JsonTemplate, Writes, flat_fields, quote, template_json, to_json
+from .writes import SCRIPTS, JsonTemplate, Writes, flat_fields, quote, to_json
 
 log = logging.getLogger(__name__)
 
@@ -75,23 +75,32 @@ class PropertyModel:
         """``NumberVector``, ``BLOBVector`` ... as the attributes hash names it."""
         return self.kind.vector
 
-    def hash_write(self, part: str) -> tuple[str, str]:
-        """The JSON of the attributes hash (part "") or of an element's hash, as history entries hold
-        it, and the fields to write: all of them the first time on a connection and whenever a fixed
-        value changed, else only those a set*Vector changes (the others are in Redis already)."""
+    def write_hash(self, writes: Writes, part: str, length: int) -> None:
+        """Write the attributes hash (part "") or an element's hash, with its history entry (as JSON,
+        through the hash's template): all of its fields the first time on a connection and whenever a
+        fixed value changed, else only those a set*Vector changes (the others are in Redis already).
+        """
         data = self.attrs if part == "" else self.elements[part]
+        key, log_key = self.keys[part]
         if part and self.kind is VectorKind.BLOB:
-            return to_json(data), flat_fields(data)
+            writes.hash(key, log_key, to_json(data), length, flat_fields(data))
+            return
+        template = self.templates.get(part)
+        if template is not None and template.size == len(data) and part in self.whole:
+            item = template.item(data)
+            if item is None:
+                payload, fields = template.render(data)
+                writes.hash(key, log_key, payload, length, fields)
+            else:
+                writes.add(item)
+            return
         if part == "":
             dynamic = _DYNAMIC_ATTRS
         else:
             dynamic = _DYNAMIC_NUMBER if self.kind is VectorKind.NUMBER else _DYNAMIC_VALUE
-        before = self.templates.get(part)
-        payload, fields = template_json(data, dynamic, self.templates, part)
-        if part in self.whole and self.templates[part] is before:
-            return payload, fields
+        template = self.templates[part] = JsonTemplate(data, dynamic, key, log_key, length)
         self.whole.add(part)
-        return payload, flat_fields(data)
+        writes.hash(key, log_key, template.render(data)[0], length, flat_fields(data))
 
     def changed(self, part: str) -> None:
         """A fixed value of a hash changed: render it again, and write it whole."""
@@ -367,14 +376,10 @@ class RedisStore:
     # ------------------------------------------------------------- writers
     def _write_property(self, writes: Writes, prop: PropertyModel, elements: Iterable[str]) -> None:
         """Write the property's attributes and the given elements' hashes, logging changes."""
-        key, log_key = prop.keys[""]
-        payload, fields = prop.hash_write("")
-        writes.hash(key, log_key, payload, self.log_lengths["attributes"], fields)
+        prop.write_hash(writes, "", self.log_lengths["attributes"])
         length = self.log_lengths[prop.vector.lower()]
         for element in elements:
-            key, log_key = prop.keys[element]
-            payload, fields = prop.hash_write(element)
-            writes.hash(key, log_key, payload, length, fields)
+            prop.write_hash(writes, element, length)
 
     def _property_attrs(self, message: Message, kind: VectorKind) -> dict[str, str]:
         """The attributes hash of a defined property, INDI's defaults filled in."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,27 +67,50 @@ def to_json(data: Any) -> str:
     return (_ENCODER if isinstance(data, dict) else _LIST_ENCODER).encode(data)
 
 
+#: text that JSON writes as it is, in a string and in a string holding JSON: printable ASCII but '"'
+#: and '\\' (numbers, timestamps, states: nearly every value a set*Vector changes)
+_AS_IS = re.compile(r'[ !#-\[\]-~]*\Z')
+
+
+def _printf_literal(text: str) -> str:
+    return text.replace("%", "%%")
+
+
 class JsonTemplate:
     """The JSON of a flat object of strings (exactly as :func:`to_json` writes it) with its fixed
-    fields rendered once: only the ``dynamic`` fields are encoded for each write.  Built for one set
-    of keys and fixed values; :func:`template_json` rebuilds it when a key is added, and the owner
-    drops it when it changes a fixed value."""
+    fields rendered once: only the ``dynamic`` fields are encoded for each write.  Built for one
+    hash (its key, history key and history length, as JSON literals and a number) with one set of
+    keys and fixed values; its owner builds it again when a key is added or a fixed value changes.
+    """
 
-    __slots__ = ("keys", "json_format", "fields_format", "size")
+    __slots__ = ("keys", "size", "json_format", "fields_format", "item_format")
 
-    def __init__(self, data: dict[str, str], dynamic: frozenset[str]) -> None:
+    def __init__(
+        self, data: dict[str, str], dynamic: frozenset[str], key: str, log_key: str, length: int
+    ) -> None:
         self.keys: list[str] = []
         self.size = len(data)
-        pieces = []
-        for key in sorted(data):
-            if key in dynamic:
-                self.keys.append(key)
-                pieces.append(_ascii(key).replace("%", "%%") + ": %s")
+        pieces: list[str] = []  # the JSON, dynamic values as slots for their JSON literals
+        quoted: list[str] = []  # the same as a JSON string's contents, slots for values as they are
+        for name in sorted(data):
+            if name in dynamic:
+                self.keys.append(name)
+                fixed = _ascii(name) + ": "
+                pieces.append(_printf_literal(fixed) + "%s")
+                quoted.append(_printf_literal(quote(fixed)[1:-1]) + '\\"%s\\"')
             else:
-                pieces.append((_ascii(key) + ": " + _ascii(data[key])).replace("%", "%%"))
+                fixed = _ascii(name) + ": " + _ascii(data[name])
+                pieces.append(_printf_literal(fixed))
+                quoted.append(_printf_literal(quote(fixed)[1:-1]))
         #: printf formats taking the dynamic fields' encoded values, in ``keys`` order
         self.json_format = "{" + ", ".join(pieces) + "}"
-        self.fields_format = ",".join(quote(key).replace("%", "%%") + ",%s" for key in self.keys)
+        self.fields_format = ",".join(_printf_literal(quote(name)) + ",%s" for name in self.keys)
+        #: the whole write of :meth:`Writes.hash` (dynamic fields only), taking the values as they
+        #: are twice: in the history entry's JSON, then as the fields
+        plain_fields = ",".join(_printf_literal(quote(name)) + ',"%s"' for name in self.keys)
+        json_literal = '"{' + ", ".join(quoted) + '}"'
+        head = _printf_literal(f"[{key},{log_key},")
+        self.item_format = f"{head}{json_literal},{length},[{plain_fields}]]"
 
     def render(self, data: dict[str, str]) -> tuple[str, str]:
         """The JSON of ``data``, and its dynamic fields as :meth:`Writes.hash` takes them."""
@@ -95,16 +119,13 @@ class JsonTemplate:
         fields = encoded if "".join(values).isascii() else tuple(map(quote, values))
         return self.json_format % encoded, self.fields_format % fields
 
-
-def template_json(
-    data: dict[str, str], dynamic: frozenset[str], cache: dict[str, JsonTemplate], name: str
-) -> tuple[str, str]:
-    """``to_json(data)`` and the dynamic fields (see :meth:`JsonTemplate.render`), through the template
-    cached under ``name`` (rebuilt if a key was added)."""
-    template = cache.get(name)
-    if template is None or template.size != len(data):
-        template = cache[name] = JsonTemplate(data, dynamic)
-    return template.render(data)
+    def item(self, data: dict[str, str]) -> str | None:
+        """What :meth:`Writes.hash` makes of ``data``'s dynamic fields and JSON, in one step; None when
+        a value needs escaping (then :meth:`render` it)."""
+        values = [data[key] for key in self.keys]
+        if _AS_IS.match("".join(values)) is None:
+            return None
+        return self.item_format % (*values, *values)
 
 
 def flat_fields(data: dict[str, str]) -> str:
@@ -155,6 +176,10 @@ class Writes:
             batch = "[" + ",".join(self._items) + "]"
             self._items = []
             self.pipe.evalsha(SCRIPT_SHAS["batch"], 0, receive_time(), self.channel, batch)
+
+    def add(self, item: str) -> None:
+        """A write made already (:meth:`JsonTemplate.item`)."""
+        self._add(item)
 
     def _add(self, item: str) -> None:
         self._items.append(item)
