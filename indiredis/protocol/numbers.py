@@ -15,6 +15,10 @@ from collections.abc import Callable
 
 _SEXA_SPLIT = re.compile(r"[:; ]+")
 _SIGNS = ("+", "-")
+# the sexagesimal form drivers send ("-12:30:15.5", "5:30"), read in one match; the general reading
+# gives the same float for each (tests/protocol/test_numbers.py)
+_PART = r"([0-9]+(?:\.[0-9]*)?)"
+_USUAL_SEXAGESIMAL = re.compile(rf"(-?){_PART}:{_PART}(?::{_PART})?\Z")
 # widths and precisions of at most two digits: a device-chosen "%9999999999d" must not allocate gigabytes
 _SEXA_FORMAT = re.compile(r"^%(-?)0*(\d{0,2})(?:\.(\d{1,2}))?m$")
 _PRINTF_FORMAT = re.compile(r"^%[-+ #0]*\d{0,2}(?:\.\d{0,2})?([diouxXeEfFgGs])$")
@@ -37,6 +41,13 @@ def number_to_float(value: str | float | int) -> float:
         raise ValueError("empty number")
     if ":" not in text and ";" not in text and " " not in text:
         result = float(text)
+    elif (usual := _USUAL_SEXAGESIMAL.match(text)) is not None:
+        sign, degrees, minutes, seconds = usual.groups()
+        result = float(degrees) + float(minutes) / 60.0  # as the general reading below adds them
+        if seconds is not None:
+            result += float(seconds) / 3600.0
+        if sign:
+            result = -result
     else:
         parts = _SEXA_SPLIT.split(text)
         if len(parts) > 3:  # (parts has at least 2: text is stripped)
@@ -59,30 +70,34 @@ def number_to_float(value: str | float | int) -> float:
     return result
 
 
-def _format_sexagesimal(value: float, width: int, precision: int, left: bool) -> str:
-    if not math.isfinite(value):  # a device may send inf; sexagesimal has no form for it
-        return str(value)
+#: the fraction part of each sexagesimal precision, from the count of its smallest units
+_SEXAGESIMAL_TAILS: dict[int, Callable[[int], str]] = {
+    60: lambda f: f":{f:02d}",
+    600: lambda f: f":{f // 10:02d}.{f % 10:1d}",
+    3600: lambda f: f":{f // 60:02d}:{f % 60:02d}",
+    36000: lambda f: f":{f // 600:02d}:{f % 600 // 10:02d}.{f % 10:1d}",
+    360000: lambda f: f":{f // 6000:02d}:{f % 6000 // 100:02d}.{f % 100:02d}",
+}
+
+
+def _sexagesimal_formatter(width: int, precision: int, left: bool) -> Callable[[float], str]:
+    """The function that renders a float as ``%<width>.<precision>m`` does (libindi's fs_sexa)."""
     fracbase = _FRACBASE.get(precision, 60)
     degree_width = max(width - precision, 0)
-    negative = value < 0
-    n = int(abs(value) * fracbase + 0.5)
-    degrees, fraction = divmod(n, fracbase)
-    if negative and degrees == 0:
-        head = "-0".rjust(degree_width)
-    else:
-        head = str(-degrees if negative else degrees).rjust(degree_width)
-    if fracbase == 60:
-        tail = f":{fraction:02d}"
-    elif fracbase == 600:
-        tail = f":{fraction // 10:02d}.{fraction % 10:1d}"
-    elif fracbase == 3600:
-        tail = f":{fraction // 60:02d}:{fraction % 60:02d}"
-    elif fracbase == 36000:
-        tail = f":{fraction // 600:02d}:{fraction % 600 // 10:02d}.{fraction % 10:1d}"
-    else:
-        tail = f":{fraction // 6000:02d}:{fraction % 6000 // 100:02d}.{fraction % 100:02d}"
-    text = head + tail
-    return text.ljust(width) if left else text
+    tail = _SEXAGESIMAL_TAILS[fracbase]
+
+    def render(value: float) -> str:
+        if not math.isfinite(value):  # a device may send inf; sexagesimal has no form for it
+            return str(value)
+        degrees, fraction = divmod(int(abs(value) * fracbase + 0.5), fracbase)
+        if value < 0:
+            head = str(-degrees) if degrees else "-0"
+        else:
+            head = str(degrees)
+        text = head.rjust(degree_width) + tail(fraction)
+        return text.ljust(width) if left else text
+
+    return render
 
 
 def format_number(value: str | float | int, indi_format: str) -> str:
@@ -104,9 +119,7 @@ def number_formatter(indi_format: str) -> Callable[[float], str]:
     sexa = _SEXA_FORMAT.match(fmt)
     if sexa:
         left, width, precision = sexa.groups()
-        return functools.partial(
-            _format_sexagesimal, width=int(width or 0), precision=int(precision or 0), left=bool(left)
-        )
+        return _sexagesimal_formatter(int(width or 0), int(precision or 0), bool(left))
     printf = _PRINTF_FORMAT.match(fmt)
     if not printf:
         return _plain

@@ -69,7 +69,7 @@ def to_json(data: Any) -> str:
 
 #: text that JSON writes as it is, in a string and in a string holding JSON: printable ASCII but '"'
 #: and '\\' (numbers, timestamps, states: nearly every value a set*Vector changes)
-_AS_IS = re.compile(r'[ !#-\[\]-~]*\Z')
+_AS_IS = re.compile(r"[ !#-\[\]-~]*\Z")
 
 
 def _printf_literal(text: str) -> str:

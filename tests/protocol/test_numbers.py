@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from indiredis.protocol import format_number, number_to_float
 
@@ -72,3 +74,29 @@ def test_formats_too_wide_to_be_sane_fall_back_without_allocating():
     assert format_number(5, "%.99999f") == "5.0"
     assert format_number(5, "%9999999999.6m") == "5.0"
     assert format_number(5, "%10.2f") == "      5.00"
+
+
+PART = st.from_regex(r"[0-9]{1,3}(\.[0-9]{0,4})?", fullmatch=True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(negative=st.booleans(), parts=st.lists(PART, min_size=2, max_size=3))
+def test_the_usual_sexagesimal_reading_is_the_general_one(negative, parts):
+    """'-12:30:15.5' is read in one match; the general reading (which ';' separators take) agrees."""
+    text = ("-" if negative else "") + ":".join(parts)
+    assert number_to_float(text) == number_to_float(text.replace(":", ";"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6),
+    width=st.integers(0, 14),
+    precision=st.sampled_from([3, 5, 6, 8, 9]),
+    left=st.booleans(),
+)
+def test_sexagesimal_format_round_trips(value, width, precision, left):
+    """What %m writes reads back within its last unit, at least as wide as asked."""
+    text = format_number(value, f"%{'-' if left else ''}{width}.{precision}m")
+    unit = {3: 1 / 60, 5: 1 / 600, 6: 1 / 3600, 8: 1 / 36000, 9: 1 / 360000}[precision]
+    assert len(text) >= width
+    assert abs(number_to_float(text) - value) <= unit / 2 + 1e-9 * max(1.0, abs(value))
