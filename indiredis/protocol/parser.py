@@ -465,6 +465,7 @@ _NAME = r"[A-Za-z_][-A-Za-z0-9_.]*"
 _VALUE = r"""(?:"[^"<&\t\n\r]*"|'[^'<&\t\n\r]*')"""
 _ATTRS = rf"(?:[ \t\n]+{_NAME}[ \t\n]*=[ \t\n]*{_VALUE})*"
 _ATTR = re.compile(rf"""[ \t\n]+({_NAME})[ \t\n]*=[ \t\n]*(?:"([^"]*)"|'([^']*)')""")
+_DOUBLE_QUOTED_ATTR = re.compile(rf'[ \t\n]+({_NAME})[ \t\n]*=[ \t\n]*"([^"]*)"')
 _NAME_ONLY = re.compile(r"""[ \t\n]+name[ \t\n]*=[ \t\n]*"([^"]*)"\Z""")
 # what expat would refuse or rewrite (control characters, CR, non-characters), or
 # what the pattern does not decode (entities), or "]]>" that expat refuses in text: such messages
@@ -498,7 +499,10 @@ def _plain_attributes(text: str) -> dict[str, str] | None:
     only_name = _NAME_ONLY.match(text)  # most members: quicker than the general pattern
     if only_name is not None:
         return {"name": only_name.group(1)}
-    pairs = [(m.group(1), m.group(2) if m.group(2) is not None else m.group(3)) for m in _ATTR.finditer(text)]
+    if "'" not in text:  # every value in double quotes (as drivers write them): pairs in one call
+        pairs = _DOUBLE_QUOTED_ATTR.findall(text)
+    else:
+        pairs = [(m[1], m[2] if m[2] is not None else m[3]) for m in _ATTR.finditer(text)]
     attrs = dict(pairs)
     return attrs if len(attrs) == len(pairs) else None  # a repeated attribute is malformed
 

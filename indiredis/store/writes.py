@@ -152,16 +152,16 @@ class Writes:
     def hash(self, key: str, log_key: str, payload: str, length: int, fields: str) -> None:
         """Write ``fields`` (JSON strings: name, value, name, value ...) of a hash whose whole content is
         the JSON object ``payload``, and log the object if it changed."""
-        self._add(f"[{key},{log_key},{quote(payload)},{length},[{fields}]]")
+        self.add(f"[{key},{log_key},{quote(payload)},{length},[{fields}]]")
 
     def log(self, log_key: str, payload: str, length: int) -> None:
         """Log JSON data if it differs from the newest entry."""
-        self._add(f"[{log_key},{quote(payload)},{length}]")
+        self.add(f"[{log_key},{quote(payload)},{length}]")
 
     def publish(self, data: bytes) -> None:
         """Publish ``data`` on the channel, after the writes before it."""
         try:
-            self._add(f"[{quote(data.decode('utf-8'))}]")
+            self.add(f"[{quote(data.decode('utf-8'))}]")
         except UnicodeDecodeError:  # cannot travel as JSON text: published on its own
             self.command("PUBLISH", self.channel, data)
 
@@ -179,9 +179,7 @@ class Writes:
 
     def add(self, item: str) -> None:
         """A write made already (:meth:`JsonTemplate.item`)."""
-        self._add(item)
-
-    def _add(self, item: str) -> None:
-        self._items.append(item)
-        if len(self._items) >= MAX_WRITES_PER_CALL:
+        items = self._items
+        items.append(item)
+        if len(items) >= MAX_WRITES_PER_CALL:
             self.flush()
