@@ -45,9 +45,10 @@ def start_bridge(
 
 
 def bridge_python() -> str:
-    """The interpreter bridges run under: ``$BRIDGE_PYTHON`` if set (``/usr/bin/python3`` measures
-    the Debian package's stack: Debian's Python with python3-redis and python3-paho-mqtt), else this
-    one."""
+    """The interpreter bridges run under: ``$BRIDGE_PYTHON`` if set, else this one.  With
+    ``/usr/bin/python3`` this repository's ``indiredis`` runs on the libraries the Debian package
+    depends on (Debian's Python, python3-redis, python3-paho-mqtt ...) instead of the virtual
+    environment's from PyPI."""
     return os.environ.get("BRIDGE_PYTHON") or sys.executable
 
 
@@ -56,7 +57,10 @@ def stack(python: str) -> str:
     probe = (
         "import platform, redis; print(f'Python {platform.python_version()}, redis-py {redis.__version__}')"
     )
-    return subprocess.run([python, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    found = subprocess.run([python, "-c", probe], capture_output=True, text=True)
+    if found.returncode:
+        sys.exit(f"{python} cannot run the bridges: {found.stderr.strip().splitlines()[-1:]}")
+    return found.stdout.strip()
 
 
 def cpu_seconds(pid: int) -> float:

@@ -20,7 +20,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis.exceptions
 
@@ -52,6 +52,13 @@ _DYNAMIC_NUMBER = frozenset({"value", "float_number", "formatted_number"})
 _DYNAMIC_VALUE = frozenset({"value"})
 #: messages prepared between two yields to the event loop (see :meth:`RedisStore.prepare`)
 PREPARE_SLICE = 50
+
+
+class PreparedBatch(NamedTuple):
+    """A batch of writes :meth:`RedisStore.prepare` made, to be sent with :meth:`RedisStore.send`."""
+
+    pipe: Any  #: the redis-py pipeline holding the writes
+    number: int  #: the batch's place in the order batches are prepared (and sent) in
 
 
 @dataclass
@@ -194,6 +201,11 @@ class RedisStore:
         #: (device, property) -> True/False from enableBLOB instructions; (device, "") for a whole device
         self.blob_policy: dict[tuple[str, str], bool] = {}
         self._scripts_loaded_on: Any = None
+        # batches numbered as :meth:`prepare` begins them, and the newest Redis confirmed (they are sent
+        # one at a time, in order): writes made outside them wait for those begun before (note_outgoing)
+        self._begun = 0
+        self._confirmed = 0
+        self._confirmation = asyncio.Event()
         self._definition_sequence = 0  # microseconds since the epoch, strictly increasing
 
     def _next_definition_score(self) -> float:
@@ -222,14 +234,20 @@ class RedisStore:
         """
         await self.send(rconn, await self.prepare(rconn, messages))
 
-    async def prepare(self, rconn: Any, messages: Sequence[Message]) -> Any:
+    async def prepare(self, rconn: Any, messages: Sequence[Message]) -> PreparedBatch:
         """The first half of :meth:`apply`: update the model and return the pipeline of writes, not
-        sent yet (so that the next batch can be prepared while Redis runs this one).
+        sent yet (so that the next batch can be prepared while Redis runs this one).  Batches must be
+        sent in the order they were prepared, one at a time.
 
         Every PREPARE_SLICE messages it yields to the event loop: the batch sent before goes on
         being written to Redis's socket meanwhile (otherwise Redis would only get it once this one
         is ready, and Python and Redis would take turns instead of working at once), and client
-        commands and the heartbeat are not held up by a long batch."""
+        commands and the heartbeat are not held up by a long batch.
+
+        A batch given up half prepared (its connection failed, the task was cancelled) leaves the
+        model ahead of Redis, with hashes marked as written whole that never were: harmless, as its
+        messages go back to the channel and the next connection writes every hash whole again
+        (:meth:`load_scripts`)."""
 
         async def fill(writes: Writes) -> None:
             for index, message in enumerate(messages, 1):
@@ -237,7 +255,9 @@ class RedisStore:
                 if index % PREPARE_SLICE == 0:
                     await asyncio.sleep(0)  # let the loop send the batch before and serve the rest
 
-        return await self._fill(rconn, fill)
+        self._begun += 1
+        number = self._begun
+        return PreparedBatch(await self._fill(rconn, fill), number)
 
     async def _fill(self, rconn: Any, fill: Callable[[Writes], Awaitable[None]]) -> Any:
         if self._scripts_loaded_on is not rconn:
@@ -248,9 +268,29 @@ class RedisStore:
         writes.flush()
         return pipe
 
-    async def send(self, rconn: Any, pipe: Any) -> None:
-        """The second half of :meth:`apply`: run a prepared pipeline in one round trip (loading the
-        scripts again and repeating what failed if Redis flushed them meanwhile)."""
+    async def send(self, rconn: Any, batch: PreparedBatch) -> None:
+        """The second half of :meth:`apply`: run a prepared batch in one round trip."""
+        await self._send(rconn, batch.pipe)
+        self._confirmed = max(self._confirmed, batch.number)
+        self._confirmation.set()
+
+    def forget_unconfirmed(self) -> None:
+        """Batches prepared and not confirmed were abandoned (a connection ended; their messages go
+        back to the channel and are prepared again): nothing waits for them any more."""
+        self._confirmed = self._begun
+        self._confirmation.set()
+
+    async def _after_begun_batches(self) -> None:
+        """Wait until Redis confirmed every batch begun so far (the writes of a batch being prepared
+        may hold what the model held before)."""
+        begun = self._begun
+        while self._confirmed < begun:
+            self._confirmation.clear()
+            await self._confirmation.wait()
+
+    async def _send(self, rconn: Any, pipe: Any) -> None:
+        """Run a pipeline in one round trip (loading the scripts again and repeating what failed if
+        Redis flushed them meanwhile)."""
         commands = list(pipe.command_stack)
         results = await pipe.execute(raise_on_error=False)
         pairs = zip(commands, results, strict=True)
@@ -313,7 +353,9 @@ class RedisStore:
                 for prop in changed:
                     self._write_property(writes, prop, ())
 
-            await self.send(rconn, await self._fill(rconn, fill))
+            # a batch begun before the change may write the attributes with the old value: after it
+            await self._after_begun_batches()
+            await self._send(rconn, await self._fill(rconn, fill))
 
     async def clear(self, rconn: Any) -> None:
         """Remove every definition key under the prefix and forget the model (logs, last messages and

@@ -79,8 +79,9 @@ def _printf_literal(text: str) -> str:
 class JsonTemplate:
     """The JSON of a flat object of strings (exactly as :func:`to_json` writes it) with its fixed
     fields rendered once: only the ``dynamic`` fields are encoded for each write.  Built for one
-    hash (its key, history key and history length, as JSON literals and a number) with one set of
-    keys and fixed values; its owner builds it again when a key is added or a fixed value changes.
+    hash (``key`` and ``log_key`` given as JSON string literals, and the length of its history)
+    with one set of keys and fixed values; its owner builds a new one whenever it writes the hash
+    whole (a key added, a fixed value changed, a new Redis connection).
     """
 
     __slots__ = ("keys", "size", "json_format", "fields_format", "item_format")
@@ -151,7 +152,8 @@ class Writes:
 
     def hash(self, key: str, log_key: str, payload: str, length: int, fields: str) -> None:
         """Write ``fields`` (JSON strings: name, value, name, value ...) of a hash whose whole content is
-        the JSON object ``payload``, and log the object if it changed."""
+        the JSON object ``payload``, and log the object if it changed.  (:meth:`JsonTemplate.item`
+        makes the same item in one step: the two keep one layout.)"""
         self.add(f"[{key},{log_key},{quote(payload)},{length},[{fields}]]")
 
     def log(self, log_key: str, payload: str, length: int) -> None:
@@ -178,7 +180,7 @@ class Writes:
             self.pipe.evalsha(SCRIPT_SHAS["batch"], 0, receive_time(), self.channel, batch)
 
     def add(self, item: str) -> None:
-        """A write made already (:meth:`JsonTemplate.item`)."""
+        """Add a write item made already (by :meth:`JsonTemplate.item`), after the writes before it."""
         items = self._items
         items.append(item)
         if len(items) >= MAX_WRITES_PER_CALL:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 
 import indiredis
@@ -46,8 +47,11 @@ def stream(count: int) -> list[Message]:
     return events
 
 
-def test_a_batch_goes_to_redis_while_the_next_is_prepared(redis_proc):
-    """Batch 1 is being sent before batch 2's preparation ends, and everything arrives in order."""
+@pytest.mark.parametrize("slice_size", [redisstore.PREPARE_SLICE, 10**9])
+def test_a_batch_goes_to_redis_while_the_next_is_prepared(redis_proc, monkeypatch, slice_size):
+    """Batch 1 is being sent before batch 2's preparation ends, and everything arrives in order;
+    also when preparation does not yield (the Redis side yields once it started a send)."""
+    monkeypatch.setattr(redisstore, "PREPARE_SLICE", slice_size)
     events: list[str] = []
     link = RedisLink(indiredis.redis_server("127.0.0.1", redis_proc.port))
     store = link.store
@@ -93,7 +97,7 @@ def test_a_batch_goes_to_redis_while_the_next_is_prepared(redis_proc):
 def test_the_event_loop_is_served_while_a_batch_is_prepared(redis_proc, monkeypatch):
     """A long batch yields to the loop every PREPARE_SLICE messages (the batch before is written to
     Redis's socket meanwhile, and client commands are relayed)."""
-    monkeypatch.setattr(redisstore, "PREPARE_SLICE", 50)
+    monkeypatch.setattr(redisstore, "PREPARE_SLICE", 10)
     messages = stream(BATCH_SIZE)
     store = redisstore.RedisStore(indiredis.redis_server("127.0.0.1", redis_proc.port))
 
@@ -120,4 +124,45 @@ def test_the_event_loop_is_served_while_a_batch_is_prepared(redis_proc, monkeypa
         finally:
             await aclose(rconn)
 
-    assert asyncio.run(run()) >= (BATCH_SIZE - 1) // 50 - 1
+    assert asyncio.run(run()) >= (BATCH_SIZE - 1) // 10 - 1
+
+
+def test_a_clients_enableblob_during_a_batch_lands_after_it(redis_proc, tmp_path):
+    """A client's enableBLOB arriving while a batch is prepared (at one of its yields) changes the
+    ``blobs`` attribute; the batch already holds a whole write of that hash with the old value, so the
+    new value is written after the batch, and stays."""
+    definition = (
+        '<defBLOBVector device="Cam" name="B" state="Idle" perm="ro" timestamp="2026-01-01T00:00:00">'
+        '<defBLOB name="IMG"/></defBLOBVector>'
+    )
+    store = redisstore.RedisStore(
+        indiredis.redis_server("127.0.0.1", redis_proc.port), blob_folder=str(tmp_path)
+    )
+    key = store.keys.attributes("B", "Cam")
+
+    def parsed(xml: str) -> list[Message]:
+        return [event for event in IndiStreamParser().feed(xml.encode()) if isinstance(event, Message)]
+
+    async def run() -> tuple[str, str]:
+        rconn = aioredis.Redis(host="127.0.0.1", port=redis_proc.port, decode_responses=True)
+        try:
+            await store.apply(rconn, parsed(definition) + stream(0))
+
+            async def client() -> None:
+                await asyncio.sleep(0)  # runs at the batch's first yield
+                never = parsed('<enableBLOB device="Cam" name="B">Never</enableBLOB>')[0]
+                await store.note_outgoing(rconn, never)
+
+            enabling = asyncio.ensure_future(client())
+            prepared = await store.prepare(rconn, parsed(definition) + stream(3 * redisstore.PREPARE_SLICE))
+            # not a synchronisation: time for a write that jumped the queue to reach Redis (and show)
+            await asyncio.sleep(0.05)
+            await store.send(rconn, prepared)
+            await enabling
+            set_blob = '<setBLOBVector device="Cam" name="B" state="Ok" timestamp="2026-01-01T00:01:00"/>'
+            await store.apply(rconn, parsed(set_blob))
+            return store.model["Cam"]["B"].attrs["blobs"], await rconn.hget(key, "blobs")
+        finally:
+            await aclose(rconn)
+
+    assert asyncio.run(run()) == ("Disabled", "Disabled")

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from indiredis.protocol import format_number, number_to_float
+from indiredis.protocol import format_number, number_to_float, numbers
 
 
 @pytest.mark.parametrize(
@@ -100,3 +100,9 @@ def test_sexagesimal_format_round_trips(value, width, precision, left):
     unit = {3: 1 / 60, 5: 1 / 600, 6: 1 / 3600, 8: 1 / 36000, 9: 1 / 360000}[precision]
     assert len(text) >= width
     assert abs(number_to_float(text) - value) <= unit / 2 + 1e-9 * max(1.0, abs(value))
+
+
+@pytest.mark.parametrize("text", ["123:45:12.34", "-0:30", "5:30:00", "12.:30", "359:59:59.99"])
+def test_the_usual_forms_take_the_one_match_reading(text):
+    """What drivers send is read by the quick pattern (the rest takes the general reading)."""
+    assert numbers._USUAL_SEXAGESIMAL.match(text) is not None

@@ -142,6 +142,7 @@ class RedisLink(Link):
         rconn = redis_connection(self.server)
         try:
             await rconn.ping()
+            self.store.forget_unconfirmed()
             resume_consuming(inbound, "Redis", self.state)
             self._sessions += 1
             if self._sessions > 1:
@@ -185,15 +186,15 @@ class RedisLink(Link):
                     unconfirmed = []
                     continue
                 messages = [item for item in batch if isinstance(item, Message)]
-                pipe = await self.store.prepare(rconn, messages)
+                prepared = await self.store.prepare(rconn, messages)
                 if in_flight is not None:
                     await in_flight
                     in_flight, unconfirmed = None, list(batch)
                 if len(inbound):  # more is waiting: prepare it while Redis runs this
-                    in_flight = asyncio.ensure_future(self.store.send(rconn, pipe))
+                    in_flight = asyncio.ensure_future(self.store.send(rconn, prepared))
                     await asyncio.sleep(0)  # it starts writing to Redis now, not after the next batch
                 else:
-                    await self.store.send(rconn, pipe)
+                    await self.store.send(rconn, prepared)
                     unconfirmed = []
                 await self._request_blobs(messages, outbound)
                 await self._prune_blobs(messages)  # files are in place once parsed; Redis may still be busy
