@@ -11,7 +11,10 @@ this process's GIL) writing to a real redis-server.
   message's timestamp is in Redis);
 * latency: messages paced at 50 msg/s and at 1 000 msg/s; each one's latency is the time from its
   write to the socket until its publication on ``from_indi`` arrives (published after its keys are
-  written, so that is "in Redis").
+  written, so that is "in Redis");
+* floor: the 50 msg/s latency again with a trivial relay (read each message, PUBLISH it) in place of
+  the bridge, on the same interpreter: what process wake-ups and a Redis round trip cost on this
+  machine before the bridge does any work (at 50 msg/s every message wakes three idle processes).
 
 Prints messages per second and latency p50 / p99 per rate.
 """
@@ -19,6 +22,7 @@ Prints messages per second and latency p50 / p99 per rate.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -126,6 +130,47 @@ def latency_phase(fake: FakeIndiServer, subscriber: Subscriber, first: int, coun
     )
 
 
+# the least a bridge can do: read each message and PUBLISH it (no parsing, no keys), with redis-py
+RELAY = r"""
+import asyncio, sys
+import redis.asyncio as aioredis
+END = b"</setNumberVector>"
+async def relay(port, redis_port):
+    rconn = aioredis.Redis(host="127.0.0.1", port=redis_port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"<getProperties version='1.7'/>")
+    buffered = b""
+    while data := await reader.read(262144):
+        buffered += data
+        while (end := buffered.find(END)) >= 0:
+            message, buffered = buffered[: end + len(END)], buffered[end + len(END) :]
+            pipe = rconn.pipeline(transaction=False)
+            pipe.publish("from_indi", message)
+            await pipe.execute()
+asyncio.run(relay(int(sys.argv[1]), int(sys.argv[2])))
+"""
+
+
+def floor_phase(count: int) -> str:
+    """Latency at 50 msg/s through a trivial relay in place of the bridge: what the machine's
+    wake-ups and Redis round trips cost before the bridge does anything."""
+    with RedisProcess() as redis_proc, FakeIndiServer() as fake:
+        relay = subprocess.Popen([bridge_python(), "-c", RELAY, str(fake.port), str(redis_proc.port)])
+        try:
+            wait_for(lambda: b"getProperties" in fake.received, timeout=20, what="the relay to connect")
+            rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)  # kept: the subscriber uses it
+            subscriber = Subscriber(rconn)
+            try:
+                return "floor, a relay that only PUBLISHes each message: " + latency_phase(
+                    fake, subscriber, 1, count, 50
+                )
+            finally:
+                subscriber.close()
+        finally:
+            relay.terminate()
+            relay.wait(30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -176,6 +221,8 @@ def main() -> None:
         finally:
             bridge.terminate()
             bridge.wait(30)
+    if args.slow:
+        print(floor_phase(args.slow))
 
 
 if __name__ == "__main__":
