@@ -214,8 +214,10 @@ def main() -> None:
             subscriber = Subscriber(rconn)
             try:
                 first = args.messages + 1
-                print(latency_phase(fake, subscriber, first, args.slow, 50))
-                print(latency_phase(fake, subscriber, first + args.slow, args.fast, 1000))
+                for count, rate in ((args.slow, 50), (args.fast, 1000)):
+                    if count:
+                        print(latency_phase(fake, subscriber, first, count, rate))
+                        first += count
             finally:
                 subscriber.close()
         finally:
