@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 
 import indiredis
 from indiredis import tools
@@ -74,3 +76,29 @@ def test_redis_killed_and_restarted_empty_is_repopulated(redis_host, redis_proc,
         lines
     )  # one line per state change, not per retry
     assert any(line.startswith("connected to Redis") for line in lines[-10:])
+
+
+def test_a_redis_that_stops_answering_is_noticed_and_caught_up(redis_host, redis_proc, rconn, caplog):
+    """Redis frozen (SIGSTOP: the connection stays up, nothing answers): the bridge says so within
+    seconds, whatever redis-py's own read timeout, and catches up once Redis answers again."""
+    caplog.set_level(logging.INFO, logger="indiredis")
+    with RepliesToGetProperties() as fake:
+        bridge = make_inditoredis(indiredis.indi_server("127.0.0.1", fake.port), redis_host)
+        with run_bridge(bridge):
+            wait_for(lambda: tools.devices(rconn, redis_host) == ["Fake"], what="device")
+            os.kill(redis_proc.proc.pid, signal.SIGSTOP)
+            try:
+                for value in range(1, 30):  # sent while Redis is frozen
+                    fake.set_value(value)
+                wait_for(lambda: not bridge.ready, timeout=15, what="bridge to notice")
+                assert "did not answer" in bridge.status
+            finally:
+                os.kill(redis_proc.proc.pid, signal.SIGCONT)
+            wait_for(lambda: bridge.ready, timeout=30, what="bridge to reconnect")
+            wait_for(
+                lambda: tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value") == "29",
+                timeout=10,
+                what="the latest value after Redis answers again",
+            )
+    lines = [r.getMessage() for r in caplog.records]
+    assert any("Redis unavailable" in line and "did not answer" in line for line in lines), lines

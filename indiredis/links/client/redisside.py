@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -44,6 +45,24 @@ HEARTBEAT_EXPIRY = 5  # seconds the heartbeat key lives when not rewritten
 
 
 CLOSE_TIMEOUT = 2.0  # seconds a connection may take to close before it is abandoned
+#: seconds Redis may take to answer the first PING of a connection or a heartbeat before the link
+#: counts it gone: one that stopped answering (frozen, or cut off without a reset) is noticed within
+#: HEARTBEAT_PERIOD + ANSWER_TIMEOUT, on every redis-py version
+ANSWER_TIMEOUT = 5.0
+
+T = TypeVar("T")
+
+
+async def answered(request: Awaitable[T], what: str) -> T:
+    """Await a Redis request, or raise ConnectionError when Redis does not answer in ANSWER_TIMEOUT.
+
+    ``wait_for`` runs the request as a task of its own: a cancellation scope on this task (asyncio.timeout)
+    would be confused by async-timeout 4.0.2 under Debian's redis-py 4.3, which cancels without
+    ``uncancel()`` (see :meth:`RedisLink._apply`), and its CancelledError would end the bridge."""
+    try:
+        return await asyncio.wait_for(request, ANSWER_TIMEOUT)
+    except TimeoutError:
+        raise ConnectionError(f"Redis did not answer {what} within {ANSWER_TIMEOUT:g} s") from None
 
 
 async def aclose(resource: Any) -> None:
@@ -64,10 +83,16 @@ def redis_connection(server: RedisServer, **options: Any) -> aioredis.Redis:
     times by default): a Redis restarted between two writes would otherwise go
     unnoticed, and one that came back empty would never be repopulated.  Every
     connection error surfaces, and the link reconnects and resynchronises.
+
+    Reads have no timeout of redis-py's (it has none before version 5 and 5 s
+    after, and the pub/sub relay waits for messages without end); the link
+    times the first PING and the heartbeat itself (:func:`answered`), so a
+    Redis that stops answering is noticed alike on every version.
     """
     return aioredis.Redis(
         **redis_connection_options(server),
         socket_connect_timeout=5,
+        socket_timeout=None,
         socket_keepalive=True,
         retry=Retry(NoBackoff(), 0),
         **options,
@@ -130,7 +155,7 @@ class RedisLink(Link):
     async def _beat(self, rconn: aioredis.Redis) -> None:
         key = KeySpace(self.server.keyprefix).heartbeat()
         while True:
-            await rconn.set(key, self.heartbeat(), ex=HEARTBEAT_EXPIRY)
+            await answered(rconn.set(key, self.heartbeat(), ex=HEARTBEAT_EXPIRY), "the heartbeat")
             await asyncio.sleep(HEARTBEAT_PERIOD)
 
     @property
@@ -141,7 +166,7 @@ class RedisLink(Link):
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         rconn = redis_connection(self.server)
         try:
-            await rconn.ping()
+            await answered(rconn.ping(), "PING")
             self.store.forget_unconfirmed()
             resume_consuming(inbound, "Redis", self.state)
             self._sessions += 1
