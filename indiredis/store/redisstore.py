@@ -71,11 +71,10 @@ class PropertyModel:
     elements: dict[str, dict[str, str]] = field(default_factory=dict)
     #: "" for the attributes hash, else an element name -> (key, history key) as JSON string literals
     keys: dict[str, tuple[str, str]] = field(default_factory=dict)
-    #: the JSON templates of its hashes ("" for the attributes), dropped when a fixed value changes
+    #: the JSON templates of its hashes ("" for the attributes), each made when its hash was last
+    #: written whole on this Redis connection: while it lasts, writes set only the fields a set*Vector
+    #: changes; dropped when a fixed value changes, cleared on a new connection
     templates: dict[str, JsonTemplate] = field(default_factory=dict)
-    #: the hashes written whole on this Redis connection with their current template: later writes
-    #: set only the fields a set*Vector changes
-    whole: set[str] = field(default_factory=set)
 
     @property
     def vector(self) -> str:
@@ -93,7 +92,7 @@ class PropertyModel:
             writes.hash(key, log_key, to_json(data), length, flat_fields(data))
             return
         template = self.templates.get(part)
-        if template is not None and template.size == len(data) and part in self.whole:
+        if template is not None and template.size == len(data):
             item = template.item(data)
             if item is None:
                 payload, fields = template.render(data)
@@ -106,13 +105,11 @@ class PropertyModel:
         else:
             dynamic = _DYNAMIC_NUMBER if self.kind is VectorKind.NUMBER else _DYNAMIC_VALUE
         template = self.templates[part] = JsonTemplate(data, dynamic, key, log_key, length)
-        self.whole.add(part)
         writes.hash(key, log_key, template.render(data)[0], length, flat_fields(data))
 
     def changed(self, part: str) -> None:
         """A fixed value of a hash changed: render it again, and write it whole."""
         self.templates.pop(part, None)
-        self.whole.discard(part)
 
 
 def _number_limits(attrs: dict[str, str]) -> None:
@@ -245,7 +242,7 @@ class RedisStore:
         commands and the heartbeat are not held up by a long batch.
 
         A batch given up half prepared (its connection failed, the task was cancelled) leaves the
-        model ahead of Redis, with hashes marked as written whole that never were: harmless, as its
+        model ahead of Redis, with hashes taken as written whole that never were: harmless, as its
         messages go back to the channel and the next connection writes every hash whole again
         (:meth:`load_scripts`)."""
 
@@ -315,7 +312,7 @@ class RedisStore:
         self._scripts_loaded_on = rconn
         for properties in self.model.values():
             for prop in properties.values():
-                prop.whole.clear()
+                prop.templates.clear()
 
     def blobs_enabled(self, device: str, name: str) -> bool:
         """Whether BLOB data may arrive on this connection for the property."""

@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from datetime import UTC, datetime
 from typing import Any
+
+from ..protocol.xmlout import indi_timestamp
 
 # ARGV[1] = receive time, ARGV[2] = channel, ARGV[3] = a JSON array of writes, applied in order:
 #   [hash, log, json, length, [field, value, ...]]: HSET the fields, push the hash's JSON on the log if
@@ -134,11 +135,6 @@ def flat_fields(data: dict[str, str]) -> str:
     return ",".join(f"{quote(name)},{quote(value)}" for name, value in data.items())
 
 
-def receive_time() -> str:
-    """The receive time written in history entries (ISO 8601, UTC)."""
-    return datetime.now(UTC).replace(tzinfo=None).isoformat(sep="T", timespec="microseconds")
-
-
 class Writes:
     """The writes of one batch into one pipeline (see the module docstring).
 
@@ -177,7 +173,7 @@ class Writes:
         if self._items:
             batch = "[" + ",".join(self._items) + "]"
             self._items = []
-            self.pipe.evalsha(SCRIPT_SHAS["batch"], 0, receive_time(), self.channel, batch)
+            self.pipe.evalsha(SCRIPT_SHAS["batch"], 0, indi_timestamp(), self.channel, batch)
 
     def add(self, item: str) -> None:
         """Add a write item made already (by :meth:`JsonTemplate.item`), after the writes before it."""
