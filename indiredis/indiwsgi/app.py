@@ -22,12 +22,12 @@ from urllib.parse import quote, unquote, urlsplit
 
 import redis
 
+from .. import tools
 from ..errors import FormError, SetError
 from ..events import journal_fields
 from ..hosts import RedisServer, redis_connection_options
 from ..store.keys import KeySpace
 from ..store.retention import element_files
-from ..tools import _text
 from . import pages
 from .auth import SESSION_SECONDS, LoginLimiter, Sessions, User, same_token, verify_password
 from .forms import read_form
@@ -357,8 +357,7 @@ class WebApp:
         viewer = self.viewer(environ)
         if not parts:
             devices = read_devices(self.rconn, self.redis_host)
-            message = self.rconn.get(self.keys.messages())
-            text = _text(message) if message else ""
+            text = tools.last_message(self.rconn, self.redis_host) or ""
             body = pages.device_list(devices, text, viewer.root)
             return Response("200 OK", pages.page("INDI devices", body, viewer, devices))
         if len(parts) == 2 and parts[0] == "device" and self._known(parts[1]):

@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 
+from .. import tools
 from ..hosts import RedisServer
 from ..store.keys import KeySpace
 from ..tools import _text
@@ -227,8 +228,8 @@ class LiveCache:
             version = self._list_version
 
         def read() -> Any:
-            message = self.rconn.get(self.keys.messages())
-            return devices_state(read_devices(self.rconn, self.server), _text(message or b""))
+            message = tools.last_message(self.rconn, self.server) or ""
+            return devices_state(read_devices(self.rconn, self.server), message)
 
         return self._cached("devices", version, read)
 
