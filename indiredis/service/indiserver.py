@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
-from .config import CONFIG_DIR, EX_CONFIG, parse_file
+from .config import CONFIG_DIR, EX_CONFIG, Key, _convert, parse_file
 
 DEFAULT_CONFIG = CONFIG_DIR / "indiserver.ini"
 DEFAULT_FIFO = "/run/indiredis/indiserver.fifo"
@@ -70,14 +70,11 @@ class IndiserverSettings:
 def _whole(
     section: configparser.SectionProxy, key: str, default: int, low: int, high: int, where: str
 ) -> int:
-    text = section.get(key, str(default)).strip()
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"{where} {key} = {text!r} is not a whole number") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{where} {key} = {value} is out of range ({low}-{high})")
-    return value
+    """``key`` of ``section`` as a whole number from ``low`` to ``high`` (read as the bridges' keys are)."""
+    number: int = _convert(
+        Key(key, int, default, KEYS[key], low=low, high=high), section.get(key, str(default)), where
+    )
+    return number
 
 
 def _common_port(path: Path) -> int:
