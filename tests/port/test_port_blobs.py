@@ -65,8 +65,9 @@ def frame(client: RawClient, mark: int) -> None:
     client.read_until(FRAME, start=mark, timeout=60)
 
 
-def frames_before_and_after(port: int, restart: Callable[[], None]) -> None:
-    """A client enables BLOBs once and gets a frame; after ``restart`` it gets one again without asking."""
+def frames_before_and_after(port: int, restart: Callable[[], None], told_after_restart: bytes = b"") -> None:
+    """A client enables BLOBs once and gets a frame; after ``restart`` (and, if given, a message matching
+    the pattern ``told_after_restart``) it gets one again without asking."""
     with RawClient(port) as client:
         client.send("<getProperties version='1.7'/>")
         ccd_ready_for_frames(client, 0)
@@ -74,6 +75,8 @@ def frames_before_and_after(port: int, restart: Callable[[], None]) -> None:
         frame(client, 0)
         mark = len(client.received)
         restart()
+        if told_after_restart:
+            client.read_until(told_after_restart, start=mark, timeout=60)
         ccd_ready_for_frames(client, mark)
         frame(client, mark)
 
@@ -202,14 +205,7 @@ def test_after_indiserver_restarts_clients_get_delproperty_for_what_vanished_and
             run_bridge(make_mqtttoport("kstars-restart", mqtt_host, port=port, host="127.0.0.1")),
         ):
             wait_until_listed(port, f"{CCD}.CONNECTION.CONNECT")
-            with RawClient(port) as client:
-                client.send("<getProperties version='1.7'/>")
-                ccd_ready_for_frames(client, 0)
-                client.send(f"<enableBLOB device='{CCD}'>Also</enableBLOB>")
-                frame(client, 0)
-                mark = len(client.received)
-                indi.restart()
-                client.read_until(rb"<delProperty[^>]*CCD Simulator[^>]*CCD_EXPOSURE", start=mark, timeout=60)
-                ccd_ready_for_frames(client, mark)
-                frame(client, mark)
+            frames_before_and_after(
+                port, indi.restart, told_after_restart=rb"<delProperty[^>]*CCD Simulator[^>]*CCD_EXPOSURE"
+            )
     assert not [r for r in caplog.records if r.name.startswith("asyncio") or r.exc_info]

@@ -10,8 +10,10 @@ the module; the test that kills indiserver comes last.
 from __future__ import annotations
 
 import base64
+import contextlib
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +22,8 @@ import redis
 import indiredis
 from indiredis import tools
 from indiredis.bridges import make_inditoredis
+from indiredis.core.bridge import Bridge
+from indiredis.hosts import RedisServer
 from indiredis.indiwsgi import make_wsgi_app
 from indiredis.indiwsgi.auth import User, hash_password
 from tests.support.bridgethread import run_bridge
@@ -41,10 +45,26 @@ class World:
         self.url, self.redis_host, self.rconn, self.indiserver = url, redis_host, rconn, indiserver
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+@contextlib.contextmanager
+def web_panel(bridge: Bridge, redis_host: RedisServer, blobs: Path, users: dict[str, User]) -> Iterator[str]:
+    """The web panel served by waitress on a free port while ``bridge`` runs: its URL, once the bridge is
+    ready."""
     import waitress
 
+    port = free_port()
+    app = make_wsgi_app(redis_host, blobs, users=users)
+    server = waitress.create_server(app, host="127.0.0.1", port=port)
+    thread = threading.Thread(target=server.run, daemon=True)
+    with run_bridge(bridge):
+        thread.start()
+        wait_for(lambda: bridge.ready, what="the bridge ready")
+        yield f"http://127.0.0.1:{port}"
+        server.close()
+        app.close()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
     blobs = tmp_path_factory.mktemp("blobs")
     with RedisProcess() as redis_proc, IndiServerProcess() as indiserver:
         redis_host = indiredis.redis_server(host="127.0.0.1", port=redis_proc.port)
@@ -52,17 +72,9 @@ def world(tmp_path_factory):
         bridge = make_inditoredis(
             indiredis.indi_server("127.0.0.1", indiserver.port), redis_host, blob_folder=str(blobs)
         )
-        port = free_port()
         users = {"olga": User("olga", "operator", hash_password(PASSWORD))}
-        app = make_wsgi_app(redis_host, blobs, users=users)
-        server = waitress.create_server(app, host="127.0.0.1", port=port)
-        thread = threading.Thread(target=server.run, daemon=True)
-        with run_bridge(bridge):
-            thread.start()
-            wait_for(lambda: bridge.ready, what="inditoredis ready")
-            yield World(f"http://127.0.0.1:{port}", redis_host, rconn, indiserver)
-            server.close()
-            app.close()
+        with web_panel(bridge, redis_host, blobs, users) as url:
+            yield World(url, redis_host, rconn, indiserver)
         rconn.close()
 
 

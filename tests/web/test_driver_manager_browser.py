@@ -4,19 +4,15 @@ while the telescope keeps running; an observer cannot use it."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import redis
 
 import indiredis
 from indiredis import tools
 from indiredis.bridges import make_driverstoredis
-from indiredis.indiwsgi import make_wsgi_app
 from indiredis.indiwsgi.auth import User, hash_password
 from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE as MANAGER
-from tests.support.bridgethread import run_bridge
-from tests.support.servers import RedisProcess, free_port, wait_for
+from tests.support.servers import RedisProcess, wait_for
 from tests.web import test_browser as web
 from tests.web.test_browser import PASSWORD, World, block, show
 
@@ -32,8 +28,6 @@ browser, desktop = web.browser, web.desktop  # the browser test's fixtures, logg
 def world(tmp_path_factory):
     """Redis, driverstoredis with the telescope and CCD simulators, and the web server (an operator olga,
     an observer oscar)."""
-    import waitress
-
     blobs = tmp_path_factory.mktemp("blobs")
     with RedisProcess() as redis_proc:
         redis_host = indiredis.redis_server(host="127.0.0.1", port=redis_proc.port)
@@ -41,22 +35,14 @@ def world(tmp_path_factory):
         bridge = make_driverstoredis(
             ["indi_simulator_telescope", "indi_simulator_ccd"], redis_host, blob_folder=str(blobs)
         )
-        port = free_port()
         users = {
             "olga": User("olga", "operator", hash_password(PASSWORD)),
             "oscar": User("oscar", "observer", hash_password(PASSWORD)),
         }
-        app = make_wsgi_app(redis_host, blobs, users=users)
-        server = waitress.create_server(app, host="127.0.0.1", port=port)
-        thread = threading.Thread(target=server.run, daemon=True)
-        with run_bridge(bridge):
-            thread.start()
-            wait_for(lambda: bridge.ready, what="driverstoredis ready")
-            world = World(f"http://127.0.0.1:{port}", redis_host, rconn, None)  # type: ignore[arg-type]
+        with web.web_panel(bridge, redis_host, blobs, users) as url:
+            world = World(url, redis_host, rconn, None)  # type: ignore[arg-type]
             world.pool = bridge.indi_side  # type: ignore[attr-defined]
             yield world
-            server.close()
-            app.close()
         rconn.close()
 
 
