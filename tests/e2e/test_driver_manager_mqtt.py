@@ -16,8 +16,7 @@ from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import IndiStreamParser
 from tests.support.bridgethread import run_bridge
-from tests.support.indiclient import indi_getprop as getprop
-from tests.support.indiclient import wait_listed
+from tests.support.inditools import getprop, wait_listed
 from tests.support.servers import MosquittoProcess, free_port, port_open, wait_for
 
 TELESCOPE = "Telescope Simulator"
@@ -126,7 +125,7 @@ def test_driver_manager_through_mqtt_and_the_port_with_indi_tools(chain):
     assert pool.router.owner(TELESCOPE).process.pid == telescope_pid and not watcher.deleted(TELESCOPE, mark)
     wait_for(lambda: pool.router.owner(CCD) is not None, timeout=20, what="the CCD back")
     assert pool.router.owner(CCD).process.pid != ccd_pid
-    assert f"{TELESCOPE}.CONNECTION.CONNECT=On" in getprop(port, f"{TELESCOPE}.CONNECTION.*")
+    assert f"{TELESCOPE}.CONNECTION.CONNECT=On" in getprop(port, f"{TELESCOPE}.CONNECTION.*").stdout
 
     # stop deletes the CCD's device; start brings it back
     mark = len(watcher.seen())
@@ -138,7 +137,7 @@ def test_driver_manager_through_mqtt_and_the_port_with_indi_tools(chain):
         "indi_simulator_ccd_STATUS.STATE=Idle",
         "the CCD shown stopped",
     )
-    assert not getprop(port, f"{CCD}.CONNECTION.*")
+    assert not getprop(port, f"{CCD}.CONNECTION.*").stdout
     setprop(port, "-s", f"{MANAGER}.indi_simulator_ccd_CONTROL.START=On")
     wait_listed(port, f"{CCD}.CONNECTION.*", f"{CCD}.CONNECTION.CONNECT", "the CCD back after start")
     assert pool.router.owner(TELESCOPE).process.pid == telescope_pid

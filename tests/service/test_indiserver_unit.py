@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.daemons import BIN
-from tests.support.indiclient import wait_listed
+from tests.support.inditools import wait_listed
 from tests.support.servers import free_port, port_open, wait_for
 
 ROOT = Path(__file__).parents[2]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import indiredis
 from indiredis import tools
 from indiredis.hosts import RedisServer
@@ -37,25 +35,4 @@ def connect_device(rconn, server, device: str) -> None:
         lambda: tools.elements_dict(rconn, server, "CONNECT", "CONNECTION", device).get("value") == "On",
         timeout=20,
         what=f"{device} to connect",
-    )
-
-
-def indi_getprop(port: int, spec: str, host: str = "127.0.0.1") -> str:
-    """What Debian's ``indi_getprop`` (indi-bin) lists for ``spec`` (``device.property.element``, ``*``
-    allowed) from the INDI server on ``port``, waiting 2 s for definitions."""
-    return subprocess.run(
-        ["indi_getprop", "-h", host, "-p", str(port), "-t", "2", spec],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    ).stdout
-
-
-def wait_listed(port: int, spec: str, text: str, what: str) -> str:
-    """Wait until ``indi_getprop`` lists ``text`` for ``spec``; the listing."""
-    return wait_for(
-        lambda: (listing := indi_getprop(port, spec)) and text in listing and listing,
-        timeout=30,
-        interval=0.5,
-        what=what,
     )

@@ -31,6 +31,16 @@ def value(port: int, spec: str) -> str:
     return getprop(port, "-1", spec).stdout.strip()
 
 
+def wait_listed(port: int, spec: str, text: str, what: str) -> str:
+    """Wait until ``indi_getprop`` lists ``text`` for ``spec``; the listing."""
+    return wait_for(
+        lambda: (listing := getprop(port, spec).stdout) and text in listing and listing,
+        timeout=30,
+        interval=0.5,
+        what=what,
+    )
+
+
 def setprop(port: int, *specs: str) -> subprocess.CompletedProcess[str]:
     """Run ``indi_setprop`` against ``port`` (it sends, shuts its socket for writing and exits)."""
     return subprocess.run(
