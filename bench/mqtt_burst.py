@@ -35,10 +35,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchbridge import cpu_seconds, start_bridge  # noqa: E402
 
-from tests.support.mountstream import StandinServers, StreamWatcher  # noqa: E402
+from tests.support.mountstream import STANDIN, StandinServers, StreamWatcher  # noqa: E402
 from tests.support.servers import MosquittoProcess, RedisProcess, wait_for  # noqa: E402
 
-STANDIN = ROOT / "tests" / "support" / "mount_standin.py"
 STALL = 15.0  # seconds without a new arrival before the burst is taken as over
 BURST_REQUEST = (
     b'<newSwitchVector device="{device}" name="BURST"><oneSwitch name="GO">On</oneSwitch></newSwitchVector>'

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import re
 import statistics
@@ -39,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchbridge import start_bridge  # noqa: E402
+from benchbridge import cpu_seconds, start_bridge  # noqa: E402
 
 import indiredis  # noqa: E402
 from indiredis import tools  # noqa: E402
@@ -61,12 +60,6 @@ users = {{"bench": User("bench", "observer", hash_password({password!r}))}} if {
 app = make_wsgi_app(indiredis.redis_server("127.0.0.1", {redis_port}), users=users)
 make_server(app, host="127.0.0.1", port={web_port}).run()
 """
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class Updates:
