@@ -67,14 +67,15 @@ def _check_name(what: str, value: str) -> str:
     return value
 
 
-def _check_tls(host: _Host, ssl: bool, ca: str, cert: str, key: str) -> None:
-    """Normalise the TLS fields (None -> '') and check that they agree."""
-    _set(host, "ssl", bool(ssl))
-    for name, value in (("ssl_ca_certs", ca), ("ssl_certfile", cert), ("ssl_keyfile", key)):
-        _set(host, name, value or "")
+def _check_tls(host: RedisServer | MQTTServer) -> None:
+    """Normalise the host's TLS fields (None -> '') and check that they agree."""
+    _set(host, "ssl", bool(host.ssl))
+    for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+        _set(host, name, getattr(host, name) or "")
+    ca, cert, key = host.ssl_ca_certs, host.ssl_certfile, host.ssl_keyfile
     if (cert or key) and not (cert and key):
         raise ValueError("a TLS client certificate needs both ssl_certfile and ssl_keyfile")
-    if (ca or cert) and not ssl:
+    if (ca or cert) and not host.ssl:
         raise ValueError("TLS files are given but ssl is not enabled")
 
 
@@ -123,7 +124,7 @@ class RedisServer(_Host):
         _set(self, "db", int(self.db))
         if not isinstance(self.keyprefix, str):
             raise ValueError("keyprefix must be a string")
-        _check_tls(self, self.ssl, self.ssl_ca_certs, self.ssl_certfile, self.ssl_keyfile)
+        _check_tls(self)
         _check_name("host", self.host)
         _set(self, "port", _check_port(self.port))
         _set(self, "password", self.password or "")
@@ -163,7 +164,7 @@ class MQTTServer(_Host):
                 raise ValueError(f"topic {topic!r} must not contain MQTT wildcards")
         if len(set(topics)) != 4:
             raise ValueError("the four MQTT topics must differ")
-        _check_tls(self, self.ssl, self.ssl_ca_certs, self.ssl_certfile, self.ssl_keyfile)
+        _check_tls(self)
         _check_name("host", self.host)
         _set(self, "port", _check_port(self.port))
         _set(self, "username", self.username or "")
