@@ -39,6 +39,12 @@ def safe_name_part(text: str, limit: int = 64) -> str:
     return cleaned or "_"
 
 
+def element_prefix(device: str, name: str, element: str) -> str:
+    """The file-name prefix of the element's BLOB files (what :meth:`BlobFolder.path_for` names them
+    with, and what the retention looks for)."""
+    return "_".join(safe_name_part(part) for part in (device, name, element)) + "_"
+
+
 def safe_suffix(fmt: str) -> str:
     """The file suffix for a BLOB format: ``.fits.z`` -> ``.fits`` (data is stored decompressed)."""
     if fmt.endswith(".z"):
@@ -277,13 +283,9 @@ class BlobFolder:
 
     def path_for(self, device: str, name: str, element: str, stamp: str, fmt: str) -> Path:
         """Where a BLOB goes; always directly inside the folder."""
-        parts = (
-            safe_name_part(device),
-            safe_name_part(name),
-            safe_name_part(element),
-            safe_name_part(stamp, 32),
+        path = self.folder / (
+            element_prefix(device, name, element) + safe_name_part(stamp, 32) + safe_suffix(fmt)
         )
-        path = self.folder / ("_".join(parts) + safe_suffix(fmt))
         if path.parent != self.folder:  # cannot happen with the sanitised parts; belt and braces
             raise BlobError("unsafe BLOB path")
         return path

@@ -14,14 +14,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .blobs import safe_name_part
+from .blobs import element_prefix
 
 log = logging.getLogger(__name__)
-
-
-def element_prefix(device: str, name: str, element: str) -> str:
-    """The file-name prefix of the element's BLOB files."""
-    return "_".join(safe_name_part(part) for part in (device, name, element)) + "_"
 
 
 @dataclass(frozen=True)
