@@ -308,11 +308,10 @@ class DriverPool:
         give_up: GiveUp | None = None,
         blobs: BlobSinks | None = None,
     ) -> None:
-        if not drivers:
-            raise ValueError("driverstoredis needs at least one driver executable")
         self.drivers: list[DriverProcess] = []
-        for executable in drivers:
-            self.drivers.append(DriverProcess(executable, driver_key(Path(executable).name, self._keys())))
+        self._inbound: Channel[InboundItem] | None = None
+        self._actions: set[asyncio.Task[None]] = set()  # clients' actions and reloads under way
+        self.set_drivers(drivers)  # none running yet: this only names them
         self.max_message_size = max_message_size
         self.forward_snoop_requests = forward_snoop_requests
         self.manager = ManagerDevice(manager_device)
@@ -321,11 +320,13 @@ class DriverPool:
         self.router: Router[DriverProcess] = Router()
         self.client_blobs = BlobPolicy()
         self.state = LinkState("drivers", "driver")
-        self._inbound: Channel[InboundItem] | None = None
-        self._actions: set[asyncio.Task[None]] = set()  # clients' actions and reloads under way
 
     def _keys(self) -> list[str]:
         return [driver.key for driver in self.drivers]
+
+    def _manager_definitions(self) -> list[Message]:
+        """The Driver Manager device's definitions for the drivers as they are now."""
+        return self.manager.definitions(d.report() for d in self.drivers)
 
     # -- status ----------------------------------------------------------------------------
     def _update_state(self) -> None:
@@ -363,7 +364,7 @@ class DriverPool:
         """Run every driver and route until cancelled; then stop them all."""
         self._inbound = inbound
         await inbound.put(Reset())  # whatever the store held before belongs to an older run
-        await self._publish(self.manager.definitions(d.report() for d in self.drivers))
+        await self._publish(self._manager_definitions())
         for driver in self.drivers:
             self._launch(driver)
         try:
@@ -545,7 +546,7 @@ class DriverPool:
     async def _manager_request(self, message: Message) -> None:
         """A client's message for the Driver Manager device."""
         if message.tag == Tag.GET_PROPERTIES:
-            await self._publish(self.manager.definitions(d.report() for d in self.drivers))
+            await self._publish(self._manager_definitions())
             return
         verdict = self.manager.request(message, self._keys())
         if isinstance(verdict, Refusal):
@@ -680,7 +681,7 @@ class DriverPool:
     ) -> None:
         targets = self.router.snoop_request(driver, message)
         if message.device and message.device == self.manager.device:  # the pool's own device answers at once
-            for definition in self.manager.definitions(d.report() for d in self.drivers):
+            for definition in self._manager_definitions():
                 if not message.name or definition.name == message.name:
                     driver.send(definition)
             return
