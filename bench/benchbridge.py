@@ -9,6 +9,11 @@ from pathlib import Path
 from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.support.procstats import cpu_seconds, peak_rss_mib  # noqa: E402  (re-exported for the benches)
+
+__all__ = ["ROOT", "bridge_python", "cpu_seconds", "peak_rss_mib", "stack", "start_bridge"]
 
 
 def start_bridge(
@@ -61,20 +66,3 @@ def stack(python: str) -> str:
     if found.returncode:
         sys.exit(f"{python} cannot run the bridges: {found.stderr.strip().splitlines()[-1:]}")
     return found.stdout.strip()
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) process ``pid`` has used so far, from /proc; 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mib(pid: int) -> float:
-    """A process's peak resident memory so far, in MiB (VmHWM from ``/proc/<pid>/status``)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")

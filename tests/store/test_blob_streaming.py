@@ -25,6 +25,7 @@ from indiredis.protocol import IndiStreamParser, Message
 from indiredis.store.blobs import Base64Stream, BlobError, BlobFolder, BlobStreams
 from tests.support.bridgethread import run_bridge
 from tests.support.fakeindi import FakeIndiServer
+from tests.support.procstats import peak_rss_mib
 from tests.support.servers import wait_for
 
 MIB = 1024 * 1024
@@ -149,13 +150,6 @@ def pieces(size: int, digest: hashlib._Hash) -> Iterator[bytes]:
         digest.update(chunk)
         left -= len(chunk)
         yield wrapped(chunk) + b"\n"
-
-
-def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
 
 
 @pytest.mark.timeout(300)
