@@ -362,10 +362,15 @@ class _MqttLink(Link):
             raise
         return verdict
 
-    def _parse_body(self, topic: str, body: memoryview, header: FrameHeader) -> list[Message]:
-        messages, problems = parse_document(body, self.max_message_size, self.blobs)
+    def _parse(self, topic: str, data: bytes | memoryview) -> tuple[list[Message], bool]:
+        """The complete messages in ``data``, and whether anything in it was malformed (logged)."""
+        messages, problems = parse_document(data, self.max_message_size, self.blobs)
         for problem in problems:
             report_malformed(f"MQTT topic {topic}", problem)
+        return messages, bool(problems)
+
+    def _parse_body(self, topic: str, body: memoryview, header: FrameHeader) -> list[Message]:
+        messages, _ = self._parse(topic, body)
         if len(messages) != header.count:
             report_malformed(
                 f"MQTT topic {topic}",
@@ -374,11 +379,9 @@ class _MqttLink(Link):
         return messages
 
     def _parse_single(self, topic: str, payload: bytes) -> Message | None:
-        messages, problems = parse_document(payload, self.max_message_size, self.blobs)
-        for problem in problems:
-            report_malformed(f"MQTT topic {topic}", problem)
-        if len(messages) != 1 or problems:
-            if not problems:
+        messages, malformed = self._parse(topic, payload)
+        if len(messages) != 1 or malformed:
+            if not malformed:
                 report_malformed(
                     f"MQTT topic {topic}", Malformed("not one complete INDI message", payload[:80])
                 )
