@@ -162,16 +162,13 @@ def write_definition_order(
     keys: KeySpace,
     device: str,
     name: str,
-    element_names: Sequence[str] | None,
+    element_names: Sequence[str],
     score: float,
 ) -> None:
     """Keep the driver's order beside the original's keys: the property joins the device's
     ``propertyorder`` sorted set at ``score`` unless already there (its first definition counts), and
-    its ``elementorder`` list is rewritten; ``element_names`` None forgets the property instead."""
-    if element_names is None:
-        command("ZREM", keys.propertyorder(device), name)
-        command("DEL", keys.elementorder(name, device))
-        return
+    its ``elementorder`` list is rewritten (a deleted property leaves both:
+    :meth:`RedisStore._delete_property`)."""
     command("ZADD", keys.propertyorder(device), "NX", score, name)
     command("DEL", keys.elementorder(name, device))
     if element_names:
@@ -588,7 +585,8 @@ class RedisStore:
         stale = [keys.attributes(name, device), keys.elements(name, device)]
         writes.command("DEL", *stale, *(keys.elementattributes(e, name, device) for e in elements))
         writes.command("SREM", keys.properties(device), name)
-        write_definition_order(writes.command, keys, device, name, None, 0.0)
+        writes.command("ZREM", keys.propertyorder(device), name)
+        writes.command("DEL", keys.elementorder(name, device))
 
     def _delete_device(self, writes: Writes, device: str) -> None:
         for name in list(self.model.get(device, {})):
