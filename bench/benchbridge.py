@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.procstats import cpu_seconds, peak_rss_mib  # noqa: E402  (re-exported for the benches)
 
-__all__ = ["ROOT", "bridge_python", "cpu_seconds", "peak_rss_mib", "stack", "start_bridge"]
+__all__ = ["ROOT", "bridge_python", "cpu_seconds", "peak_rss_mib", "percentile", "stack", "start_bridge"]
 
 
 def start_bridge(
@@ -66,3 +66,10 @@ def stack(python: str) -> str:
     if found.returncode:
         sys.exit(f"{python} cannot run the bridges: {found.stderr.strip().splitlines()[-1:]}")
     return found.stdout.strip()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value ``fraction`` of the way up ``values`` (nearest rank: the median of 500 is the 251st
+    smallest); NaN when there are none."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")

@@ -27,15 +27,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchbridge import percentile  # noqa: E402
+
 from indiredis import bridges  # noqa: E402
 from tests.support.accounting import account  # noqa: E402
 from tests.support.chains import CHAINS, NEEDS, build_chain, cycle_parts  # noqa: E402
 from tests.support.servers import wait_for  # noqa: E402
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
 def run_chain(name: str, cycles: int, rate: float, settle: float) -> bool:

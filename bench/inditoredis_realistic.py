@@ -32,7 +32,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchbridge import bridge_python, cpu_seconds, stack, start_bridge  # noqa: E402
+from benchbridge import bridge_python, cpu_seconds, percentile, stack, start_bridge  # noqa: E402
 
 from tests.support.fakeindi import FakeIndiServer  # noqa: E402
 from tests.support.servers import RedisProcess, wait_for  # noqa: E402
@@ -97,11 +97,6 @@ def arrivals(subscriber: Subscriber) -> dict[int, float]:
             seconds, micro = rest.split(".")
             arrived[(int(minutes) * 60 + int(seconds)) * 1_000_000 + int(micro)] = now
     return arrived
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 def latency_phase(fake: FakeIndiServer, subscriber: Subscriber, first: int, count: int, rate: float) -> str:

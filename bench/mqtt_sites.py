@@ -36,18 +36,13 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchbridge import cpu_seconds, start_bridge  # noqa: E402
+from benchbridge import cpu_seconds, percentile, start_bridge  # noqa: E402
 
 from tests.support.mountstream import StandinServers, StreamWatcher  # noqa: E402
 from tests.support.servers import MosquittoProcess, RedisProcess, wait_for  # noqa: E402
 
 LATENCY_LIMIT = 2.0  # seconds of p99 latency beyond which the chain has given
 DELIVERY_LIMIT = 0.9  # delivered / offered below which the chain has given
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 @dataclass

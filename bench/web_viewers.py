@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchbridge import cpu_seconds, start_bridge  # noqa: E402
+from benchbridge import cpu_seconds, percentile, start_bridge  # noqa: E402
 
 import indiredis  # noqa: E402
 from indiredis import tools  # noqa: E402
@@ -169,11 +169,6 @@ def prepare_mount(rconn: redis.Redis, redis_host: indiredis.RedisServer) -> dict
     return {
         e: tools.elements_dict(rconn, redis_host, e, AXES, TELESCOPE).get("format", "%g") for e in elements
     }
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
 
 
 async def watch(viewers: list[Viewer], seconds: float) -> None:
