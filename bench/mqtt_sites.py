@@ -118,7 +118,7 @@ class Sites:
             "mqtttoredis": [self.gui.pid],
             "mosquitto": [self.broker.proc.pid] if self.broker.proc else [],
             "redis-server": [self.redis.proc.pid] if self.redis.proc else [],
-            "inditomqtt x20": [p.pid for p in self.instruments],
+            f"inditomqtt x{len(self.instruments)}": [p.pid for p in self.instruments],
             "stand-ins": [self.standins.proc.pid],
         }
         return {name: sum(cpu_seconds(pid) for pid in group) for name, group in pids.items()}
