@@ -14,13 +14,11 @@ from indiredis.indiwsgi.auth import User, hash_password
 from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE as MANAGER
 from tests.support.servers import RedisProcess, wait_for
 from tests.web import test_browser as web
-from tests.web.test_browser import PASSWORD, World, block, show
+from tests.web.test_browser import CCD, PASSWORD, TELESCOPE, World, block, show
 
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
 
-TELESCOPE = "Telescope Simulator"
-CCD = "CCD Simulator"
 browser, desktop = web.browser, web.desktop  # the browser test's fixtures, logging in to this world
 
 
