@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
@@ -13,7 +14,16 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.procstats import cpu_seconds, peak_rss_mib  # noqa: E402  (re-exported for the benches)
 
-__all__ = ["ROOT", "bridge_python", "cpu_seconds", "peak_rss_mib", "percentile", "stack", "start_bridge"]
+__all__ = [
+    "ROOT",
+    "bridge_python",
+    "cpu_seconds",
+    "peak_rss_mib",
+    "percentile",
+    "serve_stand_in_driver",
+    "stack",
+    "start_bridge",
+]
 
 
 def start_bridge(
@@ -73,3 +83,22 @@ def percentile(values: list[float], fraction: float) -> float:
     smallest); NaN when there are none."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+def serve_stand_in_driver(definitions: bytes, burst: Callable[[], Iterable[bytes]]) -> None:
+    """The loop of a benchmark's stand-in driver, run by driverstoredis on its stdin and stdout: it
+    answers getProperties with ``definitions``, and a new value of its GO switch with what ``burst``
+    yields, until its input ends."""
+    out = sys.stdout.buffer
+    seen = b""
+    for chunk in iter(lambda: os.read(0, 65536), b""):
+        seen = seen[-64:] + chunk
+        if b"getProperties" in seen:
+            out.write(definitions)
+            out.flush()
+            seen = b""
+        if b'name="GO"' in seen:
+            seen = b""
+            for piece in burst():
+                out.write(piece)
+            out.flush()

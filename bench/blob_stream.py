@@ -126,18 +126,9 @@ def run_inditoredis(size: int, folder: str, profile: str | None = None) -> Run:
 DRIVER = """#!{python}
 import os, sys
 sys.path.insert(0, {bench!r})
+from benchbridge import serve_stand_in_driver
 from blob_stream import DEFINE, GO, blob_message
-out = sys.stdout.buffer
-seen = b""
-for chunk in iter(lambda: os.read(0, 65536), b""):
-    seen = seen[-64:] + chunk
-    if b"getProperties" in seen:
-        out.write(DEFINE + GO); out.flush(); seen = b""
-    if b'name="GO"' in seen:
-        seen = b""
-        for piece in blob_message({size}, os.urandom(54 * 100)):
-            out.write(piece)
-        out.flush()
+serve_stand_in_driver(DEFINE + GO, lambda: blob_message({size}, os.urandom(54 * 100)))
 """
 
 

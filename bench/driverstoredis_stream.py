@@ -28,25 +28,21 @@ from benchbridge import start_bridge  # noqa: E402
 from tests.support.servers import RedisProcess, wait_for  # noqa: E402
 
 BLASTER = """#!{python}
-import os, sys
+import sys
 sys.path.insert(0, {bench!r})
+from benchbridge import serve_stand_in_driver
 from inditoredis_stream import DEF, set_message
 GO = (b'<defSwitchVector device="Bench" name="GO" state="Idle" perm="rw" rule="AtMostOne" timeout="0">'
       b'<defSwitch name="START">Off</defSwitch></defSwitchVector>\\n')
-out = sys.stdout.buffer
-seen = b""
-for chunk in iter(lambda: os.read(0, 65536), b""):
-    seen = seen[-64:] + chunk
-    if b"getProperties" in seen:
-        out.write(DEF + GO); out.flush(); seen = b""
-    if b'name="GO"' in seen:
-        seen = b""
-        batch = []
-        for seq in range(1, {count} + 1):
-            batch.append(set_message(seq))
-            if len(batch) == 1000:
-                out.write(b"".join(batch)); batch = []
-        out.write(b"".join(batch)); out.flush()
+def burst():
+    batch = []
+    for seq in range(1, {count} + 1):
+        batch.append(set_message(seq))
+        if len(batch) == 1000:
+            yield b"".join(batch)
+            batch = []
+    yield b"".join(batch)
+serve_stand_in_driver(DEF + GO, burst)
 """
 
 
