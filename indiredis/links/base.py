@@ -4,6 +4,15 @@ A *link* is one side of a bridge.  It runs forever in :meth:`Link.run`,
 connecting, serving until the connection fails, then waiting with capped
 exponential back-off and trying again.  State changes (not every retry) are
 logged once, and the current state is kept as a sentence for ``STATUS=``.
+
+The back-off starts again from its shortest delay only once a connection has
+stayed up :data:`STABLE_SECONDS`: a peer that accepts the connection and drops
+it at once (an MQTT broker handing our client id to another client, a proxy
+in front of a dead server) is retried at most every :data:`MAX_BACKOFF`
+seconds, not twice a second.  The :data:`FLAP_REPORT_AT`-th such short-lived
+connection in a row is logged once, with the count and a likely cause
+(:meth:`Link.flap_cause`); the reconnections after it are not logged until a
+connection stays up again, which is logged as the link being restored.
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ from ..events import Event, journal_fields
 from ..protocol.messages import Malformed, Message
 
 __all__ = [
+    "FLAP_REPORT_AT",
     "MAX_BACKOFF",
+    "STABLE_SECONDS",
     "Backoff",
     "InboundItem",
     "Link",
@@ -36,6 +47,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = 5.0
+#: a connection that stayed up this long is stable: the back-off starts again from its shortest delay.
+#: Longer than MAX_BACKOFF, so that two clients that take one connection from each other (one MQTT id
+#: twice) never look stable and retry at most every MAX_BACKOFF seconds
+STABLE_SECONDS = 10.0
+#: short-lived connections in a row (each dropped within STABLE_SECONDS) after which the link is
+#: reported as flapping, once, and its reconnections are no longer logged one by one
+FLAP_REPORT_AT = 3
 
 
 class Backoff:
@@ -103,10 +121,18 @@ class Link(ABC):
     what = "link"
     link = ""  # INDIREDIS_LINK in the journal: indiserver, redis, mqtt or port
 
+    #: seconds a connection must stay up to count as stable (see the module docstring)
+    stable_seconds = STABLE_SECONDS
+
     def __init__(self, peer: str = "") -> None:
         """``peer``: the ``host:port`` it talks to (:func:`~indiredis.events.host_port`)."""
         self.state = LinkState(self.what, self.link, peer)
         self.backoff = Backoff()
+        #: connections in a row that dropped within :attr:`stable_seconds` of being made
+        self.short_lived = 0
+        #: True once those were reported (until a connection stays up): reconnections are not logged
+        self.flapping = False
+        self._stable_timer: asyncio.TimerHandle | None = None
 
     @property
     def summary(self) -> str:
@@ -117,28 +143,73 @@ class Link(ABC):
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         """Connect and serve until the connection ends (return) or fails (raise)."""
 
+    def flap_cause(self) -> str:
+        """The likely cause of connections that drop right after they are made, for the log."""
+        return f"{self.what} closes the connection right after accepting it"
+
+    def stayed_up(self) -> None:
+        """Called once a connection has stayed up :attr:`stable_seconds`: the back-off starts again
+        from its shortest delay, and a link reported as flapping is logged as restored.  Subclasses
+        extend it (what was put off while the link flapped)."""
+        self._stable_timer = None
+        self.backoff.reset()
+        self.short_lived = 0
+        if self.flapping:
+            self.flapping = False
+            self.state.up(self.state.text)  # logged: restored after the flapping
+
     def connected(self, text: str) -> None:
         """Called by a session once its connection is up."""
-        self.backoff.reset()
-        self.state.up(text)
+        self.state.up(text, quiet=self.flapping)
+        if self._stable_timer is not None:
+            self._stable_timer.cancel()
+        self._stable_timer = asyncio.get_running_loop().call_later(self.stable_seconds, self.stayed_up)
+
+    def _session_ended(self, reason: str) -> tuple[str, bool]:
+        """Count a connection that dropped before it was stable; the reason to show and whether to log
+        the loss."""
+        if self._stable_timer is None:  # never came up, or stayed up: an ordinary loss or failure
+            if self.flapping:  # a failure to connect ends the flapping: an outage, logged as one
+                self.flapping, self.short_lived = False, 0
+            return reason, True
+        self._stable_timer.cancel()
+        self._stable_timer = None
+        self.short_lived += 1
+        if self.short_lived < FLAP_REPORT_AT:
+            return reason, not self.flapping
+        reason = (
+            f"{reason} {self.short_lived} times in a row within {self.stable_seconds:g} s of connecting "
+            f"(likely cause: {self.flap_cause()})"
+        )
+        report = not self.flapping
+        self.flapping = True
+        return reason, report
 
     async def run(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         """Serve forever, reconnecting with back-off; never returns or raises (but for cancellation)."""
-        while True:
-            try:
-                await self.session(inbound, outbound)
-                reason = "connection closed"
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # every failure is retried; the unexpected ones logged in full
-                if not isinstance(
-                    exc, (OSError, EOFError, ConnectionError)
-                ) and not _is_library_connection_error(exc):
-                    log.exception("unexpected error in %s link", self.what)
-                reason = describe_error(exc)
-            delay = self.backoff.next()
-            self.state.down(f"waiting for {self.what}: {reason}, retry in {delay:g} s", reason)
-            await asyncio.sleep(delay)
+        try:
+            while True:
+                try:
+                    await self.session(inbound, outbound)
+                    reason = "connection closed"
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # every failure is retried; the unexpected ones logged in full
+                    if not isinstance(
+                        exc, (OSError, EOFError, ConnectionError)
+                    ) and not _is_library_connection_error(exc):
+                        log.exception("unexpected error in %s link", self.what)
+                    reason = describe_error(exc)
+                reason, report = self._session_ended(reason)
+                delay = self.backoff.next()
+                self.state.down(
+                    f"waiting for {self.what}: {reason}, retry in {delay:g} s", reason, quiet=not report
+                )
+                await asyncio.sleep(delay)
+        finally:
+            if self._stable_timer is not None:
+                self._stable_timer.cancel()
+                self._stable_timer = None
 
 
 def _is_library_connection_error(exc: BaseException) -> bool:

@@ -74,6 +74,7 @@ from ..protocol.document import parse_document
 from ..protocol.messages import Malformed, Message
 from ..protocol.mqttframing import (
     DEFAULT_MAX_FRAME_BYTES,
+    SEQUENCE_WINDOW,
     Frame,
     FrameError,
     FrameHeader,
@@ -107,6 +108,18 @@ HEARTBEAT_SECONDS = 5.0
 MAX_BACKLOG_BYTES = 8 * 1024 * 1024
 #: seconds between two getProperties a client side sends to repair its store
 RESYNC_HOLDOFF = 1.0
+#: instrument sides that ask for snooped data remembered at most (the least recently asking goes first)
+SNOOP_ASKERS_KEPT = 64
+#: snoop records (device, property) per asker at most (more requests are refused and logged)
+SNOOPS_PER_ASKER = 256
+#: an asker's snoop records end this long after its last request: instrument sides of this package
+#: repeat their requests every SNOOP_RENEW_SECONDS
+SNOOP_EXPIRY_SECONDS = 24 * 3600.0
+SNOOP_RENEW_SECONDS = 3600.0
+#: topics a client side remembers having heard from on one connection (for its first-heard resync)
+HEARD_FROM_KEPT = 1024
+#: at most one line per this many seconds for each kind of suspicious payload (the rest are counted)
+SUSPECT_LOG_SECONDS = 60.0
 
 
 def _new_paho_client(client_id: str) -> mqtt.Client:
@@ -161,6 +174,11 @@ class MqttConnection:
             self._connack.set_result((code, text))
 
     def _paho_disconnect(self, client: Any, userdata: Any, *args: Any) -> None:
+        # paho 2.x: (flags, reason code, properties); 1.x: (rc); 0 is our own disconnect.  Under MQTT
+        # 3.1.1 the broker says nothing when it drops us (another client took our id over, mostly)
+        codes = [a for a in args if type(a).__name__ in ("ReasonCode", "int")]
+        if codes and _code(codes[0]) != 0 and not self._closing:
+            self.close_reason = "the broker closed the connection"
         self.loop.call_soon_threadsafe(self.closed.set)
 
     def _paho_publish(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
@@ -240,6 +258,23 @@ def _describe(message: Message) -> str:
     return f"<{message.tag} {message.device} {message.name}>"
 
 
+class _Throttle:
+    """At most one log line per :data:`SUSPECT_LOG_SECONDS` for one kind of event; the ones in between
+    are counted and the count is told on the next line."""
+
+    def __init__(self) -> None:
+        self._last = float("-inf")
+        self._held = 0
+
+    def due(self, now: float) -> int | None:
+        """None when this event is not to be logged; else how many were left unlogged before it."""
+        if now - self._last < SUSPECT_LOG_SECONDS:
+            self._held += 1
+            return None
+        held, self._last, self._held = self._held, now, 0
+        return held
+
+
 class _MqttLink(Link):
     """What both MQTT links share: the session around one :class:`MqttConnection`, packing what
     the link sends into payloads and unpacking and checking what it receives."""
@@ -271,6 +306,9 @@ class _MqttLink(Link):
         self.pending: deque[Frame] = deque()
         #: messages lost on the way to this side, as counted from the publishers' sequence numbers
         self.missing = 0
+        #: payloads held back because their numbers were implausible (forged headers, mostly)
+        self.implausible = 0
+        self._implausible_log = _Throttle()
         self._last_batch = float("-inf")  # loop time the last batch was taken from the channel
 
     # -- sending ---------------------------------------------------------------------------
@@ -335,6 +373,8 @@ class _MqttLink(Link):
             message = self._parse_single(topic, payload)
             return ([message] if message is not None else []), None, ("", 0)
         verdict = self.tracker.accept(topic, header)
+        if verdict.implausible:
+            self._report_implausible(topic, header, verdict)
         if verdict.skip >= header.count:
             return [], verdict, ("", 0)
         messages = self._parse_body(topic, body, header)
@@ -388,6 +428,27 @@ class _MqttLink(Link):
             return messages[0] if len(messages) == 1 else None
         return messages[0]
 
+    def _report_implausible(self, topic: str, header: FrameHeader, verdict: Verdict) -> None:
+        """One line (at most one per :data:`SUSPECT_LOG_SECONDS`) for a payload numbered implausibly."""
+        self.implausible += 1
+        held = self._implausible_log.due(asyncio.get_running_loop().time())
+        if held is None:
+            return
+        what = "kept its messages but not its number" if verdict.restarted else "held it back"
+        log.warning(
+            "ignored the sequence number of a payload on MQTT topic %s: session %s seq=%d is more than %d "
+            "from the %d expected (a forged header? the broker's ACL should keep strangers off this "
+            "topic); %s%s",
+            topic,
+            header.session,
+            header.first,
+            SEQUENCE_WINDOW,
+            verdict.expected,
+            what,
+            f"; {held} more such payloads since the last line" if held else "",
+            extra=self.state.fields,
+        )
+
     def report_gap(self, topic: str, verdict: Verdict, repair: str) -> None:
         """One log line for messages that went missing on ``topic``."""
         self.missing += verdict.missing
@@ -422,6 +483,7 @@ class _MqttLink(Link):
         connection = MqttConnection(self.server, self.mqtt_id)
         try:
             await connection.connect(self.subscriptions())
+            self.tracker.reconnected()
             resume_consuming(sending, "the MQTT broker", self.state)
             self.connected(
                 f"connected to MQTT broker {self.server.host}:{self.server.port} as {self.mqtt_id}"
@@ -433,6 +495,12 @@ class _MqttLink(Link):
 
     async def _until_closed(self, connection: MqttConnection) -> None:
         await connection.closed.wait()
+        raise ConnectionError(connection.close_reason)
+
+    def flap_cause(self) -> str:
+        """Under MQTT 3.1.1 a broker drops a client without a word when another connects with its
+        client id (mosquitto: "Client X already connected, closing old connection")."""
+        return f"another client is using MQTT id {self.mqtt_id}"
 
 
 class MqttInstrumentLink(_MqttLink):
@@ -447,8 +515,55 @@ class MqttInstrumentLink(_MqttLink):
         batching: bool = True,
     ) -> None:
         super().__init__(mqtt_id, server, subscribe_list, max_message_size, batching)
+        #: what other instrument sides asked to snoop, by asker (bounded: SNOOP_ASKERS_KEPT askers of
+        #: SNOOPS_PER_ASKER records each; an asker's records end SNOOP_EXPIRY_SECONDS after its last request)
         self.remote_snoops: dict[str, set[Snoop]] = {}
+        self._asked_at: dict[str, float] = {}  # asker -> loop time of its last request
+        self._snoop_log = _Throttle()
         self.snoop_requests: dict[tuple[str, str], Message] = {}  # our drivers' requests, to repeat
+
+    def remember_snoop(self, asker: str, snoop: Snoop) -> None:
+        """Record ``asker``'s request to snoop, within the bounds (expired records go first, then the
+        asker that asked least recently); a request beyond an asker's bound is refused and logged."""
+        now = asyncio.get_running_loop().time()
+        for stale in [a for a, t in self._asked_at.items() if now - t >= SNOOP_EXPIRY_SECONDS]:
+            self._forget_asker(stale)
+        records = self.remote_snoops.get(asker)
+        if records is None:
+            if len(self.remote_snoops) >= SNOOP_ASKERS_KEPT:
+                oldest = min(self.remote_snoops, key=lambda a: self._asked_at.get(a, float("-inf")))
+                self._forget_asker(oldest)
+                self._log_snoop_bound(
+                    now,
+                    f"forgot the snoop requests of {oldest}, the oldest of "
+                    f"{SNOOP_ASKERS_KEPT} instrument sides, to make room for {asker}",
+                )
+            records = self.remote_snoops[asker] = set()
+        self._asked_at[asker] = now
+        if snoop not in records and len(records) >= SNOOPS_PER_ASKER:
+            self._log_snoop_bound(
+                now,
+                f"refused a snoop request of {asker} for {snoop.device}: it has {SNOOPS_PER_ASKER} already",
+            )
+            return
+        records.add(snoop)
+
+    def _forget_asker(self, asker: str) -> None:
+        self.remote_snoops.pop(asker, None)
+        self._asked_at.pop(asker, None)
+
+    def _log_snoop_bound(self, now: float, text: str) -> None:
+        held = self._snoop_log.due(now)
+        if held is not None:
+            log.warning(
+                "%s%s", text, f" ({held} more since the last line)" if held else "", extra=self.state.fields
+            )
+
+    async def _renew_snoop_requests(self, inbound: Channel[InboundItem]) -> None:
+        """Repeat our drivers' snoop requests now and then: the records others keep of them expire."""
+        while True:
+            await asyncio.sleep(SNOOP_RENEW_SECONDS)
+            self.repeat_snoop_requests(inbound)
 
     def repeat_snoop_requests(self, inbound: Channel[InboundItem]) -> None:
         """Publish our drivers' snoop requests again: instrument sides that connected later missed them."""
@@ -495,6 +610,7 @@ class MqttInstrumentLink(_MqttLink):
             self.publish_forever(connection, inbound),
             self._receive(connection, outbound, inbound),
             self._until_closed(connection),
+            self._renew_snoop_requests(inbound),
         )
 
     async def _receive(
@@ -509,7 +625,7 @@ class MqttInstrumentLink(_MqttLink):
                 asker = topic[len(sc) :]
                 if asker == self.mqtt_id or message.tag != Tag.GET_PROPERTIES or not message.device:
                     return
-                self.remote_snoops.setdefault(asker, set()).add(Snoop(message.device, message.name))
+                self.remember_snoop(asker, Snoop(message.device, message.name))
             elif topic.startswith(t) and message.tag == Tag.GET_PROPERTIES and not message.device:
                 # a client side (re)connected or heard of us: the other instrument sides are up by now
                 self.repeat_snoop_requests(inbound)
@@ -552,6 +668,7 @@ class MqttClientLink(_MqttLink):
         self.blobs = blobs
         self._resync_at = 0.0  # loop time of the last getProperties sent to repair the store
         self._resync_timer: asyncio.TimerHandle | None = None
+        self._stable = asyncio.Event()  # set by stayed_up: the connection is up for good
 
     def subscriptions(self) -> list[str]:
         f = self.server.from_indi_topic
@@ -580,26 +697,46 @@ class MqttClientLink(_MqttLink):
         # ahead of queued client requests, and never waiting: the receiver must not block on it
         outbound.push_front([Message.get_properties()])
 
+    def stayed_up(self) -> None:
+        super().stayed_up()
+        self._stable.set()
+
     async def serve(
         self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message]
     ) -> None:
-        await inbound.put(Reset())  # fresh definitions follow the getProperties below
-        self._send_resync(outbound)
+        self._stable.clear()
+        if self.flapping:
+            # reconnecting every few seconds (another client with our id?): keep what the client side
+            # holds rather than clearing it each time; it is cleared once the connection stays up
+            self.request_resync(outbound)
+            reset = self._reset_once_stable(inbound, outbound)
+        else:
+            await inbound.put(Reset())  # fresh definitions follow the getProperties below
+            self._send_resync(outbound)
+            reset = self._until_closed(connection)
         try:
             await run_until_first_done(
                 self.publish_forever(connection, outbound),
                 self._receive(connection, inbound, outbound),
                 self._until_closed(connection),
+                reset,
             )
         finally:
             if self._resync_timer is not None:
                 self._resync_timer.cancel()
                 self._resync_timer = None
 
+    async def _reset_once_stable(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+        """The Reset and full resync put off while the link flapped, once the connection stays up."""
+        await self._stable.wait()
+        await inbound.put(Reset())
+        self._send_resync(outbound)
+        await asyncio.Event().wait()  # until the connection ends
+
     async def _receive(
         self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message]
     ) -> None:
-        heard_from: set[str] = set()
+        heard_from: OrderedDict[str, None] = OrderedDict()  # bounded: topics are anyone's to invent
         while True:
             topic, payload = await connection.receive()
             try:
@@ -616,4 +753,7 @@ class MqttClientLink(_MqttLink):
                 # an instrument side that (re)connected at the same moment as we did may have missed
                 # our getProperties, and we its definitions: ask again, once per instrument and connection
                 self.request_resync(outbound)
-            heard_from.add(topic)
+            heard_from[topic] = None
+            heard_from.move_to_end(topic)
+            if len(heard_from) > HEARD_FROM_KEPT:
+                heard_from.popitem(last=False)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -208,6 +209,21 @@ class Framer:
         return Frame(topic, encode_header(header) + b"".join(m.raw for m in messages), header)
 
 
+#: how far from the next expected number a payload of a known session may start and still be taken as
+#: that publisher's (a gap, or a payload resent after a reconnection): a resend goes back at most some
+#: 40 000 messages (MAX_IN_FLIGHT payloads and one batch) and a gap while connected is bounded by the
+#: broker's queue; a payload beyond is held back and logged, and the record is not moved (a forged header)
+SEQUENCE_WINDOW = 1_000_000
+#: a session heard within this many seconds is live (its publisher heartbeats every 5 s): it is never
+#: evicted, and payloads of its session numbered outside the window are not taken over its record
+SESSION_LIVE_SECONDS = 15.0
+#: a session (and a topic) not heard for this long is forgotten
+RECORD_EXPIRY_SECONDS = 3600.0
+#: topics tracked at most; beyond, a new topic evicts the one heard least recently if it is not live
+TOPICS_KEPT = 1024
+_SWEEP_SECONDS = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What the tracker makes of one sequenced payload."""
@@ -215,6 +231,21 @@ class Verdict:
     missing: int = 0  # messages of this publisher that never arrived before this payload
     skip: int = 0  # messages at the head of this payload already delivered (a resent payload)
     restarted: bool = False  # the publisher has a new session (restarted): not a gap
+    #: numbered implausibly far from its session's record (more than SEQUENCE_WINDOW away): held back
+    #: (``skip`` covers it), the record not moved; ``expected`` says where the record stands
+    implausible: bool = False
+    expected: int = 0
+    untracked: bool = False  # no room for its record (every one live): delivered without checks
+
+
+@dataclass(slots=True)
+class _Session:
+    """One publisher session's record on one topic."""
+
+    expected: int  # the next sequence number
+    heard: float  # when a payload of it was last taken (tracker time)
+    held: tuple[int, int] | None = None  # (first, next) of the implausible payloads held back in a row
+    loose: bool = False  # this subscriber reconnected since: a jump ahead of any size is a gap
 
 
 class SequenceTracker:
@@ -231,40 +262,76 @@ class SequenceTracker:
     session keeps its own record, so that publishers taking turns on one topic are
     never mistaken for gaps.  The first payload heard from a topic starts its record
     (nothing is known before it).
+
+    Bounded against hostile publishers (the broker's ACL is the real defence, ``docs/mqtt.md``):
+
+    * a payload numbered more than :data:`SEQUENCE_WINDOW` from its session's next number is held
+      back (``implausible``) and does not move the record, so a forged ``seq=10**18`` cannot make
+      the genuine publisher's later payloads look like repeats.  Should such payloads continue one
+      another while the record's own publisher stays silent for :data:`SESSION_LIVE_SECONDS` (a
+      genuine jump after a long stall), they take the record over, as a gap;
+    * at most :attr:`SESSIONS_KEPT` sessions per topic and :data:`TOPICS_KEPT` topics: room is made
+      by evicting the one heard least recently, never a live one (heard within
+      :data:`SESSION_LIVE_SECONDS`), so forged sessions cannot push a live publisher out; with no
+      room, a payload is delivered ``untracked``;
+    * records not heard for :data:`RECORD_EXPIRY_SECONDS` are forgotten.
+
+    Times are the ``now`` given to :meth:`accept` (``time.monotonic()`` by default).
     """
 
     #: sessions remembered per topic (a restarted publisher leaves its old session behind)
     SESSIONS_KEPT = 32
 
     def __init__(self) -> None:
-        self._expected: dict[str, dict[str, int]] = {}
+        self._expected: dict[str, dict[str, _Session]] = {}
+        self._swept = float("-inf")
 
-    def accept(self, topic: str, header: FrameHeader) -> Verdict:
-        """Record ``header`` as received on ``topic`` and judge it."""
+    def accept(self, topic: str, header: FrameHeader, now: float | None = None) -> Verdict:
+        """Record ``header`` as received on ``topic`` (at time ``now``) and judge it."""
+        now = time.monotonic() if now is None else now
+        if now - self._swept >= _SWEEP_SECONDS:
+            self._sweep(now)
         sessions = self._expected.get(topic)
         if sessions is None:
-            self._expected[topic] = {header.session: header.next}
+            if len(self._expected) >= TOPICS_KEPT and not self._evict_topic(now):
+                return Verdict(untracked=True)
+            self._expected[topic] = {header.session: _Session(header.next, now)}
             return Verdict()
-        expected = sessions.get(header.session)
-        if expected is None:
-            if len(sessions) >= self.SESSIONS_KEPT:
-                del sessions[next(iter(sessions))]  # the oldest
-            sessions[header.session] = header.next
+        record = sessions.get(header.session)
+        if record is None:
+            if len(sessions) >= self.SESSIONS_KEPT and not _evict_session(sessions, now):
+                return Verdict(untracked=True)
+            sessions[header.session] = _Session(header.next, now)
+            if header.first - 1 > SEQUENCE_WINDOW:  # a new session does not start this far on
+                return Verdict(restarted=True, implausible=True, expected=1)
             return Verdict(missing=header.first - 1, restarted=True)
-        if header.first > expected:
-            sessions[header.session] = header.next
-            return Verdict(missing=header.first - expected)
-        if header.next <= expected:
-            return Verdict(skip=header.count)
-        sessions[header.session] = header.next
-        return Verdict(skip=expected - header.first)
+        ahead = header.first - record.expected
+        if -SEQUENCE_WINDOW <= ahead <= SEQUENCE_WINDOW or (record.loose and ahead > 0):
+            record.heard, record.held, record.loose = now, None, False
+            return _judge(record, header)
+        held = record.held
+        if held is not None and header.first == held[1] and now - record.heard >= SESSION_LIVE_SECONDS:
+            # held payloads that follow one another while the record's own publisher is silent: a
+            # genuine jump (a long stall); take them over as a gap (what was held is part of it)
+            missing = header.first - min(held[0], record.expected)
+            record.expected, record.heard, record.held = header.next, now, None
+            return Verdict(missing=missing)
+        record.held = (held[0] if held is not None and header.first == held[1] else header.first, header.next)
+        return Verdict(skip=header.count, implausible=True, expected=record.expected)
+
+    def reconnected(self) -> None:
+        """This subscriber connected again: what it missed meanwhile may be any amount, so the next
+        payload of each session is taken as a gap however far ahead it is numbered."""
+        for sessions in self._expected.values():
+            for record in sessions.values():
+                record.loose = True
 
     def rewind(self, topic: str, session: str, first_missing: int) -> None:
         """Messages of ``session`` on ``topic`` from ``first_missing`` on, though received, were not
         delivered: the next payload shows them as missing."""
-        sessions = self._expected.get(topic)
-        if sessions is not None and first_missing < sessions.get(session, 0):
-            sessions[session] = first_missing
+        record = self._expected.get(topic, {}).get(session)
+        if record is not None and first_missing < record.expected:
+            record.expected = first_missing
 
     def forget(self, topic: str) -> None:
         """Drop the record of ``topic``."""
@@ -273,3 +340,48 @@ class SequenceTracker:
     def topics(self) -> list[str]:
         """The topics with a record."""
         return list(self._expected)
+
+    def sessions(self, topic: str) -> list[str]:
+        """The sessions recorded on ``topic``."""
+        return list(self._expected.get(topic, {}))
+
+    def _sweep(self, now: float) -> None:
+        """Forget the sessions, and topics, not heard for RECORD_EXPIRY_SECONDS."""
+        self._swept = now
+        for topic in list(self._expected):
+            sessions = self._expected[topic]
+            for session in [s for s, r in sessions.items() if now - r.heard >= RECORD_EXPIRY_SECONDS]:
+                del sessions[session]
+            if not sessions:
+                del self._expected[topic]
+
+    def _evict_topic(self, now: float) -> bool:
+        """Make room for a topic: forget the one heard least recently, unless it is live."""
+        topic, heard = min(
+            ((t, max(r.heard for r in s.values())) for t, s in self._expected.items()), key=lambda x: x[1]
+        )
+        if now - heard < SESSION_LIVE_SECONDS:
+            return False
+        del self._expected[topic]
+        return True
+
+
+def _evict_session(sessions: dict[str, _Session], now: float) -> bool:
+    """Make room for a session: forget the one heard least recently, unless it is live."""
+    session = min(sessions, key=lambda s: sessions[s].heard)
+    if now - sessions[session].heard < SESSION_LIVE_SECONDS:
+        return False
+    del sessions[session]
+    return True
+
+
+def _judge(record: _Session, header: FrameHeader) -> Verdict:
+    """The verdict on a payload numbered within the window of its session's record (and moving it)."""
+    expected = record.expected
+    if header.first > expected:
+        record.expected = header.next
+        return Verdict(missing=header.first - expected)
+    if header.next <= expected:
+        return Verdict(skip=header.count)
+    record.expected = header.next
+    return Verdict(skip=expected - header.first)
