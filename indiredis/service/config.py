@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -142,7 +144,13 @@ _GIVE_UP_CRASHES = Key(
 )
 _GIVE_UP_SECONDS = Key("give_up_seconds", int, 60, "the give-up policy's time window, in seconds", low=1)
 _POOL = (_MANAGER, _GIVE_UP_CRASHES, _GIVE_UP_SECONDS)
-_MQTT_ID = Key("mqtt_id", str, "", "this bridge's unique MQTT client id", required=True)
+_MQTT_ID = Key(
+    "mqtt_id",
+    str,
+    "",
+    "this bridge's name on the MQTT broker, unique there: its MQTT client id and the last level of the "
+    "topics it publishes on (empty: <host name>-<service>, e.g. observatory-inditomqtt)",
+)
 _SUBSCRIBE = Key("subscribe_list", list, [], "ids of the bridges on the other side to serve (all when empty)")
 _BATCHING = Key(
     "mqtt_batching",
@@ -286,6 +294,14 @@ class Settings:
         return essence(self) == essence(other)
 
 
+def default_mqtt_id(service: str, host: str | None = None) -> str:
+    """The ``mqtt_id`` of a service whose configuration leaves it empty: ``<host name>-<service>``
+    (the short host name, characters other than letters, digits, ``-`` and ``_`` made ``-``), so that
+    every MQTT service of every machine has its own on a shared broker."""
+    short = (host if host is not None else socket.gethostname()).split(".")[0]
+    return f"{re.sub(r'[^A-Za-z0-9_-]', '-', short) or 'localhost'}-{service}"
+
+
 def default_path(service: str) -> Path:
     """``/etc/indiredis/<service>.ini``."""
     return CONFIG_DIR / f"{service}.ini"
@@ -386,6 +402,8 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
         if file == own or file.exists():
             _read_file(raw, file)
     options = _section_values(raw, "service", raw.schema.service)
+    if "mqtt_id" in options and not options["mqtt_id"]:
+        options["mqtt_id"] = default_mqtt_id(service)
     if options["log_level"].lower() not in LOG_LEVELS:
         raise ConfigError(f"{own}: [service] log_level must be one of {', '.join(LOG_LEVELS)}")
     if raw.schema.writes_blobs and options["blob_folder"]:

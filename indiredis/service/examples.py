@@ -30,8 +30,6 @@ def _section(name: str, keys: dict[str, Key], commented: bool = True) -> list[st
         example = _value(key)
         if key.name == "drivers":
             example = "indi_simulator_telescope indi_simulator_ccd"
-        elif key.name == "mqtt_id":
-            example = "observatory1"
         lines.append(f"{prefix}{key.name} = {example}")
     return lines + [""]
 

@@ -57,6 +57,36 @@ def test_shipped_examples_are_valid(tmp_path):
         assert settings.service == service
 
 
+def test_no_two_shipped_mqtt_services_share_an_mqtt_id(tmp_path):
+    """The client id is the MQTT id: two services with one id would take each other's connection over."""
+    ids = {}
+    for service, schema in config.SCHEMAS.items():
+        if "mqtt_id" in schema.service:
+            for name in ("common.ini", f"{service}.ini"):
+                (tmp_path / name).write_text((ETC / name).read_text())
+            ids[service] = config.load(service, tmp_path / f"{service}.ini").options["mqtt_id"]
+    assert len(ids) == 4 and len(set(ids.values())) == 4, ids
+    assert ids["inditomqtt"] == config.default_mqtt_id("inditomqtt")
+
+
+@pytest.mark.parametrize(
+    "host, expected",
+    [
+        ("observatory", "observatory-mqtttoport"),
+        ("dome2.example.org", "dome2-mqtttoport"),
+        ("odd+name#x", "odd-name-x-mqtttoport"),
+        ("", "localhost-mqtttoport"),
+    ],
+)
+def test_an_unset_mqtt_id_is_the_host_name_and_the_service(host, expected, tmp_path):
+    assert config.default_mqtt_id("mqtttoport", host) == expected
+    own = tmp_path / "mqtttoport.ini"
+    own.write_text("[service]\nmqtt_id =\n")
+    assert config.load("mqtttoport", own).options["mqtt_id"] == config.default_mqtt_id("mqtttoport")
+    own.write_text("[service]\nmqtt_id = dome\n")
+    assert config.load("mqtttoport", own).options["mqtt_id"] == "dome"
+
+
 def test_web_users_come_from_the_users_file_beside_web_ini(tmp_path):
     """`indiredis-web --add-user` writes web-users.ini (so a packaged web.ini can be replaced by an
     upgrade without losing users), with web.ini's mode; it holds [users] only."""

@@ -303,7 +303,7 @@ def test_bad_configuration_gives_one_line_and_status_78(case, text, expected, tm
 @pytest.mark.parametrize(
     "service, text, expected",
     [
-        ("inditomqtt", "[service]\n", "[service] mqtt_id is required"),
+        ("inditomqtt", "[service]\nmqtt_id = a+b\n", "[service] mqtt_id must be a non-empty name"),
         ("driverstoredis", "[service]\ndrivers =\n", "drivers must not be empty"),
         ("inditomqtt", "[service]\nmqtt_id = a/b\n", "[service] mqtt_id must be a non-empty name"),
         (
