@@ -1,0 +1,118 @@
+"""Hostile MQTT publishers on a stock mosquitto: forged payload headers cannot mute a real publisher,
+and the receivers' records of topics and sessions stay bounded."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+
+import paho.mqtt.client as mqtt
+import pytest
+
+import indiredis
+from indiredis import tools
+from indiredis.bridges import make_inditomqtt, make_mqtttoredis
+from indiredis.protocol.mqttframing import FrameHeader, decode_frame, encode_header
+from tests.support.bridgethread import run_bridge
+from tests.support.fakeindi import FakeIndiServer
+from tests.support.servers import wait_for
+
+DEF = (
+    b'<defNumberVector device="Fake" name="N" state="Idle" perm="rw">'
+    b'<defNumber name="X" format="%.0f" min="0" max="1000" step="1">1</defNumber></defNumberVector>'
+)
+
+
+def set_x(value: int) -> bytes:
+    return (
+        f'<setNumberVector device="Fake" name="N" state="Ok"><oneNumber name="X">{value}</oneNumber>'
+        "</setNumberVector>"
+    ).encode()
+
+
+class Forger:
+    """Any program on the broker: reads the genuine publisher's payloads and publishes its own."""
+
+    def __init__(self, port: int, topic: str) -> None:
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"forger-{os.getpid()}")
+        self.headers: list[FrameHeader] = []
+        self.client.on_message = self._message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(topic, qos=2)
+        self.client.loop_start()
+
+    def _message(self, client: object, userdata: object, message: mqtt.MQTTMessage) -> None:
+        header, _ = decode_frame(bytes(message.payload))
+        if header is not None and header.count:
+            self.headers.append(header)
+
+    def publish(self, topic: str, header: FrameHeader, body: bytes) -> None:
+        self.client.publish(topic, encode_header(header) + body, qos=2).wait_for_publish(10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+@pytest.fixture
+def site(mosquitto_proc, redis_host, rconn):
+    """fake indiserver -> inditomqtt "obs" -> mosquitto -> mqtttoredis "gui" -> Redis, defined."""
+    mqtt_host = indiredis.mqtt_server("127.0.0.1", mosquitto_proc.port)
+    with FakeIndiServer() as fake:
+        instrument = make_inditomqtt(indiredis.indi_server("127.0.0.1", fake.port), "obs", mqtt_host)
+        gui = make_mqtttoredis("gui", mqtt_host, redis_host)
+        forger = Forger(mosquitto_proc.port, "from_indi/obs")
+        try:
+            with run_bridge(instrument), run_bridge(gui):
+                wait_for(lambda: instrument.ready and gui.ready, timeout=15, what="both bridges")
+                wait_for(
+                    lambda: b"getProperties" in fake.received, what="the instrument side's getProperties"
+                )
+                fake.send(DEF)
+                wait_for(lambda: value(rconn, redis_host) == "1", timeout=15, what="the definition in Redis")
+                yield fake, gui, forger
+        finally:
+            forger.close()
+
+
+def value(rconn, redis_host) -> str | None:
+    return tools.elements_dict(rconn, redis_host, "X", "N", "Fake").get("value")
+
+
+def genuine_value_follows(fake, rconn, redis_host, number: int) -> None:
+    fake.send(set_x(number))
+    wait_for(lambda: value(rconn, redis_host) == str(number), timeout=15, what=f"the genuine value {number}")
+
+
+def test_a_forged_huge_sequence_number_does_not_mute_the_publisher(site, rconn, redis_host, caplog):
+    caplog.set_level(logging.WARNING, logger="indiredis")
+    fake, gui, forger = site
+    genuine_value_follows(fake, rconn, redis_host, 2)
+    wait_for(lambda: forger.headers, what="a genuine payload seen by the forger")
+    session = forger.headers[-1].session
+    forger.publish("from_indi/obs", FrameHeader(session, 10**18, 1), set_x(666))
+    for number in (3, 4, 5):
+        genuine_value_follows(fake, rconn, redis_host, number)
+    assert "ignored the sequence number of a payload on MQTT topic from_indi/obs" in caplog.text
+    assert gui.indi_side.implausible == 1
+    assert "10000000000000000" not in " ".join(
+        r.getMessage() for r in caplog.records if "lost" in r.getMessage()
+    )
+
+
+def test_a_hundred_forged_sessions_do_not_push_the_genuine_one_out(site, rconn, redis_host, caplog):
+    caplog.set_level(logging.WARNING, logger="indiredis")
+    fake, gui, forger = site
+    genuine_value_follows(fake, rconn, redis_host, 2)
+    wait_for(lambda: forger.headers, what="a genuine payload seen by the forger")
+    genuine = forger.headers[-1].session
+    for _ in range(100):
+        forger.publish("from_indi/obs", FrameHeader(secrets.token_hex(4), 1, 1), set_x(7))
+    wait_for(lambda: value(rconn, redis_host) == "7", what="the forged sessions delivered")
+    tracker = gui.indi_side.tracker
+    genuine_value_follows(fake, rconn, redis_host, 8)
+    assert genuine in tracker.sessions("from_indi/obs")
+    assert len(tracker.sessions("from_indi/obs")) <= tracker.SESSIONS_KEPT
+    # the genuine publisher was never taken for restarted (nothing of it lost, nothing resent twice)
+    assert not [r for r in caplog.records if "lost" in r.getMessage()], caplog.text
