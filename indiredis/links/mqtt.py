@@ -138,6 +138,7 @@ class MqttConnection:
 
     def __init__(self, server: MQTTServer, client_id: str) -> None:
         self.server = server
+        self.client_id = client_id
         self.loop = asyncio.get_running_loop()
         self.closed = asyncio.Event()
         self.close_reason = "connection closed"
@@ -164,6 +165,10 @@ class MqttConnection:
         client.on_disconnect = self._paho_disconnect
         client.on_publish = self._paho_publish
         client.on_message = self._paho_message
+        client.on_subscribe = self._paho_subscribe
+        self._subscribing: dict[int, list[str]] = {}  # mid -> topic filters asked for
+        #: topic filters the broker refused (its ACL), logged once per connection
+        self.refused: list[str] = []
 
     # paho callbacks (paho's thread) -> the event loop
     def _paho_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, *rest: Any) -> None:
@@ -183,6 +188,21 @@ class MqttConnection:
 
     def _paho_publish(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
         self.loop.call_soon_threadsafe(self._acknowledged, mid)
+
+    def _paho_subscribe(self, client: Any, userdata: Any, mid: int, codes: Any, *rest: Any) -> None:
+        # paho 2.x: reason codes, 1.x: granted QoS; 128 (0x80) and above is a refusal
+        self.loop.call_soon_threadsafe(self._subscribed, mid, [_code(c) for c in codes])
+
+    def _subscribed(self, mid: int, codes: list[int]) -> None:
+        topics = self._subscribing.pop(mid, [])
+        refused = [topic for topic, code in zip(topics, codes, strict=False) if code >= 0x80]
+        if refused:
+            self.refused += refused
+            log.error(
+                "the MQTT broker refused the subscription to %s for %s (its ACL?): nothing arrives there",
+                ", ".join(refused),
+                self.client_id,
+            )
 
     def _paho_message(self, client: Any, userdata: Any, message: Any) -> None:
         payload = message.payload
@@ -213,7 +233,9 @@ class MqttConnection:
         if code != 0:
             raise ConnectionError(f"the broker refused the connection: {text.lower()}")
         if subscriptions:
-            self.client.subscribe([(topic, QOS) for topic in subscriptions])
+            _, mid = self.client.subscribe([(topic, QOS) for topic in subscriptions])
+            if mid is not None:  # the answer is handled on this loop, after this
+                self._subscribing[mid] = list(subscriptions)
 
     async def receive(self) -> tuple[str, bytes]:
         """The next received payload and its topic; :meth:`release` it once handled."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import threading
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -34,18 +35,32 @@ def set_x(value: int) -> bytes:
 class Forger:
     """Any program on the broker: reads the genuine publisher's payloads and publishes its own."""
 
-    def __init__(self, port: int, topic: str) -> None:
+    def __init__(self, port: int, topic: str, username: str = "", password: str = "") -> None:
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"forger-{os.getpid()}")
+        if username:
+            self.client.username_pw_set(username, password)
         self.headers: list[FrameHeader] = []
+        self.bodies: list[bytes] = []
+        self.lock = threading.Lock()
+        subscribed = threading.Event()
         self.client.on_message = self._message
+        self.client.on_subscribe = lambda *args: subscribed.set()
         self.client.connect("127.0.0.1", port)
         self.client.subscribe(topic, qos=2)
         self.client.loop_start()
+        assert subscribed.wait(10)
 
     def _message(self, client: object, userdata: object, message: mqtt.MQTTMessage) -> None:
-        header, _ = decode_frame(bytes(message.payload))
-        if header is not None and header.count:
-            self.headers.append(header)
+        header, body = decode_frame(bytes(message.payload))
+        with self.lock:
+            self.bodies.append(bytes(body))
+            if header is not None and header.count:
+                self.headers.append(header)
+
+    def bodies_with(self, text: bytes) -> list[bytes]:
+        """The payloads seen on the topic whose body holds ``text``."""
+        with self.lock:
+            return [body for body in self.bodies if text in body]
 
     def publish(self, topic: str, header: FrameHeader, body: bytes) -> None:
         self.client.publish(topic, encode_header(header) + body, qos=2).wait_for_publish(10)
