@@ -544,10 +544,11 @@ class MqttInstrumentLink(_MqttLink):
         self._snoop_log = _Throttle()
         self.snoop_requests: dict[tuple[str, str], Message] = {}  # our drivers' requests, to repeat
 
-    def remember_snoop(self, asker: str, snoop: Snoop) -> None:
-        """Record ``asker``'s request to snoop, within the bounds (expired records go first, then the
-        asker that asked least recently); a request beyond an asker's bound is refused and logged."""
-        now = asyncio.get_running_loop().time()
+    def remember_snoop(self, asker: str, snoop: Snoop, now: float | None = None) -> None:
+        """Record ``asker``'s request to snoop at ``now`` (loop time by default), within the bounds
+        (expired records go first, then the asker that asked least recently); a request beyond an
+        asker's bound is refused and logged."""
+        now = asyncio.get_running_loop().time() if now is None else now
         for stale in [a for a, t in self._asked_at.items() if now - t >= SNOOP_EXPIRY_SECONDS]:
             self._forget_asker(stale)
         records = self.remote_snoops.get(asker)

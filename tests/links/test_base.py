@@ -92,3 +92,97 @@ def test_run_reconnects_and_logs_the_loss_once(caplog: pytest.LogCaptureFixture)
     run(body)
     lines = [record.getMessage() for record in caplog.records]
     assert lines == ["flaky unavailable: connection refused", "connected to flaky"]
+
+
+class CountingBackoff(Backoff):
+    """No waiting, and a count of the resets."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0, 0.0)
+        self.resets = 0
+
+    def reset(self) -> None:
+        self.resets += 1
+        super().reset()
+
+
+class FlappingLink(Link):
+    """Its first sessions connect and are dropped at once; then one stays up."""
+
+    what = "flappy"
+    stable_seconds = 0.05
+
+    def __init__(self, drops: int) -> None:
+        super().__init__()
+        self.backoff = CountingBackoff()
+        self.drops = drops
+        self.sessions = 0
+        self.stable = asyncio.Event()
+
+    async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+        self.sessions += 1
+        self.connected("connected to flappy")
+        if self.sessions <= self.drops:
+            return  # the peer closed it right after accepting it
+        await asyncio.Event().wait()
+
+    def stayed_up(self) -> None:
+        super().stayed_up()
+        self.stable.set()
+
+
+def test_short_lived_connections_keep_the_backoff_and_are_reported_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="indiredis")
+    link = FlappingLink(drops=8)
+
+    async def body() -> None:
+        task = asyncio.ensure_future(link.run(Channel(10), Channel(10)))
+        await link.stable.wait()
+        assert link.sessions == 9 and link.backoff.resets == 1 and not link.flapping
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(body)
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines == [
+        "connected to flappy",
+        "flappy unavailable: connection closed",
+        "connected to flappy",
+        "flappy unavailable: connection closed",
+        "connected to flappy",
+        "flappy unavailable: connection closed 3 times in a row within 0.05 s of connecting "
+        "(likely cause: flappy closes the connection right after accepting it)",
+        "connected to flappy",  # once it stayed up: restored
+    ]
+
+
+def test_a_failure_to_connect_ends_the_flapping_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="indiredis")
+
+    class ThenRefused(FlappingLink):
+        async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+            if self.sessions == self.drops:
+                self.sessions += 1
+                raise ConnectionRefusedError(errno.ECONNREFUSED, "refused")
+            await super().session(inbound, outbound)
+
+    link = ThenRefused(drops=4)
+
+    async def body() -> None:
+        task = asyncio.ensure_future(link.run(Channel(10), Channel(10)))
+        await link.stable.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    run(body)
+    lines = [record.getMessage() for record in caplog.records]
+    assert lines[-3:] == [
+        "flappy unavailable: connection closed 3 times in a row within 0.05 s of connecting "
+        "(likely cause: flappy closes the connection right after accepting it)",
+        "flappy unavailable: connection refused",
+        "connected to flappy",
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import indiredis
+from indiredis.links import mqtt
 from indiredis.links.mqtt import MqttInstrumentLink
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
@@ -40,3 +41,21 @@ def test_from_indi_and_snoop_data_topics_and_delproperty_ends_matching_snoops():
     assert link.topics_for(NUMBER) == ["from_indi/mount-pc"]
     # a local driver's snoop request goes to the snoop control topic
     assert link.topics_for(msg('<getProperties version="1.7" device="Dome"/>')) == ["snoop_control/mount-pc"]
+
+
+def test_snoop_records_are_bounded_per_asker_and_in_askers_and_expire(caplog):
+    link = MqttInstrumentLink("mount-pc", indiredis.mqtt_server("127.0.0.1"))
+    for number in range(mqtt.SNOOPS_PER_ASKER + 5):
+        link.remember_snoop("camera-pc", Snoop(f"Dev{number}", ""), now=0.0)
+    assert len(link.remote_snoops["camera-pc"]) == mqtt.SNOOPS_PER_ASKER
+    assert "refused a snoop request of camera-pc" in caplog.text
+    for number in range(mqtt.SNOOP_ASKERS_KEPT + 10):  # strangers inventing askers
+        link.remember_snoop(f"stranger{number}", Snoop("Mount", ""), now=1.0 + number)
+    assert len(link.remote_snoops) == mqtt.SNOOP_ASKERS_KEPT
+    assert "camera-pc" not in link.remote_snoops  # the one that asked least recently went first
+    link.remember_snoop("camera-pc", Snoop("Mount", "COORD"), now=100.0)
+    # a day without a renewed request ends an asker's records
+    link.remember_snoop("guider-pc", Snoop("Mount", ""), now=100.0 + mqtt.SNOOP_EXPIRY_SECONDS - 1)
+    assert set(link.remote_snoops) == {"guider-pc", "camera-pc"}  # the strangers' records expired
+    link.remember_snoop("guider-pc", Snoop("Mount", ""), now=100.0 + mqtt.SNOOP_EXPIRY_SECONDS)
+    assert set(link.remote_snoops) == {"guider-pc"}

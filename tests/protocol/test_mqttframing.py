@@ -12,6 +12,10 @@ from indiredis.links.mqtt import MqttClientLink
 from indiredis.protocol.document import FEED_SIZE
 from indiredis.protocol.messages import Message, StreamedBlob
 from indiredis.protocol.mqttframing import (
+    RECORD_EXPIRY_SECONDS,
+    SEQUENCE_WINDOW,
+    SESSION_LIVE_SECONDS,
+    TOPICS_KEPT,
     FrameError,
     FrameHeader,
     Framer,
@@ -197,3 +201,65 @@ def test_an_idle_publishers_heartbeat_shows_a_loss_at_the_end_of_a_stream():
     assert tracker.accept("F/o", beats[0].header) == Verdict(missing=2)
     assert tracker.accept("F/o", beats[0].header) == Verdict()  # idle and whole
     assert Framer(batching=False).heartbeats() == []
+
+
+def test_a_sequence_number_beyond_the_window_is_held_back_and_does_not_move_the_record():
+    tracker = SequenceTracker()
+    assert tracker.accept("F/o", FrameHeader("a", 1, 5), now=0.0) == Verdict()
+    forged = tracker.accept("F/o", FrameHeader("a", 10**18, 1), now=1.0)
+    assert forged == Verdict(skip=1, implausible=True, expected=6)
+    assert tracker.accept("F/o", FrameHeader("a", 6, 2), now=2.0) == Verdict()  # the genuine one goes on
+    far_back = FrameHeader("a", 1, 1)
+    assert tracker.accept("F/o", FrameHeader("a", 9 + SEQUENCE_WINDOW, 1), now=3.0).implausible
+    assert tracker.accept("F/o", far_back, now=4.0) == Verdict(skip=1)  # a repeat within the window
+    # a new session does not start beyond the window either: its messages go, its gap is not counted
+    assert tracker.accept("F/o", FrameHeader("b", 10**18, 1), now=5.0) == Verdict(
+        restarted=True, implausible=True, expected=1
+    )
+
+
+def test_a_genuine_long_jump_takes_the_record_over_once_its_own_numbers_fall_silent():
+    tracker = SequenceTracker()
+    tracker.accept("F/o", FrameHeader("a", 1, 1), now=0.0)
+    jump = 2 + 2 * SEQUENCE_WINDOW
+    assert tracker.accept("F/o", FrameHeader("a", jump, 1), now=1.0).implausible
+    # following one another, but the record's own publisher was heard just now: still held
+    assert tracker.accept("F/o", FrameHeader("a", jump + 1, 1), now=2.0).implausible
+    later = 1.0 + SESSION_LIVE_SECONDS
+    assert tracker.accept("F/o", FrameHeader("a", jump + 2, 1), now=later) == Verdict(
+        missing=jump
+    )  # 2..jump-1 lost, two held
+    assert tracker.accept("F/o", FrameHeader("a", jump + 3, 1), now=later) == Verdict()
+
+
+def test_after_a_reconnection_a_jump_of_any_size_is_a_gap():
+    tracker = SequenceTracker()
+    tracker.accept("F/o", FrameHeader("a", 1, 1), now=0.0)
+    tracker.reconnected()
+    far = 3 * SEQUENCE_WINDOW
+    assert tracker.accept("F/o", FrameHeader("a", far, 1), now=1.0) == Verdict(missing=far - 2)
+    assert tracker.accept("F/o", FrameHeader("a", 10**18, 1), now=2.0).implausible  # once only
+
+
+def test_forged_sessions_evict_idle_sessions_by_age_never_a_live_one():
+    tracker = SequenceTracker()
+    tracker.accept("F/o", FrameHeader("old", 1, 1), now=0.0)  # a publisher that restarted long ago
+    tracker.accept("F/o", FrameHeader("live", 1, 1), now=100.0)
+    for number in range(100):
+        tracker.accept("F/o", FrameHeader(f"forged{number}", 1, 1), now=101.0)
+    sessions = tracker.sessions("F/o")
+    assert "live" in sessions and "old" not in sessions and len(sessions) == SequenceTracker.SESSIONS_KEPT
+    assert tracker.accept("F/o", FrameHeader("forged-late", 1, 1), now=102.0) == Verdict(untracked=True)
+    assert tracker.accept("F/o", FrameHeader("live", 2, 1), now=103.0) == Verdict()  # never restarted
+    # once the forged ones are idle, new sessions get room again (the least recently heard first)
+    assert tracker.accept("F/o", FrameHeader("new", 1, 1), now=101.0 + SESSION_LIVE_SECONDS).restarted
+
+
+def test_topics_are_bounded_and_records_expire():
+    tracker = SequenceTracker()
+    tracker.accept("F/genuine", FrameHeader("a", 1, 1), now=0.0)
+    for number in range(TOPICS_KEPT + 50):
+        tracker.accept(f"F/x{number}", FrameHeader("s", 1, 1), now=SESSION_LIVE_SECONDS + number / 1000)
+    assert len(tracker.topics()) == TOPICS_KEPT and "F/genuine" not in tracker.topics()
+    assert tracker.accept("F/x0", FrameHeader("s", 2, 1), now=RECORD_EXPIRY_SECONDS + 100).restarted is False
+    assert tracker.topics() == ["F/x0"]  # everything not heard for an hour is forgotten
