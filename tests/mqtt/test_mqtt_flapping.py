@@ -23,7 +23,9 @@ def test_a_flapping_client_side_does_not_reset_on_every_reconnection(mosquitto_p
         for _ in range(2):
             links.append(MqttClientLink("twin", host))
             inbound.append(Channel(100_000))
-        await asyncio.gather(*(link.run(channel, Channel(100_000)) for link, channel in zip(links, inbound)))
+        await asyncio.gather(
+            *(link.run(channel, Channel(100_000)) for link, channel in zip(links, inbound, strict=True))
+        )
 
     def resets() -> list[int]:  # run on the loop's thread: the channels are the loop's
         return [sum(isinstance(item, Reset) for item in channel._items) for channel in inbound]
