@@ -171,8 +171,17 @@ class MqttConnection:
         self.refused: list[str] = []
 
     # paho callbacks (paho's thread) -> the event loop
+    def _to_loop(self, callback: Callable[..., object], *args: Any) -> None:
+        """Run ``callback`` on the event loop; nothing once the loop is closed (the bridge stopped while
+        paho's thread was still finishing)."""
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:
+            if not self.loop.is_closed():
+                raise
+
     def _paho_connect(self, client: Any, userdata: Any, flags: Any, rc: Any, *rest: Any) -> None:
-        self.loop.call_soon_threadsafe(self._connack_arrived, _code(rc), str(rc))
+        self._to_loop(self._connack_arrived, _code(rc), str(rc))
 
     def _connack_arrived(self, code: int, text: str) -> None:
         if not self._connack.done():
@@ -184,14 +193,14 @@ class MqttConnection:
         codes = [a for a in args if type(a).__name__ in ("ReasonCode", "int")]
         if codes and _code(codes[0]) != 0 and not self._closing:
             self.close_reason = "the broker closed the connection"
-        self.loop.call_soon_threadsafe(self.closed.set)
+        self._to_loop(self.closed.set)
 
     def _paho_publish(self, client: Any, userdata: Any, mid: int, *rest: Any) -> None:
-        self.loop.call_soon_threadsafe(self._acknowledged, mid)
+        self._to_loop(self._acknowledged, mid)
 
     def _paho_subscribe(self, client: Any, userdata: Any, mid: int, codes: Any, *rest: Any) -> None:
         # paho 2.x: reason codes, 1.x: granted QoS; 128 (0x80) and above is a refusal
-        self.loop.call_soon_threadsafe(self._subscribed, mid, [_code(c) for c in codes])
+        self._to_loop(self._subscribed, mid, [_code(c) for c in codes])
 
     def _subscribed(self, mid: int, codes: list[int]) -> None:
         topics = self._subscribing.pop(mid, [])
@@ -213,7 +222,7 @@ class MqttConnection:
             while self._backlog and self._backlog + len(payload) > MAX_BACKLOG_BYTES and not self._closing:
                 self._backlog_changed.wait()
             self._backlog += len(payload)
-        self.loop.call_soon_threadsafe(self._incoming.put_nowait, (message.topic, payload))
+        self._to_loop(self._incoming.put_nowait, (message.topic, payload))
 
     def _acknowledged(self, mid: int) -> None:
         self._in_flight.pop(mid, None)
