@@ -48,6 +48,20 @@ per message and mosquitto accepts that by default (``message_size_limit 0``);
 a broker configured lower must be raised to the largest BLOB expected.  A
 message the broker cannot take is logged and skipped.
 
+Ids: the ``mqtt_id`` is both the MQTT client id and the last level of the
+topics a side publishes on.  A broker drops a client when another connects with
+its client id, saying nothing under MQTT 3.1.1: the side sees a connection
+closed right after it was made, which :class:`~indiredis.links.base.Link`
+reports once, naming that likely cause (:meth:`_MqttLink.flap_cause`); while it
+flaps, the client side does not clear its store on each reconnection.
+
+Hostile publishers (``docs/mqtt-framing.md``): the sequence tracker holds back
+implausible numbers and keeps live sessions; the instrument side's snoop
+records (:data:`SNOOP_ASKERS_KEPT`, :data:`SNOOPS_PER_ASKER`,
+:data:`SNOOP_EXPIRY_SECONDS`) and the client side's instrument sides heard
+from (:data:`HEARD_FROM_KEPT`) are bounded; the broker's ACL is the real
+defence.
+
 paho-mqtt runs its network loop in its own thread (``loop_start``); its
 callbacks hand everything to the asyncio loop with ``call_soon_threadsafe``.
 Works with paho-mqtt 1.6 (Debian bookworm) and 2.x.
@@ -167,8 +181,6 @@ class MqttConnection:
         client.on_message = self._paho_message
         client.on_subscribe = self._paho_subscribe
         self._subscribing: dict[int, list[str]] = {}  # mid -> topic filters asked for
-        #: topic filters the broker refused (its ACL), logged once per connection
-        self.refused: list[str] = []
 
     # paho callbacks (paho's thread) -> the event loop
     def _to_loop(self, callback: Callable[..., object], *args: Any) -> None:
@@ -206,7 +218,6 @@ class MqttConnection:
         topics = self._subscribing.pop(mid, [])
         refused = [topic for topic, code in zip(topics, codes, strict=False) if code >= 0x80]
         if refused:
-            self.refused += refused
             log.error(
                 "the MQTT broker refused the subscription to %s for %s (its ACL?): nothing arrives there",
                 ", ".join(refused),
