@@ -52,7 +52,7 @@ Ids: the ``mqtt_id`` is both the MQTT client id and the last level of the
 topics a side publishes on.  A broker drops a client when another connects with
 its client id, saying nothing under MQTT 3.1.1: the side sees a connection
 closed right after it was made, which :class:`~indiredis.links.base.Link`
-reports once, naming that likely cause (:meth:`_MqttLink.flap_cause`); while it
+reports once, naming that likely cause (``flap_cause``); while it
 flaps, the client side does not clear its store on each reconnection.
 
 Hostile publishers (``docs/mqtt-framing.md``): the sequence tracker holds back
