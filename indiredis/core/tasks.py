@@ -36,6 +36,9 @@ async def run_until_first_done(*coroutines: Coroutine[Any, Any, Any]) -> None:
             for task in pending:
                 task.cancel()
             _, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN)
+        for task in tasks:  # one that failed while the others were cancelled: retrieved, not reported
+            if not task.cancelled():
+                task.exception()
     for task in done:
         error = None if task.cancelled() else task.exception()
         if error is not None:

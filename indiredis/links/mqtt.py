@@ -120,6 +120,8 @@ GATHER_SECONDS = 0.05
 HEARTBEAT_SECONDS = 5.0
 #: received payloads waiting for the event loop, in bytes, before paho's thread waits
 MAX_BACKLOG_BYTES = 8 * 1024 * 1024
+#: why a connection ended, unless paho says more
+CONNECTION_CLOSED = "connection closed"
 #: seconds between two getProperties a client side sends to repair its store
 RESYNC_HOLDOFF = 1.0
 #: instrument sides that ask for snooped data remembered at most (the least recently asking goes first)
@@ -155,7 +157,7 @@ class MqttConnection:
         self.client_id = client_id
         self.loop = asyncio.get_running_loop()
         self.closed = asyncio.Event()
-        self.close_reason = "connection closed"
+        self.close_reason = CONNECTION_CLOSED
         self._connack: asyncio.Future[tuple[int, str]] = self.loop.create_future()
         self._in_flight: OrderedDict[int, Frame] = OrderedDict()
         self._room = asyncio.Event()
@@ -294,6 +296,10 @@ class MqttConnection:
             self._backlog_changed.notify_all()
         self.client.disconnect()
         await self.loop.run_in_executor(None, self.client.loop_stop)
+
+
+async def _forever() -> None:
+    await asyncio.Event().wait()
 
 
 def _describe(message: Message) -> str:
@@ -531,13 +537,14 @@ class _MqttLink(Link):
                 f"connected to MQTT broker {self.server.host}:{self.server.port} as {self.mqtt_id}"
             )
             await self.serve(connection, inbound, outbound)
+            if connection.close_reason != CONNECTION_CLOSED:  # say why (the broker dropped us)
+                raise ConnectionError(connection.close_reason)
         finally:
             sending.set_consumer_up(False)
             await connection.close()
 
     async def _until_closed(self, connection: MqttConnection) -> None:
         await connection.closed.wait()
-        raise ConnectionError(connection.close_reason)
 
     def flap_cause(self) -> str:
         """Under MQTT 3.1.1 a broker drops a client without a word when another connects with its
@@ -756,7 +763,7 @@ class MqttClientLink(_MqttLink):
         else:
             await inbound.put(Reset())  # fresh definitions follow the getProperties below
             self._send_resync(outbound)
-            reset = self._until_closed(connection)
+            reset = _forever()  # nothing put off
         try:
             await run_until_first_done(
                 self.publish_forever(connection, outbound),
@@ -774,7 +781,7 @@ class MqttClientLink(_MqttLink):
         await self._stable.wait()
         await inbound.put(Reset())
         self._send_resync(outbound)
-        await asyncio.Event().wait()  # until the connection ends
+        await _forever()  # until the connection ends
 
     async def _receive(
         self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message]
