@@ -58,7 +58,9 @@ def watch(seconds: float, trouble, what: str) -> None:
 def test_every_shipped_mqtt_service_on_one_broker_stays_connected(redis_proc, tmp_path):
     with IndiServerProcess() as indiserver, MosquittoProcess() as broker:
         etc = installed_etc(tmp_path / "etc", indiserver.port, redis_proc.port, broker.port)
-        sockets = {s: NotifySocket(tmp_path / s) for s in MQTT_SERVICES if (tmp_path / s).mkdir() is None}
+        for service in MQTT_SERVICES:
+            (tmp_path / service).mkdir()  # each daemon's notification socket in a folder of its own
+        sockets = {service: NotifySocket(tmp_path / service) for service in MQTT_SERVICES}
         procs = {s: start_daemon(s, etc / f"{s}.ini", sockets[s]) for s in MQTT_SERVICES}
         logs = {s: etc / f"{s}.log" for s in MQTT_SERVICES}
         try:
