@@ -1,5 +1,6 @@
 """A real Redis that answers but refuses writes (MISCONF, OOM, READONLY), under driverstoredis with a fake
-driver run as a real child process (tests/support/fakedriver.py, which reports every message it gets).
+driver run as a real child process (tests/support/fakedriver.py, which reports every message it gets),
+and under inditoredis with the real indiserver and telescope simulator.
 
 While Redis refuses: one log line naming the cause, no traceback, no getProperties sent to the driver
 again and again (the old link reconnected on every refusal and asked for every property each time).
@@ -19,11 +20,12 @@ import redis
 
 import indiredis
 from indiredis import tools
-from indiredis.bridges import make_driverstoredis
+from indiredis.bridges import make_driverstoredis, make_inditoredis
 from indiredis.links.base import Backoff
 from indiredis.links.client.refusals import refusal
 from tests.support.bridgethread import run_bridge
-from tests.support.servers import RedisProcess, free_port, wait_for
+from tests.support.inditools import wait_until_listed
+from tests.support.servers import IndiServerProcess, RedisProcess, free_port, wait_for
 from tests.support.subscriber import Subscriber
 
 FAKE = Path(__file__).resolve().parent.parent / "support" / "fakedriver.py"
@@ -191,3 +193,53 @@ def test_writes_refused_are_waited_out_in_one_line_and_nothing_is_lost(
 )
 def test_refusal_names_the_cause_with_redis_text(error: Exception, expected: str | None) -> None:
     assert refusal(error) == expected
+
+
+TELESCOPE = "Telescope Simulator"
+
+
+def test_a_telescope_connected_while_redis_refuses_writes_is_whole_in_the_store_afterwards(
+    simulators: IndiServerProcess, protected_redis: RedisProcess, caplog: Any
+) -> None:
+    """inditoredis behind the real indiserver: the mount connected while Redis refuses (MISCONF) defines
+    its coordinates and streams them; once Redis accepts writes, every property indiserver lists is in
+    the store, with the mount's values current, and the refusal was one line without a traceback."""
+    caplog.set_level(logging.INFO, logger="indiredis")
+    server = indiredis.redis_server(host="127.0.0.1", port=protected_redis.port)
+    rconn = redis.Redis(host="127.0.0.1", port=protected_redis.port, socket_timeout=5)
+    bridge = make_inditoredis(indiredis.indi_server("127.0.0.1", simulators.port), server)
+    try:
+        with run_bridge(bridge):
+            wait_for(
+                lambda: "CONNECTION" in tools.properties(rconn, server, TELESCOPE), timeout=20, what="mount"
+            )
+            mark = len(caplog.records)
+            accept = misconf(rconn, protected_redis)
+            tools.newswitchvector(
+                rconn, server, "CONNECTION", TELESCOPE, {"CONNECT": "On", "DISCONNECT": "Off"}
+            )
+            wait_for(lambda: not bridge.ready, what="the bridge to notice")
+            # indiserver has the mount connected and its coordinates defined while Redis refuses them
+            wait_until_listed(simulators.port, f"{TELESCOPE}.EQUATORIAL_EOD_COORD.RA")
+            wait_for(lambda: refusals(rconn, "MISCONF") >= 3, timeout=20, what="three refused writes")
+            accept()
+            wait_for(lambda: bridge.ready, timeout=15, what="the bridge to find Redis writable")
+            listed = wait_until_listed(simulators.port, f"{TELESCOPE}.EQUATORIAL_EOD_COORD.RA")
+            wanted = {name for name in listed if name.startswith(f"{TELESCOPE}.")}
+
+            def stored() -> set[str]:
+                return {
+                    f"{TELESCOPE}.{name}.{element}"
+                    for name in tools.properties(rconn, server, TELESCOPE)
+                    for element in tools.elements(rconn, server, name, TELESCOPE)
+                }
+
+            wait_for(lambda: stored() >= wanted, what="every property of the mount in the store")
+            assert tools.elements_dict(rconn, server, "CONNECT", "CONNECTION", TELESCOPE)["value"] == "On"
+    finally:
+        rconn.close()
+    records = caplog.records[mark:]
+    assert not [r for r in records if r.exc_info], "a traceback was logged"
+    lines = [r.getMessage() for r in records]
+    assert len([line for line in lines if "MISCONF" in line]) == 1, lines
+    assert len([r for r in records if r.levelno >= logging.WARNING]) == 1, lines
