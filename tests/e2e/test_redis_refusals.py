@@ -243,3 +243,48 @@ def test_a_telescope_connected_while_redis_refuses_writes_is_whole_in_the_store_
     lines = [r.getMessage() for r in records]
     assert len([line for line in lines if "MISCONF" in line]) == 1, lines
     assert len([r for r in records if r.levelno >= logging.WARNING]) == 1, lines
+
+
+def test_messages_dropped_during_a_refusal_are_counted_and_asked_for_once(
+    protected_redis: RedisProcess, tmp_path: Path, caplog: Any
+) -> None:
+    """A channel of 20 messages and 58 waiting (each request answered twice): the oldest are dropped, the
+    count logged once Redis accepts writes, and the driver asked for every property exactly once."""
+    caplog.set_level(logging.INFO, logger="indiredis")
+    server = indiredis.redis_server(host="127.0.0.1", port=protected_redis.port)
+    rconn = redis.Redis(host="127.0.0.1", port=protected_redis.port, socket_timeout=5)
+    subscriber = Subscriber(rconn, server.from_indi_channel)
+    bridge = make_driverstoredis([fake_driver(tmp_path)], server, buffer_size=20)
+    try:
+        with run_bridge(bridge):
+            wait_for(lambda: bridge.ready and "COORD" in tools.properties(rconn, server, "Fake"), what="Fake")
+            asked_before = published(subscriber, b"got getProperties")
+            accept = oom(rconn, protected_redis)
+            mark = len(caplog.records)
+            for value in VALUES:
+                tools.newnumbervector(rconn, server, "COORD", "Fake", {"RA": str(value), "DEC": "0"})
+            wait_for(lambda: not bridge.ready, what="the bridge to notice")
+            # the driver answered all: its last report is in the channel (by then the oldest were dropped)
+            wait_for(lambda: bridge.from_indi.dropped >= len(VALUES), what="the channel to overflow")
+            accept()
+            wait_for(lambda: bridge.ready, timeout=15, what="the bridge to find Redis writable")
+            wait_for(lambda: published(subscriber, b"got getProperties") > asked_before, what="getProperties")
+            # the newest were kept and written (the fake driver then defines COORD again with RA 0)
+            wait_for(
+                lambda: published(subscriber, b'<oneNumber name="RA">29</oneNumber>'),
+                what="the last value, among the newest kept",
+            )
+            wait_for(
+                lambda: set(tools.properties(rconn, server, "Fake")) == {"CMD", "COORD", "IMAGE"},
+                what="Fake whole",
+            )
+            asked = published(subscriber, b"got getProperties") - asked_before
+    finally:
+        subscriber.close()
+        rconn.close()
+    assert asked == 1
+    lines = [r.getMessage() for r in caplog.records[mark:]]
+    assert not [r for r in caplog.records[mark:] if r.exc_info], "a traceback was logged"
+    dropped = [line for line in lines if line.startswith("dropped ")]
+    assert len(dropped) == 1 and "while Redis was unreachable" in dropped[0], lines
+    assert len([line for line in lines if "OOM" in line]) == 1, lines
