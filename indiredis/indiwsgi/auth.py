@@ -36,6 +36,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -132,9 +133,13 @@ class LoginLimiter:
     recently failed key is forgotten first)."""
 
     def __init__(
-        self, limit: int = MAX_FAILURES, window: float = FAILURE_WINDOW, max_keys: int = LIMITER_KEYS
+        self,
+        limit: int = MAX_FAILURES,
+        window: float = FAILURE_WINDOW,
+        max_keys: int = LIMITER_KEYS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.limit, self.window, self.max_keys = limit, window, max_keys
+        self.limit, self.window, self.max_keys, self.clock = limit, window, max_keys, clock
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()  # least recently failed first
         self._lock = threading.Lock()
 
@@ -153,7 +158,7 @@ class LoginLimiter:
 
     def blocked(self, *keys: str) -> bool:
         """Whether any of ``keys`` has failed ``limit`` times within the window."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             self._expire(now)
             for key in keys:
@@ -164,7 +169,7 @@ class LoginLimiter:
 
     def failed(self, *keys: str) -> None:
         """Count one failed login for each of ``keys``."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             self._expire(now)
             for key in keys:
