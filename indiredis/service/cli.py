@@ -147,7 +147,7 @@ def remove_user(config: Path, name: str) -> int:
     lines = [line for line in text.splitlines() if not _names_user(line, name)]
     if len(lines) == len(text.splitlines()):
         print(f"no user {name} in {users}", file=sys.stderr)
-        return 1
+        return 2
     _write_users(config, users, lines)
     print(f"{name} removed from {users}")
     _end_sessions(config, name)

@@ -191,7 +191,7 @@ def test_removing_an_unknown_user_says_so(redis_proc, tmp_path):
     path = web_config(tmp_path, redis_proc.port)
     assert web_command(path, "--add-user", "otto", password=PASSWORD).returncode == 0
     done = web_command(path, "--remove-user", "olga")
-    assert done.returncode == 1 and "no user olga" in done.stderr
+    assert done.returncode == 2 and "no user olga" in done.stderr
 
 
 @pytest.mark.parametrize(
