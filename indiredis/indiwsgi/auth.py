@@ -89,16 +89,21 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(candidate, _unb64(digest))
 
 
+def dummy_hash() -> str:
+    """The hash an unknown user name is checked against (made once per process)."""
+    global _dummy_hash
+    if not _dummy_hash:
+        _dummy_hash = hash_password(secrets.token_urlsafe(16))
+    return _dummy_hash
+
+
 def check_login(users: dict[str, User], name: str, password: str) -> User | None:
     """The user ``name`` when ``password`` is theirs, else None; an unknown name costs the same
     scrypt as a known one (checked against a dummy hash), so the answer's time does not tell."""
-    global _dummy_hash
     user = users.get(name)
     if user is not None:
         return user if verify_password(password, user.password_hash) else None
-    if not _dummy_hash:
-        _dummy_hash = hash_password(secrets.token_urlsafe(16))
-    verify_password(password, _dummy_hash)
+    verify_password(password, dummy_hash())
     return None
 
 
@@ -197,6 +202,7 @@ class Sessions:
     ) -> None:
         self.users = users
         self.rconn, self.keys, self.lifetime = rconn, keys, int(lifetime)
+        dummy_hash()  # now, so that even the first unknown name costs no more than a wrong password
 
     def _key(self, cookie: str) -> str:
         return self.keys.websession(hashlib.sha256(cookie.encode()).hexdigest())

@@ -188,14 +188,14 @@ def _end_sessions(config: Path, name: str) -> None:
         host = redis_of("web", config)
         if host is None:
             return
-        with redis.Redis(**redis_connection_options(host), socket_timeout=5) as rconn:
+        options = redis_connection_options(host)
+        with redis.Redis(**options, socket_timeout=5, socket_connect_timeout=5) as rconn:
             ended = end_sessions_of(rconn, KeySpace(host.keyprefix), name)
     except (ConfigError, redis.RedisError, OSError) as exc:
         print(f"cannot end the sessions in Redis ({exc}): {later}", file=sys.stderr)
         return
-    print(
-        f"{ended} session{'' if ended == 1 else 's'} of {name} ended; reload the web service to use the users"
-    )
+    plural = "" if ended == 1 else "s"
+    print(f"{ended} session{plural} of {name} ended (reload the web service for it to use the changed users)")
 
 
 def _read_password(name: str) -> str | None:

@@ -17,6 +17,7 @@ from indiredis.indiwsgi.app import LOGIN_BODY, same_origin
 from indiredis.indiwsgi.auth import LoginLimiter, User, hash_password
 from indiredis.service import config as service_config
 from tests.support.daemons import BIN, write_config
+from tests.support.servers import free_port
 from tests.support.webworld import Client
 
 PASSWORD = "a long enough password"
@@ -233,3 +234,12 @@ def test_the_trusted_proxy_settings_are_checked(tmp_path):
         path.write_text(f"[service]\ntrusted_proxy = 127.0.0.1\ntrusted_proxy_headers = {headers}\n")
         with pytest.raises(ConfigError, match=problem):
             service_config.load("web", path)
+
+
+def test_without_redis_the_command_says_when_the_sessions_end(tmp_path):
+    path = web_config(tmp_path, free_port())  # nothing listens there
+    assert web_command(path, "--add-user", "olga", password=PASSWORD).returncode == 0
+    done = web_command(path, "--add-user", "olga", password=NEW_PASSWORD)
+    assert done.returncode == 0  # the users' file is written all the same
+    assert "olga's sessions end when the web service is reloaded" in done.stderr
+    assert "olga (operator) replaced in" in done.stdout
