@@ -19,7 +19,7 @@ from tests.support.daemons import BIN, start_daemon, stop_daemon, write_config
 from tests.support.nginx import NginxProcess
 from tests.support.notifysocket import NotifySocket
 from tests.support.servers import free_port, port_open, wait_for
-from tests.support.webworld import sent_after, world  # noqa: F401 - the fixture
+from tests.support.webworld import sent_after
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "web.md"
 PASSWORD = "a long enough password"
@@ -82,7 +82,7 @@ class Browser:
 
 
 @pytest.fixture
-def proxied(world, redis_proc, tmp_path):  # noqa: F811 - the fixture
+def proxied(world, redis_proc, tmp_path):
     """indiredis-web (a real process trusting 127.0.0.1) behind nginx on a free port over TLS: the
     nginx port, the CA, the fake INDI server, and the web service's log."""
     _, fake, blobs = world
