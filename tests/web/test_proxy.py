@@ -112,13 +112,13 @@ def proxied(world, redis_proc, tmp_path):
         nginx = NginxProcess(block)
         nginx.server_block = block.replace("127.0.0.1:0 ssl", f"127.0.0.1:{nginx.port} ssl")
         with nginx:
-            yield nginx.port, certs.ca, fake, tmp_path / "web.log"
+            yield nginx.port, certs.ca, fake, tmp_path / "web.log", web_port
     finally:
         assert stop_daemon(web) == 0
 
 
 def test_login_set_and_logout_work_through_nginx_on_a_non_default_port(proxied):
-    port, ca, fake, _ = proxied
+    port, ca, fake, _, _ = proxied
     browser = Browser(port, ca)
     assert browser.request("GET", "/login")[0] == 200
     assert browser.login("olga", PASSWORD) == 303
@@ -140,7 +140,7 @@ def test_login_set_and_logout_work_through_nginx_on_a_non_default_port(proxied):
 
 
 def test_the_login_limiter_sees_each_clients_own_address(proxied):
-    port, ca, _, web_log = proxied
+    port, ca, _, web_log, _ = proxied
     stranger = Browser(port, ca, address="127.0.0.2")
     for number in range(5):  # five names, one failure each: only the address reaches the limit
         # a forged X-Forwarded-For naming the operator's address does not move the count there
@@ -151,3 +151,30 @@ def test_the_login_limiter_sees_each_clients_own_address(proxied):
     log = web_log.read_text()
     assert "web login failed for 'guess0' from 127.0.0.2" in log
     assert "web login: olga (operator) from 127.0.0.1" in log
+
+
+def test_only_the_trusted_proxy_is_believed(proxied):
+    _, _, _, web_log, web_port = proxied
+    # a peer reaching indiredis-web around the proxy, claiming HTTPS and another address
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", web_port, timeout=10, source_address=("127.0.0.2", 0)
+    )
+    forged = {
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-For": "198.51.100.7",
+        "X-Forwarded-Host": "observatory.example",
+        "Origin": f"http://127.0.0.1:{web_port}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    try:
+        connection.request(
+            "POST", "/login", body=urlencode({"user": "olga", "password": PASSWORD}), headers=forged
+        )
+        response = connection.getresponse()
+        response.read()
+    finally:
+        connection.close()
+    assert response.status == 303  # the Origin matched the real host, not the forged one
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("indiredis_session=") and "Secure" not in cookie
+    assert "web login: olga (operator) from 127.0.0.2" in web_log.read_text()
