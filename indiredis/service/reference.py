@@ -48,6 +48,8 @@ def _default(key: Key) -> str:
         return "empty"
     if key.kind is bool:
         return "`yes`" if key.default else "`no`"
+    if key.kind is list:
+        return f"`{' '.join(key.default)}`"
     return f"`{key.default}`"
 
 
