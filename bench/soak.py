@@ -39,9 +39,10 @@ name, hashed from the held descriptor a second after it appeared.  A version end
 A reported frame is **stored** when a version with its bytes ended deleted or present; it is
 **overwritten** (lost) when its bytes only ever existed under a name that was later replaced; it is
 **missing** (lost) when no file in the folder ever held its bytes.  A frame reported while the disk
-was full (from filling until 10 s after it was freed) and not stored is **refused**, to be compared
-with what the bridge's log says it refused.  *Lost* = overwritten + missing outside the full-disk
-phase; printed per phase (steady, or the fault it was reported in, up to 10 s after recovery).
+was full (from filling until 10 s after the next frame stored once it was freed) and missing is
+**refused**, to be compared with what the bridge's log says it refused.  *Lost* = overwritten
+(in any phase) + missing outside the full-disk phase; printed per phase (steady, or the fault it
+was reported in, up to 10 s after the next frame stored once the part recovered).
 Stored files whose bytes the driver never reported are printed too (wrong bytes).  Frames reported
 in the first seconds, before the chain stored its first frame, and after the exposures stop are not
 counted.
@@ -334,7 +335,10 @@ class FolderWatch:
     def collect(self) -> None:
         """Stop the watching process and take its versions and counts."""
         self.stopping.set()
-        if self.receiver.poll(30):
+        deadline = time.monotonic() + 60
+        while self.process.is_alive() and time.monotonic() < deadline and not self.receiver.poll(0.2):
+            pass
+        if self.receiver.poll(0):
             self.versions, self.overflows, self.late, self.vanished = self.receiver.recv()
         self.process.join(10)
         if self.process.is_alive():
@@ -347,6 +351,9 @@ class FolderWatch:
             return None
 
     def _main(self) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the bench stops it (Ctrl-C reaches the group)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        parent = os.getppid()
         try:
             os.nice(-10)
         except OSError:
@@ -358,7 +365,7 @@ class FolderWatch:
         mask = IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE
         if libc.inotify_add_watch(inotify, str(self.folder).encode(), mask) < 0:
             raise OSError(ctypes.get_errno(), f"inotify_add_watch {self.folder}")
-        while not self.stopping.is_set():
+        while not self.stopping.is_set() and os.getppid() == parent:
             ready, _, _ = select.select([inotify], [], [], 0.1)
             if ready:
                 data = os.read(inotify, 1 << 16)
@@ -449,16 +456,49 @@ class FolderWatch:
 
 
 class FolderSampler(threading.Thread):
-    """The blob folder's bytes (its files, temporary ones included) every 0.25 s: the high-water."""
+    """The blob folder's bytes (its files, temporary ones included) every 0.25 s: the high-water; and
+    whether the file the store's ``filepath`` of CCD1 names exists (a dangling pointer)."""
 
     def __init__(self, folder: Path) -> None:
         super().__init__(daemon=True, name="folder-sampler")
         self.folder = folder
         self.high = 0
+        self.checks = self.dangling = 0
+        self.redis_port = 0
         self.stopping = threading.Event()
 
+    def pointer(self) -> None:
+        import redis
+
+        import indiredis
+        from indiredis import tools
+
+        if not self.redis_port:
+            return
+        try:
+            rconn = redis.Redis(host="127.0.0.1", port=self.redis_port, socket_timeout=2)
+            server = indiredis.redis_server("127.0.0.1", self.redis_port)
+
+            def filepath() -> str:
+                return tools.elements_dict(rconn, server, "CCD1", "CCD1", CCD).get("filepath", "")
+
+            path = filepath()
+            if path:
+                self.checks += 1
+                # a file missing while the key still names it after a second look is dangling (not a
+                # key read just before a newer frame's file replaced it)
+                if not os.path.exists(path) and filepath() == path and not os.path.exists(path):
+                    self.dangling += 1
+            rconn.close()
+        except redis.RedisError:
+            return
+
     def run(self) -> None:
+        tick = 0
         while not self.stopping.wait(0.25):
+            tick += 1
+            if tick % 4 == 0:
+                self.pointer()
             total = 0
             try:
                 with os.scandir(self.folder) as entries:
@@ -657,7 +697,7 @@ class Chain:
             if min_free:
                 sections["service"]["blob_min_free_mb"] = str(self.args.min_free_mb)
         if service in ("inditomqtt", "mqtttoredis"):
-            sections["service"]["mqtt_id"] = "soak"
+            sections["service"]["mqtt_id"] = f"soak-{service}"  # each its own MQTT client id
             assert self.broker is not None
             sections["mqtt"] = {"host": "127.0.0.1", "port": str(self.broker.port)}
         if service in ("inditoredis", "inditomqtt"):
@@ -784,6 +824,7 @@ def run_chain(name: str, services: list[str], args: argparse.Namespace, workdir:
         watch.start()
         sampler.start()
         chain.start(clock_file)
+        sampler.redis_port = chain.redis.port
         counter, controller = FrameCounter(chain.indi.port), Controller(chain.indi.port)
         counter.start()
         controller.start()
@@ -868,6 +909,11 @@ def run_chain(name: str, services: list[str], args: argparse.Namespace, workdir:
             if watch.count.value == stored_at_end:
                 break
         logs = {b.service: b.log for b in chain.bridges}
+    except BaseException:
+        for bridge in chain.bridges:
+            print(f"-- {bridge.service}: the end of its log", file=sys.stderr)
+            print("\n".join(bridge.log.splitlines()[-15:]), file=sys.stderr)
+        raise
     finally:
         for thread in (controller, counter, viewers, sampler):
             if thread is not None:
@@ -955,7 +1001,7 @@ def report(
         for key in ("reported", "stored", "overwritten", "missing")
     }
     disk = per_phase.get("disk", {"overwritten": 0, "missing": 0})
-    refused = disk["missing"] + disk["overwritten"]
+    refused = disk["missing"]
     lost = total["overwritten"] + total["missing"] - refused
     wrong = sum(1 for v in watch.versions if v.digest and v.digest not in reported_digests)
     distinct = len({v.digest for v in watch.versions if v.digest})
@@ -963,7 +1009,7 @@ def report(
     print(
         f"  reported by the driver {total['reported']} in {(until - t0) / 60:.1f} min "
         f"({total['reported'] / max(1e-9, until - t0):.1f}/s); stored as distinct files with the right "
-        f"bytes {total['stored']}; LOST {lost} (overwritten {total['overwritten'] - disk['overwritten']}, "
+        f"bytes {total['stored']}; LOST {lost} (overwritten {total['overwritten']}, "
         f"never in the folder {total['missing'] - disk['missing']}); refused while the disk was full "
         f"{refused}"
     )
@@ -1026,6 +1072,10 @@ def report(
         )
         + f"){'  ABOVE ITS BOUND' if sampler.high > bound else ''}"
     )
+    print(
+        f"  the store's CCD1 filepath named a missing file in {sampler.dangling} of {sampler.checks} checks "
+        "(one a second)"
+    )
     print(f"  web viewers: {viewers.answers} answers, {viewers.errors} errors")
     print(f"-- {chain.name}: faults (recovered: the part back; resumed: the next frame stored)")
     for fault in chain.faults:
@@ -1036,7 +1086,7 @@ def report(
         print(f"  note: {note}")
     for problem in chain.problems + [f"frame counter: {e}" for e in counter.errors[:3]]:
         print(f"  PROBLEM: {problem}")
-    return lost == 0 and wrong == 0 and sampler.high <= bound
+    return lost == 0 and wrong == 0 and sampler.high <= bound and not sampler.dangling
 
 
 CHAINS = {"inditoredis": ["inditoredis"], "mqtt": ["inditomqtt", "mqtttoredis"]}
@@ -1072,6 +1122,7 @@ def main() -> int:
     def terminate(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGHUP, terminate)
     ok = True
