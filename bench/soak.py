@@ -19,7 +19,7 @@ the run, at most 3 minutes) it injects the next fault, cycling:
 - ``broker``: mosquitto killed and restarted (mqtt chain only);
 - ``driver``: ``indi_simulator_ccd`` killed with SIGKILL (indiserver restarts it);
 - ``disk``: the blob folder's filesystem filled to its limit by another file, held, then freed;
-- ``clock``: the wall clock seen by the bridges stepped back an hour, held, then stepped back
+- ``clock``: the wall clock seen by the bridges stepped back an hour, held, then forward again
   (``bench/soakclock.py``: their ``time.time()`` and ``datetime.now()``; the kernel's file times and
   the monotonic clock are not touched, nor the drivers' clocks).
 
@@ -32,7 +32,11 @@ hashed with SHA-256.
 *Stored*: the blob folder is watched with inotify.  Every temporary file is opened as soon as it is
 created, so its inode (its bytes) stays readable whatever happens to its name later; a name that
 appears in the folder (renamed or linked into place, or created directly) is a *version* of that
-name, hashed from the held descriptor a second after it appeared.  A version ends *deleted*
+name, hashed from the held descriptor a second after it appeared (a file created under its final
+name and written there: once closed).  The watch runs in a process of its own at a higher
+priority; when it could not open a temporary file before its rename (it then opens the final name),
+it notices whether that name was replaced or removed first and prints those counts (the accounting
+is exact when they are 0).  A version ends *deleted*
 (unlinked: retention or the free-space policy removed it after it was stored), *overwritten*
 (another file renamed over the name: its bytes were never kept anywhere) or *present* at the end.
 
@@ -51,7 +55,15 @@ Printed per chain: those counts; RSS of every bridge process at start (after war
 end; open descriptors at start and end; the blob folder's high-water (bytes of its files, sampled
 every 0.25 s) against its bound (``blob_keep_mb``, and the filesystem size less
 ``blob_min_free_mb`` when the bridge accepts that key); log lines per minute in steady state; the
-viewers' answers; and the faults with their recovery times.
+viewers' answers; how often the store's ``filepath`` of CCD1 named a missing file; the bridges'
+warning and error lines grouped by kind; and the faults with their recovery times.
+
+The bridges get ``blob_keep_mb`` (``--keep-mb``) and ``blob_min_free_mb`` (``--min-free-mb``); a
+bridge whose ``--check`` refuses ``blob_min_free_mb`` (a version without it) runs without it, with a
+printed note.  A bridge that exits is restarted, as systemd would, and counted.  Exit status 0 when
+no frame was lost, no file held bytes the driver never sent, the folder stayed within its bound and
+the store never named a missing file; 1 otherwise; 130 when interrupted.  Ctrl-C or SIGTERM stop
+everything the bench started and unmount its tmpfs.
 """
 
 from __future__ import annotations
@@ -306,6 +318,8 @@ class Version:
     size: int = 0
     end: str = "present"  # deleted, overwritten or present
     unseen: bool = False
+    in_place: bool = False  # created under its name (not renamed or linked there): hashed once closed
+    closed: bool = False
 
 
 class FolderWatch:
@@ -395,7 +409,10 @@ class FolderWatch:
             if temporary:
                 self.held[name] = fd
             else:
-                self.bind(name, fd)
+                self.bind(name, fd).in_place = os.fstat(fd).st_nlink == 1
+        elif mask & IN_CLOSE_WRITE:
+            if name in self.current:
+                self.current[name].closed = True
         elif mask & IN_MOVED_FROM:
             fd = self.held.pop(name, None)
             if fd is not None:
@@ -423,7 +440,7 @@ class FolderWatch:
             elif name in self.current:
                 self.finish(name, "deleted")
 
-    def bind(self, name: str, fd: int) -> None:
+    def bind(self, name: str, fd: int) -> Version:
         ino = os.fstat(fd).st_ino
         previous = self.current.get(name)
         if previous is not None:
@@ -434,6 +451,7 @@ class FolderWatch:
         self.current[name] = version
         self.versions.append(version)
         self.unhashed.append(version)
+        return version
 
     def finish(self, name: str, end: str) -> None:
         self.current.pop(name).end = end
@@ -441,7 +459,8 @@ class FolderWatch:
     def hash_due(self, before: float) -> None:
         keep = []
         for version in self.unhashed:
-            if version.appeared > before:
+            waiting = version.in_place and not version.closed and version.appeared > before - 9
+            if version.appeared > before or waiting:
                 keep.append(version)
                 continue
             if not version.unseen:
@@ -1126,14 +1145,17 @@ def main() -> int:
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGHUP, terminate)
     ok = True
-    for name in CHAINS if args.chain == "all" else [args.chain]:
-        with tempfile.TemporaryDirectory(prefix=f"soak-{name}-") as workdir:
-            try:
-                ok &= run_chain(name, CHAINS[name], args, Path(workdir))
-            finally:
-                subprocess.run(
-                    ["umount", "-l", str(Path(workdir) / "blobfs")], check=False, capture_output=True
-                )
+    try:
+        for name in CHAINS if args.chain == "all" else [args.chain]:
+            with tempfile.TemporaryDirectory(prefix=f"soak-{name}-") as workdir:
+                try:
+                    ok &= run_chain(name, CHAINS[name], args, Path(workdir))
+                finally:
+                    blobfs = Path(workdir) / "blobfs"
+                    subprocess.run(["umount", "-l", str(blobfs)], check=False, capture_output=True)
+    except KeyboardInterrupt as exc:
+        print(f"\ninterrupted ({exc or 'Ctrl-C'}): everything the bench started is stopped and unmounted")
+        return 130
     return 0 if ok else 1
 
 
