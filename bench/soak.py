@@ -952,7 +952,10 @@ def run_chain(name: str, services: list[str], args: argparse.Namespace, workdir:
     )
 
 
-REFUSED_COUNT = re.compile(r"refused (\d+)|(\d+) (?:new )?(?:BLOBs?|frames?)\b[^\n]*refused", re.IGNORECASE)
+#: the refusals a bridge's log admits: a running total ("(12 refused since the bridge started)"), or
+#: else counts per line ("3 refused", "3 BLOBs refused")
+REFUSED_TOTAL = re.compile(r"\((\d+) (?:refused )?since the bridge started\)")
+REFUSED_COUNT = re.compile(r"(\d+) (?:new )?(?:BLOBs? |frames? )?refused\b", re.IGNORECASE)
 NOT_STORED = re.compile(r"BLOB \S.* not stored", re.IGNORECASE)
 
 
@@ -1049,7 +1052,8 @@ def report(
         + ("" if unseen + watch.vanished + watch.overflows == 0 else "  (ACCOUNTING INEXACT by these)")
     )
     for service, text in logs.items():
-        counted = sum(int(a or b) for a, b in REFUSED_COUNT.findall(text))
+        totals = [int(n) for n in REFUSED_TOTAL.findall(text)]
+        counted = max(totals) if totals else sum(int(n) for n in REFUSED_COUNT.findall(text))
         lines = len(NOT_STORED.findall(text))
         if service.endswith("toredis"):
             print(
