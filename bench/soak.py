@@ -614,11 +614,12 @@ def child_pid(parent: int, program: str) -> int | None:
     except OSError:
         return None
     for pid in children:
-        try:
-            if Path(f"/proc/{pid}/comm").read_text().strip() == program[:15]:
-                return int(pid)
+        try:  # argv[0], not comm: comm is cut to 15 characters ("indi_simulator_" is every simulator)
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
         except OSError:
             continue
+        if Path(argv0).name == program:
+            return int(pid)
     return None
 
 
@@ -806,21 +807,26 @@ class Chain:
                     print(f"  (stopping {server.program}: {exc})")
 
 
-def fill_disk(blobfs: Path) -> Path:
-    """Fill the blob folder's filesystem with another file until it is full; that file."""
-    filler = blobfs / "filler"
-    chunk = b"\0" * (1 << 20)
-    with open(filler, "wb", buffering=0) as handle:
+def fill_disk(filler: Path, seconds: float) -> int:
+    """Keep the blob folder's filesystem full for ``seconds`` with another file (``filler``), as a disk
+    filled by something else: whatever space the bridge frees is taken again within 0.1 s.  The
+    filler's largest size in bytes."""
+    until = time.monotonic() + seconds
+    with open(filler, "ab", buffering=0) as handle:
         while True:
-            try:
-                handle.write(chunk)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-                if len(chunk) == 1:
-                    break
-                chunk = chunk[: len(chunk) // 16] or b"\0"
-    return filler
+            chunk = b"\0" * (1 << 20)
+            while True:
+                try:
+                    handle.write(chunk)
+                except OSError as exc:
+                    if exc.errno != errno.ENOSPC:
+                        raise
+                    if len(chunk) == 1:
+                        break
+                    chunk = chunk[: len(chunk) // 16] or b"\0"
+            if time.monotonic() >= until:
+                return handle.tell()
+            time.sleep(0.1)
 
 
 def run_chain(name: str, services: list[str], args: argparse.Namespace, workdir: Path) -> bool:
@@ -896,9 +902,8 @@ def run_chain(name: str, services: list[str], args: argparse.Namespace, workdir:
                 else:
                     fault.note = "CCD driver not found"
             elif kind == "disk":
-                filler = fill_disk(blobfs)
-                fault.note = f"filler {filler.stat().st_size / 2**20:.0f} MiB"
-                time.sleep(hold)
+                filler = blobfs / "filler"
+                fault.note = f"filler {fill_disk(filler, hold) / 2**20:.0f} MiB"
                 filler.unlink()
                 filler = None
             elif kind == "clock":
@@ -943,6 +948,12 @@ def run_chain(name: str, services: list[str], args: argparse.Namespace, workdir:
         if watch.process.pid is not None:
             watch.collect()
         chain.stop()
+        if args.keep_logs:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            for bridge in chain.bridges:
+                shutil.copy(bridge.log_path, args.keep_logs / f"{name}-{bridge.service}.log")
+            if (workdir / "web" / "web.log").exists():
+                shutil.copy(workdir / "web" / "web.log", args.keep_logs / f"{name}-web.log")
         if filler is not None:
             filler.unlink(missing_ok=True)
         subprocess.run(["umount", "-l", str(blobfs)], check=False)
@@ -1085,9 +1096,12 @@ def report(
     bound = chain.args.keep_mb * 2**20
     if chain.min_free_accepted:
         bound = min(bound, (chain.args.tmpfs_mb - chain.args.min_free_mb) * 2**20)
+    # retention runs once a frame is in place: the newest frame and the next one being written come on top
+    in_flight = 2 * max((frame.size for frame in counter.frames), default=0)
+    bound += in_flight
     print(
-        f"  blob folder high-water {sampler.high / 2**20:.1f} MiB, bound {bound / 2**20:.0f} MiB "
-        f"(blob_keep_mb {chain.args.keep_mb}"
+        f"  blob folder high-water {sampler.high / 2**20:.1f} MiB, bound {bound / 2**20:.1f} MiB "
+        f"(two frames in flight {in_flight / 2**20:.1f} MiB + blob_keep_mb {chain.args.keep_mb}"
         + (
             f", {chain.args.tmpfs_mb} MiB filesystem less blob_min_free_mb {chain.args.min_free_mb}"
             if chain.min_free_accepted
@@ -1127,6 +1141,7 @@ def main() -> int:
         default=0,
         help="seconds between faults (default: a fifth of the run, at most 180)",
     )
+    parser.add_argument("--keep-logs", type=Path, help="copy the bridges' and web's logs into this folder")
     parser.add_argument("--viewers", type=int, default=3, help="web viewers (default 3)")
     parser.add_argument(
         "--tmpfs-mb", type=int, default=96, help="size of the blob folder's tmpfs (default 96)"
