@@ -18,7 +18,8 @@ the run, at most 3 minutes) it injects the next fault, cycling:
 - ``redis``: redis-server killed (SIGKILL) and restarted empty on its port;
 - ``broker``: mosquitto killed and restarted (mqtt chain only);
 - ``driver``: ``indi_simulator_ccd`` killed with SIGKILL (indiserver restarts it);
-- ``disk``: the blob folder's filesystem filled to its limit by another file, held, then freed;
+- ``disk``: the blob folder's filesystem kept full by another file (what the bridge frees is taken
+  again within 0.1 s, as by a disk filled by something else), then that file removed;
 - ``clock``: the wall clock seen by the bridges stepped back an hour, held, then forward again
   (``bench/soakclock.py``: their ``time.time()`` and ``datetime.now()``; the kernel's file times and
   the monotonic clock are not touched, nor the drivers' clocks).
@@ -53,8 +54,9 @@ counted.
 
 Printed per chain: those counts; RSS of every bridge process at start (after warm-up), middle and
 end; open descriptors at start and end; the blob folder's high-water (bytes of its files, sampled
-every 0.25 s) against its bound (``blob_keep_mb``, and the filesystem size less
-``blob_min_free_mb`` when the bridge accepts that key); log lines per minute in steady state; the
+every 0.25 s) against its bound (``blob_keep_mb``, or the filesystem size less ``blob_min_free_mb``
+when smaller and the bridge accepts that key, plus two frames in flight); log lines per minute in
+steady state (between faults); the
 viewers' answers; how often the store's ``filepath`` of CCD1 named a missing file; the bridges'
 warning and error lines grouped by kind; and the faults with their recovery times.
 
