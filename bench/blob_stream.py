@@ -7,8 +7,13 @@ a stand-in driver) and each size (50 MiB and 500 MiB by default), one ``setBLOBV
 through a real bridge process (a child of its own) into a blob folder, with a real redis-server.
 
 Prints, per run: MiB/s from the first byte sent until the file is in place (its ``filepath`` in
-Redis, which is written after the rename), and the bridge's peak resident memory (VmHWM from
-``/proc/<pid>/status``; each run is a fresh bridge process).
+Redis, which is written after the file and its folder are fsync'ed and it is renamed), and the bridge's
+peak resident memory (VmHWM from ``/proc/<pid>/status``; each run is a fresh bridge process).
+
+The reference, measured in the same run right before each bridge run: this machine's own ``base64 -d``
+(coreutils) decoding the same base64 text (read from a file in the page cache) into a file in the
+blob folder; the line ends with the ratio of the bridge's MiB/s to it (absolute MiB/s vary twofold on
+shared machines, the ratio much less).
 """
 
 from __future__ import annotations
@@ -55,13 +60,8 @@ def wrapped(data: bytes) -> bytes:
     return b"".join(encoded[i : i + 72] + b"\n" for i in range(0, len(encoded), 72))
 
 
-def blob_message(size: int, seed: bytes) -> Iterator[bytes]:
-    """The setBLOBVector of ``size`` bytes, in pieces of about 1.3 MiB (never held whole)."""
-    yield (
-        '<setBLOBVector device="Camera" name="CCD1" state="Ok" timeout="60" '
-        'timestamp="2026-01-01T00:00:01">\n'
-        f'  <oneBLOB name="CCD1" size="{size}" format=".fits">\n'
-    ).encode()
+def blob_text(size: int, seed: bytes) -> Iterator[bytes]:
+    """The base64 text of ``size`` bytes made of ``seed`` repeated, in pieces of about 1.3 MiB."""
     block = (seed * (BLOCK // len(seed) + 1))[:BLOCK]
     text = wrapped(block)
     whole, rest = divmod(size, BLOCK)
@@ -69,7 +69,38 @@ def blob_message(size: int, seed: bytes) -> Iterator[bytes]:
         yield text
     if rest:
         yield wrapped(block[:rest])
+
+
+def blob_message(size: int, seed: bytes) -> Iterator[bytes]:
+    """The setBLOBVector of ``size`` bytes, in pieces of about 1.3 MiB (never held whole)."""
+    yield (
+        '<setBLOBVector device="Camera" name="CCD1" state="Ok" timeout="60" '
+        'timestamp="2026-01-01T00:00:01">\n'
+        f'  <oneBLOB name="CCD1" size="{size}" format=".fits">\n'
+    ).encode()
+    yield from blob_text(size, seed)
     yield b"  </oneBLOB>\n</setBLOBVector>\n"
+
+
+def reference_rate(size: int, seed: bytes, folder: str) -> float:
+    """MiB/s of this machine's ``base64 -d`` decoding the same text into a file in ``folder`` (the text
+    is written to a file first and read once, so that it is read from the page cache)."""
+    with tempfile.NamedTemporaryFile(dir=folder, prefix="reference-", suffix=".b64") as text:
+        for piece in blob_text(size, seed):
+            text.write(piece)
+        text.flush()
+        out = Path(folder) / "reference.out"
+        with open(text.name, "rb") as source:
+            while source.read(16 * MIB):
+                pass
+        with open(text.name, "rb") as source, open(out, "wb") as target:
+            start = time.perf_counter()
+            subprocess.run(["base64", "-d"], stdin=source, stdout=target, check=True)
+            elapsed = time.perf_counter() - start
+        if out.stat().st_size != size:
+            raise SystemExit(f"base64 -d wrote {out.stat().st_size} bytes, not {size}")
+        out.unlink()
+    return size / MIB / elapsed
 
 
 def measure(
@@ -102,7 +133,7 @@ def wait_for_file(rconn: redis.Redis, size: int) -> Path:
     return path
 
 
-def run_inditoredis(size: int, folder: str, profile: str | None = None) -> Run:
+def run_inditoredis(size: int, folder: str, seed: bytes, profile: str | None = None) -> Run:
     with RedisProcess() as redis_proc, FakeIndiServer() as fake:
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
         hosts = (
@@ -117,7 +148,7 @@ def run_inditoredis(size: int, folder: str, profile: str | None = None) -> Run:
             wait_for(lambda: b"enableBLOB" in fake.received, what="enableBLOB")
 
         def send() -> None:
-            for piece in blob_message(size, os.urandom(LINE * 100)):
+            for piece in blob_message(size, seed):
                 fake.send(piece)
 
         return measure(bridge, rconn, size, prepare, send)
@@ -128,14 +159,16 @@ import os, sys
 sys.path.insert(0, {bench!r})
 from benchbridge import serve_stand_in_driver
 from blob_stream import DEFINE, GO, blob_message
-serve_stand_in_driver(DEFINE + GO, lambda: blob_message({size}, os.urandom(54 * 100)))
+serve_stand_in_driver(DEFINE + GO, lambda: blob_message({size}, bytes.fromhex({seed!r})))
 """
 
 
-def run_driverstoredis(size: int, folder: str) -> Run:
+def run_driverstoredis(size: int, folder: str, seed: bytes) -> Run:
     with RedisProcess() as redis_proc, tempfile.TemporaryDirectory() as scripts:
         driver = Path(scripts) / "indi_bench_camera"
-        driver.write_text(DRIVER.format(python=sys.executable, bench=str(ROOT / "bench"), size=size))
+        driver.write_text(
+            DRIVER.format(python=sys.executable, bench=str(ROOT / "bench"), size=size, seed=seed.hex())
+        )
         driver.chmod(0o755)
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
         arguments = (
@@ -161,16 +194,21 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="50,500", help="BLOB sizes in MiB, comma-separated")
     parser.add_argument("--bridges", default="inditoredis,driverstoredis", help="bridges, comma-separated")
-    args = parser.parse_args()
     runs = {"inditoredis": run_inditoredis, "driverstoredis": run_driverstoredis}
-    with tempfile.TemporaryDirectory() as folder:
+    parser.add_argument("--folder", default=None, help="where the blob folder is made (default: $TMPDIR)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.folder) as folder:
         for name in args.bridges.split(","):
             for mib in (int(size) for size in args.sizes.split(",")):
-                rate, cpu, rss = runs[name](mib * MIB, folder)
+                seed = os.urandom(LINE * 100)
+                reference = reference_rate(mib * MIB, seed, folder)
+                rate, cpu, rss = runs[name](mib * MIB, folder, seed)
                 print(
-                    f"{name}: {mib} MiB BLOB at {rate:,.0f} MiB/s first byte to file in place "
+                    f"{name}: {mib} MiB BLOB at {rate:,.0f} MiB/s first byte to file in place, "
+                    f"base64 -d {reference:,.0f} MiB/s: ratio {rate / reference:.2f} "
                     f"(bridge CPU {cpu:.2f} s: {mib / cpu:,.0f} MiB per CPU second); "
-                    f"bridge VmHWM {rss:,.0f} MiB"
+                    f"bridge VmHWM {rss:,.0f} MiB",
+                    flush=True,
                 )
 
 

@@ -128,6 +128,8 @@ class RedisLink(Link):
         self.max_message_size = max_message_size
         self._sessions = 0
         self.retention = blob_retention or Retention()
+        if self.store.blobs is not None:
+            self.store.blobs.min_free = self.retention.min_free
         self._bridge_name = ""
         self._peer: Side | None = None
 
@@ -267,7 +269,7 @@ class RedisLink(Link):
             for member in message.members
         }
         for device, name, element in sorted(received):
-            await asyncio.to_thread(self.retention.prune, self.store.blobs.folder, device, name, element)
+            await asyncio.to_thread(self.retention.prune, self.store.blobs, device, name, element)
 
     async def _relay(self, rconn: aioredis.Redis, outbound: Channel[Message]) -> None:
         pubsub = rconn.pubsub(ignore_subscribe_messages=True)
