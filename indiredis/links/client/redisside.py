@@ -170,6 +170,7 @@ class RedisLink(Link):
         try:
             await answered(rconn.ping(), "PING")
             self.store.forget_unconfirmed()
+            await self.store.start_blobs()  # once: left-over .incoming- files removed, index read
             resume_consuming(inbound, "Redis", self.state)
             self._sessions += 1
             if self._sessions > 1:
