@@ -27,6 +27,7 @@ from tests.support.subscriber import Subscriber
 
 CCD = "CCD Simulator"
 FRAMES = 20
+HISTORY = {"blobvector": FRAMES}  # history entries kept per BLOB element (5 by default)
 pytestmark = pytest.mark.timeout(300)
 
 
@@ -97,7 +98,7 @@ def test_twenty_short_exposures_are_twenty_files_with_driverstoredis(redis_proc,
     server = prefixed(redis_proc, "frames")
     driver, capture = teeing_driver(tmp_path)
     folder = tmp_path / "blobs"
-    bridge = make_driverstoredis([str(driver)], server, blob_folder=str(folder))
+    bridge = make_driverstoredis([str(driver)], server, blob_folder=str(folder), log_lengths=HISTORY)
     subscriber = Subscriber(rconn, server.from_indi_channel)
     try:
         with run_bridge(bridge):
@@ -117,7 +118,10 @@ def test_twenty_short_exposures_are_twenty_files_with_inditoredis(redis_proc, rc
     try:
         with IndiServerProcess([str(driver)]) as indiserver:
             bridge = make_inditoredis(
-                indiredis.indi_server("127.0.0.1", indiserver.port), server, blob_folder=str(folder)
+                indiredis.indi_server("127.0.0.1", indiserver.port),
+                server,
+                blob_folder=str(folder),
+                log_lengths=HISTORY,
             )
             with run_bridge(bridge):
                 wait_for(lambda: bridge.ready, timeout=20, what="inditoredis connected")
