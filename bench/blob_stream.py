@@ -7,13 +7,14 @@ a stand-in driver) and each size (50 MiB and 500 MiB by default), one ``setBLOBV
 through a real bridge process (a child of its own) into a blob folder, with a real redis-server.
 
 Prints, per run: MiB/s from the first byte sent until the file is in place (its ``filepath`` in
-Redis, which is written after the file and its folder are fsync'ed and it is renamed), and the bridge's
+Redis, written once the file is fsync'ed, named and its folder fsync'ed), and the bridge's
 peak resident memory (VmHWM from ``/proc/<pid>/status``; each run is a fresh bridge process).
 
 The reference, measured in the same run right before each bridge run: this machine's own ``base64 -d``
 (coreutils) decoding the same base64 text (read from a file in the page cache) into a file in the
-blob folder; the line ends with the ratio of the bridge's MiB/s to it (absolute MiB/s vary twofold on
-shared machines, the ratio much less).
+blob folder; the line gives the ratio of the bridge's MiB/s to it (absolute MiB/s vary twofold on shared
+machines, the ratio less), the median of ``--repeat`` runs (each with its own reference) and every
+run's ratio.
 """
 
 from __future__ import annotations
@@ -194,19 +195,25 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="50,500", help="BLOB sizes in MiB, comma-separated")
     parser.add_argument("--bridges", default="inditoredis,driverstoredis", help="bridges, comma-separated")
-    runs = {"inditoredis": run_inditoredis, "driverstoredis": run_driverstoredis}
     parser.add_argument("--folder", default=None, help="where the blob folder is made (default: $TMPDIR)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per bridge and size (the median is kept)")
     args = parser.parse_args()
+    runs = {"inditoredis": run_inditoredis, "driverstoredis": run_driverstoredis}
     with tempfile.TemporaryDirectory(dir=args.folder) as folder:
         for name in args.bridges.split(","):
             for mib in (int(size) for size in args.sizes.split(",")):
-                seed = os.urandom(LINE * 100)
-                reference = reference_rate(mib * MIB, seed, folder)
-                rate, cpu, rss = runs[name](mib * MIB, folder, seed)
+                measured = []
+                for _ in range(args.repeat):
+                    seed = os.urandom(LINE * 100)
+                    reference = reference_rate(mib * MIB, seed, folder)  # right before, same text
+                    rate, cpu, rss = runs[name](mib * MIB, folder, seed)
+                    measured.append((rate / reference, rate, reference, cpu, rss))
+                ratio, rate, reference, cpu, rss = sorted(measured)[len(measured) // 2]
+                ratios = ", ".join(f"{m[0]:.2f}" for m in measured)
                 print(
-                    f"{name}: {mib} MiB BLOB at {rate:,.0f} MiB/s first byte to file in place, "
-                    f"base64 -d {reference:,.0f} MiB/s: ratio {rate / reference:.2f} "
-                    f"(bridge CPU {cpu:.2f} s: {mib / cpu:,.0f} MiB per CPU second); "
+                    f"{name}: {mib} MiB BLOB at {rate:,.0f} MiB/s first byte to file in place (fsync'ed), "
+                    f"base64 -d {reference:,.0f} MiB/s: ratio {ratio:.2f} (median of {ratios}; "
+                    f"bridge CPU {cpu:.2f} s: {mib / cpu:,.0f} MiB per CPU second); "
                     f"bridge VmHWM {rss:,.0f} MiB",
                     flush=True,
                 )
