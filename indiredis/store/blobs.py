@@ -167,9 +167,9 @@ class BlobFile:
     Errors raise :class:`BlobError` (a file system error too: a full disk never escapes as an
     OSError) and remove the temporary file; so does :meth:`abort`.  The declared ``size`` (decoded,
     uncompressed bytes), when given, must be the real one: a BLOB that grows beyond it is refused as
-    soon as it does.  While it is written, what is written is fdatasync'ed in the background every
-    SYNC_EVERY bytes (:func:`start_writeback`), so that the fsync before the file is named has
-    little left to do.
+    soon as it does.  While it is written, every SYNC_EVERY bytes written are handed to the
+    kernel's writeback from the folder's fsync thread (:func:`start_writeback`) as decoding goes on,
+    so that the fsync before the file is named has little left to do.
     """
 
     def __init__(
@@ -178,6 +178,7 @@ class BlobFile:
         self.folder = folder
         self.prefix = element_prefix(device, name, element)
         self.base = folder.path_for(device, name, element, stamp, fmt)
+        self.suffix = safe_suffix(fmt)
         self.path = self.base
         self.stamp = stamp
         self.max_size = folder.max_size
@@ -256,7 +257,7 @@ class BlobFile:
             self._wait_sync()
             os.fchmod(self._file.fileno(), 0o644)
             os.fsync(self._file.fileno())
-            self.path = self.folder.publish(self._tmp, self.base, self.prefix, self.size)
+            self.path = self.folder.publish(self._tmp, self.base, self.suffix, self.prefix, self.size)
             self._file.close()
             self._file = None
         except OSError as exc:
@@ -527,11 +528,11 @@ class BlobFolder:
         except OSError as exc:
             raise self.write_failed(exc) from None
 
-    def publish(self, tmp: str, base: Path, prefix: str, size: int) -> Path:
+    def publish(self, tmp: str, base: Path, suffix: str, prefix: str, size: int) -> Path:
         """Give a finished (fsync'ed) temporary file its own name: ``base``, or when that is taken
-        ``base`` with ``-2``, ``-3`` ... before its suffix; a hard link never replaces a file.  The
+        ``base`` with ``-2``, ``-3`` ... before its ``suffix``; a hard link never replaces a file.  The
         folder is fsync'ed before the name is returned, and the frame joins the index."""
-        stem, suffix = _split_suffix(base.name)
+        stem = base.name[: -len(suffix)]
         with self._lock:
             first = self._copies.get(base.name, 1)
             for number in range(first, MAX_COPIES):
@@ -701,12 +702,6 @@ class BlobFolder:
         if self._syncer is not None:
             self._syncer.shutdown(wait=True)
             self._syncer = None
-
-
-def _split_suffix(filename: str) -> tuple[str, str]:
-    """``name.fits`` -> (``name``, ``.fits``): the suffix is what :func:`safe_suffix` appended."""
-    stem, dot, suffix = filename.rpartition(".")
-    return (stem, dot + suffix) if dot and stem else (filename, "")
 
 
 def _link_no_replace(source: str, target: Path) -> bool:
