@@ -34,7 +34,7 @@ from ..errors import FormError, SetError
 from ..events import journal_fields
 from ..hosts import RedisServer, redis_connection_options
 from ..store.keys import KeySpace
-from ..store.retention import element_files
+from ..store.retention import FolderListing
 from . import pages
 from .auth import SESSION_SECONDS, LoginLimiter, Sessions, User, check_login, same_token
 from .forms import read_form
@@ -182,6 +182,7 @@ class WebApp:
         self.sessions = Sessions(users, self.rconn, self.keys, session_seconds) if users is not None else None
         self.limiter = LoginLimiter()
         self.blob_folder = Path(blob_folder).resolve() if blob_folder else None
+        self.listing = FolderListing(self.blob_folder) if self.blob_folder else None
         self.cache = LiveCache(self.rconn, redis_host, self.files_of if self.blob_folder else None)
         self.previews = PreviewCache()
         folder = resources.files(__package__)
@@ -192,9 +193,10 @@ class WebApp:
         self.cache.close()
 
     def files_of(self, device: str, name: str, element: str) -> list[str]:
-        """The newest files of a BLOB element, for the page's file list."""
-        assert self.blob_folder is not None
-        return [file.name for file in element_files(self.blob_folder, device, name, element)[:FILES_LISTED]]
+        """The newest files of a BLOB element, for the page's file list (from one scan of the folder
+        shared by every element, made again when the folder changed)."""
+        assert self.listing is not None  # one scan of the folder shared by every element of a page
+        return [file.name for file in self.listing.element_files(device, name, element)[:FILES_LISTED]]
 
     # -- access: the single place where requests are let through ----------------------------------
     @staticmethod

@@ -103,6 +103,14 @@ _BLOBS = Key(
 _KEEP = (
     Key("blob_keep_files", int, 0, "newest BLOB files kept per element (0: every file)", low=0),
     Key("blob_keep_mb", int, 0, "megabytes of BLOB files kept per element (0: no limit)", low=0),
+    Key(
+        "blob_min_free_mb",
+        int,
+        -1,
+        "megabytes kept free on the blob folder's file system: the oldest frames are deleted, then new "
+        "BLOBs refused (-1: 1024 or 5 % of the file system, whichever is smaller; 0: no minimum)",
+        low=-1,
+    ),
 )
 _MAX = Key(
     "max_message_size",

@@ -137,6 +137,8 @@ class RedisLink(Link):
         self.max_message_size = max_message_size
         self._sessions = 0
         self.retention = blob_retention or Retention()
+        if self.store.blobs is not None:
+            self.store.blobs.min_free = self.retention.min_free
         self._bridge_name = ""
         self._peer: Side | None = None
         self._refusal_lock = asyncio.Lock()  # one task waits out a refusal, the others wait for it
@@ -239,6 +241,7 @@ class RedisLink(Link):
             except redis.exceptions.ResponseError as exc:  # MISCONF refuses PING too
                 await self._until_writable(rconn, inbound, outbound, exc)
             self.store.forget_unconfirmed()
+            await self.store.start_blobs()  # once: left-over .incoming- files removed, index read
             resume_consuming(inbound, "Redis", self.state)
             self._sessions += 1
             if self._sessions > 1:
@@ -350,7 +353,7 @@ class RedisLink(Link):
             for member in message.members
         }
         for device, name, element in sorted(received):
-            await asyncio.to_thread(self.retention.prune, self.store.blobs.folder, device, name, element)
+            await asyncio.to_thread(self.retention.prune, self.store.blobs, device, name, element)
 
     async def _relay(
         self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
