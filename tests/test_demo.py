@@ -45,11 +45,15 @@ def test_an_indiserver_that_cannot_start_is_reported_with_its_own_words(redis_pr
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    demo = None
     try:
         wait_for(lambda: port_open(holder_port), what="the other indiserver")
         demo = run_demo(redis_proc.port, indi_port, tmp_path)
         output, _ = demo.communicate(timeout=60)
     finally:
+        if demo is not None and demo.poll() is None:  # it did not give up: stop it and what it started
+            demo.send_signal(signal.SIGTERM)
+            demo.communicate(timeout=30)
         holder.send_signal(signal.SIGTERM)
         holder.wait(timeout=10)
     assert demo.returncode != 0
