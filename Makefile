@@ -7,7 +7,7 @@
 
 PYTHON ?= python3
 VENV   ?= .venv
-APT_PACKAGES = redis-server mosquitto mosquitto-clients indi-bin systemd openssl chromium chromium-driver python3 python3-venv \
+APT_PACKAGES = redis-server mosquitto mosquitto-clients indi-bin systemd openssl chromium chromium-driver nginx python3 python3-venv \
                systemd-container debootstrap libsystemd-dev pkg-config gcc
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -7,8 +7,14 @@ a stand-in driver) and each size (50 MiB and 500 MiB by default), one ``setBLOBV
 through a real bridge process (a child of its own) into a blob folder, with a real redis-server.
 
 Prints, per run: MiB/s from the first byte sent until the file is in place (its ``filepath`` in
-Redis, which is written after the rename), and the bridge's peak resident memory (VmHWM from
-``/proc/<pid>/status``; each run is a fresh bridge process).
+Redis, written once the file is fsync'ed, named and its folder fsync'ed), and the bridge's
+peak resident memory (VmHWM from ``/proc/<pid>/status``; each run is a fresh bridge process).
+
+The reference, measured in the same run right before each bridge run: this machine's own ``base64 -d``
+(coreutils) decoding the same base64 text (read from a file in the page cache) into a file in the
+blob folder; the line gives the ratio of the bridge's MiB/s to it (absolute MiB/s vary twofold on shared
+machines, the ratio less), the median of ``--repeat`` runs (each with its own reference) and every
+run's ratio.
 """
 
 from __future__ import annotations
@@ -55,13 +61,8 @@ def wrapped(data: bytes) -> bytes:
     return b"".join(encoded[i : i + 72] + b"\n" for i in range(0, len(encoded), 72))
 
 
-def blob_message(size: int, seed: bytes) -> Iterator[bytes]:
-    """The setBLOBVector of ``size`` bytes, in pieces of about 1.3 MiB (never held whole)."""
-    yield (
-        '<setBLOBVector device="Camera" name="CCD1" state="Ok" timeout="60" '
-        'timestamp="2026-01-01T00:00:01">\n'
-        f'  <oneBLOB name="CCD1" size="{size}" format=".fits">\n'
-    ).encode()
+def blob_text(size: int, seed: bytes) -> Iterator[bytes]:
+    """The base64 text of ``size`` bytes made of ``seed`` repeated, in pieces of about 1.3 MiB."""
     block = (seed * (BLOCK // len(seed) + 1))[:BLOCK]
     text = wrapped(block)
     whole, rest = divmod(size, BLOCK)
@@ -69,7 +70,38 @@ def blob_message(size: int, seed: bytes) -> Iterator[bytes]:
         yield text
     if rest:
         yield wrapped(block[:rest])
+
+
+def blob_message(size: int, seed: bytes) -> Iterator[bytes]:
+    """The setBLOBVector of ``size`` bytes, in pieces of about 1.3 MiB (never held whole)."""
+    yield (
+        '<setBLOBVector device="Camera" name="CCD1" state="Ok" timeout="60" '
+        'timestamp="2026-01-01T00:00:01">\n'
+        f'  <oneBLOB name="CCD1" size="{size}" format=".fits">\n'
+    ).encode()
+    yield from blob_text(size, seed)
     yield b"  </oneBLOB>\n</setBLOBVector>\n"
+
+
+def reference_rate(size: int, seed: bytes, folder: str) -> float:
+    """MiB/s of this machine's ``base64 -d`` decoding the same text into a file in ``folder`` (the text
+    is written to a file first and read once, so that it is read from the page cache)."""
+    with tempfile.NamedTemporaryFile(dir=folder, prefix="reference-", suffix=".b64") as text:
+        for piece in blob_text(size, seed):
+            text.write(piece)
+        text.flush()
+        out = Path(folder) / "reference.out"
+        with open(text.name, "rb") as source:
+            while source.read(16 * MIB):
+                pass
+        with open(text.name, "rb") as source, open(out, "wb") as target:
+            start = time.perf_counter()
+            subprocess.run(["base64", "-d"], stdin=source, stdout=target, check=True)
+            elapsed = time.perf_counter() - start
+        if out.stat().st_size != size:
+            raise SystemExit(f"base64 -d wrote {out.stat().st_size} bytes, not {size}")
+        out.unlink()
+    return size / MIB / elapsed
 
 
 def measure(
@@ -102,7 +134,7 @@ def wait_for_file(rconn: redis.Redis, size: int) -> Path:
     return path
 
 
-def run_inditoredis(size: int, folder: str, profile: str | None = None) -> Run:
+def run_inditoredis(size: int, folder: str, seed: bytes, profile: str | None = None) -> Run:
     with RedisProcess() as redis_proc, FakeIndiServer() as fake:
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
         hosts = (
@@ -117,7 +149,7 @@ def run_inditoredis(size: int, folder: str, profile: str | None = None) -> Run:
             wait_for(lambda: b"enableBLOB" in fake.received, what="enableBLOB")
 
         def send() -> None:
-            for piece in blob_message(size, os.urandom(LINE * 100)):
+            for piece in blob_message(size, seed):
                 fake.send(piece)
 
         return measure(bridge, rconn, size, prepare, send)
@@ -128,14 +160,16 @@ import os, sys
 sys.path.insert(0, {bench!r})
 from benchbridge import serve_stand_in_driver
 from blob_stream import DEFINE, GO, blob_message
-serve_stand_in_driver(DEFINE + GO, lambda: blob_message({size}, os.urandom(54 * 100)))
+serve_stand_in_driver(DEFINE + GO, lambda: blob_message({size}, bytes.fromhex({seed!r})))
 """
 
 
-def run_driverstoredis(size: int, folder: str) -> Run:
+def run_driverstoredis(size: int, folder: str, seed: bytes) -> Run:
     with RedisProcess() as redis_proc, tempfile.TemporaryDirectory() as scripts:
         driver = Path(scripts) / "indi_bench_camera"
-        driver.write_text(DRIVER.format(python=sys.executable, bench=str(ROOT / "bench"), size=size))
+        driver.write_text(
+            DRIVER.format(python=sys.executable, bench=str(ROOT / "bench"), size=size, seed=seed.hex())
+        )
         driver.chmod(0o755)
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
         arguments = (
@@ -161,16 +195,27 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="50,500", help="BLOB sizes in MiB, comma-separated")
     parser.add_argument("--bridges", default="inditoredis,driverstoredis", help="bridges, comma-separated")
+    parser.add_argument("--folder", default=None, help="where the blob folder is made (default: $TMPDIR)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per bridge and size (the median is kept)")
     args = parser.parse_args()
     runs = {"inditoredis": run_inditoredis, "driverstoredis": run_driverstoredis}
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory(dir=args.folder) as folder:
         for name in args.bridges.split(","):
             for mib in (int(size) for size in args.sizes.split(",")):
-                rate, cpu, rss = runs[name](mib * MIB, folder)
+                measured = []
+                for _ in range(args.repeat):
+                    seed = os.urandom(LINE * 100)
+                    reference = reference_rate(mib * MIB, seed, folder)  # right before, same text
+                    rate, cpu, rss = runs[name](mib * MIB, folder, seed)
+                    measured.append((rate / reference, rate, reference, cpu, rss))
+                ratio, rate, reference, cpu, rss = sorted(measured)[len(measured) // 2]
+                ratios = ", ".join(f"{m[0]:.2f}" for m in measured)
                 print(
-                    f"{name}: {mib} MiB BLOB at {rate:,.0f} MiB/s first byte to file in place "
-                    f"(bridge CPU {cpu:.2f} s: {mib / cpu:,.0f} MiB per CPU second); "
-                    f"bridge VmHWM {rss:,.0f} MiB"
+                    f"{name}: {mib} MiB BLOB at {rate:,.0f} MiB/s first byte to file in place (fsync'ed), "
+                    f"base64 -d {reference:,.0f} MiB/s: ratio {ratio:.2f} (median of {ratios}; "
+                    f"bridge CPU {cpu:.2f} s: {mib / cpu:,.0f} MiB per CPU second); "
+                    f"bridge VmHWM {rss:,.0f} MiB",
+                    flush=True,
                 )
 
 

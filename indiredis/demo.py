@@ -17,12 +17,16 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from typing import IO
 
 from . import indi_server, redis_server
 from .bridges import inditoredis
 
 log = logging.getLogger("indiredis.demo")  # not __name__: this module runs as __main__
+
+OUTPUT_LINES = 10  # of a server that did not start, shown
 
 
 def _listening(port: int) -> bool:
@@ -34,21 +38,36 @@ def _listening(port: int) -> bool:
 
 
 def _start(command: list[str], port: int) -> None:
+    """Start ``command`` unless ``port`` already answers; wait until it listens there.
+
+    Its output goes to a temporary file, so that a server that does not come up is reported with
+    its own last words (indiserver's ``bind: Address already in use``, redis-server's config errors),
+    not only with the port it did not open."""
     if _listening(port):
         log.info("something already listens on port %d; using it", port)
         return
     if not shutil.which(command[0]):
         sys.exit(f"{command[0]} is not installed: run `make run`, which installs it")
-    proc = subprocess.Popen(
-        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    output = tempfile.TemporaryFile()
+    proc = subprocess.Popen(command, start_new_session=True, stdout=output, stderr=subprocess.STDOUT)
     atexit.register(lambda: os.killpg(proc.pid, signal.SIGTERM) if proc.poll() is None else None)
     deadline = time.monotonic() + 15
     while not _listening(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            sys.exit(f"{command[0]} did not start on port {port}")
+        exited = proc.poll() is not None
+        if exited or time.monotonic() > deadline:
+            sys.exit(_not_started(command[0], port, proc.returncode if exited else None, output))
         time.sleep(0.1)
+    output.close()  # the server's later output is of no interest here (and must not fill the disk)
     log.info("started %s on port %d", command[0], port)
+
+
+def _not_started(program: str, port: int, status: int | None, output: IO[bytes]) -> str:
+    """The message for a server that did not come up: how it ended and its last lines of output."""
+    output.seek(0)
+    lines = output.read().decode(errors="replace").splitlines()[-OUTPUT_LINES:]
+    how = f"exited with status {status}" if status is not None else "still not listening after 15 s"
+    said = "".join(f"\n    {line}" for line in lines) if lines else " (it printed nothing)"
+    return f"{program} did not start on port {port}: {how}; its last output:{said}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -79,7 +98,17 @@ def main(argv: list[str] | None = None) -> None:
         args.redis_port,
     )
     _start(
-        ["indiserver", "-p", str(args.indi_port), "indi_simulator_telescope", "indi_simulator_ccd"],
+        # -u: a local socket of its own, so that another indiserver (on any port, with the default
+        # /tmp/indiserver) does not stop this one from starting
+        [
+            "indiserver",
+            "-p",
+            str(args.indi_port),
+            "-u",
+            f"/tmp/indiserver-demo-{args.indi_port}",
+            "indi_simulator_telescope",
+            "indi_simulator_ccd",
+        ],
         args.indi_port,
     )
     log.info(

@@ -25,11 +25,13 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..hosts import RedisServer
 from .app import WebApp
 from .auth import SESSION_SECONDS, User
+from .forms import MAX_BODY
 
 if TYPE_CHECKING:
     from waitress.server import BaseWSGIServer, MultiSocketServer
@@ -55,14 +57,23 @@ class OncePerMinute(logging.Filter):
 
 
 def make_server(
-    app: WebApp, host: str = "localhost", port: int = 8000, sockets: list[socket.socket] | None = None
+    app: WebApp,
+    host: str = "localhost",
+    port: int = 8000,
+    sockets: list[socket.socket] | None = None,
+    trusted_proxy: str = "",
+    trusted_proxy_headers: Iterable[str] = (),
 ) -> MultiSocketServer | BaseWSGIServer:
     """A waitress server for the web client, on ``host:port`` or on ``sockets`` (systemd's).
 
     Settings for many open pages: each poll is answered from the shared snapshot in well under a
     millisecond, so a few threads serve hundreds of pages; the connection limit (waitress's default
     is 100, which left pages unanswered) is raised, with poll() instead of select() beyond 1024
-    descriptors.
+    descriptors.  A body longer than the largest upload is refused before it is buffered.
+
+    ``trusted_proxy``: the address of a reverse proxy in front; waitress then takes the client's
+    address, the scheme, host and port from its ``trusted_proxy_headers`` (e.g. ``x-forwarded-for``,
+    ``x-forwarded-proto``), and removes those headers from every other peer's requests.
     """
     from waitress.server import create_server
 
@@ -74,7 +85,15 @@ def make_server(
         "connection_limit": 1000,
         "asyncore_use_poll": True,
         "channel_timeout": 120,
+        "max_request_body_size": MAX_BODY,
     }
+    if trusted_proxy:
+        options.update(
+            trusted_proxy=trusted_proxy,
+            trusted_proxy_count=1,
+            trusted_proxy_headers=set(trusted_proxy_headers),
+            log_untrusted_proxy_headers=False,
+        )
     if sockets:
         return create_server(app, sockets=sockets, **options)
     return create_server(app, host=host, port=port, **options)

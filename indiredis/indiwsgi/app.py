@@ -2,9 +2,16 @@
 
 Every POST is checked twice, with or without logins: it must come from the
 page's own origin when the browser says where it comes from (``Origin``, else
-``Referer``), and carry the CSRF token of the page (the session's with logins;
-without, the random token of the ``indiredis_csrf`` cookie, which a foreign
-page can neither read nor set).
+``Referer``: the same scheme, host and port as the request's), and carry the
+CSRF token of the page (the session's with logins; without, the random token
+of the ``indiredis_csrf`` cookie, which a foreign page can neither read nor
+set).
+
+The request's scheme, host and client address are the WSGI server's
+(``wsgi.url_scheme``, ``HTTP_HOST``, ``REMOTE_ADDR``): behind a proxy, the
+server takes them from the proxy's ``X-Forwarded-*`` headers when it trusts
+the proxy (``[service] trusted_proxy``), never from a header the app reads
+itself.
 """
 
 from __future__ import annotations
@@ -27,9 +34,9 @@ from ..errors import FormError, SetError
 from ..events import journal_fields
 from ..hosts import RedisServer, redis_connection_options
 from ..store.keys import KeySpace
-from ..store.retention import element_files
+from ..store.retention import FolderListing
 from . import pages
-from .auth import SESSION_SECONDS, LoginLimiter, Sessions, User, same_token, verify_password
+from .auth import SESSION_SECONDS, LoginLimiter, Sessions, User, check_login, same_token
 from .forms import read_form
 from .live import LiveCache, with_status
 from .previews import PreviewCache, PreviewError, previewable
@@ -49,6 +56,8 @@ SESSION_COOKIE = "indiredis_session"
 CSRF_COOKIE = "indiredis_csrf"
 STATIC = {"live.js": "text/javascript", "theme.js": "text/javascript"}
 FILES_LISTED = 50  # files of a BLOB element listed on the page
+LOGIN_BODY = 4096  # bytes: a login form is small; a longer body is refused unread
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class Response:
@@ -124,16 +133,35 @@ def request_parts(environ: dict[str, Any]) -> list[str]:
     return [segment for segment in segments if segment]
 
 
+def _origin(scheme: str, netloc: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of a URL's scheme and netloc, the port made explicit; None if malformed."""
+    try:
+        parts = urlsplit(f"{scheme}://{netloc}")
+        port = parts.port or DEFAULT_PORTS.get(scheme.lower(), 0)
+    except ValueError:
+        return None
+    return (scheme.lower(), (parts.hostname or "").lower(), port) if parts.hostname else None
+
+
+def request_origin(environ: dict[str, Any]) -> tuple[str, str, int] | None:
+    """The request's own origin: the WSGI server's scheme and ``Host`` (else its name and port)."""
+    scheme = environ.get("wsgi.url_scheme") or "http"
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', '')}:{environ.get('SERVER_PORT', '')}"
+    return _origin(scheme, host)
+
+
 def same_origin(environ: dict[str, Any]) -> bool:
-    """False when the browser says the request comes from another site (``Origin``, else ``Referer``);
-    a request that names no origin (a script, not a browser) passes, and still needs the CSRF token."""
+    """False when the browser says the request comes from another origin (``Origin``, else
+    ``Referer``: another scheme, host or port than the request's own); a request that names no
+    origin (a script, not a browser) passes, and still needs the CSRF token."""
     claimed = environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER")
     if not claimed:
         return True
     if claimed == "null":
         return False
-    hosts = {environ.get("HTTP_HOST", ""), environ.get("HTTP_X_FORWARDED_HOST", "")} - {""}
-    return urlsplit(claimed).netloc in hosts
+    parts = urlsplit(claimed)
+    own = request_origin(environ)
+    return own is not None and _origin(parts.scheme, parts.netloc) == own
 
 
 class WebApp:
@@ -154,6 +182,7 @@ class WebApp:
         self.sessions = Sessions(users, self.rconn, self.keys, session_seconds) if users is not None else None
         self.limiter = LoginLimiter()
         self.blob_folder = Path(blob_folder).resolve() if blob_folder else None
+        self.listing = FolderListing(self.blob_folder) if self.blob_folder else None
         self.cache = LiveCache(self.rconn, redis_host, self.files_of if self.blob_folder else None)
         self.previews = PreviewCache()
         folder = resources.files(__package__)
@@ -164,9 +193,10 @@ class WebApp:
         self.cache.close()
 
     def files_of(self, device: str, name: str, element: str) -> list[str]:
-        """The newest files of a BLOB element, for the page's file list."""
-        assert self.blob_folder is not None
-        return [file.name for file in element_files(self.blob_folder, device, name, element)[:FILES_LISTED]]
+        """The newest files of a BLOB element, for the page's file list (from one scan of the folder
+        shared by every element, made again when the folder changed)."""
+        assert self.listing is not None  # one scan of the folder shared by every element of a page
+        return [file.name for file in self.listing.element_files(device, name, element)[:FILES_LISTED]]
 
     # -- access: the single place where requests are let through ----------------------------------
     @staticmethod
@@ -241,13 +271,13 @@ class WebApp:
         if environ.get("REQUEST_METHOD") != "POST":
             return Response("200 OK", pages.page("Log in", pages.login_form(root=root), viewer))
         try:
-            fields, _ = read_form(environ)
+            fields, _ = read_form(environ, LOGIN_BODY)
         except FormError as exc:
             return text_response("400 Bad Request", str(exc))
         name = (fields.get("user") or [""])[0]
         password = (fields.get("password") or [""])[0]
         address = environ.get("REMOTE_ADDR", "")
-        keys = (f"address:{address}", f"user:{name}")
+        keys = (f"address:{address}", f"user:{name[:64]}")  # a user name has at most 64 characters
         assert self.sessions is not None
         if self.limiter.blocked(*keys):
             log.warning("web login refused for %r from %s: too many failures", name[:64], address)
@@ -258,19 +288,15 @@ class WebApp:
                 ),
                 headers=[("Retry-After", "300")],
             )
-        user = self.sessions.users.get(name)
-        if user is None or not verify_password(password, user.password_hash):
+        user = check_login(self.sessions.users, name, password)
+        if user is None:
             self.limiter.failed(*keys)
             log.warning("web login failed for %r from %s", name[:64], address)
             return Response(
                 "401 Unauthorized",
                 pages.page("Log in", pages.login_form("Wrong user or password.", root), viewer),
             )
-        secure = (
-            "; Secure"
-            if (environ.get("wsgi.url_scheme") == "https" or environ.get("HTTP_X_FORWARDED_PROTO") == "https")
-            else ""
-        )
+        secure = "; Secure" if environ.get("wsgi.url_scheme") == "https" else ""
         cookie = (
             f"{SESSION_COOKIE}={self.sessions.issue(user)}; Path={self.cookie_path(environ)}; HttpOnly; "
             f"SameSite=Strict{secure}"
@@ -333,7 +359,13 @@ class WebApp:
         if method not in ("GET", "POST"):
             return Response("405 Method Not Allowed", b"", headers=[("Allow", "GET, POST")])
         if method == "POST" and not same_origin(environ):
-            log.warning("web client refused a POST from another site (%s)", environ.get("HTTP_ORIGIN"))
+            log.warning(
+                "web client refused a POST from another origin: %s, this request's is %s://%s "
+                "(behind a proxy, see [service] trusted_proxy)",
+                environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER"),
+                environ.get("wsgi.url_scheme") or "http",
+                environ.get("HTTP_HOST", ""),
+            )
             return text_response("403 Forbidden", "request from another site refused")
         if len(parts) == 2 and parts[0] == "static" and parts[1] in self.static:
             return Response(

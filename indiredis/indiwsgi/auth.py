@@ -14,7 +14,17 @@
   come from the page's own origin (see :mod:`indiredis.indiwsgi.app`).
 - Failed logins are limited per client address and per user name: after
   :data:`MAX_FAILURES` within :data:`FAILURE_WINDOW` seconds, logins are
-  refused until the window has passed.
+  refused until the window has passed.  The limiter forgets a key once its
+  window has passed and holds at most :data:`LIMITER_KEYS` keys (the least
+  recently failed go first).  The client address is the WSGI server's
+  ``REMOTE_ADDR``: behind a proxy, the one the proxy forwards when the server
+  trusts it (see :func:`indiredis.indiwsgi.make_server`).
+- An unknown user name costs the same scrypt as a wrong password (against a
+  dummy hash), so the time of an answer does not tell which names exist.
+- A session remembers a fingerprint of its user's password hash: a changed
+  password (or a removed user) ends the user's sessions once the web process
+  knows the new users, and ``indiredis-web --add-user`` / ``--remove-user``
+  end them in Redis at once (:func:`end_sessions_of`).
 """
 
 from __future__ import annotations
@@ -25,7 +35,8 @@ import hmac
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
@@ -37,7 +48,9 @@ ROLES = ("operator", "observer")
 SESSION_SECONDS = 12 * 3600
 MAX_FAILURES = 5
 FAILURE_WINDOW = 300.0
+LIMITER_KEYS = 10_000  # addresses and user names the login limiter remembers at most
 _SCRYPT = (16384, 8, 1)
+_dummy_hash = ""  # made on first use: the hash an unknown user name is checked against
 
 
 def _b64(data: bytes) -> str:
@@ -76,6 +89,29 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(candidate, _unb64(digest))
 
 
+def dummy_hash() -> str:
+    """The hash an unknown user name is checked against (made once per process)."""
+    global _dummy_hash
+    if not _dummy_hash:
+        _dummy_hash = hash_password(secrets.token_urlsafe(16))
+    return _dummy_hash
+
+
+def check_login(users: dict[str, User], name: str, password: str) -> User | None:
+    """The user ``name`` when ``password`` is theirs, else None; an unknown name costs the same
+    scrypt as a known one (checked against a dummy hash), so the answer's time does not tell."""
+    user = users.get(name)
+    if user is not None:
+        return user if verify_password(password, user.password_hash) else None
+    verify_password(password, dummy_hash())
+    return None
+
+
+def password_fingerprint(password_hash: str) -> str:
+    """What a session keeps of its user's password hash, to end when the password changes."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class User:
     name: str
@@ -97,29 +133,58 @@ def parse_user(name: str, value: str) -> User:
 
 
 class LoginLimiter:
-    """Counts failed logins per key (address, user name) in a sliding window."""
+    """Counts failed logins per key (address, user name) in a sliding window, bounded: a key is
+    forgotten once its window has passed, and at most ``max_keys`` are kept (beyond, the least
+    recently failed key is forgotten first)."""
 
-    def __init__(self, limit: int = MAX_FAILURES, window: float = FAILURE_WINDOW) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+    def __init__(
+        self,
+        limit: int = MAX_FAILURES,
+        window: float = FAILURE_WINDOW,
+        max_keys: int = LIMITER_KEYS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit, self.window, self.max_keys, self.clock = limit, window, max_keys, clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()  # least recently failed first
         self._lock = threading.Lock()
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures[key]
-        while times and now - times[0] > self.window:
-            times.popleft()
-        return times
+    def __len__(self) -> int:
+        """The number of keys remembered."""
+        with self._lock:
+            return len(self._failures)
+
+    def _expire(self, now: float) -> None:
+        """Forget the keys whose last failure is older than the window (they are at the front)."""
+        while self._failures:
+            key, times = next(iter(self._failures.items()))
+            if now - times[-1] <= self.window:
+                break
+            del self._failures[key]
 
     def blocked(self, *keys: str) -> bool:
-        now = time.monotonic()
+        """Whether any of ``keys`` has failed ``limit`` times within the window."""
+        now = self.clock()
         with self._lock:
-            return any(len(self._recent(key, now)) >= self.limit for key in keys)
+            self._expire(now)
+            for key in keys:
+                times = self._failures.get(key)
+                if times is not None and len(times) >= self.limit and now - times[0] <= self.window:
+                    return True
+            return False
 
     def failed(self, *keys: str) -> None:
-        now = time.monotonic()
+        """Count one failed login for each of ``keys``."""
+        now = self.clock()
         with self._lock:
+            self._expire(now)
             for key in keys:
-                self._recent(key, now).append(now)
+                times = self._failures.pop(key, None)
+                if times is None:
+                    times = deque(maxlen=self.limit)  # the last ``limit`` failures decide
+                times.append(now)
+                self._failures[key] = times  # now the most recent
+            while len(self._failures) > self.max_keys:
+                self._failures.popitem(last=False)
 
 
 class Sessions:
@@ -127,8 +192,9 @@ class Sessions:
     process behind a proxy shares them.
 
     The cookie holds a random token; Redis holds, under a hash of it (a reader of Redis cannot
-    take over a session), the user's name and the session's CSRF token, expiring after
-    ``lifetime`` seconds.  Logging out deletes the key.
+    take over a session), the user's name, the session's CSRF token and a fingerprint of the
+    user's password hash (:func:`password_fingerprint`), expiring after ``lifetime`` seconds.
+    Logging out deletes the key; a session whose user is gone or whose password changed is over.
     """
 
     def __init__(
@@ -136,6 +202,7 @@ class Sessions:
     ) -> None:
         self.users = users
         self.rconn, self.keys, self.lifetime = rconn, keys, int(lifetime)
+        dummy_hash()  # now, so that even the first unknown name costs no more than a wrong password
 
     def _key(self, cookie: str) -> str:
         return self.keys.websession(hashlib.sha256(cookie.encode()).hexdigest())
@@ -144,18 +211,28 @@ class Sessions:
         """A cookie value for a fresh session of ``user``."""
         cookie = secrets.token_urlsafe(32)
         pipe = self.rconn.pipeline(transaction=True)
-        pipe.hset(self._key(cookie), mapping={"user": user.name, "csrf": secrets.token_urlsafe(24)})
+        pipe.hset(
+            self._key(cookie),
+            mapping={
+                "user": user.name,
+                "csrf": secrets.token_urlsafe(24),
+                "password": password_fingerprint(user.password_hash),
+            },
+        )
         pipe.expire(self._key(cookie), self.lifetime)
         pipe.execute()
         return cookie
 
     def lookup(self, cookie: str) -> tuple[User, str] | None:
-        """The user and CSRF token of a live session (None: no session, expired, or ended)."""
+        """The user and CSRF token of a live session (None: no session, expired, or ended, or its
+        user removed or given another password since)."""
         if not cookie or len(cookie) > 128:
             return None
         found = {_text(k): _text(v) for k, v in self.rconn.hgetall(self._key(cookie)).items()}
         user = self.users.get(found.get("user", ""))
-        if user is None:
+        if user is None or not hmac.compare_digest(
+            found.get("password", "").encode(), password_fingerprint(user.password_hash).encode()
+        ):
             return None
         return user, found.get("csrf", "")
 
@@ -163,6 +240,16 @@ class Sessions:
         """End the session (logout)."""
         if cookie:
             self.rconn.delete(self._key(cookie))
+
+
+def end_sessions_of(rconn: redis.Redis, keys: KeySpace, name: str) -> int:
+    """End every session of user ``name`` in the Redis store (a password changed, a user removed);
+    the number ended."""
+    ended = 0
+    for key in rconn.scan_iter(match=keys.websession("*"), count=500):
+        if _text(rconn.hget(key, "user") or b"") == name:
+            ended += int(rconn.delete(key))
+    return ended
 
 
 def same_token(given: str, expected: str) -> bool:

@@ -12,14 +12,18 @@ from ..errors import FormError
 MAX_BODY = 64 * 1024 * 1024  # bytes; an upload larger than this is refused
 
 
-def read_form(environ: dict[str, Any]) -> tuple[dict[str, list[str]], dict[str, tuple[str, bytes]]]:
-    """The fields (name -> values) and files (name -> (filename, data)) of a POST body."""
+def read_form(
+    environ: dict[str, Any], limit: int = MAX_BODY
+) -> tuple[dict[str, list[str]], dict[str, tuple[str, bytes]]]:
+    """The fields (name -> values) and files (name -> (filename, data)) of a POST body; a body
+    longer than ``limit`` bytes is refused before any of it is read."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise FormError("bad Content-Length") from None
-    if length > MAX_BODY:
-        raise FormError(f"request body over {MAX_BODY // (1024 * 1024)} MiB")
+    if length > limit:
+        size = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit} bytes"
+        raise FormError(f"request body over {size}")
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     content_type = environ.get("CONTENT_TYPE", "")
     fields: dict[str, list[str]] = {}

@@ -12,7 +12,12 @@ mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data topics):
   snoop requests are repeated on reconnection, whenever a client side asks
   for every property, and when a gap shows on ``SD/S``, so instrument sides that started later learn
   them.  On every (re)connection it asks its INDI side for getProperties, so that client
-  sides that reconnected meanwhile get every definition again.
+  sides that reconnected meanwhile get every definition again.  Each client
+  side's ``enableBLOB`` (heard on ``T/<its id>``) sets its own BLOB policy; the
+  INDI side is asked for the union (``Also`` wherever one of them wants BLOBs),
+  again whenever the INDI side reconnects or defines such a BLOB property
+  anew, and BLOB data is published on ``F/S`` only while one of them wants it
+  (:class:`~indiredis.protocol.routing.ClientBlobPolicies`).
 - :class:`MqttClientLink`, the INDI side of ``mqtttoredis`` / ``mqtttoport``
   (id ``C``): publishes client traffic on ``T/C``, takes INDI traffic from
   ``F/#`` (or ``F/<id>`` per ``subscribe_list``), and sends getProperties on
@@ -98,7 +103,7 @@ from ..protocol.mqttframing import (
     decode_frame,
 )
 from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
-from ..protocol.routing import Snoop
+from ..protocol.routing import BlobRequest, ClientBlobPolicies, Snoop
 from ..protocol.vocabulary import Tag
 from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from .streams import run_until_first_done
@@ -570,6 +575,9 @@ class MqttInstrumentLink(_MqttLink):
         self._asked_at: dict[str, float] = {}  # asker -> loop time of its last request
         self._snoop_log = _Throttle()
         self.snoop_requests: dict[tuple[str, str], Message] = {}  # our drivers' requests, to repeat
+        #: each client side's BLOB policy (by MQTT id), and what the INDI side is asked for on their behalf
+        self.client_blobs = ClientBlobPolicies()
+        self._outbound: Channel[Message] | None = None  # to the INDI side, while serving
 
     def remember_snoop(self, asker: str, snoop: Snoop, now: float | None = None) -> None:
         """Record ``asker``'s request to snoop at ``now`` (loop time by default), within the bounds
@@ -628,12 +636,32 @@ class MqttInstrumentLink(_MqttLink):
     def sending_channel(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> Channel[Any]:
         return inbound
 
+    def pack(self, batch: Iterable[object]) -> list[Frame]:
+        """As :meth:`_MqttLink.pack`, and the INDI side is asked again for the BLOBs the client sides
+        want when it may have forgotten them: it reconnected (a :class:`Reset`: indiserver starts a new
+        connection at ``Never``) or defined a wanted BLOB property anew."""
+        batch = list(batch)
+        for item in batch:
+            if isinstance(item, Reset):
+                self._ask_upstream(self.client_blobs.restore())
+            elif isinstance(item, Message) and item.tag == Tag.DEF_BLOB_VECTOR:
+                if self.client_blobs.demand.wants(item.device, item.name):
+                    self._ask_upstream(self.client_blobs.restore(item.device))
+        return super().pack(batch)
+
+    def _ask_upstream(self, requests: list[BlobRequest]) -> None:
+        if self._outbound is not None:
+            for device, name, instruction in requests:
+                self._outbound.put_nowait(Message.enable_blob(device, name, instruction))
+
     def topics_for(self, message: Message) -> list[str]:
         """Where a message from the local INDI side goes."""
         if message.tag == Tag.GET_PROPERTIES:  # a local driver snooping a device it does not have
             self.snoop_requests[(message.device, message.name)] = message
             return [f"{self.server.snoop_control_topic}/{self.mqtt_id}"]
-        topics = [f"{self.server.from_indi_topic}/{self.mqtt_id}"]
+        topics = []
+        if self.client_blobs.wanted(message):  # BLOB data that no client side wants (any more) stays here
+            topics.append(f"{self.server.from_indi_topic}/{self.mqtt_id}")
         for asker, records in self.remote_snoops.items():
             if any(record.matches(message) for record in records):
                 topics.append(f"{self.server.snoop_data_topic}/{asker}")
@@ -654,6 +682,7 @@ class MqttInstrumentLink(_MqttLink):
     ) -> None:
         # client sides that (re)connected while we were away asked for getProperties in vain:
         # have the INDI side define everything again, for every client side
+        self._outbound = outbound
         outbound.push_front([Message.get_properties()])
         self.repeat_snoop_requests(inbound)
         await run_until_first_done(
@@ -679,6 +708,11 @@ class MqttInstrumentLink(_MqttLink):
             elif topic.startswith(t) and message.tag == Tag.GET_PROPERTIES and not message.device:
                 # a client side (re)connected or heard of us: the other instrument sides are up by now
                 self.repeat_snoop_requests(inbound)
+            elif topic.startswith(t) and message.tag == Tag.ENABLE_BLOB:
+                # that client side's own choice: the INDI side is asked for what they want together
+                for device, name, instruction in self.client_blobs.update(topic[len(t) :], message):
+                    await outbound.put(Message.enable_blob(device, name, instruction))
+                return
             await outbound.put(message)
 
         while True:

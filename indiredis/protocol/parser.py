@@ -424,7 +424,7 @@ class IndiStreamParser:
         if blob is not None and blob.sink is not None:
             try:
                 blob.sink.write(text)
-            except BlobError as exc:
+            except (BlobError, OSError) as exc:  # a sink's failure never ends the stream
                 blob.sink.abort()
                 blob.sink, blob.problem = None, str(exc)
 
@@ -434,7 +434,7 @@ class IndiStreamParser:
             return StreamedBlob(problem=blob.problem)
         try:
             return blob.sink.close()
-        except BlobError as exc:
+        except (BlobError, OSError) as exc:
             blob.sink.abort()
             return StreamedBlob(problem=str(exc))
 

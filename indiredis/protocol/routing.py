@@ -1,9 +1,10 @@
 """indiserver's routing rules, without I/O: who owns a device, who snoops what, BLOB policies.
 
 Used by the driver pool (``links/instrument/drivers.py``, which runs driver
-processes itself) and by the TCP port link (one BLOB policy per connected
+processes itself), by the TCP port link (one BLOB policy per connected
 client, and :class:`BlobDemand`: what the port asks of the single upstream
-on behalf of all of them).
+on behalf of all of them) and by the MQTT instrument side (one BLOB policy per
+client side, :class:`ClientBlobPolicies`).
 """
 
 from __future__ import annotations
@@ -122,6 +123,44 @@ class BlobDemand:
         upstream that restarted (a device-wide ``Never`` is its default: not repeated)."""
         ordered = sorted(self.asked.items(), key=lambda item: (item[0][0], item[0][1] != "", item[0][1]))
         return [(d, n, i) for (d, n), i in ordered if (device is None or d == device) and (n or i != NEVER)]
+
+
+class ClientBlobPolicies:
+    """The BLOB policies of the client sides behind one upstream, each kept under its own name (the MQTT
+    instrument side keys them by the MQTT id of the client side, from the ``T/<id>`` topic it asks on).
+
+    A client side's ``enableBLOB`` changes only its own :class:`BlobPolicy`; the upstream is asked for the
+    union (:class:`BlobDemand`: ``Also`` wherever one of them wants BLOBs, ``Never`` elsewhere, never
+    ``Only``), so one client side that stops wanting BLOBs never stops them for another.  A client side
+    whose choices are all ``Never`` again asks for nothing and is forgotten; one that leaves wanting
+    BLOBs is remembered (nothing on MQTT says a client side left for good), which costs bandwidth and
+    never a frame.
+    """
+
+    def __init__(self) -> None:
+        self.policies: dict[str, BlobPolicy] = {}
+        self.demand = BlobDemand()
+
+    def update(self, client: str, message: Message) -> list[BlobRequest]:
+        """Apply ``client``'s ``enableBLOB``; return the requests that bring the upstream to the union."""
+        policy = self.policies.setdefault(client, BlobPolicy())
+        policy.update(message)
+        if policy.default == NEVER and all(mode == NEVER for mode in policy.rules.values()):
+            del self.policies[client]  # back to the default: nothing to remember
+        return self.demand.requests(list(self.policies.values()))
+
+    def wanted(self, message: Message) -> bool:
+        """Whether some client side wants ``message``: BLOB data (``setBLOBVector``) when one of them
+        asked for that property's BLOBs; every other message always (whoever asked ``Only`` still shares
+        the topic with the others)."""
+        if message.tag != "setBLOBVector":
+            return True
+        return any(policy.passes(message) for policy in self.policies.values())
+
+    def restore(self, device: str | None = None) -> list[BlobRequest]:
+        """What the upstream was asked for ``device`` (None: every device), for an upstream that
+        restarted or reconnected and forgot it."""
+        return self.demand.restore(device)
 
 
 @dataclass(frozen=True)

@@ -32,10 +32,18 @@ def _blob_limit(settings: Settings) -> dict[str, Any]:
 
 
 def _retention(options: dict[str, Any]) -> dict[str, Any]:
-    """The blob retention keyword of the bridges into Redis (``blob_keep_files``, ``blob_keep_mb``)."""
+    """The blob retention keyword of the bridges into Redis (``blob_keep_files``, ``blob_keep_mb``,
+    ``blob_min_free_mb``)."""
     from ..store.retention import Retention
 
-    return {"blob_retention": Retention(options["blob_keep_files"], options["blob_keep_mb"] * 1024 * 1024)}
+    min_free = options["blob_min_free_mb"]
+    return {
+        "blob_retention": Retention(
+            options["blob_keep_files"],
+            options["blob_keep_mb"] * 1024 * 1024,
+            None if min_free < 0 else min_free * 1024 * 1024,
+        )
+    }
 
 
 def _pool(options: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,16 @@ from ..errors import ConfigError, ServiceUnavailable
 from ..events import EVENT_MEANINGS, FIELD_MEANINGS, Event, journal_fields
 from ..store.blobs import write_atomically
 from ..store.keys import DEFAULT_LOG_LENGTHS
-from .config import EX_CONFIG, HOST_SECTIONS, LOG_LEVELS, SCHEMAS, default_path, load, users_path
+from .config import (
+    EX_CONFIG,
+    HOST_SECTIONS,
+    LOG_LEVELS,
+    SCHEMAS,
+    default_path,
+    load,
+    redis_of,
+    users_path,
+)
 from .logsetup import setup_logging
 
 log = logging.getLogger(__name__)
@@ -82,7 +91,12 @@ def parser_for(service: str) -> argparse.ArgumentParser:
             metavar="NAME",
             help="add (or replace) a web user in the users' file "
             "beside the configuration (web-users.ini) and exit; the password is asked for, or read "
-            "from standard input when it is not a terminal",
+            "from standard input when it is not a terminal; replacing a user ends their sessions",
+        )
+        parser.add_argument(
+            "--remove-user",
+            metavar="NAME",
+            help="remove a web user from the users' file, end their sessions, and exit",
         )
         parser.add_argument(
             "--role",
@@ -114,10 +128,39 @@ def add_user(config: Path, name: str, role: str) -> int:
         return 2
     users = users_path(config)
     text = users.read_text() if users.exists() else USERS_FILE_HEADER
-    lines = [line for line in text.splitlines() if not re.match(rf"{re.escape(name)}\s*=", line)]
+    lines = [line for line in text.splitlines() if not _names_user(line, name)]
+    replaced = len(lines) < len(text.splitlines())
     if "[users]" not in lines:
         lines.append("[users]")
     lines.insert(lines.index("[users]") + 1, f"{name} = {role}:{hash_password(password)}")
+    _write_users(config, users, lines)
+    print(f"{name} ({role}) {'replaced in' if replaced else 'added to'} {users}")
+    if replaced:
+        _end_sessions(config, name)
+    return 0
+
+
+def remove_user(config: Path, name: str) -> int:
+    """Remove ``name`` from the users' file beside ``config`` and end their sessions.  The exit status."""
+    users = users_path(config)
+    text = users.read_text() if users.exists() else ""
+    lines = [line for line in text.splitlines() if not _names_user(line, name)]
+    if len(lines) == len(text.splitlines()):
+        print(f"no user {name} in {users}", file=sys.stderr)
+        return 2
+    _write_users(config, users, lines)
+    print(f"{name} removed from {users}")
+    _end_sessions(config, name)
+    return 0
+
+
+def _names_user(line: str, name: str) -> bool:
+    return re.match(rf"{re.escape(name)}\s*=", line) is not None
+
+
+def _write_users(config: Path, users: Path, lines: list[str]) -> None:
+    """Write the users' file atomically, with the mode and owner of the existing one (else of
+    ``config``)."""
     template = users if users.exists() else config
     try:
         like = template.stat()
@@ -129,8 +172,30 @@ def add_user(config: Path, name: str, role: str) -> int:
         (like.st_mode & 0o777) if like else 0o640,
         (like.st_uid, like.st_gid) if like and os.geteuid() == 0 else None,
     )
-    print(f"{name} ({role}) added to {users}")
-    return 0
+
+
+def _end_sessions(config: Path, name: str) -> None:
+    """End the sessions of ``name`` in the Redis store of the web configuration ``config``; when it
+    cannot be reached, say so: the sessions then end when the web service is reloaded."""
+    import redis
+
+    from ..hosts import redis_connection_options
+    from ..indiwsgi.auth import end_sessions_of
+    from ..store.keys import KeySpace
+
+    later = f"{name}'s sessions end when the web service is reloaded (systemctl reload indiredis-web)"
+    try:
+        host = redis_of("web", config)
+        if host is None:
+            return
+        options = redis_connection_options(host)
+        with redis.Redis(**options, socket_timeout=5, socket_connect_timeout=5) as rconn:
+            ended = end_sessions_of(rconn, KeySpace(host.keyprefix), name)
+    except (ConfigError, redis.RedisError, OSError) as exc:
+        print(f"cannot end the sessions in Redis ({exc}): {later}", file=sys.stderr)
+        return
+    plural = "" if ended == 1 else "s"
+    print(f"{ended} session{plural} of {name} ended (reload the web service for it to use the changed users)")
 
 
 def _read_password(name: str) -> str | None:
@@ -156,6 +221,8 @@ def run(service: str, argv: list[str] | None = None) -> int:
     setup_logging(args.log_level or "info", bridge)
     if getattr(args, "add_user", None):
         return add_user(args.config, args.add_user, args.role)
+    if getattr(args, "remove_user", None):
+        return remove_user(args.config, args.remove_user)
     from .daemon import Daemon, build_service
 
     try:

@@ -32,6 +32,9 @@ EX_CONFIG = 78
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 HostT = TypeVar("HostT", IndiServer, RedisServer, MQTTServer)
+#: the headers of a trusted proxy the web client believes by default (``[service] trusted_proxy_headers``)
+PROXY_HEADERS = ("x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-port")
+KNOWN_PROXY_HEADERS = (*PROXY_HEADERS, "x-forwarded-by", "forwarded")
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,14 @@ _BLOBS = Key(
 _KEEP = (
     Key("blob_keep_files", int, 0, "newest BLOB files kept per element (0: every file)", low=0),
     Key("blob_keep_mb", int, 0, "megabytes of BLOB files kept per element (0: no limit)", low=0),
+    Key(
+        "blob_min_free_mb",
+        int,
+        -1,
+        "megabytes kept free on the blob folder's file system: the oldest frames are deleted, then new "
+        "BLOBs refused (-1: 1024 or 5 % of the file system, whichever is smaller; 0: no minimum)",
+        low=-1,
+    ),
 )
 _MAX = Key(
     "max_message_size",
@@ -255,6 +266,20 @@ SCHEMAS: dict[str, ServiceSchema] = {
                     low=1,
                     high=65535,
                 ),
+                Key(
+                    "trusted_proxy",
+                    str,
+                    "",
+                    "address of the reverse proxy in front (e.g. 127.0.0.1) whose forwarded headers give "
+                    "the client's address, scheme, host and port (empty: no proxy trusted)",
+                ),
+                Key(
+                    "trusted_proxy_headers",
+                    list,
+                    list(PROXY_HEADERS),
+                    "the trusted proxy's headers believed: x-forwarded-for, x-forwarded-host, "
+                    "x-forwarded-proto, x-forwarded-port, x-forwarded-by, or forwarded alone",
+                ),
             ),
             False,
         ),
@@ -406,6 +431,8 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
         options["mqtt_id"] = default_mqtt_id(service)
     if options["log_level"].lower() not in LOG_LEVELS:
         raise ConfigError(f"{own}: [service] log_level must be one of {', '.join(LOG_LEVELS)}")
+    if service == "web":
+        _check_proxy(raw, options)
     if raw.schema.writes_blobs and options["blob_folder"]:
         problem = blob_folder_problem(options["blob_folder"])
         if problem:
@@ -421,6 +448,18 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
         tuple(raw.read),
         _users(raw) if service == "web" else None,
     )
+
+
+def _check_proxy(raw: _RawConfig, options: dict[str, Any]) -> None:
+    """ConfigError for proxy headers waitress does not know, or ``forwarded`` mixed with others."""
+    headers = [header.lower() for header in options["trusted_proxy_headers"]]
+    where = f"{raw.file_of('service', 'trusted_proxy_headers')}: [service] trusted_proxy_headers"
+    unknown = [header for header in headers if header not in KNOWN_PROXY_HEADERS]
+    if unknown:
+        raise ConfigError(f"{where}: unknown {', '.join(unknown)} (known: {', '.join(KNOWN_PROXY_HEADERS)})")
+    if "forwarded" in headers and len(set(headers)) > 1:
+        raise ConfigError(f"{where}: forwarded cannot be combined with the x-forwarded-* headers")
+    options["trusted_proxy_headers"] = headers
 
 
 def _read_file(raw: _RawConfig, file: Path) -> None:
@@ -505,6 +544,18 @@ def _log_lengths(raw: _RawConfig) -> dict[str, int] | None:
         if lengths[name] < 0:
             raise ConfigError(f"{file}: [log_lengths] {name} must not be negative")
     return lengths
+
+
+def redis_of(service: str, path: str | os.PathLike[str] | None = None) -> RedisServer | None:
+    """The Redis server of a service's configuration (its ``[redis]`` section over ``common.ini``'s),
+    without the rest of the checks of :func:`load` (for ``indiredis-web --remove-user``, which may
+    leave no user)."""
+    own = Path(path) if path else default_path(service)
+    raw = _RawConfig(service, own, None)
+    for file in [own.parent / "common.ini", own] if own.name != "common.ini" else [own]:
+        if file == own or file.exists():
+            _read_file(raw, file)
+    return _host(raw, "redis", RedisServer)
 
 
 def _users(raw: _RawConfig) -> dict[str, Any]:

@@ -25,7 +25,11 @@ END = "<!-- end of the reference made from the code -->"
 EXIT_STATUSES: tuple[tuple[int, str], ...] = (
     (0, "stopped by SIGTERM or SIGINT (`systemctl stop`), or `--check` found the configuration valid"),
     (1, "the service stopped unexpectedly (the log says why); systemd restarts it"),
-    (2, "wrong command line, or `--add-user` refused the name or the password"),
+    (
+        2,
+        "wrong command line, `--add-user` refused the name or the password, "
+        "or `--remove-user` found no such user",
+    ),
     (EX_UNAVAILABLE, "this installation cannot run the service (its bridge is missing); not restarted"),
     (EX_CONFIG, "configuration error, one line in the log naming file, section and key; not restarted"),
 )
@@ -44,6 +48,8 @@ def _default(key: Key) -> str:
         return "empty"
     if key.kind is bool:
         return "`yes`" if key.default else "`no`"
+    if key.kind is list:
+        return f"`{' '.join(key.default)}`"
     return f"`{key.default}`"
 
 

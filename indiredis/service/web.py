@@ -2,7 +2,11 @@
 
 With socket activation (``indiredis-web.socket``: ``$LISTEN_FDS`` and
 ``$LISTEN_PID`` name this process) it serves the socket systemd passes as
-fd 3; otherwise it listens on ``listen_host:listen_port``.
+fd 3; otherwise it listens on ``listen_host:listen_port``.  Behind a reverse
+proxy, ``[service] trusted_proxy`` names it: waitress then believes its
+forwarded headers (``trusted_proxy_headers``) for the client's address, the
+scheme, host and port, which the login limiter, the session cookie's
+``Secure`` and the Origin check use.
 """
 
 from __future__ import annotations
@@ -68,14 +72,20 @@ class WebService:
         if app is None:
             raise RuntimeError("the web client needs its Python dependencies (see README: web client)")
         sockets = activated_sockets()
+        proxy = {
+            "trusted_proxy": options["trusted_proxy"],
+            "trusted_proxy_headers": options["trusted_proxy_headers"],
+        }
         if sockets:
-            server = make_server(app, sockets=sockets)
+            server = make_server(app, sockets=sockets, **proxy)
             where = "the socket systemd passed"
         else:
             host, port = options["listen_host"], options["listen_port"]
             warn_if_exposed(host, logins=self.settings.users is not None)
-            server = make_server(app, host=host, port=port)
+            server = make_server(app, host=host, port=port, **proxy)
             where = f"http://{host}:{port}/"
+        if options["trusted_proxy"]:
+            where += f", trusting the proxy at {options['trusted_proxy']}"
         loop = asyncio.get_running_loop()
         ended: asyncio.Future[None] = loop.create_future()
 

@@ -2,22 +2,41 @@
 
 Names chosen by devices are untrusted: every part of a file name is reduced to
 ``[A-Za-z0-9._+-]``, cut to 64 characters and never starts with a dot, so a
-hostile device cannot escape the folder (``../``, absolute paths, NUL) or
-collide with another device's files.  Files are written to a temporary name
-and renamed, so a reader never sees half a file.
+hostile device cannot escape the folder (``../``, absolute paths, NUL).
+
+Every frame gets a file of its own, named ``<device>_<property>_<element>_<timestamp><suffix>``
+(:func:`element_prefix` and ``docs/redis-keys.md``): when a device, property or element name
+is not rendered as it is (a space, ``_``, ``:`` ...), the element's part ends with ``~`` and a
+tag of eight hex digits hashed from the exact names, so that elements never share a prefix;
+a name already taken gets ``-2``, ``-3`` ... before its suffix.  A file is written under a
+temporary ``.incoming-`` name (locked while written), fsync'ed, then linked to its name
+(which never replaces a file) and its folder fsync'ed, all before anyone is told of it.
+
+:class:`BlobFolder` keeps an index of the folder's frames in the order they arrived (what
+retention and the free-space guard delete by, never the clock), the files the store points at,
+and the free-space guard: ``min_free`` bytes are kept free on the folder's file system by
+deleting the oldest frames, and when that is not enough new BLOBs are refused (counted and
+logged once a minute) until space returns.
 """
 
 from __future__ import annotations
 
 import binascii
+import ctypes
+import errno
+import fcntl
+import hashlib
 import logging
 import os
 import re
 import tempfile
+import threading
+import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from ..errors import BlobError
 from ..protocol.messages import StreamedBlob
@@ -28,6 +47,7 @@ from ..protocol.xmlout import indi_timestamp
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BLOB_SIZE = 2 * 1024 * 1024 * 1024  # decoded bytes
+MIB = 1024 * 1024
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 _SUFFIX_UNSAFE = re.compile(r"[^A-Za-z0-9.]+")
@@ -39,10 +59,44 @@ def safe_name_part(text: str, limit: int = 64) -> str:
     return cleaned or "_"
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9+-][A-Za-z0-9.+-]{0,63}")
+TAG_MARK = "~"  #: begins an element's tag in a file name; no rendered part ever holds it
+INCOMING = ".incoming-"  #: the prefix of files being written
+_TAGGED = re.compile(r"(.*?~[0-9a-f]{8}_)")
+
+
+def element_tag(device: str, name: str, element: str) -> str:
+    """Eight hex digits hashed from the exact names of a BLOB element (its file names carry it when
+    their rendering is not the names themselves)."""
+    exact = "\0".join((device, name, element)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2s(exact, digest_size=4).hexdigest()
+
+
 def element_prefix(device: str, name: str, element: str) -> str:
-    """The file-name prefix of the element's BLOB files (what :meth:`BlobFolder.path_for` names them
-    with, and what the retention looks for)."""
-    return "_".join(safe_name_part(part) for part in (device, name, element)) + "_"
+    """The file-name prefix of the element's BLOB files, unambiguous per element: ``D_P_E_`` when
+    each name is file-name safe as it is and holds no ``_`` (``CCD1``, ``Guide-2``), else the safe
+    renderings followed by ``~`` and :func:`element_tag` (``CCD_Simulator_CCD1_CCD1~1a2b3c4d_``)."""
+    parts = (device, name, element)
+    if all(_PLAIN.fullmatch(part) for part in parts):
+        return "_".join(parts) + "_"
+    return "_".join(safe_name_part(part) for part in parts) + TAG_MARK + element_tag(*parts) + "_"
+
+
+def is_element_file(filename: str, prefix: str) -> bool:
+    """Whether ``filename`` is a frame of the element whose :func:`element_prefix` is ``prefix``
+    (a plain prefix ``D_P_E_`` is also the start of the tagged names of ``D``, ``P``, ``E_x``)."""
+    return filename.startswith(prefix) and (TAG_MARK in prefix or TAG_MARK not in filename)
+
+
+def prefix_of(filename: str) -> str | None:
+    """The element prefix a frame's file name begins with, or None for a file that is not a frame."""
+    if filename.startswith(".") or "_" not in filename:
+        return None
+    if TAG_MARK in filename:
+        match = _TAGGED.match(filename)
+        return match.group(1) if match else None
+    parts = filename.split("_", 3)
+    return "_".join(parts[:3]) + "_" if len(parts) == 4 else None
 
 
 def safe_suffix(fmt: str) -> str:
@@ -54,6 +108,8 @@ def safe_suffix(fmt: str) -> str:
 
 
 WRITE_CHUNK = 1024 * 1024  # base64 characters decoded per step of a whole-payload BLOB
+SYNC_EVERY = 8 * 1024 * 1024  # bytes written between two fdatasync calls made in the background
+MAX_COPIES = 100_000  # names tried for frames of one element and timestamp
 INFLATE_CHUNK = 1024 * 1024  # decompressed bytes produced per step (bounds a zlib bomb's memory)
 _WHITESPACE = b" \t\r\n"
 
@@ -106,26 +162,37 @@ class Base64Stream:
 
 class BlobFile:
     """One BLOB being written: base64 text in, decoded (and, for ``.z``, decompressed) bytes to a
-    temporary file in the folder, renamed into place by :meth:`close` (a :class:`BlobSink`).
+    temporary file in the folder, given its own name by :meth:`close` (a :class:`BlobSink`).
 
-    Errors raise :class:`BlobError` and remove the temporary file; so does :meth:`abort`.  The
-    declared ``size`` (decoded, uncompressed bytes), when given, must be the real one: a BLOB that
-    grows beyond it is refused as soon as it does.
+    Errors raise :class:`BlobError` (a file system error too: a full disk never escapes as an
+    OSError) and remove the temporary file; so does :meth:`abort`.  The declared ``size`` (decoded,
+    uncompressed bytes), when given, must be the real one: a BLOB that grows beyond it is refused as
+    soon as it does.  While it is written, every SYNC_EVERY bytes written are handed to the
+    kernel's writeback from the folder's fsync thread (:func:`start_writeback`) as decoding goes on,
+    so that the fsync before the file is named has little left to do.
     """
 
     def __init__(
         self, folder: BlobFolder, device: str, name: str, element: str, stamp: str, fmt: str, size: str
     ) -> None:
-        self.path = folder.path_for(device, name, element, stamp, fmt)
+        self.folder = folder
+        self.prefix = element_prefix(device, name, element)
+        self.base = folder.path_for(device, name, element, stamp, fmt)
+        self.suffix = safe_suffix(fmt)
+        self.path = self.base
         self.stamp = stamp
         self.max_size = folder.max_size
         declared = size.strip()  # ASCII digits only: '²'.isdigit() is True, but int('²') raises
         self.declared = int(declared) if declared.isascii() and declared.isdigit() else None
         self.size = 0
+        self._unsynced = 0
+        self._synced = 0  # bytes of the file handed to the writeback so far
+        self._syncing: Future[None] | None = None
         self._base64 = Base64Stream()
         self._inflater = zlib.decompressobj() if fmt.endswith(".z") else None
         folder.folder.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(dir=folder.folder, prefix=".incoming-")
+        fd, self._tmp = tempfile.mkstemp(dir=folder.folder, prefix=INCOMING)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # being written: a starting bridge leaves it alone
         self._file: BinaryIO | None = os.fdopen(fd, "wb")
 
     def write(self, text: bytes) -> None:
@@ -136,6 +203,9 @@ class BlobFile:
                     self._put(data)
                 else:
                     self._inflate(data)
+        except OSError as exc:
+            self.abort()
+            raise self.folder.write_failed(exc) from None
         except BaseException:
             self.abort()
             raise
@@ -157,9 +227,23 @@ class BlobFile:
             raise BlobError(f"BLOB exceeds {self.max_size} bytes")
         if self._file is not None:
             self._file.write(data)
+            self._unsynced += len(data)
+            if self._unsynced >= SYNC_EVERY and (self._syncing is None or self._syncing.done()):
+                self._wait_sync()
+                self._file.flush()
+                start, self._synced = self._synced, self._file.tell()
+                self._unsynced = 0
+                self._syncing = self.folder.syncer.submit(
+                    start_writeback, self._file.fileno(), start, self._synced - start
+                )
+
+    def _wait_sync(self) -> None:
+        syncing, self._syncing = self._syncing, None
+        if syncing is not None:
+            syncing.result()
 
     def close(self) -> StreamedBlob:
-        """The text has ended: check it, and rename the file into place."""
+        """The text has ended: check it, make it durable, and give it its own name."""
         try:
             self._base64.finish()
             if self._inflater is not None:
@@ -169,10 +253,16 @@ class BlobFile:
             if self.declared is not None and self.size != self.declared:
                 raise BlobError(f"declared size {self.declared} bytes but decoded to {self.size} bytes")
             assert self._file is not None
+            self._file.flush()
+            self._wait_sync()
+            os.fchmod(self._file.fileno(), 0o644)
+            os.fsync(self._file.fileno())
+            self.path = self.folder.publish(self._tmp, self.base, self.suffix, self.prefix, self.size)
             self._file.close()
             self._file = None
-            os.chmod(self._tmp, 0o644)
-            os.replace(self._tmp, self.path)
+        except OSError as exc:
+            self.abort()
+            raise self.folder.write_failed(exc) from None
         except BaseException:
             self.abort()
             raise
@@ -180,13 +270,52 @@ class BlobFile:
 
     def abort(self) -> None:
         """Drop the temporary file (nothing partial is ever visible under the BLOB's name)."""
+        try:
+            self._wait_sync()
+        except OSError:
+            pass
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError:
+                pass  # a full disk fails the last flush; the descriptor is closed all the same
             self._file = None
         try:
             os.unlink(self._tmp)
         except FileNotFoundError:
             pass
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's sync_file_range(2) from the C library, or None where there is none."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return cast(Callable[[int, int, int, int], int], function)
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2  # start writing the range's dirty pages, without waiting for them
+
+
+def start_writeback(fd: int, offset: int, length: int) -> None:
+    """Have the kernel start writing a range of a file to disk, without a cache flush of the device
+    (the fsync at the end makes it durable): sync_file_range(2) where the C library has it, else
+    fdatasync."""
+    if _SYNC_FILE_RANGE is None or _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE) != 0:
+        os.fdatasync(fd)
+
+
+#: how the problem of a BLOB refused for lack of space begins (the store does not log each one)
+REFUSED = "refused: "
+
+
+def is_refusal(problem: str) -> bool:
+    """Whether a BLOB's problem is a refusal for lack of space (counted and logged by the folder)."""
+    return problem.startswith(REFUSED)
 
 
 class DiscardedBlob:
@@ -207,7 +336,8 @@ class DiscardedBlob:
 
 class BlobStreams:
     """Opens, for the parser, a :class:`BlobFile` in the folder for every streamed ``oneBLOB`` of a
-    ``setBLOBVector`` (a :class:`BlobSinks`); with no folder the data is discarded and said to be."""
+    ``setBLOBVector`` (a :class:`BlobSinks`); with no folder, or no room in it, the data is discarded
+    and said to be."""
 
     def __init__(self, folder: BlobFolder | None) -> None:
         self.folder = folder
@@ -219,8 +349,7 @@ class BlobStreams:
             return DiscardedBlob("received but no blob folder is configured; data discarded")
         stamp = vector.get("timestamp") or indi_timestamp()
         try:
-            return BlobFile(
-                self.folder,
+            return self.folder.open(
                 vector.get("device", ""),
                 vector.get("name", ""),
                 element.get("name", ""),
@@ -228,8 +357,8 @@ class BlobStreams:
                 element.get("format", ""),
                 element.get("size", ""),
             )
-        except OSError as exc:
-            return DiscardedBlob(f"cannot be written: {exc}")
+        except (BlobError, OSError) as exc:
+            return DiscardedBlob(str(exc))
 
 
 def blob_folder_problem(folder: str | os.PathLike[str]) -> str | None:
@@ -251,16 +380,28 @@ def blob_folder_problem(folder: str | os.PathLike[str]) -> str | None:
     return None
 
 
+def fsync_folder(folder: str | os.PathLike[str]) -> None:
+    """fsync a folder, so that the names made or removed in it survive a power cut."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_atomically(
     path: Path, data: bytes, mode: int = 0o644, owner: tuple[int, int] | None = None
 ) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part:
-    into a temporary file beside it (with ``mode``, and ``owner`` as (uid, gid) if given), then renamed
-    over it.  The temporary file is removed on any failure."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part,
+    also after a power cut: into a temporary file beside it (with ``mode``, and ``owner`` as
+    (uid, gid) if given), fsync'ed, renamed over it, and the folder fsync'ed.  The temporary file is
+    removed on any failure."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=INCOMING)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.chmod(tmp, mode)
         if owner is not None:
             os.chown(tmp, *owner)
@@ -271,18 +412,103 @@ def write_atomically(
         except FileNotFoundError:
             pass
         raise
+    fsync_folder(path.parent)
 
 
 class BlobFolder:
-    """The folder received BLOBs are written to; made when the first BLOB arrives (so that building a
-    bridge, as ``--check`` does, writes nothing)."""
+    """The folder received BLOBs are written to, with its index of frames in order of arrival and its
+    free-space guard (see the module docstring).
 
-    def __init__(self, folder: str | os.PathLike[str], max_size: int = DEFAULT_MAX_BLOB_SIZE) -> None:
+    Nothing is written when it is built (as ``--check`` does): the folder is made, left-over
+    ``.incoming-`` files removed and the index read at :meth:`start`, or when the first BLOB arrives.
+    ``min_free`` is the bytes kept free on its file system (None: 1 GiB or 5 % of the file system,
+    whichever is smaller; 0: no minimum).
+    """
+
+    #: seconds between two warnings that BLOBs are being refused for lack of space
+    REFUSAL_LOG_PERIOD = 60.0
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        max_size: int = DEFAULT_MAX_BLOB_SIZE,
+        min_free: int | None = None,
+    ) -> None:
         self.folder = Path(folder).resolve()
         self.max_size = max_size
+        self.min_free = min_free
+        self.refused = 0  #: BLOBs refused for lack of space since the bridge started
+        self._refused_unlogged = 0
+        self._refusing = False
+        self._refusal_logged = 0.0
+        self._lock = threading.RLock()
+        self._started = False
+        #: prefix -> {file name: size}, in order of arrival (the oldest first)
+        self._index: dict[str, dict[str, int]] = {}
+        #: every indexed frame, file name -> prefix, in order of arrival
+        self._arrival: dict[str, str] = {}
+        #: (device, property, element) -> the file its filepath points at
+        self._pinned: dict[tuple[str, str, str], str] = {}
+        self._copies: dict[str, int] = {}  # base name -> the last copy number given
+        self._syncer: ThreadPoolExecutor | None = None
 
+    @property
+    def syncer(self) -> ThreadPoolExecutor:
+        """The thread that fdatasyncs files while they are written."""
+        if self._syncer is None:
+            self._syncer = ThreadPoolExecutor(1, thread_name_prefix="blob-fsync")
+        return self._syncer
+
+    # ------------------------------------------------------------ start
+    def start(self) -> None:
+        """Make the folder, remove left-over ``.incoming-`` files (of a bridge killed or a power cut
+        while one was written; one log line with the count) and read the index (the frames there,
+        oldest modified first, come before every frame that arrives from now on).  Done once."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+            self.folder.mkdir(parents=True, exist_ok=True)
+            found: list[tuple[float, str, str, int]] = []
+            leftovers = 0
+            with os.scandir(self.folder) as entries:
+                for entry in entries:
+                    try:
+                        if not entry.is_file(follow_symlinks=False):
+                            continue
+                        if entry.name.startswith(INCOMING):
+                            leftovers += _remove_leftover(entry.path)
+                            continue
+                        prefix = prefix_of(entry.name)
+                        if prefix is not None:
+                            stat = entry.stat(follow_symlinks=False)
+                            found.append((stat.st_mtime, entry.name, prefix, stat.st_size))
+                    except FileNotFoundError:
+                        continue
+            for _mtime, name, prefix, size in sorted(found):
+                self._add(name, prefix, size)
+            if leftovers:
+                log.warning(
+                    "blob folder %s: removed %d left-over .incoming- file(s) of BLOBs never finished",
+                    self.folder,
+                    leftovers,
+                )
+
+    def _add(self, name: str, prefix: str, size: int) -> None:
+        self._index.setdefault(prefix, {})[name] = size
+        self._arrival[name] = prefix
+
+    def _forget(self, name: str) -> None:
+        prefix = self._arrival.pop(name, None)
+        if prefix is not None:
+            files = self._index.get(prefix, {})
+            files.pop(name, None)
+            if not files:
+                self._index.pop(prefix, None)
+
+    # ------------------------------------------------------------ writing
     def path_for(self, device: str, name: str, element: str, stamp: str, fmt: str) -> Path:
-        """Where a BLOB goes; always directly inside the folder."""
+        """The name a BLOB gets when it is free; always directly inside the folder."""
         path = self.folder / (
             element_prefix(device, name, element) + safe_name_part(stamp, 32) + safe_suffix(fmt)
         )
@@ -290,13 +516,57 @@ class BlobFolder:
             raise BlobError("unsafe BLOB path")
         return path
 
+    def open(self, device: str, name: str, element: str, stamp: str, fmt: str, size: str) -> BlobFile:
+        """A :class:`BlobFile` for a new BLOB, when there is room for it (else :class:`BlobError`
+        whose text begins with REFUSED)."""
+        declared = size.strip()
+        needed = int(declared) if declared.isascii() and declared.isdigit() else 0
+        try:
+            self.start()
+            self.make_room(needed)
+            return BlobFile(self, device, name, element, stamp, fmt, size)
+        except OSError as exc:
+            raise self.write_failed(exc) from None
+
+    def publish(self, tmp: str, base: Path, suffix: str, prefix: str, size: int) -> Path:
+        """Give a finished (fsync'ed) temporary file its own name: ``base``, or when that is taken
+        ``base`` with ``-2``, ``-3`` ... before its ``suffix``; a hard link never replaces a file.  The
+        folder is fsync'ed before the name is returned, and the frame joins the index."""
+        stem = base.name[: -len(suffix)]
+        with self._lock:
+            first = self._copies.get(base.name, 1)
+            for number in range(first, MAX_COPIES):
+                target = base if number == 1 else base.with_name(f"{stem}-{number}{suffix}")
+                try:
+                    linked = _link_no_replace(tmp, target)
+                except FileExistsError:
+                    continue
+                break
+            else:
+                raise BlobError(f"{MAX_COPIES} files named {base.name} already")
+            if len(self._copies) > 1000:
+                self._copies.clear()
+            self._copies[base.name] = number + 1
+            self._add(target.name, prefix, size)
+        if linked:
+            os.unlink(tmp)
+        fsync_folder(self.folder)
+        return target
+
+    def write_failed(self, exc: OSError) -> BlobError:
+        """The BlobError for a file system error while a BLOB was written; a full disk is a refusal
+        (counted, logged once a minute)."""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return self._refuse(f"the file system of {self.folder} is full")
+        return BlobError(f"cannot be written: {exc}")
+
     def write(
         self, device: str, name: str, element: str, stamp: str, fmt: str, b64text: str, size: str = ""
     ) -> tuple[Path, int]:
         """Decode and store one BLOB whose base64 text arrived whole (as an MQTT payload does); returns
         its path and decoded size.  The text is decoded piece by piece, so that no more than the text
         and the file being written are held."""
-        sink = BlobFile(self, device, name, element, stamp, fmt, size)
+        sink = self.open(device, name, element, stamp, fmt, size)
         for start in range(0, len(b64text), WRITE_CHUNK):
             try:
                 piece = b64text[start : start + WRITE_CHUNK].encode("ascii")
@@ -306,3 +576,165 @@ class BlobFolder:
             sink.write(piece)
         stored = sink.close()
         return Path(stored.path), stored.size
+
+    # ------------------------------------------------------------ what the store points at
+    def pin(self, device: str, name: str, element: str, path: str) -> None:
+        """The element's ``filepath`` now points at ``path``: never delete it."""
+        with self._lock:
+            self._pinned[(device, name, element)] = Path(path).name
+
+    def pinned(self) -> set[str]:
+        """The names of the files the store points at."""
+        with self._lock:
+            return set(self._pinned.values())
+
+    # ------------------------------------------------------------ retention and free space
+    def element_files(self, device: str, name: str, element: str) -> list[tuple[str, int]]:
+        """The element's frames (file name, size), newest arrival first."""
+        self.start()
+        with self._lock:
+            files = self._index.get(element_prefix(device, name, element), {})
+            return list(reversed(files.items()))
+
+    def remove(self, names: list[str]) -> int:
+        """Delete frames of the index (never one the store points at); the bytes freed."""
+        freed = 0
+        with self._lock:
+            keep = set(self._pinned.values())
+            for name in names:
+                if name in keep or name not in self._arrival:
+                    continue
+                size = self._index[self._arrival[name]][name]
+                try:
+                    os.unlink(self.folder / name)
+                    freed += size
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    log.warning("could not remove old BLOB file %s: %s", name, exc)
+                    continue
+                self._forget(name)
+        return freed
+
+    def _oldest_removable(self) -> Iterator[tuple[str, int]]:
+        """Frames that may go to make room, the oldest arrival first: never the newest of an
+        element, never one the store points at (one being written is not in the index yet)."""
+        keep = set(self._pinned.values())
+        for name, prefix in list(self._arrival.items()):
+            files = self._index[prefix]
+            if name in keep or name == next(reversed(files)):
+                continue
+            yield name, files[name]
+
+    def minimum_free(self, stat: os.statvfs_result) -> int:
+        """Bytes to keep free on the folder's file system."""
+        if self.min_free is not None:
+            return self.min_free
+        return min(1024 * 1024 * 1024, stat.f_blocks * stat.f_frsize // 20)
+
+    def make_room(self, needed: int = 0) -> None:
+        """See that ``needed`` bytes more leave the minimum free: delete the oldest frames if that
+        helps (one warning saying how much was freed), else raise a BlobError (a refusal)."""
+        if self.min_free == 0:
+            return
+        with self._lock:
+            stat = os.statvfs(self.folder)
+            minimum = self.minimum_free(stat)
+            short = minimum + needed - stat.f_bavail * stat.f_frsize
+            if short <= 0:
+                self._space_returned()
+                return
+            doomed: list[str] = []
+            total = 0
+            for name, size in self._oldest_removable():
+                if total >= short:
+                    break
+                doomed.append(name)
+                total += size
+            freed = self.remove(doomed) if doomed else 0
+            if freed:
+                log.warning(
+                    "blob folder %s: less than %d MiB free; removed the %d oldest frame(s), %.1f MiB freed",
+                    self.folder,
+                    minimum // MIB,
+                    len(doomed),
+                    freed / MIB,
+                )
+            if freed < short:
+                raise self._refuse(
+                    f"{(stat.f_bavail * stat.f_frsize + freed) // MIB} MiB free on the file system of "
+                    f"{self.folder}, {(minimum + needed) // MIB} MiB needed"
+                )
+            self._space_returned()
+
+    def _refuse(self, why: str) -> BlobError:
+        """Count a BLOB refused for lack of space; a warning when refusals begin and then at most once
+        every REFUSAL_LOG_PERIOD seconds, with the count."""
+        with self._lock:
+            self.refused += 1
+            self._refused_unlogged += 1
+            now = time.monotonic()
+            if not self._refusing or now - self._refusal_logged >= self.REFUSAL_LOG_PERIOD:
+                log.warning(
+                    "blob folder %s: BLOBs refused for lack of space: %d refused (%d since the bridge "
+                    "started); %s",
+                    self.folder,
+                    self._refused_unlogged,
+                    self.refused,
+                    why,
+                )
+                self._refusal_logged, self._refused_unlogged = now, 0
+            self._refusing = True
+        return BlobError(REFUSED + why)
+
+    def _space_returned(self) -> None:
+        if self._refusing:
+            self._refusing = False
+            log.warning(
+                "blob folder %s: space returned, BLOBs stored again (%d refused since the bridge started)",
+                self.folder,
+                self.refused,
+            )
+            self._refused_unlogged = 0
+
+    def close(self) -> None:
+        """Stop the fsync thread (the bridge stops)."""
+        if self._syncer is not None:
+            self._syncer.shutdown(wait=True)
+            self._syncer = None
+
+
+def _link_no_replace(source: str, target: Path) -> bool:
+    """Make ``target`` name the file ``source`` names, raising FileExistsError when it is taken;
+    True when ``source`` is still there to be removed.  On a file system without hard links the
+    name is reserved with O_EXCL and the file renamed onto that (empty) reservation of ours."""
+    try:
+        os.link(source, target)
+        return True
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+    os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    os.rename(source, target)
+    return False
+
+
+def _remove_leftover(path: str) -> int:
+    """Remove an ``.incoming-`` file unless a live writer holds its lock; 1 if removed."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return 0
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return 0  # being written by a bridge sharing the folder
+        os.unlink(path)
+        return 1
+    except FileNotFoundError:
+        return 0
+    finally:
+        os.close(fd)

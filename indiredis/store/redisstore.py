@@ -39,7 +39,7 @@ from ..protocol.vocabulary import (
     definition_defaults,
 )
 from ..protocol.xmlout import indi_timestamp, message_xml
-from .blobs import DEFAULT_MAX_BLOB_SIZE, BlobFolder, BlobStreams
+from .blobs import DEFAULT_MAX_BLOB_SIZE, BlobFolder, BlobStreams, is_refusal
 from .keys import DEFINITION_KEYS, KeySpace, merged_log_lengths
 from .writes import SCRIPTS, JsonTemplate, Writes, flat_fields, quote, to_json
 
@@ -307,9 +307,20 @@ class RedisStore:
         for text in SCRIPTS.values():
             await rconn.script_load(text)
         self._scripts_loaded_on = rconn
+        await self.start_blobs()
         for properties in self.model.values():
             for prop in properties.values():
                 prop.templates.clear()
+
+    async def start_blobs(self) -> None:
+        """Start the blob folder (left-overs removed, index read: :meth:`BlobFolder.start`), once; done
+        on the first connection to Redis, or by the first BLOB if it comes before."""
+        if self.blobs is None:
+            return
+        try:
+            await asyncio.to_thread(self.blobs.start)
+        except OSError as exc:
+            log.error("blob folder %s cannot be read: %s", self.blobs.folder, exc)
 
     def blobs_enabled(self, device: str, name: str) -> bool:
         """Whether BLOB data may arrive on this connection for the property."""
@@ -373,7 +384,7 @@ class RedisStore:
         if problem:
             where = journal_fields(device=message.device, prop=message.name)
             log.warning("skipped <%s> for the store: %s", message.tag, problem, extra=where)
-            _discard_streamed(message)
+            _keep_streamed(message, "its names cannot be keys")
             return
         action = message.action
         if action is Action.DEF:
@@ -500,7 +511,7 @@ class RedisStore:
         prop = self.model.get(device, {}).get(name)
         if prop is None or prop.kind is not message.kind:
             log.debug("ignoring %s for undefined property %s of %s", message.tag, name, device)
-            _discard_streamed(message)
+            _keep_streamed(message, "its property is not defined (yet)")
             return
         a = message.attrs
         for key in ("state", "timeout", "timestamp"):
@@ -515,7 +526,7 @@ class RedisStore:
             element = prop.elements.get(member.name)
             if element is None:
                 log.debug("ignoring unknown element %s of %s.%s", member.name, device, name)
-                _discard_streamed(message, member)
+                _keep_streamed(message, "its element is not defined (yet)", member)
                 continue
             if prop.kind is VectorKind.NUMBER:
                 if len(member.attrs) > 1:  # new limits or format
@@ -544,6 +555,9 @@ class RedisStore:
         fmt = member.attrs.get("format", "")
         streamed = member.blob
         if streamed is not None:
+            if is_refusal(streamed.problem):  # counted, and logged once a minute, by the folder
+                log.debug("BLOB %s not stored: %s", label, streamed.problem, extra=where)
+                return False
             if streamed.problem:
                 log.error("BLOB %s not stored: %s", label, streamed.problem, extra=where)
                 return False
@@ -566,10 +580,13 @@ class RedisStore:
                     member.attrs.get("size", ""),
                 )
             except (BlobError, OSError) as exc:
-                log.error("BLOB %s not stored: %s", label, exc, extra=where)
+                level = logging.DEBUG if is_refusal(str(exc)) else logging.ERROR
+                log.log(level, "BLOB %s not stored: %s", label, exc, extra=where)
                 return False
             path = str(written)
         element.update(format=fmt, size=str(size), filepath=path, timestamp=stamp)
+        if self.blobs is not None:
+            self.blobs.pin(device, name, element["name"], path)
         return True
 
     def _message(self, writes: Writes, device: str, text: str, timestamp: str | None) -> None:
@@ -608,11 +625,15 @@ class RedisStore:
         self._message(writes, device, text, message.attrs.get("timestamp"))
 
 
-def _discard_streamed(message: Message, member: Member | None = None) -> None:
-    """Remove the files of streamed BLOBs the store does not record (no orphan files in the folder)."""
+def _keep_streamed(message: Message, why: str, member: Member | None = None) -> None:
+    """Streamed BLOBs the store does not record (a frame arriving just before its property is defined
+    again, after a reconnection): their files stay in the folder, where the web client lists them
+    once the element is defined, and each is named in a warning."""
     for each in (member,) if member is not None else message.members:
         if each.blob is not None and each.blob.path:
-            try:
-                os.unlink(each.blob.path)
-            except OSError:
-                pass
+            log.warning(
+                "BLOB file %s kept in the blob folder but not recorded: %s",
+                os.path.basename(each.blob.path),
+                why,
+                extra=journal_fields(device=message.device, prop=message.name),
+            )

@@ -1,20 +1,27 @@
 """The files of one BLOB element in the blob folder: listing (newest first) and retention.
 
-A BLOB element's files are named ``<device>_<property>_<element>_<timestamp><suffix>``
-(each part made file-name safe by :func:`~indiredis.store.blobs.safe_name_part`),
-so they are found by that prefix.  Retention keeps the newest ``keep_files``
-files and at most ``keep_bytes`` bytes per element (0: no limit), so that a
-camera left running never fills the disk.
+A BLOB element's files begin with its :func:`~indiredis.store.blobs.element_prefix`, unambiguous
+per element, so they are found by that prefix (:func:`~indiredis.store.blobs.is_element_file`).
+Retention keeps the newest ``keep_files`` files and at most ``keep_bytes`` bytes per element
+(0: no limit), newest by order of arrival as the bridge's :class:`~indiredis.store.blobs.BlobFolder`
+indexed them (a clock stepped back cannot make a new frame the oldest), and never deletes the newest
+frame of an element nor a file a ``filepath`` points at.  The free space of the whole folder is the
+folder's own guard (``blob_min_free_mb``).
+
+:class:`FolderListing` lists elements' files for the web client with one scan of the folder shared by
+every element of a page (made again only when the folder changed).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .blobs import element_prefix
+from .blobs import BlobFolder, element_prefix, is_element_file
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +35,13 @@ class BlobFile:
     mtime: float
 
 
-def element_files(folder: str | os.PathLike[str], device: str, name: str, element: str) -> list[BlobFile]:
-    """The element's files, newest first ([] when the folder does not exist yet)."""
-    prefix = element_prefix(device, name, element)
+def _scan(folder: str | os.PathLike[str]) -> list[BlobFile]:
+    """Every file of the folder (not the ``.incoming-`` ones), newest modified first."""
     found: list[BlobFile] = []
     try:
         with os.scandir(folder) as entries:
             for entry in entries:
-                if not entry.name.startswith(prefix):
+                if entry.name.startswith("."):
                     continue
                 try:
                     if entry.is_file(follow_symlinks=False):
@@ -49,35 +55,83 @@ def element_files(folder: str | os.PathLike[str], device: str, name: str, elemen
     return found
 
 
+def element_files(folder: str | os.PathLike[str], device: str, name: str, element: str) -> list[BlobFile]:
+    """The element's files, newest modified first ([] when the folder does not exist yet)."""
+    prefix = element_prefix(device, name, element)
+    return [file for file in _scan(folder) if is_element_file(file.name, prefix)]
+
+
+class FolderListing:
+    """Elements' files from one scan of the folder, shared by every element and made again when the
+    folder changed (its modification time) or after ``max_age`` seconds (a change within the file
+    system's time granularity is seen then); thread-safe."""
+
+    def __init__(self, folder: str | os.PathLike[str], max_age: float = 1.0) -> None:
+        self.folder = Path(folder)
+        self.max_age = max_age
+        self.scans = 0  #: how many times the folder was scanned
+        self._lock = threading.Lock()
+        self._version: tuple[int, int] | None = None
+        self._scanned = 0.0
+        self._files: list[BlobFile] = []
+
+    def files(self) -> list[BlobFile]:
+        """Every file of the folder, newest modified first."""
+        with self._lock:
+            try:
+                stat = os.stat(self.folder)
+                version: tuple[int, int] | None = (stat.st_ino, stat.st_mtime_ns)
+            except FileNotFoundError:
+                version = None
+            now = time.monotonic()
+            if version is None or version != self._version or now - self._scanned > self.max_age:
+                self._files = _scan(self.folder) if version is not None else []
+                self._version, self._scanned = version, now
+                self.scans += 1
+            return self._files
+
+    def element_files(self, device: str, name: str, element: str) -> list[BlobFile]:
+        """The element's files, newest modified first."""
+        prefix = element_prefix(device, name, element)
+        return [file for file in self.files() if is_element_file(file.name, prefix)]
+
+
 @dataclass(frozen=True)
 class Retention:
-    """How many files and bytes to keep per BLOB element (0: no limit)."""
+    """How many files and bytes to keep per BLOB element (0: no limit), and how many bytes to keep
+    free on the blob folder's file system (None: 1 GiB or 5 % of it, whichever is smaller; 0: no
+    minimum; see :class:`~indiredis.store.blobs.BlobFolder`)."""
 
     keep_files: int = 0
     keep_bytes: int = 0
+    min_free: int | None = None
 
     @property
     def limited(self) -> bool:
         return self.keep_files > 0 or self.keep_bytes > 0
 
-    def prune(self, folder: str | os.PathLike[str], device: str, name: str, element: str) -> list[str]:
-        """Delete the element's files beyond the limits (the newest is always kept); their names."""
+    def prune(
+        self, folder: BlobFolder | str | os.PathLike[str], device: str, name: str, element: str
+    ) -> list[str]:
+        """Delete the element's files beyond the limits, oldest arrival first (the newest, and a file
+        the store points at, are always kept); their names.  ``folder`` is the bridge's BlobFolder
+        (a path: the files there, in order of modification)."""
         if not self.limited:
             return []
-        removed = []
+        blobs = folder if isinstance(folder, BlobFolder) else BlobFolder(folder)
+        doomed = []
         total = 0
-        for index, file in enumerate(element_files(folder, device, name, element)):
-            total += file.size
+        for index, (file, size) in enumerate(blobs.element_files(device, name, element)):
+            total += size
             over_count = self.keep_files > 0 and index >= self.keep_files
             over_size = self.keep_bytes > 0 and total > self.keep_bytes and index > 0
             if over_count or over_size:
-                try:
-                    (Path(folder) / file.name).unlink()
-                    removed.append(file.name)
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:
-                    log.warning("could not remove old BLOB file %s: %s", file.name, exc)
+                doomed.append(file)
+        if not doomed:
+            return []
+        blobs.remove(doomed)
+        kept = {file for file, _size in blobs.element_files(device, name, element)}
+        removed = [file for file in doomed if file not in kept]
         if removed:
             log.info(
                 "blob retention: removed %d old file(s) of %s.%s.%s", len(removed), device, name, element

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import indiredis
+from indiredis.core.channel import Channel
+from indiredis.core.sides import Reset
 from indiredis.links import mqtt
 from indiredis.links.mqtt import MqttInstrumentLink
 from indiredis.protocol.messages import Message
@@ -59,3 +63,27 @@ def test_snoop_records_are_bounded_per_asker_and_in_askers_and_expire(caplog):
     assert set(link.remote_snoops) == {"guider-pc", "camera-pc"}  # the strangers' records expired
     link.remember_snoop("guider-pc", Snoop("Mount", ""), now=100.0 + mqtt.SNOOP_EXPIRY_SECONDS)
     assert set(link.remote_snoops) == {"guider-pc"}
+
+
+BLOB = msg(
+    '<setBLOBVector device="Cam" name="IMG"><oneBLOB name="I" size="1" format=".f">YQ==</oneBLOB>'
+    "</setBLOBVector>"
+)
+
+
+def test_blob_data_goes_to_from_indi_only_while_a_client_side_wants_it_and_is_asked_again_after_a_reset():
+    link = MqttInstrumentLink("camera-pc", indiredis.mqtt_server("127.0.0.1"))
+    assert link.topics_for(BLOB) == []  # nobody asked: it stays here (the snoopers would still get it)
+    link.remote_snoops = {"guider-pc": {Snoop("Cam", "")}}
+    assert link.topics_for(BLOB) == ["snoop_data/guider-pc"]
+    link.client_blobs.update("store", msg('<enableBLOB device="Cam" name="IMG">Also</enableBLOB>'))
+    assert link.topics_for(BLOB) == ["from_indi/camera-pc", "snoop_data/guider-pc"]
+    # the INDI side reconnected (it starts at Never) or defined IMG anew: asked again
+    asked: Channel[Message] = Channel()
+    link._outbound = asked
+    definition = msg(
+        '<defBLOBVector device="Cam" name="IMG" state="Idle" perm="ro"><defBLOB name="I"/></defBLOBVector>'
+    )
+    link.pack([Reset(), definition])
+    requests = [(m.tag, m.device, m.name, m.attrs["instruction"]) for m in asyncio.run(asked.get_batch())]
+    assert requests == [("enableBLOB", "Cam", "IMG", "Also")] * 2

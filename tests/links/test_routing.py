@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from indiredis.protocol.parser import parse_message
-from indiredis.protocol.routing import BlobDemand, BlobPolicy, Router
+from indiredis.protocol.routing import BlobDemand, BlobPolicy, ClientBlobPolicies, Router
 
 
 def msg(xml: str):
@@ -121,3 +121,26 @@ def test_blob_demand_keeps_a_property_exception_to_a_device_wide_choice():
     clients.append(policy("Cam.IMG=Only"))
     assert demand.requests(clients) == [("Cam", "IMG", "Also")]
     assert demand.restore() == [("Cam", "", "Also")]
+
+
+def enable(device: str, instruction: str, name: str = ""):
+    attr = f' name="{name}"' if name else ""
+    return msg(f'<enableBLOB device="{device}"{attr}>{instruction}</enableBLOB>')
+
+
+def test_client_blob_policies_each_client_side_its_own_and_the_upstream_the_union():
+    sides = ClientBlobPolicies()
+    assert sides.update("store", enable("Cam", "Also", "IMG")) == [("Cam", "IMG", "Also")]
+    assert sides.update("kstars", enable("Cam", "Also")) == [("Cam", "", "Also")]
+    assert sides.wanted(BLOB) and sides.wanted(NUMBER)
+    # the port's last BLOB client left: Never for kstars only; the store still gets IMG
+    assert sides.update("kstars", enable("Cam", "Never")) == [("Cam", "", "Never"), ("Cam", "IMG", "Also")]
+    assert set(sides.policies) == {"store"}  # kstars asks for nothing now: forgotten
+    assert sides.wanted(BLOB)
+    assert sides.restore() == [("Cam", "IMG", "Also")]
+    # Only is asked upstream as Also (the topic is shared: the others still need Cam's other traffic)
+    assert sides.update("guider", enable("Cam", "Only")) == [("Cam", "", "Also")]
+    assert sides.update("guider", enable("Cam", "Never")) == [("Cam", "", "Never"), ("Cam", "IMG", "Also")]
+    assert sides.update("store", enable("Cam", "Never", "IMG")) == [("Cam", "IMG", "Never")]
+    assert sides.policies == {} and not sides.wanted(BLOB) and sides.wanted(NUMBER)
+    assert sides.restore() == []

@@ -7,6 +7,13 @@ When Redis is unreachable the inbound channel switches to drop-oldest mode and
 the number of dropped messages is logged on recovery; after any outage the
 bridge asks the INDI side for every property again, so a Redis that came back
 empty is repopulated.
+
+When Redis answers but refuses writes (MISCONF, OOM, READONLY: :mod:`.refusals`)
+the link keeps its connection: one log line names the cause, the batch that was
+refused goes back to the head of the channel, which drops its oldest messages
+once full, and a no-op write probes Redis with the link's capped back-off until
+it is accepted.  Then what waited is written (hashes whole again), and only if
+messages were dropped meanwhile is the INDI side asked for every property.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -36,6 +44,7 @@ from ...store.redisstore import RedisStore
 from ...store.retention import Retention
 from ..base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from ..streams import cancel_and_wait, run_until_first_done
+from .refusals import refusal
 
 log = logging.getLogger(__name__)
 
@@ -128,8 +137,11 @@ class RedisLink(Link):
         self.max_message_size = max_message_size
         self._sessions = 0
         self.retention = blob_retention or Retention()
+        if self.store.blobs is not None:
+            self.store.blobs.min_free = self.retention.min_free
         self._bridge_name = ""
         self._peer: Side | None = None
+        self._refusal_lock = asyncio.Lock()  # one task waits out a refusal, the others wait for it
 
     def keep_heartbeat(self, bridge_name: str, peer: Side) -> None:
         """Keep the heartbeat key of the key space (``P heartbeat``) while connected: every second,
@@ -152,11 +164,69 @@ class RedisLink(Link):
             }
         )
 
-    async def _beat(self, rconn: aioredis.Redis) -> None:
+    async def _beat(
+        self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
+    ) -> None:
         key = KeySpace(self.server.keyprefix).heartbeat()
         while True:
-            await answered(rconn.set(key, self.heartbeat(), ex=HEARTBEAT_EXPIRY), "the heartbeat")
+            try:
+                await answered(rconn.set(key, self.heartbeat(), ex=HEARTBEAT_EXPIRY), "the heartbeat")
+            except redis.exceptions.ResponseError as exc:  # not beating meanwhile: the key expires
+                await self._until_writable(rconn, inbound, outbound, exc)
+                continue
             await asyncio.sleep(HEARTBEAT_PERIOD)
+
+    # ---------------------------------------------------------------- writes refused
+    async def _until_writable(
+        self,
+        rconn: aioredis.Redis,
+        inbound: Channel[InboundItem],
+        outbound: Channel[Message],
+        exc: redis.exceptions.ResponseError,
+    ) -> None:
+        """Redis refused a write with ``exc``: return once it accepts writes again (re-raise ``exc`` when
+        it is no refusal, ending the session).
+
+        The first task of the session to meet the refusal waits it out; the others wait for it, then
+        find Redis writable.  Meanwhile the link is down (one log line naming the cause, once per cause),
+        the inbound channel drops its oldest messages once full, and a no-op write probes Redis after
+        each delay of the link's back-off.  Then the hashes are written whole again (writes made during
+        the refusal may have been taken in part), and, if messages were dropped, the INDI side is asked
+        for every property.
+        """
+        cause = refusal(exc)
+        if cause is None:
+            raise exc
+        async with self._refusal_lock:
+            cause = await self._refused(rconn)
+            if cause is None:  # another task of this session waited it out, or it was brief
+                return
+            inbound.set_consumer_up(False)
+            while cause is not None:
+                reason = f"refusing writes ({cause})"
+                delay = self.backoff.next()
+                self.state.down(f"waiting for Redis: {reason}, retry in {delay:g} s", reason)
+                await asyncio.sleep(delay)
+                cause = await self._refused(rconn)
+            await self.store.load_scripts(rconn)  # and every hash is written whole again
+            dropped = inbound.dropped
+            resume_consuming(inbound, "Redis", self.state)
+            if dropped:  # the store misses what was dropped: ask for every property
+                outbound.push_front([Message.get_properties()])
+            self.connected(f"connected to Redis {self.server.host}:{self.server.port}")
+
+    async def _refused(self, rconn: aioredis.Redis) -> str | None:
+        """Probe with a write that changes nothing (``SETRANGE`` of nothing on the heartbeat key, which
+        Redis checks as any write): the cause when refused, None when accepted."""
+        key = KeySpace(self.server.keyprefix).heartbeat()
+        try:
+            await answered(rconn.setrange(key, 0, ""), "a write")
+        except redis.exceptions.ResponseError as exc:
+            cause = refusal(exc)
+            if cause is None:
+                raise
+            return cause
+        return None
 
     @property
     def summary(self) -> str:
@@ -166,23 +236,39 @@ class RedisLink(Link):
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         rconn = redis_connection(self.server)
         try:
-            await answered(rconn.ping(), "PING")
+            try:
+                await answered(rconn.ping(), "PING")
+            except redis.exceptions.ResponseError as exc:  # MISCONF refuses PING too
+                await self._until_writable(rconn, inbound, outbound, exc)
             self.store.forget_unconfirmed()
+            await self.store.start_blobs()  # once: left-over .incoming- files removed, index read
             resume_consuming(inbound, "Redis", self.state)
             self._sessions += 1
             if self._sessions > 1:
                 # Redis may have come back empty: ask for everything again
                 await outbound.put(Message.get_properties())
             self.connected(f"connected to Redis {self.server.host}:{self.server.port}")
-            tasks = [self._apply(rconn, inbound, outbound), self._relay(rconn, outbound)]
+            tasks = [self._apply(rconn, inbound, outbound), self._relay(rconn, inbound, outbound)]
             if self._bridge_name:
-                tasks.append(self._beat(rconn))
+                tasks.append(self._beat(rconn, inbound, outbound))
             await run_until_first_done(*tasks)
         finally:
             inbound.set_consumer_up(False)
             await aclose(rconn)
 
     async def _apply(
+        self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
+    ) -> None:
+        """Apply batches from ``inbound``; when Redis refuses a write, the batches not confirmed are
+        back in the channel: wait until it accepts writes (:meth:`_until_writable`) and go on."""
+        while True:
+            try:
+                await self._apply_batches(rconn, inbound, outbound)
+            except redis.exceptions.ResponseError as exc:
+                self.store.forget_unconfirmed()  # nothing waits for the batches given up
+                await self._until_writable(rconn, inbound, outbound, exc)
+
+    async def _apply_batches(
         self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
     ) -> None:
         """Apply batches from ``inbound``.  Under load the next batch is prepared while Redis runs the
@@ -267,9 +353,11 @@ class RedisLink(Link):
             for member in message.members
         }
         for device, name, element in sorted(received):
-            await asyncio.to_thread(self.retention.prune, self.store.blobs.folder, device, name, element)
+            await asyncio.to_thread(self.retention.prune, self.store.blobs, device, name, element)
 
-    async def _relay(self, rconn: aioredis.Redis, outbound: Channel[Message]) -> None:
+    async def _relay(
+        self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
+    ) -> None:
         pubsub = rconn.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(self.server.to_indi_channel)
@@ -283,6 +371,9 @@ class RedisLink(Link):
                     data, self.max_message_size, f"Redis channel {self.server.to_indi_channel}"
                 ):
                     await outbound.put(message)
-                    await self.store.note_outgoing(rconn, message)
+                    try:
+                        await self.store.note_outgoing(rconn, message)
+                    except redis.exceptions.ResponseError as exc:  # rewritten with the next data
+                        await self._until_writable(rconn, inbound, outbound, exc)
         finally:
             await aclose(pubsub)

@@ -1,0 +1,274 @@
+"""Frames are never lost: every BLOB its own file, unambiguous per element, kept by order of arrival,
+left-overs removed, a full disk refusing frames (counted) without ending anything.
+
+Real files (and a real tmpfs where a full disk is needed), a real redis-server and a real inditoredis
+behind a stand-in indiserver that sends what no simulator sends.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import logging
+import os
+import time
+from pathlib import Path
+
+import indiredis
+from indiredis.bridges import make_inditoredis
+from indiredis.protocol import IndiStreamParser, Message
+from indiredis.store.blobs import BlobFolder, BlobStreams, element_prefix, is_refusal
+from indiredis.store.retention import FolderListing, Retention, element_files
+from tests.support.bridgethread import run_bridge
+from tests.support.fakeindi import FakeIndiServer
+from tests.support.servers import wait_for
+from tests.support.smallfs import fill, small_tmpfs
+
+KIB = 1024
+STAMP = "2026-01-01T00:00:01"
+DEFINE = (
+    b'<defBLOBVector device="Cam" name="CCD1" state="Idle" perm="ro"><defBLOB name="IMG"/></defBLOBVector>\n'
+)
+FILEPATH_KEY = "indi_elementattributes:IMG:CCD1:Cam"
+
+
+def blob_xml(data: bytes, stamp: str = STAMP, device: str = "Cam", name: str = "CCD1") -> bytes:
+    text = base64.b64encode(data)
+    return (
+        (
+            f'<setBLOBVector device="{device}" name="{name}" state="Ok" timestamp="{stamp}">'
+            f'<oneBLOB name="IMG" size="{len(data)}" format=".fits">\n'
+        ).encode()
+        + text
+        + b"\n</oneBLOB></setBLOBVector>\n"
+    )
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def frames(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+# ------------------------------------------------------------------ names
+AMBIGUOUS = [
+    ("CCD 1", "IMAGE", "IMG"),
+    ("CCD_1", "IMAGE", "IMG"),
+    ("CCD:1", "IMAGE", "IMG"),
+    ("X", "CCD", "A_B"),
+    ("X", "CCD_A", "B"),
+    ("X", "CCD", "A"),
+    ("X", "CCD", "A.B"),
+    ("X", "CCD.A", "B"),
+]
+
+
+def test_every_frame_of_one_second_gets_its_own_file(tmp_path):
+    folder = BlobFolder(tmp_path)
+    payloads = [os.urandom(1000 + n) for n in range(5)]
+    paths = [folder.write("Cam", "CCD1", "IMG", STAMP, ".fits", b64(data))[0] for data in payloads]
+    assert len(set(paths)) == 5
+    assert [p.read_bytes() for p in paths] == payloads
+    assert paths[0].name == f"Cam_CCD1_IMG_{STAMP.replace(':', '_')}.fits"  # the free name: as before
+    assert paths[1].name == f"Cam_CCD1_IMG_{STAMP.replace(':', '_')}-2.fits"
+
+
+def test_a_name_taken_by_another_process_is_never_replaced(tmp_path):
+    folder = BlobFolder(tmp_path)
+    taken = folder.path_for("Cam", "CCD1", "IMG", STAMP, ".fits")
+    taken.write_bytes(b"someone else's frame")
+    path, _size = folder.write("Cam", "CCD1", "IMG", STAMP, ".fits", b64(b"mine"))
+    assert path != taken and path.read_bytes() == b"mine"
+    assert taken.read_bytes() == b"someone else's frame"
+
+
+def test_element_names_are_unambiguous_whatever_characters_they_hold(tmp_path):
+    assert len({element_prefix(*triple) for triple in AMBIGUOUS}) == len(AMBIGUOUS)
+    folder = BlobFolder(tmp_path)
+    for triple in AMBIGUOUS:
+        for n in range(2):
+            folder.write(*triple, STAMP, ".fits", b64(f"{triple} {n}".encode()))
+    assert len(frames(tmp_path)) == 2 * len(AMBIGUOUS)
+    listing = FolderListing(tmp_path)
+    for triple in AMBIGUOUS:
+        for files in (element_files(tmp_path, *triple), listing.element_files(*triple)):
+            assert len(files) == 2, (triple, [f.name for f in files])
+            assert {(tmp_path / f.name).read_bytes() for f in files} == {
+                f"{triple} {n}".encode() for n in range(2)
+            }
+    # retention of one element never touches another's files, in the bridge's index or from a scan
+    Retention(keep_files=1).prune(folder, *AMBIGUOUS[0])
+    Retention(keep_files=1).prune(tmp_path, *AMBIGUOUS[5])
+    assert len(frames(tmp_path)) == 2 * len(AMBIGUOUS) - 2
+    for triple in AMBIGUOUS[1:5] + AMBIGUOUS[6:]:
+        assert len(element_files(tmp_path, *triple)) == 2, triple
+
+
+def test_ordinary_names_stay_readable():
+    assert element_prefix("CCD Simulator", "CCD1", "CCD1").startswith("CCD_Simulator_CCD1_CCD1~")
+    assert element_prefix("Guider-2", "CCD1", "CCD1") == "Guider-2_CCD1_CCD1_"
+
+
+def test_the_web_list_scans_the_folder_once_for_every_element(tmp_path):
+    folder = BlobFolder(tmp_path)
+    for triple in AMBIGUOUS:
+        folder.write(*triple, STAMP, ".fits", b64(b"x"))
+    listing = FolderListing(tmp_path, max_age=3600)
+    for triple in AMBIGUOUS:
+        assert len(listing.element_files(*triple)) == 1
+    assert listing.scans == 1
+    folder.write(*AMBIGUOUS[0], STAMP, ".fits", b64(b"y"))
+    folder_mtime = os.stat(tmp_path).st_mtime_ns
+    os.utime(tmp_path, ns=(folder_mtime, folder_mtime + 1))  # the folder changed (whatever its clock)
+    assert len(listing.element_files(*AMBIGUOUS[0])) == 2
+    assert listing.scans == 2
+
+
+# ------------------------------------------------------------------ retention by arrival
+def test_retention_keeps_the_newest_arrivals_whatever_the_clock(tmp_path):
+    folder = BlobFolder(tmp_path)
+    written = []
+    for n in range(4):
+        path, _ = folder.write("Cam", "CCD1", "IMG", f"2026-01-01T00:00:0{n}", ".fits", b64(b"%d" % n))
+        written.append(path)
+        later = time.time() - 3600 * (n + 1)  # the clock stepped back an hour before each frame
+        os.utime(path, (later, later))
+    folder.pin("Cam", "CCD1", "IMG", str(written[-1]))
+    assert Retention(keep_files=2).prune(folder, "Cam", "CCD1", "IMG") == [p.name for p in written[1::-1]]
+    assert frames(tmp_path) == sorted(written[2:])
+
+
+def test_never_the_file_a_filepath_points_at(tmp_path):
+    folder = BlobFolder(tmp_path)
+    written = [folder.write("Cam", "CCD1", "IMG", STAMP, ".fits", b64(b"%d" % n))[0] for n in range(3)]
+    folder.pin("Cam", "CCD1", "IMG", str(written[0]))  # the store points at the oldest
+    Retention(keep_files=1).prune(folder, "Cam", "CCD1", "IMG")
+    assert frames(tmp_path) == sorted([written[0], written[2]])
+
+
+def test_a_clock_stepped_back_never_deletes_new_frames_in_a_bridge(redis_host, rconn, tmp_path):
+    """Two frames written before the clock went back an hour (their mtimes ahead of now), then two
+    new ones: retention of 2 keeps the two new ones, and the file Redis points at exists."""
+    folder = tmp_path / "blobs"
+    folder.mkdir()
+    future = time.time() + 3600
+    for n in range(2):
+        old = folder / f"Cam_CCD1_IMG_2026-01-01T09_00_0{n}.fits"
+        old.write_bytes(b"before the step")
+        os.utime(old, (future + n, future + n))
+    with FakeIndiServer() as fake:
+        bridge = make_inditoredis(
+            indiredis.indi_server("127.0.0.1", fake.port),
+            redis_host,
+            blob_folder=str(folder),
+            blob_retention=Retention(keep_files=2),
+        )
+        with run_bridge(bridge):
+            wait_for(lambda: b"getProperties" in fake.received and bridge.ready, what="the bridge")
+            fake.send(DEFINE)
+            wait_for(lambda: b"enableBLOB" in fake.received, what="enableBLOB")
+            sent = [os.urandom(500), os.urandom(600)]
+            for data in sent:
+                fake.send(blob_xml(data))
+            wait_for(
+                lambda: rconn.hget(FILEPATH_KEY, "size") == b"600" and len(frames(folder)) == 2,
+                what="the second frame stored and the old files removed",
+            )
+            assert sorted(p.read_bytes() for p in frames(folder)) == sorted(sent)
+            assert Path(rconn.hget(FILEPATH_KEY, "filepath").decode()).read_bytes() == sent[1]
+
+
+# ------------------------------------------------------------------ left-overs and early frames
+def test_leftover_incoming_files_are_removed_at_start(redis_host, tmp_path, caplog):
+    folder = tmp_path / "blobs"
+    folder.mkdir()
+    (folder / ".incoming-killed1").write_bytes(b"half a frame")
+    (folder / ".incoming-killed2").write_bytes(b"")
+    held = folder / ".incoming-being-written"
+    held.write_bytes(b"another bridge writes this one")
+    caplog.set_level(logging.INFO)
+    with open(held, "rb") as lock, FakeIndiServer() as fake:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # a bridge sharing the folder is writing it
+        bridge = make_inditoredis(
+            indiredis.indi_server("127.0.0.1", fake.port), redis_host, blob_folder=str(folder)
+        )
+        with run_bridge(bridge):
+            wait_for(lambda: not (folder / ".incoming-killed1").exists(), what="left-overs removed")
+            assert not (folder / ".incoming-killed2").exists()
+            assert held.exists()
+    lines = [r.getMessage() for r in caplog.records if "left-over" in r.getMessage()]
+    assert len(lines) == 1 and "removed 2 left-over .incoming- file(s)" in lines[0], lines
+
+
+def test_a_frame_before_its_redefinition_is_kept_and_named(redis_host, rconn, tmp_path, caplog):
+    folder = tmp_path / "blobs"
+    caplog.set_level(logging.INFO)
+    with FakeIndiServer() as fake:
+        bridge = make_inditoredis(
+            indiredis.indi_server("127.0.0.1", fake.port), redis_host, blob_folder=str(folder)
+        )
+        with run_bridge(bridge):
+            wait_for(lambda: b"getProperties" in fake.received and bridge.ready, what="the bridge")
+            early = os.urandom(700)
+            fake.send(blob_xml(early))  # (the model was just cleared: a reconnection)
+            fake.send(b'<message device="Cam" message="marker"/>\n')
+            wait_for(lambda: rconn.get("indi_devicemessages:Cam"), what="the frame handled")
+            fake.send(DEFINE)
+            wait_for(lambda: rconn.exists("indi_attributes:CCD1:Cam"), what="the definition")
+    kept = frames(folder)
+    assert [p.read_bytes() for p in kept] == [early]
+    assert [f.name for f in FolderListing(folder).element_files("Cam", "CCD1", "IMG")] == [kept[0].name]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and kept[0].name in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+
+
+# ------------------------------------------------------------------ a disk that cannot fill
+def test_a_full_disk_while_a_frame_streams_is_a_refusal_never_an_exception(tmp_path, caplog):
+    with small_tmpfs(tmp_path / "small", "1m") as small:
+        folder = BlobFolder(small, min_free=0)  # no minimum: the disk fills in the middle of the frame
+        fill(small, leave=64 * KIB)
+        parser = IndiStreamParser(blobs=BlobStreams(folder))
+        events = parser.feed(blob_xml(os.urandom(300 * KIB)))
+        (message,) = [e for e in events if isinstance(e, Message)]
+        problem = message.members[0].blob.problem
+        assert is_refusal(problem), problem
+        assert folder.refused == 1
+        assert [p.name for p in small.iterdir()] == ["filler.bin"]  # nothing half-written left
+        (small / "filler.bin").unlink()
+        (message,) = [e for e in parser.feed(blob_xml(b"back")) if isinstance(e, Message)]
+        assert Path(message.members[0].blob.path).read_bytes() == b"back"
+
+
+def test_the_oldest_frames_make_room_then_blobs_are_refused_and_counted(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    with small_tmpfs(tmp_path / "small", "4m") as small:
+        folder = BlobFolder(small, min_free=1024 * KIB)
+        a = [
+            folder.write("Cam", "CCD1", "A", STAMP, ".fits", b64(os.urandom(300 * KIB)))[0] for _ in range(3)
+        ]
+        (b,) = [folder.write("Cam", "CCD1", "B", STAMP, ".fits", b64(os.urandom(300 * KIB)))[0]]
+        folder.pin("Cam", "CCD1", "A", str(a[0]))  # Redis points at A's oldest frame
+        fill(small, leave=1200 * KIB)
+        sink = folder.open("Cam", "CCD1", "B", STAMP, ".fits", str(400 * KIB))  # room made
+        sink.abort()
+        assert not a[1].exists()  # the oldest frame neither pinned nor the newest of its element
+        assert a[0].exists() and a[2].exists() and b.exists()
+        freed = [r.getMessage() for r in caplog.records if "MiB freed" in r.getMessage()]
+        assert len(freed) == 1 and "removed the 1 oldest frame(s), 0.3 MiB freed" in freed[0], freed
+        fill(small, leave=100 * KIB)  # filled by something else: nothing more may go
+        streams = BlobStreams(folder)
+        for _ in range(3):
+            assert is_refusal(
+                streams.open("setBLOBVector", {"device": "Cam", "name": "CCD1"}, {"name": "A"})
+                .close()
+                .problem
+            )
+        assert folder.refused == 3
+        refusals = [r.getMessage() for r in caplog.records if "refused for lack of space" in r.getMessage()]
+        assert len(refusals) == 1, refusals  # once a minute, not once a frame
+        (small / "filler.bin").unlink()
+        path, _ = folder.write("Cam", "CCD1", "A", STAMP, ".fits", b64(b"again"))
+        assert path.read_bytes() == b"again"
+        assert any("space returned" in r.getMessage() for r in caplog.records)
