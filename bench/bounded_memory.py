@@ -156,8 +156,8 @@ def slow_port_client(args: argparse.Namespace, frame: bytes, workdir: Path) -> N
                 assert reader is not None
                 tail = b""
                 while chunk := reader.recv(1 << 20):
-                    joined = tail + chunk
-                    frames_read[0] += joined.count(b"</setBLOBVector>")
+                    joined = tail + chunk  # an end tag split between two reads is counted once
+                    frames_read[0] += joined.count(b"</setBLOBVector>") - tail.count(b"</setBLOBVector>")
                     tail = joined[-20:]
 
             threading.Thread(target=read_all, daemon=True).start()
