@@ -37,9 +37,12 @@ Delivery: QoS 2, as the original package.  Payloads are built from the
 bridge's bounded channel only while connected, at most :data:`MAX_IN_FLIGHT`
 unacknowledged at a time (back-pressure); those the broker had not
 acknowledged when the connection dropped are sent again first, in order and
-with their numbers, after reconnecting.  While the broker is unreachable the
-channel drops its oldest messages once full and the count is logged on
-recovery.  Received payloads wait for the event loop in a buffer of at most
+with their numbers, after reconnecting; what is packed and unacknowledged is
+bounded in bytes by :attr:`_MqttLink.send_budget`.  While the broker is
+unreachable the channel drops its oldest BLOBs beyond its byte bound, and its
+oldest messages once full; the count is logged on recovery, and that many
+sequence numbers are left unused (:meth:`_MqttLink.count_as_gap`), so the
+receivers see the drop as a gap and resynchronise.  Received payloads wait for the event loop in a buffer of at most
 :data:`MAX_BACKLOG_BYTES` (one larger payload is always let through); beyond
 it paho's network thread waits, so the broker holds the rest.
 
