@@ -42,9 +42,10 @@ bounded in bytes by :attr:`_MqttLink.send_budget`.  While the broker is
 unreachable the channel drops its oldest BLOBs beyond its byte bound, and its
 oldest messages once full; the count is logged on recovery, and that many
 sequence numbers are left unused (:meth:`_MqttLink.count_as_gap`), so the
-receivers see the drop as a gap and resynchronise.  Received payloads wait for the event loop in a buffer of at most
-:data:`MAX_BACKLOG_BYTES` (one larger payload is always let through); beyond
-it paho's network thread waits, so the broker holds the rest.
+receivers see the drop as a gap and resynchronise.  Received payloads wait for
+the event loop in a buffer of at most :data:`MAX_BACKLOG_BYTES` (one larger
+payload is always let through); beyond it paho's network thread waits, so the
+broker holds the rest.
 
 Size: BLOBs travel one per MQTT message, never chunked.  MQTT allows 256 MiB
 per message and mosquitto accepts that by default (``message_size_limit 0``);

@@ -93,7 +93,7 @@ class PortClient:
     def offer(self, pieces: list[Piece]) -> None:
         """Queue a message's bytes; a client that would fall further behind than its bounds (one
         message always passes) is marked too slow, and nothing more is queued for it."""
-        size = sum(len(piece) for piece in pieces)
+        size = held_bytes(pieces)
         if self.queued_messages and (
             self.queued_messages >= CLIENT_BUFFER or self.queued_bytes + size > self.budget
         ):
@@ -114,8 +114,20 @@ class PortClient:
 
     def written(self, batch: list[list[Piece]]) -> None:
         """``batch`` (from :meth:`take`) is written, or will never be."""
-        self.queued_bytes -= sum(len(piece) for pieces in batch for piece in pieces)
+        self.queued_bytes -= sum(held_bytes(pieces) for pieces in batch)
         self.queued_messages -= len(batch)
+
+
+def held_bytes(pieces: list[Piece]) -> int:
+    """The memory a message's pieces keep alive: each underlying buffer once, whole (a view keeps all
+    of what it looks into)."""
+    buffers = {id(base): len(base) for piece in pieces for base in [_base(piece)]}
+    return sum(buffers.values())
+
+
+def _base(piece: Piece) -> bytes | bytearray | memoryview:
+    base = piece.obj if isinstance(piece, memoryview) else piece
+    return base if isinstance(base, (bytes, bytearray, memoryview)) else piece
 
 
 class Catalogue:
