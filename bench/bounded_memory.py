@@ -164,12 +164,15 @@ def slow_port_client(args: argparse.Namespace, frame: bytes, workdir: Path) -> N
             reader.sendall(b"<getProperties version='1.7'/><enableBLOB device='Camera'>Also</enableBLOB>")
             time.sleep(3)  # a benchmark, not a test: the definitions and the BLOB requests go round
             standin.send(frame)
-            time.sleep(max(3.0, 2 * args.every))
+            wait_for(lambda: frames_read[0] >= 1, timeout=60, what="the first frame")
             reference = peak_rss_mib(bridges[1].pid)  # with one frame through it to the reading client
             slow.sendall(b"<getProperties version='1.7'/><enableBLOB device='Camera'>Also</enableBLOB>")
             time.sleep(1)
             sent = send_frames(standin, frame, args.every, time.monotonic() + args.frames * args.every)
-            time.sleep(3 * args.every)
+            try:
+                wait_for(lambda: frames_read[0] > sent, timeout=60, what="every frame at the reading client")
+            except TimeoutError:
+                pass  # it was cut off too: printed below
             peak = peak_rss_mib(bridges[1].pid)
         finally:
             for bridge in bridges:
