@@ -20,25 +20,26 @@ import collections
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from ..protocol.messages import Message
+
 T = TypeVar("T")
 
 DEFAULT_BUFFER_SIZE = 10_000
 
 
 def item_bytes(item: object) -> int:
-    """The memory an item holds, as the byte bounds count it: a message's bytes, twice for a BLOB
-    message (its bytes and its parsed base64 text); 0 for anything else."""
-    raw = getattr(item, "raw", None)
-    if not isinstance(raw, bytes):
+    """The memory an item holds, as the byte bounds count it: a message's bytes, and for a BLOB
+    message its parsed base64 text too; 0 for anything else."""
+    if type(item) is not Message:
         return 0
-    if getattr(item, "is_blob", False):
-        return len(raw) + sum(len(member.text) for member in getattr(item, "members", ()))
-    return len(raw)
+    if item.tag.endswith("BLOBVector"):
+        return len(item.raw) + sum(len(member.text) for member in item.members)
+    return len(item.raw)
 
 
 def is_blob_data(item: object) -> bool:
     """True for a message carrying BLOB data (dropped first when over the byte bound)."""
-    return bool(getattr(item, "is_blob", False)) and getattr(item, "tag", "")[:3] in ("set", "new")
+    return type(item) is Message and item.tag in ("setBLOBVector", "newBLOBVector")
 
 
 @dataclass
@@ -110,7 +111,7 @@ class Channel(Generic[T]):
     async def put(self, item: T) -> None:
         """Append ``item``; waits while there is no room for it and the consumer is up."""
         size = item_bytes(item)
-        while self._consumer_up and self._full(size):
+        while self._consumer_up and self._items and self._full(size):
             self._not_full.clear()
             await self._not_full.wait()
         self._append(item, size)
@@ -122,7 +123,8 @@ class Channel(Generic[T]):
     def _append(self, item: T, size: int) -> None:
         self._items.append((item, size))
         self._bytes += size
-        self._shed()
+        if len(self._items) > self.maxsize or (self.max_bytes and self._bytes > self.max_bytes):
+            self._shed()
         self._not_empty.set()
 
     def _shed(self) -> None:
@@ -155,15 +157,20 @@ class Channel(Generic[T]):
         while not self._items:
             self._not_empty.clear()
             await self._not_empty.wait()
-        batch: list[T] = []
-        taken = 0
-        while self._items and len(batch) < limit:
-            size = self._items[0][1]
-            if batch and max_bytes and taken + size > max_bytes:
-                break
-            item, _ = self._items.popleft()
-            batch.append(item)
-            taken += size
+        items = self._items
+        if max_bytes:
+            batch: list[T] = []
+            taken = 0
+            while items and len(batch) < limit:
+                size = items[0][1]
+                if batch and taken + size > max_bytes:
+                    break
+                batch.append(items.popleft()[0])
+                taken += size
+        else:
+            pairs = [items.popleft() for _ in range(min(limit, len(items)))]
+            batch = [item for item, _ in pairs]
+            taken = sum(size for _, size in pairs)
         self._bytes -= taken
         if not self._items:
             self._not_empty.clear()
