@@ -100,8 +100,9 @@ def run_port(
 
 
 def taken(outbound: Channel[Message]) -> list[Message]:
-    items = list(outbound._items)  # noqa: SLF001 - what the port passed on, in order
+    items = [item for item, _ in outbound._items]  # noqa: SLF001 - what the port passed on, in order
     outbound._items.clear()  # noqa: SLF001
+    outbound._bytes = 0  # noqa: SLF001
     return items
 
 

@@ -197,3 +197,14 @@ def test_an_idle_publishers_heartbeat_shows_a_loss_at_the_end_of_a_stream():
     assert tracker.accept("F/o", beats[0].header) == Verdict(missing=2)
     assert tracker.accept("F/o", beats[0].header) == Verdict()  # idle and whole
     assert Framer(batching=False).heartbeats() == []
+
+
+def test_numbers_skipped_for_dropped_messages_show_as_a_gap_of_that_count() -> None:
+    framer = Framer()
+    tracker = SequenceTracker()
+    message = Message.indi_message("hello")
+    [first], _ = framer.pack([(message, ["from_indi/obs"])])
+    assert first.header is not None and tracker.accept("from_indi/obs", first.header) == Verdict()
+    framer.skip("from_indi/obs", 37)  # 37 messages dropped before they were packed
+    [after], _ = framer.pack([(message, ["from_indi/obs"])])
+    assert after.header is not None and tracker.accept("from_indi/obs", after.header).missing == 37
