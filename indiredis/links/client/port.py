@@ -235,12 +235,12 @@ class PortLink(Link):
                 continue  # that one connection failed (aborted, refused by a firewall rule ...)
             peer = "{}:{}".format(*address[:2])
             if len(serving) >= self.max_clients:
-                connection.close()
-                self._refusals.warning(
+                self._refusals.warning(  # logged before the close the client sees
                     "refused INDI client %s: %d clients connected, the most allowed (max_clients)",
                     peer,
                     len(serving),
                 )
+                connection.close()
                 continue
             connection.setblocking(False)
             task = asyncio.ensure_future(self._serve_client(connection, address, outbound))
