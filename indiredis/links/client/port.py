@@ -23,7 +23,7 @@ does (``docs/port.md``).
   message whatever the number of clients.
 - Bounded, as indiserver's ``maxqsiz``: a client that reads too slowly to keep up
   (more than its share of the bridge's memory budget, ``client_budget`` bytes,
-  or :data:`CLIENT_BUFFER` messages behind) is disconnected with one log line
+  or :data:`CLIENT_BUFFER` messages behind the batch being written to it) is disconnected with one log line
   naming it and how far behind it was, so it never stalls the others; what it
   sends is parsed in messages of at most ``client_budget`` bytes too.
 - At most ``max_clients`` connections: one beyond is refused (closed at once) and
@@ -71,18 +71,24 @@ COALESCE = 256 * 1024  # small messages are written together up to this many byt
 
 class PortClient:
     """One connected INDI client: its BLOB policy and its queue of messages to write, bounded in
-    messages and in bytes (what is being written counts until it is written)."""
+    messages and in bytes.
+
+    The bound counts what waits behind the batch being written: a client that reads keeps up as long
+    as one batch is written before its share has queued up behind it, however large a single frame is
+    (with 50 MB frames, two of them exceed a 128 MiB share while one is still on its way).  A client
+    that stops reading falls behind by its share beyond the batch it stopped in, and is cut off."""
 
     def __init__(self, peer: str, budget: int = DEFAULT_CLIENT_BUDGET) -> None:
         self.peer = peer
         self.budget = budget
         self.blobs = BlobPolicy()
         self.queue: collections.deque[list[Piece]] = collections.deque()
-        self.queued_bytes = 0  # queued or being written
+        self.queued_bytes = 0  # waiting behind the batch being written
         self.queued_messages = 0
+        self.writing = (0, 0)  # bytes and messages of the batch being written
         self.ready = asyncio.Event()  # set while the queue holds something
         self.too_slow = asyncio.Event()
-        self.behind = (0, 0)  # bytes and messages behind when it was found too slow
+        self.behind = (0, 0)  # bytes and messages behind (being written included) when found too slow
         self.writable = True  # False once a write failed: the client is gone, what it sent is still read
         self.bad_input = LogLimiter(log, f"INDI client {peer}", journal_fields(link="port", peer=peer))
 
@@ -97,7 +103,11 @@ class PortClient:
         if self.queued_messages and (
             self.queued_messages >= CLIENT_BUFFER or self.queued_bytes + size > self.budget
         ):
-            self.behind = (self.queued_bytes + size, self.queued_messages + 1)
+            writing_bytes, writing_messages = self.writing
+            self.behind = (
+                writing_bytes + self.queued_bytes + size,
+                writing_messages + self.queued_messages + 1,
+            )
             self.too_slow.set()
             return
         self.queue.append(pieces)
@@ -106,16 +116,22 @@ class PortClient:
         self.ready.set()
 
     def take(self) -> list[list[Piece]]:
-        """Everything queued, to be written (still counted until :meth:`written`)."""
+        """Everything queued, to be written (counted as being written until :meth:`written`)."""
         batch = list(self.queue)
         self.queue.clear()
         self.ready.clear()
+        writing_bytes, writing_messages = self.writing
+        self.writing = (writing_bytes + self.queued_bytes, writing_messages + self.queued_messages)
+        self.queued_bytes = self.queued_messages = 0
         return batch
 
     def written(self, batch: list[list[Piece]]) -> None:
         """``batch`` (from :meth:`take`) is written, or will never be."""
-        self.queued_bytes -= sum(held_bytes(pieces) for pieces in batch)
-        self.queued_messages -= len(batch)
+        writing_bytes, writing_messages = self.writing
+        self.writing = (
+            writing_bytes - sum(held_bytes(pieces) for pieces in batch),
+            writing_messages - len(batch),
+        )
 
 
 def held_bytes(pieces: list[Piece]) -> int:
