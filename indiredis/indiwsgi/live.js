@@ -178,10 +178,47 @@
   main.addEventListener("input", edited);
   main.addEventListener("change", edited);
 
+  // -- targets: a value the user set stays in its field (the current value is shown beside it) ----
+  function setTarget(input, value) {
+    var edit = input.closest(".edit");
+    if (value.trim() === "") {  // an emptied field follows the device again
+      input.removeAttribute("data-target");
+      if (edit) { edit.classList.remove("target"); }
+      return;
+    }
+    input.setAttribute("data-target", value);
+    input.value = value;
+    if (edit) { edit.classList.add("target"); }
+  }
+  function keepTargets(old, fresh) {  // a block swapped for a new layout keeps the user's targets
+    Array.prototype.forEach.call(old.querySelectorAll("input[data-target]"), function (input) {
+      var twin = fresh.querySelector('input[name="' + css(input.name) + '"]');
+      if (twin) { setTarget(twin, input.getAttribute("data-target")); }
+    });
+  }
+
+  // -- action buttons that press another property's switch (Abort beside Expose) ----------------
+  main.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-post]");
+    if (!button) { return; }
+    var data = new FormData();
+    data.set("csrf", csrf);
+    data.set("press", button.getAttribute("data-press"));
+    var note = button.closest("form") && button.closest("form").querySelector(".note");
+    fetch(button.getAttribute("data-post"), {method: "POST", body: data, credentials: "same-origin",
+                                             headers: {"X-Requested-With": "fetch", "X-CSRF-Token": csrf}})
+      .then(function (r) { return r.text().then(function (text) {
+        if (note) { note.className = r.ok ? "note" : "note error"; note.textContent = r.ok ? "abort sent" : text; }
+      }); })
+      .catch(function () { if (note) { note.className = "note error"; note.textContent = "not sent"; } });
+  });
+
   // -- sending: complete vectors are made by the server from what was typed ----------------------
   main.addEventListener("submit", function (event) {
     var form = event.target;
     event.preventDefault();
+    var asking = event.submitter && event.submitter.getAttribute("data-confirm");
+    if (asking && !window.confirm(asking)) { return; }
     var note = form.querySelector(".note");
     var problems = [];
     Array.prototype.forEach.call(form.querySelectorAll("input[data-kind=number][data-dirty]"), function (input) {
@@ -191,7 +228,9 @@
     if (problems.length) { form.reportValidity(); note.textContent = problems.join("; "); note.className = "note error"; return; }
     var data = new FormData(form);
     Array.prototype.forEach.call(form.querySelectorAll("input[name]:not([type=file]):not([type=checkbox]):not([type=hidden])"),
-      function (input) { if (!input.hasAttribute("data-dirty")) { data.delete(input.name); } });
+      function (input) {  // typed now, or the target kept from the last set (a repeat sends it again)
+        if (!input.hasAttribute("data-dirty") && !input.hasAttribute("data-target")) { data.delete(input.name); }
+      });
     var pressed = event.submitter;
     if (pressed && pressed.name === "press") { data.set("press", pressed.value); }
     note.className = "note";
@@ -206,6 +245,7 @@
           note.textContent = "sent, waiting for the device…";
           Array.prototype.forEach.call(form.querySelectorAll("input[data-dirty]"), function (input) {
             input.removeAttribute("data-dirty");
+            if (input.type !== "file" && input.type !== "checkbox") { setTarget(input, input.value); }
           });
         });
       })
@@ -265,6 +305,24 @@
   }
   function shortTime(stamp) { return stamp ? stamp.replace(/^.*T/, "").replace(/\.\d+$/, "") + " " : ""; }
 
+  function showProgress(progress, block, prop) {  // an exposure's share done, from its countdown
+    var input = block.querySelector("input[data-kind=number]");
+    var left = parseNumber(prop.elements[input ? input.name : ""] || "");
+    var total = input ? parseNumber(input.getAttribute("data-target") || "") : NaN;
+    if (prop.state === "Busy" && (isNaN(total) || total < left)) {
+      total = Number(progress.getAttribute("data-total")) || left;
+    }
+    if (prop.state === "Busy" && total > 0 && !isNaN(left)) {
+      progress.setAttribute("data-total", String(total));
+      progress.value = Math.max(0, Math.min(1, 1 - left / total));
+      progress.hidden = false;
+    } else {
+      progress.removeAttribute("data-total");
+      progress.value = prop.state === "Ok" ? 1 : 0;
+      progress.hidden = prop.state !== "Ok";
+    }
+  }
+
   function applyValues(block, prop, latest) {
     var name = prop.name;
     if (block.getAttribute("data-state") !== prop.state) {
@@ -290,6 +348,8 @@
       }
     }
     block.setAttribute("data-seen", seen);
+    var progress = block.querySelector("progress.progress");
+    if (progress) { showProgress(progress, block, prop); }
     Object.keys(prop.elements).forEach(function (element) {
       var text = prop.elements[element];
       Array.prototype.forEach.call(block.querySelectorAll('[data-element="' + css(element) + '"]'), function (node) {
@@ -305,7 +365,8 @@
         }
       });
       var input = block.querySelector('input[name="' + css(element) + '"]:not([type=file])');
-      if (input && !input.hasAttribute("data-dirty") && document.activeElement !== input && input.value !== text) {
+      if (input && !input.hasAttribute("data-dirty") && !input.hasAttribute("data-target") &&
+          document.activeElement !== input && input.value !== text) {
         input.value = text;
       }
       if (prop.files && prop.files[element]) {
@@ -368,6 +429,7 @@
   function placeBlock(state, index, fresh) {
     var prop = state.properties[index];
     var old = byData(main, "data-prop", prop.name);
+    if (old) { keepTargets(old, fresh); }
     if (old && old.parentNode.getAttribute("data-group") === prop.group) { old.replaceWith(fresh); return; }
     if (old) { old.remove(); }
     var target = section(prop.group);

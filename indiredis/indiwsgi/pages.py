@@ -21,6 +21,11 @@ from .state import blob_file, element_text, layout_of
 
 STYLE = resources.files(__package__).joinpath("style.css").read_text()
 
+#: standard INDI properties that are actions: the label of their send button
+ACTION_LABELS = {"CCD_EXPOSURE": "Expose"}
+#: switches that ask before they act: (property, element) -> the question
+CONFIRM = {("TELESCOPE_PARK", "PARK"): "Park the telescope?"}
+
 
 @dataclass(frozen=True)
 class Viewer:
@@ -213,9 +218,11 @@ def _switches(view: PropertyView, settable: bool) -> str:
         name = element.get("name", "")
         pressed = "true" if element.get("value") == "On" else "false"
         disabled = "" if settable else " disabled"
+        question = CONFIRM.get((view.name, name))
+        confirm = f" data-confirm='{_attr(question)}'" if question else ""
         buttons.append(
             f"<button type='submit' class='switch' name='press' value='{_attr(name)}'"
-            f" data-element='{_attr(name)}' aria-pressed='{pressed}'{disabled}>"
+            f" data-element='{_attr(name)}' aria-pressed='{pressed}'{confirm}{disabled}>"
             f"{escape(element.get('label') or name)}</button>"
         )
     rule = view.attrs.get("rule", "")
@@ -250,12 +257,27 @@ def property_block(device: str, view: PropertyView, viewer: Viewer) -> str:
             if vector == "BLOBVector"
             else ""
         )
-        actions = f"{gzip}<button type='submit' class='set'>Set</button>"
+        label = ACTION_LABELS.get(view.name)
+        kind = " action" if label else ""
+        actions = f"{gzip}<button type='submit' class='set{kind}'>{escape(label or 'Set')}</button>"
+        actions += _exposure_extras(device, view, viewer)
     action = f"{viewer.root}/set/{quote(device, safe='')}/{quote(view.name, safe='')}"
     return (
         f"<form {common} method='post' action='{_attr(action)}' enctype='multipart/form-data' novalidate>"
         f"{_head(view)}{body}<input type='hidden' name='csrf' value='{_attr(viewer.csrf)}'>"
         f"<div class='actions'>{actions}<span class='note' role='status'></span></div></form>"
+    )
+
+
+def _exposure_extras(device: str, view: PropertyView, viewer: Viewer) -> str:
+    """For ``CCD_EXPOSURE``: a progress bar driven by the countdown, and an Abort button that presses
+    ``CCD_ABORT_EXPOSURE`` (the page script sends it; the property's own block has the switch too)."""
+    if view.name != "CCD_EXPOSURE":
+        return ""
+    abort = f"{viewer.root}/set/{quote(device, safe='')}/CCD_ABORT_EXPOSURE"
+    return (
+        f"<button type='button' class='abort' data-post='{_attr(abort)}' data-press='ABORT'>Abort</button>"
+        "<progress class='progress' max='1' value='0' hidden></progress>"
     )
 
 
