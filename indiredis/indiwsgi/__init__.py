@@ -7,8 +7,9 @@
   format asks (sexagesimal included), the last message, and a form for each
   property the perm rules let a client set (text, numbers in decimal or
   sexagesimal, switches by their rule, BLOB upload with optional gzip);
-- live values: the page polls ``/api/device/<name>`` (JSON, ETag) every 0.3 s
-  and updates values, lights, BLOB links and the message in place; forms are
+- live values: the page keeps ``/api/stream/<name>`` open (server-sent events: its
+  whole state, then every change as it happens) and updates values, lights, BLOB
+  links and messages in place (it polls ``/api/device/<name>`` when refused a stream); forms are
   sent in the background; a device is read in three pipelined Redis round trips;
 - ``/blobs/<file>``: received BLOBs, from the blob folder only;
 - ``/login``, ``/logout`` when users are configured (the ``indiredis-web`` service requires them).
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ..hosts import RedisServer
 from .app import WebApp
 from .auth import SESSION_SECONDS, User
+from .push import STREAMS_MAX
 
 if TYPE_CHECKING:
     from waitress.server import BaseWSGIServer, MultiSocketServer
@@ -59,8 +61,9 @@ def make_server(
 ) -> MultiSocketServer | BaseWSGIServer:
     """A waitress server for the web client, on ``host:port`` or on ``sockets`` (systemd's).
 
-    Settings for many open pages: each poll is answered from the shared snapshot in well under a
-    millisecond, so a few threads serve hundreds of pages; the connection limit (waitress's default
+    Settings for many open pages: each open page holds one thread for its event stream (at most
+    :data:`~.push.STREAMS_MAX`, sleeping until a change), eight more answer the other requests
+    from the shared snapshot in well under a millisecond; the connection limit (waitress's default
     is 100, which left pages unanswered) is raised, with poll() instead of select() beyond 1024
     descriptors.
     """
@@ -70,7 +73,8 @@ def make_server(
     if not any(isinstance(f, OncePerMinute) for f in queue_log.filters):
         queue_log.addFilter(OncePerMinute())
     options: dict[str, Any] = {
-        "threads": 8,
+        "threads": 8 + STREAMS_MAX,  # an open page's event stream holds a thread (see .push)
+        "channel_request_lookahead": 1,  # tells a stream that its page has gone
         "connection_limit": 1000,
         "asyncore_use_poll": True,
         "channel_timeout": 120,

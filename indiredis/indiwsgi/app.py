@@ -28,7 +28,7 @@ from ..events import journal_fields
 from ..hosts import RedisServer, redis_connection_options
 from ..store.keys import KeySpace
 from ..store.retention import element_files
-from . import pages
+from . import pages, push
 from .auth import SESSION_SECONDS, LoginLimiter, Sessions, User, same_token, verify_password
 from .forms import read_form
 from .live import LiveCache, with_status
@@ -93,6 +93,24 @@ class FileResponse(Response):
                 yield from iter(lambda: handle.read(self.CHUNK), b"")
 
         return chunks()
+
+
+class StreamResponse(Response):
+    """Server-sent events (see :mod:`.push`): no length, never cached or buffered by a proxy."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        super().__init__(
+            "200 OK",
+            b"",
+            "text/event-stream",
+            [("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")],
+        )
+        self.headers = [(k, v) for k, v in self.headers if k != "Content-Length"]
+        self.chunks = chunks
+
+    def __call__(self, start_response: StartResponse) -> Iterable[bytes]:  # type: ignore[override]
+        start_response(self.status, self.headers)
+        return self.chunks
 
 
 def text_response(status: str, text: str) -> Response:
@@ -321,6 +339,8 @@ class WebApp:
             )
         if isinstance(response, FileResponse):
             return response.stream(environ, start_response)
+        if isinstance(response, StreamResponse):
+            return response(start_response)
         return response(start_response)
 
     def route(self, environ: dict[str, Any]) -> Response:
@@ -364,6 +384,10 @@ class WebApp:
             view = read_device(self.rconn, self.redis_host, parts[1])
             devices = read_devices(self.rconn, self.redis_host)
             return Response("200 OK", pages.page(parts[1], pages.device_page(view, viewer), viewer, devices))
+        if parts == ["api", "stream"]:
+            return self.event_stream(environ, "")
+        if len(parts) == 3 and parts[:2] == ["api", "stream"] and self._known(parts[2]):
+            return self.event_stream(environ, parts[2])
         if parts == ["api", "devices"]:
             return self.live(environ, self.cache.devices())
         if len(parts) == 3 and parts[:2] == ["api", "device"] and self._known(parts[2]):
@@ -411,6 +435,33 @@ class WebApp:
         if environ.get("HTTP_IF_NONE_MATCH") == answer.etag:
             return Response("304 Not Modified", b"", "application/json", headers)
         return Response("200 OK", answer.body, "application/json", headers)
+
+    def event_stream(self, environ: dict[str, Any], device: str) -> Response:
+        """The page's server-sent events (see :mod:`.push`): its whole state, then each change."""
+        hub = self.cache.hub
+        self.cache.start()
+        if not hub.open():
+            return Response(
+                "503 Service Unavailable", b"too many open pages", "text/plain", [("Retry-After", "5")]
+            )
+
+        def whole() -> tuple[int, bytes]:
+            seq = hub.seq  # taken first: a change after it is sent again, never missed
+            parts = [b'{"device":%s' % json.dumps(device).encode()]
+            if device:
+                parts.append(b',"full":' + self.cache.device(device).body)
+            parts.append(b',"list":' + self.cache.devices().body)
+            parts.append(b',"status":' + json.dumps(self.cache.status()).encode() + b"}")
+            return seq, b"".join(parts)
+
+        try:
+            seq, first = whole()
+        except BaseException:
+            hub.closed()
+            raise
+        left = environ.get("waitress.client_disconnected")
+        gone = left if callable(left) else (lambda: False)
+        return StreamResponse(push.stream(hub, device, seq, first, whole, gone))
 
     def set_property(
         self,

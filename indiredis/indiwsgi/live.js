@@ -113,7 +113,35 @@
     }
     if (!main) { noteStatus(state.status); }
   }
-  if (nav || list) { poller(root + "/api/devices", main ? 2000 : 700, applyDevices); }
+  // -- every change as it happens: the page's event stream (polling when refused one) ------------
+  var lastStatus = null;
+  var deviceChange = null;  // set below on a device page
+  window.indiredisEvents = 0;  // events received, for whoever wants to know (tests do)
+  function fallback() {
+    if (nav || list) { poller(root + "/api/devices", main ? 2000 : 700, applyDevices); }
+    if (main) { poller(main.getAttribute("data-api"), 500, apply); }
+  }
+  function live() {
+    if (!window.EventSource) { fallback(); return; }
+    var url = root + "/api/stream" + (main ? "/" + encodeURIComponent(main.getAttribute("data-device")) : "");
+    var source = new EventSource(url, {withCredentials: true});
+    source.onopen = function () { failingSince = null; showBanner(); };
+    source.onmessage = function (event) {
+      failingSince = null;
+      window.indiredisEvents += 1;
+      var change = JSON.parse(event.data);
+      if (change.list) { change.devices = change.list.devices; change.message = change.list.message; }
+      if (change.status) { lastStatus = change.status; noteStatus(lastStatus); }
+      if (change.devices) { applyDevices({devices: change.devices, message: change.message, status: lastStatus}); }
+      if (deviceChange) { deviceChange(change); }
+    };
+    source.onerror = function () {
+      if (source.readyState === EventSource.CLOSED) { fallback(); return; }  // refused: poll instead
+      if (failingSince === null) { failingSince = Date.now(); }
+      showBanner();
+    };
+  }
+  live();
 
   if (!main) { return; }
 
@@ -465,6 +493,7 @@
     ol.textContent = "";
     messages.forEach(function (entry) {
       var li = document.createElement("li");
+      li.className = entry[2] === "bridge" ? "bridge" : "driver";
       var time = document.createElement("time");
       time.textContent = entry[0];
       li.appendChild(time);
@@ -476,7 +505,7 @@
   function apply(answer) {
     var state = {status: answer.status, messages: answer.messages,
                  properties: answer.order.map(function (name) { return answer.properties[name]; })};
-    noteStatus(state.status);
+    if (state.status !== undefined) { noteStatus(state.status); }
     var names = {};
     var wanted = [];
     var latest = {file: null, timestamp: ""};
@@ -498,5 +527,40 @@
     if (latest.file) { aside.hidden = !showPreview(aside.querySelector(".preview"), latest.file, latest.file); }
   }
 
-  poller(main.getAttribute("data-api"), 500, apply);
+  // -- the device's changes from the stream: whole states, property patches, messages ------------
+  var current = null;
+  var logEntries = [];
+  var LOG_KEPT = 500;  // messages kept by the page, more than the key space keeps
+  function mergeLog(entries) {
+    var seen = {};
+    logEntries.forEach(function (e) { seen[e[0] + "\n" + e[1]] = true; });
+    entries.forEach(function (e) {
+      if (!seen[e[0] + "\n" + e[1]]) { logEntries.push(e); seen[e[0] + "\n" + e[1]] = true; }
+    });
+    logEntries.sort(function (a, b) { return a[0] < b[0] ? 1 : (a[0] > b[0] ? -1 : 0); });
+    if (logEntries.length > LOG_KEPT) { logEntries.length = LOG_KEPT; }
+  }
+  deviceChange = function (change) {
+    if (change.device !== device) { return; }
+    if (change.full) {
+      current = change.full;
+      gone = current.order.length === 0;
+      mergeLog(current.messages);
+    }
+    if (!current) { return; }
+    if (change.props) {
+      Object.keys(change.props).forEach(function (name) {
+        var old = current.properties[name];
+        if (!old) { return; }  // not defined yet: the next whole state has it
+        var patch = change.props[name];
+        var merged = Object.assign({}, old, patch);
+        merged.elements = Object.assign({}, old.elements, patch.elements || {});
+        current.properties[name] = merged;
+      });
+    }
+    if (change.log) { mergeLog(change.log); }
+    current.messages = logEntries;
+    current.status = undefined;
+    apply(current);
+  };
 })();

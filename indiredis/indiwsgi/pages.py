@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from ..protocol.numbers import format_number
 from .snapshot import DeviceSummary, DeviceView, PropertyView
-from .state import blob_file, element_text, layout_of
+from .state import blob_file, element_text, layout_of, message_kind
 
 STYLE = resources.files(__package__).joinpath("style.css").read_text()
 
@@ -300,7 +300,10 @@ def device_page(view: DeviceView, viewer: Viewer) -> str:
             f"<section class='group' id='{ident}' data-group='{_attr(group)}'><h2>{escape(group)}</h2>"
             f"{blocks}</section>"
         )
-    log = "".join(f"<li><time>{escape(stamp)}</time> {escape(text)}</li>" for stamp, text in view.messages)
+    log = "".join(
+        f"<li class='{message_kind(text)}'><time>{escape(stamp)}</time> {escape(text)}</li>"
+        for stamp, text in view.messages
+    )
     api = f"{viewer.root}/api/device/{quote(view.device, safe='')}"
     return (
         f"<main class='device' id='properties' data-device='{_attr(view.device)}' data-api='{_attr(api)}'"

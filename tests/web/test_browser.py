@@ -24,7 +24,7 @@ from indiredis import tools
 from indiredis.bridges import make_inditoredis
 from indiredis.core.bridge import Bridge
 from indiredis.hosts import RedisServer
-from indiredis.indiwsgi import make_wsgi_app
+from indiredis.indiwsgi import make_server, make_wsgi_app
 from indiredis.indiwsgi.auth import User, hash_password
 from tests.support.bridgethread import run_bridge
 from tests.support.servers import IndiServerProcess, RedisProcess, free_port, wait_for
@@ -49,11 +49,9 @@ class World:
 def web_panel(bridge: Bridge, redis_host: RedisServer, blobs: Path, users: dict[str, User]) -> Iterator[str]:
     """The web panel served by waitress on a free port while ``bridge`` runs: its URL, once the bridge is
     ready."""
-    import waitress
-
     port = free_port()
     app = make_wsgi_app(redis_host, blobs, users=users)
-    server = waitress.create_server(app, host="127.0.0.1", port=port)
+    server = make_server(app, host="127.0.0.1", port=port)  # as indiredis-web serves it
     thread = threading.Thread(target=server.run, daemon=True)
     with run_bridge(bridge):
         thread.start()

@@ -7,10 +7,14 @@ issue's acceptance points; screenshots go under ``artifacts/``.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from indiredis import tools
+from indiredis.protocol.numbers import format_number
 from tests.support.servers import wait_for
+from tests.support.subscriber import Subscriber
 from tests.web import test_browser as web
 from tests.web.test_browser import CCD, TELESCOPE, block, connect, screenshot, show, shown_value
 
@@ -69,6 +73,56 @@ def test_a_cooling_setpoint_stays_while_the_temperature_moves(world, desktop):
     # a field never touched follows the current value
     exposure = block(desktop, "CCD_EXPOSURE").find_element(By.NAME, "CCD_EXPOSURE_VALUE")
     assert exposure.get_attribute("data-target") in (None, "2")
+
+
+AXES = "MOUNT_AXES"
+NUMBER = re.compile(r'<oneNumber name="([^"]*)"[^>]*>\s*([^<]*?)\s*</oneNumber>')
+RECORD = """
+window.shown = {};
+arguments[0].querySelectorAll("output[data-element]").forEach(function (output) {
+  var name = output.getAttribute("data-element");
+  window.shown[name] = [output.textContent];
+  new MutationObserver(function () { window.shown[name].push(output.textContent); })
+    .observe(output, {childList: true, characterData: true, subtree: true});
+});
+"""
+
+
+def test_every_update_of_a_tracking_mount_reaches_the_page(world, desktop):
+    connect(desktop, world, TELESCOPE)
+    for name, values in (
+        ("TELESCOPE_PARK", {"PARK": "Off", "UNPARK": "On"}),
+        ("TELESCOPE_TRACK_STATE", {"TRACK_ON": "On", "TRACK_OFF": "Off"}),
+    ):
+        tools.newswitchvector(world.rconn, world.redis_host, name, TELESCOPE, values)
+    axes = show(desktop, AXES)
+    formats = {
+        e: tools.elements_dict(world.rconn, world.redis_host, e, AXES, TELESCOPE)["format"]
+        for e in tools.elements(world.rconn, world.redis_host, AXES, TELESCOPE)
+    }
+    desktop.execute_script(RECORD, axes)  # every text the page's cells show from now on
+    subscriber = Subscriber(world.rconn)
+    try:
+
+        def published() -> list[dict[str, str]]:
+            found = []
+            for _, data in list(subscriber.items):
+                if f'name="{AXES}"'.encode() in data[:300] and data.startswith(b"<set"):
+                    raw = NUMBER.findall(data.decode())
+                    found.append({e: format_number(v, formats[e]).strip() for e, v in raw})
+            return found
+
+        updates = wait_for(lambda: len(published()) >= 16 and published(), timeout=30, what="16 updates")
+        assert len({tuple(sorted(u.items())) for u in updates}) >= 8  # the values do change (tracking)
+
+        def missing() -> list[tuple[str, str]]:
+            shown = desktop.execute_script("return window.shown;")
+            return [(e, text) for update in updates for e, text in update.items() if text not in shown[e]]
+
+        wait_for(lambda: not missing(), what="every update shown")
+    finally:
+        subscriber.close()
+    assert desktop.execute_script("return window.indiredisEvents;") > 16  # pushed, not polled
 
 
 def test_park_asks_first(world, desktop):
