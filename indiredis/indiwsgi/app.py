@@ -450,6 +450,7 @@ class WebApp:
             parts = [b'{"device":%s' % json.dumps(device).encode()]
             if device:
                 parts.append(b',"full":' + self.cache.device(device).body)
+                parts.append(b',"log":' + json.dumps(self.cache.changes.log_of(device)).encode())
             parts.append(b',"list":' + self.cache.devices().body)
             parts.append(b',"status":' + json.dumps(self.cache.status()).encode() + b"}")
             return seq, b"".join(parts)

@@ -7,14 +7,20 @@ sets read their property again (the file names are the store's).  Definitions an
 re-read the whole device once the burst of them is over (a driver defines dozens at connection).
 ``CONNECTION`` changes carry the device list with them, in the same event, so the bar of devices
 and the device's Connection block always show the same state.
+
+Messages (the driver's, and the bridge's own notes such as "Property X deleted from device Y",
+told apart by :func:`.state.message_kind`) are kept per device in the web process, the newest
+:data:`LOG_KEPT`, more than the key space's history (5 by default, which a disconnection fills with
+the bridge's notes): the log starts from that history and grows with every message seen.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import deque
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -24,18 +30,21 @@ from ..protocol.document import parse_document
 from ..protocol.messages import Message
 from ..protocol.numbers import number_formatter, number_to_float
 from ..protocol.vocabulary import DEFAULT_NUMBER_FORMAT
+from ..protocol.xmlout import indi_timestamp
 from ..store.keys import KeySpace
 from ..tools import _text
 from .push import Hub
-from .snapshot import read_devices, read_property
+from .snapshot import message_log, read_devices, read_property
 from .state import FilesOf, message_kind, property_state
 
 log = logging.getLogger(__name__)
 
+LOG_KEPT = 500  # messages kept per device by the web process
+
 
 def now_stamp() -> str:
-    """The time now as INDI writes it (UTC, no zone)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    """The time now as the store writes it when a message has none (see :func:`indi_timestamp`)."""
+    return indi_timestamp()
 
 
 class Changes:
@@ -57,6 +66,36 @@ class Changes:
         self._message = ""
         self._pending: set[str] = set()  # devices to read again once the burst is over
         self._pending_list = False
+        self._logs: dict[str, deque[list[str]]] = {}
+        self._log_lock = threading.Lock()
+
+    # -- messages kept ---------------------------------------------------------------------------
+    def log_of(self, device: str) -> list[list[str]]:
+        """The device's messages, newest first: ``[timestamp, text, kind]`` (any thread may ask)."""
+        with self._log_lock:
+            return list(self._log(device))
+
+    def _log(self, device: str) -> deque[list[str]]:
+        found = self._logs.get(device)
+        if found is None:  # from the key space's history, which holds what was published so far
+            history: list[bytes] = self.rconn.lrange(  # type: ignore[assignment]  # bytes: no decoding
+                self.keys.logdata("devicemessages", device), 0, -1
+            )
+            found = deque(
+                ([stamp, text, message_kind(text)] for stamp, text in message_log(history)), maxlen=LOG_KEPT
+            )
+            self._logs[device] = found
+        return found
+
+    def _note(self, device: str, stamp: str, text: str, kind: str) -> list[list[str]]:
+        """Keep one message of ``device``; the entries a page must add (the whole log when it was
+        read now, which includes this message)."""
+        with self._log_lock:
+            if device not in self._logs:
+                return list(self._log(device))
+            entry = [stamp, text, kind]
+            self._logs[device].appendleft(entry)
+            return [entry]
 
     # -- the device list --------------------------------------------------------------------------
     def devices(self) -> dict[str, Any]:
@@ -91,6 +130,7 @@ class Changes:
 
     def _one(self, message: Message) -> None:
         tag, device, name = message.tag, message.device, message.name
+        text, stamp = message.attrs.get("message", ""), message.attrs.get("timestamp") or now_stamp()
         if tag.startswith("def") or tag.startswith("del"):
             self._formats = {
                 k: v for k, v in self._formats.items() if k[0] != device or (name and k[1] != name)
@@ -98,11 +138,17 @@ class Changes:
             if device:
                 self._pending.add(device)
             self._pending_list = True
+            if tag == "delProperty" and device and not text:  # the note the store writes
+                text = f"Property {name} deleted from device {device}" if name else f"Device {device} deleted"
+            if device and text:
+                kind = message_kind(text) if tag == "delProperty" else "driver"
+                entries = self._note(device, stamp, text, kind)
+                self.hub.publish(device, {"device": device, "log": entries})
             return
         if tag == "message":
-            text, stamp = message.attrs.get("message", ""), message.attrs.get("timestamp") or now_stamp()
             if device:
-                self.hub.publish(device, {"device": device, "log": [[stamp, text, message_kind(text)]]})
+                entries = self._note(device, stamp, text, "driver")
+                self.hub.publish(device, {"device": device, "log": entries})
             elif text:
                 self._message = f"{stamp} {text}"
                 self.hub.publish("", {**self.devices(), "message": self._message})
@@ -116,9 +162,8 @@ class Changes:
         if patch is None:
             return
         event: dict[str, Any] = {"device": device, "props": {name: patch}}
-        text = message.attrs.get("message", "")
         if text:
-            event["log"] = [[message.attrs.get("timestamp") or patch["timestamp"], text, "driver"]]
+            event["log"] = self._note(device, stamp, text, "driver")
         if name == "CONNECTION":
             event.update(self._connection(device, patch))
             self.hub.publish("", event)  # the bar of every page and this device's page, together

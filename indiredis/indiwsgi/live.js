@@ -527,6 +527,17 @@
     if (latest.file) { aside.hidden = !showPreview(aside.querySelector(".preview"), latest.file, latest.file); }
   }
 
+  // -- the message log: the bridge's own notes can be hidden (remembered per browser) ------------
+  var hideBridge = document.getElementById("hidebridge");
+  var logSection = main.querySelector(".log");
+  function bridgeNotes() { logSection.classList.toggle("hidebridge", hideBridge.checked); }
+  try { hideBridge.checked = window.localStorage.getItem("indiredis-hidebridge") === "1"; } catch (e) { /* ignore */ }
+  bridgeNotes();
+  hideBridge.addEventListener("change", function () {
+    bridgeNotes();
+    try { window.localStorage.setItem("indiredis-hidebridge", hideBridge.checked ? "1" : "0"); } catch (e) { /* ignore */ }
+  });
+
   // -- the device's changes from the stream: whole states, property patches, messages ------------
   var current = null;
   var logEntries = [];
@@ -542,10 +553,9 @@
   }
   deviceChange = function (change) {
     if (change.device !== device) { return; }
-    if (change.full) {
+    if (change.full) {  // its messages are the key space's few: the stream's log has more
       current = change.full;
       gone = current.order.length === 0;
-      mergeLog(current.messages);
     }
     if (!current) { return; }
     if (change.props) {

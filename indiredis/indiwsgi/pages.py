@@ -314,7 +314,9 @@ def device_page(view: DeviceView, viewer: Viewer) -> str:
         f"<aside class='side'><section class='latest' hidden><h2>Latest image</h2>"
         "<figure class='preview'><span class='tint'><img alt='latest image'></span><figcaption></figcaption>"
         "</figure></section>"
-        f"<section class='log'><h2>Messages</h2><ol id='messages'>{log}</ol></section></aside></main>"
+        "<section class='log'><h2>Messages</h2><label class='logfilter'><input type='checkbox'"
+        " id='hidebridge'> hide the bridge's notes (deleted properties…)</label>"
+        f"<ol id='messages'>{log}</ol></section></aside></main>"
     )
 
 

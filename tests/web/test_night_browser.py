@@ -75,6 +75,33 @@ def test_a_cooling_setpoint_stays_while_the_temperature_moves(world, desktop):
     assert exposure.get_attribute("data-target") in (None, "2")
 
 
+def test_the_drivers_messages_stand_out_from_the_bridges_notes(world, desktop):
+    connect(desktop, world, CCD)
+    wait_for(lambda: desktop.find_elements(By.CSS_SELECTOR, "#messages li.driver"), what="a driver's message")
+    show(desktop, "CONNECTION").find_element(By.CSS_SELECTOR, "button[value='DISCONNECT']").click()
+    # a disconnection deletes many properties: the bridge's notes, more than the key space keeps (5)
+    wait_for(
+        lambda: len(desktop.find_elements(By.CSS_SELECTOR, "#messages li.bridge")) > 5,
+        timeout=30,
+        what="the bridge's notes",
+    )
+    driver = desktop.find_elements(By.CSS_SELECTOR, "#messages li.driver")
+    assert driver  # not pushed out by the notes
+    note = desktop.find_element(By.CSS_SELECTOR, "#messages li.bridge")
+    assert "deleted from device" in note.text
+    assert float(desktop.execute_script("return getComputedStyle(arguments[0]).opacity;", note)) < 1  # dimmed
+    desktop.find_element(By.ID, "hidebridge").click()
+    assert not note.is_displayed() and driver[0].is_displayed()
+    desktop.refresh()  # a new page gets the long log too (kept by the web process), and the choice
+    wait_for(
+        lambda: len(desktop.find_elements(By.CSS_SELECTOR, "#messages li")) > 6, what="the long log again"
+    )
+    assert desktop.find_element(By.ID, "hidebridge").is_selected()
+    assert not desktop.find_element(By.CSS_SELECTOR, "#messages li.bridge").is_displayed()
+    desktop.find_element(By.ID, "hidebridge").click()
+    connect(desktop, world, CCD)
+
+
 AXES = "MOUNT_AXES"
 NUMBER = re.compile(r'<oneNumber name="([^"]*)"[^>]*>\s*([^<]*?)\s*</oneNumber>')
 RECORD = """
