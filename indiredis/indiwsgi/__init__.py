@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ..hosts import RedisServer
 from .app import WebApp
 from .auth import SESSION_SECONDS, User
+from .history import INTERVAL
 from .push import STREAMS_MAX
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ def make_wsgi_app(
     url: str = "/",
     users: dict[str, User] | None = None,
     session_seconds: int = SESSION_SECONDS,
+    history_interval: float = INTERVAL,
 ) -> WebApp:
     """The web client's WSGI application for the Redis store of ``redis_host``.
 
@@ -125,5 +127,10 @@ def make_wsgi_app(
     needs a login, requests that set values need the operator role and the
     session's CSRF token (see :mod:`indiredis.indiwsgi.auth`); without, it is
     open, as the original package's client was (for a single trusted machine).
+
+    ``history_interval``: at most one value per that many seconds is kept in an element's history
+    (see :mod:`indiredis.indiwsgi.history`).
     """
-    return WebApp(redis_host, str(blob_folder) if blob_folder else None, users, url, session_seconds)
+    return WebApp(
+        redis_host, str(blob_folder) if blob_folder else None, users, url, session_seconds, history_interval
+    )

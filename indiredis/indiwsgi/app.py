@@ -18,7 +18,7 @@ from http.cookies import CookieError, SimpleCookie
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import redis
 
@@ -31,6 +31,7 @@ from ..store.retention import element_files
 from . import pages, push
 from .auth import SESSION_SECONDS, LoginLimiter, Sessions, User, same_token, verify_password
 from .forms import read_form
+from .history import HOURS, INTERVAL, history_key, read_history
 from .live import LiveCache, with_status
 from .previews import PreviewCache, PreviewError, previewable
 from .setting import submit
@@ -48,6 +49,11 @@ SECURITY_HEADERS = [
 SESSION_COOKIE = "indiredis_session"
 CSRF_COOKIE = "indiredis_csrf"
 STATIC = {"live.js": "text/javascript", "theme.js": "text/javascript"}
+#: Debian's libjs-dygraphs, served for the history graphs: /static/<name> -> (file, type)
+SYSTEM_STATIC = {
+    "dygraph.js": ("/usr/share/javascript/dygraphs/dygraph.min.js", "text/javascript"),
+    "dygraph.css": ("/usr/share/javascript/dygraphs/dygraph.min.css", "text/css"),
+}
 FILES_LISTED = 50  # files of a BLOB element listed on the page
 
 
@@ -164,6 +170,7 @@ class WebApp:
         users: dict[str, User] | None = None,
         url: str = "/",
         session_seconds: int = SESSION_SECONDS,
+        history_interval: float = INTERVAL,
     ) -> None:
         self.redis_host = redis_host
         self.keys = KeySpace(redis_host.keyprefix)
@@ -172,7 +179,9 @@ class WebApp:
         self.sessions = Sessions(users, self.rconn, self.keys, session_seconds) if users is not None else None
         self.limiter = LoginLimiter()
         self.blob_folder = Path(blob_folder).resolve() if blob_folder else None
-        self.cache = LiveCache(self.rconn, redis_host, self.files_of if self.blob_folder else None)
+        self.cache = LiveCache(
+            self.rconn, redis_host, self.files_of if self.blob_folder else None, history_interval
+        )
         self.previews = PreviewCache()
         folder = resources.files(__package__)
         self.static = {name: folder.joinpath(name).read_bytes() for name in STATIC}
@@ -362,6 +371,8 @@ class WebApp:
                 STATIC[parts[1]] + "; charset=utf-8",
                 [("Cache-Control", "max-age=300")],
             )
+        if len(parts) == 2 and parts[0] == "static" and parts[1] in SYSTEM_STATIC:
+            return self.system_static(parts[1])
         if parts == ["login"] and self.sessions is not None:
             return self.login(environ)
         if parts == ["logout"] and self.sessions is not None:
@@ -388,6 +399,8 @@ class WebApp:
             return self.event_stream(environ, "")
         if len(parts) == 3 and parts[:2] == ["api", "stream"] and self._known(parts[2]):
             return self.event_stream(environ, parts[2])
+        if len(parts) == 5 and parts[:2] == ["api", "history"] and self._known(parts[2]):
+            return self.history(environ, *parts[2:])
         if parts == ["api", "devices"]:
             return self.live(environ, self.cache.devices())
         if len(parts) == 3 and parts[:2] == ["api", "device"] and self._known(parts[2]):
@@ -435,6 +448,31 @@ class WebApp:
         if environ.get("HTTP_IF_NONE_MATCH") == answer.etag:
             return Response("304 Not Modified", b"", "application/json", headers)
         return Response("200 OK", answer.body, "application/json", headers)
+
+    def system_static(self, name: str) -> Response:
+        """A file of a Debian JavaScript package (read once); 404 when the package is missing."""
+        path, kind = SYSTEM_STATIC[name]
+        if name not in self.static:
+            try:
+                self.static[name] = Path(path).read_bytes()
+            except OSError:
+                log.warning("web client: %s is missing (install libjs-dygraphs for the graphs)", path)
+                return text_response("404 Not Found", f"{path} is missing: install libjs-dygraphs")
+        headers = [("Cache-Control", "max-age=3600")]
+        return Response("200 OK", self.static[name], kind + "; charset=utf-8", headers)
+
+    def history(self, environ: dict[str, Any], device: str, name: str, element: str) -> Response:
+        """An element's history (see :mod:`.history`), downsampled: ``?hours=`` (default 12)."""
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        try:
+            hours = min(max(float((query.get("hours") or ["12"])[0]), 0.01), HOURS)
+        except ValueError:
+            return text_response("400 Bad Request", "hours: a number")
+        found = read_history(self.rconn, history_key(self.keys, device, name, element), hours)
+        found.update({"device": device, "property": name, "element": element, "hours": hours})
+        return Response(
+            "200 OK", json.dumps(found).encode(), "application/json", [("Cache-Control", "no-store")]
+        )
 
     def event_stream(self, environ: dict[str, Any], device: str) -> Response:
         """The page's server-sent events (see :mod:`.push`): its whole state, then each change."""

@@ -33,6 +33,7 @@ from ..protocol.vocabulary import DEFAULT_NUMBER_FORMAT
 from ..protocol.xmlout import indi_timestamp
 from ..store.keys import KeySpace
 from ..tools import _text
+from .history import History
 from .push import Hub
 from .snapshot import message_log, read_devices, read_property
 from .state import FilesOf, message_kind, property_state
@@ -57,8 +58,10 @@ class Changes:
         hub: Hub,
         device_body: Callable[[str], bytes],
         files_of: FilesOf | None = None,
+        history: History | None = None,
     ) -> None:
         self.rconn, self.server, self.hub, self.files_of = rconn, server, hub, files_of
+        self.history = history
         self.device_body = device_body  # the device's whole state as JSON (the shared snapshot)
         self.keys = KeySpace(server.keyprefix)
         self._formats: dict[tuple[str, str], dict[str, str]] = {}
@@ -184,6 +187,8 @@ class Changes:
         if message.tag == "setNumberVector":
             formats = self._number_formats(device, name, [m.name for m in message.members])
             patch["elements"] = {m.name: _formatted(m.text, formats.get(m.name, "")) for m in message.members}
+            if self.history is not None:
+                self.history.add(device, name, _numbers(message))
         else:
             patch["elements"] = {m.name: m.text for m in message.members}
         return patch
@@ -227,6 +232,17 @@ class Changes:
     def idle(self) -> bool:
         """Whether nothing waits for :meth:`flush`."""
         return not self._pending and not self._pending_list
+
+
+def _numbers(message: Message) -> dict[str, float]:
+    """The values of a ``setNumberVector`` that are numbers."""
+    found = {}
+    for member in message.members:
+        try:
+            found[member.name] = number_to_float(member.text)
+        except ValueError:
+            continue
+    return found
 
 
 def _formatted(text: str, indi_format: str) -> str:

@@ -538,6 +538,122 @@
     try { window.localStorage.setItem("indiredis-hidebridge", hideBridge.checked ? "1" : "0"); } catch (e) { /* ignore */ }
   });
 
+  // -- history graphs (Debian's libjs-dygraphs, loaded on first use) ------------------------------
+  var DEFAULT_GRAPHS = [["CCD_TEMPERATURE", "CCD temperature"], ["ABS_FOCUS_POSITION", "Focuser position"],
+                        ["EQUATORIAL_EOD_COORD", "Mount RA/DEC"]];
+  var graphs = main.querySelector("#graphs");
+  var historyBox = graphs.querySelector(".history");
+  var shownGraph = null;
+  var graphTimer = null;
+  window.indiredisGraphs = [];  // the Dygraph objects shown (tests look at them)
+  var dygraphLoading = null;
+  function loadDygraph() {
+    if (window.Dygraph) { return Promise.resolve(); }
+    if (!dygraphLoading) {
+      dygraphLoading = new Promise(function (resolve, reject) {
+        var link = document.createElement("link");
+        link.rel = "stylesheet";
+        link.href = root + "/static/dygraph.css";
+        document.head.appendChild(link);
+        var script = document.createElement("script");
+        script.src = root + "/static/dygraph.js";
+        script.onload = resolve;
+        script.onerror = function () { dygraphLoading = null; reject(new Error("no dygraph")); };
+        document.head.appendChild(script);
+      });
+    }
+    return dygraphLoading;
+  }
+  function themeColor(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+  function quickGraphs() {
+    var quick = graphs.querySelector(".quick");
+    DEFAULT_GRAPHS.forEach(function (entry) {
+      var present = current && current.properties[entry[0]];
+      var button = byData(quick, "data-graph", entry[0]);
+      if (present && !button) {
+        button = document.createElement("button");
+        button.type = "button";
+        button.className = "graph";
+        button.setAttribute("data-graph", entry[0]);
+        button.textContent = entry[1];
+        quick.appendChild(button);
+      } else if (!present && button) { button.remove(); }
+    });
+  }
+  function drawGraph() {
+    var name = shownGraph;
+    var block = byData(main, "data-prop", name);
+    var outputs = block ? block.querySelectorAll("output[data-element]") : [];
+    var hours = historyBox.querySelector(".hours").value;
+    var note = historyBox.querySelector(".graphnote");
+    var plots = historyBox.querySelector(".plots");
+    var elements = Array.prototype.map.call(outputs, function (o) {
+      return [o.getAttribute("data-element"), o.closest(".el").querySelector(".name").textContent];
+    });
+    loadDygraph().then(function () {
+      return Promise.all(elements.map(function (element) {
+        var url = root + "/api/history/" + encodeURIComponent(device) + "/" + encodeURIComponent(name) + "/" +
+          encodeURIComponent(element[0]) + "?hours=" + hours;
+        return fetch(url, {credentials: "same-origin", cache: "no-store"}).then(function (r) { return r.json(); });
+      }));
+    }).then(function (answers) {
+      if (shownGraph !== name) { return; }
+      if (plots.getAttribute("data-for") !== name + "|" + hours + "|" + themeColor("--fg")) {
+        plots.textContent = "";
+        window.indiredisGraphs = [];
+        plots.setAttribute("data-for", name + "|" + hours + "|" + themeColor("--fg"));
+      }
+      var count = 0;
+      answers.forEach(function (answer, index) {
+        count += answer.count;
+        var rows = answer.points.map(function (p) { return [new Date(p[0]), [p[1], p[2], p[3]]]; });
+        var graph = window.indiredisGraphs[index];
+        if (!rows.length) { return; }
+        if (graph) { graph.updateOptions({file: rows}); return; }
+        var div = document.createElement("div");
+        div.className = "plot";
+        plots.appendChild(div);
+        window.indiredisGraphs[index] = new window.Dygraph(div, rows, {
+          customBars: true, labels: ["time", elements[index][1]], title: elements[index][1],
+          colors: [themeColor("--accent")], axisLineColor: themeColor("--muted"), gridLineColor: themeColor("--line"),
+          height: 170, legend: "follow", labelsUTC: false, strokeWidth: 1.5, drawPoints: rows.length < 80,
+          axisLabelFontSize: 12, axes: {x: {axisLabelWidth: 64, pixelsPerLabel: 80}, y: {axisLabelWidth: 56}}
+        });
+      });
+      note.className = "note graphnote";
+      note.textContent = count ? count + " values kept over the last " + hours + " h (min, mean and max shown)" :
+        "No history yet: values are kept from now on.";
+    }).catch(function (error) {
+      note.className = "note graphnote error";
+      note.textContent = error && error.message === "no dygraph" ?
+        "The charting library is missing: install libjs-dygraphs." : "The history cannot be read.";
+    });
+  }
+  function openGraph(name) {
+    shownGraph = name;
+    var prop = current && current.properties[name];
+    var block = byData(main, "data-prop", name);
+    var label = block ? block.querySelector(".head strong").textContent : name;
+    historyBox.querySelector(".what").textContent = label || (prop && prop.name) || name;
+    historyBox.hidden = false;
+    historyBox.querySelector(".plots").removeAttribute("data-for");
+    drawGraph();
+    window.clearInterval(graphTimer);
+    graphTimer = window.setInterval(drawGraph, 5000);
+    graphs.scrollIntoView({block: "nearest"});
+  }
+  main.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-graph]");
+    if (button) { openGraph(button.getAttribute("data-graph")); }
+  });
+  historyBox.querySelector(".close").addEventListener("click", function () {
+    shownGraph = null;
+    historyBox.hidden = true;
+    window.clearInterval(graphTimer);
+  });
+  historyBox.querySelector(".hours").addEventListener("change", drawGraph);
+  document.getElementById("theme").addEventListener("click", function () { if (shownGraph) { drawGraph(); } });
+
   // -- the device's changes from the stream: whole states, property patches, messages ------------
   var current = null;
   var logEntries = [];
@@ -572,5 +688,6 @@
     current.messages = logEntries;
     current.status = undefined;
     apply(current);
+    quickGraphs();
   };
 })();

@@ -37,6 +37,7 @@ from ..hosts import RedisServer
 from ..store.keys import KeySpace
 from ..tools import _text
 from .changes import Changes
+from .history import INTERVAL, History
 from .push import Hub
 from .snapshot import read_device, read_devices
 from .state import FilesOf, as_json, device_state, devices_state
@@ -102,7 +103,13 @@ class _Entry:
 class LiveCache:
     """Shared snapshots of devices and of the device list (see the module docstring)."""
 
-    def __init__(self, rconn: redis.Redis, server: RedisServer, files_of: FilesOf | None = None) -> None:
+    def __init__(
+        self,
+        rconn: redis.Redis,
+        server: RedisServer,
+        files_of: FilesOf | None = None,
+        history_interval: float = INTERVAL,
+    ) -> None:
         self.rconn, self.server, self.files_of = rconn, server, files_of
         self.keys = KeySpace(server.keyprefix)
         self._lock = threading.Lock()
@@ -116,7 +123,10 @@ class LiveCache:
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
         self.hub = Hub()
-        self.changes = Changes(rconn, server, self.hub, lambda name: self.device(name).body, files_of)
+        self.history = History(rconn, self.keys, history_interval)
+        self.changes = Changes(
+            rconn, server, self.hub, lambda name: self.device(name).body, files_of, self.history
+        )
 
     # -- the watcher ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -149,6 +159,7 @@ class LiveCache:
                     elif item is None and not self.changes.idle:
                         self.changes.flush()  # the burst of definitions is over
                     self._refresh_status()
+                    self.history.flush()
             except redis.RedisError as exc:
                 if self._subscribed:
                     log.warning("web client: lost the Redis notifications (%s); polling Redis meanwhile", exc)

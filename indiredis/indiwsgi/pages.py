@@ -119,11 +119,17 @@ def _head(view: PropertyView) -> str:
     attrs = view.attrs
     state = attrs.get("state", "Idle")
     message = attrs.get("message", "")
+    graph = (
+        f"<button type='button' class='graph' data-graph='{_attr(view.name)}' title='history graph'>"
+        "Graph</button>"
+        if attrs.get("vector") == "NumberVector"
+        else ""
+    )
     return (
         f"<div class='head'><span class='light' data-light data-state='{_attr(state)}'></span>"
         f" <strong>{escape(attrs.get('label') or view.name)}</strong>"
         f" <span class='state' data-statetext>{escape(state)}</span>"
-        f" <small class='pname'>{escape(view.name)}</small></div>"
+        f" <small class='pname'>{escape(view.name)}</small>{graph}</div>"
         f"<p class='msg' data-msg>{escape(message)}</p>"
     )
 
@@ -314,6 +320,13 @@ def device_page(view: DeviceView, viewer: Viewer) -> str:
         f"<aside class='side'><section class='latest' hidden><h2>Latest image</h2>"
         "<figure class='preview'><span class='tint'><img alt='latest image'></span><figcaption></figcaption>"
         "</figure></section>"
+        "<section class='graphs' id='graphs'><h2>Graphs</h2><div class='quick'></div>"
+        "<div class='history' hidden><div class='graphbar'><strong class='what'></strong>"
+        "<select class='hours' aria-label='hours shown'><option value='1'>1 h</option>"
+        "<option value='3'>3 h</option><option value='6'>6 h</option>"
+        "<option value='12' selected>12 h</option>"
+        "</select><button type='button' class='close'>Close</button></div><div class='plots'></div>"
+        "<p class='note graphnote'></p></div></section>"
         "<section class='log'><h2>Messages</h2><label class='logfilter'><input type='checkbox'"
         " id='hidebridge'> hide the bridge's notes (deleted properties…)</label>"
         f"<ol id='messages'>{log}</ol></section></aside></main>"

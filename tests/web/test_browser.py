@@ -15,6 +15,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -46,11 +47,13 @@ class World:
 
 
 @contextlib.contextmanager
-def web_panel(bridge: Bridge, redis_host: RedisServer, blobs: Path, users: dict[str, User]) -> Iterator[str]:
+def web_panel(
+    bridge: Bridge, redis_host: RedisServer, blobs: Path, users: dict[str, User], **options: Any
+) -> Iterator[str]:
     """The web panel served by waitress on a free port while ``bridge`` runs: its URL, once the bridge is
-    ready."""
+    ready (``options``: more arguments of make_wsgi_app)."""
     port = free_port()
-    app = make_wsgi_app(redis_host, blobs, users=users)
+    app = make_wsgi_app(redis_host, blobs, users=users, **options)
     server = make_server(app, host="127.0.0.1", port=port)  # as indiredis-web serves it
     thread = threading.Thread(target=server.run, daemon=True)
     with run_bridge(bridge):

@@ -10,10 +10,14 @@ from __future__ import annotations
 import re
 
 import pytest
+import redis
 
+import indiredis
 from indiredis import tools
+from indiredis.bridges import make_inditoredis
+from indiredis.indiwsgi.auth import User, hash_password
 from indiredis.protocol.numbers import format_number
-from tests.support.servers import wait_for
+from tests.support.servers import IndiServerProcess, RedisProcess, wait_for
 from tests.support.subscriber import Subscriber
 from tests.web import test_browser as web
 from tests.web.test_browser import CCD, TELESCOPE, block, connect, screenshot, show, shown_value
@@ -21,7 +25,25 @@ from tests.web.test_browser import CCD, TELESCOPE, block, connect, screenshot, s
 webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.common.by import By  # noqa: E402
 
-world, browser, desktop = web.world, web.browser, web.desktop  # a world of this module's own
+browser, desktop = web.browser, web.desktop  # the browser test's, in this module's world
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """The browser test's world (Redis, indiserver with the simulators, inditoredis, the web server), with
+    the history keeping a value every 0.05 s instead of every second, so that a graph has more points
+    than the key space's 50 kept values within seconds."""
+    blobs = tmp_path_factory.mktemp("blobs")
+    with RedisProcess() as redis_proc, IndiServerProcess() as indiserver:
+        redis_host = indiredis.redis_server(host="127.0.0.1", port=redis_proc.port)
+        rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port, socket_timeout=5)
+        bridge = make_inditoredis(
+            indiredis.indi_server("127.0.0.1", indiserver.port), redis_host, blob_folder=str(blobs)
+        )
+        users = {"olga": User("olga", "operator", hash_password(web.PASSWORD))}
+        with web.web_panel(bridge, redis_host, blobs, users, history_interval=0.05) as url:
+            yield web.World(url, redis_host, rconn, indiserver)
+        rconn.close()
 
 
 def file_count(browser) -> int:
@@ -150,6 +172,32 @@ def test_every_update_of_a_tracking_mount_reaches_the_page(world, desktop):
     finally:
         subscriber.close()
     assert desktop.execute_script("return window.indiredisEvents;") > 16  # pushed, not polled
+
+
+def test_a_history_graph_spans_more_than_the_values_the_key_space_keeps(world, desktop):
+    connect(desktop, world, TELESCOPE)
+    for name, values in (
+        ("TELESCOPE_PARK", {"PARK": "Off", "UNPARK": "On"}),
+        ("TELESCOPE_TRACK_STATE", {"TRACK_ON": "On", "TRACK_OFF": "Off"}),
+    ):
+        tools.newswitchvector(world.rconn, world.redis_host, name, TELESCOPE, values)
+    # tracking, the axes move four times a second (RA/DEC change only while slewing)
+    axis = sorted(tools.elements(world.rconn, world.redis_host, AXES, TELESCOPE))[0]
+    key = f"{world.redis_host.keyprefix}history:{axis}:{AXES}:{TELESCOPE}"
+    wait_for(lambda: world.rconn.xlen(key) > 60, timeout=60, interval=0.5, what="60 values of an axis kept")
+    button = desktop.find_element(By.CSS_SELECTOR, "#graphs .quick button[data-graph='EQUATORIAL_EOD_COORD']")
+    assert button.text == "Mount RA/DEC"  # a default graph, one click away
+    button.click()
+    wait_for(lambda: len(rows(desktop)) == 2, what="the RA and DEC graphs")
+    show(desktop, AXES).find_element(By.CSS_SELECTOR, "button.graph").click()  # any number vector
+    wait_for(lambda: min(rows(desktop)) > 50, what="axis graphs of more than the 50 values a vector keeps")
+    assert desktop.find_elements(By.CSS_SELECTOR, "#graphs .plot canvas")  # drawn by dygraphs
+    screenshot(desktop, "web-telescope-graph")
+
+
+def rows(browser) -> list[int]:
+    """The number of points of each graph shown."""
+    return browser.execute_script("return window.indiredisGraphs.map(function (g) { return g.numRows(); });")
 
 
 def test_park_asks_first(world, desktop):
