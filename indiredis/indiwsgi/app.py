@@ -36,6 +36,7 @@ from .live import LiveCache, with_status
 from .previews import PreviewCache, PreviewError, previewable
 from .setting import submit
 from .snapshot import read_device, read_devices
+from .viewer import InfoCache, parse_view, render_view
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ class WebApp:
             self.rconn, redis_host, self.files_of if self.blob_folder else None, history_interval
         )
         self.previews = PreviewCache()
+        self.infos = InfoCache()
         folder = resources.files(__package__)
         self.static = {name: folder.joinpath(name).read_bytes() for name in STATIC}
 
@@ -415,6 +417,10 @@ class WebApp:
             return self.blob(environ, parts[1])
         if len(parts) == 2 and parts[0] == "preview":
             return self.preview(environ, parts[1])
+        if len(parts) == 3 and parts[:2] == ["api", "image"]:
+            return self.image_info(environ, parts[2])
+        if len(parts) == 2 and parts[0] == "view":
+            return self.image_view(environ, parts[1])
         return self.not_found(environ)
 
     def post(self, environ: dict[str, Any], parts: list[str]) -> Response:
@@ -554,6 +560,39 @@ class WebApp:
             log.warning("no preview of %s: %s", name, exc)
             return text_response("415 Unsupported Media Type", f"no preview: {exc}")
         return Response("200 OK", data, "image/jpeg", [("Cache-Control", "private, max-age=86400")])
+
+    def image_info(self, environ: dict[str, Any], name: str) -> Response:
+        """The viewer's statistics, histogram, levels and FITS header of a received image."""
+        path = self.blob_path(name)
+        if path is None or not previewable(name):
+            return self.not_found(environ)
+        try:
+            info = self.infos.get(path)
+        except (PreviewError, OSError) as exc:
+            log.warning("no viewer for %s: %s", name, exc)
+            return text_response("415 Unsupported Media Type", f"cannot show it: {exc}")
+        return Response(
+            "200 OK",
+            json.dumps(info).encode(),
+            "application/json",
+            [("Cache-Control", "private, max-age=60")],
+        )
+
+    def image_view(self, environ: dict[str, Any], name: str) -> Response:
+        """A stretched PNG of a region of a received image (the viewer's zoom, pan and stretch)."""
+        path = self.blob_path(name)
+        if path is None or not previewable(name):
+            return self.not_found(environ)
+        try:
+            view = parse_view(parse_qs(environ.get("QUERY_STRING", "")))
+        except ValueError as exc:
+            return text_response("400 Bad Request", str(exc))
+        try:
+            data = render_view(path, view, self.infos.get(path)["levels"])
+        except (PreviewError, OSError) as exc:
+            log.warning("no view of %s: %s", name, exc)
+            return text_response("415 Unsupported Media Type", f"cannot show it: {exc}")
+        return Response("200 OK", data, "image/png", [("Cache-Control", "private, max-age=600")])
 
     def delete_blob(self, environ: dict[str, Any], name: str) -> Response:
         path = self.blob_path(name)

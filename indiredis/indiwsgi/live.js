@@ -285,6 +285,8 @@
   function blobUrl(kind, file) { return root + "/" + kind + "/" + encodeURIComponent(file); }
   function showPreview(figure, file, label) {
     if (!figure || !file || !previewable.test(file)) { return false; }
+    var open = figure.querySelector(".open-viewer");
+    if (open) { open.setAttribute("data-file", file); }
     var img = figure.querySelector("img");
     var src = blobUrl("preview", file);
     if (img.getAttribute("src") !== src) { img.setAttribute("src", src); }
@@ -653,6 +655,134 @@
   });
   historyBox.querySelector(".hours").addEventListener("change", drawGraph);
   document.getElementById("theme").addEventListener("click", function () { if (shownGraph) { drawGraph(); } });
+
+  // -- the image viewer: full size, zoom and pan, stretch, histogram, statistics, FITS header ------
+  var viewer = document.getElementById("viewer");
+  var stage = viewer.querySelector(".stage");
+  var vimg = viewer.querySelector(".vimg");
+  var vfile = null, vinfo = null, vstate = {cx: 0, cy: 0, zoom: 1}, dragging = null, vtoken = 0;
+  function vfield(name) { return viewer.querySelector("." + name); }
+  function digits(value) { return Math.abs(value) >= 1e6 || (value !== 0 && Math.abs(value) < 1e-3) ? value.toExponential(4) : String(Number(value.toPrecision(6))); }
+  function fitZoom() {
+    return Math.min(stage.clientWidth / vinfo.width, stage.clientHeight / vinfo.height);
+  }
+  function drawView() {
+    if (!vinfo) { return; }
+    var z = vstate.zoom, sw = stage.clientWidth, sh = stage.clientHeight;
+    var x0 = Math.max(0, Math.floor(vstate.cx - sw / (2 * z))), x1 = Math.min(vinfo.width, Math.ceil(vstate.cx + sw / (2 * z)));
+    var y0 = Math.max(0, Math.floor(vstate.cy - sh / (2 * z))), y1 = Math.min(vinfo.height, Math.ceil(vstate.cy + sh / (2 * z)));
+    if (x1 <= x0 || y1 <= y0) { return; }
+    var out = Math.ceil(Math.max((x1 - x0) * z, (y1 - y0) * z));
+    var query = "x=" + x0 + "&y=" + y0 + "&w=" + (x1 - x0) + "&h=" + (y1 - y0) + "&out=" + Math.max(16, out) +
+      "&stretch=" + vfield("stretch").value;
+    ["black", "white"].forEach(function (level) {
+      var value = parseNumber(vfield(level).value);
+      if (!isNaN(value)) { query += "&" + level + "=" + value; }
+    });
+    var src = blobUrl("view", vfile) + "?" + query;
+    var token = ++vtoken;
+    var next = new Image();
+    next.onload = function () {
+      if (token !== vtoken) { return; }
+      vimg.src = src;
+      vimg.style.width = (x1 - x0) * z + "px";
+      vimg.style.height = (y1 - y0) * z + "px";
+      vimg.style.left = (x0 - (vstate.cx - sw / (2 * z))) * z + "px";
+      vimg.style.top = ((vstate.cy + sh / (2 * z)) - y1) * z + "px";
+      vimg.style.transform = "";
+      viewer.setAttribute("data-loaded", String(token));
+    };
+    next.src = src;
+    drawHistogram();
+  }
+  function drawHistogram() {
+    var canvas = vfield("hist"), context = canvas.getContext("2d"), hist = vinfo.histogram;
+    var peak = Math.max.apply(null, hist.counts.map(function (c) { return Math.log(1 + c); })) || 1;
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    context.fillStyle = themeColor("--accent");
+    hist.counts.forEach(function (c, i) {
+      var h = Math.log(1 + c) / peak * canvas.height;
+      context.fillRect(i * canvas.width / hist.counts.length, canvas.height - h, canvas.width / hist.counts.length, h);
+    });
+    context.fillStyle = themeColor("--fg");
+    ["black", "white"].forEach(function (level) {
+      var value = parseNumber(vfield(level).value);
+      if (isNaN(value)) { return; }
+      var x = (value - hist.low) / ((hist.high - hist.low) || 1) * canvas.width;
+      context.fillRect(Math.max(0, Math.min(canvas.width - 2, x)), 0, 2, canvas.height);
+    });
+  }
+  function autoLevels() {
+    vfield("black").value = digits(vinfo.levels.black);
+    vfield("white").value = digits(vinfo.levels.white);
+  }
+  function openViewer(file) {
+    vfile = file;
+    vinfo = null;
+    vfield("vname").textContent = file;
+    vfield("vnote").textContent = "reading…";
+    vimg.removeAttribute("src");
+    if (!viewer.open) { viewer.showModal(); }
+    fetch(blobUrl("api/image", file), {credentials: "same-origin"}).then(function (r) {
+      if (!r.ok) { return r.text().then(function (text) { throw new Error(text); }); }
+      return r.json();
+    }).then(function (info) {
+      if (vfile !== file) { return; }
+      vinfo = info;
+      var s = info.stats;
+      var table = vfield("stats");
+      table.textContent = "";
+      [["Size", info.width + " × " + info.height], ["Min", digits(s.min)], ["Max", digits(s.max)],
+       ["Mean", digits(s.mean)], ["Median", digits(s.median)], ["Std dev", digits(s.std)]].forEach(function (row) {
+        var tr = table.insertRow();
+        tr.insertCell().textContent = row[0];
+        tr.insertCell().textContent = row[1];
+      });
+      vfield("vnote").textContent = s.sampled < s.pixels ? "median and histogram from " + s.sampled + " sampled pixels" : "";
+      var header = viewer.querySelector(".fitsheader");
+      header.hidden = !info.header.length;
+      header.querySelector("pre").textContent = info.header.join("\n");
+      autoLevels();
+      vstate = {cx: info.width / 2, cy: info.height / 2, zoom: fitZoom()};
+      drawView();
+    }).catch(function (error) { vfield("vnote").textContent = "cannot show it: " + error.message; });
+  }
+  function zoomBy(factor) {
+    if (!vinfo) { return; }
+    vstate.zoom = Math.max(fitZoom() / 4, Math.min(16, vstate.zoom * factor));
+    drawView();
+  }
+  main.addEventListener("click", function (event) {
+    var open = event.target.closest(".open-viewer");
+    if (open && open.getAttribute("data-file")) { openViewer(open.getAttribute("data-file")); }
+  });
+  vfield("vclose").addEventListener("click", function () { viewer.close(); });
+  vfield("zin").addEventListener("click", function () { zoomBy(2); });
+  vfield("zout").addEventListener("click", function () { zoomBy(0.5); });
+  vfield("fit").addEventListener("click", function () {
+    if (vinfo) { vstate = {cx: vinfo.width / 2, cy: vinfo.height / 2, zoom: fitZoom()}; drawView(); }
+  });
+  vfield("one").addEventListener("click", function () { if (vinfo) { vstate.zoom = 1; drawView(); } });
+  vfield("auto").addEventListener("click", function () { if (vinfo) { autoLevels(); drawView(); } });
+  vfield("stretch").addEventListener("change", drawView);
+  ["black", "white"].forEach(function (level) { vfield(level).addEventListener("change", drawView); });
+  stage.addEventListener("wheel", function (event) { event.preventDefault(); zoomBy(event.deltaY < 0 ? 1.25 : 0.8); },
+                         {passive: false});
+  stage.addEventListener("pointerdown", function (event) {
+    dragging = {x: event.clientX, y: event.clientY};
+    stage.setPointerCapture(event.pointerId);
+  });
+  stage.addEventListener("pointermove", function (event) {
+    if (dragging) { vimg.style.transform = "translate(" + (event.clientX - dragging.x) + "px," + (event.clientY - dragging.y) + "px)"; }
+  });
+  stage.addEventListener("pointerup", function (event) {
+    if (!dragging || !vinfo) { dragging = null; return; }
+    vstate.cx -= (event.clientX - dragging.x) / vstate.zoom;
+    vstate.cy += (event.clientY - dragging.y) / vstate.zoom;
+    dragging = null;
+    drawView();
+  });
+  document.getElementById("theme").addEventListener("click", function () { if (vinfo) { drawHistogram(); } });
 
   // -- the device's changes from the stream: whole states, property patches, messages ------------
   var current = null;

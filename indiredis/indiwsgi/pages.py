@@ -202,7 +202,8 @@ def _element_row(
             f"<div class='el'>{tag}<a class='value' {where} data-blob='{_attr(blob_root)}'"
             f" href='{_attr(href)}' download>{escape(file)}</a>{edit}</div>"
             f"<figure class='preview' data-preview='{_attr(name)}' hidden>"
-            f"<span class='tint'><img alt='preview of {label}'></span><figcaption></figcaption></figure>"
+            f"<span class='tint'><img alt='preview of {label}'></span><figcaption></figcaption>"
+            "<button type='button' class='open-viewer'>View</button></figure>"
             f"<details class='files' data-files='{_attr(name)}' hidden><summary>Files</summary><ul></ul>"
             "</details>"
         )
@@ -319,7 +320,7 @@ def device_page(view: DeviceView, viewer: Viewer) -> str:
         f"<div class='groups'>{''.join(sections)}</div></div>"
         f"<aside class='side'><section class='latest' hidden><h2>Latest image</h2>"
         "<figure class='preview'><span class='tint'><img alt='latest image'></span><figcaption></figcaption>"
-        "</figure></section>"
+        "<button type='button' class='open-viewer'>View full size</button></figure></section>"
         "<section class='graphs' id='graphs'><h2>Graphs</h2><div class='quick'></div>"
         "<div class='history' hidden><div class='graphbar'><strong class='what'></strong>"
         "<select class='hours' aria-label='hours shown'><option value='1'>1 h</option>"
@@ -329,8 +330,28 @@ def device_page(view: DeviceView, viewer: Viewer) -> str:
         "<p class='note graphnote'></p></div></section>"
         "<section class='log'><h2>Messages</h2><label class='logfilter'><input type='checkbox'"
         " id='hidebridge'> hide the bridge's notes (deleted properties…)</label>"
-        f"<ol id='messages'>{log}</ol></section></aside></main>"
+        f"<ol id='messages'>{log}</ol></section></aside>{VIEWER}</main>"
     )
+
+
+#: the image viewer (filled by the page script): the view, its stretch controls, histogram, statistics
+VIEWER = (
+    "<dialog class='viewer' id='viewer' aria-label='image viewer'><div class='vbar'>"
+    "<strong class='vname'></strong>"
+    "<label>Stretch <select class='stretch'><option value='linear'>linear</option>"
+    "<option value='asinh' selected>asinh</option><option value='log'>log</option></select></label>"
+    "<label>Black <input class='black' inputmode='decimal' autocomplete='off'></label>"
+    "<label>White <input class='white' inputmode='decimal' autocomplete='off'></label>"
+    "<button type='button' class='auto' title='black and white points from the histogram'>Auto</button>"
+    "<button type='button' class='zin' title='zoom in'>+</button>"
+    "<button type='button' class='zout' title='zoom out'>−</button>"
+    "<button type='button' class='fit'>Fit</button><button type='button' class='one'>1:1</button>"
+    "<button type='button' class='vclose'>Close</button></div>"
+    "<div class='vbody'><div class='stage'><span class='tint'><img class='vimg' alt='the image'"
+    " draggable='false'></span></div><div class='vside'><canvas class='hist' width='256' height='90'"
+    " aria-label='histogram'></canvas><table class='stats'></table><p class='note vnote'></p>"
+    "<details class='fitsheader'><summary>FITS header</summary><pre></pre></details></div></div></dialog>"
+)
 
 
 def message_page(text: str, root: str = "") -> str:

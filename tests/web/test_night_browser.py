@@ -76,6 +76,57 @@ def test_a_repeated_exposure_takes_one_click(world, desktop):
     assert "out of bounds" not in block(desktop, "CCD_EXPOSURE").text
 
 
+BRIGHTNESS = """
+var img = arguments[0], canvas = document.createElement("canvas");
+canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+var context = canvas.getContext("2d");
+context.drawImage(img, 0, 0);
+var data = context.getImageData(0, 0, canvas.width, canvas.height).data, total = 0;
+for (var i = 0; i < data.length; i += 4) { total += data[i]; }
+return total / (data.length / 4);
+"""
+
+
+def test_the_viewer_stretches_zooms_and_tells_the_statistics_and_header(world, desktop):
+    connect(desktop, world, CCD)
+    wait_for(lambda: file_count(desktop) > 0, what="a frame (the exposure test took some)")
+    open_viewer = desktop.find_element(By.CSS_SELECTOR, ".latest .open-viewer")
+    wait_for(open_viewer.is_displayed, what="the latest image")
+    open_viewer.click()
+    viewer = desktop.find_element(By.ID, "viewer")
+    image = viewer.find_element(By.CSS_SELECTOR, "img.vimg")
+
+    def loaded() -> str:
+        return viewer.get_attribute("data-loaded") or ""
+
+    first = wait_for(loaded, what="the view")
+    stats = wait_for(lambda: viewer.find_element(By.CSS_SELECTOR, ".stats").text, what="the statistics")
+    for name in ("Min", "Max", "Mean", "Median", "Std dev"):
+        assert name in stats
+    header = viewer.find_element(By.CSS_SELECTOR, ".fitsheader pre").get_attribute("textContent")
+    assert header.startswith("SIMPLE") and "NAXIS1" in header
+    asinh = desktop.execute_script(BRIGHTNESS, image)
+    width = image.size["width"]
+    screenshot(desktop, "web-ccd-viewer")
+    # a log stretch with the white point lowered brightens the image
+    from selenium.webdriver.support.ui import Select
+
+    Select(viewer.find_element(By.CSS_SELECTOR, "select.stretch")).select_by_value("log")
+    white = viewer.find_element(By.CSS_SELECTOR, "input.white")
+    black = float(viewer.find_element(By.CSS_SELECTOR, "input.black").get_attribute("value"))
+    level = black + (float(white.get_attribute("value")) - black) / 4
+    white.clear()
+    white.send_keys(f"{level:.6g}\n")
+    wait_for(lambda: loaded() != first and "stretch=log" in image.get_attribute("src"), what="the log view")
+    wait_for(lambda: desktop.execute_script(BRIGHTNESS, image) > asinh + 10, what="a brighter image")
+    # zoom in: a region of the frame at twice the scale
+    stretched = loaded()
+    viewer.find_element(By.CSS_SELECTOR, "button.zin").click()
+    wait_for(lambda: loaded() != stretched, what="the zoomed view")
+    assert image.size["width"] > width
+    viewer.find_element(By.CSS_SELECTOR, "button.vclose").click()
+
+
 def test_a_cooling_setpoint_stays_while_the_temperature_moves(world, desktop):
     connect(desktop, world, CCD)
     cooling = show(desktop, "CCD_TEMPERATURE")
