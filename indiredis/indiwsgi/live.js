@@ -456,6 +456,7 @@
   }
 
   var blocksWanted = false;
+  var shown = null;  // the state shown last (streamed or polled)
   function placeBlock(state, index, fresh) {
     var prop = state.properties[index];
     var old = byData(main, "data-prop", prop.name);
@@ -525,6 +526,9 @@
     if (wanted.length && !blocksWanted) { fetchBlocks(state, wanted, answer); }
     else { orderGroups(state); }
     applyMessages(state.messages);
+    shown = answer;
+    quickGraphs();
+    quickActions();
     var aside = main.querySelector(".latest");
     if (latest.file) { aside.hidden = !showPreview(aside.querySelector(".preview"), latest.file, latest.file); }
   }
@@ -570,7 +574,7 @@
   function quickGraphs() {
     var quick = graphs.querySelector(".quick");
     DEFAULT_GRAPHS.forEach(function (entry) {
-      var present = current && current.properties[entry[0]];
+      var present = shown && shown.properties[entry[0]];
       var button = byData(quick, "data-graph", entry[0]);
       if (present && !button) {
         button = document.createElement("button");
@@ -784,6 +788,62 @@
   });
   document.getElementById("theme").addEventListener("click", function () { if (vinfo) { drawHistogram(); } });
 
+  // -- quick actions at hand (at the top on a phone): they press the property blocks' own buttons ---
+  var QUICK = [["CCD_EXPOSURE", "button.set", "Expose"], ["CCD_EXPOSURE", "button.abort", "Abort exposure"],
+               ["TELESCOPE_PARK", "button[value=PARK]", "Park"], ["TELESCOPE_PARK", "button[value=UNPARK]", "Unpark"],
+               ["TELESCOPE_ABORT_MOTION", "button[value=ABORT]", "Abort motion"]];
+  var quickBox = main.querySelector(".quickactions");
+  function quickActions() {
+    if (main.getAttribute("data-operator") !== "1") { return; }
+    var buttons = quickBox.querySelector(".buttons");
+    var key = QUICK.filter(function (q) { return shown.properties[q[0]]; }).map(function (q) { return q[2]; }).join("|");
+    if (buttons.getAttribute("data-key") !== key) {
+      buttons.setAttribute("data-key", key);
+      buttons.textContent = "";
+      QUICK.forEach(function (q) {
+        if (!shown.properties[q[0]]) { return; }
+        if (q[2] === "Expose") {
+          var duration = document.createElement("input");
+          duration.className = "qduration";
+          duration.setAttribute("aria-label", "exposure (s)");
+          duration.setAttribute("placeholder", "seconds");
+          duration.setAttribute("inputmode", "decimal");
+          buttons.appendChild(duration);
+        }
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = q[2] === "Expose" ? "action" : "";
+        button.textContent = q[2];
+        button.setAttribute("data-quick", q[0] + "|" + q[1]);
+        buttons.appendChild(button);
+      });
+    }
+    quickBox.hidden = key === "";
+    var exposure = byData(main, "data-prop", "CCD_EXPOSURE");
+    var qduration = buttons.querySelector(".qduration");
+    var field = exposure && exposure.querySelector("input[data-kind=number]");
+    if (qduration && field && document.activeElement !== qduration && !qduration.hasAttribute("data-dirty")) {
+      qduration.value = field.getAttribute("data-target") || "";
+    }
+  }
+  quickBox.addEventListener("input", function (event) { event.target.setAttribute("data-dirty", "1"); });
+  quickBox.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-quick]");
+    if (!button) { return; }
+    var parts = button.getAttribute("data-quick").split("|");
+    var block = byData(main, "data-prop", parts[0]);
+    var target = block && block.querySelector(parts[1]);
+    if (!target) { return; }
+    var qduration = quickBox.querySelector(".qduration");
+    if (parts[0] === "CCD_EXPOSURE" && parts[1] === "button.set" && qduration && qduration.value.trim()) {
+      var field = block.querySelector("input[data-kind=number]");
+      field.value = qduration.value.trim();
+      field.setAttribute("data-dirty", "1");
+      qduration.removeAttribute("data-dirty");
+    }
+    target.click();
+  });
+
   // -- the device's changes from the stream: whole states, property patches, messages ------------
   var current = null;
   var logEntries = [];
@@ -818,6 +878,5 @@
     current.messages = logEntries;
     current.status = undefined;
     apply(current);
-    quickGraphs();
   };
 })();

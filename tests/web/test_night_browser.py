@@ -106,7 +106,6 @@ def test_the_viewer_stretches_zooms_and_tells_the_statistics_and_header(world, d
     header = viewer.find_element(By.CSS_SELECTOR, ".fitsheader pre").get_attribute("textContent")
     assert header.startswith("SIMPLE") and "NAXIS1" in header
     asinh = desktop.execute_script(BRIGHTNESS, image)
-    width = image.size["width"]
     screenshot(desktop, "web-ccd-viewer")
     # a log stretch with the white point lowered brightens the image
     from selenium.webdriver.support.ui import Select
@@ -121,10 +120,16 @@ def test_the_viewer_stretches_zooms_and_tells_the_statistics_and_header(world, d
     wait_for(lambda: desktop.execute_script(BRIGHTNESS, image) > asinh + 10, what="a brighter image")
     # zoom in: a region of the frame at twice the scale
     stretched = loaded()
+    region_width_before = region_width(image)
     viewer.find_element(By.CSS_SELECTOR, "button.zin").click()
     wait_for(lambda: loaded() != stretched, what="the zoomed view")
-    assert image.size["width"] > width
+    assert region_width(image) < region_width_before / 1.5  # a narrower region of the frame
     viewer.find_element(By.CSS_SELECTOR, "button.vclose").click()
+
+
+def region_width(image) -> int:
+    """The width, in frame pixels, of the region a view shows (its w= parameter)."""
+    return int(re.search(r"[?&]w=(\d+)", image.get_attribute("src")).group(1))
 
 
 def test_a_cooling_setpoint_stays_while_the_temperature_moves(world, desktop):
@@ -272,3 +277,100 @@ def test_park_asks_first(world, desktop):
         what="parking",
     )
     screenshot(desktop, "web-telescope-park")
+
+
+LAYOUT = """
+function box(selector) {
+  var found = document.querySelector(selector), b = found.getBoundingClientRect();
+  return {top: b.top + window.scrollY, height: b.height, bottom: b.bottom + window.scrollY};
+}
+return {tabs: box(".tabs"), header: box("header.top"), actions: box(".quickactions"), latest: box(".latest"),
+        controls: box(".controls"), tabsPosition: getComputedStyle(document.querySelector(".tabs")).position,
+        navLine: document.querySelector("nav.devices a").getBoundingClientRect().height,
+        scroll: [document.documentElement.scrollWidth, document.documentElement.clientWidth]};
+"""
+
+
+def test_the_phone_layout_fits_a_390_by_844_screen(world, browser):
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", web.PHONE)
+    browser.execute_script("try { localStorage.removeItem('indiredis-theme'); } catch (e) {}")
+    try:
+        connect(browser, world, CCD)
+        wait_for(
+            lambda: (
+                browser.find_element(By.CSS_SELECTOR, ".quickactions").is_displayed()
+                and browser.find_element(By.CSS_SELECTOR, ".latest").is_displayed()
+            ),
+            what="the actions and the latest image",
+        )
+        layout = browser.execute_script(LAYOUT)
+        assert layout["tabs"]["height"] <= 0.10 * 844, layout  # one row that scrolls sideways
+        assert layout["tabsPosition"] != "sticky"  # it scrolls away with the page
+        assert layout["header"]["height"] <= 2 * layout["navLine"] + 16, layout  # two lines
+        assert layout["actions"]["bottom"] <= 844, layout  # at hand without scrolling
+        assert layout["latest"]["top"] < layout["controls"]["top"], layout  # before the properties
+        assert layout["scroll"][0] <= layout["scroll"][1]
+        quick = browser.find_element(By.CSS_SELECTOR, ".quickactions button.action")
+        assert quick.text == "Expose"
+        browser.execute_script("window.scrollTo(0, 0);")
+        screenshot(browser, "web-ccd-phone-top")
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def open_graph(browser, name: str) -> None:
+    """Click the property's Graph button (again if the page swapped the block under the click)."""
+
+    def opened() -> bool:
+        if browser.find_element(By.CSS_SELECTOR, "#graphs .history").is_displayed():
+            return True
+        show(browser, name).find_element(By.CSS_SELECTOR, "button.graph").click()
+        return False
+
+    wait_for(opened, what=f"the graph of {name}")
+
+
+def viewport(browser, name: str) -> None:
+    """What the screen shows, under artifacts/."""
+    web.ARTIFACTS.mkdir(exist_ok=True)
+    browser.get_screenshot_as_file(str(web.ARTIFACTS / f"{name}.png"))
+
+
+@pytest.mark.parametrize("theme", ["light", "red"])
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_screenshots_of_the_panel(world, browser, theme, size):
+    if size == "phone":
+        browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", web.PHONE)
+    else:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.execute_script(f"localStorage.setItem('indiredis-theme', '{theme}');")
+    try:
+        connect(browser, world, TELESCOPE)
+        assert browser.find_element(By.TAG_NAME, "html").get_attribute("data-theme") == theme
+        show(browser, "EQUATORIAL_EOD_COORD")
+        browser.execute_script("window.scrollTo(0, 0);")
+        screenshot(browser, f"web-telescope-{size}-{theme}")
+        open_graph(browser, AXES)
+        try:
+            wait_for(lambda: rows(browser), timeout=30, what="the graphs")
+        except TimeoutError as exc:
+            note = browser.find_element(By.CSS_SELECTOR, ".graphnote").text
+            raise AssertionError(f"{exc}: {note!r}, {rows(browser)}") from None
+        browser.execute_script("document.getElementById('graphs').scrollIntoView();")
+        viewport(browser, f"web-graph-{size}-{theme}")
+        connect(browser, world, CCD)
+        button = browser.find_element(By.CSS_SELECTOR, ".latest .open-viewer")
+        wait_for(button.is_displayed, what="the latest image")
+        button.click()
+        viewer = browser.find_element(By.ID, "viewer")
+        wait_for(lambda: viewer.get_attribute("data-loaded"), timeout=30, what="the view")
+        wait_for(
+            lambda: viewer.find_element(By.CSS_SELECTOR, ".stats").text, timeout=30, what="the statistics"
+        )
+        viewport(browser, f"web-ccd-viewer-{size}-{theme}")
+        viewer.find_element(By.CSS_SELECTOR, "button.vclose").click()
+        browser.execute_script("window.scrollTo(0, 0);")
+        viewport(browser, f"web-ccd-{size}-{theme}")
+    finally:
+        browser.execute_script("localStorage.removeItem('indiredis-theme');")
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
