@@ -683,6 +683,7 @@
       var value = parseNumber(vfield(level).value);
       if (!isNaN(value)) { query += "&" + level + "=" + value; }
     });
+    if (document.documentElement.getAttribute("data-theme") === "red") { query += "&tint=red"; }
     var src = blobUrl("view", vfile) + "?" + query;
     var token = ++vtoken;
     var next = new Image();
@@ -786,7 +787,7 @@
     dragging = null;
     drawView();
   });
-  document.getElementById("theme").addEventListener("click", function () { if (vinfo) { drawHistogram(); } });
+  document.getElementById("theme").addEventListener("click", function () { if (vinfo) { drawView(); } });
 
   // -- quick actions at hand (at the top on a phone): they press the property blocks' own buttons ---
   var QUICK = [["CCD_EXPOSURE", "button.set", "Expose"], ["CCD_EXPOSURE", "button.abort", "Abort exposure"],

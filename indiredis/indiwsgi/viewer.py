@@ -10,7 +10,8 @@ A FITS file is opened memory-mapped (``astropy.io.fits``, raw data, no full-size
   the FITS header cards;
 - :func:`render_view`: a region ``x, y, w, h`` (image pixels, the first FITS row at the bottom as
   astronomers show it) sampled to at most ``out`` pixels a side, stretched (linear, asinh or log
-  between the black and white points) and encoded as PNG by Pillow.
+  between the black and white points) and encoded as PNG by Pillow (in the red channel only for
+  the red theme: ``tint=red``).
 
 JPEG and PNG files are read by Pillow as their luminance (they are small).
 """
@@ -46,6 +47,7 @@ class View:
     stretch: str = "asinh"
     black: float | None = None  # None: the suggested level
     white: float | None = None
+    tint: str = ""  # "red": in the red channel only, for the red (night vision) theme
 
 
 def _open_fits(path: Path) -> tuple[Any, Any, float, float, Any]:
@@ -192,6 +194,9 @@ def render_view(path: Path, view: View, levels: dict[str, float]) -> bytes:
     black = levels["black"] if view.black is None else view.black
     white = levels["white"] if view.white is None else view.white
     image = Image.fromarray(np.flipud(stretched(values, view.stretch, black, white)), mode="L")
+    if view.tint == "red":
+        dark = Image.new("L", image.size, 0)
+        image = Image.merge("RGB", (image, dark, dark))
     data = io.BytesIO()
     image.save(data, "PNG", compress_level=1)
     return data.getvalue()
@@ -242,6 +247,9 @@ def parse_view(query: dict[str, list[str]]) -> View:
     stretch = (query.get("stretch") or ["asinh"])[0]
     if stretch not in STRETCHES:
         raise ValueError(f"stretch: one of {', '.join(STRETCHES)}")
+    tint = (query.get("tint") or [""])[0]
+    if tint not in ("", "red"):
+        raise ValueError("tint: red or nothing")
     return View(
         int(number("x", 0) or 0),
         int(number("y", 0) or 0),
@@ -251,4 +259,5 @@ def parse_view(query: dict[str, list[str]]) -> View:
         stretch,
         number("black", None),
         number("white", None),
+        tint,
     )

@@ -83,3 +83,12 @@ def test_bad_requests_are_refused(tmp_path):
     bad.write_bytes(b"not a fits file")
     with pytest.raises(PreviewError):
         image_info(bad)
+
+
+def test_the_red_theme_gets_the_view_in_the_red_channel_only(tmp_path):
+    path = tmp_path / "frame.fits"
+    frame(path, 60, 80)
+    levels = image_info(path)["levels"]
+    red = np.asarray(Image.open(io.BytesIO(render_view(path, parse_view({"tint": ["red"]}), levels))))
+    assert red.shape == (60, 80, 3)
+    assert red[..., 0].max() > 0 and not red[..., 1:].any()
