@@ -135,6 +135,9 @@
       if (change.devices) { applyDevices({devices: change.devices, message: change.message, status: lastStatus}); }
       if (deviceChange) { deviceChange(change); }
     };
+    // a page left (or kept in the back-forward cache) frees its connection: browsers allow only six
+    window.addEventListener("pagehide", function () { source.close(); });
+    window.addEventListener("pageshow", function (event) { if (event.persisted) { window.location.reload(); } });
     source.onerror = function () {
       if (source.readyState === EventSource.CLOSED) { fallback(); return; }  // refused: poll instead
       if (failingSince === null) { failingSince = Date.now(); }

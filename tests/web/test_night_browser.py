@@ -277,6 +277,29 @@ def test_park_asks_first(world, desktop):
         what="parking",
     )
     screenshot(desktop, "web-telescope-park")
+    # unparked again once parked: the simulator remembers its park state in $HOME/.indi for the
+    # other modules (it refuses to unpark while it slews to the park position)
+    wait_for(
+        lambda: (
+            tools.elements_dict(world.rconn, world.redis_host, "PARK", "TELESCOPE_PARK", TELESCOPE)["value"]
+            == "On"
+            and tools.attributes_dict(world.rconn, world.redis_host, "TELESCOPE_PARK", TELESCOPE)["state"]
+            == "Ok"
+        ),
+        timeout=90,
+        what="parked",
+    )
+    tools.newswitchvector(
+        world.rconn, world.redis_host, "TELESCOPE_PARK", TELESCOPE, {"PARK": "Off", "UNPARK": "On"}
+    )
+    wait_for(
+        lambda: (
+            tools.elements_dict(world.rconn, world.redis_host, "UNPARK", "TELESCOPE_PARK", TELESCOPE)["value"]
+            == "On"
+        ),
+        timeout=60,
+        what="unparked",
+    )
 
 
 LAYOUT = """
@@ -316,6 +339,12 @@ def test_the_phone_layout_fits_a_390_by_844_screen(world, browser):
         screenshot(browser, "web-ccd-phone-top")
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+STAGE = """
+var stage = document.querySelector(".stage");
+return [document.querySelector(".vimg").src, stage.clientWidth, stage.clientHeight];
+"""
 
 
 def open_graph(browser, name: str) -> None:
@@ -363,7 +392,12 @@ def test_screenshots_of_the_panel(world, browser, theme, size):
         wait_for(button.is_displayed, what="the latest image")
         button.click()
         viewer = browser.find_element(By.ID, "viewer")
-        wait_for(lambda: viewer.get_attribute("data-loaded"), timeout=30, what="the view")
+        try:
+            wait_for(lambda: viewer.get_attribute("data-loaded"), timeout=30, what="the view")
+        except TimeoutError as exc:
+            note = viewer.find_element(By.CSS_SELECTOR, ".vnote").text
+            where = browser.execute_script(STAGE)
+            raise AssertionError(f"{exc}: {note!r} {where}") from None
         wait_for(
             lambda: viewer.find_element(By.CSS_SELECTOR, ".stats").text, timeout=30, what="the statistics"
         )
