@@ -210,16 +210,25 @@
   main.addEventListener("change", edited);
 
   // -- targets: a value the user set stays in its field (the current value is shown beside it) ----
+  function targetKey(input) {  // targets are remembered by the browser, across reloads
+    var block = input.closest("[data-prop]");
+    return "indiredis-target:" + device + "|" + (block ? block.getAttribute("data-prop") : "") + "|" + input.name;
+  }
   function setTarget(input, value) {
     var edit = input.closest(".edit");
     if (value.trim() === "") {  // an emptied field follows the device again
       input.removeAttribute("data-target");
       if (edit) { edit.classList.remove("target"); }
+      try { window.localStorage.removeItem(targetKey(input)); } catch (e) { /* ignore */ }
       return;
     }
     input.setAttribute("data-target", value);
     input.value = value;
     if (edit) { edit.classList.add("target"); }
+    try { window.localStorage.setItem(targetKey(input), value); } catch (e) { /* ignore */ }
+  }
+  function storedTarget(input) {
+    try { return window.localStorage.getItem(targetKey(input)); } catch (e) { return null; }
   }
   function keepTargets(old, fresh) {  // a block swapped for a new layout keeps the user's targets
     Array.prototype.forEach.call(old.querySelectorAll("input[data-target]"), function (input) {
@@ -398,6 +407,9 @@
         }
       });
       var input = block.querySelector('input[name="' + css(element) + '"]:not([type=file])');
+      if (input && !input.hasAttribute("data-dirty") && !input.hasAttribute("data-target") && storedTarget(input)) {
+        setTarget(input, storedTarget(input));
+      }
       if (input && !input.hasAttribute("data-dirty") && !input.hasAttribute("data-target") &&
           document.activeElement !== input && input.value !== text) {
         input.value = text;

@@ -148,6 +148,12 @@ def test_a_cooling_setpoint_stays_while_the_temperature_moves(world, desktop):
     field = block(desktop, "CCD_TEMPERATURE").find_element(By.NAME, "CCD_TEMPERATURE_VALUE")
     assert field.get_attribute("value") == "-10"
     assert field.get_attribute("data-target") == "-10"
+    desktop.refresh()  # the browser remembers the target
+    field = wait_for(
+        lambda: block(desktop, "CCD_TEMPERATURE").find_element(By.NAME, "CCD_TEMPERATURE_VALUE"),
+        what="the page again",
+    )
+    wait_for(lambda: field.get_attribute("data-target") == "-10", what="the target after a reload")
     # a field never touched follows the current value
     exposure = block(desktop, "CCD_EXPOSURE").find_element(By.NAME, "CCD_EXPOSURE_VALUE")
     assert exposure.get_attribute("data-target") in (None, "2")
