@@ -60,3 +60,35 @@ def test_the_bridges_own_notes_are_told_apart():
     assert message_kind("Property DELAY deleted from device Focuser Simulator") == "bridge"
     assert message_kind("Device Focuser Simulator deleted") == "bridge"
     assert message_kind("[INFO] Exposure done, downloading image...") == "driver"
+
+
+def test_two_values_sent_in_one_burst_are_both_pushed(world):
+    """The patches are made from the published messages, not read back from the keys: a driver's two
+    values of a property in one burst both reach the pages (with the store's formatting)."""
+    import json
+
+    from tests.support.servers import wait_for
+
+    client, fake, _ = world
+    cache = client.app.cache
+    cache.start()
+    wait_for(lambda: cache._subscribed, what="the watcher subscribed")
+    start = cache.hub.seq
+    fake.send(
+        b'<setNumberVector device="Mount" name="COORD" state="Busy"><oneNumber name="RA">1.5</oneNumber>'
+        b'<oneNumber name="DEC">10</oneNumber></setNumberVector>'
+        b'<setNumberVector device="Mount" name="COORD" state="Ok"><oneNumber name="RA">2.25</oneNumber>'
+        b'<oneNumber name="DEC">11</oneNumber></setNumberVector>'
+    )
+
+    def patches() -> list[dict]:
+        found = cache.hub.after(start, "Mount", 0.1)
+        assert found is not None
+        events = [json.loads(frame.split(b"data: ", 1)[1]) for frame in found[1]]
+        return [e["props"]["COORD"] for e in events if "COORD" in e.get("props", {})]
+
+    got = wait_for(lambda: len(patches()) == 2 and patches(), what="two patches")
+    assert [(p["state"], p["elements"]) for p in got] == [
+        ("Busy", {"RA": "1:30:00", "DEC": "10.00"}),
+        ("Ok", {"RA": "2:15:00", "DEC": "11.00"}),
+    ]
