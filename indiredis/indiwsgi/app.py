@@ -506,7 +506,12 @@ class WebApp:
             raise
         left = environ.get("waitress.client_disconnected")
         gone = left if callable(left) else (lambda: False)
-        return StreamResponse(push.stream(hub, device, seq, first, whole, gone))
+        sessions, cookie = self.sessions, self._cookie(environ)
+
+        def allowed() -> bool:  # a session ended (logout elsewhere, expiry) ends the stream
+            return sessions is None or sessions.lookup(cookie) is not None
+
+        return StreamResponse(push.stream(hub, device, seq, first, whole, gone, allowed))
 
     def set_property(
         self,

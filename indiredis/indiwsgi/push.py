@@ -27,6 +27,7 @@ STREAMS_MAX = 240  # open event streams at once (each holds a waitress thread)
 RING = 4096  # changes kept for streams that are behind or reconnecting
 KEEPALIVE = 10.0  # seconds between two comments on a quiet stream
 CHECK = 1.0  # seconds between two checks that the client is still there
+SESSION_CHECK = 30.0  # seconds between two checks that the page's session is still valid
 
 
 def frame(seq: int, data: bytes) -> bytes:
@@ -90,15 +91,22 @@ def stream(
     first: bytes,
     resync: Callable[[], tuple[int, bytes]],
     gone: Callable[[], bool],
+    allowed: Callable[[], bool] = lambda: True,
 ) -> Iterator[bytes]:
     """A page's event stream: ``first`` (its whole state, read after change ``start``), then every
     change for ``device`` ('' for the device list), a comment every :data:`KEEPALIVE` s; a page that
     fell behind the ring gets its whole state again (``resync``).  Ends when ``gone()`` says the
-    client left (or when writing to it fails)."""
+    client left (or when writing to it fails), or when ``allowed()`` (asked every
+    :data:`SESSION_CHECK` s) says its session ended: the page then reconnects and is sent to log in."""
     try:
         yield b"retry: 1000\n" + frame(start, first)
         seq, quiet_since = start, time.monotonic()
+        checked = quiet_since
         while not gone():
+            if time.monotonic() - checked > SESSION_CHECK:
+                checked = time.monotonic()
+                if not allowed():
+                    return
             found = hub.after(seq, device, CHECK)
             if found is None:
                 seq, data = resync()

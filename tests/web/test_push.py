@@ -56,6 +56,21 @@ def test_streams_are_bounded_and_counted_until_they_end():
     assert hub.open()  # the ended stream was counted out
 
 
+def test_a_stream_ends_when_its_session_ends(monkeypatch):
+    from indiredis.indiwsgi import push
+
+    monkeypatch.setattr(push, "SESSION_CHECK", 0.0)
+    hub = Hub()
+    assert hub.open()
+    valid = [True]
+    chunks = stream(hub, "Mount", 0, b"{}", lambda: (0, b"{}"), lambda: False, lambda: valid[0])
+    next(chunks)
+    hub.publish("Mount", b"{}")
+    assert next(chunks) == b"id: 1\ndata: {}\n\n"
+    valid[0] = False
+    assert list(chunks) == []
+
+
 def test_the_bridges_own_notes_are_told_apart():
     assert message_kind("Property DELAY deleted from device Focuser Simulator") == "bridge"
     assert message_kind("Device Focuser Simulator deleted") == "bridge"
