@@ -721,7 +721,7 @@
     context.clearRect(0, 0, canvas.width, canvas.height);
     context.fillStyle = themeColor("--accent");
     hist.counts.forEach(function (c, i) {
-      var h = Math.log(1 + c) / peak * canvas.height;
+      var h = Math.log(1 + c) / peak * canvas.height * 0.92;  // the tallest bar below the top edge
       context.fillRect(i * canvas.width / hist.counts.length, canvas.height - h, canvas.width / hist.counts.length, h);
     });
     context.fillStyle = themeColor("--fg");
