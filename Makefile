@@ -8,7 +8,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 APT_PACKAGES = redis-server mosquitto mosquitto-clients indi-bin systemd openssl chromium chromium-driver nginx python3 python3-venv \
-               systemd-container debootstrap libsystemd-dev pkg-config gcc
+               systemd-container debootstrap libsystemd-dev pkg-config gcc libjs-dygraphs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # the tools around the build; the build dependencies themselves come from debian/control (apt-get build-dep)

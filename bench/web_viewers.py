@@ -1,20 +1,24 @@
 #!/usr/bin/env python3
 """Benchmark: many open device pages watching a tracking mount through one web process.
 
-    .venv/bin/python bench/web_viewers.py [--viewers 200] [--seconds 60] [--no-logins]
+    .venv/bin/python bench/web_viewers.py [--viewers 200] [--seconds 60] [--no-logins] [--poll]
 
 Real redis-server, indiserver with the telescope simulator (connected, unparked,
 tracking: its MOUNT_AXES change four times a second), inditoredis and the web
 client (waitress, as indiredis-web serves it, with a logged-in session) each in
 a process of their own.  Each simulated viewer does what the page script does:
-poll ``/api/device/<telescope>`` with ``If-None-Match`` on a kept-alive
-connection, 0.5 s after each answer.
+keep ``/api/stream/<telescope>`` open (server-sent events) and take each change
+from it; with ``--poll``, what the page did before and does when refused a
+stream: poll ``/api/device/<telescope>`` with ``If-None-Match`` on a kept-alive
+connection, 0.5 s after each answer (the reference).
 
 The delay of an update is the time from its publication on ``from_indi`` (the
 bridge has written the keys) until a viewer receives JSON holding it; every
-viewer's delay for every update it sees counts.  Prints the delay p50/p99, the
-share of viewers served (answered, and seeing updates), the request rate and the
-web process's CPU (1.00 = one core).
+viewer's delay for every update it sees counts.  An update is lost for a viewer
+when it was published while the viewer watched (after its first answer, until a
+second before the end) and never reached it.  Prints the delay p50/p99, the
+updates lost, the share of viewers served, the request rate and the web
+process's CPU (1.00 = one core).
 """
 
 from __future__ import annotations
@@ -102,6 +106,31 @@ class Viewer:
         self.delays: list[float] = []
         self.answers = self.errors = 0
         self.seen: set[tuple[str, ...]] = set()
+        self.since: float | None = None  # when the first answer came
+        self.received: dict[tuple[str, ...], tuple[float, bool]] = {}
+
+    def saw(self, axes: dict[str, str], received: float, timed: bool = True) -> None:
+        """Note values received (matched with their publication after the run: the thread that notes
+        publications may learn of one after a viewer has it)."""
+        if self.since is None:
+            self.since = received
+        self.received.setdefault(self.updates.key(axes), (received, timed))
+
+    def finish(self) -> None:
+        """The delay of each update seen (not the whole state a stream starts with)."""
+        for key, (received, timed) in self.received.items():
+            published = self.updates.published.get(key)
+            if published is not None:
+                self.seen.add(key)
+                if timed:
+                    self.delays.append(max(0.0, received - published))
+
+    def lost(self, until: float) -> tuple[int, int]:
+        """(updates published while this viewer watched, those it never saw)."""
+        if self.since is None:
+            return 0, 0
+        due = [k for k, t in self.updates.published.items() if self.since < t < until - 1.0]
+        return len(due), sum(1 for k in due if k not in self.seen)
 
     async def run(self, until: float) -> None:
         await asyncio.sleep(random.uniform(0, POLL_PERIOD))
@@ -131,14 +160,54 @@ class Viewer:
             raise ValueError(f"HTTP {status}")
         self.answers += 1
         if status == 200:
-            axes = json.loads(body)["properties"].get(AXES, {}).get("elements", {})
-            key = self.updates.key(axes)
-            published = self.updates.published.get(key)
-            if published is not None and key not in self.seen:
-                self.seen.add(key)
-                self.delays.append(received - published)
+            self.saw(json.loads(body)["properties"].get(AXES, {}).get("elements", {}), received)
             return headers.get("ETag", "")
         return etag
+
+
+class StreamViewer(Viewer):
+    """One open page keeping the device's event stream open, as live.js does."""
+
+    async def run(self, until: float) -> None:
+        await asyncio.sleep(random.uniform(0, POLL_PERIOD))
+        while time.monotonic() < until:
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                try:
+                    await asyncio.wait_for(self._watch(reader, writer), until - time.monotonic())
+                finally:
+                    writer.close()
+            except TimeoutError:
+                return
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                self.errors += 1
+                await asyncio.sleep(POLL_PERIOD)
+
+    async def _watch(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nCookie: {self.cookie}\r\n"
+        writer.write((request + "Accept: text/event-stream\r\n\r\n").encode())
+        head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)).decode("latin-1")
+        if int(head.split(" ", 2)[1]) != 200:
+            raise ValueError(head.split("\r\n", 1)[0])
+        self.answers += 1
+        buffer = b""
+        while True:  # chunked transfer encoding
+            size = int((await reader.readuntil(b"\r\n")).strip() or b"0", 16)
+            if size == 0:
+                return
+            buffer += (await reader.readexactly(size + 2))[:-2]
+            received = time.monotonic()
+            *frames, buffer = buffer.split(b"\n\n")
+            for frame in frames:
+                for line in frame.split(b"\n"):
+                    if line.startswith(b"data: "):
+                        self._event(json.loads(line[6:]), received)
+
+    def _event(self, change: dict, received: float) -> None:
+        if "full" in change:  # the whole state at the start: not an update's delay
+            self.saw(change["full"]["properties"].get(AXES, {}).get("elements", {}), received, False)
+        elif AXES in change.get("props", {}):
+            self.saw(change["props"][AXES].get("elements", {}), received)
 
 
 def log_in(web_port: int) -> str:
@@ -185,6 +254,9 @@ def main() -> None:
     parser.add_argument(
         "--no-logins", action="store_true", help="serve without logins (python3 -m indiredis)"
     )
+    parser.add_argument(
+        "--poll", action="store_true", help="poll the JSON (the reference) instead of event streams"
+    )
     args = parser.parse_args()
 
     with RedisProcess() as redis_proc, IndiServerProcess(["indi_simulator_telescope"]) as indiserver:
@@ -206,11 +278,13 @@ def main() -> None:
             cookie = "" if args.no_logins else log_in(web_port)
             updates = Updates(rconn, formats)
             updates.thread.start()
-            path = f"/api/device/{quote(TELESCOPE, safe='')}"
-            viewers = [Viewer(web_port, path, cookie, updates) for _ in range(args.viewers)]
+            kind, api = (Viewer, "device") if args.poll else (StreamViewer, "stream")
+            path = f"/api/{api}/{quote(TELESCOPE, safe='')}"
+            viewers = [kind(web_port, path, cookie, updates) for _ in range(args.viewers)]
             cpu_before, started = cpu_seconds(web.pid), time.monotonic()
             asyncio.run(watch(viewers, args.seconds))
-            elapsed = time.monotonic() - started
+            ended = time.monotonic()
+            elapsed = ended - started
             cpu = (cpu_seconds(web.pid) - cpu_before) / elapsed
             updates.stop.set()
             updates.thread.join(5)
@@ -221,16 +295,22 @@ def main() -> None:
             bridge.wait(10)
             rconn.close()
 
+    for viewer in viewers:
+        viewer.finish()
     delays = [delay for viewer in viewers for delay in viewer.delays]
     served = sum(1 for viewer in viewers if viewer.answers and viewer.delays)
     answers = sum(viewer.answers for viewer in viewers)
-    print(f"viewers: {args.viewers} for {elapsed:.0f} s ({'no logins' if args.no_logins else 'logged in'})")
+    mode = "polling every 0.5 s" if args.poll else "event streams"
+    login = "no logins" if args.no_logins else "logged in"
+    print(f"viewers: {args.viewers} for {elapsed:.0f} s ({login}, {mode})")
     print(f"updates published: {len(updates.published)}; seen by viewers: {len(delays)}")
     if delays:
         print(
             f"update delay: p50 {statistics.median(delays) * 1000:.0f} ms, "
             f"p99 {percentile(delays, 0.99) * 1000:.0f} ms, max {max(delays) * 1000:.0f} ms"
         )
+    due, lost = (sum(n) for n in zip(*(viewer.lost(ended) for viewer in viewers), strict=True))
+    print(f"updates lost: {lost} of {due} due to viewers ({100 * lost / max(due, 1):.1f} %)")
     print(f"viewers served: {served}/{args.viewers} ({100 * served / args.viewers:.0f} %)")
     print(f"requests answered: {answers / elapsed:.0f}/s; errors: {sum(v.errors for v in viewers)}")
     print(f"web process CPU: {cpu:.2f} core")

@@ -4,7 +4,10 @@
 an event loop (the daemons use these); the plain functions are the classic
 blocking API and run until interrupted.  ``buffer_size`` is how many messages
 each direction holds while its far side is down (beyond it the oldest are
-dropped, and counted in the log).  ``mqtt_batching`` (the MQTT bridges): pack
+dropped, and counted in the log).  ``memory_budget`` bounds in bytes what the bridge's queues hold
+together, BLOB data included (``docs/datapath.md``: beyond their shares BLOBs are dropped first, oldest
+first, while the far side is down, and a port client that falls further behind is disconnected).
+``mqtt_batching`` (the MQTT bridges): pack
 messages that wait into one MQTT payload, numbered so that receivers detect
 gaps (the default); ``False`` sends one INDI message per payload, the original
 0.1.4 framing, for original bridges receiving on the same broker (see
@@ -15,12 +18,13 @@ files kept per BLOB element in the blob folder.
 from __future__ import annotations
 
 import socket
+from typing import TypeVar
 
-from .core.bridge import Bridge, run_blocking
+from .core.bridge import DEFAULT_MEMORY_BUDGET, Bridge, MemoryShares, run_blocking
 from .core.channel import DEFAULT_BUFFER_SIZE
 from .core.sides import Side
 from .hosts import IndiServer, MQTTServer, RedisServer
-from .links.client.port import PortLink
+from .links.client.port import DEFAULT_MAX_CLIENTS, PortLink
 from .links.client.redisside import RedisLink
 from .links.instrument.drivers import DriverPool
 from .links.instrument.indiserver import IndiServerLink
@@ -30,11 +34,21 @@ from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 from .store.blobs import DEFAULT_MAX_BLOB_SIZE
 from .store.retention import Retention
 
+MqttLinkT = TypeVar("MqttLinkT", MqttClientLink, MqttInstrumentLink)
 
-def to_redis(name: str, indi_side: Side, redis_link: RedisLink, buffer_size: int) -> Bridge:
+
+def to_redis(
+    name: str, indi_side: Side, redis_link: RedisLink, buffer_size: int, memory_budget: int
+) -> Bridge:
     """A bridge into Redis; its Redis side keeps the bridge's heartbeat (with both sides' states)."""
     redis_link.keep_heartbeat(name, indi_side)
-    return Bridge(name, indi_side, redis_link, buffer_size)
+    return Bridge(name, indi_side, redis_link, buffer_size, MemoryShares.split(memory_budget))
+
+
+def with_send_budget(link: MqttLinkT, budget: int) -> MqttLinkT:
+    """``link`` with its share of the bridge's memory budget for payloads it has packed."""
+    link.send_budget = budget
+    return link
 
 
 def make_inditoredis(
@@ -44,6 +58,7 @@ def make_inditoredis(
     blob_folder: str | None = None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
     max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
     blob_retention: Retention | None = None,
 ) -> Bridge:
@@ -57,6 +72,7 @@ def make_inditoredis(
         IndiServerLink(indi_host, max_message_size, redis_link.store.blob_streams),
         redis_link,
         buffer_size,
+        memory_budget,
     )
 
 
@@ -82,6 +98,7 @@ def make_driverstoredis(
     blob_folder: str | None = None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
     manager_device: str | None = None,
     give_up: GiveUp | None = None,
     max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
@@ -98,7 +115,7 @@ def make_driverstoredis(
     )
     manager = manager_device or DEFAULT_MANAGER_DEVICE
     pool = DriverPool(list(drivers), max_message_size, False, manager, give_up, redis_link.store.blob_streams)
-    return to_redis("driverstoredis", pool, redis_link, buffer_size)
+    return to_redis("driverstoredis", pool, redis_link, buffer_size, memory_budget)
 
 
 def driverstoredis(
@@ -122,14 +139,20 @@ def make_inditomqtt(
     subscribe_list: list[str] | None = None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
     mqtt_batching: bool = True,
 ) -> Bridge:
     """indiserver ⇄ MQTT broker (the instrument side), as a :class:`Bridge`."""
+    shares = MemoryShares.split(memory_budget)
     return Bridge(
         "inditomqtt",
         IndiServerLink(indi_host, max_message_size),
-        MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
+        with_send_budget(
+            MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
+            shares.link,
+        ),
         buffer_size,
+        shares,
     )
 
 
@@ -150,6 +173,7 @@ def make_driverstomqtt(
     subscribe_list: list[str] | None = None,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
     manager_device: str | None = None,
     give_up: GiveUp | None = None,
     mqtt_batching: bool = True,
@@ -160,6 +184,7 @@ def make_driverstomqtt(
     name without dots, which INDI's command-line tools read as separators, so that several observatories
     stay apart); ``give_up`` as for :func:`make_driverstoredis`.
     """
+    shares = MemoryShares.split(memory_budget)
     return Bridge(
         "driverstomqtt",
         DriverPool(
@@ -169,8 +194,12 @@ def make_driverstomqtt(
             manager_device=manager_device or f"{DEFAULT_MANAGER_DEVICE} {socket.gethostname().split('.')[0]}",
             give_up=give_up,
         ),
-        MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
+        with_send_budget(
+            MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
+            shares.link,
+        ),
         buffer_size,
+        shares,
     )
 
 
@@ -190,6 +219,7 @@ def make_mqtttoredis(
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     subscribe_list: list[str] | None = None,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
     mqtt_batching: bool = True,
     max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
     blob_retention: Retention | None = None,
@@ -199,19 +229,16 @@ def make_mqtttoredis(
     redis_link = RedisLink(
         redis_host, log_lengths, blob_folder, max_message_size, max_blob_size, blob_retention
     )
-    return to_redis(
-        "mqtttoredis",
-        MqttClientLink(
-            mqtt_id,
-            mqtt_host,
-            subscribe_list,
-            max_message_size,
-            mqtt_batching,
-            blobs=redis_link.store.blob_streams,
-        ),
-        redis_link,
-        buffer_size,
+    client_link = MqttClientLink(
+        mqtt_id,
+        mqtt_host,
+        subscribe_list,
+        max_message_size,
+        mqtt_batching,
+        blobs=redis_link.store.blob_streams,
     )
+    link = with_send_budget(client_link, MemoryShares.split(memory_budget).link)
+    return to_redis("mqtttoredis", link, redis_link, buffer_size, memory_budget)
 
 
 def mqtttoredis(
@@ -241,16 +268,27 @@ def make_mqtttoport(
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     subscribe_list: list[str] | None = None,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
     mqtt_batching: bool = True,
+    max_clients: int = DEFAULT_MAX_CLIENTS,
 ) -> Bridge:
-    """MQTT broker ⇄ a listening port for classic INDI clients, as a :class:`Bridge`."""
+    """MQTT broker ⇄ a listening port for classic INDI clients, as a :class:`Bridge`.
+
+    ``max_clients``: connections beyond it are refused (and logged); each client may fall behind by
+    its share of ``memory_budget`` (half of it) before it is disconnected, as indiserver's ``maxqsiz``.
+    """
+    shares = MemoryShares.split(memory_budget, link_queues=True)
     return Bridge(
         "mqtttoport",
-        MqttClientLink(
-            mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching, reset_on_restart=True
+        with_send_budget(
+            MqttClientLink(
+                mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching, reset_on_restart=True
+            ),
+            shares.to_indi,
         ),
-        PortLink(port, host, max_message_size),
+        PortLink(port, host, max_message_size, max_clients=max_clients, client_budget=shares.link),
         buffer_size,
+        shares,
     )
 
 

@@ -7,8 +7,9 @@
   format asks (sexagesimal included), the last message, and a form for each
   property the perm rules let a client set (text, numbers in decimal or
   sexagesimal, switches by their rule, BLOB upload with optional gzip);
-- live values: the page polls ``/api/device/<name>`` (JSON, ETag) every 0.3 s
-  and updates values, lights, BLOB links and the message in place; forms are
+- live values: the page keeps ``/api/stream/<name>`` open (server-sent events: its
+  whole state, then every change as it happens) and updates values, lights, BLOB
+  links and messages in place (it polls ``/api/device/<name>`` when refused a stream); forms are
   sent in the background; a device is read in three pipelined Redis round trips;
 - ``/blobs/<file>``: received BLOBs, from the blob folder only;
 - ``/login``, ``/logout`` when users are configured (the ``indiredis-web`` service requires them).
@@ -32,6 +33,8 @@ from ..hosts import RedisServer
 from .app import WebApp
 from .auth import SESSION_SECONDS, User
 from .forms import MAX_BODY
+from .history import INTERVAL
+from .push import STREAMS_MAX
 
 if TYPE_CHECKING:
     from waitress.server import BaseWSGIServer, MultiSocketServer
@@ -66,8 +69,9 @@ def make_server(
 ) -> MultiSocketServer | BaseWSGIServer:
     """A waitress server for the web client, on ``host:port`` or on ``sockets`` (systemd's).
 
-    Settings for many open pages: each poll is answered from the shared snapshot in well under a
-    millisecond, so a few threads serve hundreds of pages; the connection limit (waitress's default
+    Settings for many open pages: each open page holds one thread for its event stream (at most
+    :data:`~.push.STREAMS_MAX`, sleeping until a change), eight more answer the other requests
+    from the shared snapshot in well under a millisecond; the connection limit (waitress's default
     is 100, which left pages unanswered) is raised, with poll() instead of select() beyond 1024
     descriptors.  A body longer than the largest upload is refused before it is buffered.
 
@@ -81,7 +85,8 @@ def make_server(
     if not any(isinstance(f, OncePerMinute) for f in queue_log.filters):
         queue_log.addFilter(OncePerMinute())
     options: dict[str, Any] = {
-        "threads": 8,
+        "threads": 8 + STREAMS_MAX,  # an open page's event stream holds a thread (see .push)
+        "channel_request_lookahead": 1,  # tells a stream that its page has gone
         "connection_limit": 1000,
         "asyncore_use_poll": True,
         "channel_timeout": 120,
@@ -126,6 +131,7 @@ def make_wsgi_app(
     url: str = "/",
     users: dict[str, User] | None = None,
     session_seconds: int = SESSION_SECONDS,
+    history_interval: float = INTERVAL,
 ) -> WebApp:
     """The web client's WSGI application for the Redis store of ``redis_host``.
 
@@ -140,5 +146,10 @@ def make_wsgi_app(
     needs a login, requests that set values need the operator role and the
     session's CSRF token (see :mod:`indiredis.indiwsgi.auth`); without, it is
     open, as the original package's client was (for a single trusted machine).
+
+    ``history_interval``: at most one value per that many seconds is kept in an element's history
+    (see :mod:`indiredis.indiwsgi.history`).
     """
-    return WebApp(redis_host, str(blob_folder) if blob_folder else None, users, url, session_seconds)
+    return WebApp(
+        redis_host, str(blob_folder) if blob_folder else None, users, url, session_seconds, history_interval
+    )

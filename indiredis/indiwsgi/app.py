@@ -25,7 +25,7 @@ from http.cookies import CookieError, SimpleCookie
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import redis
 
@@ -35,13 +35,15 @@ from ..events import journal_fields
 from ..hosts import RedisServer, redis_connection_options
 from ..store.keys import KeySpace
 from ..store.retention import FolderListing
-from . import pages
+from . import pages, push
 from .auth import SESSION_SECONDS, LoginLimiter, Sessions, User, check_login, same_token
 from .forms import read_form
+from .history import HOURS, INTERVAL, history_key, read_history
 from .live import LiveCache, with_status
 from .previews import PreviewCache, PreviewError, previewable
 from .setting import submit
 from .snapshot import read_device, read_devices
+from .viewer import InfoCache, parse_view, render_view
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,11 @@ SECURITY_HEADERS = [
 SESSION_COOKIE = "indiredis_session"
 CSRF_COOKIE = "indiredis_csrf"
 STATIC = {"live.js": "text/javascript", "theme.js": "text/javascript"}
+#: Debian's libjs-dygraphs, served for the history graphs: /static/<name> -> (file, type)
+SYSTEM_STATIC = {
+    "dygraph.js": ("/usr/share/javascript/dygraphs/dygraph.min.js", "text/javascript"),
+    "dygraph.css": ("/usr/share/javascript/dygraphs/dygraph.min.css", "text/css"),
+}
 FILES_LISTED = 50  # files of a BLOB element listed on the page
 LOGIN_BODY = 4096  # bytes: a login form is small; a longer body is refused unread
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -102,6 +109,24 @@ class FileResponse(Response):
                 yield from iter(lambda: handle.read(self.CHUNK), b"")
 
         return chunks()
+
+
+class StreamResponse(Response):
+    """Server-sent events (see :mod:`.push`): no length, never cached or buffered by a proxy."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        super().__init__(
+            "200 OK",
+            b"",
+            "text/event-stream",
+            [("Cache-Control", "no-store"), ("X-Accel-Buffering", "no")],
+        )
+        self.headers = [(k, v) for k, v in self.headers if k != "Content-Length"]
+        self.chunks = chunks
+
+    def __call__(self, start_response: StartResponse) -> Iterable[bytes]:  # type: ignore[override]
+        start_response(self.status, self.headers)
+        return self.chunks
 
 
 def text_response(status: str, text: str) -> Response:
@@ -174,6 +199,7 @@ class WebApp:
         users: dict[str, User] | None = None,
         url: str = "/",
         session_seconds: int = SESSION_SECONDS,
+        history_interval: float = INTERVAL,
     ) -> None:
         self.redis_host = redis_host
         self.keys = KeySpace(redis_host.keyprefix)
@@ -183,8 +209,11 @@ class WebApp:
         self.limiter = LoginLimiter()
         self.blob_folder = Path(blob_folder).resolve() if blob_folder else None
         self.listing = FolderListing(self.blob_folder) if self.blob_folder else None
-        self.cache = LiveCache(self.rconn, redis_host, self.files_of if self.blob_folder else None)
+        self.cache = LiveCache(
+            self.rconn, redis_host, self.files_of if self.blob_folder else None, history_interval
+        )
         self.previews = PreviewCache()
+        self.infos = InfoCache()
         folder = resources.files(__package__)
         self.static = {name: folder.joinpath(name).read_bytes() for name in STATIC}
 
@@ -347,6 +376,8 @@ class WebApp:
             )
         if isinstance(response, FileResponse):
             return response.stream(environ, start_response)
+        if isinstance(response, StreamResponse):
+            return response(start_response)
         return response(start_response)
 
     def route(self, environ: dict[str, Any]) -> Response:
@@ -374,6 +405,8 @@ class WebApp:
                 STATIC[parts[1]] + "; charset=utf-8",
                 [("Cache-Control", "max-age=300")],
             )
+        if len(parts) == 2 and parts[0] == "static" and parts[1] in SYSTEM_STATIC:
+            return self.system_static(parts[1])
         if parts == ["login"] and self.sessions is not None:
             return self.login(environ)
         if parts == ["logout"] and self.sessions is not None:
@@ -396,6 +429,12 @@ class WebApp:
             view = read_device(self.rconn, self.redis_host, parts[1])
             devices = read_devices(self.rconn, self.redis_host)
             return Response("200 OK", pages.page(parts[1], pages.device_page(view, viewer), viewer, devices))
+        if parts == ["api", "stream"]:
+            return self.event_stream(environ, "")
+        if len(parts) == 3 and parts[:2] == ["api", "stream"] and self._known(parts[2]):
+            return self.event_stream(environ, parts[2])
+        if len(parts) == 5 and parts[:2] == ["api", "history"] and self._known(parts[2]):
+            return self.history(environ, *parts[2:])
         if parts == ["api", "devices"]:
             return self.live(environ, self.cache.devices())
         if len(parts) == 3 and parts[:2] == ["api", "device"] and self._known(parts[2]):
@@ -410,6 +449,10 @@ class WebApp:
             return self.blob(environ, parts[1])
         if len(parts) == 2 and parts[0] == "preview":
             return self.preview(environ, parts[1])
+        if len(parts) == 3 and parts[:2] == ["api", "image"]:
+            return self.image_info(environ, parts[2])
+        if len(parts) == 2 and parts[0] == "view":
+            return self.image_view(environ, parts[1])
         return self.not_found(environ)
 
     def post(self, environ: dict[str, Any], parts: list[str]) -> Response:
@@ -443,6 +486,64 @@ class WebApp:
         if environ.get("HTTP_IF_NONE_MATCH") == answer.etag:
             return Response("304 Not Modified", b"", "application/json", headers)
         return Response("200 OK", answer.body, "application/json", headers)
+
+    def system_static(self, name: str) -> Response:
+        """A file of a Debian JavaScript package (read once); 404 when the package is missing."""
+        path, kind = SYSTEM_STATIC[name]
+        if name not in self.static:
+            try:
+                self.static[name] = Path(path).read_bytes()
+            except OSError:
+                log.warning("web client: %s is missing (install libjs-dygraphs for the graphs)", path)
+                return text_response("404 Not Found", f"{path} is missing: install libjs-dygraphs")
+        headers = [("Cache-Control", "max-age=3600")]
+        return Response("200 OK", self.static[name], kind + "; charset=utf-8", headers)
+
+    def history(self, environ: dict[str, Any], device: str, name: str, element: str) -> Response:
+        """An element's history (see :mod:`.history`), downsampled: ``?hours=`` (default 12)."""
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        try:
+            hours = min(max(float((query.get("hours") or ["12"])[0]), 0.01), HOURS)
+        except ValueError:
+            return text_response("400 Bad Request", "hours: a number")
+        found = read_history(self.rconn, history_key(self.keys, device, name, element), hours)
+        found.update({"device": device, "property": name, "element": element, "hours": hours})
+        return Response(
+            "200 OK", json.dumps(found).encode(), "application/json", [("Cache-Control", "no-store")]
+        )
+
+    def event_stream(self, environ: dict[str, Any], device: str) -> Response:
+        """The page's server-sent events (see :mod:`.push`): its whole state, then each change."""
+        hub = self.cache.hub
+        self.cache.start()
+        if not hub.open():
+            return Response(
+                "503 Service Unavailable", b"too many open pages", "text/plain", [("Retry-After", "5")]
+            )
+
+        def whole() -> tuple[int, bytes]:
+            seq = hub.seq  # taken first: a change after it is sent again, never missed
+            parts = [b'{"device":%s' % json.dumps(device).encode()]
+            if device:
+                parts.append(b',"full":' + self.cache.device(device).body)
+                parts.append(b',"log":' + json.dumps(self.cache.changes.log_of(device)).encode())
+            parts.append(b',"list":' + self.cache.devices().body)
+            parts.append(b',"status":' + json.dumps(self.cache.status()).encode() + b"}")
+            return seq, b"".join(parts)
+
+        try:
+            seq, first = whole()
+        except BaseException:
+            hub.closed()
+            raise
+        left = environ.get("waitress.client_disconnected")
+        gone = left if callable(left) else (lambda: False)
+        sessions, cookie = self.sessions, self._cookie(environ)
+
+        def allowed() -> bool:  # a session ended (logout elsewhere, expiry) ends the stream
+            return sessions is None or sessions.lookup(cookie) is not None
+
+        return StreamResponse(push.stream(hub, device, seq, first, whole, gone, allowed))
 
     def set_property(
         self,
@@ -496,6 +597,39 @@ class WebApp:
             log.warning("no preview of %s: %s", name, exc)
             return text_response("415 Unsupported Media Type", f"no preview: {exc}")
         return Response("200 OK", data, "image/jpeg", [("Cache-Control", "private, max-age=86400")])
+
+    def image_info(self, environ: dict[str, Any], name: str) -> Response:
+        """The viewer's statistics, histogram, levels and FITS header of a received image."""
+        path = self.blob_path(name)
+        if path is None or not previewable(name):
+            return self.not_found(environ)
+        try:
+            info = self.infos.get(path)
+        except (PreviewError, OSError) as exc:
+            log.warning("no viewer for %s: %s", name, exc)
+            return text_response("415 Unsupported Media Type", f"cannot show it: {exc}")
+        return Response(
+            "200 OK",
+            json.dumps(info).encode(),
+            "application/json",
+            [("Cache-Control", "private, max-age=60")],
+        )
+
+    def image_view(self, environ: dict[str, Any], name: str) -> Response:
+        """A stretched PNG of a region of a received image (the viewer's zoom, pan and stretch)."""
+        path = self.blob_path(name)
+        if path is None or not previewable(name):
+            return self.not_found(environ)
+        try:
+            view = parse_view(parse_qs(environ.get("QUERY_STRING", "")))
+        except ValueError as exc:
+            return text_response("400 Bad Request", str(exc))
+        try:
+            data = render_view(path, view, self.infos.get(path)["levels"])
+        except (PreviewError, OSError) as exc:
+            log.warning("no view of %s: %s", name, exc)
+            return text_response("415 Unsupported Media Type", f"cannot show it: {exc}")
+        return Response("200 OK", data, "image/png", [("Cache-Control", "private, max-age=600")])
 
     def delete_blob(self, environ: dict[str, Any], name: str) -> Response:
         path = self.blob_path(name)

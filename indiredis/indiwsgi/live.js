@@ -113,7 +113,38 @@
     }
     if (!main) { noteStatus(state.status); }
   }
-  if (nav || list) { poller(root + "/api/devices", main ? 2000 : 700, applyDevices); }
+  // -- every change as it happens: the page's event stream (polling when refused one) ------------
+  var lastStatus = null;
+  var deviceChange = null;  // set below on a device page
+  window.indiredisEvents = 0;  // events received, for whoever wants to know (tests do)
+  function fallback() {
+    if (nav || list) { poller(root + "/api/devices", main ? 2000 : 700, applyDevices); }
+    if (main) { poller(main.getAttribute("data-api"), 500, apply); }
+  }
+  function live() {
+    if (!window.EventSource) { fallback(); return; }
+    var url = root + "/api/stream" + (main ? "/" + encodeURIComponent(main.getAttribute("data-device")) : "");
+    var source = new EventSource(url, {withCredentials: true});
+    source.onopen = function () { failingSince = null; showBanner(); };
+    source.onmessage = function (event) {
+      failingSince = null;
+      window.indiredisEvents += 1;
+      var change = JSON.parse(event.data);
+      if (change.list) { change.devices = change.list.devices; change.message = change.list.message; }
+      if (change.status) { lastStatus = change.status; noteStatus(lastStatus); }
+      if (change.devices) { applyDevices({devices: change.devices, message: change.message, status: lastStatus}); }
+      if (deviceChange) { deviceChange(change); }
+    };
+    // a page left (or kept in the back-forward cache) frees its connection: browsers allow only six
+    window.addEventListener("pagehide", function () { source.close(); });
+    window.addEventListener("pageshow", function (event) { if (event.persisted) { window.location.reload(); } });
+    source.onerror = function () {
+      if (source.readyState === EventSource.CLOSED) { fallback(); return; }  // refused: poll instead
+      if (failingSince === null) { failingSince = Date.now(); }
+      showBanner();
+    };
+  }
+  live();
 
   if (!main) { return; }
 
@@ -178,10 +209,56 @@
   main.addEventListener("input", edited);
   main.addEventListener("change", edited);
 
+  // -- targets: a value the user set stays in its field (the current value is shown beside it) ----
+  function targetKey(input) {  // targets are remembered by the browser, across reloads
+    var block = input.closest("[data-prop]");
+    return "indiredis-target:" + device + "|" + (block ? block.getAttribute("data-prop") : "") + "|" + input.name;
+  }
+  function setTarget(input, value) {
+    var edit = input.closest(".edit");
+    if (value.trim() === "") {  // an emptied field follows the device again
+      input.removeAttribute("data-target");
+      if (edit) { edit.classList.remove("target"); }
+      try { window.localStorage.removeItem(targetKey(input)); } catch (e) { /* ignore */ }
+      return;
+    }
+    input.setAttribute("data-target", value);
+    input.value = value;
+    if (edit) { edit.classList.add("target"); }
+    try { window.localStorage.setItem(targetKey(input), value); } catch (e) { /* ignore */ }
+  }
+  function storedTarget(input) {
+    try { return window.localStorage.getItem(targetKey(input)); } catch (e) { return null; }
+  }
+  function keepTargets(old, fresh) {  // a block swapped for a new layout keeps the user's targets
+    Array.prototype.forEach.call(old.querySelectorAll("input[data-target]"), function (input) {
+      var twin = fresh.querySelector('input[name="' + css(input.name) + '"]');
+      if (twin) { setTarget(twin, input.getAttribute("data-target")); }
+    });
+  }
+
+  // -- action buttons that press another property's switch (Abort beside Expose) ----------------
+  main.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-post]");
+    if (!button) { return; }
+    var data = new FormData();
+    data.set("csrf", csrf);
+    data.set("press", button.getAttribute("data-press"));
+    var note = button.closest("form") && button.closest("form").querySelector(".note");
+    fetch(button.getAttribute("data-post"), {method: "POST", body: data, credentials: "same-origin",
+                                             headers: {"X-Requested-With": "fetch", "X-CSRF-Token": csrf}})
+      .then(function (r) { return r.text().then(function (text) {
+        if (note) { note.className = r.ok ? "note" : "note error"; note.textContent = r.ok ? "abort sent" : text; }
+      }); })
+      .catch(function () { if (note) { note.className = "note error"; note.textContent = "not sent"; } });
+  });
+
   // -- sending: complete vectors are made by the server from what was typed ----------------------
   main.addEventListener("submit", function (event) {
     var form = event.target;
     event.preventDefault();
+    var asking = event.submitter && event.submitter.getAttribute("data-confirm");
+    if (asking && !window.confirm(asking)) { return; }
     var note = form.querySelector(".note");
     var problems = [];
     Array.prototype.forEach.call(form.querySelectorAll("input[data-kind=number][data-dirty]"), function (input) {
@@ -191,7 +268,9 @@
     if (problems.length) { form.reportValidity(); note.textContent = problems.join("; "); note.className = "note error"; return; }
     var data = new FormData(form);
     Array.prototype.forEach.call(form.querySelectorAll("input[name]:not([type=file]):not([type=checkbox]):not([type=hidden])"),
-      function (input) { if (!input.hasAttribute("data-dirty")) { data.delete(input.name); } });
+      function (input) {  // typed now, or the target kept from the last set (a repeat sends it again)
+        if (!input.hasAttribute("data-dirty") && !input.hasAttribute("data-target")) { data.delete(input.name); }
+      });
     var pressed = event.submitter;
     if (pressed && pressed.name === "press") { data.set("press", pressed.value); }
     note.className = "note";
@@ -206,6 +285,7 @@
           note.textContent = "sent, waiting for the device…";
           Array.prototype.forEach.call(form.querySelectorAll("input[data-dirty]"), function (input) {
             input.removeAttribute("data-dirty");
+            if (input.type !== "file" && input.type !== "checkbox") { setTarget(input, input.value); }
           });
         });
       })
@@ -217,6 +297,8 @@
   function blobUrl(kind, file) { return root + "/" + kind + "/" + encodeURIComponent(file); }
   function showPreview(figure, file, label) {
     if (!figure || !file || !previewable.test(file)) { return false; }
+    var open = figure.querySelector(".open-viewer");
+    if (open) { open.setAttribute("data-file", file); }
     var img = figure.querySelector("img");
     var src = blobUrl("preview", file);
     if (img.getAttribute("src") !== src) { img.setAttribute("src", src); }
@@ -265,6 +347,24 @@
   }
   function shortTime(stamp) { return stamp ? stamp.replace(/^.*T/, "").replace(/\.\d+$/, "") + " " : ""; }
 
+  function showProgress(progress, block, prop) {  // an exposure's share done, from its countdown
+    var input = block.querySelector("input[data-kind=number]");
+    var left = parseNumber(prop.elements[input ? input.name : ""] || "");
+    var total = input ? parseNumber(input.getAttribute("data-target") || "") : NaN;
+    if (prop.state === "Busy" && (isNaN(total) || total < left)) {
+      total = Number(progress.getAttribute("data-total")) || left;
+    }
+    if (prop.state === "Busy" && total > 0 && !isNaN(left)) {
+      progress.setAttribute("data-total", String(total));
+      progress.value = Math.max(0, Math.min(1, 1 - left / total));
+      progress.hidden = false;
+    } else {
+      progress.removeAttribute("data-total");
+      progress.value = prop.state === "Ok" ? 1 : 0;
+      progress.hidden = prop.state !== "Ok";
+    }
+  }
+
   function applyValues(block, prop, latest) {
     var name = prop.name;
     if (block.getAttribute("data-state") !== prop.state) {
@@ -290,6 +390,8 @@
       }
     }
     block.setAttribute("data-seen", seen);
+    var progress = block.querySelector("progress.progress");
+    if (progress) { showProgress(progress, block, prop); }
     Object.keys(prop.elements).forEach(function (element) {
       var text = prop.elements[element];
       Array.prototype.forEach.call(block.querySelectorAll('[data-element="' + css(element) + '"]'), function (node) {
@@ -305,7 +407,11 @@
         }
       });
       var input = block.querySelector('input[name="' + css(element) + '"]:not([type=file])');
-      if (input && !input.hasAttribute("data-dirty") && document.activeElement !== input && input.value !== text) {
+      if (input && !input.hasAttribute("data-dirty") && !input.hasAttribute("data-target") && storedTarget(input)) {
+        setTarget(input, storedTarget(input));
+      }
+      if (input && !input.hasAttribute("data-dirty") && !input.hasAttribute("data-target") &&
+          document.activeElement !== input && input.value !== text) {
         input.value = text;
       }
       if (prop.files && prop.files[element]) {
@@ -365,9 +471,11 @@
   }
 
   var blocksWanted = false;
+  var shown = null;  // the state shown last (streamed or polled)
   function placeBlock(state, index, fresh) {
     var prop = state.properties[index];
     var old = byData(main, "data-prop", prop.name);
+    if (old) { keepTargets(old, fresh); }
     if (old && old.parentNode.getAttribute("data-group") === prop.group) { old.replaceWith(fresh); return; }
     if (old) { old.remove(); }
     var target = section(prop.group);
@@ -403,6 +511,7 @@
     ol.textContent = "";
     messages.forEach(function (entry) {
       var li = document.createElement("li");
+      li.className = entry[2] === "bridge" ? "bridge" : "driver";
       var time = document.createElement("time");
       time.textContent = entry[0];
       li.appendChild(time);
@@ -414,7 +523,7 @@
   function apply(answer) {
     var state = {status: answer.status, messages: answer.messages,
                  properties: answer.order.map(function (name) { return answer.properties[name]; })};
-    noteStatus(state.status);
+    if (state.status !== undefined) { noteStatus(state.status); }
     var names = {};
     var wanted = [];
     var latest = {file: null, timestamp: ""};
@@ -432,9 +541,358 @@
     if (wanted.length && !blocksWanted) { fetchBlocks(state, wanted, answer); }
     else { orderGroups(state); }
     applyMessages(state.messages);
+    shown = answer;
+    quickGraphs();
+    quickActions();
     var aside = main.querySelector(".latest");
     if (latest.file) { aside.hidden = !showPreview(aside.querySelector(".preview"), latest.file, latest.file); }
   }
 
-  poller(main.getAttribute("data-api"), 500, apply);
+  // -- the message log: the bridge's own notes can be hidden (remembered per browser) ------------
+  var hideBridge = document.getElementById("hidebridge");
+  var logSection = main.querySelector(".log");
+  function bridgeNotes() { logSection.classList.toggle("hidebridge", hideBridge.checked); }
+  try { hideBridge.checked = window.localStorage.getItem("indiredis-hidebridge") === "1"; } catch (e) { /* ignore */ }
+  bridgeNotes();
+  hideBridge.addEventListener("change", function () {
+    bridgeNotes();
+    try { window.localStorage.setItem("indiredis-hidebridge", hideBridge.checked ? "1" : "0"); } catch (e) { /* ignore */ }
+  });
+
+  // -- history graphs (Debian's libjs-dygraphs, loaded on first use) ------------------------------
+  var DEFAULT_GRAPHS = [["CCD_TEMPERATURE", "CCD temperature"], ["ABS_FOCUS_POSITION", "Focuser position"],
+                        ["EQUATORIAL_EOD_COORD", "Mount RA/DEC"]];
+  var graphs = main.querySelector("#graphs");
+  var historyBox = graphs.querySelector(".history");
+  var shownGraph = null;
+  var graphTimer = null;
+  window.indiredisGraphs = [];  // the Dygraph objects shown (tests look at them)
+  var dygraphLoading = null;
+  function loadDygraph() {
+    if (window.Dygraph) { return Promise.resolve(); }
+    if (!dygraphLoading) {
+      dygraphLoading = new Promise(function (resolve, reject) {
+        var link = document.createElement("link");
+        link.rel = "stylesheet";
+        link.href = root + "/static/dygraph.css";
+        document.head.appendChild(link);
+        var script = document.createElement("script");
+        script.src = root + "/static/dygraph.js";
+        script.onload = resolve;
+        script.onerror = function () { dygraphLoading = null; reject(new Error("no dygraph")); };
+        document.head.appendChild(script);
+      });
+    }
+    return dygraphLoading;
+  }
+  function themeColor(name) { return getComputedStyle(document.documentElement).getPropertyValue(name).trim(); }
+  function quickGraphs() {
+    var quick = graphs.querySelector(".quick");
+    DEFAULT_GRAPHS.forEach(function (entry) {
+      var present = shown && shown.properties[entry[0]];
+      var button = byData(quick, "data-graph", entry[0]);
+      if (present && !button) {
+        button = document.createElement("button");
+        button.type = "button";
+        button.className = "graph";
+        button.setAttribute("data-graph", entry[0]);
+        button.textContent = entry[1];
+        quick.appendChild(button);
+      } else if (!present && button) { button.remove(); }
+    });
+  }
+  function drawGraph() {
+    var name = shownGraph;
+    var block = byData(main, "data-prop", name);
+    var outputs = block ? block.querySelectorAll("output[data-element]") : [];
+    var hours = historyBox.querySelector(".hours").value;
+    var note = historyBox.querySelector(".graphnote");
+    var plots = historyBox.querySelector(".plots");
+    var elements = Array.prototype.map.call(outputs, function (o) {
+      return [o.getAttribute("data-element"), o.closest(".el").querySelector(".name").textContent];
+    });
+    loadDygraph().then(function () {
+      return Promise.all(elements.map(function (element) {
+        var url = root + "/api/history/" + encodeURIComponent(device) + "/" + encodeURIComponent(name) + "/" +
+          encodeURIComponent(element[0]) + "?hours=" + hours;
+        return fetch(url, {credentials: "same-origin", cache: "no-store"}).then(function (r) { return r.json(); });
+      }));
+    }).then(function (answers) {
+      if (shownGraph !== name) { return; }
+      if (plots.getAttribute("data-for") !== name + "|" + hours + "|" + themeColor("--fg")) {
+        plots.textContent = "";
+        window.indiredisGraphs = [];
+        plots.setAttribute("data-for", name + "|" + hours + "|" + themeColor("--fg"));
+      }
+      var count = 0;
+      answers.forEach(function (answer, index) {
+        count += answer.count;
+        var rows = answer.points.map(function (p) { return [new Date(p[0]), [p[1], p[2], p[3]]]; });
+        var graph = window.indiredisGraphs[index];
+        if (!rows.length) { return; }
+        if (graph) { graph.updateOptions({file: rows}); return; }
+        var div = document.createElement("div");
+        div.className = "plot";
+        plots.appendChild(div);
+        window.indiredisGraphs[index] = new window.Dygraph(div, rows, {
+          customBars: true, labels: ["time", elements[index][1]], title: elements[index][1],
+          colors: [themeColor("--accent")], axisLineColor: themeColor("--muted"), gridLineColor: themeColor("--line"),
+          height: 170, legend: "follow", labelsUTC: false, strokeWidth: 1.5, drawPoints: rows.length < 80,
+          axisLabelFontSize: 12, axes: {x: {axisLabelWidth: 64, pixelsPerLabel: 80}, y: {axisLabelWidth: 56}}
+        });
+      });
+      note.className = "note graphnote";
+      note.textContent = count ? count + " values kept over the last " + hours + " h (min, mean and max shown)" :
+        "No history yet: values are kept from now on.";
+    }).catch(function (error) {
+      note.className = "note graphnote error";
+      note.textContent = error && error.message === "no dygraph" ?
+        "The charting library is missing: install libjs-dygraphs." : "The history cannot be read.";
+    });
+  }
+  function openGraph(name) {
+    shownGraph = name;
+    var prop = current && current.properties[name];
+    var block = byData(main, "data-prop", name);
+    var label = block ? block.querySelector(".head strong").textContent : name;
+    historyBox.querySelector(".what").textContent = label || (prop && prop.name) || name;
+    historyBox.hidden = false;
+    historyBox.querySelector(".plots").removeAttribute("data-for");
+    drawGraph();
+    window.clearInterval(graphTimer);
+    graphTimer = window.setInterval(drawGraph, 5000);
+    graphs.scrollIntoView({block: "nearest"});
+  }
+  main.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-graph]");
+    if (button) { openGraph(button.getAttribute("data-graph")); }
+  });
+  historyBox.querySelector(".close").addEventListener("click", function () {
+    shownGraph = null;
+    historyBox.hidden = true;
+    window.clearInterval(graphTimer);
+  });
+  historyBox.querySelector(".hours").addEventListener("change", drawGraph);
+  document.getElementById("theme").addEventListener("click", function () { if (shownGraph) { drawGraph(); } });
+
+  // -- the image viewer: full size, zoom and pan, stretch, histogram, statistics, FITS header ------
+  var viewer = document.getElementById("viewer");
+  var stage = viewer.querySelector(".stage");
+  var vimg = viewer.querySelector(".vimg");
+  var vfile = null, vinfo = null, vstate = {cx: 0, cy: 0, zoom: 1}, dragging = null, vtoken = 0;
+  function vfield(name) { return viewer.querySelector("." + name); }
+  function digits(value) { return Math.abs(value) >= 1e6 || (value !== 0 && Math.abs(value) < 1e-3) ? value.toExponential(4) : String(Number(value.toPrecision(6))); }
+  function fitZoom() {
+    return Math.min(stage.clientWidth / vinfo.width, stage.clientHeight / vinfo.height);
+  }
+  function drawView() {
+    if (!vinfo) { return; }
+    var z = vstate.zoom, sw = stage.clientWidth, sh = stage.clientHeight;
+    var x0 = Math.max(0, Math.floor(vstate.cx - sw / (2 * z))), x1 = Math.min(vinfo.width, Math.ceil(vstate.cx + sw / (2 * z)));
+    var y0 = Math.max(0, Math.floor(vstate.cy - sh / (2 * z))), y1 = Math.min(vinfo.height, Math.ceil(vstate.cy + sh / (2 * z)));
+    if (x1 <= x0 || y1 <= y0) { return; }
+    var out = Math.ceil(Math.max((x1 - x0) * z, (y1 - y0) * z));
+    var query = "x=" + x0 + "&y=" + y0 + "&w=" + (x1 - x0) + "&h=" + (y1 - y0) + "&out=" + Math.max(16, out) +
+      "&stretch=" + vfield("stretch").value;
+    ["black", "white"].forEach(function (level) {
+      var value = parseNumber(vfield(level).value);
+      if (!isNaN(value)) { query += "&" + level + "=" + value; }
+    });
+    if (document.documentElement.getAttribute("data-theme") === "red") { query += "&tint=red"; }
+    var src = blobUrl("view", vfile) + "?" + query;
+    var token = ++vtoken;
+    var next = new Image();
+    next.onload = function () {
+      if (token !== vtoken) { return; }
+      vimg.src = src;
+      vimg.style.width = (x1 - x0) * z + "px";
+      vimg.style.height = (y1 - y0) * z + "px";
+      vimg.style.left = (x0 - (vstate.cx - sw / (2 * z))) * z + "px";
+      vimg.style.top = ((vstate.cy + sh / (2 * z)) - y1) * z + "px";
+      vimg.style.transform = "";
+      viewer.setAttribute("data-loaded", String(token));
+    };
+    next.src = src;
+    drawHistogram();
+  }
+  function drawHistogram() {
+    var canvas = vfield("hist"), context = canvas.getContext("2d"), hist = vinfo.histogram;
+    var peak = Math.max.apply(null, hist.counts.map(function (c) { return Math.log(1 + c); })) || 1;
+    context.clearRect(0, 0, canvas.width, canvas.height);
+    context.fillStyle = themeColor("--accent");
+    hist.counts.forEach(function (c, i) {
+      var h = Math.log(1 + c) / peak * canvas.height * 0.92;  // the tallest bar below the top edge
+      context.fillRect(i * canvas.width / hist.counts.length, canvas.height - h, canvas.width / hist.counts.length, h);
+    });
+    context.fillStyle = themeColor("--fg");
+    ["black", "white"].forEach(function (level) {
+      var value = parseNumber(vfield(level).value);
+      if (isNaN(value)) { return; }
+      var x = (value - hist.low) / ((hist.high - hist.low) || 1) * canvas.width;
+      context.fillRect(Math.max(0, Math.min(canvas.width - 2, x)), 0, 2, canvas.height);
+    });
+  }
+  function autoLevels() {
+    vfield("black").value = digits(vinfo.levels.black);
+    vfield("white").value = digits(vinfo.levels.white);
+  }
+  function openViewer(file) {
+    vfile = file;
+    vinfo = null;
+    vfield("vname").textContent = file;
+    vfield("vnote").textContent = "reading…";
+    vimg.removeAttribute("src");
+    if (!viewer.open) { viewer.showModal(); }
+    fetch(blobUrl("api/image", file), {credentials: "same-origin"}).then(function (r) {
+      if (!r.ok) { return r.text().then(function (text) { throw new Error(text); }); }
+      return r.json();
+    }).then(function (info) {
+      if (vfile !== file) { return; }
+      vinfo = info;
+      var s = info.stats;
+      var table = vfield("stats");
+      table.textContent = "";
+      [["Size", info.width + " × " + info.height], ["Min", digits(s.min)], ["Max", digits(s.max)],
+       ["Mean", digits(s.mean)], ["Median", digits(s.median)], ["Std dev", digits(s.std)]].forEach(function (row) {
+        var tr = table.insertRow();
+        tr.insertCell().textContent = row[0];
+        tr.insertCell().textContent = row[1];
+      });
+      vfield("vnote").textContent = s.sampled < s.pixels ? "median and histogram from " + s.sampled + " sampled pixels" : "";
+      var header = viewer.querySelector(".fitsheader");
+      header.hidden = !info.header.length;
+      header.querySelector("pre").textContent = info.header.join("\n");
+      autoLevels();
+      vstate = {cx: info.width / 2, cy: info.height / 2, zoom: fitZoom()};
+      drawView();
+    }).catch(function (error) { vfield("vnote").textContent = "cannot show it: " + error.message; });
+  }
+  function zoomBy(factor) {
+    if (!vinfo) { return; }
+    vstate.zoom = Math.max(fitZoom() / 4, Math.min(16, vstate.zoom * factor));
+    drawView();
+  }
+  main.addEventListener("click", function (event) {
+    var open = event.target.closest(".open-viewer");
+    if (open && open.getAttribute("data-file")) { openViewer(open.getAttribute("data-file")); }
+  });
+  vfield("vclose").addEventListener("click", function () { viewer.close(); });
+  vfield("zin").addEventListener("click", function () { zoomBy(2); });
+  vfield("zout").addEventListener("click", function () { zoomBy(0.5); });
+  vfield("fit").addEventListener("click", function () {
+    if (vinfo) { vstate = {cx: vinfo.width / 2, cy: vinfo.height / 2, zoom: fitZoom()}; drawView(); }
+  });
+  vfield("one").addEventListener("click", function () { if (vinfo) { vstate.zoom = 1; drawView(); } });
+  vfield("auto").addEventListener("click", function () { if (vinfo) { autoLevels(); drawView(); } });
+  vfield("stretch").addEventListener("change", drawView);
+  ["black", "white"].forEach(function (level) { vfield(level).addEventListener("change", drawView); });
+  stage.addEventListener("wheel", function (event) { event.preventDefault(); zoomBy(event.deltaY < 0 ? 1.25 : 0.8); },
+                         {passive: false});
+  stage.addEventListener("pointerdown", function (event) {
+    dragging = {x: event.clientX, y: event.clientY};
+    stage.setPointerCapture(event.pointerId);
+  });
+  stage.addEventListener("pointermove", function (event) {
+    if (dragging) { vimg.style.transform = "translate(" + (event.clientX - dragging.x) + "px," + (event.clientY - dragging.y) + "px)"; }
+  });
+  stage.addEventListener("pointerup", function (event) {
+    if (!dragging || !vinfo) { dragging = null; return; }
+    vstate.cx -= (event.clientX - dragging.x) / vstate.zoom;
+    vstate.cy += (event.clientY - dragging.y) / vstate.zoom;
+    dragging = null;
+    drawView();
+  });
+  document.getElementById("theme").addEventListener("click", function () { if (vinfo) { drawView(); } });
+
+  // -- quick actions at hand (at the top on a phone): they press the property blocks' own buttons ---
+  var QUICK = [["CCD_EXPOSURE", "button.set", "Expose"], ["CCD_EXPOSURE", "button.abort", "Abort exposure"],
+               ["TELESCOPE_PARK", "button[value=PARK]", "Park"], ["TELESCOPE_PARK", "button[value=UNPARK]", "Unpark"],
+               ["TELESCOPE_ABORT_MOTION", "button[value=ABORT]", "Abort motion"]];
+  var quickBox = main.querySelector(".quickactions");
+  function quickActions() {
+    if (main.getAttribute("data-operator") !== "1") { return; }
+    var buttons = quickBox.querySelector(".buttons");
+    var key = QUICK.filter(function (q) { return shown.properties[q[0]]; }).map(function (q) { return q[2]; }).join("|");
+    if (buttons.getAttribute("data-key") !== key) {
+      buttons.setAttribute("data-key", key);
+      buttons.textContent = "";
+      QUICK.forEach(function (q) {
+        if (!shown.properties[q[0]]) { return; }
+        if (q[2] === "Expose") {
+          var duration = document.createElement("input");
+          duration.className = "qduration";
+          duration.setAttribute("aria-label", "exposure (s)");
+          duration.setAttribute("placeholder", "seconds");
+          duration.setAttribute("inputmode", "decimal");
+          buttons.appendChild(duration);
+        }
+        var button = document.createElement("button");
+        button.type = "button";
+        button.className = q[2] === "Expose" ? "action" : "";
+        button.textContent = q[2];
+        button.setAttribute("data-quick", q[0] + "|" + q[1]);
+        buttons.appendChild(button);
+      });
+    }
+    quickBox.hidden = key === "";
+    var exposure = byData(main, "data-prop", "CCD_EXPOSURE");
+    var qduration = buttons.querySelector(".qduration");
+    var field = exposure && exposure.querySelector("input[data-kind=number]");
+    if (qduration && field && document.activeElement !== qduration && !qduration.hasAttribute("data-dirty")) {
+      qduration.value = field.getAttribute("data-target") || "";
+    }
+  }
+  quickBox.addEventListener("input", function (event) { event.target.setAttribute("data-dirty", "1"); });
+  quickBox.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-quick]");
+    if (!button) { return; }
+    var parts = button.getAttribute("data-quick").split("|");
+    var block = byData(main, "data-prop", parts[0]);
+    var target = block && block.querySelector(parts[1]);
+    if (!target) { return; }
+    var qduration = quickBox.querySelector(".qduration");
+    if (parts[0] === "CCD_EXPOSURE" && parts[1] === "button.set" && qduration && qduration.value.trim()) {
+      var field = block.querySelector("input[data-kind=number]");
+      field.value = qduration.value.trim();
+      field.setAttribute("data-dirty", "1");
+      qduration.removeAttribute("data-dirty");
+    }
+    target.click();
+  });
+
+  // -- the device's changes from the stream: whole states, property patches, messages ------------
+  var current = null;
+  var logEntries = [];
+  var LOG_KEPT = 500;  // messages kept by the page, more than the key space keeps
+  function mergeLog(entries) {
+    var seen = {};
+    logEntries.forEach(function (e) { seen[e[0] + "\n" + e[1]] = true; });
+    entries.forEach(function (e) {
+      if (!seen[e[0] + "\n" + e[1]]) { logEntries.push(e); seen[e[0] + "\n" + e[1]] = true; }
+    });
+    logEntries.sort(function (a, b) { return a[0] < b[0] ? 1 : (a[0] > b[0] ? -1 : 0); });
+    if (logEntries.length > LOG_KEPT) { logEntries.length = LOG_KEPT; }
+  }
+  deviceChange = function (change) {
+    if (change.device !== device) { return; }
+    if (change.full) {  // its messages are the key space's few: the stream's log has more
+      current = change.full;
+      gone = current.order.length === 0;
+    }
+    if (!current) { return; }
+    if (change.props) {
+      Object.keys(change.props).forEach(function (name) {
+        var old = current.properties[name];
+        if (!old) { return; }  // not defined yet: the next whole state has it
+        var patch = change.props[name];
+        var merged = Object.assign({}, old, patch);
+        merged.elements = Object.assign({}, old.elements, patch.elements || {});
+        current.properties[name] = merged;
+      });
+    }
+    if (change.log) { mergeLog(change.log); }
+    current.messages = logEntries;
+    current.status = undefined;
+    apply(current);
+  };
 })();

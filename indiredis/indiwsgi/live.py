@@ -9,6 +9,9 @@ page is current).  A snapshot is also re-read when older than
 :data:`MAX_AGE` (a missed notification heals by itself), and after each
 reconnection of the watcher.
 
+The same thread turns each message into events for the pages' streams
+(:mod:`.changes`, :mod:`.push`): the changes reach the open pages as they happen.
+
 The same thread reads the bridge's heartbeat key (see
 :mod:`indiredis.links.client.redisside`) every second; its absence (the key
 expires a few seconds after the bridge stops writing it) or a link reported
@@ -33,6 +36,9 @@ from .. import tools
 from ..hosts import RedisServer
 from ..store.keys import KeySpace
 from ..tools import _text
+from .changes import Changes
+from .history import INTERVAL, History
+from .push import Hub
 from .snapshot import read_device, read_devices
 from .state import FilesOf, as_json, device_state, devices_state
 
@@ -97,7 +103,13 @@ class _Entry:
 class LiveCache:
     """Shared snapshots of devices and of the device list (see the module docstring)."""
 
-    def __init__(self, rconn: redis.Redis, server: RedisServer, files_of: FilesOf | None = None) -> None:
+    def __init__(
+        self,
+        rconn: redis.Redis,
+        server: RedisServer,
+        files_of: FilesOf | None = None,
+        history_interval: float = INTERVAL,
+    ) -> None:
         self.rconn, self.server, self.files_of = rconn, server, files_of
         self.keys = KeySpace(server.keyprefix)
         self._lock = threading.Lock()
@@ -110,6 +122,11 @@ class LiveCache:
         self._subscribed = False
         self._watcher: threading.Thread | None = None
         self._stop = threading.Event()
+        self.hub = Hub()
+        self.history = History(rconn, self.keys, history_interval)
+        self.changes = Changes(
+            rconn, server, self.hub, lambda name: self.device(name).body, files_of, self.history
+        )
 
     # -- the watcher ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -132,12 +149,17 @@ class LiveCache:
                 pubsub.subscribe(self.server.from_indi_channel)
                 self._subscribed = True
                 self._changed_all()  # what happened while not subscribed is unknown
+                self.changes.forget()
                 delay = 0.5
                 while not self._stop.is_set():
-                    item = pubsub.get_message(timeout=HEARTBEAT_PERIOD)
+                    item = pubsub.get_message(timeout=0.0 if not self.changes.idle else HEARTBEAT_PERIOD)
                     if item and item.get("type") == "message":
                         self._changed(item["data"])
+                        self.changes.feed(item["data"])
+                    elif item is None and not self.changes.idle:
+                        self.changes.flush()  # the burst of definitions is over
                     self._refresh_status()
+                    self.history.flush()
             except redis.RedisError as exc:
                 if self._subscribed:
                     log.warning("web client: lost the Redis notifications (%s); polling Redis meanwhile", exc)
@@ -181,7 +203,9 @@ class LiveCache:
 
     def _set_status(self, status: dict[str, Any]) -> None:
         with self._lock:
-            self._status = status
+            changed, self._status = status != self._status, status
+        if changed:
+            self.hub.publish("", {"status": status})
 
     # -- the snapshots --------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

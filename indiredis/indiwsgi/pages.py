@@ -17,9 +17,14 @@ from urllib.parse import quote
 
 from ..protocol.numbers import format_number
 from .snapshot import DeviceSummary, DeviceView, PropertyView
-from .state import blob_file, element_text, layout_of
+from .state import blob_file, element_text, layout_of, message_kind
 
 STYLE = resources.files(__package__).joinpath("style.css").read_text()
+
+#: standard INDI properties that are actions: the label of their send button
+ACTION_LABELS = {"CCD_EXPOSURE": "Expose"}
+#: switches that ask before they act: (property, element) -> the question
+CONFIRM = {("TELESCOPE_PARK", "PARK"): "Park the telescope?"}
 
 
 @dataclass(frozen=True)
@@ -114,11 +119,17 @@ def _head(view: PropertyView) -> str:
     attrs = view.attrs
     state = attrs.get("state", "Idle")
     message = attrs.get("message", "")
+    graph = (
+        f"<button type='button' class='graph' data-graph='{_attr(view.name)}' title='history graph'>"
+        "Graph</button>"
+        if attrs.get("vector") == "NumberVector"
+        else ""
+    )
     return (
         f"<div class='head'><span class='light' data-light data-state='{_attr(state)}'></span>"
         f" <strong>{escape(attrs.get('label') or view.name)}</strong>"
         f" <span class='state' data-statetext>{escape(state)}</span>"
-        f" <small class='pname'>{escape(view.name)}</small></div>"
+        f" <small class='pname'>{escape(view.name)}</small>{graph}</div>"
         f"<p class='msg' data-msg>{escape(message)}</p>"
     )
 
@@ -191,7 +202,8 @@ def _element_row(
             f"<div class='el'>{tag}<a class='value' {where} data-blob='{_attr(blob_root)}'"
             f" href='{_attr(href)}' download>{escape(file)}</a>{edit}</div>"
             f"<figure class='preview' data-preview='{_attr(name)}' hidden>"
-            f"<span class='tint'><img alt='preview of {label}'></span><figcaption></figcaption></figure>"
+            f"<span class='tint'><img alt='preview of {label}'></span><figcaption></figcaption>"
+            "<button type='button' class='open-viewer'>View</button></figure>"
             f"<details class='files' data-files='{_attr(name)}' hidden><summary>Files</summary><ul></ul>"
             "</details>"
         )
@@ -213,9 +225,11 @@ def _switches(view: PropertyView, settable: bool) -> str:
         name = element.get("name", "")
         pressed = "true" if element.get("value") == "On" else "false"
         disabled = "" if settable else " disabled"
+        question = CONFIRM.get((view.name, name))
+        confirm = f" data-confirm='{_attr(question)}'" if question else ""
         buttons.append(
             f"<button type='submit' class='switch' name='press' value='{_attr(name)}'"
-            f" data-element='{_attr(name)}' aria-pressed='{pressed}'{disabled}>"
+            f" data-element='{_attr(name)}' aria-pressed='{pressed}'{confirm}{disabled}>"
             f"{escape(element.get('label') or name)}</button>"
         )
     rule = view.attrs.get("rule", "")
@@ -250,12 +264,27 @@ def property_block(device: str, view: PropertyView, viewer: Viewer) -> str:
             if vector == "BLOBVector"
             else ""
         )
-        actions = f"{gzip}<button type='submit' class='set'>Set</button>"
+        label = ACTION_LABELS.get(view.name)
+        kind = " action" if label else ""
+        actions = f"{gzip}<button type='submit' class='set{kind}'>{escape(label or 'Set')}</button>"
+        actions += _exposure_extras(device, view, viewer)
     action = f"{viewer.root}/set/{quote(device, safe='')}/{quote(view.name, safe='')}"
     return (
         f"<form {common} method='post' action='{_attr(action)}' enctype='multipart/form-data' novalidate>"
         f"{_head(view)}{body}<input type='hidden' name='csrf' value='{_attr(viewer.csrf)}'>"
         f"<div class='actions'>{actions}<span class='note' role='status'></span></div></form>"
+    )
+
+
+def _exposure_extras(device: str, view: PropertyView, viewer: Viewer) -> str:
+    """For ``CCD_EXPOSURE``: a progress bar driven by the countdown, and an Abort button that presses
+    ``CCD_ABORT_EXPOSURE`` (the page script sends it; the property's own block has the switch too)."""
+    if view.name != "CCD_EXPOSURE":
+        return ""
+    abort = f"{viewer.root}/set/{quote(device, safe='')}/CCD_ABORT_EXPOSURE"
+    return (
+        f"<button type='button' class='abort' data-post='{_attr(abort)}' data-press='ABORT'>Abort</button>"
+        "<progress class='progress' max='1' value='0' hidden></progress>"
     )
 
 
@@ -278,7 +307,10 @@ def device_page(view: DeviceView, viewer: Viewer) -> str:
             f"<section class='group' id='{ident}' data-group='{_attr(group)}'><h2>{escape(group)}</h2>"
             f"{blocks}</section>"
         )
-    log = "".join(f"<li><time>{escape(stamp)}</time> {escape(text)}</li>" for stamp, text in view.messages)
+    log = "".join(
+        f"<li class='{message_kind(text)}'><time>{escape(stamp)}</time> {escape(text)}</li>"
+        for stamp, text in view.messages
+    )
     api = f"{viewer.root}/api/device/{quote(view.device, safe='')}"
     return (
         f"<main class='device' id='properties' data-device='{_attr(view.device)}' data-api='{_attr(api)}'"
@@ -286,11 +318,41 @@ def device_page(view: DeviceView, viewer: Viewer) -> str:
         f" data-root='{_attr(viewer.root)}' data-operator='{int(viewer.may_set)}'>"
         f"<div class='controls'><nav class='tabs' role='tablist'>{''.join(tabs)}</nav>"
         f"<div class='groups'>{''.join(sections)}</div></div>"
-        f"<aside class='side'><section class='latest' hidden><h2>Latest image</h2>"
+        "<aside class='side'><section class='quickactions' hidden><h2>Actions</h2><div class='buttons'></div>"
+        "</section><section class='latest' hidden><h2>Latest image</h2>"
         "<figure class='preview'><span class='tint'><img alt='latest image'></span><figcaption></figcaption>"
-        "</figure></section>"
-        f"<section class='log'><h2>Messages</h2><ol id='messages'>{log}</ol></section></aside></main>"
+        "<button type='button' class='open-viewer'>View full size</button></figure></section>"
+        "<section class='graphs' id='graphs'><h2>Graphs</h2><div class='quick'></div>"
+        "<div class='history' hidden><div class='graphbar'><strong class='what'></strong>"
+        "<select class='hours' aria-label='hours shown'><option value='1'>1 h</option>"
+        "<option value='3'>3 h</option><option value='6'>6 h</option>"
+        "<option value='12' selected>12 h</option>"
+        "</select><button type='button' class='close'>Close</button></div><div class='plots'></div>"
+        "<p class='note graphnote'></p></div></section>"
+        "<section class='log'><h2>Messages</h2><label class='logfilter'><input type='checkbox'"
+        " id='hidebridge'> hide the bridge's notes (deleted properties…)</label>"
+        f"<ol id='messages'>{log}</ol></section></aside>{VIEWER}</main>"
     )
+
+
+#: the image viewer (filled by the page script): the view, its stretch controls, histogram, statistics
+VIEWER = (
+    "<dialog class='viewer' id='viewer' aria-label='image viewer'><div class='vbar'>"
+    "<strong class='vname'></strong>"
+    "<label>Stretch <select class='stretch'><option value='linear'>linear</option>"
+    "<option value='asinh' selected>asinh</option><option value='log'>log</option></select></label>"
+    "<label>Black <input class='black' inputmode='decimal' autocomplete='off'></label>"
+    "<label>White <input class='white' inputmode='decimal' autocomplete='off'></label>"
+    "<button type='button' class='auto' title='black and white points from the histogram'>Auto</button>"
+    "<button type='button' class='zin' title='zoom in'>+</button>"
+    "<button type='button' class='zout' title='zoom out'>−</button>"
+    "<button type='button' class='fit'>Fit</button><button type='button' class='one'>1:1</button>"
+    "<button type='button' class='vclose'>Close</button></div>"
+    "<div class='vbody'><div class='stage'><span class='tint'><img class='vimg' alt='the image'"
+    " draggable='false'></span></div><div class='vside'><canvas class='hist' width='256' height='90'"
+    " aria-label='histogram'></canvas><table class='stats'></table><p class='note vnote'></p>"
+    "<details class='fitsheader'><summary>FITS header</summary><pre></pre></details></div></div></dialog>"
+)
 
 
 def message_page(text: str, root: str = "") -> str:

@@ -9,10 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 from .snapshot import DeviceSummary, DeviceView, PropertyView
+
+#: the notes the bridge writes itself in a device's message log (the driver's messages are the rest)
+_BRIDGE_NOTE = re.compile(r"Property \S+ deleted from device .+|Device .+ deleted")
+
+
+def message_kind(text: str) -> str:
+    """ "bridge" for the notes the bridge writes itself ("Property X deleted from device Y"),
+    "driver" for the rest."""
+    return "bridge" if _BRIDGE_NOTE.fullmatch(text) else "driver"
+
 
 #: element attributes that shape a property's HTML block (values do not)
 LAYOUT_FIELDS = ("name", "label", "format", "min", "max", "step")
@@ -65,13 +76,13 @@ def property_state(view: PropertyView, device: str = "", files_of: FilesOf | Non
 
 def device_state(view: DeviceView, files_of: FilesOf | None = None) -> dict[str, Any]:
     """{"device", "properties": {name: state}, "order": [names in the driver's order], "message",
-    "messages": [[timestamp, text]...] newest first}."""
+    "messages": [[timestamp, text, kind]...] newest first, kind "driver" or "bridge"}."""
     return {
         "device": view.device,
         "properties": {prop.name: property_state(prop, view.device, files_of) for prop in view.properties},
         "order": [prop.name for prop in view.properties],
         "message": view.message,
-        "messages": [list(entry) for entry in view.messages],
+        "messages": [[stamp, text, message_kind(text)] for stamp, text in view.messages],
     }
 
 

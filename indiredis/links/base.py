@@ -99,14 +99,23 @@ def describe_error(exc: BaseException) -> str:
     return text.splitlines()[0][:200]
 
 
-def resume_consuming(channel: Channel[Any], what: str, state: LinkState | None = None) -> None:
+def resume_consuming(channel: Channel[Any], what: str, state: LinkState | None = None) -> int:
     """The consumer of ``channel`` (the link of ``state``) is connected again: back-pressure instead of
-    dropping, and one log line for what was dropped meanwhile."""
+    dropping, and one log line for what was dropped meanwhile (BLOBs, dropped first beyond the
+    channel's byte bound, named apart); return how many messages were dropped."""
     channel.set_consumer_up(True)
-    dropped = channel.take_dropped()
-    if dropped:
+    drops = channel.take_drops()
+    if drops.messages:
         fields = (state.fields if state else {}) | journal_fields(Event.MESSAGES_DROPPED)
-        log.warning("dropped %d messages while %s was unreachable", dropped, what, extra=fields)
+        blobs = (
+            f" ({drops.blobs} of them BLOBs, {drops.blob_bytes / 2**20:.1f} MiB, beyond the memory budget)"
+            if drops.blobs
+            else ""
+        )
+        log.warning(
+            "dropped %d messages%s while %s was unreachable", drops.messages, blobs, what, extra=fields
+        )
+    return drops.messages
 
 
 def report_malformed(source: str, event: Malformed) -> None:

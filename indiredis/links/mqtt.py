@@ -42,11 +42,15 @@ Delivery: QoS 2, as the original package.  Payloads are built from the
 bridge's bounded channel only while connected, at most :data:`MAX_IN_FLIGHT`
 unacknowledged at a time (back-pressure); those the broker had not
 acknowledged when the connection dropped are sent again first, in order and
-with their numbers, after reconnecting.  While the broker is unreachable the
-channel drops its oldest messages once full and the count is logged on
-recovery.  Received payloads wait for the event loop in a buffer of at most
-:data:`MAX_BACKLOG_BYTES` (one larger payload is always let through); beyond
-it paho's network thread waits, so the broker holds the rest.
+with their numbers, after reconnecting; what is packed and unacknowledged is
+bounded in bytes by :attr:`_MqttLink.send_budget`.  While the broker is
+unreachable the channel drops its oldest BLOBs beyond its byte bound, and its
+oldest messages once full; the count is logged on recovery, and that many
+sequence numbers are left unused (:meth:`_MqttLink.count_as_gap`), so the
+receivers see the drop as a gap and resynchronise.  Received payloads wait for
+the event loop in a buffer of at most :data:`MAX_BACKLOG_BYTES` (one larger
+payload is always let through); beyond it paho's network thread waits, so the
+broker holds the rest.
 
 Size: BLOBs travel one per MQTT message, never chunked.  MQTT allows 256 MiB
 per message and mosquitto accepts that by default (``message_size_limit 0``);
@@ -141,6 +145,9 @@ SNOOP_RENEW_SECONDS = 3600.0
 HEARD_FROM_KEPT = 1024
 #: at most one line per this many seconds for each kind of suspicious payload (the rest are counted)
 SUSPECT_LOG_SECONDS = 60.0
+#: bytes a publisher may hold in payloads packed but not yet acknowledged (its share of the bridge's
+#: memory budget; set per bridge as :attr:`_MqttLink.send_budget`)
+DEFAULT_SEND_BUDGET = 64 * 1024 * 1024
 
 
 def _new_paho_client(client_id: str) -> mqtt.Client:
@@ -165,6 +172,9 @@ class MqttConnection:
         self.close_reason = CONNECTION_CLOSED
         self._connack: asyncio.Future[tuple[int, str]] = self.loop.create_future()
         self._in_flight: OrderedDict[int, Frame] = OrderedDict()
+        self._in_flight_bytes = 0
+        #: bytes of payloads unacknowledged at most (one payload always goes, however large)
+        self.max_in_flight_bytes = 0
         self._room = asyncio.Event()
         self._room.set()
         self._incoming: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
@@ -243,9 +253,17 @@ class MqttConnection:
         self._to_loop(self._incoming.put_nowait, (message.topic, payload))
 
     def _acknowledged(self, mid: int) -> None:
-        self._in_flight.pop(mid, None)
+        frame = self._in_flight.pop(mid, None)
+        if frame is not None:
+            self._in_flight_bytes -= len(frame.payload)
         if len(self._in_flight) < MAX_IN_FLIGHT:
             self._room.set()
+
+    def _no_room_for(self, size: int) -> bool:
+        if len(self._in_flight) >= MAX_IN_FLIGHT:
+            return True
+        limit = self.max_in_flight_bytes
+        return bool(limit and self._in_flight and self._in_flight_bytes + size > limit)
 
     async def connect(self, subscriptions: list[str]) -> None:
         """Connect (TCP, TLS, CONNACK) and subscribe; raise ConnectionError when refused."""
@@ -275,8 +293,8 @@ class MqttConnection:
             self._backlog_changed.notify_all()
 
     async def publish(self, frame: Frame) -> None:
-        """Publish at QoS 2, waiting while too many payloads are unacknowledged."""
-        while len(self._in_flight) >= MAX_IN_FLIGHT and not self.closed.is_set():
+        """Publish at QoS 2, waiting while too many payloads (or bytes) are unacknowledged."""
+        while self._no_room_for(len(frame.payload)) and not self.closed.is_set():
             self._room.clear()
             await asyncio.wait(
                 [asyncio.ensure_future(self._room.wait()), asyncio.ensure_future(self.closed.wait())],
@@ -289,6 +307,7 @@ class MqttConnection:
             raise ConnectionError(mqtt.error_string(info.rc).lower())
         if not info.is_published():
             self._in_flight[info.mid] = frame
+            self._in_flight_bytes += len(frame.payload)
 
     def unacknowledged(self) -> list[Frame]:
         """Payloads published but not acknowledged, oldest first."""
@@ -362,6 +381,9 @@ class _MqttLink(Link):
         #: payloads held back because their numbers were implausible (forged headers, mostly)
         self.implausible = 0
         self._implausible_log = _Throttle()
+        #: bytes this side may hold in payloads: half for those packed and waiting (:attr:`pending`),
+        #: half for those unacknowledged by the broker (its share of the bridge's memory budget)
+        self.send_budget = DEFAULT_SEND_BUDGET
         self._last_batch = float("-inf")  # loop time the last batch was taken from the channel
 
     # -- sending ---------------------------------------------------------------------------
@@ -400,7 +422,9 @@ class _MqttLink(Link):
                     if wait > 0 and self.framer.batching and len(channel) < BATCH_LIMIT:
                         await asyncio.sleep(wait)
                     try:
-                        batch = await asyncio.wait_for(channel.get_batch(BATCH_LIMIT), HEARTBEAT_SECONDS)
+                        batch = await asyncio.wait_for(
+                            channel.get_batch(BATCH_LIMIT, self.send_budget // 2), HEARTBEAT_SECONDS
+                        )
                     except TimeoutError:  # idle: tell the receivers where each sequence stands
                         self.pending.extend(self.framer.heartbeats())
                         continue
@@ -411,6 +435,16 @@ class _MqttLink(Link):
                     self.pending.popleft()
         finally:
             self.pending.extendleft(reversed(connection.unacknowledged()))
+
+    @abstractmethod
+    def sequence_topic(self) -> str:
+        """The topic most of what this side sends goes to (where its dropped messages show as a gap)."""
+
+    def count_as_gap(self, dropped: int) -> None:
+        """``dropped`` messages never left (dropped while the broker was away): skip their numbers on
+        :meth:`sequence_topic`, so the receivers see a gap of that count and resynchronise."""
+        if dropped and self.framer.batching:
+            self.framer.skip(self.sequence_topic(), dropped)
 
     # -- receiving -------------------------------------------------------------------------
     def unpack(self, topic: str, payload: bytes) -> tuple[list[Message], Verdict | None, tuple[str, int]]:
@@ -534,10 +568,11 @@ class _MqttLink(Link):
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         sending = self.sending_channel(inbound, outbound)
         connection = MqttConnection(self.server, self.mqtt_id)
+        connection.max_in_flight_bytes = self.send_budget // 2
         try:
             await connection.connect(self.subscriptions())
             self.tracker.reconnected()
-            resume_consuming(sending, "the MQTT broker", self.state)
+            self.count_as_gap(resume_consuming(sending, "the MQTT broker", self.state))
             self.connected(
                 f"connected to MQTT broker {self.server.host}:{self.server.port} as {self.mqtt_id}"
             )
@@ -654,6 +689,9 @@ class MqttInstrumentLink(_MqttLink):
             for device, name, instruction in requests:
                 self._outbound.put_nowait(Message.enable_blob(device, name, instruction))
 
+    def sequence_topic(self) -> str:
+        return f"{self.server.from_indi_topic}/{self.mqtt_id}"
+
     def topics_for(self, message: Message) -> list[str]:
         """Where a message from the local INDI side goes."""
         if message.tag == Tag.GET_PROPERTIES:  # a local driver snooping a device it does not have
@@ -760,6 +798,9 @@ class MqttClientLink(_MqttLink):
 
     def sending_channel(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> Channel[Any]:
         return outbound
+
+    def sequence_topic(self) -> str:
+        return f"{self.server.to_indi_topic}/{self.mqtt_id}"
 
     def topics_for(self, message: Message) -> list[str]:
         """Everything a client side sends goes to ``T/<own id>``."""

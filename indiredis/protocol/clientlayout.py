@@ -64,7 +64,14 @@ def indiserver_layout(message: Message) -> list[Piece]:
     if not pieces:
         return [raw]
     pieces.append(view[done:])
-    return pieces
+    # the small views become bytes of their own, so that a wrapped BLOB's bytes as received are not
+    # kept alive beside their one-line copy while the message waits for slow clients
+    return [
+        bytes(piece) if isinstance(piece, memoryview) and len(piece) < _SMALL else piece for piece in pieces
+    ]
+
+
+_SMALL = 64 * 1024  # bytes
 
 
 def _start_tag(tag: bytes, base64: Piece) -> bytes:

@@ -161,6 +161,11 @@ class Framer:
             for header in [FrameHeader(self.session, first, 0)]
         ]
 
+    def skip(self, topic: str, count: int) -> None:
+        """Leave ``count`` numbers of ``topic`` unused (messages dropped before they were packed):
+        receivers see them as missing, as a gap, and resynchronise."""
+        self._next[topic] = self._next.get(topic, 1) + count
+
     def numbered(self, topic: str) -> int:
         """How many messages have been numbered for ``topic`` so far (this session)."""
         return self._next.get(topic, 1) - 1

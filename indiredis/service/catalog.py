@@ -68,6 +68,7 @@ def _arguments(settings: Settings) -> tuple[tuple[Any, ...], dict[str, Any]]:
     every = {
         "max_message_size": o["max_message_size"],
         "buffer_size": o["buffer_size"],
+        "memory_budget": o["memory_budget_mb"] * 1024 * 1024,
     }  # keywords of every bridge
     table: dict[str, Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]] = {
         "inditoredis": lambda: (
@@ -86,7 +87,7 @@ def _arguments(settings: Settings) -> tuple[tuple[Any, ...], dict[str, Any]]:
         ),
         "mqtttoport": lambda: (
             (o["mqtt_id"], s.mqtt, o["listen_port"], o["listen_host"]),
-            {"subscribe_list": o["subscribe_list"]},
+            {"subscribe_list": o["subscribe_list"], "max_clients": o["max_clients"]},
         ),
     }
     args, own = table[settings.service]()

@@ -137,6 +137,16 @@ _BUFFER = Key(
     low=100,
     high=10_000_000,
 )
+_BUDGET = Key(
+    "memory_budget_mb",
+    int,
+    256,
+    "megabytes the bridge's queues may hold together, BLOB data included; beyond their shares, while "
+    "the far side is down, the oldest BLOBs are dropped first, and an INDI port client that falls "
+    "further behind is disconnected (see the data path documentation)",
+    low=16,
+    high=1024 * 1024,
+)
 _DRIVERS = Key("drivers", list, [], "INDI driver executables, separated by spaces", required=True)
 _MANAGER = Key(
     "manager_device",
@@ -202,35 +212,37 @@ SCHEMAS: dict[str, ServiceSchema] = {
             "inditoredis",
             "indiserver ⇄ Redis",
             ("indi", "redis"),
-            _keys(_LOG_LEVEL, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER),
+            _keys(_LOG_LEVEL, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER, _BUDGET),
             True,
         ),
         ServiceSchema(
             "driverstoredis",
             "INDI drivers run as child processes ⇄ Redis",
             ("redis",),
-            _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER),
+            _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER, _BUDGET),
             True,
         ),
         ServiceSchema(
             "inditomqtt",
             "indiserver ⇄ MQTT broker (instrument side)",
             ("indi", "mqtt"),
-            _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER, _BATCHING),
+            _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER, _BUDGET, _BATCHING),
             False,
         ),
         ServiceSchema(
             "driverstomqtt",
             "INDI drivers ⇄ MQTT broker (instrument side)",
             ("mqtt",),
-            _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER, _BATCHING),
+            _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER, _BUDGET, _BATCHING),
             False,
         ),
         ServiceSchema(
             "mqtttoredis",
             "MQTT broker ⇄ Redis (GUI side)",
             ("mqtt", "redis"),
-            _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER, _BATCHING),
+            _keys(
+                _LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER, _BUDGET, _BATCHING
+            ),
             True,
         ),
         ServiceSchema(
@@ -243,9 +255,18 @@ SCHEMAS: dict[str, ServiceSchema] = {
                 _SUBSCRIBE,
                 _MAX,
                 _BUFFER,
+                _BUDGET,
                 _BATCHING,
                 Key("listen_host", str, "localhost", "address INDI clients connect to"),
                 Key("listen_port", int, 7624, "port INDI clients connect to", low=1, high=65535),
+                Key(
+                    "max_clients",
+                    int,
+                    100,
+                    "INDI clients connected at once; a connection beyond it is refused and logged",
+                    low=1,
+                    high=100_000,
+                ),
             ),
             False,
         ),

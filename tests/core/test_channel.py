@@ -12,7 +12,8 @@ import asyncio
 
 import pytest
 
-from indiredis.core.channel import DEFAULT_BUFFER_SIZE, Channel
+from indiredis.core.channel import DEFAULT_BUFFER_SIZE, Channel, item_bytes
+from indiredis.protocol.messages import Message
 from tests.support.eventloop import run, run_ready_tasks
 
 
@@ -221,3 +222,86 @@ def test_push_front_wakes_a_waiting_consumer() -> None:
         assert await consumer == ["a", "b"]
 
     run(body)
+
+
+# -- the byte bound ---------------------------------------------------------------------------
+def blob(number: int, size: int = 1000) -> Message:
+    """A BLOB message holding about ``2 * 4/3 * size`` bytes (its bytes and its base64 text)."""
+    return Message.new_blob_vector("Cam", "CCD1", [("CCD1", size, ".fits", bytes([number % 256]) * size)])
+
+
+def number(value: int) -> Message:
+    return Message.new_vector("Number", "Mount", "EQ", {"RA": str(value)})
+
+
+def test_a_blob_message_counts_its_bytes_and_its_text() -> None:
+    message = blob(1)
+    assert item_bytes(message) == len(message.raw) + len(message.members[0].text) > 2 * 1333
+    assert item_bytes(number(1)) == len(number(1).raw)
+    assert item_bytes("not a message") == 0
+
+
+def test_beyond_its_bytes_a_channel_waits_while_the_consumer_is_up_but_one_item_always_passes() -> None:
+    async def body() -> None:
+        big = blob(1, 100_000)
+        channel: Channel[Message] = Channel(100, "test", max_bytes=item_bytes(big) // 2)
+        await channel.put(big)  # alone: passes, however large
+        waiting = asyncio.ensure_future(channel.put(blob(2, 100_000)))
+        await run_ready_tasks()
+        assert not waiting.done() and len(channel) == 1
+        assert await channel.get() is big
+        await waiting
+        assert len(channel) == 1 and channel.dropped == 0
+
+    run(body)
+
+
+def test_while_the_consumer_is_down_the_oldest_blobs_go_first_and_numbers_keep_flowing() -> None:
+    async def body() -> None:
+        size = item_bytes(blob(0))
+        channel: Channel[Message] = Channel(100, "test", max_bytes=3 * size + 10 * len(number(0).raw))
+        channel.set_consumer_up(False)
+        for index in range(10):
+            await channel.put(blob(index))
+            await channel.put(number(index))
+        held = await contents_of(channel)
+        blobs = [m for m in held if m.is_blob]
+        numbers = [m for m in held if not m.is_blob]
+        assert [m.members[0].text for m in numbers] == [str(i) for i in range(10)]  # every number kept
+        assert [b.members[0].text for b in blobs] == [
+            blob(i).members[0].text for i in (7, 8, 9)
+        ]  # the newest
+        drops = channel.take_drops()
+        assert (drops.messages, drops.blobs, drops.blob_bytes) == (7, 7, 7 * size)
+        assert channel.bytes == 0
+
+    run(body)
+
+
+def test_while_the_consumer_is_down_the_item_bound_still_drops_the_oldest() -> None:
+    async def body() -> None:
+        channel: Channel[Message] = Channel(5, "test", max_bytes=10**9)
+        channel.set_consumer_up(False)
+        for index in range(8):
+            await channel.put(number(index))
+        assert [m.members[0].text for m in await contents_of(channel)] == ["3", "4", "5", "6", "7"]
+        assert channel.take_drops().messages == 3
+
+    run(body)
+
+
+def test_get_batch_takes_at_most_max_bytes_but_always_one_item() -> None:
+    async def body() -> None:
+        channel: Channel[Message] = Channel(100, "test")
+        for index in range(3):
+            await channel.put(blob(index))
+        size = item_bytes(blob(0))
+        assert len(await channel.get_batch(10, max_bytes=size // 2)) == 1
+        assert len(await channel.get_batch(10, max_bytes=2 * size)) == 2
+        assert channel.bytes == 0 and len(channel) == 0
+
+    run(body)
+
+
+async def contents_of(channel: Channel[Message]) -> list[Message]:
+    return await channel.get_batch(len(channel)) if len(channel) else []

@@ -100,8 +100,9 @@ def run_port(
 
 
 def taken(outbound: Channel[Message]) -> list[Message]:
-    items = list(outbound._items)  # noqa: SLF001 - what the port passed on, in order
+    items = [item for item, _ in outbound._items]  # noqa: SLF001 - what the port passed on, in order
     outbound._items.clear()  # noqa: SLF001
+    outbound._bytes = 0  # noqa: SLF001
     return items
 
 
@@ -243,3 +244,24 @@ def test_after_a_reset_clients_get_delproperty_for_what_vanished_and_blob_reques
         await client.close()
 
     run_port(body)
+
+
+def test_a_client_that_reads_keeps_up_with_frames_larger_than_half_its_share() -> None:
+    async def body() -> None:
+        frame = bytes(67 * 1024 * 1024)  # a 50 MB frame in base64
+        reading = portmodule.PortClient("127.0.0.1:1", budget=128 * 1024 * 1024)
+        for _ in range(10):  # one frame on its way while the next arrives, as on any real link
+            batch = reading.take() if reading.queue else []
+            reading.offer([frame])
+            reading.written(batch)
+        assert not reading.too_slow.is_set()
+        stalled = portmodule.PortClient("127.0.0.1:2", budget=128 * 1024 * 1024)
+        stalled.offer([frame])
+        stalled.take()  # its writer is stuck in this one: the client reads nothing
+        stalled.offer([frame])
+        assert not stalled.too_slow.is_set()  # one frame waits behind the one being written
+        stalled.offer([frame])
+        assert stalled.too_slow.is_set()  # two would exceed its share
+        assert stalled.behind == (3 * len(frame), 3)  # what it was behind, the frame being written included
+
+    asyncio.run(body())

@@ -263,3 +263,14 @@ def test_topics_are_bounded_and_records_expire():
     assert len(tracker.topics()) == TOPICS_KEPT and "F/genuine" not in tracker.topics()
     assert tracker.accept("F/x0", FrameHeader("s", 2, 1), now=RECORD_EXPIRY_SECONDS + 100).restarted is False
     assert tracker.topics() == ["F/x0"]  # everything not heard for an hour is forgotten
+
+
+def test_numbers_skipped_for_dropped_messages_show_as_a_gap_of_that_count() -> None:
+    framer = Framer()
+    tracker = SequenceTracker()
+    message = Message.indi_message("hello")
+    [first], _ = framer.pack([(message, ["from_indi/obs"])])
+    assert first.header is not None and tracker.accept("from_indi/obs", first.header) == Verdict()
+    framer.skip("from_indi/obs", 37)  # 37 messages dropped before they were packed
+    [after], _ = framer.pack([(message, ["from_indi/obs"])])
+    assert after.header is not None and tracker.accept("from_indi/obs", after.header).missing == 37

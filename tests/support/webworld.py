@@ -59,6 +59,7 @@ class Client:
             "SCRIPT_NAME": "",
             "PATH_INFO": unquote(path.split("?")[0], "latin-1"),
             "REQUEST_URI": path,
+            "QUERY_STRING": path.partition("?")[2],
             "wsgi.input": io.BytesIO(body),
             "CONTENT_LENGTH": str(len(body)),
             "CONTENT_TYPE": content_type,

@@ -15,6 +15,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -24,7 +25,7 @@ from indiredis import tools
 from indiredis.bridges import make_inditoredis
 from indiredis.core.bridge import Bridge
 from indiredis.hosts import RedisServer
-from indiredis.indiwsgi import make_wsgi_app
+from indiredis.indiwsgi import make_server, make_wsgi_app
 from indiredis.indiwsgi.auth import User, hash_password
 from tests.support.bridgethread import run_bridge
 from tests.support.servers import IndiServerProcess, RedisProcess, free_port, wait_for
@@ -46,14 +47,14 @@ class World:
 
 
 @contextlib.contextmanager
-def web_panel(bridge: Bridge, redis_host: RedisServer, blobs: Path, users: dict[str, User]) -> Iterator[str]:
+def web_panel(
+    bridge: Bridge, redis_host: RedisServer, blobs: Path, users: dict[str, User], **options: Any
+) -> Iterator[str]:
     """The web panel served by waitress on a free port while ``bridge`` runs: its URL, once the bridge is
-    ready."""
-    import waitress
-
+    ready (``options``: more arguments of make_wsgi_app)."""
     port = free_port()
-    app = make_wsgi_app(redis_host, blobs, users=users)
-    server = waitress.create_server(app, host="127.0.0.1", port=port)
+    app = make_wsgi_app(redis_host, blobs, users=users, **options)
+    server = make_server(app, host="127.0.0.1", port=port)  # as indiredis-web serves it
     thread = threading.Thread(target=server.run, daemon=True)
     with run_bridge(bridge):
         thread.start()

@@ -21,13 +21,22 @@ does (``docs/port.md``).
 - BLOBs go out in indiserver's layout, base64 on one line
   (:func:`~indiredis.protocol.clientlayout.indiserver_layout`), made once per
   message whatever the number of clients.
-- A client that reads too slowly to keep up (more than :data:`CLIENT_BUFFER`
-  messages behind) is disconnected with one log line, so it never stalls the others.
+- Bounded, as indiserver's ``maxqsiz``: a client that reads too slowly to keep up
+  (more than its share of the bridge's memory budget, ``client_budget`` bytes,
+  or :data:`CLIENT_BUFFER` messages behind the batch being written to it) is disconnected with one log line
+  naming it and how far behind it was, so it never stalls the others; what it
+  sends is parsed in messages of at most ``client_budget`` bytes too.
+- At most ``max_clients`` connections: one beyond is refused (closed at once) and
+  logged.  Running out of file descriptors in ``accept`` pauses accepting for
+  :data:`ACCEPT_PAUSE` seconds (logged); the clients connected are untouched.
+- Warnings about bad input are rate-limited per client (:mod:`indiredis.links.loglimit`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import errno
 import logging
 import socket
 from collections.abc import Iterable
@@ -41,37 +50,100 @@ from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
 from ...protocol.routing import BlobDemand, BlobPolicy, BlobRequest
 from ...protocol.vocabulary import Action, Tag
 from ...protocol.xmlout import indi_timestamp
-from ..base import InboundItem, Link, Reset, report_malformed
+from ..base import InboundItem, Link, Reset
+from ..loglimit import LogLimiter
 from ..streams import READ_SIZE
 
 log = logging.getLogger(__name__)
 
 CLIENT_BUFFER = 10_000
+#: bytes a client may fall behind when no budget is given (indiserver's default maxqsiz is 128 MB)
+DEFAULT_CLIENT_BUDGET = 128 * 1024 * 1024
+DEFAULT_MAX_CLIENTS = 100
+ACCEPT_PAUSE = 0.5  # seconds without accepting after accept ran out of file descriptors (or memory)
+#: accept errors that say the process (not the listener) is short of something: wait and try again
+_SHORTAGE = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+MIB = 1024 * 1024
 RESYNC_QUIET = 3.0  # seconds without definitions after which a resync is complete
 RESYNC_LIMIT = 60.0  # ... or after this long in any case
 COALESCE = 256 * 1024  # small messages are written together up to this many bytes
 
 
 class PortClient:
-    """One connected INDI client: its BLOB policy and its queue of messages to write."""
+    """One connected INDI client: its BLOB policy and its queue of messages to write, bounded in
+    messages and in bytes.
 
-    def __init__(self, peer: str) -> None:
+    The bound counts what waits behind the batch being written: a client that reads keeps up as long
+    as one batch is written before its share has queued up behind it, however large a single frame is
+    (with 50 MB frames, two of them exceed a 128 MiB share while one is still on its way).  A client
+    that stops reading falls behind by its share beyond the batch it stopped in, and is cut off."""
+
+    def __init__(self, peer: str, budget: int = DEFAULT_CLIENT_BUDGET) -> None:
         self.peer = peer
+        self.budget = budget
         self.blobs = BlobPolicy()
-        self.queue: asyncio.Queue[list[Piece]] = asyncio.Queue(CLIENT_BUFFER)
+        self.queue: collections.deque[list[Piece]] = collections.deque()
+        self.queued_bytes = 0  # waiting behind the batch being written
+        self.queued_messages = 0
+        self.writing = (0, 0)  # bytes and messages of the batch being written
+        self.ready = asyncio.Event()  # set while the queue holds something
         self.too_slow = asyncio.Event()
+        self.behind = (0, 0)  # bytes and messages behind (being written included) when found too slow
         self.writable = True  # False once a write failed: the client is gone, what it sent is still read
+        self.bad_input = LogLimiter(log, f"INDI client {peer}", journal_fields(link="port", peer=peer))
 
     def wants(self, message: Message) -> bool:
         """Whether ``message`` goes to this client (its BLOB policy, and whether it can still be written)."""
         return self.writable and not self.too_slow.is_set() and self.blobs.passes(message)
 
     def offer(self, pieces: list[Piece]) -> None:
-        """Queue a message's bytes; a client that is too far behind is marked too slow."""
-        try:
-            self.queue.put_nowait(pieces)
-        except asyncio.QueueFull:
+        """Queue a message's bytes; a client that would fall further behind than its bounds (one
+        message always passes) is marked too slow, and nothing more is queued for it."""
+        size = held_bytes(pieces)
+        if self.queued_messages and (
+            self.queued_messages >= CLIENT_BUFFER or self.queued_bytes + size > self.budget
+        ):
+            writing_bytes, writing_messages = self.writing
+            self.behind = (
+                writing_bytes + self.queued_bytes + size,
+                writing_messages + self.queued_messages + 1,
+            )
             self.too_slow.set()
+            return
+        self.queue.append(pieces)
+        self.queued_bytes += size
+        self.queued_messages += 1
+        self.ready.set()
+
+    def take(self) -> list[list[Piece]]:
+        """Everything queued, to be written (counted as being written until :meth:`written`)."""
+        batch = list(self.queue)
+        self.queue.clear()
+        self.ready.clear()
+        writing_bytes, writing_messages = self.writing
+        self.writing = (writing_bytes + self.queued_bytes, writing_messages + self.queued_messages)
+        self.queued_bytes = self.queued_messages = 0
+        return batch
+
+    def written(self, batch: list[list[Piece]]) -> None:
+        """``batch`` (from :meth:`take`) is written, or will never be."""
+        writing_bytes, writing_messages = self.writing
+        self.writing = (
+            writing_bytes - sum(held_bytes(pieces) for pieces in batch),
+            writing_messages - len(batch),
+        )
+
+
+def held_bytes(pieces: list[Piece]) -> int:
+    """The memory a message's pieces keep alive: each underlying buffer once, whole (a view keeps all
+    of what it looks into)."""
+    buffers = {id(base): len(base) for piece in pieces for base in [_base(piece)]}
+    return sum(buffers.values())
+
+
+def _base(piece: Piece) -> bytes | bytearray | memoryview:
+    base = piece.obj if isinstance(piece, memoryview) else piece
+    return base if isinstance(base, (bytes, bytearray, memoryview)) else piece
 
 
 class Catalogue:
@@ -114,12 +186,23 @@ class PortLink(Link):
     link = "port"
 
     def __init__(
-        self, port: int = 7624, host: str = "localhost", max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+        self,
+        port: int = 7624,
+        host: str = "localhost",
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_clients: int = DEFAULT_MAX_CLIENTS,
+        client_budget: int = DEFAULT_CLIENT_BUDGET,
     ) -> None:
+        """``max_clients``: connections served at once; ``client_budget``: bytes a client may fall
+        behind (and the largest message it may send)."""
         super().__init__(host_port(host, port))
         self.host, self.port = host, port
         self.max_message_size = max_message_size
+        self.max_clients = max_clients
+        self.client_budget = client_budget
         self.clients: set[PortClient] = set()
+        self._refusals = LogLimiter(log, "INDI clients refused", journal_fields(link="port"))
+        self._shortages = LogLimiter(log, "accept failures", journal_fields(link="port"))
         self.demand = BlobDemand()
         self.catalogue = Catalogue()
         self._resync_timer: asyncio.TimerHandle | None = None
@@ -151,7 +234,30 @@ class PortLink(Link):
     ) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            connection, address = await loop.sock_accept(listener)
+            try:
+                connection, address = await loop.sock_accept(listener)
+            except OSError as exc:
+                if exc.errno in _SHORTAGE:  # the clients connected are served on; accept again later
+                    self._shortages.warning(
+                        "cannot accept INDI clients for now (%d connected): %s; trying again in %g s",
+                        len(serving),
+                        (exc.strerror or str(exc)).lower(),
+                        ACCEPT_PAUSE,
+                    )
+                    await asyncio.sleep(ACCEPT_PAUSE)
+                    continue
+                if exc.errno in (errno.EBADF, errno.EINVAL, errno.ENOTSOCK):  # the listener is broken
+                    raise
+                continue  # that one connection failed (aborted, refused by a firewall rule ...)
+            peer = "{}:{}".format(*address[:2])
+            if len(serving) >= self.max_clients:
+                self._refusals.warning(  # logged before the close the client sees
+                    "refused INDI client %s: %d clients connected, the most allowed (max_clients)",
+                    peer,
+                    len(serving),
+                )
+                connection.close()
+                continue
             connection.setblocking(False)
             task = asyncio.ensure_future(self._serve_client(connection, address, outbound))
             serving.add(task)
@@ -161,7 +267,7 @@ class PortLink(Link):
         self, connection: socket.socket, address: tuple[str, int], outbound: Channel[Message]
     ) -> None:
         peer = "{}:{}".format(*address[:2])
-        client = PortClient(peer)
+        client = PortClient(peer, self.client_budget)
         self.clients.add(client)
         log.info("INDI client %s connected", peer)
         reading = asyncio.ensure_future(self._read_from(client, connection, outbound))
@@ -170,10 +276,19 @@ class PortLink(Link):
         try:
             await asyncio.wait([reading, too_slow], return_when=asyncio.FIRST_COMPLETED)
             if too_slow.done():
+                behind, messages = client.behind
+                bound = (
+                    f"{CLIENT_BUFFER} messages"
+                    if messages > CLIENT_BUFFER
+                    else f"its share of {client.budget / MIB:.0f} MiB"
+                )
                 log.warning(
-                    "INDI client %s disconnected: more than %d messages behind",
+                    "INDI client %s disconnected: it read too slowly and fell %.1f MiB (%d messages) "
+                    "behind, more than %s",
                     peer,
-                    CLIENT_BUFFER,
+                    behind / MIB,
+                    messages,
+                    bound,
                     extra=journal_fields(Event.MESSAGES_DROPPED, link="port", peer=peer),
                 )
             elif reading.exception() is not None:
@@ -182,7 +297,10 @@ class PortLink(Link):
             await cancel_and_wait([reading, writing, too_slow])
             connection.close()
             self.clients.discard(client)
-            log.info("INDI client %s disconnected", peer)
+            client.bad_input.close()
+            client.written(client.take())
+            if not client.too_slow.is_set():
+                log.info("INDI client %s disconnected", peer)
         await self._ask_upstream(outbound)  # what it wanted of BLOBs is no longer wanted
 
     async def _read_from(
@@ -194,7 +312,7 @@ class PortLink(Link):
         a client that sent and left without reading loses nothing.
         """
         loop = asyncio.get_running_loop()
-        parser = IndiStreamParser(self.max_message_size)
+        parser = IndiStreamParser(min(self.max_message_size, self.client_budget))
         while True:
             try:
                 data = await loop.sock_recv(connection, READ_SIZE)
@@ -204,7 +322,7 @@ class PortLink(Link):
                 return
             for event in parser.feed(data):
                 if isinstance(event, Malformed):
-                    report_malformed(f"INDI client {client.peer}", event)
+                    client.bad_input.warning("skipped bad input from INDI client %s: %s", client.peer, event)
                 elif event.tag == Tag.ENABLE_BLOB:  # applied here, never passed on as such
                     client.blobs.update(event)
                     await self._ask_upstream(outbound)
@@ -216,17 +334,17 @@ class PortLink(Link):
         """Write what is queued for the client; at the first failure stop writing (it left)."""
         loop = asyncio.get_running_loop()
         while True:
-            batch = [await client.queue.get()]
-            while not client.queue.empty():
-                batch.append(client.queue.get_nowait())
+            await client.ready.wait()
+            batch = client.take()
             try:
                 for piece in _coalesced(batch):
                     await loop.sock_sendall(connection, piece)
             except OSError:
                 client.writable = False
-                while not client.queue.empty():
-                    client.queue.get_nowait()
+                client.written(batch)
+                client.written(client.take())
                 return
+            client.written(batch)
 
     # -- from the INDI side ------------------------------------------------------------------
     async def _fan_out(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
