@@ -52,7 +52,7 @@ async def pair(port: int, seconds: float, stable_seconds: float) -> int:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return sum(isinstance(item, Reset) for channel in inbound for item in channel._items)
+    return sum(isinstance(entry[0], Reset) for channel in inbound for entry in channel._items)
 
 
 def main() -> None:
