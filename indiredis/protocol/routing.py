@@ -125,6 +125,10 @@ class BlobDemand:
         return [(d, n, i) for (d, n), i in ordered if (device is None or d == device) and (n or i != NEVER)]
 
 
+#: client sides whose BLOB policies an instrument side remembers (see :class:`ClientBlobPolicies`)
+CLIENT_SIDES_KEPT = 256
+
+
 class ClientBlobPolicies:
     """The BLOB policies of the client sides behind one upstream, each kept under its own name (the MQTT
     instrument side keys them by the MQTT id of the client side, from the ``T/<id>`` topic it asks on).
@@ -134,19 +138,24 @@ class ClientBlobPolicies:
     ``Only``), so one client side that stops wanting BLOBs never stops them for another.  A client side
     whose choices are all ``Never`` again asks for nothing and is forgotten; one that leaves wanting
     BLOBs is remembered (nothing on MQTT says a client side left for good), which costs bandwidth and
-    never a frame.
+    never a frame.  At most :data:`CLIENT_SIDES_KEPT` client sides are remembered: beyond that (many
+    ids, as from a stranger on a shared broker without an ACL) the one that asked least recently is
+    forgotten.
     """
 
-    def __init__(self) -> None:
-        self.policies: dict[str, BlobPolicy] = {}
+    def __init__(self, kept: int | None = None) -> None:
+        self.policies: dict[str, BlobPolicy] = {}  # in the order they last asked
+        self.kept = CLIENT_SIDES_KEPT if kept is None else kept
         self.demand = BlobDemand()
 
     def update(self, client: str, message: Message) -> list[BlobRequest]:
         """Apply ``client``'s ``enableBLOB``; return the requests that bring the upstream to the union."""
-        policy = self.policies.setdefault(client, BlobPolicy())
+        policy = self.policies.pop(client, None) or BlobPolicy()
         policy.update(message)
-        if policy.default == NEVER and all(mode == NEVER for mode in policy.rules.values()):
-            del self.policies[client]  # back to the default: nothing to remember
+        if policy.default != NEVER or any(mode != NEVER for mode in policy.rules.values()):
+            self.policies[client] = policy  # remembered, as the newest; back to the default: forgotten
+            while len(self.policies) > self.kept:
+                del self.policies[next(iter(self.policies))]
         return self.demand.requests(list(self.policies.values()))
 
     def wanted(self, message: Message) -> bool:

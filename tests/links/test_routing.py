@@ -144,3 +144,14 @@ def test_client_blob_policies_each_client_side_its_own_and_the_upstream_the_unio
     assert sides.update("store", enable("Cam", "Never", "IMG")) == [("Cam", "IMG", "Never")]
     assert sides.policies == {} and not sides.wanted(BLOB) and sides.wanted(NUMBER)
     assert sides.restore() == []
+
+
+def test_client_blob_policies_remember_a_bounded_number_of_client_sides():
+    sides = ClientBlobPolicies(kept=3)
+    for index in range(100):  # a stranger inventing client ids
+        sides.update(f"forged{index}", enable(f"Fake{index}", "Also"))
+    sides.update("store", enable("Cam", "Also", "IMG"))
+    assert len(sides.policies) == 3 and "store" in sides.policies
+    for index in range(2):  # the genuine one asked most recently: the newest ids push out older ones first
+        sides.update(f"again{index}", enable("Fake", "Also"))
+    assert "store" in sides.policies and sides.wanted(BLOB)
