@@ -110,6 +110,7 @@ from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
 from ..protocol.routing import BlobRequest, ClientBlobPolicies, Snoop
 from ..protocol.vocabulary import Tag
 from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
+from .loglimit import LogLimiter
 from .streams import run_until_first_done
 
 log = logging.getLogger(__name__)
@@ -330,23 +331,6 @@ def _describe(message: Message) -> str:
     return f"<{message.tag} {message.device} {message.name}>"
 
 
-class _Throttle:
-    """At most one log line per :data:`SUSPECT_LOG_SECONDS` for one kind of event; the ones in between
-    are counted and the count is told on the next line."""
-
-    def __init__(self) -> None:
-        self._last = float("-inf")
-        self._held = 0
-
-    def due(self, now: float) -> int | None:
-        """None when this event is not to be logged; else how many were left unlogged before it."""
-        if now - self._last < SUSPECT_LOG_SECONDS:
-            self._held += 1
-            return None
-        held, self._last, self._held = self._held, now, 0
-        return held
-
-
 class _MqttLink(Link):
     """What both MQTT links share: the session around one :class:`MqttConnection`, packing what
     the link sends into payloads and unpacking and checking what it receives."""
@@ -380,7 +364,9 @@ class _MqttLink(Link):
         self.missing = 0
         #: payloads held back because their numbers were implausible (forged headers, mostly)
         self.implausible = 0
-        self._implausible_log = _Throttle()
+        self._implausible_log = LogLimiter(
+            log, "payloads numbered implausibly", self.state.fields, burst=1, window=SUSPECT_LOG_SECONDS
+        )
         #: bytes this side may hold in payloads: half for those packed and waiting (:attr:`pending`),
         #: half for those unacknowledged by the broker (its share of the bridge's memory budget)
         self.send_budget = DEFAULT_SEND_BUDGET
@@ -518,22 +504,17 @@ class _MqttLink(Link):
     def _report_implausible(self, topic: str, header: FrameHeader, verdict: Verdict) -> None:
         """One line (at most one per :data:`SUSPECT_LOG_SECONDS`) for a payload numbered implausibly."""
         self.implausible += 1
-        held = self._implausible_log.due(asyncio.get_running_loop().time())
-        if held is None:
-            return
         what = "kept its messages but not its number" if verdict.restarted else "held it back"
-        log.warning(
+        self._implausible_log.warning(
             "ignored the sequence number of a payload on MQTT topic %s: session %s seq=%d is more than %d "
             "from the %d expected (a forged header? the broker's ACL should keep strangers off this "
-            "topic); %s%s",
+            "topic); %s",
             topic,
             header.session,
             header.first,
             SEQUENCE_WINDOW,
             verdict.expected,
             what,
-            f"; {held} more such payloads since the last line" if held else "",
-            extra=self.state.fields,
         )
 
     def report_gap(self, topic: str, verdict: Verdict, repair: str) -> None:
@@ -608,7 +589,9 @@ class MqttInstrumentLink(_MqttLink):
         #: SNOOPS_PER_ASKER records each; an asker's records end SNOOP_EXPIRY_SECONDS after its last request)
         self.remote_snoops: dict[str, set[Snoop]] = {}
         self._asked_at: dict[str, float] = {}  # asker -> loop time of its last request
-        self._snoop_log = _Throttle()
+        self._snoop_log = LogLimiter(
+            log, "snoop requests beyond the bounds", self.state.fields, burst=1, window=SUSPECT_LOG_SECONDS
+        )
         self.snoop_requests: dict[tuple[str, str], Message] = {}  # our drivers' requests, to repeat
         #: each client side's BLOB policy (by MQTT id), and what the INDI side is asked for on their behalf
         self.client_blobs = ClientBlobPolicies()
@@ -627,7 +610,6 @@ class MqttInstrumentLink(_MqttLink):
                 oldest = min(self.remote_snoops, key=lambda a: self._asked_at.get(a, float("-inf")))
                 self._forget_asker(oldest)
                 self._log_snoop_bound(
-                    now,
                     f"forgot the snoop requests of {oldest}, the oldest of "
                     f"{SNOOP_ASKERS_KEPT} instrument sides, to make room for {asker}",
                 )
@@ -635,7 +617,6 @@ class MqttInstrumentLink(_MqttLink):
         self._asked_at[asker] = now
         if snoop not in records and len(records) >= SNOOPS_PER_ASKER:
             self._log_snoop_bound(
-                now,
                 f"refused a snoop request of {asker} for {snoop.device}: it has {SNOOPS_PER_ASKER} already",
             )
             return
@@ -645,12 +626,8 @@ class MqttInstrumentLink(_MqttLink):
         self.remote_snoops.pop(asker, None)
         self._asked_at.pop(asker, None)
 
-    def _log_snoop_bound(self, now: float, text: str) -> None:
-        held = self._snoop_log.due(now)
-        if held is not None:
-            log.warning(
-                "%s%s", text, f" ({held} more since the last line)" if held else "", extra=self.state.fields
-            )
+    def _log_snoop_bound(self, text: str) -> None:
+        self._snoop_log.warning("%s", text)
 
     async def _renew_snoop_requests(self, inbound: Channel[InboundItem]) -> None:
         """Repeat our drivers' snoop requests now and then: the records others keep of them expire."""
