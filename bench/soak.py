@@ -91,6 +91,7 @@ import tempfile
 import threading
 import time
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -632,6 +633,7 @@ class Viewers(threading.Thread):
         super().__init__(daemon=True, name="viewers")
         self.port, self.count = port, count
         self.answers = self.errors = 0
+        self.failures: list[tuple[float, str]] = []  #: (monotonic time, status line or exception)
         self.stopping = threading.Event()
 
     def log_in(self) -> str:
@@ -660,9 +662,12 @@ class Viewers(threading.Thread):
                         self.answers += 1
                     else:
                         self.errors += 1
-                        cookie = ""
-            except (OSError, http.client.HTTPException):
+                        self.failures.append((time.monotonic(), f"{answer.status} {answer.reason}"))
+                        cookie = ""  # a session lost (Redis restarted empty): log in again first
+                        break
+            except (OSError, http.client.HTTPException) as exc:
                 self.errors += 1
+                self.failures.append((time.monotonic(), type(exc).__name__))
 
     def run(self) -> None:
         threads = [threading.Thread(target=self.viewer, daemon=True) for _ in range(self.count)]
@@ -1115,7 +1120,9 @@ def report(
         f"  the store's CCD1 filepath named a missing file in {sampler.dangling} of {sampler.checks} checks "
         "(one a second)"
     )
-    print(f"  web viewers: {viewers.answers} answers, {viewers.errors} errors")
+    failures = Counter(f"{kind} ({phase(at)})" for at, kind in viewers.failures)
+    kinds = ", ".join(f"{kind} x{n}" for kind, n in failures.most_common())
+    print(f"  web viewers: {viewers.answers} answers, {viewers.errors} errors{': ' + kinds if kinds else ''}")
     print(f"-- {chain.name}: faults (recovered: the part back; resumed: the next frame stored)")
     for fault in chain.faults:
         recovered = fault.recovered - fault.started
