@@ -866,7 +866,7 @@ def run_chain(name: str, services: list[str], args: argparse.Namespace, workdir:
         time.sleep(3)  # warm-up: the first frames, the bridges' start-up allocations
         t0 = time.monotonic()
         duration = args.minutes * 60
-        kinds = [k for k in ("redis", "broker", "driver", "disk", "clock") if k != "broker" or chain.broker]
+        kinds = [k for k in args.faults.split(",") if k != "broker" or chain.broker] or ["redis"]
         every = args.fault_every or min(180.0, duration / (len(kinds) + 1))
         hold = min(30.0, every / 3)
         start = {b.service: (rss_mib(b.proc.pid), open_fds(b.proc.pid)) for b in chain.bridges if b.proc}
@@ -1150,6 +1150,11 @@ def main() -> int:
         default=0,
         help="seconds between faults (default: a fifth of the run, at most 180)",
     )
+    parser.add_argument(
+        "--faults",
+        default="redis,broker,driver,disk,clock",
+        help="the faults to cycle through, comma-separated (default: all, redis,broker,driver,disk,clock)",
+    )
     parser.add_argument("--keep-logs", type=Path, help="copy the bridges' and web's logs into this folder")
     parser.add_argument("--viewers", type=int, default=3, help="web viewers (default 3)")
     parser.add_argument(
@@ -1160,6 +1165,9 @@ def main() -> int:
         "--min-free-mb", type=int, default=16, help="blob_min_free_mb, when accepted (default 16)"
     )
     args = parser.parse_args()
+    unknown = set(args.faults.split(",")) - {"redis", "broker", "driver", "disk", "clock"}
+    if unknown:
+        parser.error(f"unknown fault(s): {', '.join(sorted(unknown))}")
     if os.geteuid() != 0:
         return print("soak.py mounts a tmpfs for the blob folder: run it as root") or 2
     for program in ("indiserver", "indi_simulator_ccd", "redis-server", "mosquitto"):
