@@ -91,6 +91,7 @@ import tempfile
 import threading
 import time
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -632,6 +633,7 @@ class Viewers(threading.Thread):
         super().__init__(daemon=True, name="viewers")
         self.port, self.count = port, count
         self.answers = self.errors = 0
+        self.failures: list[tuple[float, str]] = []  #: (monotonic time, status line or exception)
         self.stopping = threading.Event()
 
     def log_in(self) -> str:
@@ -660,9 +662,12 @@ class Viewers(threading.Thread):
                         self.answers += 1
                     else:
                         self.errors += 1
-                        cookie = ""
-            except (OSError, http.client.HTTPException):
+                        self.failures.append((time.monotonic(), f"{answer.status} {answer.reason}"))
+                        cookie = ""  # a session lost (Redis restarted empty): log in again first
+                        break
+            except (OSError, http.client.HTTPException) as exc:
                 self.errors += 1
+                self.failures.append((time.monotonic(), type(exc).__name__))
 
     def run(self) -> None:
         threads = [threading.Thread(target=self.viewer, daemon=True) for _ in range(self.count)]
@@ -861,7 +866,7 @@ def run_chain(name: str, services: list[str], args: argparse.Namespace, workdir:
         time.sleep(3)  # warm-up: the first frames, the bridges' start-up allocations
         t0 = time.monotonic()
         duration = args.minutes * 60
-        kinds = [k for k in ("redis", "broker", "driver", "disk", "clock") if k != "broker" or chain.broker]
+        kinds = [k for k in args.faults.split(",") if k != "broker" or chain.broker] or ["redis"]
         every = args.fault_every or min(180.0, duration / (len(kinds) + 1))
         hold = min(30.0, every / 3)
         start = {b.service: (rss_mib(b.proc.pid), open_fds(b.proc.pid)) for b in chain.bridges if b.proc}
@@ -1115,7 +1120,9 @@ def report(
         f"  the store's CCD1 filepath named a missing file in {sampler.dangling} of {sampler.checks} checks "
         "(one a second)"
     )
-    print(f"  web viewers: {viewers.answers} answers, {viewers.errors} errors")
+    failures = Counter(f"{kind} ({phase(at)})" for at, kind in viewers.failures)
+    kinds = ", ".join(f"{kind} x{n}" for kind, n in failures.most_common())
+    print(f"  web viewers: {viewers.answers} answers, {viewers.errors} errors{': ' + kinds if kinds else ''}")
     print(f"-- {chain.name}: faults (recovered: the part back; resumed: the next frame stored)")
     for fault in chain.faults:
         recovered = fault.recovered - fault.started
@@ -1143,6 +1150,11 @@ def main() -> int:
         default=0,
         help="seconds between faults (default: a fifth of the run, at most 180)",
     )
+    parser.add_argument(
+        "--faults",
+        default="redis,broker,driver,disk,clock",
+        help="the faults to cycle through, comma-separated (default: all, redis,broker,driver,disk,clock)",
+    )
     parser.add_argument("--keep-logs", type=Path, help="copy the bridges' and web's logs into this folder")
     parser.add_argument("--viewers", type=int, default=3, help="web viewers (default 3)")
     parser.add_argument(
@@ -1153,6 +1165,9 @@ def main() -> int:
         "--min-free-mb", type=int, default=16, help="blob_min_free_mb, when accepted (default 16)"
     )
     args = parser.parse_args()
+    unknown = set(args.faults.split(",")) - {"redis", "broker", "driver", "disk", "clock"}
+    if unknown:
+        parser.error(f"unknown fault(s): {', '.join(sorted(unknown))}")
     if os.geteuid() != 0:
         return print("soak.py mounts a tmpfs for the blob folder: run it as root") or 2
     for program in ("indiserver", "indi_simulator_ccd", "redis-server", "mosquitto"):

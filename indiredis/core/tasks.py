@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
 CANCEL_AGAIN = 0.5  # seconds after which a task that has not ended is cancelled again
+
+log = logging.getLogger(__name__)
+
+
+def _retrieve_late_errors(tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Take the errors of tasks that ended with one while they were being stopped (a cancellation a
+    library swallowed, then its connection found closed): logged at debug level, instead of asyncio's
+    ``Task exception was never retrieved`` with a traceback when the task is collected."""
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            error = task.exception()
+            if error is not None:
+                name = task.get_name() if isinstance(task, asyncio.Task) else "future"
+                log.debug("%s ended with %r while it was being stopped", name, error)
 
 
 async def cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
@@ -17,6 +32,7 @@ async def cancel_and_wait(tasks: Sequence[asyncio.Future[Any]]) -> None:
             task.cancel()
     if tasks:
         await asyncio.wait(tasks)
+        _retrieve_late_errors(tasks)
 
 
 async def run_until_first_done(*coroutines: Coroutine[Any, Any, Any]) -> None:
@@ -28,6 +44,7 @@ async def run_until_first_done(*coroutines: Coroutine[Any, Any, Any]) -> None:
     listening), so that the bridge would never finish stopping.
     """
     tasks = [asyncio.ensure_future(c) for c in coroutines]
+    done: set[asyncio.Future[Any]] = set()
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
@@ -36,10 +53,8 @@ async def run_until_first_done(*coroutines: Coroutine[Any, Any, Any]) -> None:
             for task in pending:
                 task.cancel()
             _, pending = await asyncio.wait(pending, timeout=CANCEL_AGAIN)
-        for task in tasks:  # one that failed while the others were cancelled: retrieved, not reported
-            if not task.cancelled():
-                task.exception()
-    for task in done:
-        error = None if task.cancelled() else task.exception()
+        _retrieve_late_errors([task for task in tasks if task not in done])
+    errors = [task.exception() for task in tasks if task in done and not task.cancelled()]
+    for error in errors:  # every one retrieved; the first (in the order given) raised
         if error is not None:
             raise error

@@ -408,9 +408,11 @@ class _MqttLink(Link):
                     if wait > 0 and self.framer.batching and len(channel) < BATCH_LIMIT:
                         await asyncio.sleep(wait)
                     try:
-                        batch = await asyncio.wait_for(
-                            channel.get_batch(BATCH_LIMIT, self.send_budget // 2), HEARTBEAT_SECONDS
-                        )
+                        # not asyncio.wait_for: on Python 3.11 it returns the batch when it was cancelled
+                        # just as the batch came (the connection lost while frames stream), and this
+                        # task then ended with a ConnectionError nobody retrieved
+                        async with asyncio.timeout(HEARTBEAT_SECONDS):
+                            batch = await channel.get_batch(BATCH_LIMIT, self.send_budget // 2)
                     except TimeoutError:  # idle: tell the receivers where each sequence stands
                         self.pending.extend(self.framer.heartbeats())
                         continue

@@ -8,6 +8,11 @@ indexed them (a clock stepped back cannot make a new frame the oldest), and neve
 frame of an element nor a file a ``filepath`` points at.  The free space of the whole folder is the
 folder's own guard (``blob_min_free_mb``).
 
+Routine retention is quiet in the journal: once the folder is full, a file goes with every frame, so
+each removal is a DEBUG line, and an INFO line per element comes with its first removal and then at
+most once every :attr:`PruneJournal.period` seconds (an hour), with the count and bytes removed since
+the previous one.  The free-space guard's warnings are not affected.
+
 :class:`FolderListing` lists elements' files for the web client with one scan of the folder shared by
 every element of a page (made again only when the folder changed).
 """
@@ -18,7 +23,8 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .blobs import BlobFolder, element_prefix, is_element_file
@@ -96,6 +102,60 @@ class FolderListing:
         return [file for file in self.files() if is_element_file(file.name, prefix)]
 
 
+class PruneJournal:
+    """What retention writes to the log: a DEBUG line per removal, and per element an INFO line at its
+    first removal and then at most one every ``period`` seconds summing up the removals since the
+    previous INFO line (a steady state of one removal per frame makes a bounded number of lines);
+    thread-safe."""
+
+    def __init__(self, period: float = 3600.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.period = period
+        self.clock = clock
+        self._lock = threading.Lock()
+        #: (device, property, element) -> [time of its last INFO line, files and bytes removed since]
+        self._elements: dict[tuple[str, str, str], list[float]] = {}
+
+    def removed(self, device: str, name: str, element: str, files: int, size: int) -> None:
+        """Log that ``files`` old files (``size`` bytes) of the element were removed."""
+        where = f"{device}.{name}.{element}"
+        log.debug("blob retention: removed %d old file(s) of %s, %d bytes", files, where, size)
+        now = self.clock()
+        with self._lock:
+            state = self._elements.get((device, name, element))
+            if state is None:
+                self._elements[(device, name, element)] = [now, 0, 0]
+                log.info(
+                    "blob retention: removed %d old file(s) of %s (%.1f MiB); from now on its old files "
+                    "are removed as frames arrive, summed up here at most once every %s",
+                    files,
+                    where,
+                    size / 1048576,
+                    _duration(self.period),
+                )
+                return
+            state[1] += files
+            state[2] += size
+            if now - state[0] < self.period:
+                return
+            log.info(
+                "blob retention: removed %d old file(s) of %s (%.1f MiB) in the last %s",
+                state[1],
+                where,
+                state[2] / 1048576,
+                _duration(now - state[0]),
+            )
+            state[:] = [now, 0, 0]
+
+
+def _duration(seconds: float) -> str:
+    """``seconds`` for a log line: ``45 s``, ``60 min``, ``1.5 h``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 @dataclass(frozen=True)
 class Retention:
     """How many files and bytes to keep per BLOB element (0: no limit), and how many bytes to keep
@@ -105,6 +165,8 @@ class Retention:
     keep_files: int = 0
     keep_bytes: int = 0
     min_free: int | None = None
+    #: the log lines of its removals (one INFO line per element an hour, see PruneJournal)
+    journal: PruneJournal = field(default_factory=PruneJournal, compare=False, repr=False)
 
     @property
     def limited(self) -> bool:
@@ -119,21 +181,19 @@ class Retention:
         if not self.limited:
             return []
         blobs = folder if isinstance(folder, BlobFolder) else BlobFolder(folder)
-        doomed = []
+        doomed: dict[str, int] = {}
         total = 0
         for index, (file, size) in enumerate(blobs.element_files(device, name, element)):
             total += size
             over_count = self.keep_files > 0 and index >= self.keep_files
             over_size = self.keep_bytes > 0 and total > self.keep_bytes and index > 0
             if over_count or over_size:
-                doomed.append(file)
+                doomed[file] = size
         if not doomed:
             return []
-        blobs.remove(doomed)
+        blobs.remove(list(doomed))
         kept = {file for file, _size in blobs.element_files(device, name, element)}
         removed = [file for file in doomed if file not in kept]
         if removed:
-            log.info(
-                "blob retention: removed %d old file(s) of %s.%s.%s", len(removed), device, name, element
-            )
+            self.journal.removed(device, name, element, len(removed), sum(doomed[file] for file in removed))
         return removed

@@ -4,6 +4,7 @@ for every task's clean-up.  Synchronised by events and turns of the event loop, 
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import pytest
 
@@ -86,3 +87,35 @@ def test_cancel_and_wait_leaves_a_task_already_being_cancelled_alone() -> None:
         assert worker.cleaned_up and task.cancelled()
 
     run(body)
+
+
+class SwallowsCancellation:
+    """A task body that, cancelled, goes on and then fails (as redis-py's ``listen`` swallows a
+    cancellation and then finds its connection closed)."""
+
+    async def __call__(self) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            pass
+        await run_ready_tasks(2)
+        raise ConnectionError("Connection closed by server.")
+
+
+def test_an_error_of_a_task_while_it_is_stopped_is_retrieved() -> None:
+    """No ``Task exception was never retrieved`` (soak: inditoredis stopping while Redis was gone)."""
+    unretrieved: list[str] = []
+
+    async def body() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda _loop, context: unretrieved.append(context["message"])
+        )
+        await run_until_first_done(Worker(finish=True)(), SwallowsCancellation()())
+        task = asyncio.ensure_future(SwallowsCancellation()())
+        await run_ready_tasks()
+        await cancel_and_wait([task])
+        del task
+        gc.collect()  # a task whose error nobody retrieved says so when it is collected
+
+    run(body)
+    assert unretrieved == []

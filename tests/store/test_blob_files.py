@@ -140,6 +140,38 @@ def test_retention_keeps_the_newest_arrivals_whatever_the_clock(tmp_path):
     assert frames(tmp_path) == sorted(written[2:])
 
 
+def test_steady_retention_logs_a_bounded_number_of_lines(tmp_path, caplog):
+    """Once the folder is full a file goes with every frame: a DEBUG line each, and per element one
+    INFO line at the first removal, then a summary at most once a period (issue 24: bounded journal
+    lines per minute in steady state)."""
+    folder = BlobFolder(tmp_path)
+    retention = Retention(keep_files=3)
+    caplog.set_level(logging.DEBUG, logger="indiredis.store.retention")
+
+    def frames_arrive(count: int) -> None:
+        for n in range(count):
+            for element in ("IMG", "IMG2"):
+                path, _ = folder.write("Cam", "CCD1", element, STAMP, ".fits", b64(b"%d" % n))
+                folder.pin("Cam", "CCD1", element, str(path))
+                assert len(retention.prune(folder, "Cam", "CCD1", element)) <= 1
+
+    def infos() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+
+    frames_arrive(500)
+    assert len(infos()) == 2  # the first removal of each element
+    assert "removed 1 old file(s) of Cam.CCD1.IMG " in infos()[0]
+    debugs = [r for r in caplog.records if r.levelno == logging.DEBUG and "blob retention" in r.message]
+    assert len(debugs) == 2 * 497
+    caplog.clear()
+    later = time.monotonic() + retention.journal.period
+    retention.journal.clock = lambda: later  # an hour later: one summary per element, with the count
+    frames_arrive(1)
+    assert len(infos()) == 2
+    assert "removed 497 old file(s) of Cam.CCD1.IMG (0.0 MiB) in the last 60 min" in infos()[0]
+    assert len(frames(tmp_path)) == 6
+
+
 def test_never_the_file_a_filepath_points_at(tmp_path):
     folder = BlobFolder(tmp_path)
     written = [folder.write("Cam", "CCD1", "IMG", STAMP, ".fits", b64(b"%d" % n))[0] for n in range(3)]
