@@ -132,6 +132,9 @@ HEARTBEAT_SECONDS = 5.0
 MAX_BACKLOG_BYTES = 8 * 1024 * 1024
 #: why a connection ended, unless paho says more
 CONNECTION_CLOSED = "connection closed"
+#: seconds an instrument side holds back what it publishes after (re)connecting, unless a client side
+#: is heard sooner (client sides that reconnected after a broker restart have subscribed again by then)
+RECEIVERS_WAIT = 3.0
 #: seconds between two getProperties a client side sends to repair its store
 RESYNC_HOLDOFF = 1.0
 #: instrument sides that ask for snooped data remembered at most (the least recently asking goes first)
@@ -598,6 +601,8 @@ class MqttInstrumentLink(_MqttLink):
         #: each client side's BLOB policy (by MQTT id), and what the INDI side is asked for on their behalf
         self.client_blobs = ClientBlobPolicies()
         self._outbound: Channel[Message] | None = None  # to the INDI side, while serving
+        self._heard_client_side = asyncio.Event()  # this connection received a client side's request
+        self.receivers_wait = RECEIVERS_WAIT
 
     def remember_snoop(self, asker: str, snoop: Snoop, now: float | None = None) -> None:
         """Record ``asker``'s request to snoop at ``now`` (loop time by default), within the bounds
@@ -700,14 +705,31 @@ class MqttInstrumentLink(_MqttLink):
         # client sides that (re)connected while we were away asked for getProperties in vain:
         # have the INDI side define everything again, for every client side
         self._outbound = outbound
+        self._heard_client_side.clear()
         outbound.push_front([Message.get_properties()])
         self.repeat_snoop_requests(inbound)
         await run_until_first_done(
-            self.publish_forever(connection, inbound),
+            self._publish_once_heard(connection, inbound),
             self._receive(connection, outbound, inbound),
             self._until_closed(connection),
             self._renew_snoop_requests(inbound),
         )
+
+    async def _publish_once_heard(self, connection: MqttConnection, inbound: Channel[InboundItem]) -> None:
+        """Publish what the INDI side sends once a client side is heard on this connection, or after
+        :attr:`receivers_wait` seconds (:data:`RECEIVERS_WAIT`).
+
+        After a broker restart (without persistence) the client sides' subscriptions are gone until
+        they reconnect; what is published before then is dropped by the broker (frames included,
+        which no resync brings back).  A client side asks for getProperties right after it has
+        subscribed again, so once it is heard it receives what follows; until then what the INDI side
+        sends waits in the channel (bounded, with back-pressure)."""
+        try:
+            async with asyncio.timeout(self.receivers_wait):
+                await self._heard_client_side.wait()
+        except TimeoutError:
+            pass  # no client side reconnected: they kept their subscriptions (or none is there)
+        await self.publish_forever(connection, inbound)
 
     async def _receive(
         self, connection: MqttConnection, outbound: Channel[Message], inbound: Channel[InboundItem]
@@ -717,6 +739,8 @@ class MqttInstrumentLink(_MqttLink):
         sd = self.server.snoop_data_topic + "/"
 
         async def handle(topic: str, message: Message) -> None:
+            if topic.startswith(t):
+                self._heard_client_side.set()
             if topic.startswith(sc):
                 asker = topic[len(sc) :]
                 if asker == self.mqtt_id or message.tag != Tag.GET_PROPERTIES or not message.device:
