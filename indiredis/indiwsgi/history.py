@@ -5,7 +5,9 @@ millisecond the value was published (as the web process saw it), its field ``v``
 float as text).  It is bounded by time and by rate: entries older than :data:`HOURS` are trimmed
 at each addition (``XADD … MINID ~``), and at most one value per :data:`INTERVAL` seconds is kept
 per element (the newest of a faster stream, written when the interval has passed), so an element
-holds at most ``HOURS * 3600 / INTERVAL`` entries (43 200 by default, about 1 MB).
+holds at most ``HOURS * 3600 / INTERVAL`` entries (43 200 by default, about 1 MB).  Each addition
+also sets the key to expire :data:`HOURS` later, so the history of an element no longer published
+(a device removed, renamed or gone) leaves the store by itself.
 
 The key space of the original package and its defaults are unchanged (its ``logdata`` lists keep
 the last 50 values of a vector, about 12 s of a mount's stream).  The history is written by the
@@ -104,6 +106,7 @@ class History:
         pipe = self.rconn.pipeline(transaction=False)
         for key, when, value in due:
             pipe.xadd(key, {"v": repr(value)}, id=f"{int(when * 1000)}-*", minid=oldest, approximate=True)
+            pipe.expire(key, max(1, math.ceil(self.hours * 3600)))  # a removed device's history goes too
         for result in pipe.execute(raise_on_error=False):
             # an ID not above the newest (a clock step back) is skipped silently; a refusal (out of
             # memory, read-only, ...) costs these values, said once a minute: pages are still served
