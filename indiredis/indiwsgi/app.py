@@ -63,7 +63,7 @@ SYSTEM_STATIC = {
     "dygraph.css": ("/usr/share/javascript/dygraphs/dygraph.min.css", "text/css"),
 }
 FILES_LISTED = 50  # files of a BLOB element listed on the page
-LOGIN_BODY = 4096  # bytes: a login form is small; a longer body is refused unread
+LOGIN_BODY = 4096  # bytes: a login form is small; a longer one is refused unparsed (waitress read it)
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
