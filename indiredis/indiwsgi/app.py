@@ -63,7 +63,7 @@ SYSTEM_STATIC = {
     "dygraph.css": ("/usr/share/javascript/dygraphs/dygraph.min.css", "text/css"),
 }
 FILES_LISTED = 50  # files of a BLOB element listed on the page
-LOGIN_BODY = 4096  # bytes: a login form is small; a longer body is refused unread
+LOGIN_BODY = 4096  # bytes: a login form is small; a longer one is refused unparsed (waitress read it)
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -376,8 +376,6 @@ class WebApp:
             )
         if isinstance(response, FileResponse):
             return response.stream(environ, start_response)
-        if isinstance(response, StreamResponse):
-            return response(start_response)
         return response(start_response)
 
     def route(self, environ: dict[str, Any]) -> Response:
@@ -516,7 +514,7 @@ class WebApp:
         """The page's server-sent events (see :mod:`.push`): its whole state, then each change."""
         hub = self.cache.hub
         self.cache.start()
-        if not hub.open():
+        if hub.streams >= hub.streams_max:  # counted only once the stream runs (push.stream)
             return Response(
                 "503 Service Unavailable", b"too many open pages", "text/plain", [("Retry-After", "5")]
             )
@@ -531,17 +529,16 @@ class WebApp:
             parts.append(b',"status":' + json.dumps(self.cache.status()).encode() + b"}")
             return seq, b"".join(parts)
 
-        try:
-            seq, first = whole()
-        except BaseException:
-            hub.closed()
-            raise
+        seq, first = whole()
         left = environ.get("waitress.client_disconnected")
         gone = left if callable(left) else (lambda: False)
         sessions, cookie = self.sessions, self._cookie(environ)
 
         def allowed() -> bool:  # a session ended (logout elsewhere, expiry) ends the stream
-            return sessions is None or sessions.lookup(cookie) is not None
+            try:
+                return sessions is None or sessions.lookup(cookie) is not None
+            except redis.RedisError:  # the store is away: the page is told so (status) and waits
+                return True
 
         return StreamResponse(push.stream(hub, device, seq, first, whole, gone, allowed))
 

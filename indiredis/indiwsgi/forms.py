@@ -16,7 +16,8 @@ def read_form(
     environ: dict[str, Any], limit: int = MAX_BODY
 ) -> tuple[dict[str, list[str]], dict[str, tuple[str, bytes]]]:
     """The fields (name -> values) and files (name -> (filename, data)) of a POST body; a body
-    longer than ``limit`` bytes is refused before any of it is read."""
+    longer than ``limit`` bytes (by its Content-Length) is refused before the application reads any
+    of it (the WSGI server has received it by then)."""
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:

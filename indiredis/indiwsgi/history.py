@@ -5,7 +5,9 @@ millisecond the value was published (as the web process saw it), its field ``v``
 float as text).  It is bounded by time and by rate: entries older than :data:`HOURS` are trimmed
 at each addition (``XADD … MINID ~``), and at most one value per :data:`INTERVAL` seconds is kept
 per element (the newest of a faster stream, written when the interval has passed), so an element
-holds at most ``HOURS * 3600 / INTERVAL`` entries (43 200 by default, about 1 MB).
+holds at most ``HOURS * 3600 / INTERVAL`` entries (43 200 by default, about 1 MB).  Each addition
+also sets the key to expire :data:`HOURS` later, so the history of an element no longer published
+(a device removed, renamed or gone) leaves the store by itself.
 
 The key space of the original package and its defaults are unchanged (its ``logdata`` lists keep
 the last 50 values of a vector, about 12 s of a mount's stream).  The history is written by the
@@ -16,6 +18,7 @@ store, only the one holding ``P historywriter`` (renewed every few seconds, expi
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 import threading
@@ -24,8 +27,11 @@ from typing import Any
 
 import redis
 
+from ..links.loglimit import LogLimiter
 from ..store.keys import KeySpace
 from ..tools import _text
+
+log = logging.getLogger(__name__)
 
 HOURS = 12.0  # hours of history kept per element
 INTERVAL = 1.0  # seconds: at most one value kept per element in that time
@@ -49,19 +55,26 @@ class History:
         self._written: dict[str, float] = {}  # key -> when a value was last written
         self._waiting: dict[str, tuple[float, float]] = {}  # key -> (when, value) not written yet
         self._lock = threading.Lock()
+        self._refused = LogLimiter(log, "the history writer", burst=1)
 
     def writer(self) -> bool:
-        """Whether this process writes the history (takes or renews the lease every few seconds)."""
+        """Whether this process writes the history (takes or renews the lease every few seconds).
+        A store that refuses writes (out of memory, read-only replica, failed snapshot: Redis says
+        why) makes it not the writer until the next try; a lost connection raises."""
         now = time.monotonic()
         if now - self._lease_at >= LEASE / 3:
             self._lease_at = now
             lease = f"{self.keys.prefix}historywriter"
-            if self.rconn.set(lease, self.me, nx=True, ex=LEASE):
-                self._writer = True
-            else:
-                self._writer = _text(self.rconn.get(lease) or b"") == self.me
-                if self._writer:
-                    self.rconn.expire(lease, LEASE)
+            try:
+                if self.rconn.set(lease, self.me, nx=True, ex=LEASE):
+                    self._writer = True
+                else:
+                    self._writer = _text(self.rconn.get(lease) or b"") == self.me
+                    if self._writer:
+                        self.rconn.expire(lease, LEASE)
+            except redis.ResponseError as exc:
+                self._writer = False
+                self._refused.warning("web client: the history is not kept, Redis refuses writes: %s", exc)
         return self._writer
 
     def add(self, device: str, name: str, values: dict[str, float]) -> None:
@@ -93,9 +106,12 @@ class History:
         pipe = self.rconn.pipeline(transaction=False)
         for key, when, value in due:
             pipe.xadd(key, {"v": repr(value)}, id=f"{int(when * 1000)}-*", minid=oldest, approximate=True)
+            pipe.expire(key, max(1, math.ceil(self.hours * 3600)))  # a removed device's history goes too
         for result in pipe.execute(raise_on_error=False):
+            # an ID not above the newest (a clock step back) is skipped silently; a refusal (out of
+            # memory, read-only, ...) costs these values, said once a minute: pages are still served
             if isinstance(result, redis.ResponseError) and "smaller" not in str(result):
-                raise result  # an ID not above the newest (a clock step back) is skipped, others not
+                self._refused.warning("web client: history values lost, Redis refuses writes: %s", result)
 
 
 def read_history(

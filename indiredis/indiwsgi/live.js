@@ -57,14 +57,19 @@
     });
   }
 
-  function poller(url, period, apply) {
-    var etag = null;
+  function poller(url, period, apply) {  // polls until its .on is set false
+    var etag = null, running = {on: true};
     function poll() {
+      if (!running.on) { return; }
       getJSON(url, etag).then(function (answer) {
-        if (answer) { etag = answer.etag; apply(answer.data); }
-      }).catch(function () {}).then(function () { showBanner(); window.setTimeout(poll, period); });
+        if (answer && running.on) { etag = answer.etag; apply(answer.data); }
+      }).catch(function () {}).then(function () {
+        showBanner();
+        if (running.on) { window.setTimeout(poll, period); }
+      });
     }
     poll();
+    return running;
   }
 
   // -- the device list and the device bar ------------------------------------------------------
@@ -117,15 +122,30 @@
   var lastStatus = null;
   var deviceChange = null;  // set below on a device page
   window.indiredisEvents = 0;  // events received, for whoever wants to know (tests do)
-  function fallback() {
-    if (nav || list) { poller(root + "/api/devices", main ? 2000 : 700, applyDevices); }
-    if (main) { poller(main.getAttribute("data-api"), 500, apply); }
+  var polling = [];  // the pollers running while the page has no stream
+  var retryIn = 30000;  // ms before the stream is tried again (doubled up to 5 min while refused)
+  var source = null;
+  function fallback() {  // poll meanwhile, and try the stream again later
+    if (!polling.length) {
+      if (nav || list) { polling.push(poller(root + "/api/devices", main ? 2000 : 700, applyDevices)); }
+      if (main) { polling.push(poller(main.getAttribute("data-api"), 500, apply)); }
+    }
+    if (window.EventSource) {
+      window.setTimeout(live, retryIn);
+      retryIn = Math.min(retryIn * 2, 300000);
+    }
   }
   function live() {
     if (!window.EventSource) { fallback(); return; }
     var url = root + "/api/stream" + (main ? "/" + encodeURIComponent(main.getAttribute("data-device")) : "");
-    var source = new EventSource(url, {withCredentials: true});
-    source.onopen = function () { failingSince = null; showBanner(); };
+    source = new EventSource(url, {withCredentials: true});
+    source.onopen = function () {
+      failingSince = null;
+      retryIn = 30000;
+      polling.forEach(function (running) { running.on = false; });  // the stream sends everything
+      polling = [];
+      showBanner();
+    };
     source.onmessage = function (event) {
       failingSince = null;
       window.indiredisEvents += 1;
@@ -135,15 +155,15 @@
       if (change.devices) { applyDevices({devices: change.devices, message: change.message, status: lastStatus}); }
       if (deviceChange) { deviceChange(change); }
     };
-    // a page left (or kept in the back-forward cache) frees its connection: browsers allow only six
-    window.addEventListener("pagehide", function () { source.close(); });
-    window.addEventListener("pageshow", function (event) { if (event.persisted) { window.location.reload(); } });
     source.onerror = function () {
-      if (source.readyState === EventSource.CLOSED) { fallback(); return; }  // refused: poll instead
+      if (this.readyState === EventSource.CLOSED) { fallback(); return; }  // refused: poll instead
       if (failingSince === null) { failingSince = Date.now(); }
       showBanner();
     };
   }
+  // a page left (or kept in the back-forward cache) frees its connection: browsers allow only six
+  window.addEventListener("pagehide", function () { if (source) { source.close(); } });
+  window.addEventListener("pageshow", function (event) { if (event.persisted) { window.location.reload(); } });
   live();
 
   if (!main) { return; }

@@ -155,16 +155,21 @@ class LiveCache:
                     item = pubsub.get_message(timeout=0.0 if not self.changes.idle else HEARTBEAT_PERIOD)
                     if item and item.get("type") == "message":
                         self._changed(item["data"])
-                        self.changes.feed(item["data"])
+                        self._safely("a from_indi message", self.changes.feed, item["data"])
                     elif item is None and not self.changes.idle:
-                        self.changes.flush()  # the burst of definitions is over
+                        self._safely("the burst's changes", self.changes.flush)  # the burst is over
                     self._refresh_status()
-                    self.history.flush()
+                    self._safely("the history", self.history.flush)
             except redis.RedisError as exc:
                 if self._subscribed:
                     log.warning("web client: lost the Redis notifications (%s); polling Redis meanwhile", exc)
                 self._subscribed = False
                 self._set_status({"ok": False, "problems": ["The Redis store cannot be reached."]})
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+            except Exception:  # a bug must not end the watcher: pages would never be told again
+                log.exception("web client: the watcher failed; it subscribes again")
+                self._subscribed = False
                 self._stop.wait(delay)
                 delay = min(delay * 2, 5.0)
             finally:
@@ -173,6 +178,19 @@ class LiveCache:
                     pubsub.close()
                 except redis.RedisError:
                     pass
+
+    @staticmethod
+    def _safely(what: str, call: Callable[..., None], *args: Any) -> None:
+        """``call(*args)``; a failure other than a lost connection (which the watcher's loop handles:
+        it subscribes again) is logged with its traceback and costs this one message only."""
+        try:
+            call(*args)
+        except redis.ResponseError:  # Redis answered: the connection is fine
+            log.exception("web client: cannot show %s; the watcher goes on", what)
+        except redis.RedisError:
+            raise
+        except Exception:
+            log.exception("web client: cannot show %s; the watcher goes on", what)
 
     def _changed(self, xml: bytes) -> None:
         tag, attributes = message_head(xml if isinstance(xml, bytes) else str(xml).encode())

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import io
 import math
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
+
+from .filecache import FileCache
 
 MAX_SIDE = 1024
 CACHE_SIZE = 16
@@ -96,32 +96,8 @@ def make_preview(path: str | Path) -> bytes:
     raise PreviewError("no preview for this kind of file")
 
 
-class PreviewCache:
-    """The newest previews made, by file (name, size, mtime); one maker per file at a time."""
+class PreviewCache(FileCache[bytes]):
+    """The newest previews made, by file (see :class:`.filecache.FileCache`)."""
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
-        self._lock = threading.Lock()
-        self._making: dict[str, threading.Lock] = {}
-
-    def get(self, path: Path) -> bytes:
-        """The preview of ``path`` (made now if not cached); PreviewError or OSError."""
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            making = self._making.setdefault(str(path), threading.Lock())
-        with making:
-            with self._lock:
-                if key in self._items:
-                    return self._items[key]
-            data = make_preview(path)
-            with self._lock:
-                self._items[key] = data
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
-                self._making.pop(str(path), None)
-            return data
+        super().__init__(make_preview, size)

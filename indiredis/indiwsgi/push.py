@@ -97,7 +97,13 @@ def stream(
     change for ``device`` ('' for the device list), a comment every :data:`KEEPALIVE` s; a page that
     fell behind the ring gets its whole state again (``resync``).  Ends when ``gone()`` says the
     client left (or when writing to it fails), or when ``allowed()`` (asked every
-    :data:`SESSION_CHECK` s) says its session ended: the page then reconnects and is sent to log in."""
+    :data:`SESSION_CHECK` s) says its session ended: the page then reconnects and is sent to log in.
+    The stream takes its slot of the hub when it starts and gives it back when it ends, so a stream
+    never started (the client left, a failure before the server's first read) holds none; one that
+    finds every slot taken ends at once, asking the page to come back in 5 s."""
+    if not hub.open():
+        yield b"retry: 5000\n\n"
+        return
     try:
         yield b"retry: 1000\n" + frame(start, first)
         seq, quiet_since = start, time.monotonic()

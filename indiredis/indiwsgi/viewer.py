@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import io
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .filecache import FileCache
 from .previews import FITS_SUFFIXES, IMAGE_SUFFIXES, PreviewError, _image_plane
 
 BLOCK_PIXELS = 1 << 19  # pixels read at a time (whole rows) for the exact statistics
@@ -202,34 +201,11 @@ def render_view(path: Path, view: View, levels: dict[str, float]) -> bytes:
     return data.getvalue()
 
 
-class InfoCache:
-    """The newest :func:`image_info` answers, by file (name, size, mtime); one maker per file."""
+class InfoCache(FileCache[dict[str, Any]]):
+    """The newest :func:`image_info` answers, by file (see :class:`.filecache.FileCache`)."""
 
     def __init__(self, size: int = 8) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[str, int, int], dict[str, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-        self._making: dict[str, threading.Lock] = {}
-
-    def get(self, path: Path) -> dict[str, Any]:
-        """The info of ``path`` (made now if not cached); PreviewError or OSError."""
-        stat = path.stat()
-        key = (str(path), stat.st_size, stat.st_mtime_ns)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-            making = self._making.setdefault(str(path), threading.Lock())
-        with making:
-            with self._lock:
-                if key in self._items:
-                    return self._items[key]
-            info = image_info(path)
-            with self._lock:
-                self._items[key] = info
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
-            return info
+        super().__init__(image_info, size)
 
 
 def parse_view(query: dict[str, list[str]]) -> View:

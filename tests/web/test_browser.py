@@ -46,6 +46,9 @@ class World:
         self.url, self.redis_host, self.rconn, self.indiserver = url, redis_host, rconn, indiserver
 
 
+PANELS: dict[str, Any] = {}  # URL -> the WSGI app serving it (in this process)
+
+
 @contextlib.contextmanager
 def web_panel(
     bridge: Bridge, redis_host: RedisServer, blobs: Path, users: dict[str, User], **options: Any
@@ -56,6 +59,7 @@ def web_panel(
     app = make_wsgi_app(redis_host, blobs, users=users, **options)
     server = make_server(app, host="127.0.0.1", port=port)  # as indiredis-web serves it
     thread = threading.Thread(target=server.run, daemon=True)
+    PANELS[f"http://127.0.0.1:{port}"] = app
     with run_bridge(bridge):
         thread.start()
         wait_for(lambda: bridge.ready, what="the bridge ready")
@@ -363,6 +367,34 @@ def test_a_phone_sized_window_has_no_horizontal_scroll(world, browser):
         screenshot(browser, "web-ccd-phone-red")
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_a_page_refused_a_stream_polls_then_tries_the_stream_again(world, desktop):
+    hub = PANELS[world.url].cache.hub
+    # the page's 30 s before trying the stream again made 0.5 s (timers of 30 s or more only)
+    fast = desktop.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument",
+        {
+            "source": "(function () { var later = window.setTimeout; window.setTimeout = "
+            "function (f, ms) { return later(f, ms >= 30000 ? 500 : ms); }; })();"
+        },
+    )
+    saved = hub.streams_max
+    hub.streams_max = 0  # every stream refused (503)
+    try:
+        open_device(desktop, world, TELESCOPE)
+        polled = "return performance.getEntriesByType('resource').some(function (e) {"
+        polled += " return e.name.indexOf('/api/device/') >= 0; });"
+        wait_for(lambda: desktop.execute_script(polled), what="the page polling its device")
+        assert desktop.execute_script("return window.indiredisEvents") == 0
+        hub.streams_max = saved
+        wait_for(lambda: desktop.execute_script("return window.indiredisEvents") > 0, what="the stream again")
+        assert hub.streams >= 1
+    finally:
+        hub.streams_max = saved
+        desktop.execute_cdp_cmd(
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": fast["identifier"]}
+        )
 
 
 def test_killing_indiserver_shows_the_stale_banner(world, desktop):

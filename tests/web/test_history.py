@@ -6,7 +6,7 @@ import json
 
 import redis
 
-from indiredis.indiwsgi.history import POINTS, read_history
+from indiredis.indiwsgi.history import HOURS, POINTS, read_history
 from tests.support.servers import wait_for
 
 
@@ -28,6 +28,7 @@ def test_values_are_kept_by_time_at_most_one_per_interval(world, redis_host, rco
     entries = wait_for(lambda: len(rconn.xrange(key)) == 2 and rconn.xrange(key), what="two values kept")
     assert [float(fields[b"v"]) for _, fields in entries] == [10.0, 12.0]
     assert rconn.type(key) == b"stream"
+    assert 0 < rconn.ttl(key) <= HOURS * 3600  # a removed device's history expires
     status, _, body = client.get("/api/history/Mount/COORD/DEC?hours=1")
     assert status.startswith("200")
     answer = json.loads(body)

@@ -44,16 +44,18 @@ def test_a_waiting_stream_wakes_on_a_change():
 
 def test_streams_are_bounded_and_counted_until_they_end():
     hub = Hub(streams_max=1)
-    assert hub.open()
-    assert not hub.open()
     left = [False]
     chunks = stream(hub, "Mount", 0, b"{}", lambda: (0, b"{}"), lambda: left[0])
+    assert hub.streams == 0  # not started: no slot taken
     assert next(chunks) == b"retry: 1000\nid: 0\ndata: {}\n\n"
+    assert hub.streams == 1
+    refused = stream(hub, "Mount", 0, b"{}", lambda: (0, b"{}"), lambda: False)
+    assert list(refused) == [b"retry: 5000\n\n"]  # every slot taken: come back later
     hub.publish("Mount", b'{"n":1}')
     assert next(chunks) == b'id: 1\ndata: {"n":1}\n\n'
     left[0] = True
     assert list(chunks) == []
-    assert hub.open()  # the ended stream was counted out
+    assert hub.streams == 0  # the ended stream was counted out
 
 
 def test_a_stream_ends_when_its_session_ends(monkeypatch):
@@ -61,7 +63,6 @@ def test_a_stream_ends_when_its_session_ends(monkeypatch):
 
     monkeypatch.setattr(push, "SESSION_CHECK", 0.0)
     hub = Hub()
-    assert hub.open()
     valid = [True]
     chunks = stream(hub, "Mount", 0, b"{}", lambda: (0, b"{}"), lambda: False, lambda: valid[0])
     next(chunks)

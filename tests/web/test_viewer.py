@@ -92,3 +92,54 @@ def test_the_red_theme_gets_the_view_in_the_red_channel_only(tmp_path):
     red = np.asarray(Image.open(io.BytesIO(render_view(path, parse_view({"tint": ["red"]}), levels))))
     assert red.shape == (60, 80, 3)
     assert red[..., 0].max() > 0 and not red[..., 1:].any()
+
+
+def test_the_caches_keep_no_lock_for_files_viewed_before(tmp_path):
+    """Every file ever viewed used to leave its lock behind in the statistics cache; now neither cache
+    holds one once its file's answer is made (or has failed), and the answers are bounded."""
+    from indiredis.indiwsgi.previews import PreviewCache
+    from indiredis.indiwsgi.viewer import InfoCache
+
+    infos, previews = InfoCache(size=4), PreviewCache(size=4)
+    for n in range(12):
+        frame(tmp_path / f"f{n}.fits", 16, 32, seed=n)
+        assert infos.get(tmp_path / f"f{n}.fits")["width"] == 32
+        assert previews.get(tmp_path / f"f{n}.fits").startswith(b"\xff\xd8")
+    (tmp_path / "bad.fits").write_bytes(b"not a FITS file")
+    with pytest.raises((PreviewError, OSError)):
+        previews.get(tmp_path / "bad.fits")
+    with pytest.raises((PreviewError, OSError)):
+        infos.get(tmp_path / "bad.fits")
+    for cache in (infos, previews):
+        assert len(cache._making) == 0
+        assert len(cache._items) == 4
+
+
+def test_one_thread_makes_a_file_s_answer_while_the_others_wait_for_it(tmp_path):
+    import threading
+
+    from indiredis.indiwsgi.filecache import FileCache
+
+    started, release, made = threading.Event(), threading.Event(), []
+
+    def make(path) -> str:
+        made.append(path)
+        started.set()
+        assert release.wait(30)
+        return "answer"
+
+    cache: FileCache[str] = FileCache(make, size=2)
+    path = tmp_path / "a.fits"
+    path.write_bytes(b"x")
+    answers: list[str] = []
+    threads = [threading.Thread(target=lambda: answers.append(cache.get(path))) for _ in range(4)]
+    threads[0].start()
+    assert started.wait(30)
+    for thread in threads[1:]:
+        thread.start()
+    assert cache.making() == 1
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert answers == ["answer"] * 4 and made == [path]
+    assert cache.making() == 0
