@@ -130,6 +130,8 @@ GATHER_SECONDS = 0.05
 HEARTBEAT_SECONDS = 5.0
 #: received payloads waiting for the event loop, in bytes, before paho's thread waits
 MAX_BACKLOG_BYTES = 8 * 1024 * 1024
+#: numbers skipped at most for messages dropped while the broker was away (within SEQUENCE_WINDOW)
+MAX_GAP_SKIP = SEQUENCE_WINDOW // 2
 #: why a connection ended, unless paho says more
 CONNECTION_CLOSED = "connection closed"
 #: seconds between two getProperties a client side sends to repair its store
@@ -427,10 +429,12 @@ class _MqttLink(Link):
         """The topic most of what this side sends goes to (where its dropped messages show as a gap)."""
 
     def count_as_gap(self, dropped: int) -> None:
-        """``dropped`` messages never left (dropped while the broker was away): skip their numbers on
-        :meth:`sequence_topic`, so the receivers see a gap of that count and resynchronise."""
+        """``dropped`` items never left (dropped while the broker was away): skip as many numbers on
+        :meth:`sequence_topic`, so the receivers see a gap and resynchronise.  The skip is capped at
+        :data:`MAX_GAP_SKIP`, within the receivers' :data:`SEQUENCE_WINDOW`: a jump beyond would be
+        held back as implausible (a gap of any size is enough to trigger the resync)."""
         if dropped and self.framer.batching:
-            self.framer.skip(self.sequence_topic(), dropped)
+            self.framer.skip(self.sequence_topic(), min(dropped, MAX_GAP_SKIP))
 
     # -- receiving -------------------------------------------------------------------------
     def unpack(self, topic: str, payload: bytes) -> tuple[list[Message], Verdict | None, tuple[str, int]]:
@@ -552,7 +556,6 @@ class _MqttLink(Link):
         connection.max_in_flight_bytes = self.send_budget // 2
         try:
             await connection.connect(self.subscriptions())
-            self.tracker.reconnected()
             self.count_as_gap(resume_consuming(sending, "the MQTT broker", self.state))
             self.connected(
                 f"connected to MQTT broker {self.server.host}:{self.server.port} as {self.mqtt_id}"

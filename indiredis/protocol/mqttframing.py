@@ -249,8 +249,8 @@ class _Session:
 
     expected: int  # the next sequence number
     heard: float  # when a payload of it was last taken (tracker time)
-    held: tuple[int, int] | None = None  # (first, next) of the implausible payloads held back in a row
-    loose: bool = False  # this subscriber reconnected since: a jump ahead of any size is a gap
+    #: (first, next, since) of the implausible payloads held back in a row, and when the run began
+    held: tuple[int, int, float] | None = None
 
 
 class SequenceTracker:
@@ -273,8 +273,10 @@ class SequenceTracker:
     * a payload numbered more than :data:`SEQUENCE_WINDOW` from its session's next number is held
       back (``implausible``) and does not move the record, so a forged ``seq=10**18`` cannot make
       the genuine publisher's later payloads look like repeats.  Should such payloads continue one
-      another while the record's own publisher stays silent for :data:`SESSION_LIVE_SECONDS` (a
-      genuine jump after a long stall), they take the record over, as a gap;
+      another for :data:`SESSION_LIVE_SECONDS` with none of the record's own numbers between (a
+      genuine jump: a long stall, or this side away while over a million messages went by), they take
+      the record over, as a gap.  A live genuine publisher (heartbeats every 5 s) thus keeps its
+      record whoever else writes its session, also right after this side reconnected;
     * at most :attr:`SESSIONS_KEPT` sessions per topic and :data:`TOPICS_KEPT` topics: room is made
       by evicting the one heard least recently, never a live one (heard within
       :data:`SESSION_LIVE_SECONDS`), so forged sessions cannot push a live publisher out; with no
@@ -311,25 +313,22 @@ class SequenceTracker:
                 return Verdict(restarted=True, implausible=True, expected=1)
             return Verdict(missing=header.first - 1, restarted=True)
         ahead = header.first - record.expected
-        if -SEQUENCE_WINDOW <= ahead <= SEQUENCE_WINDOW or (record.loose and ahead > 0):
-            record.heard, record.held, record.loose = now, None, False
+        if -SEQUENCE_WINDOW <= ahead <= SEQUENCE_WINDOW:
+            record.heard, record.held = now, None
             return _judge(record, header)
         held = record.held
-        if held is not None and header.first == held[1] and now - record.heard >= SESSION_LIVE_SECONDS:
-            # held payloads that follow one another while the record's own publisher is silent: a
-            # genuine jump (a long stall); take them over as a gap (what was held is part of it)
+        if held is not None and header.first == held[1] and now - held[2] >= SESSION_LIVE_SECONDS:
+            # held payloads that followed one another for SESSION_LIVE_SECONDS with no payload of the
+            # record's own numbers between (a genuine publisher heartbeats every 5 s): a genuine jump (a
+            # long stall, this side away); take them over as a gap (what was held is part of it)
             missing = header.first - min(held[0], record.expected)
             record.expected, record.heard, record.held = header.next, now, None
             return Verdict(missing=missing)
-        record.held = (held[0] if held is not None and header.first == held[1] else header.first, header.next)
+        if held is not None and header.first == held[1]:
+            record.held = (held[0], header.next, held[2])
+        else:
+            record.held = (header.first, header.next, now)
         return Verdict(skip=header.count, implausible=True, expected=record.expected)
-
-    def reconnected(self) -> None:
-        """This subscriber connected again: what it missed meanwhile may be any amount, so the next
-        payload of each session is taken as a gap however far ahead it is numbered."""
-        for sessions in self._expected.values():
-            for record in sessions.values():
-                record.loose = True
 
     def rewind(self, topic: str, session: str, first_missing: int) -> None:
         """Messages of ``session`` on ``topic`` from ``first_missing`` on, though received, were not

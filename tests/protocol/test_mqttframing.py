@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import indiredis
-from indiredis.links.mqtt import MqttClientLink
+from indiredis.links.mqtt import MAX_GAP_SKIP, MqttClientLink
 from indiredis.protocol.document import FEED_SIZE
 from indiredis.protocol.messages import Message, StreamedBlob
 from indiredis.protocol.mqttframing import (
@@ -232,13 +232,53 @@ def test_a_genuine_long_jump_takes_the_record_over_once_its_own_numbers_fall_sil
     assert tracker.accept("F/o", FrameHeader("a", jump + 3, 1), now=later) == Verdict()
 
 
-def test_after_a_reconnection_a_jump_of_any_size_is_a_gap():
+def test_right_after_a_reconnection_a_forged_jump_does_not_take_a_live_publishers_record():
+    """The broker restarted: this side reconnects after a silence, and a forger publishes seq=10**18 on
+    the genuine session at once, and goes on; the genuine publisher (heartbeating) is never muted."""
+    tracker = SequenceTracker()
+    tracker.accept("F/o", FrameHeader("a", 1, 5), now=0.0)
+    reconnected = 600.0  # this side was away for ten minutes
+    forged = 10**18
+    assert tracker.accept("F/o", FrameHeader("a", forged, 1), now=reconnected).implausible
+    assert tracker.accept("F/o", FrameHeader("a", forged + 1, 1), now=reconnected + 0.1).implausible
+    genuine = 6
+    for step in range(1, 10):  # 45 s of forged payloads, one a second apart, the genuine every 5 s
+        now = reconnected + 5.0 * step
+        assert tracker.accept("F/o", FrameHeader("a", genuine, 1), now=now) == Verdict()
+        genuine += 1
+        for tick in range(5):
+            forged_verdict = tracker.accept(
+                "F/o", FrameHeader("a", forged + 2 + 5 * step + tick, 1), now=now + tick
+            )
+            assert forged_verdict.implausible and forged_verdict.expected == genuine
+
+
+def test_after_a_long_absence_a_jump_beyond_the_window_is_taken_over_once_it_continues():
+    """This side was away while over a million messages went by: the genuine numbers continue one
+    another for SESSION_LIVE_SECONDS, with nothing of the old record between, and become a gap."""
     tracker = SequenceTracker()
     tracker.accept("F/o", FrameHeader("a", 1, 1), now=0.0)
-    tracker.reconnected()
     far = 3 * SEQUENCE_WINDOW
-    assert tracker.accept("F/o", FrameHeader("a", far, 1), now=1.0) == Verdict(missing=far - 2)
-    assert tracker.accept("F/o", FrameHeader("a", 10**18, 1), now=2.0).implausible  # once only
+    assert tracker.accept("F/o", FrameHeader("a", far, 1), now=1000.0).implausible
+    assert tracker.accept("F/o", FrameHeader("a", far + 1, 0), now=1005.0).implausible  # heartbeat
+    taken = tracker.accept("F/o", FrameHeader("a", far + 1, 1), now=1000.0 + SESSION_LIVE_SECONDS)
+    assert taken == Verdict(missing=far - 1)  # 2..far-1 lost, far held
+    assert tracker.accept("F/o", FrameHeader("a", far + 2, 1), now=1016.0) == Verdict()
+
+
+def test_messages_dropped_beyond_the_window_still_make_a_plausible_gap() -> None:
+    """A publisher that dropped more messages than the window while the broker was away skips at most
+    MAX_GAP_SKIP numbers: the receivers see a gap (and resync), never an implausible jump."""
+    link = MqttClientLink("gui", indiredis.mqtt_server("127.0.0.1"))
+    tracker = SequenceTracker()
+    topic = link.sequence_topic()
+    [first], _ = link.framer.pack([(number(1), [topic])])
+    assert first.header is not None and tracker.accept(topic, first.header, now=0.0) == Verdict()
+    link.count_as_gap(5 * SEQUENCE_WINDOW)
+    [after], _ = link.framer.pack([(number(2), [topic])])
+    assert after.header is not None
+    verdict = tracker.accept(topic, after.header, now=1.0)
+    assert not verdict.implausible and verdict.missing == MAX_GAP_SKIP < SEQUENCE_WINDOW
 
 
 def test_forged_sessions_evict_idle_sessions_by_age_never_a_live_one():
