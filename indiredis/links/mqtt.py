@@ -508,7 +508,7 @@ class _MqttLink(Link):
     def _report_implausible(self, topic: str, header: FrameHeader, verdict: Verdict) -> None:
         """One line (at most one per :data:`SUSPECT_LOG_SECONDS`) for a payload numbered implausibly."""
         self.implausible += 1
-        what = "kept its messages but not its number" if verdict.restarted else "held it back"
+        what = "held it back"
         self._implausible_log.warning(
             "ignored the sequence number of a payload on MQTT topic %s: session %s seq=%d is more than %d "
             "from the %d expected (a forged header? the broker's ACL should keep strangers off this "
@@ -848,7 +848,7 @@ class MqttClientLink(_MqttLink):
                 verdict = await self.deliver(topic, payload, inbound.put)
             finally:
                 connection.release(payload)
-            if verdict is not None and verdict.restarted and self.reset_on_restart:
+            if verdict is not None and verdict.restarted and not verdict.reset_held and self.reset_on_restart:
                 await inbound.put(Reset())
                 self.request_resync(outbound)
             if verdict is not None and verdict.missing:

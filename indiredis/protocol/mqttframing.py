@@ -241,6 +241,9 @@ class Verdict:
     implausible: bool = False
     expected: int = 0
     untracked: bool = False  # no room for its record (every one live): delivered without checks
+    #: a restart not to act on (no Reset): the topic saw another one within SESSION_LIVE_SECONDS while
+    #: another of its sessions was live (forged sessions, mostly; a genuine restart is one at a time)
+    reset_held: bool = False
 
 
 @dataclass(slots=True)
@@ -281,6 +284,11 @@ class SequenceTracker:
       by evicting the one heard least recently, never a live one (heard within
       :data:`SESSION_LIVE_SECONDS`), so forged sessions cannot push a live publisher out; with no
       room, a payload is delivered ``untracked``;
+    * a new session is a restart to act on (``reset_held`` False) at most once per topic per
+      :data:`SESSION_LIVE_SECONDS` while another session of the topic is live: forged sessions
+      cannot make a client side start over on each payload, and a genuine restart (one new session,
+      numbered from 1) still is one.  A new session numbered beyond the window from 1 is held back
+      as implausible (and taken, as a gap, once its numbers go on for SESSION_LIVE_SECONDS);
     * records not heard for :data:`RECORD_EXPIRY_SECONDS` are forgotten.
 
     Times are the ``now`` given to :meth:`accept` (``time.monotonic()`` by default).
@@ -291,6 +299,7 @@ class SequenceTracker:
 
     def __init__(self) -> None:
         self._expected: dict[str, dict[str, _Session]] = {}
+        self._reset_at: dict[str, float] = {}  # topic -> when a restart on it was last to be acted on
         self._swept = float("-inf")
 
     def accept(self, topic: str, header: FrameHeader, now: float | None = None) -> Verdict:
@@ -308,9 +317,17 @@ class SequenceTracker:
         if record is None:
             if len(sessions) >= self.SESSIONS_KEPT and not _evict_session(sessions, now):
                 return Verdict(untracked=True)
+            if header.first - 1 > SEQUENCE_WINDOW:
+                # a new session does not start this far on (a restarted publisher numbers from 1): held
+                # back as implausible; should its numbers go on for SESSION_LIVE_SECONDS, they are taken
+                sessions[header.session] = _Session(1, now, (header.first, header.next, now))
+                return Verdict(skip=header.count, implausible=True, expected=1)
+            live = any(now - r.heard < SESSION_LIVE_SECONDS for r in sessions.values())
             sessions[header.session] = _Session(header.next, now)
-            if header.first - 1 > SEQUENCE_WINDOW:  # a new session does not start this far on
-                return Verdict(restarted=True, implausible=True, expected=1)
+            last = self._reset_at.get(topic)
+            if live and last is not None and now - last < SESSION_LIVE_SECONDS:
+                return Verdict(missing=header.first - 1, restarted=True, reset_held=True)
+            self._reset_at[topic] = now
             return Verdict(missing=header.first - 1, restarted=True)
         ahead = header.first - record.expected
         if -SEQUENCE_WINDOW <= ahead <= SEQUENCE_WINDOW:
@@ -340,6 +357,7 @@ class SequenceTracker:
     def forget(self, topic: str) -> None:
         """Drop the record of ``topic``."""
         self._expected.pop(topic, None)
+        self._reset_at.pop(topic, None)
 
     def topics(self) -> list[str]:
         """The topics with a record."""
@@ -357,7 +375,7 @@ class SequenceTracker:
             for session in [s for s, r in sessions.items() if now - r.heard >= RECORD_EXPIRY_SECONDS]:
                 del sessions[session]
             if not sessions:
-                del self._expected[topic]
+                self.forget(topic)
 
     def _evict_topic(self, now: float) -> bool:
         """Make room for a topic: forget the one heard least recently, unless it is live."""
@@ -366,7 +384,7 @@ class SequenceTracker:
         )
         if now - heard < SESSION_LIVE_SECONDS:
             return False
-        del self._expected[topic]
+        self.forget(topic)
         return True
 
 

@@ -118,7 +118,10 @@ def test_tracker_detects_gaps_skips_resent_messages_and_knows_a_restarted_publis
     assert tracker.accept("F/o", FrameHeader("a", 60, 5)) == Verdict(skip=5)  # resent after a reconnection
     assert tracker.accept("F/o", FrameHeader("a", 63, 4)) == Verdict(skip=2)  # partly delivered before
     assert tracker.accept("F/o", FrameHeader("b", 1, 3)) == Verdict(restarted=True)  # new session: no gap
-    assert tracker.accept("F/o", FrameHeader("c", 4, 1)) == Verdict(missing=3, restarted=True)
+    # another new session at once, while a and b are live: a restart, but not one to act on again
+    assert tracker.accept("F/o", FrameHeader("c", 4, 1)) == Verdict(
+        missing=3, restarted=True, reset_held=True
+    )
     assert tracker.accept("F/other", FrameHeader("c", 9, 1)) == Verdict()  # topics are tracked apart
     tracker.forget("F/o")
     assert tracker.topics() == ["F/other"]
@@ -212,9 +215,9 @@ def test_a_sequence_number_beyond_the_window_is_held_back_and_does_not_move_the_
     far_back = FrameHeader("a", 1, 1)
     assert tracker.accept("F/o", FrameHeader("a", 9 + SEQUENCE_WINDOW, 1), now=3.0).implausible
     assert tracker.accept("F/o", far_back, now=4.0) == Verdict(skip=1)  # a repeat within the window
-    # a new session does not start beyond the window either: its messages go, its gap is not counted
+    # a new session does not start beyond the window either: held back, no restart
     assert tracker.accept("F/o", FrameHeader("b", 10**18, 1), now=5.0) == Verdict(
-        restarted=True, implausible=True, expected=1
+        skip=1, implausible=True, expected=1
     )
 
 
@@ -314,3 +317,40 @@ def test_numbers_skipped_for_dropped_messages_show_as_a_gap_of_that_count() -> N
     framer.skip("from_indi/obs", 37)  # 37 messages dropped before they were packed
     [after], _ = framer.pack([(message, ["from_indi/obs"])])
     assert after.header is not None and tracker.accept("from_indi/obs", after.header).missing == 37
+
+
+def test_forged_sessions_make_at_most_one_reset_per_live_period_while_the_genuine_one_is_live():
+    tracker = SequenceTracker()
+    tracker.accept("F/o", FrameHeader("genuine", 1, 1), now=0.0)
+    acted = []
+    for step in range(100):  # a forged session every 0.3 s for 30 s; the genuine one heartbeats
+        now = 1.0 + step * 0.3
+        tracker.accept("F/o", FrameHeader("genuine", 2, 0), now=now)
+        verdict = tracker.accept("F/o", FrameHeader(f"forged{step}", 1, 1), now=now)
+        assert verdict.restarted or verdict.untracked  # the sessions full (all live): no record, no reset
+        if verdict.restarted and not verdict.reset_held:
+            acted.append(now)
+    assert acted[0] == 1.0 and len(acted) == 2 and acted[1] - acted[0] >= SESSION_LIVE_SECONDS
+    assert "genuine" in tracker.sessions("F/o")
+
+
+def test_a_genuine_restart_still_resets_and_numbers_from_one():
+    tracker = SequenceTracker()
+    tracker.accept("F/o", FrameHeader("first-run", 1, 50), now=0.0)
+    tracker.accept("F/o", FrameHeader("first-run", 51, 10), now=100.0)
+    # its INDI side reconnected: a new session at once, the old one still live
+    assert tracker.accept("F/o", FrameHeader("second-run", 1, 3), now=100.5) == Verdict(restarted=True)
+    # and again, long after
+    assert tracker.accept("F/o", FrameHeader("third-run", 1, 3), now=200.0) == Verdict(restarted=True)
+
+
+def test_a_new_session_numbered_beyond_the_window_is_held_back_until_it_goes_on():
+    tracker = SequenceTracker()
+    tracker.accept("F/o", FrameHeader("a", 1, 1), now=0.0)
+    far = 2 * SEQUENCE_WINDOW
+    assert tracker.accept("F/o", FrameHeader("b", far, 1), now=1.0) == Verdict(
+        skip=1, implausible=True, expected=1
+    )
+    assert tracker.accept("F/o", FrameHeader("b", far + 1, 0), now=6.0).implausible
+    taken = tracker.accept("F/o", FrameHeader("b", far + 1, 1), now=1.0 + SESSION_LIVE_SECONDS)
+    assert taken == Verdict(missing=far)  # a gap (resync), not a restart
