@@ -598,6 +598,13 @@ class MqttInstrumentLink(_MqttLink):
         self.snoop_requests: dict[tuple[str, str], Message] = {}  # our drivers' requests, to repeat
         #: each client side's BLOB policy (by MQTT id), and what the INDI side is asked for on their behalf
         self.client_blobs = ClientBlobPolicies()
+        self._blob_log = LogLimiter(
+            log,
+            "client sides' BLOB policies forgotten",
+            self.state.fields,
+            burst=1,
+            window=SUSPECT_LOG_SECONDS,
+        )
         self._outbound: Channel[Message] | None = None  # to the INDI side, while serving
 
     def remember_snoop(self, asker: str, snoop: Snoop, now: float | None = None) -> None:
@@ -624,6 +631,22 @@ class MqttInstrumentLink(_MqttLink):
             )
             return
         records.add(snoop)
+
+    def apply_enable_blob(self, client: str, message: Message) -> list[BlobRequest]:
+        """Apply client side ``client``'s ``enableBLOB``; return what the INDI side is to be asked.  A
+        client side forgotten to make room (:data:`~indiredis.protocol.routing.CLIENT_SIDES_KEPT`) is
+        logged, rate-limited."""
+        requests, evicted = self.client_blobs.update(client, message)
+        for forgotten in evicted:
+            self._blob_log.warning(
+                "forgot the BLOB policy of client side %s, the one that asked least recently of %d, to "
+                "make room for %s (many client ids: a stranger on the broker?); it gets BLOBs again once "
+                "it sends enableBLOB again",
+                forgotten,
+                self.client_blobs.kept,
+                client,
+            )
+        return requests
 
     def _forget_asker(self, asker: str) -> None:
         self.remote_snoops.pop(asker, None)
@@ -728,7 +751,7 @@ class MqttInstrumentLink(_MqttLink):
                 self.repeat_snoop_requests(inbound)
             elif topic.startswith(t) and message.tag == Tag.ENABLE_BLOB:
                 # that client side's own choice: the INDI side is asked for what they want together
-                for device, name, instruction in self.client_blobs.update(topic[len(t) :], message):
+                for device, name, instruction in self.apply_enable_blob(topic[len(t) :], message):
                     await outbound.put(Message.enable_blob(device, name, instruction))
                 return
             await outbound.put(message)
