@@ -119,6 +119,44 @@ def test_a_forged_huge_sequence_number_does_not_mute_the_publisher(site, rconn, 
     )
 
 
+def test_a_forged_huge_sequence_number_right_after_a_broker_restart_does_not_mute_the_publisher(
+    site, mosquitto_proc, rconn, redis_host, caplog
+):
+    """The broker restarts; as soon as the bridges are back, a forger publishes seq=10**18 on the
+    genuine session and goes on numbering from there: the genuine stream must still reach Redis."""
+    caplog.set_level(logging.WARNING, logger="indiredis")
+    fake, gui, forger = site
+    genuine_value_follows(fake, rconn, redis_host, 2)
+    wait_for(lambda: forger.headers, what="a genuine payload seen by the forger")
+    session = forger.headers[-1].session
+    forger.close()
+    asked = fake.received.count(b"getProperties")
+    mosquitto_proc.kill()
+    wait_for(lambda: not gui.indi_side.state.connected, what="mqtttoredis seeing the broker gone")
+    mosquitto_proc.start()
+    wait_for(lambda: gui.indi_side.state.connected, timeout=30, what="mqtttoredis back")
+    again = Forger(mosquitto_proc.port, "from_indi/obs")
+    try:
+        forged = iter(range(10**18, 10**18 + 10**6))
+        again.publish("from_indi/obs", FrameHeader(session, next(forged), 1), set_x(666))
+        # the instrument side is back too (it asks its INDI side for everything): the genuine stream
+        # resumes, definitions first (mqtttoredis cleared its store on reconnecting)
+        wait_for(lambda: fake.received.count(b"getProperties") > asked, timeout=30, what="inditomqtt back")
+        fake.send(DEF)
+        fake.send(set_x(3))
+
+        def genuine_arrived() -> bool:
+            # the forger keeps talking on the genuine session, each payload following the last
+            again.publish("from_indi/obs", FrameHeader(session, next(forged), 1), set_x(666))
+            return value(rconn, redis_host) == "3"
+
+        wait_for(genuine_arrived, timeout=30, interval=0.2, what="the genuine value 3 past the forger")
+        genuine_value_follows(fake, rconn, redis_host, 4)
+    finally:
+        again.close()
+    assert gui.indi_side.implausible >= 2
+
+
 def test_a_hundred_forged_sessions_do_not_push_the_genuine_one_out(site, rconn, redis_host, caplog):
     caplog.set_level(logging.WARNING, logger="indiredis")
     fake, gui, forger = site
