@@ -508,17 +508,15 @@ class _MqttLink(Link):
     def _report_implausible(self, topic: str, header: FrameHeader, verdict: Verdict) -> None:
         """One line (at most one per :data:`SUSPECT_LOG_SECONDS`) for a payload numbered implausibly."""
         self.implausible += 1
-        what = "held it back"
         self._implausible_log.warning(
             "ignored the sequence number of a payload on MQTT topic %s: session %s seq=%d is more than %d "
             "from the %d expected (a forged header? the broker's ACL should keep strangers off this "
-            "topic); %s",
+            "topic); held it back",
             topic,
             header.session,
             header.first,
             SEQUENCE_WINDOW,
             verdict.expected,
-            what,
         )
 
     def report_gap(self, topic: str, verdict: Verdict, repair: str) -> None:
