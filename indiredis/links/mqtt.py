@@ -130,6 +130,8 @@ GATHER_SECONDS = 0.05
 HEARTBEAT_SECONDS = 5.0
 #: received payloads waiting for the event loop, in bytes, before paho's thread waits
 MAX_BACKLOG_BYTES = 8 * 1024 * 1024
+#: numbers skipped at most for messages dropped while the broker was away (within SEQUENCE_WINDOW)
+MAX_GAP_SKIP = SEQUENCE_WINDOW // 2
 #: why a connection ended, unless paho says more
 CONNECTION_CLOSED = "connection closed"
 #: seconds an instrument side holds back what it publishes after (re)connecting, unless a client side
@@ -432,10 +434,12 @@ class _MqttLink(Link):
         """The topic most of what this side sends goes to (where its dropped messages show as a gap)."""
 
     def count_as_gap(self, dropped: int) -> None:
-        """``dropped`` messages never left (dropped while the broker was away): skip their numbers on
-        :meth:`sequence_topic`, so the receivers see a gap of that count and resynchronise."""
+        """``dropped`` items never left (dropped while the broker was away): skip as many numbers on
+        :meth:`sequence_topic`, so the receivers see a gap and resynchronise.  The skip is capped at
+        :data:`MAX_GAP_SKIP`, within the receivers' :data:`SEQUENCE_WINDOW`: a jump beyond would be
+        held back as implausible (a gap of any size is enough to trigger the resync)."""
         if dropped and self.framer.batching:
-            self.framer.skip(self.sequence_topic(), dropped)
+            self.framer.skip(self.sequence_topic(), min(dropped, MAX_GAP_SKIP))
 
     # -- receiving -------------------------------------------------------------------------
     def unpack(self, topic: str, payload: bytes) -> tuple[list[Message], Verdict | None, tuple[str, int]]:
@@ -509,17 +513,15 @@ class _MqttLink(Link):
     def _report_implausible(self, topic: str, header: FrameHeader, verdict: Verdict) -> None:
         """One line (at most one per :data:`SUSPECT_LOG_SECONDS`) for a payload numbered implausibly."""
         self.implausible += 1
-        what = "kept its messages but not its number" if verdict.restarted else "held it back"
         self._implausible_log.warning(
             "ignored the sequence number of a payload on MQTT topic %s: session %s seq=%d is more than %d "
             "from the %d expected (a forged header? the broker's ACL should keep strangers off this "
-            "topic); %s",
+            "topic); held it back",
             topic,
             header.session,
             header.first,
             SEQUENCE_WINDOW,
             verdict.expected,
-            what,
         )
 
     def report_gap(self, topic: str, verdict: Verdict, repair: str) -> None:
@@ -557,7 +559,6 @@ class _MqttLink(Link):
         connection.max_in_flight_bytes = self.send_budget // 2
         try:
             await connection.connect(self.subscriptions())
-            self.tracker.reconnected()
             self.count_as_gap(resume_consuming(sending, "the MQTT broker", self.state))
             self.connected(
                 f"connected to MQTT broker {self.server.host}:{self.server.port} as {self.mqtt_id}"
@@ -600,6 +601,13 @@ class MqttInstrumentLink(_MqttLink):
         self.snoop_requests: dict[tuple[str, str], Message] = {}  # our drivers' requests, to repeat
         #: each client side's BLOB policy (by MQTT id), and what the INDI side is asked for on their behalf
         self.client_blobs = ClientBlobPolicies()
+        self._blob_log = LogLimiter(
+            log,
+            "client sides' BLOB policies forgotten",
+            self.state.fields,
+            burst=1,
+            window=SUSPECT_LOG_SECONDS,
+        )
         self._outbound: Channel[Message] | None = None  # to the INDI side, while serving
         self._heard_client_side = asyncio.Event()  # this connection received a client side's request
         self.receivers_wait = RECEIVERS_WAIT
@@ -628,6 +636,22 @@ class MqttInstrumentLink(_MqttLink):
             )
             return
         records.add(snoop)
+
+    def apply_enable_blob(self, client: str, message: Message) -> list[BlobRequest]:
+        """Apply client side ``client``'s ``enableBLOB``; return what the INDI side is to be asked.  A
+        client side forgotten to make room (:data:`~indiredis.protocol.routing.CLIENT_SIDES_KEPT`) is
+        logged, rate-limited."""
+        requests, evicted = self.client_blobs.update(client, message)
+        for forgotten in evicted:
+            self._blob_log.warning(
+                "forgot the BLOB policy of client side %s, the one that asked least recently of %d, to "
+                "make room for %s (many client ids: a stranger on the broker?); it gets BLOBs again once "
+                "it sends enableBLOB again",
+                forgotten,
+                self.client_blobs.kept,
+                client,
+            )
+        return requests
 
     def _forget_asker(self, asker: str) -> None:
         self.remote_snoops.pop(asker, None)
@@ -751,7 +775,7 @@ class MqttInstrumentLink(_MqttLink):
                 self.repeat_snoop_requests(inbound)
             elif topic.startswith(t) and message.tag == Tag.ENABLE_BLOB:
                 # that client side's own choice: the INDI side is asked for what they want together
-                for device, name, instruction in self.client_blobs.update(topic[len(t) :], message):
+                for device, name, instruction in self.apply_enable_blob(topic[len(t) :], message):
                     await outbound.put(Message.enable_blob(device, name, instruction))
                 return
             await outbound.put(message)
@@ -871,7 +895,7 @@ class MqttClientLink(_MqttLink):
                 verdict = await self.deliver(topic, payload, inbound.put)
             finally:
                 connection.release(payload)
-            if verdict is not None and verdict.restarted and self.reset_on_restart:
+            if verdict is not None and verdict.restarted and not verdict.reset_held and self.reset_on_restart:
                 await inbound.put(Reset())
                 self.request_resync(outbound)
             if verdict is not None and verdict.missing:

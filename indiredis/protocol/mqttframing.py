@@ -241,6 +241,9 @@ class Verdict:
     implausible: bool = False
     expected: int = 0
     untracked: bool = False  # no room for its record (every one live): delivered without checks
+    #: a restart not to act on (no Reset): the topic saw another one within SESSION_LIVE_SECONDS while
+    #: another of its sessions was live (forged sessions, mostly; a genuine restart is one at a time)
+    reset_held: bool = False
 
 
 @dataclass(slots=True)
@@ -249,8 +252,8 @@ class _Session:
 
     expected: int  # the next sequence number
     heard: float  # when a payload of it was last taken (tracker time)
-    held: tuple[int, int] | None = None  # (first, next) of the implausible payloads held back in a row
-    loose: bool = False  # this subscriber reconnected since: a jump ahead of any size is a gap
+    #: (first, next, since) of the implausible payloads held back in a row, and when the run began
+    held: tuple[int, int, float] | None = None
 
 
 class SequenceTracker:
@@ -273,12 +276,19 @@ class SequenceTracker:
     * a payload numbered more than :data:`SEQUENCE_WINDOW` from its session's next number is held
       back (``implausible``) and does not move the record, so a forged ``seq=10**18`` cannot make
       the genuine publisher's later payloads look like repeats.  Should such payloads continue one
-      another while the record's own publisher stays silent for :data:`SESSION_LIVE_SECONDS` (a
-      genuine jump after a long stall), they take the record over, as a gap;
+      another for :data:`SESSION_LIVE_SECONDS` with none of the record's own numbers between (a
+      genuine jump: a long stall, or this side away while over a million messages went by), they take
+      the record over, as a gap.  A live genuine publisher (heartbeats every 5 s) thus keeps its
+      record whoever else writes its session, also right after this side reconnected;
     * at most :attr:`SESSIONS_KEPT` sessions per topic and :data:`TOPICS_KEPT` topics: room is made
       by evicting the one heard least recently, never a live one (heard within
       :data:`SESSION_LIVE_SECONDS`), so forged sessions cannot push a live publisher out; with no
       room, a payload is delivered ``untracked``;
+    * a new session is a restart to act on (``reset_held`` False) at most once per topic per
+      :data:`SESSION_LIVE_SECONDS` while another session of the topic is live: forged sessions
+      cannot make a client side start over on each payload, and a genuine restart (one new session,
+      numbered from 1) still is one.  A new session numbered beyond the window from 1 is held back
+      as implausible (and taken, as a gap, once its numbers go on for SESSION_LIVE_SECONDS);
     * records not heard for :data:`RECORD_EXPIRY_SECONDS` are forgotten.
 
     Times are the ``now`` given to :meth:`accept` (``time.monotonic()`` by default).
@@ -289,6 +299,7 @@ class SequenceTracker:
 
     def __init__(self) -> None:
         self._expected: dict[str, dict[str, _Session]] = {}
+        self._reset_at: dict[str, float] = {}  # topic -> when a restart on it was last to be acted on
         self._swept = float("-inf")
 
     def accept(self, topic: str, header: FrameHeader, now: float | None = None) -> Verdict:
@@ -306,30 +317,35 @@ class SequenceTracker:
         if record is None:
             if len(sessions) >= self.SESSIONS_KEPT and not _evict_session(sessions, now):
                 return Verdict(untracked=True)
+            if header.first - 1 > SEQUENCE_WINDOW:
+                # a new session does not start this far on (a restarted publisher numbers from 1): held
+                # back as implausible; should its numbers go on for SESSION_LIVE_SECONDS, they are taken
+                sessions[header.session] = _Session(1, now, (header.first, header.next, now))
+                return Verdict(skip=header.count, implausible=True, expected=1)
+            live = any(now - r.heard < SESSION_LIVE_SECONDS for r in sessions.values())
             sessions[header.session] = _Session(header.next, now)
-            if header.first - 1 > SEQUENCE_WINDOW:  # a new session does not start this far on
-                return Verdict(restarted=True, implausible=True, expected=1)
+            last = self._reset_at.get(topic)
+            if live and last is not None and now - last < SESSION_LIVE_SECONDS:
+                return Verdict(missing=header.first - 1, restarted=True, reset_held=True)
+            self._reset_at[topic] = now
             return Verdict(missing=header.first - 1, restarted=True)
         ahead = header.first - record.expected
-        if -SEQUENCE_WINDOW <= ahead <= SEQUENCE_WINDOW or (record.loose and ahead > 0):
-            record.heard, record.held, record.loose = now, None, False
+        if -SEQUENCE_WINDOW <= ahead <= SEQUENCE_WINDOW:
+            record.heard, record.held = now, None
             return _judge(record, header)
         held = record.held
-        if held is not None and header.first == held[1] and now - record.heard >= SESSION_LIVE_SECONDS:
-            # held payloads that follow one another while the record's own publisher is silent: a
-            # genuine jump (a long stall); take them over as a gap (what was held is part of it)
+        if held is not None and header.first == held[1] and now - held[2] >= SESSION_LIVE_SECONDS:
+            # held payloads that followed one another for SESSION_LIVE_SECONDS with no payload of the
+            # record's own numbers between (a genuine publisher heartbeats every 5 s): a genuine jump (a
+            # long stall, this side away); take them over as a gap (what was held is part of it)
             missing = header.first - min(held[0], record.expected)
             record.expected, record.heard, record.held = header.next, now, None
             return Verdict(missing=missing)
-        record.held = (held[0] if held is not None and header.first == held[1] else header.first, header.next)
+        if held is not None and header.first == held[1]:
+            record.held = (held[0], header.next, held[2])
+        else:
+            record.held = (header.first, header.next, now)
         return Verdict(skip=header.count, implausible=True, expected=record.expected)
-
-    def reconnected(self) -> None:
-        """This subscriber connected again: what it missed meanwhile may be any amount, so the next
-        payload of each session is taken as a gap however far ahead it is numbered."""
-        for sessions in self._expected.values():
-            for record in sessions.values():
-                record.loose = True
 
     def rewind(self, topic: str, session: str, first_missing: int) -> None:
         """Messages of ``session`` on ``topic`` from ``first_missing`` on, though received, were not
@@ -341,6 +357,7 @@ class SequenceTracker:
     def forget(self, topic: str) -> None:
         """Drop the record of ``topic``."""
         self._expected.pop(topic, None)
+        self._reset_at.pop(topic, None)
 
     def topics(self) -> list[str]:
         """The topics with a record."""
@@ -358,7 +375,7 @@ class SequenceTracker:
             for session in [s for s, r in sessions.items() if now - r.heard >= RECORD_EXPIRY_SECONDS]:
                 del sessions[session]
             if not sessions:
-                del self._expected[topic]
+                self.forget(topic)
 
     def _evict_topic(self, now: float) -> bool:
         """Make room for a topic: forget the one heard least recently, unless it is live."""
@@ -367,7 +384,7 @@ class SequenceTracker:
         )
         if now - heard < SESSION_LIVE_SECONDS:
             return False
-        del self._expected[topic]
+        self.forget(topic)
         return True
 
 

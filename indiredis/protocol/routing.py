@@ -148,15 +148,19 @@ class ClientBlobPolicies:
         self.kept = CLIENT_SIDES_KEPT if kept is None else kept
         self.demand = BlobDemand()
 
-    def update(self, client: str, message: Message) -> list[BlobRequest]:
-        """Apply ``client``'s ``enableBLOB``; return the requests that bring the upstream to the union."""
+    def update(self, client: str, message: Message) -> tuple[list[BlobRequest], list[str]]:
+        """Apply ``client``'s ``enableBLOB``; return the requests that bring the upstream to the union,
+        and the client sides forgotten to make room (beyond :attr:`kept`: the caller logs them)."""
         policy = self.policies.pop(client, None) or BlobPolicy()
         policy.update(message)
+        evicted: list[str] = []
         if policy.default != NEVER or any(mode != NEVER for mode in policy.rules.values()):
             self.policies[client] = policy  # remembered, as the newest; back to the default: forgotten
             while len(self.policies) > self.kept:
-                del self.policies[next(iter(self.policies))]
-        return self.demand.requests(list(self.policies.values()))
+                oldest = next(iter(self.policies))
+                del self.policies[oldest]
+                evicted.append(oldest)
+        return self.demand.requests(list(self.policies.values())), evicted
 
     def wanted(self, message: Message) -> bool:
         """Whether some client side wants ``message``: BLOB data (``setBLOBVector``) when one of them

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import indiredis
 from indiredis.core.channel import Channel
@@ -11,7 +12,7 @@ from indiredis.links import mqtt
 from indiredis.links.mqtt import MqttInstrumentLink
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
-from indiredis.protocol.routing import Snoop
+from indiredis.protocol.routing import ClientBlobPolicies, Snoop
 
 
 def msg(xml: str) -> Message:
@@ -87,3 +88,16 @@ def test_blob_data_goes_to_from_indi_only_while_a_client_side_wants_it_and_is_as
     link.pack([Reset(), definition])
     requests = [(m.tag, m.device, m.name, m.attrs["instruction"]) for m in asyncio.run(asked.get_batch())]
     assert requests == [("enableBLOB", "Cam", "IMG", "Also")] * 2
+
+
+def test_client_sides_forgotten_beyond_the_bound_are_logged_rate_limited(caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="indiredis")
+    link = MqttInstrumentLink("camera-pc", indiredis.mqtt_server("127.0.0.1"))
+    link.client_blobs = ClientBlobPolicies(kept=3)
+    link.apply_enable_blob("store", msg('<enableBLOB device="Cam" name="IMG">Also</enableBLOB>'))
+    for index in range(100):  # a stranger inventing client ids
+        link.apply_enable_blob(f"forged{index}", msg(f'<enableBLOB device="Fake{index}">Also</enableBLOB>'))
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and lines[0].startswith("forgot the BLOB policy of client side store")
+    link._blob_log.close()
+    assert caplog.records[-1].getMessage().startswith("… and 97 more from client sides' BLOB policies")

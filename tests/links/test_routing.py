@@ -130,26 +130,34 @@ def enable(device: str, instruction: str, name: str = ""):
 
 def test_client_blob_policies_each_client_side_its_own_and_the_upstream_the_union():
     sides = ClientBlobPolicies()
-    assert sides.update("store", enable("Cam", "Also", "IMG")) == [("Cam", "IMG", "Also")]
-    assert sides.update("kstars", enable("Cam", "Also")) == [("Cam", "", "Also")]
+    assert sides.update("store", enable("Cam", "Also", "IMG")) == ([("Cam", "IMG", "Also")], [])
+    assert sides.update("kstars", enable("Cam", "Also")) == ([("Cam", "", "Also")], [])
     assert sides.wanted(BLOB) and sides.wanted(NUMBER)
     # the port's last BLOB client left: Never for kstars only; the store still gets IMG
-    assert sides.update("kstars", enable("Cam", "Never")) == [("Cam", "", "Never"), ("Cam", "IMG", "Also")]
+    assert sides.update("kstars", enable("Cam", "Never")) == (
+        [("Cam", "", "Never"), ("Cam", "IMG", "Also")],
+        [],
+    )
     assert set(sides.policies) == {"store"}  # kstars asks for nothing now: forgotten
     assert sides.wanted(BLOB)
     assert sides.restore() == [("Cam", "IMG", "Also")]
     # Only is asked upstream as Also (the topic is shared: the others still need Cam's other traffic)
-    assert sides.update("guider", enable("Cam", "Only")) == [("Cam", "", "Also")]
-    assert sides.update("guider", enable("Cam", "Never")) == [("Cam", "", "Never"), ("Cam", "IMG", "Also")]
-    assert sides.update("store", enable("Cam", "Never", "IMG")) == [("Cam", "IMG", "Never")]
+    assert sides.update("guider", enable("Cam", "Only")) == ([("Cam", "", "Also")], [])
+    assert sides.update("guider", enable("Cam", "Never")) == (
+        [("Cam", "", "Never"), ("Cam", "IMG", "Also")],
+        [],
+    )
+    assert sides.update("store", enable("Cam", "Never", "IMG")) == ([("Cam", "IMG", "Never")], [])
     assert sides.policies == {} and not sides.wanted(BLOB) and sides.wanted(NUMBER)
     assert sides.restore() == []
 
 
 def test_client_blob_policies_remember_a_bounded_number_of_client_sides():
     sides = ClientBlobPolicies(kept=3)
+    evicted = []
     for index in range(100):  # a stranger inventing client ids
-        sides.update(f"forged{index}", enable(f"Fake{index}", "Also"))
+        evicted += sides.update(f"forged{index}", enable(f"Fake{index}", "Also"))[1]
+    assert evicted == [f"forged{index}" for index in range(97)]  # said, for the caller to log
     sides.update("store", enable("Cam", "Also", "IMG"))
     assert len(sides.policies) == 3 and "store" in sides.policies
     for index in range(2):  # the genuine one asked most recently: the newest ids push out older ones first

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import indiredis
-from indiredis.links.mqtt import MqttClientLink
+from indiredis.links.mqtt import MAX_GAP_SKIP, MqttClientLink
 from indiredis.protocol.document import FEED_SIZE
 from indiredis.protocol.messages import Message, StreamedBlob
 from indiredis.protocol.mqttframing import (
@@ -118,7 +118,10 @@ def test_tracker_detects_gaps_skips_resent_messages_and_knows_a_restarted_publis
     assert tracker.accept("F/o", FrameHeader("a", 60, 5)) == Verdict(skip=5)  # resent after a reconnection
     assert tracker.accept("F/o", FrameHeader("a", 63, 4)) == Verdict(skip=2)  # partly delivered before
     assert tracker.accept("F/o", FrameHeader("b", 1, 3)) == Verdict(restarted=True)  # new session: no gap
-    assert tracker.accept("F/o", FrameHeader("c", 4, 1)) == Verdict(missing=3, restarted=True)
+    # another new session at once, while a and b are live: a restart, but not one to act on again
+    assert tracker.accept("F/o", FrameHeader("c", 4, 1)) == Verdict(
+        missing=3, restarted=True, reset_held=True
+    )
     assert tracker.accept("F/other", FrameHeader("c", 9, 1)) == Verdict()  # topics are tracked apart
     tracker.forget("F/o")
     assert tracker.topics() == ["F/other"]
@@ -212,9 +215,9 @@ def test_a_sequence_number_beyond_the_window_is_held_back_and_does_not_move_the_
     far_back = FrameHeader("a", 1, 1)
     assert tracker.accept("F/o", FrameHeader("a", 9 + SEQUENCE_WINDOW, 1), now=3.0).implausible
     assert tracker.accept("F/o", far_back, now=4.0) == Verdict(skip=1)  # a repeat within the window
-    # a new session does not start beyond the window either: its messages go, its gap is not counted
+    # a new session does not start beyond the window either: held back, no restart
     assert tracker.accept("F/o", FrameHeader("b", 10**18, 1), now=5.0) == Verdict(
-        restarted=True, implausible=True, expected=1
+        skip=1, implausible=True, expected=1
     )
 
 
@@ -232,13 +235,53 @@ def test_a_genuine_long_jump_takes_the_record_over_once_its_own_numbers_fall_sil
     assert tracker.accept("F/o", FrameHeader("a", jump + 3, 1), now=later) == Verdict()
 
 
-def test_after_a_reconnection_a_jump_of_any_size_is_a_gap():
+def test_right_after_a_reconnection_a_forged_jump_does_not_take_a_live_publishers_record():
+    """The broker restarted: this side reconnects after a silence, and a forger publishes seq=10**18 on
+    the genuine session at once, and goes on; the genuine publisher (heartbeating) is never muted."""
+    tracker = SequenceTracker()
+    tracker.accept("F/o", FrameHeader("a", 1, 5), now=0.0)
+    reconnected = 600.0  # this side was away for ten minutes
+    forged = 10**18
+    assert tracker.accept("F/o", FrameHeader("a", forged, 1), now=reconnected).implausible
+    assert tracker.accept("F/o", FrameHeader("a", forged + 1, 1), now=reconnected + 0.1).implausible
+    genuine = 6
+    for step in range(1, 10):  # 45 s of forged payloads, one a second apart, the genuine every 5 s
+        now = reconnected + 5.0 * step
+        assert tracker.accept("F/o", FrameHeader("a", genuine, 1), now=now) == Verdict()
+        genuine += 1
+        for tick in range(5):
+            forged_verdict = tracker.accept(
+                "F/o", FrameHeader("a", forged + 2 + 5 * step + tick, 1), now=now + tick
+            )
+            assert forged_verdict.implausible and forged_verdict.expected == genuine
+
+
+def test_after_a_long_absence_a_jump_beyond_the_window_is_taken_over_once_it_continues():
+    """This side was away while over a million messages went by: the genuine numbers continue one
+    another for SESSION_LIVE_SECONDS, with nothing of the old record between, and become a gap."""
     tracker = SequenceTracker()
     tracker.accept("F/o", FrameHeader("a", 1, 1), now=0.0)
-    tracker.reconnected()
     far = 3 * SEQUENCE_WINDOW
-    assert tracker.accept("F/o", FrameHeader("a", far, 1), now=1.0) == Verdict(missing=far - 2)
-    assert tracker.accept("F/o", FrameHeader("a", 10**18, 1), now=2.0).implausible  # once only
+    assert tracker.accept("F/o", FrameHeader("a", far, 1), now=1000.0).implausible
+    assert tracker.accept("F/o", FrameHeader("a", far + 1, 0), now=1005.0).implausible  # heartbeat
+    taken = tracker.accept("F/o", FrameHeader("a", far + 1, 1), now=1000.0 + SESSION_LIVE_SECONDS)
+    assert taken == Verdict(missing=far - 1)  # 2..far-1 lost, far held
+    assert tracker.accept("F/o", FrameHeader("a", far + 2, 1), now=1016.0) == Verdict()
+
+
+def test_messages_dropped_beyond_the_window_still_make_a_plausible_gap() -> None:
+    """A publisher that dropped more messages than the window while the broker was away skips at most
+    MAX_GAP_SKIP numbers: the receivers see a gap (and resync), never an implausible jump."""
+    link = MqttClientLink("gui", indiredis.mqtt_server("127.0.0.1"))
+    tracker = SequenceTracker()
+    topic = link.sequence_topic()
+    [first], _ = link.framer.pack([(number(1), [topic])])
+    assert first.header is not None and tracker.accept(topic, first.header, now=0.0) == Verdict()
+    link.count_as_gap(5 * SEQUENCE_WINDOW)
+    [after], _ = link.framer.pack([(number(2), [topic])])
+    assert after.header is not None
+    verdict = tracker.accept(topic, after.header, now=1.0)
+    assert not verdict.implausible and verdict.missing == MAX_GAP_SKIP < SEQUENCE_WINDOW
 
 
 def test_forged_sessions_evict_idle_sessions_by_age_never_a_live_one():
@@ -274,3 +317,40 @@ def test_numbers_skipped_for_dropped_messages_show_as_a_gap_of_that_count() -> N
     framer.skip("from_indi/obs", 37)  # 37 messages dropped before they were packed
     [after], _ = framer.pack([(message, ["from_indi/obs"])])
     assert after.header is not None and tracker.accept("from_indi/obs", after.header).missing == 37
+
+
+def test_forged_sessions_make_at_most_one_reset_per_live_period_while_the_genuine_one_is_live():
+    tracker = SequenceTracker()
+    tracker.accept("F/o", FrameHeader("genuine", 1, 1), now=0.0)
+    acted = []
+    for step in range(100):  # a forged session every 0.3 s for 30 s; the genuine one heartbeats
+        now = 1.0 + step * 0.3
+        tracker.accept("F/o", FrameHeader("genuine", 2, 0), now=now)
+        verdict = tracker.accept("F/o", FrameHeader(f"forged{step}", 1, 1), now=now)
+        assert verdict.restarted or verdict.untracked  # the sessions full (all live): no record, no reset
+        if verdict.restarted and not verdict.reset_held:
+            acted.append(now)
+    assert acted[0] == 1.0 and len(acted) == 2 and acted[1] - acted[0] >= SESSION_LIVE_SECONDS
+    assert "genuine" in tracker.sessions("F/o")
+
+
+def test_a_genuine_restart_still_resets_and_numbers_from_one():
+    tracker = SequenceTracker()
+    tracker.accept("F/o", FrameHeader("first-run", 1, 50), now=0.0)
+    tracker.accept("F/o", FrameHeader("first-run", 51, 10), now=100.0)
+    # its INDI side reconnected: a new session at once, the old one still live
+    assert tracker.accept("F/o", FrameHeader("second-run", 1, 3), now=100.5) == Verdict(restarted=True)
+    # and again, long after
+    assert tracker.accept("F/o", FrameHeader("third-run", 1, 3), now=200.0) == Verdict(restarted=True)
+
+
+def test_a_new_session_numbered_beyond_the_window_is_held_back_until_it_goes_on():
+    tracker = SequenceTracker()
+    tracker.accept("F/o", FrameHeader("a", 1, 1), now=0.0)
+    far = 2 * SEQUENCE_WINDOW
+    assert tracker.accept("F/o", FrameHeader("b", far, 1), now=1.0) == Verdict(
+        skip=1, implausible=True, expected=1
+    )
+    assert tracker.accept("F/o", FrameHeader("b", far + 1, 0), now=6.0).implausible
+    taken = tracker.accept("F/o", FrameHeader("b", far + 1, 1), now=1.0 + SESSION_LIVE_SECONDS)
+    assert taken == Verdict(missing=far)  # a gap (resync), not a restart
