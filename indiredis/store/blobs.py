@@ -168,8 +168,10 @@ class BlobFile:
     OSError) and remove the temporary file; so does :meth:`abort`.  The declared ``size`` (decoded,
     uncompressed bytes), when given, must be the real one: a BLOB that grows beyond it is refused as
     soon as it does.  While it is written, every SYNC_EVERY bytes written are handed to the
-    kernel's writeback from the folder's fsync thread (:func:`start_writeback`) as decoding goes on,
-    so that the fsync before the file is named has little left to do.
+    kernel's writeback from the folder's fsync thread (:func:`start_writeback`) as decoding goes on;
+    that only starts the writeback, so :meth:`close` (the fsync, the link, the folder's fsync) can
+    still wait long on a slow disk: a reader on the event loop runs it in a thread (see
+    :func:`~indiredis.protocol.parser.settle`).
     """
 
     def __init__(
