@@ -323,3 +323,44 @@ def test_client_commands_reach_the_driver_while_redis_refuses_writes(
         rconn.close()
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
     assert any("not recorded in Redis" in r.getMessage() for r in caplog.records)
+
+
+class RecordingBackoff(Backoff):
+    """The link's back-off, counting its resets after the first delay was taken."""
+
+    def __init__(self, initial: float, cap: float) -> None:
+        super().__init__(initial, cap)
+        self.delays: list[float] = []
+        self.resets_while_waiting = 0
+
+    def next(self) -> float:
+        delay = super().next()
+        self.delays.append(delay)
+        return delay
+
+    def reset(self) -> None:
+        if self.delays:
+            self.resets_while_waiting += 1
+        super().reset()
+
+
+def test_a_long_refusal_never_resets_the_back_off(redis_proc: RedisProcess, tmp_path: Path) -> None:
+    """The link came up just before Redis refused: its stable timer must not reset the back-off while
+    the refusal is waited out (retries would stay at the shortest delay)."""
+    server = indiredis.redis_server(host="127.0.0.1", port=redis_proc.port)
+    rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port, socket_timeout=5)
+    accept = oom(rconn, redis_proc)  # refusing before the bridge connects: PING passes, writes not
+    bridge = make_driverstoredis([fake_driver(tmp_path)], server)
+    backoff = RecordingBackoff(0.05, 0.2)
+    bridge.client_side.backoff = backoff
+    bridge.client_side.stable_seconds = 0.3  # well within the refusal
+    try:
+        with run_bridge(bridge):
+            wait_for(lambda: sum(backoff.delays) > 1.0, timeout=20, what="a refusal longer than 0.3 s")
+            assert backoff.resets_while_waiting == 0
+            assert backoff.delays[-1] == 0.2  # the back-off grew to its cap and stayed there
+            accept()
+            wait_for(lambda: bridge.ready, timeout=15, what="the bridge to find Redis writable")
+    finally:
+        accept()
+        rconn.close()
