@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..core.channel import Channel
 from ..core.tasks import cancel_and_wait, run_until_first_done
 from ..protocol.messages import Malformed, Message
-from ..protocol.parser import IndiStreamParser
+from ..protocol.parser import IndiStreamParser, abandon, settle, unsettled
 from .base import report_malformed
 
 __all__ = ["cancel_and_wait", "pump_messages", "run_until_first_done", "write_messages"]
@@ -27,20 +28,32 @@ async def pump_messages(
     """Read until EOF, putting each parsed message on ``inbound`` (or handing it to ``accept``).
 
     However the stream ends, a message it cut off is reported (and a BLOB streaming to a file dropped).
+    A message whose streamed BLOBs are still to be closed (a parser with ``defer_close``) is settled
+    in a thread, so that the loop never waits on the disk, and is handed on only once its files are
+    durable; the messages after it wait for it, so none overtakes it.
     """
+    events: deque[Message | Malformed] = deque()
     try:
         while True:
             data = await reader.read(READ_SIZE)
             if not data:
                 return
-            for event in parser.feed(data):
+            events.extend(parser.feed(data))
+            while events:
+                event = events.popleft()  # out of the queue: one being settled is never abandoned
                 if isinstance(event, Malformed):
                     report_malformed(source, event)
-                elif accept is not None:
+                    continue
+                if unsettled(event):
+                    event = await asyncio.to_thread(settle, event)
+                if accept is not None:
                     await accept(event)
                 else:
                     await inbound.put(event)
     finally:
+        for event in events:
+            if isinstance(event, Message):
+                abandon(event)
         for event in parser.close():
             report_malformed(source, event)
 

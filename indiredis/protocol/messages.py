@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .vocabulary import (
     FROM_DEVICE_TAGS,
@@ -24,6 +25,9 @@ from .vocabulary import (
     VectorKind,
 )
 from .xmlout import INDI_VERSION, element_xml, indi_timestamp
+
+if TYPE_CHECKING:
+    from .parser import BlobSink
 
 #: the vector kinds' names, in INDI's order
 VECTOR_KINDS = tuple(kind.value for kind in VectorKind)
@@ -56,6 +60,9 @@ class StreamedBlob:
     size: int = 0
     stamp: str = ""  #: the timestamp the file is named after
     problem: str = ""  #: why the data was not stored ('' when it was)
+    #: a sink whose data has all arrived but which is not closed yet (the parser's ``defer_close``):
+    #: :func:`~.parser.settle` closes it, off the event loop, before the message goes on
+    pending: BlobSink | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

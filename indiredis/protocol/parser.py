@@ -27,6 +27,11 @@ data; what bounds BLOB data is the sink's business (the blob folder's size
 limit).  A sink may decline a BLOB (``open`` returns None), which is then
 buffered as before.
 
+With ``defer_close`` the parser does not close a finished sink itself (closing makes the file durable:
+an fsync that can take seconds): the member's :class:`~.messages.StreamedBlob` holds the sink as
+``pending``, and whoever takes the message calls :func:`settle` (in a thread, in stream order) before
+handing it on, or :func:`abandon` if it never will.
+
 ``feed(data)`` returns the :class:`Message` objects completed by ``data`` and a
 :class:`Malformed` for each piece of the stream that was skipped; ``close()``
 ends the stream (a message cut off by the end of the stream is reported, and
@@ -125,23 +130,36 @@ class FramingState:
     garbage_excerpt: bytes = b""
 
     def open_message(self, at: int, root: bytes) -> None:
+        self.drop_streamed()
         self.start, self.root, self.depth = at, root, 0
         self.discarding, self.skipped = False, 0
-        self.vector, self.streamed = None, {}
+        self.vector = None
 
     def close_message(self) -> None:
+        self.drop_streamed()
         self.start, self.depth, self.discarding = None, 0, False
-        self.vector, self.streamed = None, {}
+        self.vector = None
+
+    def drop_streamed(self) -> None:
+        """The message the finished BLOBs belong to is not emitted: drop the ones not yet closed."""
+        for streamed in self.streamed.values():
+            if streamed.pending is not None:
+                streamed.pending.abort()
+        self.streamed = {}
 
 
 class IndiStreamParser:
     """Turns a byte stream of INDI XML into messages; see the module docstring."""
 
     def __init__(
-        self, max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE, blobs: BlobSinks | None = None
+        self,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        blobs: BlobSinks | None = None,
+        defer_close: bool = False,
     ) -> None:
         self.max_message_size = max_message_size
         self.blobs = blobs
+        self.defer_close = defer_close
         self.state = FramingState()
 
     # ------------------------------------------------------------------ public
@@ -166,6 +184,7 @@ class IndiStreamParser:
             self._abort_blob()
             what = f"<{state.root.decode('utf-8', 'replace')}>"
             events.append(Malformed(f"stream ended inside {what}; message dropped", self._excerpt()))
+        state.drop_streamed()
         self.state = FramingState()
         return events
 
@@ -345,6 +364,7 @@ class IndiStreamParser:
             event = parse_message(bytes(state.buf[start:end]))
             if state.streamed and isinstance(event, Message):
                 event = _with_streamed(event, state.streamed)
+                state.streamed = {}  # the message carries them now
             events.append(event)
         state.close_message()
 
@@ -428,20 +448,49 @@ class IndiStreamParser:
                 blob.sink.abort()
                 blob.sink, blob.problem = None, str(exc)
 
-    @staticmethod
-    def _finish_blob(blob: _OpenBlob) -> StreamedBlob:
+    def _finish_blob(self, blob: _OpenBlob) -> StreamedBlob:
         if blob.sink is None:
             return StreamedBlob(problem=blob.problem)
-        try:
-            return blob.sink.close()
-        except (BlobError, OSError) as exc:
-            blob.sink.abort()
-            return StreamedBlob(problem=str(exc))
+        if self.defer_close:
+            return StreamedBlob(pending=blob.sink)
+        return _close_sink(blob.sink)
 
     def _abort_blob(self) -> None:
         blob, self.state.blob = self.state.blob, None
         if blob is not None and blob.sink is not None:
             blob.sink.abort()
+
+
+def _close_sink(sink: BlobSink) -> StreamedBlob:
+    try:
+        return sink.close()
+    except (BlobError, OSError) as exc:
+        sink.abort()
+        return StreamedBlob(problem=str(exc))
+
+
+def unsettled(message: Message) -> bool:
+    """Whether ``message`` has a streamed BLOB whose sink is still to be closed (see :func:`settle`)."""
+    return any(member.blob is not None and member.blob.pending is not None for member in message.members)
+
+
+def settle(message: Message) -> Message:
+    """Close the pending BLOB sinks of a message from a parser with ``defer_close`` (this blocks on
+    the disk: call it in a thread) and return the message with where each BLOB's data went."""
+    members = tuple(
+        replace(member, blob=_close_sink(member.blob.pending))
+        if member.blob is not None and member.blob.pending is not None
+        else member
+        for member in message.members
+    )
+    return replace(message, members=members)
+
+
+def abandon(message: Message) -> None:
+    """The message will not be handed on: drop its pending BLOB sinks (their temporary files)."""
+    for member in message.members:
+        if member.blob is not None and member.blob.pending is not None:
+            member.blob.pending.abort()
 
 
 def _with_streamed(message: Message, streamed: dict[str, StreamedBlob]) -> Message:

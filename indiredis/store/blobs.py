@@ -88,6 +88,40 @@ def is_element_file(filename: str, prefix: str) -> bool:
     return filename.startswith(prefix) and (TAG_MARK in prefix or TAG_MARK not in filename)
 
 
+#: what follows the prefix in the name of a frame written before names were tagged: its timestamp
+_LEGACY_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T")
+
+
+def legacy_prefix(device: str, name: str, element: str) -> str | None:
+    """The prefix the element's files had before names were tagged (``D_P_E_`` of the safe renderings,
+    ``CCD_Simulator_CCD1_CCD1_``), when it is not its :func:`element_prefix` now; None otherwise."""
+    parts = (device, name, element)
+    if all(_PLAIN.fullmatch(part) for part in parts):
+        return None
+    return "_".join(safe_name_part(part) for part in parts) + "_"
+
+
+def is_legacy_file(filename: str, legacy: str) -> bool:
+    """Whether ``filename`` is a frame written before names were tagged whose old prefix is ``legacy``
+    (see :func:`legacy_prefix`): no tag, and the old prefix directly followed by a timestamp.  The
+    old names were ambiguous: such a file is attributed to every element with that old prefix."""
+    return (
+        filename.startswith(legacy)
+        and TAG_MARK not in filename
+        and _LEGACY_STAMP.match(filename, len(legacy)) is not None
+    )
+
+
+def element_file_matcher(device: str, name: str, element: str) -> Callable[[str], bool]:
+    """Whether a file name is a frame of the element: :func:`is_element_file` of its prefix, or a
+    frame of the element written before names were tagged (:func:`is_legacy_file`)."""
+    prefix = element_prefix(device, name, element)
+    legacy = legacy_prefix(device, name, element)
+    if legacy is None:
+        return lambda filename: is_element_file(filename, prefix)
+    return lambda filename: is_element_file(filename, prefix) or is_legacy_file(filename, legacy)
+
+
 def prefix_of(filename: str) -> str | None:
     """The element prefix a frame's file name begins with, or None for a file that is not a frame."""
     if filename.startswith(".") or "_" not in filename:
@@ -168,8 +202,10 @@ class BlobFile:
     OSError) and remove the temporary file; so does :meth:`abort`.  The declared ``size`` (decoded,
     uncompressed bytes), when given, must be the real one: a BLOB that grows beyond it is refused as
     soon as it does.  While it is written, every SYNC_EVERY bytes written are handed to the
-    kernel's writeback from the folder's fsync thread (:func:`start_writeback`) as decoding goes on,
-    so that the fsync before the file is named has little left to do.
+    kernel's writeback from the folder's fsync thread (:func:`start_writeback`) as decoding goes on;
+    that only starts the writeback, so :meth:`close` (the fsync, the link, the folder's fsync) can
+    still wait long on a slow disk: a reader on the event loop runs it in a thread (see
+    :func:`~indiredis.protocol.parser.settle`).
     """
 
     def __init__(
@@ -450,6 +486,7 @@ class BlobFolder:
         #: (device, property, element) -> the file its filepath points at
         self._pinned: dict[tuple[str, str, str], str] = {}
         self._copies: dict[str, int] = {}  # base name -> the last copy number given
+        self._adopted: set[str] = set()  # prefixes whose old, untagged frames were looked for
         self._syncer: ThreadPoolExecutor | None = None
 
     @property
@@ -590,11 +627,31 @@ class BlobFolder:
 
     # ------------------------------------------------------------ retention and free space
     def element_files(self, device: str, name: str, element: str) -> list[tuple[str, int]]:
-        """The element's frames (file name, size), newest arrival first."""
+        """The element's frames (file name, size), newest arrival first (frames written before
+        names were tagged, found at start, count as its oldest: :meth:`_adopt_legacy`)."""
         self.start()
         with self._lock:
-            files = self._index.get(element_prefix(device, name, element), {})
+            prefix = element_prefix(device, name, element)
+            self._adopt_legacy(prefix, legacy_prefix(device, name, element))
+            files = self._index.get(prefix, {})
             return list(reversed(files.items()))
+
+    def _adopt_legacy(self, prefix: str, legacy: str | None) -> None:
+        """Move the element's frames of the old, untagged form (indexed at start under the prefix
+        their name seemed to have) to its prefix, before its newer frames; once per element."""
+        if legacy is None or prefix in self._adopted:
+            return
+        self._adopted.add(prefix)
+        found: dict[str, int] = {}
+        for key in [key for key in self._index if TAG_MARK not in key and legacy.startswith(key)]:
+            files = self._index[key]
+            for filename in [f for f in files if is_legacy_file(f, legacy)]:
+                found[filename] = files.pop(filename)
+                self._arrival[filename] = prefix
+            if not files:
+                del self._index[key]
+        if found:
+            self._index[prefix] = found | self._index.get(prefix, {})
 
     def remove(self, names: list[str]) -> int:
         """Delete frames of the index (never one the store points at); the bytes freed."""

@@ -1,7 +1,8 @@
 """The files of one BLOB element in the blob folder: listing (newest first) and retention.
 
 A BLOB element's files begin with its :func:`~indiredis.store.blobs.element_prefix`, unambiguous
-per element, so they are found by that prefix (:func:`~indiredis.store.blobs.is_element_file`).
+per element, so they are found by that prefix (:func:`~indiredis.store.blobs.is_element_file`), with
+the frames of the old, untagged names (:func:`~indiredis.store.blobs.is_legacy_file`).
 Retention keeps the newest ``keep_files`` files and at most ``keep_bytes`` bytes per element
 (0: no limit), newest by order of arrival as the bridge's :class:`~indiredis.store.blobs.BlobFolder`
 indexed them (a clock stepped back cannot make a new frame the oldest), and never deletes the newest
@@ -27,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .blobs import BlobFolder, element_prefix, is_element_file
+from .blobs import BlobFolder, element_file_matcher
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,8 @@ def _scan(folder: str | os.PathLike[str]) -> list[BlobFile]:
 
 def element_files(folder: str | os.PathLike[str], device: str, name: str, element: str) -> list[BlobFile]:
     """The element's files, newest modified first ([] when the folder does not exist yet)."""
-    prefix = element_prefix(device, name, element)
-    return [file for file in _scan(folder) if is_element_file(file.name, prefix)]
+    matches = element_file_matcher(device, name, element)
+    return [file for file in _scan(folder) if matches(file.name)]
 
 
 class FolderListing:
@@ -98,8 +99,8 @@ class FolderListing:
 
     def element_files(self, device: str, name: str, element: str) -> list[BlobFile]:
         """The element's files, newest modified first."""
-        prefix = element_prefix(device, name, element)
-        return [file for file in self.files() if is_element_file(file.name, prefix)]
+        matches = element_file_matcher(device, name, element)
+        return [file for file in self.files() if matches(file.name)]
 
 
 class PruneJournal:

@@ -288,3 +288,79 @@ def test_messages_dropped_during_a_refusal_are_counted_and_asked_for_once(
     dropped = [line for line in lines if line.startswith("dropped ")]
     assert len(dropped) == 1 and "while Redis was unreachable" in dropped[0], lines
     assert len([line for line in lines if "OOM" in line]) == 1, lines
+
+
+@pytest.mark.parametrize("code", ["OOM", "MISCONF"])
+def test_client_commands_reach_the_driver_while_redis_refuses_writes(
+    code: str, protected_redis: RedisProcess, tmp_path: Path, caplog: Any
+) -> None:
+    """An enableBLOB during a refusal (whose blobs attribute cannot be written) does not hold up the
+    relay: a command published after it reaches the driver while Redis still refuses writes."""
+    caplog.set_level(logging.INFO, logger="indiredis")
+    server = indiredis.redis_server(host="127.0.0.1", port=protected_redis.port)
+    rconn = redis.Redis(host="127.0.0.1", port=protected_redis.port, socket_timeout=5)
+    bridge = make_driverstoredis([fake_driver(tmp_path)], server, blob_folder=str(tmp_path / "blobs"))
+    bridge.client_side.backoff = Backoff(0.05, 0.2)
+    try:
+        with run_bridge(bridge):
+            wait_for(lambda: bridge.ready and "IMAGE" in tools.properties(rconn, server, "Fake"), what="Fake")
+            accept = STATES[code](rconn, protected_redis)
+            tools.newnumbervector(rconn, server, "COORD", "Fake", {"RA": "1", "DEC": "0"})  # answered
+            wait_for(lambda: not bridge.ready, what="the bridge to notice")
+            first = refusals(rconn, code)
+            tools.enableblob(rconn, server, "IMAGE", "Fake", "Never")  # its record in Redis is refused
+            wait_for(lambda: refusals(rconn, code) > first + 1, what="the enableBLOB's record refused")
+            tools.newtextvector(rconn, server, "CMD", "Fake", {"TEXT": "stderr"})
+            wait_for(
+                lambda: any("says hello on stderr" in r.getMessage() for r in caplog.records),
+                timeout=15,
+                what="the command sent after the enableBLOB to reach the driver",
+            )
+            assert not bridge.ready and code in bridge.status  # Redis still refuses
+            accept()
+            wait_for(lambda: bridge.ready, timeout=15, what="the bridge to find Redis writable")
+    finally:
+        rconn.close()
+    assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
+    assert any("not recorded in Redis" in r.getMessage() for r in caplog.records)
+
+
+class RecordingBackoff(Backoff):
+    """The link's back-off, counting its resets after the first delay was taken."""
+
+    def __init__(self, initial: float, cap: float) -> None:
+        super().__init__(initial, cap)
+        self.delays: list[float] = []
+        self.resets_while_waiting = 0
+
+    def next(self) -> float:
+        delay = super().next()
+        self.delays.append(delay)
+        return delay
+
+    def reset(self) -> None:
+        if self.delays:
+            self.resets_while_waiting += 1
+        super().reset()
+
+
+def test_a_long_refusal_never_resets_the_back_off(redis_proc: RedisProcess, tmp_path: Path) -> None:
+    """The link came up just before Redis refused: its stable timer must not reset the back-off while
+    the refusal is waited out (retries would stay at the shortest delay)."""
+    server = indiredis.redis_server(host="127.0.0.1", port=redis_proc.port)
+    rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port, socket_timeout=5)
+    accept = oom(rconn, redis_proc)  # refusing before the bridge connects: PING passes, writes not
+    bridge = make_driverstoredis([fake_driver(tmp_path)], server)
+    backoff = RecordingBackoff(0.05, 0.2)
+    bridge.client_side.backoff = backoff
+    bridge.client_side.stable_seconds = 0.3  # well within the refusal
+    try:
+        with run_bridge(bridge):
+            wait_for(lambda: sum(backoff.delays) > 1.0, timeout=20, what="a refusal longer than 0.3 s")
+            assert backoff.resets_while_waiting == 0
+            assert backoff.delays[-1] == 0.2  # the back-off grew to its cap and stayed there
+            accept()
+            wait_for(lambda: bridge.ready, timeout=15, what="the bridge to find Redis writable")
+    finally:
+        accept()
+        rconn.close()

@@ -126,6 +126,32 @@ def test_the_web_list_scans_the_folder_once_for_every_element(tmp_path):
     assert listing.scans == 2
 
 
+def test_frames_of_the_old_untagged_names_stay_their_elements_oldest(tmp_path):
+    """Upgrading: frames named before names were tagged (``CCD_Simulator_CCD1_CCD1_<stamp>.fits``) are
+    the element's oldest frames, listed and pruned like the others; other files are left alone."""
+    old = [tmp_path / f"CCD_Simulator_CCD1_CCD1_2026-01-01T00_00_0{n}.fits" for n in range(3)]
+    others = [
+        tmp_path / "CCD_Simulator_CCD1_CCD1_notes.txt",  # no timestamp: not a frame
+        tmp_path / "Guider-2_CCD1_CCD1_2026-01-01T00_00_00.fits",  # another element
+    ]
+    for n, path in enumerate(old + others):
+        path.write_bytes(b"%d" % n)
+        os.utime(path, (1_000_000 + n, 1_000_000 + n))
+    folder = BlobFolder(tmp_path)
+    folder.start()
+    new, _ = folder.write("CCD Simulator", "CCD1", "CCD1", STAMP, ".fits", b64(b"new"))
+    names = [name for name, _size in folder.element_files("CCD Simulator", "CCD1", "CCD1")]
+    assert names == [new.name] + [path.name for path in reversed(old)]  # newest arrival first
+    listed = FolderListing(tmp_path).element_files("CCD Simulator", "CCD1", "CCD1")
+    assert sorted(file.name for file in listed) == sorted(names)
+    assert sorted(f.name for f in element_files(tmp_path, "CCD Simulator", "CCD1", "CCD1")) == sorted(names)
+    folder.pin("CCD Simulator", "CCD1", "CCD1", str(new))
+    removed = Retention(keep_files=2).prune(folder, "CCD Simulator", "CCD1", "CCD1")
+    assert removed == [old[1].name, old[0].name]
+    assert frames(tmp_path) == sorted([new, old[2], *others])
+    assert [name for name, _ in folder.element_files("Guider-2", "CCD1", "CCD1")] == [others[1].name]
+
+
 # ------------------------------------------------------------------ retention by arrival
 def test_retention_keeps_the_newest_arrivals_whatever_the_clock(tmp_path):
     folder = BlobFolder(tmp_path)

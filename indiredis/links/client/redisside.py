@@ -43,6 +43,7 @@ from ...store.keys import KeySpace
 from ...store.redisstore import RedisStore
 from ...store.retention import Retention
 from ..base import InboundItem, Link, Reset, report_malformed, resume_consuming
+from ..loglimit import LogLimiter
 from ..streams import cancel_and_wait, run_until_first_done
 from .refusals import refusal
 
@@ -142,6 +143,8 @@ class RedisLink(Link):
         self._bridge_name = ""
         self._peer: Side | None = None
         self._refusal_lock = asyncio.Lock()  # one task waits out a refusal, the others wait for it
+        #: commands relayed while Redis refuses to record what they change (the relay goes on)
+        self._relay_refusals = LogLimiter(log, "client commands not recorded in Redis")
 
     def keep_heartbeat(self, bridge_name: str, peer: Side) -> None:
         """Keep the heartbeat key of the key space (``P heartbeat``) while connected: every second,
@@ -202,6 +205,9 @@ class RedisLink(Link):
             if cause is None:  # another task of this session waited it out, or it was brief
                 return
             inbound.set_consumer_up(False)
+            if self._stable_timer is not None:  # a refusal is no stable connection: keep the back-off
+                self._stable_timer.cancel()
+                self._stable_timer = None
             while cause is not None:
                 reason = f"refusing writes ({cause})"
                 delay = self.backoff.next()
@@ -373,7 +379,17 @@ class RedisLink(Link):
                     await outbound.put(message)
                     try:
                         await self.store.note_outgoing(rconn, message)
-                    except redis.exceptions.ResponseError as exc:  # rewritten with the next data
-                        await self._until_writable(rconn, inbound, outbound, exc)
+                    except redis.exceptions.ResponseError as exc:
+                        # the blobs attribute is rewritten with the next data; the relay never waits
+                        # for a refusal to end (the commands after it go on to the instruments)
+                        cause = refusal(exc)
+                        if cause is None:
+                            raise
+                        self._relay_refusals.warning(
+                            "Redis refuses writes (%s): %s of %s relayed, not recorded in Redis",
+                            cause,
+                            message.tag,
+                            message.device,
+                        )
         finally:
             await aclose(pubsub)

@@ -501,7 +501,9 @@ class DriverPool:
     async def _serve(self, driver: DriverProcess, inbound: Channel[InboundItem]) -> None:
         process = driver.process
         assert process is not None and process.stdout and process.stderr and process.stdin
-        parser = IndiStreamParser(self.max_message_size, _DriverBlobs(self) if self.blobs else None)
+        parser = IndiStreamParser(
+            self.max_message_size, _DriverBlobs(self) if self.blobs else None, defer_close=True
+        )
 
         async def accept(message: Message) -> None:
             await self._from_driver(driver, message, inbound)

@@ -36,7 +36,7 @@ class IndiServerLink(Link):
             self.connected(f"connected to indiserver {self.indi.host}:{self.indi.port}")
             await inbound.put(Reset())
             writer.write(Message.get_properties().raw)
-            parser = IndiStreamParser(self.max_message_size, self.blobs)
+            parser = IndiStreamParser(self.max_message_size, self.blobs, defer_close=True)
             await run_until_first_done(
                 pump_messages(reader, parser, inbound, f"indiserver {self.indi.host}:{self.indi.port}"),
                 write_messages(writer, outbound),
