@@ -174,13 +174,13 @@ class Frame:
     size: int
 
 
-class FrameCounter(threading.Thread):
-    """Counts and hashes every CCD1 frame indiserver sends (``enableBLOB Also``)."""
+class IndiClientThread(threading.Thread):
+    """An INDI client of indiserver in a thread of its own, connected again whenever it loses the
+    connection (indiserver restarted, a driver killed), until :attr:`stopping` is set."""
 
-    def __init__(self, port: int) -> None:
-        super().__init__(daemon=True, name="frame-counter")
+    def __init__(self, port: int, name: str) -> None:
+        super().__init__(daemon=True, name=name)
         self.port = port
-        self.frames: list[Frame] = []
         self.stopping = threading.Event()
         self.errors: list[str] = []
 
@@ -192,15 +192,37 @@ class FrameCounter(threading.Thread):
                 time.sleep(0.5)
                 continue
             try:
-                conn.send('<getProperties version="1.7"/>')
-                conn.send(f'<enableBLOB device="{CCD}">Also</enableBLOB>')
+                self.hello(conn)
                 while not self.stopping.is_set():
                     for element in conn.receive():
                         self.handle(conn, element)
+                    self.tick(conn)
             except (OSError, ConnectionError, ElementTree.ParseError) as exc:
                 self.errors.append(f"{type(exc).__name__}: {exc}")
             finally:
                 conn.close()
+
+    def hello(self, conn: IndiConnection) -> None:
+        """What the client says first on each connection."""
+        conn.send('<getProperties version="1.7"/>')
+
+    def handle(self, conn: IndiConnection, element: ElementTree.Element) -> None:
+        """One INDI message received."""
+
+    def tick(self, conn: IndiConnection) -> None:
+        """After each read (at least every read timeout)."""
+
+
+class FrameCounter(IndiClientThread):
+    """Counts and hashes every CCD1 frame indiserver sends (``enableBLOB Also``)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(port, "frame-counter")
+        self.frames: list[Frame] = []
+
+    def hello(self, conn: IndiConnection) -> None:
+        super().hello(conn)
+        conn.send(f'<enableBLOB device="{CCD}">Also</enableBLOB>')
 
     def handle(self, conn: IndiConnection, element: ElementTree.Element) -> None:
         if element.get("device") != CCD:
@@ -216,37 +238,17 @@ class FrameCounter(threading.Thread):
             self.frames.append(Frame(time.monotonic(), hashlib.sha256(data).hexdigest(), len(data)))
 
 
-class Controller(threading.Thread):
+class Controller(IndiClientThread):
     """Keeps the CCD exposing and the mount tracking, as an observer's INDI client would."""
 
     def __init__(self, port: int) -> None:
-        super().__init__(daemon=True, name="controller")
-        self.port = port
-        self.stopping = threading.Event()
+        super().__init__(port, "controller")
         self.exposing = threading.Event()
         self.exposing.set()
         self.requested = 0.0  # monotonic time of the last exposure request (0: none running)
         self.exposure = 0.05
         self.requests = 0
         self.next_slew = time.monotonic() + 20
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                conn = IndiConnection(self.port)
-            except OSError:
-                time.sleep(0.5)
-                continue
-            try:
-                conn.send('<getProperties version="1.7"/>')
-                while not self.stopping.is_set():
-                    for element in conn.receive():
-                        self.handle(conn, element)
-                    self.tick(conn)
-            except (OSError, ConnectionError, ElementTree.ParseError):
-                pass
-            finally:
-                conn.close()
 
     @staticmethod
     def switch(device: str, name: str, on: str, off: str) -> str:
