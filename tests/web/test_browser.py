@@ -68,9 +68,10 @@ def web_panel(
         app.close()
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    blobs = tmp_path_factory.mktemp("blobs")
+@contextlib.contextmanager
+def panel_world(blobs: Path, **panel_options: Any) -> Iterator[World]:
+    """Redis, indiserver with the simulators, inditoredis and the web panel (``panel_options`` go to
+    :func:`web_panel`), with the operator olga."""
     with RedisProcess() as redis_proc, IndiServerProcess() as indiserver:
         redis_host = indiredis.redis_server(host="127.0.0.1", port=redis_proc.port)
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port, socket_timeout=5)
@@ -78,9 +79,17 @@ def world(tmp_path_factory):
             indiredis.indi_server("127.0.0.1", indiserver.port), redis_host, blob_folder=str(blobs)
         )
         users = {"olga": User("olga", "operator", hash_password(PASSWORD))}
-        with web_panel(bridge, redis_host, blobs, users) as url:
-            yield World(url, redis_host, rconn, indiserver)
-        rconn.close()
+        try:
+            with web_panel(bridge, redis_host, blobs, users, **panel_options) as url:
+                yield World(url, redis_host, rconn, indiserver)
+        finally:
+            rconn.close()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    with panel_world(tmp_path_factory.mktemp("blobs")) as world:
+        yield world
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,10 @@ from __future__ import annotations
 import re
 
 import pytest
-import redis
 
-import indiredis
 from indiredis import tools
-from indiredis.bridges import make_inditoredis
-from indiredis.indiwsgi.auth import User, hash_password
 from indiredis.protocol.numbers import format_number
-from tests.support.servers import IndiServerProcess, RedisProcess, wait_for
+from tests.support.servers import wait_for
 from tests.support.subscriber import Subscriber
 from tests.web import test_browser as web
 from tests.web.test_browser import CCD, TELESCOPE, block, connect, screenshot, show, shown_value
@@ -33,17 +29,8 @@ def world(tmp_path_factory):
     """The browser test's world (Redis, indiserver with the simulators, inditoredis, the web server), with
     the history keeping a value every 0.05 s instead of every second, so that a graph has more points
     than the key space's 50 kept values within seconds."""
-    blobs = tmp_path_factory.mktemp("blobs")
-    with RedisProcess() as redis_proc, IndiServerProcess() as indiserver:
-        redis_host = indiredis.redis_server(host="127.0.0.1", port=redis_proc.port)
-        rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port, socket_timeout=5)
-        bridge = make_inditoredis(
-            indiredis.indi_server("127.0.0.1", indiserver.port), redis_host, blob_folder=str(blobs)
-        )
-        users = {"olga": User("olga", "operator", hash_password(web.PASSWORD))}
-        with web.web_panel(bridge, redis_host, blobs, users, history_interval=0.05) as url:
-            yield web.World(url, redis_host, rconn, indiserver)
-        rconn.close()
+    with web.panel_world(tmp_path_factory.mktemp("blobs"), history_interval=0.05) as world:
+        yield world
 
 
 def file_count(browser) -> int:
