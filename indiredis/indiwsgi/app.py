@@ -584,49 +584,56 @@ class WebApp:
             path, [("Content-Disposition", f"attachment; filename*=UTF-8''{quote(name, safe='')}")]
         )
 
-    def preview(self, environ: dict[str, Any], name: str) -> Response:
+    def _from_image(
+        self, environ: dict[str, Any], name: str, what: str, answer: Callable[[Path], Response]
+    ) -> Response:
+        """``answer`` for the received image ``name`` (404 when there is none, or it is not an image);
+        an image that cannot be read or decoded is logged and answered 415, naming ``what`` failed."""
         path = self.blob_path(name)
         if path is None or not previewable(name):
             return self.not_found(environ)
         try:
-            data = self.previews.get(path)
+            return answer(path)
         except (PreviewError, OSError) as exc:
-            log.warning("no preview of %s: %s", name, exc)
-            return text_response("415 Unsupported Media Type", f"no preview: {exc}")
-        return Response("200 OK", data, "image/jpeg", [("Cache-Control", "private, max-age=86400")])
+            log.warning("no %s of %s: %s", what, name, exc)
+            return text_response("415 Unsupported Media Type", f"no {what}: {exc}")
+
+    def preview(self, environ: dict[str, Any], name: str) -> Response:
+        return self._from_image(
+            environ,
+            name,
+            "preview",
+            lambda path: Response(
+                "200 OK", self.previews.get(path), "image/jpeg", [("Cache-Control", "private, max-age=86400")]
+            ),
+        )
 
     def image_info(self, environ: dict[str, Any], name: str) -> Response:
         """The viewer's statistics, histogram, levels and FITS header of a received image."""
-        path = self.blob_path(name)
-        if path is None or not previewable(name):
-            return self.not_found(environ)
-        try:
-            info = self.infos.get(path)
-        except (PreviewError, OSError) as exc:
-            log.warning("no viewer for %s: %s", name, exc)
-            return text_response("415 Unsupported Media Type", f"cannot show it: {exc}")
-        return Response(
-            "200 OK",
-            json.dumps(info).encode(),
-            "application/json",
-            [("Cache-Control", "private, max-age=60")],
+        return self._from_image(
+            environ,
+            name,
+            "statistics",
+            lambda path: Response(
+                "200 OK",
+                json.dumps(self.infos.get(path)).encode(),
+                "application/json",
+                [("Cache-Control", "private, max-age=60")],
+            ),
         )
 
     def image_view(self, environ: dict[str, Any], name: str) -> Response:
         """A stretched PNG of a region of a received image (the viewer's zoom, pan and stretch)."""
-        path = self.blob_path(name)
-        if path is None or not previewable(name):
-            return self.not_found(environ)
-        try:
-            view = parse_view(parse_qs(environ.get("QUERY_STRING", "")))
-        except ValueError as exc:
-            return text_response("400 Bad Request", str(exc))
-        try:
+
+        def answer(path: Path) -> Response:
+            try:
+                view = parse_view(parse_qs(environ.get("QUERY_STRING", "")))
+            except ValueError as exc:
+                return text_response("400 Bad Request", str(exc))
             data = render_view(path, view, self.infos.get(path)["levels"])
-        except (PreviewError, OSError) as exc:
-            log.warning("no view of %s: %s", name, exc)
-            return text_response("415 Unsupported Media Type", f"cannot show it: {exc}")
-        return Response("200 OK", data, "image/png", [("Cache-Control", "private, max-age=600")])
+            return Response("200 OK", data, "image/png", [("Cache-Control", "private, max-age=600")])
+
+        return self._from_image(environ, name, "view", answer)
 
     def delete_blob(self, environ: dict[str, Any], name: str) -> Response:
         path = self.blob_path(name)
