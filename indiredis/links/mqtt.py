@@ -105,6 +105,7 @@ from ..protocol.mqttframing import (
     SequenceTracker,
     Verdict,
     decode_frame,
+    encode_header,
 )
 from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
 from ..protocol.routing import BlobRequest, ClientBlobPolicies, Snoop
@@ -748,12 +749,32 @@ class MqttInstrumentLink(_MqttLink):
         which no resync brings back).  A client side asks for getProperties right after it has
         subscribed again, so once it is heard it receives what follows; until then what the INDI side
         sends waits in the channel (bounded, with back-pressure)."""
+        for frame in self.announcement():
+            await connection.publish(frame)
         try:
             async with asyncio.timeout(self.receivers_wait):
                 await self._heard_client_side.wait()
         except TimeoutError:
             pass  # no client side reconnected: they kept their subscriptions (or none is there)
         await self.publish_forever(connection, inbound)
+
+    def announcement(self) -> list[Frame]:
+        """What this side publishes right after (re)connecting, before the hold: a heartbeat on
+        :meth:`sequence_topic` naming the first number not yet published (the first one pending, or the
+        next one), so that client sides subscribed before we connected hear of us and answer with
+        getProperties (as they do on first hearing an instrument side, or a restarted one), which ends
+        the hold at once.  It never makes a false gap: receivers that had the pending payloads see an
+        older number, those that missed them a gap of exactly what the broker lost.  None without
+        batching (original receivers cannot read a header alone): the hold then lasts
+        :attr:`receivers_wait` when the client sides were first."""
+        if not self.framer.batching:
+            return []
+        topic = self.sequence_topic()
+        first = next((f.header for f in self.pending if f.topic == topic and f.header is not None), None)
+        if first is None:
+            first = FrameHeader(self.framer.session, self.framer.numbered(topic) + 1, 0)
+        header = FrameHeader(first.session, first.first, 0)
+        return [Frame(topic, encode_header(header), header)]
 
     async def _receive(
         self, connection: MqttConnection, outbound: Channel[Message], inbound: Channel[InboundItem]
@@ -895,15 +916,18 @@ class MqttClientLink(_MqttLink):
                 verdict = await self.deliver(topic, payload, inbound.put)
             finally:
                 connection.release(payload)
-            if verdict is not None and verdict.restarted and not verdict.reset_held and self.reset_on_restart:
+            restarted = verdict is not None and verdict.restarted and not verdict.reset_held
+            if restarted and self.reset_on_restart:
                 await inbound.put(Reset())
                 self.request_resync(outbound)
             if verdict is not None and verdict.missing:
                 self.report_gap(topic, verdict, "asking the instrument sides for every property again")
                 self.request_resync(outbound)
-            elif topic not in heard_from:
-                # an instrument side that (re)connected at the same moment as we did may have missed
-                # our getProperties, and we its definitions: ask again, once per instrument and connection
+            elif topic not in heard_from or restarted:
+                # an instrument side that (re)connected at the same moment as we did, or later (its
+                # announcement), may have missed our getProperties, and we its definitions: ask again,
+                # once per instrument and connection, and once per restart of it (it holds back what it
+                # publishes until it hears a client side)
                 self.request_resync(outbound)
             heard_from[topic] = None
             heard_from.move_to_end(topic)

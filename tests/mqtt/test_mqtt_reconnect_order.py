@@ -5,13 +5,15 @@ frames lost when inditomqtt came back a second before mqtttoredis)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import paho.mqtt.client as mqtt
 
 import indiredis
 from indiredis.core.channel import Channel
-from indiredis.links.mqtt import MqttInstrumentLink
+from indiredis.links.mqtt import MqttClientLink, MqttInstrumentLink
+from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
 from tests.support.bridgethread import LoopThread
 from tests.support.servers import wait_for
@@ -56,3 +58,38 @@ def test_what_the_indi_side_sends_before_a_client_side_subscribed_reaches_it(mos
         finally:
             receiver.loop_stop()
             receiver.disconnect()
+
+
+def test_an_instrument_side_that_connects_after_the_client_side_does_not_wait_out_its_hold(mosquitto_proc):
+    """The client side subscribed before the instrument side connected (a bridge started after
+    mqtttoredis, or the broker restarted and mqtttoredis came back first): its getProperties went to
+    nobody.  The instrument side announces itself right after connecting, the client side answers as it
+    does on first hearing an instrument side, and the hold ends then, not after ``receivers_wait``
+    (the fault suite: a 3 s hold at every start and broker restart left the chains seconds behind, so a
+    Redis or broker kill then lost or repeated messages sent long before it)."""
+    host = indiredis.mqtt_server("127.0.0.1", mosquitto_proc.port)
+    client = MqttClientLink("central", host)
+    from_indi: Channel = Channel(1000)
+    received: list[bytes] = []
+
+    async def client_main() -> None:
+        async def collect() -> None:
+            while True:
+                received.extend(item.raw for item in await from_indi.get_batch() if isinstance(item, Message))
+
+        await asyncio.gather(client.run(from_indi, Channel(1000)), collect())
+
+    instrument = MqttInstrumentLink("site", host)
+    instrument.receivers_wait = 60  # longer than this test takes: only a client side heard releases it
+    inbound: Channel = Channel(1000)
+
+    async def instrument_main() -> None:
+        await instrument.run(inbound, Channel(1000))
+
+    with LoopThread(client_main):
+        wait_for(lambda: client.state.connected, timeout=30, what="the client side subscribed")
+        with LoopThread(instrument_main) as thread:
+            wait_for(lambda: instrument.state.connected, timeout=30, what="the instrument side")
+            message = parse_message(FRAME)
+            thread.call(lambda: inbound.put_nowait(message))
+            wait_for(lambda: any(b"1234.5678" in raw for raw in received), timeout=30, what="the frame")
