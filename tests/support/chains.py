@@ -76,11 +76,27 @@ class Chain:
     def stop(self) -> None:
         if self.watcher:
             self.watcher.stop()
+            self.record()
         for bridge in reversed(self.bridges):
             bridge.stop()
         for server in (self.indiserver, self.mosquitto, self.redis):
             if server is not None:
                 server.__exit__(None, None, None)
+
+    def record(self) -> Path:
+        """Write what the watcher saw and the faults to ``arrivals.tsv`` and ``faults.tsv`` in the
+        chain's folder (next to the bridges' logs), to read after a failed run."""
+        assert self.watcher is not None
+        with open(self.workdir / "arrivals.tsv", "w") as out:
+            out.write("run\tnumber\tsent\tarrived\n")
+            for a in self.watcher.snapshot():
+                out.write(f"{a.run}\t{a.number}\t{a.sent:.3f}\t{a.arrived:.3f}\n")
+        with open(self.workdir / "faults.tsv", "w") as out:
+            out.write("part\tkilled\trestarted\trecovered\n")
+            out.write(f"start\t{self.started:.3f}\t{self.started:.3f}\t{self.started:.3f}\n")
+            for f in self.faults:
+                out.write(f"{f.part}\t{f.killed:.3f}\t{f.restarted:.3f}\t{f.recovered:.3f}\n")
+        return self.workdir / "arrivals.tsv"
 
     def bridges_alive(self) -> bool:
         return all(b.alive for b in self.bridges)
