@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
 
-#: Before a kill, messages sent this close to it may be in flight inside the killed part.
+#: Before a kill, messages sent this close to it may be in flight inside the killed part (and so may
+#: every one sent after the newest delivered before it: :func:`in_flight_since`).
 IN_FLIGHT_MARGIN = 0.25
 
 _MESSAGE = re.compile(rb"<setNumberVector[^>]*>.*?</setNumberVector>", re.S)
@@ -47,6 +48,16 @@ def parse_arrivals(data: bytes, now: float) -> list[Arrival]:
     return arrivals
 
 
+def in_flight_since(arrivals: Sequence[Arrival], killed: float) -> float:
+    """When the oldest message that may have been inside the chain at ``killed`` was sent: the chain
+    delivers in order, so every message sent after the newest one delivered by then was still in one of
+    its parts, perhaps the killed one; and those sent within :data:`IN_FLIGHT_MARGIN` of the kill may
+    have been on their way into it.  A chain that keeps up gives ``killed - IN_FLIGHT_MARGIN``; one still
+    catching up (the backlog of a start or of the fault before) an earlier time, by its lag."""
+    delivered = max((a.sent for a in arrivals if a.arrived <= killed), default=killed)
+    return min(killed - IN_FLIGHT_MARGIN, delivered)
+
+
 def _in_outage(moment: float, windows: Sequence[tuple[float, float]]) -> bool:
     return any(start <= moment <= end for start, end in windows)
 
@@ -73,10 +84,17 @@ def account(arrivals: Sequence[Arrival], windows: Sequence[tuple[float, float]])
     result.runs = len(by_run)
     for run, items in by_run.items():
         highest = 0
+        delivered: set[int] = set()
         for item in items:  # arrival order
-            if item.number < highest and not _in_outage(item.sent, windows):
+            if item.number in delivered:
+                # a repeat: what was in flight at a kill is delivered again during the recovery (Redis ran
+                # the pipeline but its answer was lost with it); out of order only arriving while all was up
+                if not _in_outage(item.arrived, windows):
+                    result.reordered += 1
+            elif item.number < highest and not _in_outage(item.sent, windows):
                 result.reordered += 1
             highest = max(highest, item.number)
+            delivered.add(item.number)
         sent_at: dict[int, float] = {}
         for item in items:
             if item.number in sent_at:

@@ -22,7 +22,7 @@ import redis
 import indiredis
 from indiredis import tools
 from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE
-from tests.support.accounting import IN_FLIGHT_MARGIN
+from tests.support.accounting import Arrival, in_flight_since
 from tests.support.bridgeprocess import STANDIN, BridgeProcess
 from tests.support.servers import (
     IndiServerProcess,
@@ -157,8 +157,14 @@ class Chain:
         finally:
             conn.close()
 
-    def outage_windows(self) -> list[tuple[float, float]]:
-        return [(f.killed - IN_FLIGHT_MARGIN, f.recovered) for f in self.faults]
+    def outage_windows(self, arrivals: Sequence[Arrival] | None = None) -> list[tuple[float, float]]:
+        """For each fault, from when the oldest message in flight at the kill was sent
+        (:func:`~tests.support.accounting.in_flight_since`, from ``arrivals``, the watcher's by default)
+        to the recovery."""
+        if arrivals is None:
+            assert self.watcher is not None
+            arrivals = self.watcher.snapshot()
+        return [(in_flight_since(arrivals, f.killed), f.recovered) for f in self.faults]
 
 
 # -- chain builders ----------------------------------------------------------------------------
