@@ -12,7 +12,9 @@ mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data topics):
   snoop requests are repeated on reconnection, whenever a client side asks
   for every property, and when a gap shows on ``SD/S``, so instrument sides that started later learn
   them.  On every (re)connection it asks its INDI side for getProperties, so that client
-  sides that reconnected meanwhile get every definition again.  Each client
+  sides that reconnected meanwhile get every definition again, announces itself with a heartbeat
+  on ``F/S`` and publishes what its INDI side sends once a client side is heard
+  (:data:`RECEIVERS_WAIT` at most).  Each client
   side's ``enableBLOB`` (heard on ``T/<its id>``) sets its own BLOB policy; the
   INDI side is asked for the union (``Also`` wherever one of them wants BLOBs),
   again whenever the INDI side reconnects or defines such a BLOB property
@@ -22,8 +24,8 @@ mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data topics):
   (id ``C``): publishes client traffic on ``T/C``, takes INDI traffic from
   ``F/#`` (or ``F/<id>`` per ``subscribe_list``), and sends getProperties on
   every (re)connection, on first hearing from each instrument side after
-  it, and when messages of an instrument side went missing, so the client side's store is
-  complete again whatever the order in which the bridges reconnected.
+  it (or from a restarted one), and when messages of an instrument side went missing, so the
+  client side's store is complete again whatever the order in which the bridges reconnected.
 
 Payloads (:mod:`indiredis.protocol.mqttframing`, ``docs/mqtt-framing.md``): with ``batching`` (the
 default) the messages waiting in the channel when the publisher takes its next
