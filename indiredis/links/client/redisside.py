@@ -316,9 +316,12 @@ class RedisLink(Link):
                 await self._request_blobs(messages, outbound)
                 await self._prune_blobs(messages)  # files are in place once parsed; Redis may still be busy
         except BaseException:
+            # back first: waiting for the batch in flight can be cut short by the session cancelling
+            # this task again (run_until_first_done repeats a cancellation every CANCEL_AGAIN seconds
+            # while redis-py holds on to one), and what was not back in the channel by then was lost
+            inbound.push_front(unconfirmed)
             if in_flight is not None:
                 await cancel_and_wait([in_flight])
-            inbound.push_front(unconfirmed)
             raise
 
     async def _apply_batch(
