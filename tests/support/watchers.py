@@ -12,8 +12,6 @@ import threading
 import time
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from tests.support.accounting import Arrival, parse_arrivals
 
@@ -69,11 +67,7 @@ class RedisWatcher(Watcher):
         self.port, self.channel = port, channel
 
     def watch(self) -> None:
-        # no retries inside redis-py (its default backs off up to a second between them): a restarted
-        # Redis is subscribed to again within _loop's 50 ms, before the bridge (whose back-off starts at
-        # 0.5 s) publishes again what it had in flight when Redis was killed, which the watcher would
-        # otherwise miss (and the accounting count as lost while up when the chain lagged)
-        conn = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1, retry=Retry(NoBackoff(), 0))
+        conn = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
         pubsub = conn.pubsub(ignore_subscribe_messages=True)
         pubsub.subscribe(self.channel)
         try:
