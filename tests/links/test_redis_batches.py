@@ -166,3 +166,55 @@ def test_a_clients_enableblob_during_a_batch_lands_after_it(redis_proc, tmp_path
             await aclose(rconn)
 
     assert asyncio.run(run()) == ("Disabled", "Disabled")
+
+
+def test_batches_not_confirmed_go_back_even_when_the_wait_for_the_one_in_flight_is_cancelled(redis_proc):
+    """The session cancels the Redis side's tasks, and again every CANCEL_AGAIN seconds while one holds
+    on (redis-py can swallow a cancellation while it awaits a reply): a second cancellation that
+    arrives while the batch in flight is being waited for must not lose the batches not confirmed (they
+    were put back only after that wait, so they were lost without a count: a Redis kill in the fault
+    suite)."""
+    link = RedisLink(indiredis.redis_server("127.0.0.1", redis_proc.port))
+    store = link.store
+    prepare, send = store.prepare, store.send
+    messages = stream(3 * BATCH_SIZE)
+
+    async def run() -> int:
+        sending, preparing, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        prepared = 0
+
+        async def held_send(rconn: Any, pipe: Any) -> None:  # the first batch's reply never comes
+            sending.set()
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                await release.wait()  # redis-py holding on to the cancellation
+                raise
+
+        async def gated_prepare(rconn: Any, batch: Any) -> Any:
+            nonlocal prepared
+            prepared += 1
+            if prepared == 2:  # the next batch: the session ends meanwhile
+                preparing.set()
+                await asyncio.Event().wait()
+            return await prepare(rconn, batch)
+
+        store.send = held_send  # type: ignore[method-assign]
+        store.prepare = gated_prepare  # type: ignore[method-assign]
+        rconn = aioredis.Redis(host="127.0.0.1", port=redis_proc.port)
+        inbound: Channel[InboundItem] = Channel()
+        for message in messages:
+            inbound.put_nowait(message)
+        task = asyncio.ensure_future(link._apply_batches(rconn, inbound, Channel()))
+        await sending.wait()
+        await preparing.wait()
+        task.cancel()  # the session ends
+        await asyncio.sleep(0.1)  # the task now waits for the batch in flight to end
+        task.cancel()  # cancelled again: that batch has not ended
+        release.set()
+        await asyncio.gather(task, return_exceptions=True)
+        store.send, store.prepare = send, prepare  # type: ignore[method-assign]
+        await aclose(rconn)
+        return len(inbound)
+
+    assert asyncio.run(run()) == len(messages)
