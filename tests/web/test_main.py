@@ -62,6 +62,8 @@ def test_run_as_module(simulators, redis_proc, rconn, tmp_path):
     port = free_port()
     command = [
         sys.executable,
+        "-X",
+        "faulthandler",  # SIGABRT dumps every thread's stack (below, when it does not end)
         "-m",
         "indiredis",
         str(tmp_path / "blobs"),
@@ -97,6 +99,11 @@ def test_run_as_module(simulators, redis_proc, rconn, tmp_path):
         wait_for(connected, timeout=20, what="the telescope connected through the web client")
     finally:
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=10)
+        try:
+            out, err = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            out, err = process.communicate(timeout=10)
+            raise AssertionError(f"python -m indiredis did not end on SIGINT:\n{err}") from None
     assert process.returncode == 0, err
     assert f"http://127.0.0.1:{port}/" in out
