@@ -21,6 +21,13 @@ TELESCOPE = quote("Telescope Simulator", safe="")
 # a browser's cookies: the page's CSRF token is checked against its cookie on every POST
 OPENER = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 TOKEN = re.compile(rb"<meta name='csrf' content='([^']*)'>")
+# `python -m indiredis ARGS`, with Ctrl-C's SIGINT acted on even when the tests run in the background:
+# a shell starts background jobs with SIGINT ignored, Python then leaves it ignored, and the program
+# never ended (it is right to: who started it in the background asked for that)
+AS_MODULE = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('indiredis', run_name='__main__', alter_sys=True)"
+)
 
 
 def fetch(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> bytes:
@@ -64,8 +71,8 @@ def test_run_as_module(simulators, redis_proc, rconn, tmp_path):
         sys.executable,
         "-X",
         "faulthandler",  # SIGABRT dumps every thread's stack (below, when it does not end)
-        "-m",
-        "indiredis",
+        "-c",
+        AS_MODULE,
         str(tmp_path / "blobs"),
         "--port",
         str(port),
