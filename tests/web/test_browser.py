@@ -31,6 +31,7 @@ from tests.support.bridgethread import run_bridge
 from tests.support.servers import IndiServerProcess, RedisProcess, free_port, wait_for
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import ElementClickInterceptedException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 
 ARTIFACTS = Path(__file__).parents[2] / "artifacts"
@@ -162,6 +163,21 @@ def show(browser, name: str):
     return block(browser, name)
 
 
+def press(browser, button) -> None:
+    """Click ``button`` as a user would: in the middle of the screen (the sticky tab bar may cover it
+    where the last scroll left it, and a block swapped above it can move it)."""
+
+    def clicked() -> bool:
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+        try:
+            button.click()
+        except ElementClickInterceptedException:
+            return False
+        return True
+
+    wait_for(clicked, what="a click on the button")
+
+
 def shown_value(browser, name: str, element: str) -> str:
     return block(browser, name).find_element(By.CSS_SELECTOR, f"output[data-element='{element}']").text
 
@@ -246,7 +262,7 @@ def test_slew_with_sexagesimal_input_that_survives_a_new_property(world, desktop
     dec = coordinates.find_element(By.NAME, "DEC")
     dec.clear()
     dec.send_keys("+60:00:00")
-    coordinates.find_element(By.CSS_SELECTOR, "button.set").click()
+    press(desktop, coordinates.find_element(By.CSS_SELECTOR, "button.set"))
     wait_for(
         lambda: shown_value(desktop, COORD, "DEC").lstrip("+ ").startswith("60:00"),
         timeout=90,
@@ -281,7 +297,7 @@ def test_abort_in_one_click(world, desktop):
         field.clear()
         field.send_keys(value)
     desktop.execute_script("window.indiredisStates = [];")
-    coordinates.find_element(By.CSS_SELECTOR, "button.set").click()
+    press(desktop, coordinates.find_element(By.CSS_SELECTOR, "button.set"))
     wait_for(
         lambda: f"{COORD}:Busy" in desktop.execute_script("return window.indiredisStates;"),
         what=f"slewing (the page says: {block(desktop, COORD).text})",
@@ -311,7 +327,7 @@ def test_a_text_vector_set_keeps_its_other_fields(world, desktop):
     dome = active.find_element(By.NAME, "ACTIVE_DOME")
     dome.clear()
     dome.send_keys("Dome Simulator 2")
-    active.find_element(By.CSS_SELECTOR, "button.set").click()
+    press(desktop, active.find_element(By.CSS_SELECTOR, "button.set"))
     wait_for(lambda: shown_value(desktop, "ACTIVE_DEVICES", "ACTIVE_DOME") == "Dome Simulator 2", what="set")
     after = {
         e: tools.elements_dict(world.rconn, world.redis_host, e, "ACTIVE_DEVICES", TELESCOPE)["value"]
@@ -383,7 +399,7 @@ def test_a_ccd_exposure_shows_its_preview_and_downloads_its_fits(world, desktop)
     field = exposure.find_element(By.NAME, "CCD_EXPOSURE_VALUE")
     field.clear()
     field.send_keys("1")
-    exposure.find_element(By.CSS_SELECTOR, "button.set").click()
+    press(desktop, exposure.find_element(By.CSS_SELECTOR, "button.set"))
     image = wait_for(
         lambda: [
             img
