@@ -69,6 +69,7 @@ class Changes:
         self._message = ""
         self._pending: set[str] = set()  # devices to read again once the burst is over
         self._pending_list = False
+        self._pending_all = False  # every device to read again (see forget)
         self._logs: dict[str, deque[list[str]]] = {}
         self._log_lock = threading.Lock()
 
@@ -112,10 +113,13 @@ class Changes:
         return {"devices": list(self._summaries.values()), "message": self._message}
 
     def forget(self) -> None:
-        """Everything cached is unknown again (after a reconnection of the watcher)."""
+        """Everything cached is unknown again (after a (re)subscription of the watcher): the next
+        :meth:`flush` publishes the device list and every device's whole state, since what changed
+        while nobody listened (a page may have read its state just before) was never published."""
         self._formats.clear()
         self._summaries = None
         self._pending_list = True
+        self._pending_all = True
 
     # -- messages -------------------------------------------------------------------------------
     def feed(self, xml: bytes) -> None:
@@ -223,6 +227,9 @@ class Changes:
             self._pending_list = False
             self._summaries = None
             self.hub.publish("", {"devices": self.devices()["devices"], "message": self._message})
+        if self._pending_all:
+            self._pending_all = False
+            self._pending.update(summary["name"] for summary in self.devices()["devices"])
         pending, self._pending = self._pending, set()
         for device in sorted(pending):
             body = self.device_body(device)
@@ -231,7 +238,7 @@ class Changes:
     @property
     def idle(self) -> bool:
         """Whether nothing waits for :meth:`flush`."""
-        return not self._pending and not self._pending_list
+        return not self._pending and not self._pending_list and not self._pending_all
 
 
 def _numbers(message: Message) -> dict[str, float]:

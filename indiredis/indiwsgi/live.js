@@ -122,6 +122,11 @@
   var lastStatus = null;
   var deviceChange = null;  // set below on a device page
   window.indiredisEvents = 0;  // events received, for whoever wants to know (tests do)
+  window.indiredisLog = [];  // the newest events received and what the page did (tests dump it on failure)
+  function note(what) {
+    window.indiredisLog.push(new Date().toISOString().slice(11, 23) + " " + what);
+    if (window.indiredisLog.length > 300) { window.indiredisLog.shift(); }
+  }
   var polling = [];  // the pollers running while the page has no stream
   var retryIn = 30000;  // ms before the stream is tried again (doubled up to 5 min while refused)
   var source = null;
@@ -140,6 +145,7 @@
     var url = root + "/api/stream" + (main ? "/" + encodeURIComponent(main.getAttribute("data-device")) : "");
     source = new EventSource(url, {withCredentials: true});
     source.onopen = function () {
+      note("stream open");
       failingSince = null;
       retryIn = 30000;
       polling.forEach(function (running) { running.on = false; });  // the stream sends everything
@@ -149,6 +155,7 @@
     source.onmessage = function (event) {
       failingSince = null;
       window.indiredisEvents += 1;
+      note("event " + event.lastEventId + " " + event.data.slice(0, 400));
       var change = JSON.parse(event.data);
       if (change.list) { change.devices = change.list.devices; change.message = change.list.message; }
       if (change.status) { lastStatus = change.status; noteStatus(lastStatus); }
@@ -156,6 +163,7 @@
       if (deviceChange) { deviceChange(change); }
     };
     source.onerror = function () {
+      note("stream error, state " + this.readyState);
       if (this.readyState === EventSource.CLOSED) { fallback(); return; }  // refused: poll instead
       if (failingSince === null) { failingSince = Date.now(); }
       showBanner();
@@ -491,6 +499,7 @@
   }
 
   var blocksWanted = false;
+  var blocksAsked = 0;  // fetches of blocks started (the newest one's end clears blocksWanted)
   var shown = null;  // the state shown last (streamed or polled)
   function placeBlock(state, index, fresh) {
     var prop = state.properties[index];
@@ -505,10 +514,18 @@
     }
     target.appendChild(fresh);
   }
-  function fetchBlocks(state, wanted, raw) {
+  function fetchBlocks(wanted, raw) {
     blocksWanted = true;
+    var asked = ++blocksAsked;
+    note("blocks wanted: " + wanted.join(","));
     getJSON(main.getAttribute("data-blocks")).then(function (answer) {
       var html = answer.data;
+      // the state shown now, not the one the blocks were asked for: a whole state of the device (or a
+      // poll) that came meanwhile is newer, and applying the older one would undo its changes
+      var now = shown || raw;
+      var state = {properties: now.order.map(function (name) { return now.properties[name]; })};
+      var placed = 0;
+      note("blocks received; applying the state shown now");
       state.properties.forEach(function (prop, index) {
         if (wanted.indexOf(prop.name) < 0 || !html[prop.name]) { return; }
         var old = byData(main, "data-prop", prop.name);
@@ -516,10 +533,12 @@
         var holder = document.createElement("div");
         holder.innerHTML = html[prop.name];
         placeBlock(state, index, holder.firstElementChild);
+        placed += 1;
       });
       orderGroups(state);
-      apply(raw);
-    }).catch(function () {}).then(function () { blocksWanted = false; });
+      blocksWanted = placed === 0;  // blocks still missing are asked for now (after a vain answer: later)
+      apply(now);
+    }).catch(function () {}).then(function () { if (asked === blocksAsked) { blocksWanted = false; } });
   }
 
   var lastLog = null;
@@ -558,7 +577,7 @@
     Array.prototype.forEach.call(main.querySelectorAll(".prop[data-prop]"), function (block) {
       if (!names[block.getAttribute("data-prop")]) { block.remove(); }
     });
-    if (wanted.length && !blocksWanted) { fetchBlocks(state, wanted, answer); }
+    if (wanted.length && !blocksWanted) { fetchBlocks(wanted, answer); }
     else { orderGroups(state); }
     applyMessages(state.messages);
     shown = answer;

@@ -447,3 +447,31 @@ def test_systemd_analyze_verify_passes_on_every_unit(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+def test_enabling_the_web_service_starts_it_at_boot_with_its_socket(tmp_path):
+    """``systemctl enable indiredis-web`` (run by systemctl itself on a copy of the units) makes the web
+    process start at boot, so that its history covers the night, and enables its socket (Also=), so that
+    socket activation goes on; enabling the socket alone leaves the service to the first connection."""
+    if not shutil.which("systemctl"):
+        pytest.fail("systemctl is missing (make test installs the systemd package)")
+    units = tmp_path / "usr/lib/systemd/system"
+    units.mkdir(parents=True)
+    for unit in (Path(__file__).parents[2] / "systemd").glob("indiredis-web.*"):
+        shutil.copy(unit, units / unit.name)
+    wants = tmp_path / "etc/systemd/system"
+
+    def systemctl(*args: str) -> None:
+        subprocess.run(
+            ["systemctl", f"--root={tmp_path}", *args], check=True, capture_output=True, timeout=60
+        )
+
+    systemctl("enable", "indiredis-web.socket")
+    assert (wants / "sockets.target.wants/indiredis-web.socket").is_symlink()
+    assert not (wants / "multi-user.target.wants/indiredis-web.service").is_symlink()
+    systemctl("disable", "indiredis-web.socket")
+    systemctl("enable", "indiredis-web.service")
+    assert (wants / "multi-user.target.wants/indiredis-web.service").is_symlink()
+    assert (wants / "sockets.target.wants/indiredis-web.socket").is_symlink()
+    systemctl("disable", "indiredis-web.service")
+    assert not [path for path in wants.rglob("*") if path.is_symlink()]

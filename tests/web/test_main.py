@@ -21,6 +21,13 @@ TELESCOPE = quote("Telescope Simulator", safe="")
 # a browser's cookies: the page's CSRF token is checked against its cookie on every POST
 OPENER = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 TOKEN = re.compile(rb"<meta name='csrf' content='([^']*)'>")
+# `python -m indiredis ARGS`, with Ctrl-C's SIGINT acted on even when the tests run in the background:
+# a shell starts background jobs with SIGINT ignored, Python then leaves it ignored, and the program
+# never ended (it is right to: who started it in the background asked for that)
+AS_MODULE = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "runpy.run_module('indiredis', run_name='__main__', alter_sys=True)"
+)
 
 
 def fetch(url: str, data: bytes | None = None, headers: dict[str, str] | None = None) -> bytes:
@@ -62,8 +69,10 @@ def test_run_as_module(simulators, redis_proc, rconn, tmp_path):
     port = free_port()
     command = [
         sys.executable,
-        "-m",
-        "indiredis",
+        "-X",
+        "faulthandler",  # SIGABRT dumps every thread's stack (below, when it does not end)
+        "-c",
+        AS_MODULE,
         str(tmp_path / "blobs"),
         "--port",
         str(port),
@@ -97,6 +106,11 @@ def test_run_as_module(simulators, redis_proc, rconn, tmp_path):
         wait_for(connected, timeout=20, what="the telescope connected through the web client")
     finally:
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=10)
+        try:
+            out, err = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            out, err = process.communicate(timeout=10)
+            raise AssertionError(f"python -m indiredis did not end on SIGINT:\n{err}") from None
     assert process.returncode == 0, err
     assert f"http://127.0.0.1:{port}/" in out

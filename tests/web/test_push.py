@@ -108,3 +108,40 @@ def test_two_values_sent_in_one_burst_are_both_pushed(world):
         ("Busy", {"RA": "1:30:00", "DEC": "10.00"}),
         ("Ok", {"RA": "2:15:00", "DEC": "11.00"}),
     ]
+
+
+def test_a_change_nobody_heard_reaches_the_pages_once_the_watcher_subscribes(world, rconn, redis_host):
+    """A page reads its device's state, then the device changes before the watcher has subscribed to
+    ``from_indi`` (the web process just started, or Redis was away): the change was never heard, so
+    once subscribed the watcher pushes every device's whole state (it pushed the device list only, and
+    the page kept the old value until the property changed again)."""
+    import json
+
+    from indiredis import tools
+    from tests.support.servers import wait_for
+
+    client, fake, _ = world
+    cache = client.app.cache
+    start = cache.hub.seq  # where the page's stream starts (its whole state was read before the change)
+    fake.send(
+        b'<setNumberVector device="Mount" name="COORD" state="Ok"><oneNumber name="RA">3.5</oneNumber>'
+        b'<oneNumber name="DEC">-20</oneNumber></setNumberVector>'
+    )
+    wait_for(
+        lambda: tools.elements_dict(rconn, redis_host, "DEC", "COORD", "Mount").get("value") == "-20",
+        what="the change in the store",
+    )
+    cache.start()
+    wait_for(lambda: cache._subscribed, what="the watcher subscribed")
+
+    def whole_coordinates() -> dict | None:
+        found = cache.hub.after(start, "Mount", 0.1)
+        assert found is not None
+        for frame in found[1]:
+            event = json.loads(frame.split(b"data: ", 1)[1])
+            if event.get("device") == "Mount" and "full" in event:
+                return event["full"]["properties"]["COORD"]["elements"]
+        return None
+
+    elements = wait_for(whole_coordinates, what="Mount's whole state pushed")
+    assert elements["DEC"] == "-20.00"
