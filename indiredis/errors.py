@@ -31,4 +31,27 @@ class SetError(IndiredisError, ValueError):
     """A request the property does not allow, with the reason to show."""
 
 
-__all__ = ["BlobError", "ConfigError", "FormError", "IndiredisError", "ServiceUnavailable", "SetError"]
+class HostError(IndiredisError, ValueError):
+    """A host description (``indi_server``, ``redis_server``, ``mqtt_server``) that cannot be used."""
+
+
+class InvalidValue(IndiredisError, ValueError):
+    """An argument or a piece of input whose value indiredis cannot use (a number that is none, a
+    request a vector kind does not allow, an empty name)."""
+
+
+class NotAvailable(IndiredisError, RuntimeError):
+    """Something a component needs is missing or ended (a configuration section, a dependency, a thread)."""
+
+
+__all__ = [
+    "BlobError",
+    "ConfigError",
+    "FormError",
+    "HostError",
+    "IndiredisError",
+    "InvalidValue",
+    "NotAvailable",
+    "ServiceUnavailable",
+    "SetError",
+]

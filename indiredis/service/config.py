@@ -83,6 +83,21 @@ HOST_SECTIONS: dict[str, dict[str, Key]] = {
         Key("from_indi_channel", str, "from_indi", "channel the bridge publishes INDI XML on"),
         *_TLS,
         Key("ssl_check_hostname", bool, True, "check that the certificate names the host"),
+        Key(
+            "unix_socket_path",
+            str,
+            "",
+            "Unix socket of a local Redis, such as /run/redis/redis-server.sock (host and port are then "
+            "not used)",
+        ),
+        Key(
+            "sentinels",
+            str,
+            "",
+            "Redis Sentinel: the sentinels as host:port, separated by commas; the master is asked of them",
+        ),
+        Key("service_name", str, "", "Redis Sentinel: the name of the master the sentinels watch"),
+        Key("sentinel_password", str, "", "Redis Sentinel: the sentinels' own password (requirepass)"),
     ),
     "mqtt": _keys(
         Key("host", str, "localhost", "MQTT broker host"),

@@ -32,12 +32,13 @@ from redis.backoff import NoBackoff
 
 from ...core.channel import Channel
 from ...core.sides import Side
-from ...events import host_port
-from ...hosts import RedisServer, redis_connection_options
+from ...events import Event, journal_fields
+from ...hosts import RedisServer
 from ...protocol.document import parse_document
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 from ...protocol.vocabulary import BlobInstruction, Tag
+from ...redisconnect import async_redis_client, current_master, describe, is_connection_error, uses_sentinel
 from ...store.blobs import DEFAULT_MAX_BLOB_SIZE
 from ...store.keys import KeySpace
 from ...store.redisstore import RedisStore
@@ -87,7 +88,7 @@ async def aclose(resource: Any) -> None:
 
 
 def redis_connection(server: RedisServer, **options: Any) -> aioredis.Redis:
-    """An asyncio Redis client for ``server``.
+    """An asyncio Redis client for ``server``, of any kind (:mod:`indiredis.redisconnect`).
 
     redis-py's own silent retries are turned off (newer versions retry three
     times by default): a Redis restarted between two writes would otherwise go
@@ -99,8 +100,8 @@ def redis_connection(server: RedisServer, **options: Any) -> aioredis.Redis:
     times the first PING and the heartbeat itself (:func:`answered`), so a
     Redis that stops answering is noticed alike on every version.
     """
-    return aioredis.Redis(
-        **redis_connection_options(server),
+    return async_redis_client(
+        server,
         socket_connect_timeout=5,
         socket_timeout=None,
         socket_keepalive=True,
@@ -132,8 +133,10 @@ class RedisLink(Link):
         max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
         blob_retention: Retention | None = None,
     ) -> None:
-        super().__init__(host_port(redisserver.host, redisserver.port))
+        super().__init__(describe(redisserver))
         self.server = redisserver
+        #: the master a Sentinel link writes to (host:port), once known
+        self.master: str | None = None
         self.store = RedisStore(redisserver, log_lengths, blob_folder, max_blob_size)
         self.max_message_size = max_message_size
         self._sessions = 0
@@ -200,6 +203,9 @@ class RedisLink(Link):
         cause = refusal(exc)
         if cause is None:
             raise exc
+        if uses_sentinel(self.server) and cause.startswith("READONLY"):
+            # the master was demoted to a replica: reconnect, asking the sentinels for the new one
+            raise redis.exceptions.ConnectionError(f"the master {self.master} is now a replica") from exc
         async with self._refusal_lock:
             cause = await self._refused(rconn)
             if cause is None:  # another task of this session waited it out, or it was brief
@@ -219,7 +225,7 @@ class RedisLink(Link):
             resume_consuming(inbound, "Redis", self.state)
             if dropped:  # the store misses what was dropped: ask for every property
                 outbound.push_front([Message.get_properties()])
-            self.connected(f"connected to Redis {self.server.host}:{self.server.port}")
+            self.connected(self._connected_text())
 
     async def _refused(self, rconn: aioredis.Redis) -> str | None:
         """Probe with a write that changes nothing (``SETRANGE`` of nothing on the heartbeat key, which
@@ -233,6 +239,35 @@ class RedisLink(Link):
                 raise
             return cause
         return None
+
+    def connection_error(self, exc: BaseException) -> bool:
+        """redis-py's connection errors (lost, refused, timed out, no master known) are retried quietly."""
+        return is_connection_error(exc)
+
+    def _connected_text(self) -> str:
+        master = f" (master {self.master})" if self.master else ""
+        return f"connected to Redis {describe(self.server)}{master}"
+
+    async def _note_master(self, rconn: aioredis.Redis) -> None:
+        """With Sentinel, log the master this link writes to when it is first known or has changed
+        (journal ``MESSAGE_ID`` :attr:`~indiredis.events.Event.REDIS_MASTER`)."""
+        master = (
+            await answered(current_master(rconn), "the sentinels") if uses_sentinel(self.server) else None
+        )
+        if master is None or master == self.master:
+            return
+        fields = self.state.fields | journal_fields(Event.REDIS_MASTER)
+        if self.master is None:
+            log.info("Redis master %s is %s", self.server.service_name, master, extra=fields)
+        else:
+            log.warning(
+                "Redis master %s changed from %s to %s: writing to the new master",
+                self.server.service_name,
+                self.master,
+                master,
+                extra=fields,
+            )
+        self.master = master
 
     @property
     def summary(self) -> str:
@@ -253,7 +288,8 @@ class RedisLink(Link):
             if self._sessions > 1:
                 # Redis may have come back empty: ask for everything again
                 await outbound.put(Message.get_properties())
-            self.connected(f"connected to Redis {self.server.host}:{self.server.port}")
+            await self._note_master(rconn)
+            self.connected(self._connected_text())
             tasks = [self._apply(rconn, inbound, outbound), self._relay(rconn, inbound, outbound)]
             if self._bridge_name:
                 tasks.append(self._beat(rconn, inbound, outbound))
