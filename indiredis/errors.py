@@ -40,6 +40,15 @@ class InvalidValue(IndiredisError, ValueError):
     request a vector kind does not allow, an empty name)."""
 
 
+class LinkLost(IndiredisError, ConnectionError):
+    """A link's connection is lost or cannot be used (no answer, refused, closed, a Redis master
+    demoted): it ends the session, which the link retries with back-off."""
+
+
+class DriverMissing(IndiredisError, FileNotFoundError):
+    """An INDI driver executable that is not on PATH."""
+
+
 class NotAvailable(IndiredisError, RuntimeError):
     """Something a component needs is missing or ended (a configuration section, a dependency, a thread)."""
 
@@ -47,10 +56,12 @@ class NotAvailable(IndiredisError, RuntimeError):
 __all__ = [
     "BlobError",
     "ConfigError",
+    "DriverMissing",
     "FormError",
     "HostError",
     "IndiredisError",
     "InvalidValue",
+    "LinkLost",
     "NotAvailable",
     "ServiceUnavailable",
     "SetError",

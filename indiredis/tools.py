@@ -16,6 +16,7 @@ from typing import Any
 
 import redis
 
+from .errors import InvalidValue
 from .hosts import RedisServer
 from .protocol.messages import Message
 from .protocol.numbers import format_number, number_to_float
@@ -198,7 +199,7 @@ def _new_vector(
 
 def _switch_value(value: Any) -> str:
     if value not in (SwitchState.ON, SwitchState.OFF):
-        raise ValueError(value)
+        raise InvalidValue(value)
     return str(value)
 
 

@@ -32,6 +32,7 @@ from redis.backoff import NoBackoff
 
 from ...core.channel import Channel
 from ...core.sides import Side
+from ...errors import LinkLost
 from ...events import Event, journal_fields
 from ...hosts import RedisServer
 from ...protocol.document import parse_document
@@ -65,7 +66,7 @@ T = TypeVar("T")
 
 
 async def answered(request: Awaitable[T], what: str) -> T:
-    """Await a Redis request, or raise ConnectionError when Redis does not answer in ANSWER_TIMEOUT.
+    """Await a Redis request, or raise LinkLost when Redis does not answer in ANSWER_TIMEOUT.
 
     ``wait_for`` runs the request as a task of its own: a cancellation scope on this task (asyncio.timeout)
     would be confused by async-timeout 4.0.2 under Debian's redis-py 4.3, which cancels without
@@ -73,7 +74,7 @@ async def answered(request: Awaitable[T], what: str) -> T:
     try:
         return await asyncio.wait_for(request, ANSWER_TIMEOUT)
     except TimeoutError:
-        raise ConnectionError(f"Redis did not answer {what} within {ANSWER_TIMEOUT:g} s") from None
+        raise LinkLost(f"Redis did not answer {what} within {ANSWER_TIMEOUT:g} s") from None
 
 
 async def aclose(resource: Any) -> None:
@@ -205,7 +206,7 @@ class RedisLink(Link):
             raise exc
         if uses_sentinel(self.server) and cause.startswith("READONLY"):
             # the master was demoted to a replica: reconnect, asking the sentinels for the new one
-            raise redis.exceptions.ConnectionError(f"the master {self.master} is now a replica") from exc
+            raise LinkLost(f"the master {self.master} is now a replica") from exc
         async with self._refusal_lock:
             cause = await self._refused(rconn)
             if cause is None:  # another task of this session waited it out, or it was brief
