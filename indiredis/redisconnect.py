@@ -30,17 +30,23 @@ from .events import host_port
 from .hosts import RedisServer, redis_connection_options, redis_credentials
 
 __all__ = [
+    "MASTER_NOT_FOUND",
     "SENTINEL_TIMEOUT",
     "async_redis_client",
     "current_master",
     "describe",
     "is_connection_error",
+    "not_a_sentinel",
     "redis_client",
+    "sentinel_clients",
     "uses_sentinel",
 ]
 
 #: seconds a sentinel may take to accept a connection and to answer
 SENTINEL_TIMEOUT = 5.0
+
+#: redis-py's "no sentinel knows a master of that name" (its text lists every sentinel client in full)
+MASTER_NOT_FOUND = (redis.sentinel.MasterNotFoundError, redis.asyncio.sentinel.MasterNotFoundError)
 
 
 def uses_sentinel(server: RedisServer) -> bool:
@@ -103,6 +109,21 @@ async def current_master(rconn: redis.asyncio.Redis) -> str | None:
         return None
     host, port = await pool.get_master_address()  # type: ignore[no-untyped-call]  # untyped in redis-py
     return host_port(str(host), int(port))
+
+
+def sentinel_clients(rconn: Any) -> list[Any]:
+    """The clients of the sentinels behind a Sentinel client (to close with it), or none."""
+    manager = getattr(rconn.connection_pool, "sentinel_manager", None)
+    return list(getattr(manager, "sentinels", ()))
+
+
+def not_a_sentinel(exc: BaseException) -> bool:
+    """True when ``exc`` is a Redis that is no sentinel answering a sentinel's question (an address in
+    ``sentinels`` that names a Redis, 6379 for 26379): redis-py then gives up asking the others."""
+    text = str(exc)
+    return (
+        isinstance(exc, redis.exceptions.ResponseError) and "unknown command" in text and "SENTINEL" in text
+    )
 
 
 def is_connection_error(exc: BaseException) -> bool:

@@ -7,6 +7,8 @@ import json
 import logging
 import signal
 
+import pytest
+
 import indiredis
 from indiredis import tools
 from indiredis.bridges import make_inditoredis
@@ -55,6 +57,26 @@ def test_bridge_tools_and_web_over_a_unix_socket(tmp_path):
         clients = rconn.client_list()
         assert clients and all(c["addr"].startswith(str(socket_path)) for c in clients), clients
         rconn.close()
+
+
+@pytest.mark.parametrize(
+    ("redis_too", "line"),
+    [
+        (False, f"the sentinels gave no master '{SERVICE}' (none answered, or none knows it)"),
+        (True, "an address of [redis] sentinels is a Redis, not a sentinel"),
+    ],
+)
+def test_sentinels_that_give_no_master_are_one_clear_line(caplog, redis_too, line):
+    caplog.set_level(logging.INFO, logger="indiredis")
+    with RedisProcess() as not_a_sentinel, FakeIndiServer() as fake:
+        # an address where nothing listens, and maybe a Redis that is no sentinel
+        addresses = [("127.0.0.1", free_port())] + ([("127.0.0.1", not_a_sentinel.port)] if redis_too else [])
+        server = indiredis.redis_server(sentinels=tuple(addresses), service_name=SERVICE)
+        bridge = make_inditoredis(indiredis.indi_server("127.0.0.1", fake.port), server)
+        with run_bridge(bridge):
+            wait_for(lambda: line in bridge.status, what="the link's state")
+    assert [r.getMessage() for r in caplog.records].count(f"Redis unavailable: {line}") == 1
+    assert not any(r.exc_info for r in caplog.records)
 
 
 def _properties(rconn, server) -> dict[str, set[str]]:

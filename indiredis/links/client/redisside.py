@@ -39,7 +39,16 @@ from ...protocol.document import parse_document
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 from ...protocol.vocabulary import BlobInstruction, Tag
-from ...redisconnect import async_redis_client, current_master, describe, is_connection_error, uses_sentinel
+from ...redisconnect import (
+    MASTER_NOT_FOUND,
+    async_redis_client,
+    current_master,
+    describe,
+    is_connection_error,
+    not_a_sentinel,
+    sentinel_clients,
+    uses_sentinel,
+)
 from ...store.blobs import DEFAULT_MAX_BLOB_SIZE
 from ...store.keys import KeySpace
 from ...store.redisstore import RedisStore
@@ -295,9 +304,19 @@ class RedisLink(Link):
             if self._bridge_name:
                 tasks.append(self._beat(rconn, inbound, outbound))
             await run_until_first_done(*tasks)
+        except MASTER_NOT_FOUND:
+            raise LinkLost(
+                f"the sentinels gave no master {self.server.service_name!r} (none answered, or none knows it)"
+            ) from None
+        except redis.exceptions.ResponseError as exc:
+            if not not_a_sentinel(exc):
+                raise
+            raise LinkLost("an address of [redis] sentinels is a Redis, not a sentinel") from None
         finally:
             inbound.set_consumer_up(False)
             await aclose(rconn)
+            for sentinel in sentinel_clients(rconn):  # each session asks the sentinels anew
+                await aclose(sentinel)
 
     async def _apply(
         self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
