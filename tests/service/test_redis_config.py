@@ -41,3 +41,20 @@ def test_sentinels(tmp_path):
 def test_mixed_kinds_are_configuration_errors(tmp_path, section, reason):
     with pytest.raises(config.ConfigError, match=rf"inditoredis.ini: \[redis\] .*{reason}"):
         load(tmp_path, section)
+
+
+def test_the_sentinel_password_from_a_file(tmp_path):
+    (tmp_path / "sentinel-secret").write_text("hush\n")
+    server = load(
+        tmp_path,
+        f"sentinels = s1\nservice_name = central\nsentinel_password_file = {tmp_path / 'sentinel-secret'}\n",
+    )
+    assert server.sentinel_password == "hush" and server.password == ""
+    with pytest.raises(
+        config.ConfigError, match="give sentinel_password or sentinel_password_file, not both"
+    ):
+        load(
+            tmp_path,
+            "sentinels = s1\nservice_name = central\nsentinel_password = x\n"
+            f"sentinel_password_file = {tmp_path / 'sentinel-secret'}\n",
+        )
