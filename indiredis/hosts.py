@@ -93,6 +93,8 @@ def parse_sentinels(value: Any) -> tuple[tuple[str, int], ...]:
             host, sep, port = item.rpartition(":")
             if not sep or (item.startswith("[") and not host.endswith("]")):
                 host, port = item, "26379"
+            if ":" in host and not host.startswith("["):
+                raise HostError(f"sentinel {item!r}: write an IPv6 address in brackets, [::1]:26379")
             host = host.removeprefix("[").removesuffix("]")
             if not port.isdigit():
                 raise HostError(f"sentinel {item!r} is not host:port")

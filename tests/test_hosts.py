@@ -83,10 +83,9 @@ def test_the_redis_connection_kinds_are_keyword_fields_after_the_old_ones() -> N
     assert local.unix_socket_path == "/run/redis/redis-server.sock" and local.sentinels == ()
     pairs = indiredis.redis_server(sentinels=[("s1", "26379"), ("::1", 26380)], service_name="central")  # type: ignore[list-item]  # as a caller may pass
     assert pairs.sentinels == (("s1", 26379), ("::1", 26380))
-    text = indiredis.redis_server(sentinels="s1:26379, [::1]:26380,s3", service_name="central")  # type: ignore[arg-type]  # as the INI gives it
-    assert text.sentinels == (("s1", 26379), ("::1", 26380), ("s3", 26379)) and text == pairs._replace(
-        sentinels=(("s1", 26379), ("::1", 26380), ("s3", 26379))
-    )
+    text = indiredis.redis_server(sentinels="s1:26379, [::1]:26380,s3 [::2]", service_name="central")  # type: ignore[arg-type]  # as the INI gives it
+    assert text.sentinels == (("s1", 26379), ("::1", 26380), ("s3", 26379), ("::2", 26379))
+    assert text == pairs._replace(sentinels=text.sentinels)
     assert hash(text) and pickle.loads(pickle.dumps(text)) == text
 
 
@@ -105,6 +104,7 @@ def test_the_sentinel_password_is_masked() -> None:
         ({"sentinel_password": "pw"}, "no sentinels"),
         ({"sentinels": "s:notaport", "service_name": "m"}, "not host:port"),
         ({"sentinels": "s:0", "service_name": "m"}, "out of range"),
+        ({"sentinels": "::1:26379", "service_name": "m"}, "in brackets"),
         ({"sentinels": [("s", 1, 2)], "service_name": "m"}, "not a .host, port. pair"),
     ],
 )
