@@ -18,6 +18,8 @@ are the places to change.  Both redis-py 4.3 (Debian bookworm) and newer version
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -26,6 +28,7 @@ import redis.asyncio.sentinel
 import redis.exceptions
 import redis.sentinel
 
+from .errors import LinkLost
 from .events import host_port
 from .hosts import RedisServer, redis_connection_options, redis_credentials
 
@@ -39,6 +42,7 @@ __all__ = [
     "not_a_sentinel",
     "redis_client",
     "sentinel_clients",
+    "sentinel_errors",
     "uses_sentinel",
 ]
 
@@ -137,3 +141,19 @@ def is_connection_error(exc: BaseException) -> bool:
             redis.exceptions.AuthenticationError,
         ),
     )
+
+
+@contextmanager
+def sentinel_errors(server: RedisServer) -> Iterator[None]:
+    """Turn redis-py's Sentinel failures into one short :class:`~indiredis.errors.LinkLost` each (its
+    texts list every sentinel client in full, or are a Redis's "unknown command")."""
+    try:
+        yield
+    except MASTER_NOT_FOUND:
+        raise LinkLost(
+            f"the sentinels gave no master {server.service_name!r} (none answered, or none knows it)"
+        ) from None
+    except redis.exceptions.ResponseError as exc:
+        if not (server.sentinels and not_a_sentinel(exc)):
+            raise
+        raise LinkLost("an address of [redis] sentinels is a Redis, not a sentinel") from None

@@ -40,13 +40,12 @@ from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 from ...protocol.vocabulary import BlobInstruction, Tag
 from ...redisconnect import (
-    MASTER_NOT_FOUND,
     async_redis_client,
     current_master,
     describe,
     is_connection_error,
-    not_a_sentinel,
     sentinel_clients,
+    sentinel_errors,
     uses_sentinel,
 )
 from ...store.blobs import DEFAULT_MAX_BLOB_SIZE
@@ -286,37 +285,40 @@ class RedisLink(Link):
 
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         rconn = redis_connection(self.server)
+        pubsub = rconn.pubsub(ignore_subscribe_messages=True)
         try:
-            try:
-                await answered(rconn.ping(), "PING")
-            except redis.exceptions.ResponseError as exc:  # MISCONF refuses PING too
-                await self._until_writable(rconn, inbound, outbound, exc)
-            self.store.forget_unconfirmed()
-            await self.store.start_blobs()  # once: left-over .incoming- files removed, index read
-            resume_consuming(inbound, "Redis", self.state)
-            self._sessions += 1
-            if self._sessions > 1:
-                # Redis may have come back empty: ask for everything again
-                await outbound.put(Message.get_properties())
-            await self._note_master(rconn)
-            self.connected(self._connected_text())
-            tasks = [self._apply(rconn, inbound, outbound), self._relay(rconn, inbound, outbound)]
-            if self._bridge_name:
-                tasks.append(self._beat(rconn, inbound, outbound))
-            await run_until_first_done(*tasks)
-        except MASTER_NOT_FOUND:
-            raise LinkLost(
-                f"the sentinels gave no master {self.server.service_name!r} (none answered, or none knows it)"
-            ) from None
-        except redis.exceptions.ResponseError as exc:
-            if not not_a_sentinel(exc):
-                raise
-            raise LinkLost("an address of [redis] sentinels is a Redis, not a sentinel") from None
+            with sentinel_errors(self.server):
+                await self._serve(rconn, pubsub, inbound, outbound)
         finally:
             inbound.set_consumer_up(False)
+            await aclose(pubsub)
             await aclose(rconn)
             for sentinel in sentinel_clients(rconn):  # each session asks the sentinels anew
                 await aclose(sentinel)
+
+    async def _serve(
+        self, rconn: aioredis.Redis, pubsub: Any, inbound: Channel[InboundItem], outbound: Channel[Message]
+    ) -> None:
+        """One session on a connection: connected (and so ready) once it writes and listens to clients."""
+        try:
+            await answered(rconn.ping(), "PING")
+        except redis.exceptions.ResponseError as exc:  # MISCONF refuses PING too
+            await self._until_writable(rconn, inbound, outbound, exc)
+        self.store.forget_unconfirmed()
+        await self.store.start_blobs()  # once: left-over .incoming- files removed, index read
+        resume_consuming(inbound, "Redis", self.state)
+        self._sessions += 1
+        if self._sessions > 1:
+            # Redis may have come back empty: ask for everything again
+            await outbound.put(Message.get_properties())
+        await self._note_master(rconn)
+        # subscribed before saying so: a client command published once the link is up is heard
+        await answered(pubsub.subscribe(self.server.to_indi_channel), "SUBSCRIBE")
+        self.connected(self._connected_text())
+        tasks = [self._apply(rconn, inbound, outbound), self._relay(rconn, pubsub, inbound, outbound)]
+        if self._bridge_name:
+            tasks.append(self._beat(rconn, inbound, outbound))
+        await run_until_first_done(*tasks)
 
     async def _apply(
         self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
@@ -418,34 +420,30 @@ class RedisLink(Link):
             await asyncio.to_thread(self.retention.prune, self.store.blobs, device, name, element)
 
     async def _relay(
-        self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, rconn: aioredis.Redis, pubsub: Any, inbound: Channel[InboundItem], outbound: Channel[Message]
     ) -> None:
-        pubsub = rconn.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(self.server.to_indi_channel)
-            async for item in pubsub.listen():
-                if item.get("type") != "message":
-                    continue
-                data = item["data"]
-                if isinstance(data, str):
-                    data = data.encode("utf-8")
-                for message in parse_client_xml(
-                    data, self.max_message_size, f"Redis channel {self.server.to_indi_channel}"
-                ):
-                    await outbound.put(message)
-                    try:
-                        await self.store.note_outgoing(rconn, message)
-                    except redis.exceptions.ResponseError as exc:
-                        # the blobs attribute is rewritten with the next data; the relay never waits
-                        # for a refusal to end (the commands after it go on to the instruments)
-                        cause = refusal(exc)
-                        if cause is None:
-                            raise
-                        self._relay_refusals.warning(
-                            "Redis refuses writes (%s): %s of %s relayed, not recorded in Redis",
-                            cause,
-                            message.tag,
-                            message.device,
-                        )
-        finally:
-            await aclose(pubsub)
+        """Relay what clients publish on the ``to_indi`` channel (``pubsub`` is subscribed to it)."""
+        async for item in pubsub.listen():
+            if item.get("type") != "message":
+                continue
+            data = item["data"]
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            for message in parse_client_xml(
+                data, self.max_message_size, f"Redis channel {self.server.to_indi_channel}"
+            ):
+                await outbound.put(message)
+                try:
+                    await self.store.note_outgoing(rconn, message)
+                except redis.exceptions.ResponseError as exc:
+                    # the blobs attribute is rewritten with the next data; the relay never waits
+                    # for a refusal to end (the commands after it go on to the instruments)
+                    cause = refusal(exc)
+                    if cause is None:
+                        raise
+                    self._relay_refusals.warning(
+                        "Redis refuses writes (%s): %s of %s relayed, not recorded in Redis",
+                        cause,
+                        message.tag,
+                        message.device,
+                    )
