@@ -31,4 +31,38 @@ class SetError(IndiredisError, ValueError):
     """A request the property does not allow, with the reason to show."""
 
 
-__all__ = ["BlobError", "ConfigError", "FormError", "IndiredisError", "ServiceUnavailable", "SetError"]
+class HostError(IndiredisError, ValueError):
+    """A host description (``indi_server``, ``redis_server``, ``mqtt_server``) that cannot be used."""
+
+
+class InvalidValue(IndiredisError, ValueError):
+    """An argument or a piece of input whose value indiredis cannot use (a number that is none, a
+    request a vector kind does not allow, an empty name)."""
+
+
+class LinkLost(IndiredisError, ConnectionError):
+    """A link's connection is lost or cannot be used (no answer, refused, closed, a Redis master
+    demoted): it ends the session, which the link retries with back-off."""
+
+
+class DriverMissing(IndiredisError, FileNotFoundError):
+    """An INDI driver executable that is not on PATH."""
+
+
+class NotAvailable(IndiredisError, RuntimeError):
+    """Something a component needs is missing or ended (a configuration section, a dependency, a thread)."""
+
+
+__all__ = [
+    "BlobError",
+    "ConfigError",
+    "DriverMissing",
+    "FormError",
+    "HostError",
+    "IndiredisError",
+    "InvalidValue",
+    "LinkLost",
+    "NotAvailable",
+    "ServiceUnavailable",
+    "SetError",
+]

@@ -21,6 +21,7 @@ class Event(enum.StrEnum):
     DRIVER_CRASHED = "c29043d5cedb44bb9f15c0f6c1bf9eb7"
     MESSAGES_DROPPED = "c05f8963cd344476808864ad28d22e23"
     CONFIG_ERROR = "207968f1f7ed432c99edcd9dbf281237"
+    REDIS_MASTER = "5b0e4f1c8a7d4e6b9c2f3a1d7e8b6c40"
 
 
 EVENT_MEANINGS = {
@@ -29,6 +30,7 @@ EVENT_MEANINGS = {
     Event.DRIVER_CRASHED: "a driver process ended; it is restarted",
     Event.MESSAGES_DROPPED: "messages were dropped while their consumer was unreachable or not reading",
     Event.CONFIG_ERROR: "a configuration was refused (at start: exit status 78; on reload: kept the old one)",
+    Event.REDIS_MASTER: "Redis Sentinel: the master a bridge writes to, when first found and when it changed",
 }
 
 FIELD_MEANINGS = {

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Self
 
+from .errors import HostError
+
 
 @dataclass(frozen=True, repr=False)
 class _Host:
@@ -44,7 +46,7 @@ class _Host:
     def __repr__(self) -> str:
         """A repr that never shows a password."""
         fields = ", ".join(
-            f"{name}={'***' if name == 'password' and value else repr(value)}"
+            f"{name}={'***' if name.endswith('password') and value else repr(value)}"
             for name, value in self._asdict().items()
         )
         return f"{type(self).__name__}({fields})"
@@ -57,13 +59,13 @@ def _set(host: object, name: str, value: object) -> None:
 def _check_port(port: int) -> int:
     port = int(port)
     if not 0 < port < 65536:
-        raise ValueError(f"port {port} is out of range 1-65535")
+        raise HostError(f"port {port} is out of range 1-65535")
     return port
 
 
 def _check_name(what: str, value: str) -> str:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} must be a non-empty string")
+        raise HostError(f"{what} must be a non-empty string")
     return value
 
 
@@ -74,9 +76,55 @@ def _check_tls(host: RedisServer | MQTTServer) -> None:
         _set(host, name, getattr(host, name) or "")
     ca, cert, key = host.ssl_ca_certs, host.ssl_certfile, host.ssl_keyfile
     if (cert or key) and not (cert and key):
-        raise ValueError("a TLS client certificate needs both ssl_certfile and ssl_keyfile")
+        raise HostError("a TLS client certificate needs both ssl_certfile and ssl_keyfile")
     if (ca or cert) and not host.ssl:
-        raise ValueError("TLS files are given but ssl is not enabled")
+        raise HostError("TLS files are given but ssl is not enabled")
+
+
+def parse_sentinels(value: Any) -> tuple[tuple[str, int], ...]:
+    """Sentinel addresses as ``((host, port), ...)``, from pairs or from the text
+    ``"host:port, host:port"`` (``[::1]:26379`` for an IPv6 address; the port 26379 when left out)."""
+    if not value:
+        return ()
+    items: list[Any] = value.replace(",", " ").split() if isinstance(value, str) else list(value)
+    found: list[tuple[str, int]] = []
+    for item in items:
+        if isinstance(item, str):
+            host, sep, port = item.rpartition(":")
+            if not sep or (item.startswith("[") and not host.endswith("]")):
+                host, port = item, "26379"
+            if ":" in host and not host.startswith("["):
+                raise HostError(f"sentinel {item!r}: write an IPv6 address in brackets, [::1]:26379")
+            host = host.removeprefix("[").removesuffix("]")
+            if not port.isdigit():
+                raise HostError(f"sentinel {item!r} is not host:port")
+            item = (host, int(port))
+        try:
+            host, port = item
+        except (TypeError, ValueError):
+            raise HostError(f"sentinel {item!r} is not a (host, port) pair") from None
+        found.append((_check_name("sentinel host", host), _check_port(port)))
+    return tuple(found)
+
+
+def _check_kind(host: RedisServer) -> None:
+    """Normalise the Unix socket and Sentinel fields and check that one kind of connection is asked."""
+    _set(host, "unix_socket_path", host.unix_socket_path or "")
+    _set(host, "sentinels", parse_sentinels(host.sentinels))
+    _set(host, "service_name", host.service_name or "")
+    _set(host, "sentinel_password", host.sentinel_password or "")
+    if not isinstance(host.unix_socket_path, str):
+        raise HostError("unix_socket_path must be a string")
+    if host.unix_socket_path and host.sentinels:
+        raise HostError("give unix_socket_path or sentinels, not both")
+    if host.unix_socket_path and host.ssl:
+        raise HostError("TLS (ssl) is for TCP connections, not for a Unix socket")
+    if host.sentinels and not host.service_name:
+        raise HostError("sentinels need service_name, the name of the master they watch")
+    if host.service_name and not host.sentinels:
+        raise HostError("service_name is given but no sentinels to ask for it")
+    if host.sentinel_password and not host.sentinels:
+        raise HostError("sentinel_password is given but no sentinels")
 
 
 @dataclass(frozen=True, repr=False)
@@ -102,6 +150,12 @@ class RedisServer(_Host):
     ``ssl_keyfile`` an optional client certificate, and ``ssl_check_hostname``
     whether the server's name must match its certificate.  The fields after
     ``from_indi_channel`` were added after the original package's seven.
+
+    Three kinds of connection (:mod:`indiredis.redisconnect` makes them): TCP to ``host``:``port``
+    (the default); a Unix socket, ``unix_socket_path`` (``host`` and ``port`` are then not used);
+    or Redis Sentinel, ``sentinels`` (``(host, port)`` pairs, or the text ``"host:port, host:port"``)
+    asked for the master named ``service_name``, with ``sentinel_password`` for the sentinels
+    themselves (``username`` and ``password`` are the master's).
     """
 
     host: str = "localhost"
@@ -117,13 +171,18 @@ class RedisServer(_Host):
     ssl_certfile: str = ""
     ssl_keyfile: str = ""
     ssl_check_hostname: bool = True
+    unix_socket_path: str = ""
+    sentinels: tuple[tuple[str, int], ...] = ()
+    service_name: str = ""
+    sentinel_password: str = ""
 
     def __post_init__(self) -> None:
+        _check_kind(self)
         if int(self.db) < 0:
-            raise ValueError("db must be 0 or more")
+            raise HostError("db must be 0 or more")
         _set(self, "db", int(self.db))
         if not isinstance(self.keyprefix, str):
-            raise ValueError("keyprefix must be a string")
+            raise HostError("keyprefix must be a string")
         _check_tls(self)
         _check_name("host", self.host)
         _set(self, "port", _check_port(self.port))
@@ -161,9 +220,9 @@ class MQTTServer(_Host):
         for topic in topics:
             _check_name("topic", topic)
             if any(c in topic for c in "#+"):
-                raise ValueError(f"topic {topic!r} must not contain MQTT wildcards")
+                raise HostError(f"topic {topic!r} must not contain MQTT wildcards")
         if len(set(topics)) != 4:
-            raise ValueError("the four MQTT topics must differ")
+            raise HostError("the four MQTT topics must differ")
         _check_tls(self)
         _check_name("host", self.host)
         _set(self, "port", _check_port(self.port))
@@ -183,10 +242,24 @@ mqtt_server = MQTTServer
 
 
 def redis_connection_options(server: RedisServer) -> dict[str, Any]:
-    """Keyword arguments for ``redis.Redis`` / ``redis.asyncio.Redis`` from a ``redis_server`` value."""
+    """Keyword arguments for ``redis.Redis`` / ``redis.asyncio.Redis`` from a ``redis_server`` value:
+    its address (``host`` and ``port``, or ``unix_socket_path``), database, credentials and TLS.
+
+    A Sentinel description has no one address: :mod:`indiredis.redisconnect` makes every kind of
+    client, and is what the package itself uses."""
+    if server.sentinels:
+        raise HostError("a Sentinel description has no single address: use indiredis.redisconnect")
+    address: dict[str, Any] = (
+        {"unix_socket_path": server.unix_socket_path}
+        if server.unix_socket_path
+        else {"host": server.host, "port": server.port}
+    )
+    return address | redis_credentials(server)
+
+
+def redis_credentials(server: RedisServer) -> dict[str, Any]:
+    """The keyword arguments of a Redis connection but its address: database, credentials and TLS."""
     options: dict[str, Any] = {
-        "host": server.host,
-        "port": server.port,
         "db": server.db,
         "username": server.username or None,
         "password": server.password or None,

@@ -16,11 +16,13 @@ from typing import Any
 
 import redis
 
-from .hosts import RedisServer, redis_connection_options
+from .errors import InvalidValue
+from .hosts import RedisServer
 from .protocol.messages import Message
 from .protocol.numbers import format_number, number_to_float
 from .protocol.vocabulary import SwitchState, VectorKind
 from .protocol.xmlout import BLOB_INSTRUCTIONS, indi_timestamp
+from .redisconnect import redis_client
 from .store.keys import DEFINITION_KEYS, OTHER_STATE_KEYS, KeySpace
 
 __all__ = [
@@ -63,9 +65,12 @@ def _hash(rconn: redis.Redis, key: str) -> dict[str, str]:
 
 
 def open_redis(redisserver: RedisServer) -> redis.Redis | None:
-    """A ``redis.Redis`` connection (5 s socket timeout), or None when Redis cannot be reached."""
+    """A ``redis.Redis`` connection (5 s socket timeout), or None when Redis cannot be reached.
+
+    Any kind of ``redisserver`` (TCP, Unix socket, Sentinel: :mod:`indiredis.redisconnect`); with
+    Sentinel the connection follows the master after a failover."""
     try:
-        rconn = redis.Redis(**redis_connection_options(redisserver), socket_timeout=5)
+        rconn = redis_client(redisserver, socket_timeout=5, socket_connect_timeout=5)
         rconn.ping()
     except redis.RedisError:
         return None
@@ -194,7 +199,7 @@ def _new_vector(
 
 def _switch_value(value: Any) -> str:
     if value not in (SwitchState.ON, SwitchState.OFF):
-        raise ValueError(value)
+        raise InvalidValue(value)
     return str(value)
 
 

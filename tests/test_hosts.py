@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 import indiredis
+from indiredis.errors import IndiredisError
 from indiredis.hosts import MQTTServer, RedisServer
 
 
@@ -32,7 +33,7 @@ def test_tuple_style_use_still_works() -> None:
     host, port = indiredis.indi_server("example", 7000)
     assert (host, port) == ("example", 7000)
     redis = indiredis.redis_server()
-    assert redis[0] == "localhost" and redis[1:3] == (6379, 0) and len(redis) == 13
+    assert redis[0] == "localhost" and redis[1:3] == (6379, 0) and len(redis) == 17
     assert redis._fields[:2] == ("host", "port")
     assert redis._asdict()["keyprefix"] == "indi_"
     assert redis._replace(keyprefix="x_").keyprefix == "x_"
@@ -69,3 +70,44 @@ def test_passwords_are_masked_in_repr() -> None:
 def test_bad_values_are_refused(build: Callable[[], object], reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         build()
+
+
+def test_the_redis_connection_kinds_are_keyword_fields_after_the_old_ones() -> None:
+    assert indiredis.redis_server()._fields[-4:] == (
+        "unix_socket_path",
+        "sentinels",
+        "service_name",
+        "sentinel_password",
+    )
+    local = indiredis.redis_server(unix_socket_path="/run/redis/redis-server.sock")
+    assert local.unix_socket_path == "/run/redis/redis-server.sock" and local.sentinels == ()
+    pairs = indiredis.redis_server(sentinels=[("s1", "26379"), ("::1", 26380)], service_name="central")  # type: ignore[list-item]  # as a caller may pass
+    assert pairs.sentinels == (("s1", 26379), ("::1", 26380))
+    text = indiredis.redis_server(sentinels="s1:26379, [::1]:26380,s3 [::2]", service_name="central")  # type: ignore[arg-type]  # as the INI gives it
+    assert text.sentinels == (("s1", 26379), ("::1", 26380), ("s3", 26379), ("::2", 26379))
+    assert text == pairs._replace(sentinels=text.sentinels)
+    assert hash(text) and pickle.loads(pickle.dumps(text)) == text
+
+
+def test_the_sentinel_password_is_masked() -> None:
+    server = indiredis.redis_server(sentinels=(("s", 26379),), service_name="m", sentinel_password="hush")
+    assert "hush" not in repr(server) and "sentinel_password=***" in repr(server)
+
+
+@pytest.mark.parametrize(
+    ("options", "reason"),
+    [
+        ({"unix_socket_path": "/s.sock", "sentinels": "s:1", "service_name": "m"}, "not both"),
+        ({"unix_socket_path": "/s.sock", "ssl": True}, "not for a Unix socket"),
+        ({"sentinels": "s:26379"}, "need service_name"),
+        ({"service_name": "m"}, "no sentinels"),
+        ({"sentinel_password": "pw"}, "no sentinels"),
+        ({"sentinels": "s:notaport", "service_name": "m"}, "not host:port"),
+        ({"sentinels": "s:0", "service_name": "m"}, "out of range"),
+        ({"sentinels": "::1:26379", "service_name": "m"}, "in brackets"),
+        ({"sentinels": [("s", 1, 2)], "service_name": "m"}, "not a .host, port. pair"),
+    ],
+)
+def test_bad_connection_kinds_are_refused(options: dict[str, object], reason: str) -> None:
+    with pytest.raises(IndiredisError, match=reason):
+        indiredis.redis_server(**options)  # type: ignore[arg-type]  # wrong on purpose

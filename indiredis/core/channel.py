@@ -20,6 +20,7 @@ import collections
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from ..errors import InvalidValue
 from ..protocol.messages import Message
 
 T = TypeVar("T")
@@ -56,7 +57,7 @@ class Channel(Generic[T]):
 
     def __init__(self, maxsize: int = DEFAULT_BUFFER_SIZE, name: str = "", max_bytes: int = 0) -> None:
         if maxsize < 1:
-            raise ValueError("a channel holds at least one item")
+            raise InvalidValue("a channel holds at least one item")
         self.maxsize = maxsize
         self.max_bytes = max_bytes
         self.name = name

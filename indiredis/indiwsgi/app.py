@@ -32,7 +32,8 @@ import redis
 from .. import tools
 from ..errors import FormError, SetError
 from ..events import journal_fields
-from ..hosts import RedisServer, redis_connection_options
+from ..hosts import RedisServer
+from ..redisconnect import redis_client
 from ..store.keys import KeySpace
 from ..store.retention import FolderListing
 from . import pages, push
@@ -204,7 +205,7 @@ class WebApp:
         self.redis_host = redis_host
         self.keys = KeySpace(redis_host.keyprefix)
         self.mount = mount_parts(url)
-        self.rconn = redis.Redis(**redis_connection_options(redis_host), socket_timeout=5)
+        self.rconn = redis_client(redis_host, socket_timeout=5)
         self.sessions = Sessions(users, self.rconn, self.keys, session_seconds) if users is not None else None
         self.limiter = LoginLimiter()
         self.blob_folder = Path(blob_folder).resolve() if blob_folder else None

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 
 import redis
 
+from ..errors import InvalidValue
 from ..store.keys import KeySpace
 from ..tools import _text
 
@@ -73,7 +74,7 @@ def check_hash(text: str) -> None:
     """Raise ValueError unless ``text`` is a hash made by :func:`hash_password`."""
     parts = text.split("$")
     if len(parts) != 6 or parts[0] != "scrypt" or not all(p.isdigit() for p in parts[1:4]):
-        raise ValueError("not a scrypt hash made by indiredis-web --add-user")
+        raise InvalidValue("not a scrypt hash made by indiredis-web --add-user")
 
 
 def verify_password(password: str, stored: str) -> bool:
@@ -127,7 +128,7 @@ def parse_user(name: str, value: str) -> User:
     """A ``[users]`` line: ``name = role:hash``; ValueError when malformed."""
     role, _, password_hash = value.strip().partition(":")
     if role not in ROLES:
-        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+        raise InvalidValue(f"role must be one of {', '.join(ROLES)}")
     check_hash(password_hash)
     return User(name, role, password_hash)
 

@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ..errors import IndiredisError
 from .filecache import FileCache
 
 MAX_SIDE = 1024
@@ -25,7 +26,7 @@ FITS_SUFFIXES = (".fits", ".fit", ".fts")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-class PreviewError(ValueError):
+class PreviewError(IndiredisError, ValueError):
     """A file that cannot be previewed."""
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidValue
 from .filecache import FileCache
 from .previews import FITS_SUFFIXES, IMAGE_SUFFIXES, PreviewError, _image_plane
 
@@ -217,15 +218,15 @@ def parse_view(query: dict[str, list[str]]) -> View:
             return default
         value = float(text)
         if not math.isfinite(value):
-            raise ValueError(f"{name}: not a finite number")
+            raise InvalidValue(f"{name}: not a finite number")
         return value
 
     stretch = (query.get("stretch") or ["asinh"])[0]
     if stretch not in STRETCHES:
-        raise ValueError(f"stretch: one of {', '.join(STRETCHES)}")
+        raise InvalidValue(f"stretch: one of {', '.join(STRETCHES)}")
     tint = (query.get("tint") or [""])[0]
     if tint not in ("", "red"):
-        raise ValueError("tint: red or nothing")
+        raise InvalidValue("tint: red or nothing")
     return View(
         int(number("x", 0) or 0),
         int(number("y", 0) or 0),

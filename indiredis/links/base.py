@@ -152,6 +152,11 @@ class Link(ABC):
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         """Connect and serve until the connection ends (return) or fails (raise)."""
 
+    def connection_error(self, exc: BaseException) -> bool:
+        """True when ``exc``, not one of Python's own connection errors, is still one of the connection
+        (a client library's own class): retried without a traceback.  A link of a library says which."""
+        return False
+
     def flap_cause(self) -> str:
         """The likely cause of connections that drop right after they are made, for the log."""
         return f"{self.what} closes the connection right after accepting it"
@@ -206,7 +211,7 @@ class Link(ABC):
                 except Exception as exc:  # every failure is retried; the unexpected ones logged in full
                     if not isinstance(
                         exc, (OSError, EOFError, ConnectionError)
-                    ) and not _is_library_connection_error(exc):
+                    ) and not self.connection_error(exc):
                         log.exception("unexpected error in %s link", self.what)
                     reason = describe_error(exc)
                 reason, report = self._session_ended(reason)
@@ -219,18 +224,3 @@ class Link(ABC):
             if self._stable_timer is not None:
                 self._stable_timer.cancel()
                 self._stable_timer = None
-
-
-def _is_library_connection_error(exc: BaseException) -> bool:
-    try:
-        import redis.exceptions
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(
-        exc,
-        (
-            redis.exceptions.ConnectionError,
-            redis.exceptions.TimeoutError,
-            redis.exceptions.AuthenticationError,
-        ),
-    )

@@ -93,6 +93,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from ..core.channel import Channel
+from ..errors import InvalidValue, LinkLost
 from ..events import Event, host_port, journal_fields
 from ..hosts import MQTTServer
 from ..protocol.document import parse_document
@@ -275,7 +276,7 @@ class MqttConnection:
         return bool(limit and self._in_flight and self._in_flight_bytes + size > limit)
 
     async def connect(self, subscriptions: list[str]) -> None:
-        """Connect (TCP, TLS, CONNACK) and subscribe; raise ConnectionError when refused."""
+        """Connect (TCP, TLS, CONNACK) and subscribe; raise LinkLost when refused."""
         await self.loop.run_in_executor(
             None, self.client.connect, self.server.host, self.server.port, KEEPALIVE
         )
@@ -283,9 +284,9 @@ class MqttConnection:
         try:
             code, text = await asyncio.wait_for(asyncio.shield(self._connack), CONNECT_TIMEOUT)
         except TimeoutError:
-            raise ConnectionError("no answer from the broker") from None
+            raise LinkLost("no answer from the broker") from None
         if code != 0:
-            raise ConnectionError(f"the broker refused the connection: {text.lower()}")
+            raise LinkLost(f"the broker refused the connection: {text.lower()}")
         if subscriptions:
             _, mid = self.client.subscribe([(topic, QOS) for topic in subscriptions])
             if mid is not None:  # the answer is handled on this loop, after this
@@ -310,10 +311,10 @@ class MqttConnection:
                 return_when=asyncio.FIRST_COMPLETED,
             )
         if self.closed.is_set():
-            raise ConnectionError(self.close_reason)
+            raise LinkLost(self.close_reason)
         info = self.client.publish(frame.topic, frame.payload, qos=QOS)
         if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
-            raise ConnectionError(mqtt.error_string(info.rc).lower())
+            raise LinkLost(mqtt.error_string(info.rc).lower())
         if not info.is_published():
             self._in_flight[info.mid] = frame
             self._in_flight_bytes += len(frame.payload)
@@ -357,7 +358,7 @@ class _MqttLink(Link):
     ) -> None:
         super().__init__(host_port(server.host, server.port))
         if not mqtt_id or any(c in mqtt_id for c in "/#+"):
-            raise ValueError(f"mqtt_id must be a non-empty name without '/', '#' or '+': {mqtt_id!r}")
+            raise InvalidValue(f"mqtt_id must be a non-empty name without '/', '#' or '+': {mqtt_id!r}")
         self.mqtt_id = mqtt_id
         self.server = server
         self.subscribe_list = list(subscribe_list or [])
@@ -568,7 +569,7 @@ class _MqttLink(Link):
             )
             await self.serve(connection, inbound, outbound)
             if connection.close_reason != CONNECTION_CLOSED:  # say why (the broker dropped us)
-                raise ConnectionError(connection.close_reason)
+                raise LinkLost(connection.close_reason)
         finally:
             sending.set_consumer_up(False)
             await connection.close()

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..errors import InvalidValue
 from .vocabulary import (
     FROM_DEVICE_TAGS,
     VECTOR_TAGS,
@@ -181,7 +182,7 @@ class Message:
         """
         vector_kind = VectorKind(kind)
         if not vector_kind.writable:
-            raise ValueError(f"a {vector_kind.vector} cannot be set by a client")
+            raise InvalidValue(f"a {vector_kind.vector} cannot be set by a client")
         member_tag = vector_kind.member_tag(Action.NEW)
         members = ((member_tag, {"name": element}, str(value)) for element, value in values.items())
         attrs = {"device": device, "name": name, "timestamp": timestamp or indi_timestamp()}

@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..errors import IndiredisError
 from .messages import Message
 
 #: processing instruction target of the sequenced form
@@ -75,7 +76,7 @@ class Frame:
     header: FrameHeader | None  # None: a single payload of the original framing
 
 
-class FrameError(ValueError):
+class FrameError(IndiredisError, ValueError):
     """A payload that starts like a sequenced one but whose header is malformed."""
 
 

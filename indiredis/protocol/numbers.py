@@ -13,6 +13,8 @@ import math
 import re
 from collections.abc import Callable
 
+from ..errors import InvalidValue
+
 _SEXA_SPLIT = re.compile(r"[:; ]+")
 _SIGNS = ("+", "-")
 # the sexagesimal form drivers send ("-12:30:15.5", "5:30"), read in one match; the general reading
@@ -38,7 +40,7 @@ def number_to_float(value: str | float | int) -> float:
         return float(value)
     text = str(value).strip()
     if not text:
-        raise ValueError("empty number")
+        raise InvalidValue("empty number")
     if ":" not in text and ";" not in text and " " not in text:
         result = float(text)
     elif (usual := _USUAL_SEXAGESIMAL.match(text)) is not None:
@@ -51,22 +53,22 @@ def number_to_float(value: str | float | int) -> float:
     else:
         parts = _SEXA_SPLIT.split(text)
         if len(parts) > 3:  # (parts has at least 2: text is stripped)
-            raise ValueError(f"not a number: {value!r}")
+            raise InvalidValue(f"not a number: {value!r}")
         first = parts[0]
         result = float(first.lstrip("+-") or "0")  # the sign applies to the whole value
         if result < 0:
-            raise ValueError(f"not a number: {value!r}")
+            raise InvalidValue(f"not a number: {value!r}")
         scale = 1.0
         for part in parts[1:]:
             scale *= 60.0
             piece = float(part)
             if piece < 0 or part[:1] in _SIGNS:
-                raise ValueError(f"not a number: {value!r}")
+                raise InvalidValue(f"not a number: {value!r}")
             result += piece / scale
         if first[:1] == "-":
             result = -result
     if math.isnan(result):
-        raise ValueError(f"not a number: {value!r}")
+        raise InvalidValue(f"not a number: {value!r}")
     return result
 
 

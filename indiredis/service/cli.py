@@ -179,8 +179,8 @@ def _end_sessions(config: Path, name: str) -> None:
     cannot be reached, say so: the sessions then end when the web service is reloaded."""
     import redis
 
-    from ..hosts import redis_connection_options
     from ..indiwsgi.auth import end_sessions_of
+    from ..redisconnect import redis_client
     from ..store.keys import KeySpace
 
     later = f"{name}'s sessions end when the web service is reloaded (systemctl reload indiredis-web)"
@@ -188,8 +188,7 @@ def _end_sessions(config: Path, name: str) -> None:
         host = redis_of("web", config)
         if host is None:
             return
-        options = redis_connection_options(host)
-        with redis.Redis(**options, socket_timeout=5, socket_connect_timeout=5) as rconn:
+        with redis_client(host, socket_timeout=5, socket_connect_timeout=5) as rconn:
             ended = end_sessions_of(rconn, KeySpace(host.keyprefix), name)
     except (ConfigError, redis.RedisError, OSError) as exc:
         print(f"cannot end the sessions in Redis ({exc}): {later}", file=sys.stderr)

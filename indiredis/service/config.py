@@ -83,6 +83,28 @@ HOST_SECTIONS: dict[str, dict[str, Key]] = {
         Key("from_indi_channel", str, "from_indi", "channel the bridge publishes INDI XML on"),
         *_TLS,
         Key("ssl_check_hostname", bool, True, "check that the certificate names the host"),
+        Key(
+            "unix_socket_path",
+            str,
+            "",
+            "Unix socket of a local Redis, such as /run/redis/redis-server.sock (host and port are then "
+            "not used)",
+        ),
+        Key(
+            "sentinels",
+            str,
+            "",
+            "Redis Sentinel: the sentinels as host:port, separated by commas; the master is asked of them",
+        ),
+        Key("service_name", str, "", "Redis Sentinel: the name of the master the sentinels watch"),
+        Key("sentinel_password", str, "", "Redis Sentinel: the sentinels' own password; better in its file"),
+        Key(
+            "sentinel_password_file",
+            str,
+            "",
+            "Redis Sentinel: file holding the sentinels' password, or a credential name in "
+            "$CREDENTIALS_DIRECTORY",
+        ),
     ),
     "mqtt": _keys(
         Key("host", str, "localhost", "MQTT broker host"),
@@ -541,12 +563,13 @@ def _host(raw: _RawConfig, section: str, kind: type[HostT]) -> HostT | None:
     if section not in raw.schema.hosts:
         return None
     fields = _section_values(raw, section, HOST_SECTIONS[section])
-    secret_file = fields.pop("password_file", "")
-    if secret_file:
-        where = f"{raw.file_of(section, 'password_file')}: [{section}]"
-        if fields["password"]:
-            raise ConfigError(f"{where} give password or password_file, not both")
-        fields["password"] = _read_secret(secret_file, where)
+    for secret in ("password", "sentinel_password"):
+        secret_file = fields.pop(f"{secret}_file", "")
+        if secret_file:
+            where = f"{raw.file_of(section, f'{secret}_file')}: [{section}]"
+            if fields[secret]:
+                raise ConfigError(f"{where} give {secret} or {secret}_file, not both")
+            fields[secret] = _read_secret(secret_file, where)
     try:
         return kind(**fields)
     except ValueError as exc:  # a combination the hosts refuse, e.g. TLS files without ssl

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ..errors import InvalidValue
 from ..store.keys import DEFAULT_LOG_LENGTHS
 from .cli import EX_UNAVAILABLE
 from .config import EX_CONFIG, HOST_SECTIONS, SCHEMAS, Key, default_path
@@ -123,7 +124,7 @@ def page_with_reference(page: str) -> str:
     head, begin, rest = page.partition(BEGIN)
     _, end, tail = rest.partition(END)
     if not (begin and end):
-        raise ValueError(f"the page lacks the markers {BEGIN!r} and {END!r}")
+        raise InvalidValue(f"the page lacks the markers {BEGIN!r} and {END!r}")
     return f"{head}{BEGIN}\n\n{reference()}\n\n{END}{tail}"
 
 

@@ -18,6 +18,7 @@ import socket
 import threading
 from typing import Any
 
+from ..errors import NotAvailable
 from .config import Settings
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class WebService:
         from ..indiwsgi import make_server, make_wsgi_app, warn_if_exposed
 
         if self.settings.redis is None:  # the web schema always has [redis]
-            raise RuntimeError("the web client needs a [redis] section")
+            raise NotAvailable("the web client needs a [redis] section")
         options = self.settings.options
         app = make_wsgi_app(
             self.settings.redis,
@@ -70,7 +71,7 @@ class WebService:
             session_seconds=options["session_minutes"] * 60,
         )
         if app is None:
-            raise RuntimeError("the web client needs its Python dependencies (see README: web client)")
+            raise NotAvailable("the web client needs its Python dependencies (see README: web client)")
         sockets = activated_sockets()
         proxy = {
             "trusted_proxy": options["trusted_proxy"],
@@ -105,7 +106,7 @@ class WebService:
         log.info("%s", self.status)
         try:
             await ended
-            raise RuntimeError("the web server's thread ended")
+            raise NotAvailable("the web server's thread ended")
         finally:
             server.close()
             app.close()

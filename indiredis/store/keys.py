@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..errors import InvalidValue
+
 #: default lengths of the history lists, by ``log_lengths`` key
 DEFAULT_LOG_LENGTHS: dict[str, int] = {
     "devices": 5,
@@ -29,7 +31,7 @@ def merged_log_lengths(log_lengths: dict[str, int] | None) -> dict[str, int]:
     lengths = dict(DEFAULT_LOG_LENGTHS)
     for key, value in (log_lengths or {}).items():
         if key not in DEFAULT_LOG_LENGTHS:
-            raise ValueError(f"unknown log_lengths key {key!r}; known: {', '.join(DEFAULT_LOG_LENGTHS)}")
+            raise InvalidValue(f"unknown log_lengths key {key!r}; known: {', '.join(DEFAULT_LOG_LENGTHS)}")
         lengths[key] = max(1, int(value))
     return lengths
 

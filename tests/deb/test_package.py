@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.support.servers import wait_for
+from tests.support.sentinel import SERVICE, sentinel_topology
+from tests.support.servers import RedisProcess, wait_for
 
 ROOT = Path(__file__).parents[2]
 SERVICES = [
@@ -216,6 +217,33 @@ def test_installed_daemon_runs_on_debian_libraries(installed, simulators, redis_
     ):
         first_line = Path("/usr/bin/indiredis-inditoredis").read_text().splitlines()[0]
         assert first_line.startswith("#!/usr/bin/python3")
+
+
+def test_installed_daemon_on_a_unix_socket_and_through_sentinel(installed, simulators, tmp_path):
+    """The installed inditoredis on Debian's python3-redis (4.3 in bookworm, where the test virtualenv has
+    8.x): over a Unix socket, then through Sentinel, following a failover (SIGKILL of the master)."""
+    devices = {b"Telescope Simulator", b"CCD Simulator"}
+    indi = f"[indi]\nhost = 127.0.0.1\nport = {simulators.port}\n"
+    socket_path = tmp_path / "redis.sock"
+    with RedisProcess(extra=["--unixsocket", str(socket_path)]):
+        common = f"{indi}[redis]\nunix_socket_path = {socket_path}\n"
+        own = f"[service]\nblob_folder = {tmp_path / 'blobs'}\n"
+        with installed_daemon("inditoredis", tmp_path / "unix", common, own):
+            rconn = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=5)
+            wait_for(lambda: devices <= rconn.smembers("indi_devices"), timeout=30, what="the simulators")
+            rconn.close()
+    with sentinel_topology() as topology:
+        sentinels = ", ".join(f"127.0.0.1:{s.port}" for s in topology.sentinels)
+        common = f"{indi}[redis]\nsentinels = {sentinels}\nservice_name = {SERVICE}\n"
+        own = f"[service]\nblob_folder = {tmp_path / 'blobs'}\n"
+        with installed_daemon("inditoredis", tmp_path / "sentinel", common, own) as log:
+            new = redis.Redis(host="127.0.0.1", port=topology.replica.port, socket_timeout=5)
+            wait_for(lambda: devices <= new.smembers("indi_devices"), timeout=30, what="the replica in sync")
+            topology.master.kill(signal.SIGKILL)
+            change = f"changed from 127.0.0.1:{topology.master.port} to 127.0.0.1:{topology.replica.port}"
+            wait_for(lambda: change in log.read_text(), timeout=30, what="the installed bridge to follow")
+            wait_for(lambda: new.exists("indi_heartbeat"), timeout=30, what="the bridge writing there")
+            new.close()
 
 
 def test_installed_mqtt_chain_runs_on_debian_paho(

@@ -32,12 +32,22 @@ from redis.backoff import NoBackoff
 
 from ...core.channel import Channel
 from ...core.sides import Side
-from ...events import host_port
-from ...hosts import RedisServer, redis_connection_options
+from ...errors import LinkLost
+from ...events import Event, journal_fields
+from ...hosts import RedisServer
 from ...protocol.document import parse_document
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 from ...protocol.vocabulary import BlobInstruction, Tag
+from ...redisconnect import (
+    async_redis_client,
+    current_master,
+    describe,
+    is_connection_error,
+    sentinel_clients,
+    sentinel_errors,
+    uses_sentinel,
+)
 from ...store.blobs import DEFAULT_MAX_BLOB_SIZE
 from ...store.keys import KeySpace
 from ...store.redisstore import RedisStore
@@ -64,7 +74,7 @@ T = TypeVar("T")
 
 
 async def answered(request: Awaitable[T], what: str) -> T:
-    """Await a Redis request, or raise ConnectionError when Redis does not answer in ANSWER_TIMEOUT.
+    """Await a Redis request, or raise LinkLost when Redis does not answer in ANSWER_TIMEOUT.
 
     ``wait_for`` runs the request as a task of its own: a cancellation scope on this task (asyncio.timeout)
     would be confused by async-timeout 4.0.2 under Debian's redis-py 4.3, which cancels without
@@ -72,7 +82,7 @@ async def answered(request: Awaitable[T], what: str) -> T:
     try:
         return await asyncio.wait_for(request, ANSWER_TIMEOUT)
     except TimeoutError:
-        raise ConnectionError(f"Redis did not answer {what} within {ANSWER_TIMEOUT:g} s") from None
+        raise LinkLost(f"Redis did not answer {what} within {ANSWER_TIMEOUT:g} s") from None
 
 
 async def aclose(resource: Any) -> None:
@@ -87,7 +97,7 @@ async def aclose(resource: Any) -> None:
 
 
 def redis_connection(server: RedisServer, **options: Any) -> aioredis.Redis:
-    """An asyncio Redis client for ``server``.
+    """An asyncio Redis client for ``server``, of any kind (:mod:`indiredis.redisconnect`).
 
     redis-py's own silent retries are turned off (newer versions retry three
     times by default): a Redis restarted between two writes would otherwise go
@@ -99,8 +109,8 @@ def redis_connection(server: RedisServer, **options: Any) -> aioredis.Redis:
     times the first PING and the heartbeat itself (:func:`answered`), so a
     Redis that stops answering is noticed alike on every version.
     """
-    return aioredis.Redis(
-        **redis_connection_options(server),
+    return async_redis_client(
+        server,
         socket_connect_timeout=5,
         socket_timeout=None,
         socket_keepalive=True,
@@ -132,8 +142,10 @@ class RedisLink(Link):
         max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
         blob_retention: Retention | None = None,
     ) -> None:
-        super().__init__(host_port(redisserver.host, redisserver.port))
+        super().__init__(describe(redisserver))
         self.server = redisserver
+        #: the master a Sentinel link writes to (host:port), once known
+        self.master: str | None = None
         self.store = RedisStore(redisserver, log_lengths, blob_folder, max_blob_size)
         self.max_message_size = max_message_size
         self._sessions = 0
@@ -200,6 +212,9 @@ class RedisLink(Link):
         cause = refusal(exc)
         if cause is None:
             raise exc
+        if uses_sentinel(self.server) and cause.startswith("READONLY"):
+            # the master was demoted to a replica: reconnect, asking the sentinels for the new one
+            raise LinkLost(f"the master {self.master} is now a replica") from exc
         async with self._refusal_lock:
             cause = await self._refused(rconn)
             if cause is None:  # another task of this session waited it out, or it was brief
@@ -219,7 +234,7 @@ class RedisLink(Link):
             resume_consuming(inbound, "Redis", self.state)
             if dropped:  # the store misses what was dropped: ask for every property
                 outbound.push_front([Message.get_properties()])
-            self.connected(f"connected to Redis {self.server.host}:{self.server.port}")
+            self.connected(self._connected_text())
 
     async def _refused(self, rconn: aioredis.Redis) -> str | None:
         """Probe with a write that changes nothing (``SETRANGE`` of nothing on the heartbeat key, which
@@ -234,6 +249,35 @@ class RedisLink(Link):
             return cause
         return None
 
+    def connection_error(self, exc: BaseException) -> bool:
+        """redis-py's connection errors (lost, refused, timed out, no master known) are retried quietly."""
+        return is_connection_error(exc)
+
+    def _connected_text(self) -> str:
+        master = f" (master {self.master})" if self.master else ""
+        return f"connected to Redis {describe(self.server)}{master}"
+
+    async def _note_master(self, rconn: aioredis.Redis) -> None:
+        """With Sentinel, log the master this link writes to when it is first known or has changed
+        (journal ``MESSAGE_ID`` :attr:`~indiredis.events.Event.REDIS_MASTER`)."""
+        master = (
+            await answered(current_master(rconn), "the sentinels") if uses_sentinel(self.server) else None
+        )
+        if master is None or master == self.master:
+            return
+        fields = self.state.fields | journal_fields(Event.REDIS_MASTER)
+        if self.master is None:
+            log.info("Redis master %s is %s", self.server.service_name, master, extra=fields)
+        else:
+            log.warning(
+                "Redis master %s changed from %s to %s: writing to the new master",
+                self.server.service_name,
+                self.master,
+                master,
+                extra=fields,
+            )
+        self.master = master
+
     @property
     def summary(self) -> str:
         """Devices and properties held, for status lines."""
@@ -241,26 +285,40 @@ class RedisLink(Link):
 
     async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
         rconn = redis_connection(self.server)
+        pubsub = rconn.pubsub(ignore_subscribe_messages=True)
         try:
-            try:
-                await answered(rconn.ping(), "PING")
-            except redis.exceptions.ResponseError as exc:  # MISCONF refuses PING too
-                await self._until_writable(rconn, inbound, outbound, exc)
-            self.store.forget_unconfirmed()
-            await self.store.start_blobs()  # once: left-over .incoming- files removed, index read
-            resume_consuming(inbound, "Redis", self.state)
-            self._sessions += 1
-            if self._sessions > 1:
-                # Redis may have come back empty: ask for everything again
-                await outbound.put(Message.get_properties())
-            self.connected(f"connected to Redis {self.server.host}:{self.server.port}")
-            tasks = [self._apply(rconn, inbound, outbound), self._relay(rconn, inbound, outbound)]
-            if self._bridge_name:
-                tasks.append(self._beat(rconn, inbound, outbound))
-            await run_until_first_done(*tasks)
+            with sentinel_errors(self.server):
+                await self._serve(rconn, pubsub, inbound, outbound)
         finally:
             inbound.set_consumer_up(False)
+            await aclose(pubsub)
             await aclose(rconn)
+            for sentinel in sentinel_clients(rconn):  # each session asks the sentinels anew
+                await aclose(sentinel)
+
+    async def _serve(
+        self, rconn: aioredis.Redis, pubsub: Any, inbound: Channel[InboundItem], outbound: Channel[Message]
+    ) -> None:
+        """One session on a connection: connected (and so ready) once it writes and listens to clients."""
+        try:
+            await answered(rconn.ping(), "PING")
+        except redis.exceptions.ResponseError as exc:  # MISCONF refuses PING too
+            await self._until_writable(rconn, inbound, outbound, exc)
+        self.store.forget_unconfirmed()
+        await self.store.start_blobs()  # once: left-over .incoming- files removed, index read
+        resume_consuming(inbound, "Redis", self.state)
+        self._sessions += 1
+        if self._sessions > 1:
+            # Redis may have come back empty: ask for everything again
+            await outbound.put(Message.get_properties())
+        await self._note_master(rconn)
+        # subscribed before saying so: a client command published once the link is up is heard
+        await answered(pubsub.subscribe(self.server.to_indi_channel), "SUBSCRIBE")
+        self.connected(self._connected_text())
+        tasks = [self._apply(rconn, inbound, outbound), self._relay(rconn, pubsub, inbound, outbound)]
+        if self._bridge_name:
+            tasks.append(self._beat(rconn, inbound, outbound))
+        await run_until_first_done(*tasks)
 
     async def _apply(
         self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
@@ -365,34 +423,30 @@ class RedisLink(Link):
             await asyncio.to_thread(self.retention.prune, self.store.blobs, device, name, element)
 
     async def _relay(
-        self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, rconn: aioredis.Redis, pubsub: Any, inbound: Channel[InboundItem], outbound: Channel[Message]
     ) -> None:
-        pubsub = rconn.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(self.server.to_indi_channel)
-            async for item in pubsub.listen():
-                if item.get("type") != "message":
-                    continue
-                data = item["data"]
-                if isinstance(data, str):
-                    data = data.encode("utf-8")
-                for message in parse_client_xml(
-                    data, self.max_message_size, f"Redis channel {self.server.to_indi_channel}"
-                ):
-                    await outbound.put(message)
-                    try:
-                        await self.store.note_outgoing(rconn, message)
-                    except redis.exceptions.ResponseError as exc:
-                        # the blobs attribute is rewritten with the next data; the relay never waits
-                        # for a refusal to end (the commands after it go on to the instruments)
-                        cause = refusal(exc)
-                        if cause is None:
-                            raise
-                        self._relay_refusals.warning(
-                            "Redis refuses writes (%s): %s of %s relayed, not recorded in Redis",
-                            cause,
-                            message.tag,
-                            message.device,
-                        )
-        finally:
-            await aclose(pubsub)
+        """Relay what clients publish on the ``to_indi`` channel (``pubsub`` is subscribed to it)."""
+        async for item in pubsub.listen():
+            if item.get("type") != "message":
+                continue
+            data = item["data"]
+            if isinstance(data, str):
+                data = data.encode("utf-8")
+            for message in parse_client_xml(
+                data, self.max_message_size, f"Redis channel {self.server.to_indi_channel}"
+            ):
+                await outbound.put(message)
+                try:
+                    await self.store.note_outgoing(rconn, message)
+                except redis.exceptions.ResponseError as exc:
+                    # the blobs attribute is rewritten with the next data; the relay never waits
+                    # for a refusal to end (the commands after it go on to the instruments)
+                    cause = refusal(exc)
+                    if cause is None:
+                        raise
+                    self._relay_refusals.warning(
+                        "Redis refuses writes (%s): %s of %s relayed, not recorded in Redis",
+                        cause,
+                        message.tag,
+                        message.device,
+                    )

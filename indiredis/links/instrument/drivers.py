@@ -74,6 +74,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.channel import Channel
+from ...errors import DriverMissing, InvalidValue
 from ...events import Event, journal_fields
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSink, BlobSinks, IndiStreamParser
@@ -110,7 +111,7 @@ def _command(executable: str) -> list[str]:
     Python between fork and exec can deadlock in a process with threads.)"""
     path = shutil.which(executable)
     if path is None:  # said here: under setpriv it would only be an exit status
-        raise FileNotFoundError(errno.ENOENT, "no such executable on PATH", executable)
+        raise DriverMissing(errno.ENOENT, "no such executable on PATH", executable)
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "KILL", "--", path] if setpriv else [path]
 
@@ -623,7 +624,7 @@ class DriverPool:
         Drivers are matched by executable, as many times as each is listed.
         """
         if not executables:
-            raise ValueError("driverstoredis needs at least one driver executable")
+            raise InvalidValue("driverstoredis needs at least one driver executable")
         kept: list[DriverProcess] = []
         unmatched = list(self.drivers)
         added: list[DriverProcess] = []

@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from ...errors import InvalidValue
 from ...protocol.messages import Message
 from ...protocol.vocabulary import Action, Permission, PropertyState, SwitchRule, SwitchState, Tag, VectorKind
 from ...protocol.xmlout import indi_timestamp
@@ -70,7 +71,7 @@ class GiveUp:
 
     def __post_init__(self) -> None:
         if self.crashes < 1 or self.seconds <= 0:
-            raise ValueError("give-up needs at least one crash within a positive number of seconds")
+            raise InvalidValue("give-up needs at least one crash within a positive number of seconds")
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class ManagerDevice:
 
     def __init__(self, device: str = DEFAULT_MANAGER_DEVICE) -> None:
         if not device or not device.strip():
-            raise ValueError("the Driver Manager's device name must not be empty")
+            raise InvalidValue("the Driver Manager's device name must not be empty")
         self.device = device
 
     # -- what the device says ------------------------------------------------------------------
