@@ -16,8 +16,9 @@ latency (from the payload's build time to its publication in Redis).
 For each K, the per-site rate starts at ``--rate`` and doubles every ``--step-seconds`` until
 something gives (a message lost, delivery below 90 % of the offered rate, or a p99 latency above
 2 s) or ``--max-rate`` is passed.  Each step prints the offered and delivered rates, the loss,
-latency p50/p99 and the CPU per delivered message of each process (mosquitto, each mqtttoredis,
-redis-server, and the publisher and this process's counting subscribers for reference); then
+latency p50/p99 and the CPU per delivered message of each process, over every site's messages
+(mosquitto, each mqtttoredis: with K processes each handles 1/K of them, redis-server, and the
+publisher and this process's counting subscribers for reference); then
 the highest rate delivered with nothing lost, and which process was busiest where it gave.
 """
 
