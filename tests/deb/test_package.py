@@ -132,7 +132,8 @@ def test_entry_points_help_units_conffiles_user(installed):
     assert "/etc/indiredis/indiserver.ini" in text and "fifo" in text
     assert Path("/usr/share/man/man1/indiredis-indiserver.1.gz").is_file()
     units = sorted(Path("/lib/systemd/system").glob("indiredis-*"))
-    assert len(units) == 10  # six bridges, the inditoredis@ template, web service and socket, indiserver
+    # six bridges, the inditoredis@ and mqtttoredis@ templates, web service and socket, indiserver
+    assert len(units) == 11
     verify = run("systemd-analyze", "verify", "--man=no", *map(str, units), check=False)
     assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
     for unit in units:  # the Documentation= of every unit points at a file the package installed

@@ -386,6 +386,25 @@ def test_template_unit_runs_a_second_inditoredis_from_its_own_file(tmp_path):
     assert not blobs.exists()  # --check builds the bridge but writes nothing (the folder comes with a BLOB)
 
 
+def test_template_unit_runs_a_second_mqtttoredis_from_its_own_file(tmp_path):
+    unit = (Path(__file__).parents[2] / "systemd" / "indiredis-mqtttoredis@.service").read_text()
+    assert "--config /etc/indiredis/mqtttoredis-%i.ini" in unit
+    config = write_config(
+        tmp_path,
+        "mqtttoredis-east",
+        "[mqtt]\nport = 1883\n",
+        f"[service]\nmqtt_id = central-east\nsubscribe_list = east-dome east-roof\n"
+        f"blob_folder = {tmp_path / 'east-blobs'}\n",
+    )
+    result = subprocess.run(
+        [str(BIN / "indiredis-mqtttoredis"), "--config", str(config), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0 and "configuration is valid" in result.stdout, result.stderr
+
+
 def test_python_module_entry_point(tmp_path):
     text = subprocess.run(
         [sys.executable, "-m", "indiredis.service.cli", "mqtttoport", "--help"],
@@ -430,8 +449,8 @@ def test_systemd_analyze_verify_passes_on_every_unit(tmp_path):
         pytest.fail("systemd-analyze is missing (make test installs the systemd package)")
     units = sorted((Path(__file__).parents[2] / "systemd").glob("indiredis-*"))
     assert (
-        len(units) == 10
-    )  # six bridges, the inditoredis@ template, the web service and its socket, indiserver
+        len(units) == 11
+    )  # six bridges, the inditoredis@ and mqtttoredis@ templates, the web service and its socket, indiserver
     for unit in units:  # the units name /usr/bin/indiredis-*: point them at this installation's scripts
         (tmp_path / unit.name).write_text(
             unit.read_text().replace("/usr/bin/indiredis-", f"{BIN}/indiredis-")
@@ -439,6 +458,9 @@ def test_systemd_analyze_verify_passes_on_every_unit(tmp_path):
     # and an instance of the template, as `systemctl start indiredis-inditoredis@dome2` makes it
     (tmp_path / "indiredis-inditoredis@dome2.service").write_text(
         (tmp_path / "indiredis-inditoredis@.service").read_text()
+    )
+    (tmp_path / "indiredis-mqtttoredis@east.service").write_text(
+        (tmp_path / "indiredis-mqtttoredis@.service").read_text()
     )
     result = subprocess.run(
         ["systemd-analyze", "verify", "--man=no", *sorted(str(p) for p in tmp_path.iterdir())],
