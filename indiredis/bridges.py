@@ -114,7 +114,13 @@ def make_driverstoredis(
         redis_host, log_lengths, blob_folder, max_message_size, max_blob_size, blob_retention
     )
     manager = manager_device or DEFAULT_MANAGER_DEVICE
-    pool = DriverPool(list(drivers), max_message_size, False, manager, give_up, redis_link.store.blob_streams)
+    pool = DriverPool(
+        list(drivers),
+        max_message_size,
+        manager_device=manager,
+        give_up=give_up,
+        blobs=redis_link.store.blob_streams,
+    )
     return to_redis("driverstoredis", pool, redis_link, buffer_size, memory_budget)
 
 
