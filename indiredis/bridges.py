@@ -340,6 +340,7 @@ def make_driverstomqtt(
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     manager_device: str | None = None,
     give_up: GiveUp | None = None,
+    *,
     mqtt_batching: bool = True,
 ) -> Bridge:
     """Driver processes ⇄ MQTT broker, snooping across observatories, as a :class:`Bridge`.

@@ -237,28 +237,28 @@ SCHEMAS: dict[str, ServiceSchema] = {
             "indiserver ⇄ Redis",
             ("indi", "redis"),
             _keys(_LOG_LEVEL, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER, _BUDGET),
-            True,
+            log_lengths=True,
         ),
         ServiceSchema(
             "driverstoredis",
             "INDI drivers run as child processes ⇄ Redis",
             ("redis",),
             _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER, _BUDGET),
-            True,
+            log_lengths=True,
         ),
         ServiceSchema(
             "inditomqtt",
             "indiserver ⇄ MQTT broker (instrument side)",
             ("indi", "mqtt"),
             _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER, _BUDGET, _BATCHING),
-            False,
+            log_lengths=False,
         ),
         ServiceSchema(
             "driverstomqtt",
             "INDI drivers ⇄ MQTT broker (instrument side)",
             ("mqtt",),
             _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER, _BUDGET, _BATCHING),
-            False,
+            log_lengths=False,
         ),
         ServiceSchema(
             "mqtttoredis",
@@ -267,7 +267,7 @@ SCHEMAS: dict[str, ServiceSchema] = {
             _keys(
                 _LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER, _BUDGET, _BATCHING
             ),
-            True,
+            log_lengths=True,
         ),
         ServiceSchema(
             "mqtttoport",
@@ -292,7 +292,7 @@ SCHEMAS: dict[str, ServiceSchema] = {
                     high=100_000,
                 ),
             ),
-            False,
+            log_lengths=False,
         ),
         ServiceSchema(
             "web",
@@ -326,7 +326,7 @@ SCHEMAS: dict[str, ServiceSchema] = {
                     "x-forwarded-proto, x-forwarded-port, x-forwarded-by, or forwarded alone",
                 ),
             ),
-            False,
+            log_lengths=False,
         ),
     )
 }
