@@ -1,7 +1,8 @@
 """The bridge functions: each a composition of one INDI-side and one client-side link.
 
-``make_*`` functions build a :class:`~indiredis.core.bridge.Bridge` for use inside
-an event loop (the daemons use these); the plain functions are the classic
+:func:`build` makes a :class:`~indiredis.core.bridge.Bridge` from a bridge's settings, one typed
+object (:mod:`indiredis.bridgeconfig`; the daemons use it); ``make_*`` functions fill that object
+from their arguments, for use inside an event loop; the plain functions are the classic
 blocking API and run until interrupted.  ``buffer_size`` is how many messages
 each direction holds while its far side is down (beyond it the oldest are
 dropped, and counted in the log).  ``memory_budget`` bounds in bytes what the bridge's queues hold
@@ -20,6 +21,22 @@ from __future__ import annotations
 import socket
 from typing import TypeVar
 
+from .bridgeconfig import (
+    DEFAULT_LISTEN_HOST,
+    DEFAULT_PORT,
+    BridgeConfig,
+    DriversToMqtt,
+    DriversToRedis,
+    IndiToMqtt,
+    IndiToRedis,
+    Mqtt,
+    MqttToPort,
+    MqttToRedis,
+    Pool,
+    Port,
+    Queues,
+    Store,
+)
 from .core.bridge import DEFAULT_MEMORY_BUDGET, Bridge, MemoryShares, run_blocking
 from .core.channel import DEFAULT_BUFFER_SIZE
 from .core.sides import Side
@@ -30,25 +47,154 @@ from .links.instrument.drivers import DriverPool
 from .links.instrument.indiserver import IndiServerLink
 from .links.instrument.manager import DEFAULT_MANAGER_DEVICE, GiveUp
 from .links.mqtt import MqttClientLink, MqttInstrumentLink
-from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
+from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
 from .store.blobs import DEFAULT_MAX_BLOB_SIZE
 from .store.retention import Retention
 
 MqttLinkT = TypeVar("MqttLinkT", MqttClientLink, MqttInstrumentLink)
 
 
-def to_redis(
-    name: str, indi_side: Side, redis_link: RedisLink, buffer_size: int, memory_budget: int
-) -> Bridge:
+def build(config: BridgeConfig) -> Bridge:
+    """The bridge ``config`` describes (nothing connects until it runs)."""
+    match config:
+        case IndiToRedis():
+            return _inditoredis(config)
+        case DriversToRedis():
+            return _driverstoredis(config)
+        case IndiToMqtt():
+            return _inditomqtt(config)
+        case DriversToMqtt():
+            return _driverstomqtt(config)
+        case MqttToRedis():
+            return _mqtttoredis(config)
+        case MqttToPort():
+            return _mqtttoport(config)
+
+
+def to_redis(name: str, indi_side: Side, redis_link: RedisLink, queues: Queues) -> Bridge:
     """A bridge into Redis; its Redis side keeps the bridge's heartbeat (with both sides' states)."""
     redis_link.keep_heartbeat(name, indi_side)
-    return Bridge(name, indi_side, redis_link, buffer_size, MemoryShares.split(memory_budget))
+    shares = MemoryShares.split(queues.memory_budget)
+    return Bridge(name, indi_side, redis_link, queues.buffer_size, shares)
+
+
+def redis_link(store: Store, queues: Queues) -> RedisLink:
+    """The Redis side of a bridge into Redis."""
+    return RedisLink(
+        store.redis_host,
+        log_lengths=store.log_lengths,
+        blob_folder=store.blob_folder,
+        max_message_size=queues.max_message_size,
+        max_blob_size=store.max_blob_size,
+        blob_retention=store.blob_retention,
+    )
 
 
 def with_send_budget(link: MqttLinkT, budget: int) -> MqttLinkT:
     """``link`` with its share of the bridge's memory budget for payloads it has packed."""
     link.send_budget = budget
     return link
+
+
+def mqtt_instrument_side(mqtt: Mqtt, queues: Queues) -> MqttInstrumentLink:
+    """The MQTT side of an instrument bridge, with its share of the memory budget."""
+    link = MqttInstrumentLink(
+        mqtt.mqtt_id,
+        mqtt.mqtt_host,
+        mqtt.subscribe_list,
+        queues.max_message_size,
+        batching=mqtt.mqtt_batching,
+    )
+    return with_send_budget(link, MemoryShares.split(queues.memory_budget).link)
+
+
+def driver_pool(
+    pool: Pool,
+    queues: Queues,
+    manager_device: str,
+    *,
+    forward_snoop_requests: bool = False,
+    blobs: BlobSinks | None = None,
+) -> DriverPool:
+    """The driver pool of ``pool`` (``manager_device``: its device name unless ``pool`` names one)."""
+    return DriverPool(
+        list(pool.drivers),
+        queues.max_message_size,
+        forward_snoop_requests=forward_snoop_requests,
+        manager_device=pool.manager_device or manager_device,
+        give_up=pool.give_up,
+        blobs=blobs,
+    )
+
+
+def _inditoredis(config: IndiToRedis) -> Bridge:
+    link = redis_link(config.store, config.queues)
+    indi_side = IndiServerLink(config.indi_host, config.queues.max_message_size, link.store.blob_streams)
+    return to_redis(config.service, indi_side, link, config.queues)
+
+
+def _driverstoredis(config: DriversToRedis) -> Bridge:
+    link = redis_link(config.store, config.queues)
+    pool = driver_pool(config.pool, config.queues, DEFAULT_MANAGER_DEVICE, blobs=link.store.blob_streams)
+    return to_redis(config.service, pool, link, config.queues)
+
+
+def _inditomqtt(config: IndiToMqtt) -> Bridge:
+    queues = config.queues
+    indi_side = IndiServerLink(config.indi_host, queues.max_message_size)
+    mqtt_side = mqtt_instrument_side(config.mqtt, queues)
+    return Bridge(
+        config.service, indi_side, mqtt_side, queues.buffer_size, MemoryShares.split(queues.memory_budget)
+    )
+
+
+def _driverstomqtt(config: DriversToMqtt) -> Bridge:
+    queues = config.queues
+    # the short host name (INDI's command-line tools read dots as separators): observatories stay apart
+    manager = f"{DEFAULT_MANAGER_DEVICE} {socket.gethostname().split('.')[0]}"
+    pool = driver_pool(config.pool, queues, manager, forward_snoop_requests=True)
+    mqtt_side = mqtt_instrument_side(config.mqtt, queues)
+    return Bridge(
+        config.service, pool, mqtt_side, queues.buffer_size, MemoryShares.split(queues.memory_budget)
+    )
+
+
+def _mqtttoredis(config: MqttToRedis) -> Bridge:
+    mqtt, queues = config.mqtt, config.queues
+    link = redis_link(config.store, queues)
+    client_link = MqttClientLink(
+        mqtt.mqtt_id,
+        mqtt.mqtt_host,
+        mqtt.subscribe_list,
+        queues.max_message_size,
+        batching=mqtt.mqtt_batching,
+        blobs=link.store.blob_streams,
+    )
+    mqtt_side = with_send_budget(client_link, MemoryShares.split(queues.memory_budget).link)
+    return to_redis(config.service, mqtt_side, link, queues)
+
+
+def _mqtttoport(config: MqttToPort) -> Bridge:
+    mqtt, port, queues = config.mqtt, config.port, config.queues
+    shares = MemoryShares.split(queues.memory_budget, link_queues=True)
+    client_link = MqttClientLink(
+        mqtt.mqtt_id,
+        mqtt.mqtt_host,
+        mqtt.subscribe_list,
+        queues.max_message_size,
+        batching=mqtt.mqtt_batching,
+        reset_on_restart=True,
+    )
+    port_link = PortLink(
+        port.listen_port,
+        port.listen_host,
+        queues.max_message_size,
+        max_clients=port.max_clients,
+        client_budget=shares.link,
+    )
+    return Bridge(
+        config.service, with_send_budget(client_link, shares.to_indi), port_link, queues.buffer_size, shares
+    )
 
 
 def make_inditoredis(
@@ -64,15 +210,20 @@ def make_inditoredis(
 ) -> Bridge:
     """indiserver ⇄ Redis, as a :class:`Bridge` to run in an event loop (BLOB data streams from the
     socket to the blob folder; ``max_blob_size`` bounds one BLOB file)."""
-    redis_link = RedisLink(
-        redis_host, log_lengths, blob_folder, max_message_size, max_blob_size, blob_retention
-    )
-    return to_redis(
-        "inditoredis",
-        IndiServerLink(indi_host, max_message_size, redis_link.store.blob_streams),
-        redis_link,
-        buffer_size,
-        memory_budget,
+    return _inditoredis(
+        IndiToRedis(
+            indi_host=indi_host,
+            store=Store(
+                redis_host=redis_host,
+                log_lengths=log_lengths,
+                blob_folder=blob_folder,
+                max_blob_size=max_blob_size,
+                blob_retention=blob_retention,
+            ),
+            queues=Queues(
+                max_message_size=max_message_size, buffer_size=buffer_size, memory_budget=memory_budget
+            ),
+        )
     )
 
 
@@ -110,12 +261,21 @@ def make_driverstoredis(
     a driver that crashes too often stopped (default: always restart it).  BLOB data streams from the
     drivers' pipes to the blob folder; ``max_blob_size`` bounds one BLOB file.
     """
-    redis_link = RedisLink(
-        redis_host, log_lengths, blob_folder, max_message_size, max_blob_size, blob_retention
+    return _driverstoredis(
+        DriversToRedis(
+            pool=Pool(drivers=list(drivers), manager_device=manager_device, give_up=give_up),
+            store=Store(
+                redis_host=redis_host,
+                log_lengths=log_lengths,
+                blob_folder=blob_folder,
+                max_blob_size=max_blob_size,
+                blob_retention=blob_retention,
+            ),
+            queues=Queues(
+                max_message_size=max_message_size, buffer_size=buffer_size, memory_budget=memory_budget
+            ),
+        )
     )
-    manager = manager_device or DEFAULT_MANAGER_DEVICE
-    pool = DriverPool(list(drivers), max_message_size, False, manager, give_up, redis_link.store.blob_streams)
-    return to_redis("driverstoredis", pool, redis_link, buffer_size, memory_budget)
 
 
 def driverstoredis(
@@ -140,19 +300,23 @@ def make_inditomqtt(
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    *,
     mqtt_batching: bool = True,
 ) -> Bridge:
     """indiserver ⇄ MQTT broker (the instrument side), as a :class:`Bridge`."""
-    shares = MemoryShares.split(memory_budget)
-    return Bridge(
-        "inditomqtt",
-        IndiServerLink(indi_host, max_message_size),
-        with_send_budget(
-            MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
-            shares.link,
-        ),
-        buffer_size,
-        shares,
+    return _inditomqtt(
+        IndiToMqtt(
+            indi_host=indi_host,
+            mqtt=Mqtt(
+                mqtt_id=mqtt_id,
+                mqtt_host=mqtt_host,
+                subscribe_list=subscribe_list,
+                mqtt_batching=mqtt_batching,
+            ),
+            queues=Queues(
+                max_message_size=max_message_size, buffer_size=buffer_size, memory_budget=memory_budget
+            ),
+        )
     )
 
 
@@ -176,6 +340,7 @@ def make_driverstomqtt(
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     manager_device: str | None = None,
     give_up: GiveUp | None = None,
+    *,
     mqtt_batching: bool = True,
 ) -> Bridge:
     """Driver processes ⇄ MQTT broker, snooping across observatories, as a :class:`Bridge`.
@@ -184,22 +349,19 @@ def make_driverstomqtt(
     name without dots, which INDI's command-line tools read as separators, so that several observatories
     stay apart); ``give_up`` as for :func:`make_driverstoredis`.
     """
-    shares = MemoryShares.split(memory_budget)
-    return Bridge(
-        "driverstomqtt",
-        DriverPool(
-            list(drivers),
-            max_message_size,
-            forward_snoop_requests=True,
-            manager_device=manager_device or f"{DEFAULT_MANAGER_DEVICE} {socket.gethostname().split('.')[0]}",
-            give_up=give_up,
-        ),
-        with_send_budget(
-            MqttInstrumentLink(mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching),
-            shares.link,
-        ),
-        buffer_size,
-        shares,
+    return _driverstomqtt(
+        DriversToMqtt(
+            pool=Pool(drivers=list(drivers), manager_device=manager_device, give_up=give_up),
+            mqtt=Mqtt(
+                mqtt_id=mqtt_id,
+                mqtt_host=mqtt_host,
+                subscribe_list=subscribe_list,
+                mqtt_batching=mqtt_batching,
+            ),
+            queues=Queues(
+                max_message_size=max_message_size, buffer_size=buffer_size, memory_budget=memory_budget
+            ),
+        )
     )
 
 
@@ -220,25 +382,33 @@ def make_mqtttoredis(
     subscribe_list: list[str] | None = None,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    *,
     mqtt_batching: bool = True,
     max_blob_size: int = DEFAULT_MAX_BLOB_SIZE,
     blob_retention: Retention | None = None,
 ) -> Bridge:
     """MQTT broker ⇄ Redis (the GUI side), as a :class:`Bridge` (BLOB data streams from each MQTT payload
     to the blob folder)."""
-    redis_link = RedisLink(
-        redis_host, log_lengths, blob_folder, max_message_size, max_blob_size, blob_retention
+    return _mqtttoredis(
+        MqttToRedis(
+            mqtt=Mqtt(
+                mqtt_id=mqtt_id,
+                mqtt_host=mqtt_host,
+                subscribe_list=subscribe_list,
+                mqtt_batching=mqtt_batching,
+            ),
+            store=Store(
+                redis_host=redis_host,
+                log_lengths=log_lengths,
+                blob_folder=blob_folder,
+                max_blob_size=max_blob_size,
+                blob_retention=blob_retention,
+            ),
+            queues=Queues(
+                max_message_size=max_message_size, buffer_size=buffer_size, memory_budget=memory_budget
+            ),
+        )
     )
-    client_link = MqttClientLink(
-        mqtt_id,
-        mqtt_host,
-        subscribe_list,
-        max_message_size,
-        mqtt_batching,
-        blobs=redis_link.store.blob_streams,
-    )
-    link = with_send_budget(client_link, MemoryShares.split(memory_budget).link)
-    return to_redis("mqtttoredis", link, redis_link, buffer_size, memory_budget)
 
 
 def mqtttoredis(
@@ -263,12 +433,13 @@ def mqtttoredis(
 def make_mqtttoport(
     mqtt_id: str,
     mqtt_host: MQTTServer,
-    port: int = 7624,
-    host: str = "localhost",
+    port: int = DEFAULT_PORT,
+    host: str = DEFAULT_LISTEN_HOST,
     max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     subscribe_list: list[str] | None = None,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    *,
     mqtt_batching: bool = True,
     max_clients: int = DEFAULT_MAX_CLIENTS,
 ) -> Bridge:
@@ -277,26 +448,27 @@ def make_mqtttoport(
     ``max_clients``: connections beyond it are refused (and logged); each client may fall behind by
     its share of ``memory_budget`` (half of it) before it is disconnected, as indiserver's ``maxqsiz``.
     """
-    shares = MemoryShares.split(memory_budget, link_queues=True)
-    return Bridge(
-        "mqtttoport",
-        with_send_budget(
-            MqttClientLink(
-                mqtt_id, mqtt_host, subscribe_list, max_message_size, mqtt_batching, reset_on_restart=True
+    return _mqtttoport(
+        MqttToPort(
+            mqtt=Mqtt(
+                mqtt_id=mqtt_id,
+                mqtt_host=mqtt_host,
+                subscribe_list=subscribe_list,
+                mqtt_batching=mqtt_batching,
             ),
-            shares.to_indi,
-        ),
-        PortLink(port, host, max_message_size, max_clients=max_clients, client_budget=shares.link),
-        buffer_size,
-        shares,
+            port=Port(listen_port=port, listen_host=host, max_clients=max_clients),
+            queues=Queues(
+                max_message_size=max_message_size, buffer_size=buffer_size, memory_budget=memory_budget
+            ),
+        )
     )
 
 
 def mqtttoport(
     mqtt_id: str,
     mqtt_host: MQTTServer,
-    port: int = 7624,
-    host: str = "localhost",
+    port: int = DEFAULT_PORT,
+    host: str = DEFAULT_LISTEN_HOST,
     subscribe_list: list[str] | None = None,
 ) -> None:
     """Serve the instruments on an MQTT broker to INDI clients (KStars/Ekos) on ``host:port``; blocks.

@@ -31,7 +31,7 @@ class MemoryShares:
     link: int
 
     @classmethod
-    def split(cls, budget: int = DEFAULT_MEMORY_BUDGET, link_queues: bool = False) -> MemoryShares:
+    def split(cls, budget: int = DEFAULT_MEMORY_BUDGET, *, link_queues: bool = False) -> MemoryShares:
         """Half to the from-INDI channel, a quarter each to the to-INDI channel and the link; with
         ``link_queues`` (the INDI port, whose from-INDI channel empties into its clients' queues at
         once) half to the link and a quarter to the from-INDI channel."""

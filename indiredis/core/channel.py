@@ -87,7 +87,7 @@ class Channel(Generic[T]):
         """Whether the consumer is taking items (back-pressure) or down (drop oldest)."""
         return self._consumer_up
 
-    def set_consumer_up(self, up: bool) -> None:
+    def set_consumer_up(self, up: bool) -> None:  # noqa: FBT001 - a setter: the one argument is the value
         """Switch between back-pressure (up) and drop-oldest (down) on overflow."""
         self._consumer_up = up
         if not up:

@@ -61,26 +61,26 @@ class LinkState:
         """What the side is doing, for ``STATUS=``."""
         return self._text
 
-    def up(self, text: str, quiet: bool = False) -> None:
+    def up(self, text: str, *, quiet: bool = False) -> None:
         """Connected; ``text`` says to what.  ``quiet``: not logged (a link that flaps, already
         reported)."""
         self._connected, self._degraded, self._text = True, False, text
         if not quiet:
-            self._log_change(True, text, logging.INFO, text)
+            self._log_change(text, logging.INFO, text, connected=True)
 
     def degraded(self, text: str) -> None:
         """Serving, but not everything it should (some drivers down); ``text`` says what is wrong.
         Not logged here: whoever found the trouble has logged it."""
         self._connected, self._degraded, self._text = True, True, text
 
-    def down(self, text: str, reason: str, quiet: bool = False) -> None:
+    def down(self, text: str, reason: str, *, quiet: bool = False) -> None:
         """Not connected because of ``reason``; ``text`` may change on every retry.  ``quiet``: not
         logged (a link that flaps, already reported)."""
         self._connected, self._degraded, self._text = False, False, text
         if not quiet:
-            self._log_change(False, reason, logging.WARNING, f"{self.what} unavailable: {reason}")
+            self._log_change(reason, logging.WARNING, f"{self.what} unavailable: {reason}", connected=False)
 
-    def _log_change(self, connected: bool, key: str, level: int, line: str) -> None:
+    def _log_change(self, key: str, level: int, line: str, *, connected: bool) -> None:
         """Log a change: a loss with LINK_LOST, a recovery from one with LINK_RESTORED (a new reason
         while down, or the first connection, is no such event)."""
         if self._last_logged == (connected, key):

@@ -114,7 +114,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def warn_if_exposed(host: str, logins: bool) -> None:
+def warn_if_exposed(host: str, *, logins: bool) -> None:
     """Log a warning when the web client serves ``host``, not a loopback address, without logins:
     anyone who reaches it may then drive the instruments."""
     if not logins and not is_loopback(host):

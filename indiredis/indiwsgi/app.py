@@ -265,7 +265,9 @@ class WebApp:
         if found is None:
             return pages.Viewer(may_set=False, root=root, logins=True, blob_links=blob_links)
         user, csrf = found
-        return pages.Viewer(user.name, user.role, user.may_set, csrf, root, True, blob_links)
+        return pages.Viewer(
+            user.name, user.role, user.may_set, csrf, root, logins=True, blob_links=blob_links
+        )
 
     def anonymous_token(self, environ: dict[str, Any]) -> str:
         """Without logins: the browser's CSRF cookie value (a new one is set with the page)."""
@@ -274,7 +276,7 @@ class WebApp:
             token = environ.setdefault("indiredis.new_csrf", secrets.token_urlsafe(24))
         return token
 
-    def authorise(self, environ: dict[str, Any], write: bool, api: bool = False) -> Response | None:
+    def authorise(self, environ: dict[str, Any], *, write: bool, api: bool = False) -> Response | None:
         """None to let the request through, or the refusal: log in first; observers may only watch."""
         if self.sessions is None:
             return None  # logins are off (make_wsgi_app without users, as the original package)

@@ -170,7 +170,7 @@ def _number_input(ident: str, element: dict[str, str]) -> str:
 
 
 def _element_row(
-    view: PropertyView, element: dict[str, str], index: int, settable: bool, viewer: Viewer
+    view: PropertyView, element: dict[str, str], index: int, viewer: Viewer, *, settable: bool
 ) -> str:
     vector = view.attrs.get("vector", "")
     name = element.get("name", "")
@@ -219,7 +219,7 @@ def _element_row(
     return f"<div class='el'>{tag}{value}{edit}</div>"
 
 
-def _switches(view: PropertyView, settable: bool) -> str:
+def _switches(view: PropertyView, *, settable: bool) -> str:
     buttons = []
     for element in view.elements:
         name = element.get("name", "")
@@ -244,10 +244,10 @@ def property_block(device: str, view: PropertyView, viewer: Viewer) -> str:
     vector, perm = attrs.get("vector", ""), attrs.get("perm", "ro")
     settable = viewer.may_set and perm in ("rw", "wo") and vector != "LightVector"
     if vector == "SwitchVector":
-        body = _switches(view, settable)
+        body = _switches(view, settable=settable)
     else:
         body = "".join(
-            _element_row(view, element, index, settable, viewer)
+            _element_row(view, element, index, viewer, settable=settable)
             for index, element in enumerate(view.elements)
         )
     common = (

@@ -353,6 +353,7 @@ class _MqttLink(Link):
         server: MQTTServer,
         subscribe_list: list[str] | None,
         max_message_size: int,
+        *,
         batching: bool = True,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
     ) -> None:
@@ -363,7 +364,7 @@ class _MqttLink(Link):
         self.server = server
         self.subscribe_list = list(subscribe_list or [])
         self.max_message_size = max_message_size
-        self.framer = Framer(batching, max_frame_bytes)
+        self.framer = Framer(batching=batching, max_frame_bytes=max_frame_bytes)
         #: where received BLOB data streams to (None: BLOBs stay in their messages, to be forwarded)
         self.blobs: BlobSinks | None = None
         self.tracker = SequenceTracker()
@@ -592,9 +593,10 @@ class MqttInstrumentLink(_MqttLink):
         server: MQTTServer,
         subscribe_list: list[str] | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        *,
         batching: bool = True,
     ) -> None:
-        super().__init__(mqtt_id, server, subscribe_list, max_message_size, batching)
+        super().__init__(mqtt_id, server, subscribe_list, max_message_size, batching=batching)
         #: what other instrument sides asked to snoop, by asker (bounded: SNOOP_ASKERS_KEPT askers of
         #: SNOOPS_PER_ASKER records each; an asker's records end SNOOP_EXPIRY_SECONDS after its last request)
         self.remote_snoops: dict[str, set[Snoop]] = {}
@@ -827,6 +829,7 @@ class MqttClientLink(_MqttLink):
         server: MQTTServer,
         subscribe_list: list[str] | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        *,
         batching: bool = True,
         reset_on_restart: bool = False,
         blobs: BlobSinks | None = None,
@@ -836,7 +839,7 @@ class MqttClientLink(_MqttLink):
         (mqtttoport does; the Redis store would clear every instrument's keys).  ``blobs``: where the
         data of received ``setBLOBVector`` messages streams to (the store's blob folder), so that a
         BLOB is held once, as the MQTT payload, besides the file being written."""
-        super().__init__(mqtt_id, server, subscribe_list, max_message_size, batching)
+        super().__init__(mqtt_id, server, subscribe_list, max_message_size, batching=batching)
         self.reset_on_restart = reset_on_restart
         self.blobs = blobs
         self._resync_at = 0.0  # loop time of the last getProperties sent to repair the store

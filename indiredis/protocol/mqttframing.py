@@ -134,6 +134,7 @@ class Framer:
 
     def __init__(
         self,
+        *,
         batching: bool = True,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         session: str | None = None,

@@ -82,7 +82,7 @@ _SEXAGESIMAL_TAILS: dict[int, Callable[[int], str]] = {
 }
 
 
-def _sexagesimal_formatter(width: int, precision: int, left: bool) -> Callable[[float], str]:
+def _sexagesimal_formatter(width: int, precision: int, *, left: bool) -> Callable[[float], str]:
     """The function that renders a float as ``%<width>.<precision>m`` does (libindi's fs_sexa)."""
     fracbase = _FRACBASE.get(precision, 60)
     degree_width = max(width - precision, 0)
@@ -121,7 +121,7 @@ def number_formatter(indi_format: str) -> Callable[[float], str]:
     sexa = _SEXA_FORMAT.match(fmt)
     if sexa:
         left, width, precision = sexa.groups()
-        return _sexagesimal_formatter(int(width or 0), int(precision or 0), bool(left))
+        return _sexagesimal_formatter(int(width or 0), int(precision or 0), left=bool(left))
     printf = _PRINTF_FORMAT.match(fmt)
     if not printf:
         return _plain

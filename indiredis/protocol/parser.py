@@ -155,6 +155,7 @@ class IndiStreamParser:
         self,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         blobs: BlobSinks | None = None,
+        *,
         defer_close: bool = False,
     ) -> None:
         self.max_message_size = max_message_size

@@ -44,7 +44,7 @@ def element_xml(
     return ET.tostring(root, encoding="unicode").encode("utf-8")
 
 
-def message_xml(message: Message, strip_blob_data: bool = False) -> bytes:
+def message_xml(message: Message, *, strip_blob_data: bool = False) -> bytes:
     """Re-serialise a message; with ``strip_blob_data`` BLOB payloads are left out."""
     members = (
         (m.tag, m.attrs, "" if (strip_blob_data and message.is_blob) else m.text) for m in message.members

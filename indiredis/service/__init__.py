@@ -1,7 +1,7 @@
 """The service suite: each bridge (and the web client) run as a systemd daemon.
 
 - :mod:`.config`: INI files -> typed settings, one schema per service, merged over ``common.ini``;
-- :mod:`.catalog`: the table of services (name -> config schema -> what it builds);
+- :mod:`.catalog`: a service's settings -> its bridge's settings object, by key name -> the bridge;
 - :mod:`.notify`: the sd_notify protocol (READY, STATUS, WATCHDOG, RELOADING, STOPPING);
 - :mod:`.logsetup`: logging to the journal with structured fields (see :mod:`indiredis.events`), or to stderr;
 - :mod:`.daemon`: the shell that runs a bridge under that protocol;

@@ -1,60 +1,39 @@
-"""The services: each one's bridge, built from its validated settings.
+"""The services: each one's bridge, built from its validated settings by key name.
 
-The bridge factories are looked up in :mod:`indiredis.bridges` when a bridge
-is built, not when this module is imported, so a service whose factory is
-missing (or whose links cannot be imported) fails alone, with one line.
+A service's settings become its bridge's one settings object (:mod:`indiredis.bridgeconfig`): every
+field takes the value of the configuration key of the same name (the hosts as ``indi_host``,
+``redis_host`` and ``mqtt_host``; a few values derived from keys of other names, see :func:`values`),
+and parts such as :class:`~indiredis.bridgeconfig.Queues` are filled the same way.  Nothing restates
+a bridge's signature: adding a key to a bridge means a field there and a key in the schema.
+
+The bridges are imported when a bridge is built, not when this module is imported, so a service whose
+bridge (or whose links) cannot be imported fails alone, with one line.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+import dataclasses
+import typing
+from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..core.bridge import Bridge
 from ..errors import ServiceUnavailable
 from .config import Settings
 
 if TYPE_CHECKING:
+    from ..bridgeconfig import BridgeConfig
     from ..links.instrument.manager import GiveUp
+
+T = TypeVar("T")
+MIB = 1024 * 1024
 
 #: options a running driver pool takes on reload without being rebuilt (see :func:`apply_in_place`)
 POOL_RELOADABLE = ("drivers", "give_up_crashes", "give_up_seconds")
 
 
-def _blob_folder(settings: Settings) -> str | None:
-    return settings.options.get("blob_folder") or None
-
-
-def _blob_limit(settings: Settings) -> dict[str, Any]:
-    return {"max_blob_size": settings.options["max_blob_size"]}
-
-
-def _retention(options: dict[str, Any]) -> dict[str, Any]:
-    """The blob retention keyword of the bridges into Redis (``blob_keep_files``, ``blob_keep_mb``,
-    ``blob_min_free_mb``)."""
-    from ..store.retention import Retention
-
-    min_free = options["blob_min_free_mb"]
-    return {
-        "blob_retention": Retention(
-            options["blob_keep_files"],
-            options["blob_keep_mb"] * 1024 * 1024,
-            None if min_free < 0 else min_free * 1024 * 1024,
-        )
-    }
-
-
-def _pool(options: dict[str, Any]) -> dict[str, Any]:
-    """The driver pool's keywords: its device name and give-up policy."""
-    return {
-        "manager_device": options["manager_device"] or None,
-        "give_up": give_up_policy(options),
-    }
-
-
-def give_up_policy(options: dict[str, Any]) -> GiveUp | None:
+def give_up_policy(options: Mapping[str, Any]) -> GiveUp | None:
     """The give-up policy of ``[service] give_up_crashes`` and ``give_up_seconds`` (None: never)."""
     from ..links.instrument.manager import GiveUp
 
@@ -62,58 +41,66 @@ def give_up_policy(options: dict[str, Any]) -> GiveUp | None:
     return GiveUp(crashes, options["give_up_seconds"]) if crashes else None
 
 
-def _arguments(settings: Settings) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The factory's arguments for ``settings.service``, in the agreed signatures (see bridges.py)."""
-    s, o = settings, settings.options
-    every = {
-        "max_message_size": o["max_message_size"],
-        "buffer_size": o["buffer_size"],
-        "memory_budget": o["memory_budget_mb"] * 1024 * 1024,
-    }  # keywords of every bridge
-    table: dict[str, Callable[[], tuple[tuple[Any, ...], dict[str, Any]]]] = {
-        "inditoredis": lambda: (
-            (s.indi, s.redis, s.log_lengths, _blob_folder(s)),
-            {**_blob_limit(s), **_retention(o)},
-        ),
-        "driverstoredis": lambda: (
-            (o["drivers"], s.redis, s.log_lengths, _blob_folder(s)),
-            {**_pool(o), **_blob_limit(s), **_retention(o)},
-        ),
-        "inditomqtt": lambda: ((s.indi, o["mqtt_id"], s.mqtt, o["subscribe_list"]), {}),
-        "driverstomqtt": lambda: ((o["drivers"], o["mqtt_id"], s.mqtt, o["subscribe_list"]), _pool(o)),
-        "mqtttoredis": lambda: (
-            (o["mqtt_id"], s.mqtt, s.redis, s.log_lengths, _blob_folder(s)),
-            {"subscribe_list": o["subscribe_list"], **_blob_limit(s), **_retention(o)},
-        ),
-        "mqtttoport": lambda: (
-            (o["mqtt_id"], s.mqtt, o["listen_port"], o["listen_host"]),
-            {"subscribe_list": o["subscribe_list"], "max_clients": o["max_clients"]},
-        ),
+def _retention(options: Mapping[str, Any]) -> Any:
+    """The blob retention of ``blob_keep_files``, ``blob_keep_mb`` and ``blob_min_free_mb``."""
+    from ..store.retention import Retention
+
+    min_free = options["blob_min_free_mb"]
+    return Retention(
+        options["blob_keep_files"], options["blob_keep_mb"] * MIB, None if min_free < 0 else min_free * MIB
+    )
+
+
+def values(settings: Settings) -> dict[str, Any]:
+    """Every value a bridge's settings may take, by field name: the ``[service]`` keys as they are,
+    the hosts, and the values derived from keys of other names (only when the service has them)."""
+    o = settings.options
+    derived: dict[str, Any] = {
+        "indi_host": settings.indi,
+        "redis_host": settings.redis,
+        "mqtt_host": settings.mqtt,
+        "log_lengths": settings.log_lengths,
+        "memory_budget": o["memory_budget_mb"] * MIB if "memory_budget_mb" in o else None,
+        "blob_folder": o.get("blob_folder") or None,
+        "blob_retention": _retention(o) if "blob_keep_files" in o else None,
+        "manager_device": o.get("manager_device") or None,
+        "give_up": give_up_policy(o) if "give_up_crashes" in o else None,
     }
-    args, own = table[settings.service]()
-    if "mqtt_batching" in o:  # the MQTT bridges
-        own = {**own, "mqtt_batching": o["mqtt_batching"]}
-    return args, {**every, **own}
+    return {**o, **{name: value for name, value in derived.items() if value is not None}}
 
 
-def factory(service: str) -> Callable[..., Bridge]:
-    """``indiredis.bridges.make_<service>``, imported now; :class:`ServiceUnavailable` when it is missing."""
-    try:
-        bridges = importlib.import_module("indiredis.bridges")
-    except ImportError as exc:
-        raise ServiceUnavailable(f"the bridges cannot be imported: {exc}") from None
-    make: Callable[..., Bridge] | None = getattr(bridges, f"make_{service}", None)
-    if make is None:
-        raise ServiceUnavailable(
-            f"this installation has no {service} bridge (indiredis.bridges.make_{service})"
-        )
-    return make
+def by_name(kind: type[T], given: Mapping[str, Any]) -> T:
+    """A settings dataclass ``kind`` with each field from ``given`` by name (a field missing there keeps
+    its default); a field that is a part (:data:`~indiredis.bridgeconfig.PARTS`) is filled the same way."""
+    from ..bridgeconfig import PARTS
+
+    hints = typing.get_type_hints(kind)
+    fields: dict[str, Any] = {}
+    for field in dataclasses.fields(kind):  # type: ignore[arg-type]
+        if not field.init:
+            continue
+        hint = hints[field.name]
+        if hint in PARTS:
+            fields[field.name] = by_name(hint, given)
+        elif field.name in given:
+            fields[field.name] = given[field.name]
+    return kind(**fields)
+
+
+def bridge_config(settings: Settings) -> BridgeConfig:
+    """The settings object of the bridge ``settings.service`` runs."""
+    from ..bridgeconfig import BRIDGE_CONFIGS
+
+    return by_name(BRIDGE_CONFIGS[settings.service], values(settings))
 
 
 def build_bridge(settings: Settings) -> Bridge:
     """The bridge a bridge service runs (nothing connects until it runs)."""
-    args, kwargs = _arguments(settings)
-    return factory(settings.service)(*args, **kwargs)
+    try:
+        from .. import bridges
+    except ImportError as exc:
+        raise ServiceUnavailable(f"the bridges cannot be imported: {exc}") from None
+    return bridges.build(bridge_config(settings))
 
 
 def apply_in_place(service: object, old: Settings, new: Settings) -> str | None:

@@ -15,6 +15,7 @@ bare name looked up in ``$CREDENTIALS_DIRECTORY`` (systemd ``LoadCredential=``).
 from __future__ import annotations
 
 import configparser
+import dataclasses
 import os
 import re
 import socket
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from ..bridgeconfig import Mqtt, Port, Queues, Store
 from ..errors import ConfigError
 from ..hosts import IndiServer, MQTTServer, RedisServer
 from ..store.blobs import blob_folder_problem
@@ -54,35 +56,56 @@ def _keys(*keys: Key) -> dict[str, Key]:
     return {key.name: key for key in keys}
 
 
+#: the default of a host section's key that is the host's own (see :func:`_host_keys`)
+HOST_DEFAULT: Any = object()
+MIB = 1024 * 1024
+
+
+def _host_keys(kind: type[IndiServer | RedisServer | MQTTServer], *keys: Key) -> dict[str, Key]:
+    """A host section's keys; one whose default is :data:`HOST_DEFAULT` gets the default of the host's
+    field of the same name (``indiredis.hosts``: the defaults live there)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(kind) if f.default is not dataclasses.MISSING}
+    return _keys(
+        *(dataclasses.replace(k, default=defaults[k.name]) if k.default is HOST_DEFAULT else k for k in keys)
+    )
+
+
 _PASSWORD = (
-    Key("password", str, "", "password; better in password_file"),
+    Key("password", str, HOST_DEFAULT, "password; better in password_file"),
     Key(
         "password_file", str, "", "file holding the password, or a credential name in $CREDENTIALS_DIRECTORY"
     ),
 )
 _TLS = (
-    Key("ssl", bool, False, "use TLS"),
-    Key("ssl_ca_certs", str, "", "CA file that signs the server's certificate (system CAs when empty)"),
-    Key("ssl_certfile", str, "", "client certificate, when the server asks for one"),
-    Key("ssl_keyfile", str, "", "the client certificate's key"),
+    Key("ssl", bool, HOST_DEFAULT, "use TLS"),
+    Key(
+        "ssl_ca_certs",
+        str,
+        HOST_DEFAULT,
+        "CA file that signs the server's certificate (system CAs when empty)",
+    ),
+    Key("ssl_certfile", str, HOST_DEFAULT, "client certificate, when the server asks for one"),
+    Key("ssl_keyfile", str, HOST_DEFAULT, "the client certificate's key"),
 )
 
 HOST_SECTIONS: dict[str, dict[str, Key]] = {
-    "indi": _keys(
-        Key("host", str, "localhost", "indiserver host"),
-        Key("port", int, 7624, "indiserver port", low=1, high=65535),
+    "indi": _host_keys(
+        IndiServer,
+        Key("host", str, HOST_DEFAULT, "indiserver host"),
+        Key("port", int, HOST_DEFAULT, "indiserver port", low=1, high=65535),
     ),
-    "redis": _keys(
-        Key("host", str, "localhost", "Redis host"),
-        Key("port", int, 6379, "Redis port", low=1, high=65535),
-        Key("db", int, 0, "Redis database number", low=0),
-        Key("username", str, "", "ACL user name (Redis 6+); empty for the default user"),
+    "redis": _host_keys(
+        RedisServer,
+        Key("host", str, HOST_DEFAULT, "Redis host"),
+        Key("port", int, HOST_DEFAULT, "Redis port", low=1, high=65535),
+        Key("db", int, HOST_DEFAULT, "Redis database number", low=0),
+        Key("username", str, HOST_DEFAULT, "ACL user name (Redis 6+); empty for the default user"),
         *_PASSWORD,
-        Key("keyprefix", str, "indi_", "prefix of every key the bridge writes"),
-        Key("to_indi_channel", str, "to_indi", "channel clients publish INDI XML on"),
-        Key("from_indi_channel", str, "from_indi", "channel the bridge publishes INDI XML on"),
+        Key("keyprefix", str, HOST_DEFAULT, "prefix of every key the bridge writes"),
+        Key("to_indi_channel", str, HOST_DEFAULT, "channel clients publish INDI XML on"),
+        Key("from_indi_channel", str, HOST_DEFAULT, "channel the bridge publishes INDI XML on"),
         *_TLS,
-        Key("ssl_check_hostname", bool, True, "check that the certificate names the host"),
+        Key("ssl_check_hostname", bool, HOST_DEFAULT, "check that the certificate names the host"),
         Key(
             "unix_socket_path",
             str,
@@ -106,15 +129,16 @@ HOST_SECTIONS: dict[str, dict[str, Key]] = {
             "$CREDENTIALS_DIRECTORY",
         ),
     ),
-    "mqtt": _keys(
-        Key("host", str, "localhost", "MQTT broker host"),
-        Key("port", int, 1883, "MQTT broker port (8883 is usual with TLS)", low=1, high=65535),
-        Key("username", str, "", "user name; empty for anonymous"),
+    "mqtt": _host_keys(
+        MQTTServer,
+        Key("host", str, "localhost", "MQTT broker host"),  # mqtt_server() has no default host
+        Key("port", int, HOST_DEFAULT, "MQTT broker port (8883 is usual with TLS)", low=1, high=65535),
+        Key("username", str, HOST_DEFAULT, "user name; empty for anonymous"),
         *_PASSWORD,
-        Key("to_indi_topic", str, "to_indi", "topic root for client traffic"),
-        Key("from_indi_topic", str, "from_indi", "topic root for instrument traffic"),
-        Key("snoop_control_topic", str, "snoop_control", "topic root for snoop requests"),
-        Key("snoop_data_topic", str, "snoop_data", "topic root for snooped data"),
+        Key("to_indi_topic", str, HOST_DEFAULT, "topic root for client traffic"),
+        Key("from_indi_topic", str, HOST_DEFAULT, "topic root for instrument traffic"),
+        Key("snoop_control_topic", str, HOST_DEFAULT, "topic root for snoop requests"),
+        Key("snoop_data_topic", str, HOST_DEFAULT, "topic root for snooped data"),
         *_TLS,
     ),
 }
@@ -139,21 +163,21 @@ _KEEP = (
 _MAX = Key(
     "max_message_size",
     int,
-    256 * 1024 * 1024,
+    Queues.max_message_size,
     "largest INDI message accepted, in bytes (BLOB data streamed to the blob folder not counted)",
     low=1024,
 )
 _MAX_BLOB = Key(
     "max_blob_size",
     int,
-    2 * 1024 * 1024 * 1024,
+    Store.max_blob_size,
     "largest BLOB file written to the blob folder, in bytes",
     low=1024,
 )
 _BUFFER = Key(
     "buffer_size",
     int,
-    10_000,
+    Queues.buffer_size,
     "messages each direction holds while its far side is down; beyond, "
     "the oldest are dropped and counted in the log",
     low=100,
@@ -162,7 +186,7 @@ _BUFFER = Key(
 _BUDGET = Key(
     "memory_budget_mb",
     int,
-    256,
+    Queues.memory_budget // MIB,
     "megabytes the bridge's queues may hold together, BLOB data included; beyond their shares, while "
     "the far side is down, the oldest BLOBs are dropped first, and an INDI port client that falls "
     "further behind is disconnected (see the data path documentation)",
@@ -198,7 +222,7 @@ _SUBSCRIBE = Key("subscribe_list", list, [], "ids of the bridges on the other si
 _BATCHING = Key(
     "mqtt_batching",
     bool,
-    True,
+    Mqtt.mqtt_batching,
     "pack waiting messages into one MQTT message, numbered so that receivers detect gaps; "
     "no: one INDI message per MQTT message, for original 0.1.4 bridges receiving on the broker",
 )
@@ -235,28 +259,28 @@ SCHEMAS: dict[str, ServiceSchema] = {
             "indiserver ⇄ Redis",
             ("indi", "redis"),
             _keys(_LOG_LEVEL, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER, _BUDGET),
-            True,
+            log_lengths=True,
         ),
         ServiceSchema(
             "driverstoredis",
             "INDI drivers run as child processes ⇄ Redis",
             ("redis",),
             _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER, _BUDGET),
-            True,
+            log_lengths=True,
         ),
         ServiceSchema(
             "inditomqtt",
             "indiserver ⇄ MQTT broker (instrument side)",
             ("indi", "mqtt"),
             _keys(_LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER, _BUDGET, _BATCHING),
-            False,
+            log_lengths=False,
         ),
         ServiceSchema(
             "driverstomqtt",
             "INDI drivers ⇄ MQTT broker (instrument side)",
             ("mqtt",),
             _keys(_LOG_LEVEL, _DRIVERS, *_POOL, _MQTT_ID, _SUBSCRIBE, _MAX, _BUFFER, _BUDGET, _BATCHING),
-            False,
+            log_lengths=False,
         ),
         ServiceSchema(
             "mqtttoredis",
@@ -265,7 +289,7 @@ SCHEMAS: dict[str, ServiceSchema] = {
             _keys(
                 _LOG_LEVEL, _MQTT_ID, _SUBSCRIBE, _BLOBS, *_KEEP, _MAX_BLOB, _MAX, _BUFFER, _BUDGET, _BATCHING
             ),
-            True,
+            log_lengths=True,
         ),
         ServiceSchema(
             "mqtttoport",
@@ -279,18 +303,18 @@ SCHEMAS: dict[str, ServiceSchema] = {
                 _BUFFER,
                 _BUDGET,
                 _BATCHING,
-                Key("listen_host", str, "localhost", "address INDI clients connect to"),
-                Key("listen_port", int, 7624, "port INDI clients connect to", low=1, high=65535),
+                Key("listen_host", str, Port.listen_host, "address INDI clients connect to"),
+                Key("listen_port", int, Port.listen_port, "port INDI clients connect to", low=1, high=65535),
                 Key(
                     "max_clients",
                     int,
-                    100,
+                    Port.max_clients,
                     "INDI clients connected at once; a connection beyond it is refused and logged",
                     low=1,
                     high=100_000,
                 ),
             ),
-            False,
+            log_lengths=False,
         ),
         ServiceSchema(
             "web",
@@ -324,7 +348,7 @@ SCHEMAS: dict[str, ServiceSchema] = {
                     "x-forwarded-proto, x-forwarded-port, x-forwarded-by, or forwarded alone",
                 ),
             ),
-            False,
+            log_lengths=False,
         ),
     )
 }

@@ -22,7 +22,7 @@ def _value(key: Key) -> str:
     return str(key.default)
 
 
-def _section(name: str, keys: dict[str, Key], commented: bool = True) -> list[str]:
+def _section(name: str, keys: dict[str, Key], *, commented: bool = True) -> list[str]:
     lines = [f"[{name}]"]
     for key in keys.values():
         lines.append(f"# {key.help}" + (" (required)" if key.required else ""))

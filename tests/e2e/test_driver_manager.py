@@ -173,5 +173,8 @@ def test_a_driver_that_keeps_crashing_is_left_failed_until_a_client_starts_it(se
         assert TELESCOPE in tools.devices(rconn, server)
         crashed = bridge.indi_side.drivers[1]
         control(rconn, server, "indi_crashing_driver", "START")  # a client tries it again: it runs again
-        wait_for(lambda: len(crashed.crashes) == 2 and crashed.restarts >= 3, timeout=20, what="ran again")
+        supervisor = bridge.indi_side.supervisor
+        wait_for(
+            lambda: supervisor.crashes(crashed) == 2 and crashed.restarts >= 3, timeout=20, what="ran again"
+        )
         wait_for(lambda: light(rconn, server, "indi_crashing_driver") == "Alert", what="failed again")

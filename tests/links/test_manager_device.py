@@ -203,7 +203,7 @@ def test_give_up_policy_leaves_a_crashing_driver_failed_until_a_client_starts_it
             said = await inbox.wait(lambda i: "given up" in text(i), "the give-up message")
             assert "crashy_driver crashed 3 times in 60 s" in text(said)
             crashy = pool.drivers[0]
-            assert crashy.supervisor.done() and not crashy.running and crashy.restarts == 2
+            assert not pool.supervisor.supervising(crashy) and not crashy.running and crashy.restarts == 2
             # STDERR shows what it said last, INFO how it ended
             stderr = inbox.matching(
                 lambda i: isinstance(i, Message) and i.name == "crashy_driver_STDERR" and i.action == "set"

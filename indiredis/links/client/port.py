@@ -258,7 +258,7 @@ class PortLink(Link):
                 )
                 connection.close()
                 continue
-            connection.setblocking(False)
+            connection.setblocking(False)  # noqa: FBT003 - the socket API's own signature
             task = asyncio.ensure_future(self._serve_client(connection, address, outbound))
             serving.add(task)
             task.add_done_callback(serving.discard)
@@ -434,7 +434,7 @@ def _listen(host: str, port: int) -> list[socket.socket]:
                 listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             listener.bind(address)
             listener.listen(100)
-            listener.setblocking(False)
+            listener.setblocking(False)  # noqa: FBT003 - the socket API's own signature
     except OSError:
         for listener in listeners:
             listener.close()

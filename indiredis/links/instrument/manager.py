@@ -201,7 +201,7 @@ class ManagerDevice:
                 attrs["rule"] = SwitchRule.AT_MOST_ONE
         members = [
             (kind.member_tag(action), {"name": name, **({"label": text} if defining else {}), **extra}, value)
-            for name, text, value, extra in _elements(kind, suffix, report, defining)
+            for name, text, value, extra in _elements(kind, suffix, report, defining=defining)
         ]
         return Message.build(kind.tag(action), attrs, members)
 
@@ -241,7 +241,7 @@ class ManagerDevice:
 
 
 def _elements(
-    kind: VectorKind, suffix: str, report: DriverReport, defining: bool
+    kind: VectorKind, suffix: str, report: DriverReport, *, defining: bool
 ) -> list[tuple[str, str, str, Mapping[str, str]]]:
     """(name, label, value, extra attributes) of each element of one of a driver's vectors."""
     if kind is VectorKind.LIGHT:
