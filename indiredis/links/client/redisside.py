@@ -35,9 +35,9 @@ from ...core.sides import Side
 from ...events import host_port
 from ...hosts import RedisServer, redis_connection_options
 from ...protocol.document import parse_document
-from ...protocol.messages import Message
+from ...protocol.messages import DefBLOBVector, Message, SetBLOBVector
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
-from ...protocol.vocabulary import BlobInstruction, Tag
+from ...protocol.vocabulary import BlobInstruction
 from ...store.blobs import DEFAULT_MAX_BLOB_SIZE
 from ...store.keys import KeySpace
 from ...store.redisstore import RedisStore
@@ -341,7 +341,7 @@ class RedisLink(Link):
     async def _request_blobs(self, messages: list[Message], outbound: Channel[Message]) -> None:
         """Ask for the data of every BLOB property defined, when BLOBs are stored."""
         for message in messages:
-            if message.tag == Tag.DEF_BLOB_VECTOR and self.store.blobs is not None:
+            if isinstance(message, DefBLOBVector) and self.store.blobs is not None:
                 if self.store.blobs_enabled(message.device, message.name):
                     await outbound.put(
                         Message.enable_blob(message.device, message.name, BlobInstruction.ALSO)
@@ -355,7 +355,7 @@ class RedisLink(Link):
         received = {
             (message.device, message.name, member.name)
             for message in messages
-            if message.tag == Tag.SET_BLOB_VECTOR
+            if isinstance(message, SetBLOBVector)
             for member in message.members
         }
         for device, name, element in sorted(received):
