@@ -44,7 +44,8 @@ from ...store.redisstore import RedisStore
 from ...store.retention import Retention
 from ..base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from ..loglimit import LogLimiter
-from ..streams import cancel_and_wait, run_until_first_done
+from ..streams import run_until_first_done
+from .inflight import InFlight
 from .refusals import refusal
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ async def answered(request: Awaitable[T], what: str) -> T:
 
     ``wait_for`` runs the request as a task of its own: a cancellation scope on this task (asyncio.timeout)
     would be confused by async-timeout 4.0.2 under Debian's redis-py 4.3, which cancels without
-    ``uncancel()`` (see :meth:`RedisLink._apply`), and its CancelledError would end the bridge."""
+    ``uncancel()`` (see :meth:`RedisLink._apply_batches`), and its CancelledError would end the bridge."""
     try:
         return await asyncio.wait_for(request, ANSWER_TIMEOUT)
     except TimeoutError:
@@ -285,40 +286,32 @@ class RedisLink(Link):
         # redis-py 4.3) cancels the task for its own timeouts without uncancel(), so the count stays up
         # and the session would end at once, again and again; a swallowed cancellation is repeated by
         # run_until_first_done instead
-        in_flight: asyncio.Future[None] | None = None
-        unconfirmed: list[InboundItem] = []
+        flow: InFlight[InboundItem] = InFlight()
         try:
             while True:
-                if in_flight is not None and not len(inbound):
-                    await in_flight
-                    in_flight, unconfirmed = None, []
+                if flow.busy and not len(inbound):
+                    await flow.settle()
                     continue
                 batch = await inbound.get_batch(BATCH_SIZE)
-                unconfirmed = unconfirmed + batch
+                flow.take(batch)
                 if any(isinstance(item, Reset) for item in batch):
-                    if in_flight is not None:
-                        await in_flight
-                        in_flight = None
+                    await flow.settle()
                     await self._apply_batch(rconn, batch, outbound)
-                    unconfirmed = []
+                    flow.confirm()
                     continue
                 messages = [item for item in batch if isinstance(item, Message)]
                 prepared = await self.store.prepare(rconn, messages)
-                if in_flight is not None:
-                    await in_flight
-                    in_flight, unconfirmed = None, list(batch)
+                await flow.settle()  # the batch before is in Redis: this one may go
                 if len(inbound):  # more is waiting: prepare it while Redis runs this
-                    in_flight = asyncio.ensure_future(self.store.send(rconn, prepared))
+                    flow.launch(self.store.send(rconn, prepared))
                     await asyncio.sleep(0)  # it starts writing to Redis now, not after the next batch
                 else:
                     await self.store.send(rconn, prepared)
-                    unconfirmed = []
+                    flow.confirm()
                 await self._request_blobs(messages, outbound)
                 await self._prune_blobs(messages)  # files are in place once parsed; Redis may still be busy
         except BaseException:
-            if in_flight is not None:
-                await cancel_and_wait([in_flight])
-            inbound.push_front(unconfirmed)
+            inbound.push_front(await flow.abandon())
             raise
 
     async def _apply_batch(
