@@ -77,7 +77,7 @@ class PropertyModel:
 
 
 def number_limits(attrs: dict[str, str]) -> None:
-    """Fill the float_ fields of min, max and step (done when they change, not on every value)."""
+    """Fill the ``float_`` fields of min, max and step (done when they change, not on every value)."""
     for name in NUMBER_FIELDS:
         try:
             attrs["float_" + name] = repr(number_to_float(attrs.get(name, "0")))

@@ -6,18 +6,14 @@ never having more than one batch in flight, and nothing is lost on a failure bec
 stays *unconfirmed* until Redis has confirmed the batch that carries it.  :class:`InFlight` holds
 exactly that state; its contract:
 
-=======================  =================================================================================
-call                     effect
-=======================  =================================================================================
-:meth:`InFlight.take`    items taken from the channel: unconfirmed (after those taken before)
-:meth:`InFlight.settle`  wait until the batch in flight (if any) is confirmed: its items are confirmed;
-                         if it failed, the error is raised and its items stay unconfirmed
-:meth:`InFlight.launch`  send a prepared batch in the background, carrying every item taken and not sent
-                         (only when nothing is in flight: :meth:`settle` first)
-:meth:`InFlight.confirm` the items taken and not in flight were written another way (awaited): confirmed
-:meth:`InFlight.abandon` cancel the batch in flight and return every unconfirmed item, in the order
-                         taken, for the head of the channel
-=======================  =================================================================================
+- :meth:`InFlight.take`: items taken from the channel are unconfirmed (after those taken before);
+- :meth:`InFlight.settle`: wait until the batch in flight (if any) is confirmed, and its items with
+  it; if it failed, the error is raised and its items stay unconfirmed;
+- :meth:`InFlight.launch`: send a prepared batch in the background, carrying every item taken and
+  not sent (only when nothing is in flight: :meth:`~InFlight.settle` first);
+- :meth:`InFlight.confirm`: the items taken and not in flight were written another way (awaited);
+- :meth:`InFlight.abandon`: cancel the batch in flight and return every unconfirmed item, in the
+  order taken, for the head of the channel.
 """
 
 from __future__ import annotations
