@@ -195,12 +195,9 @@ class Message:
     members: tuple[Member, ...] = ()
     raw: bytes = field(default=b"", repr=False, compare=False)
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Message:
+    def __new__(cls, tag: str = "", *args: Any, **kwargs: Any) -> Message:
         """``Message(tag, ...)`` is an instance of the class of ``tag`` (:class:`SetNumberVector` ...)."""
-        if cls is Message:
-            tag = args[0] if args else kwargs.get("tag", "")
-            cls = _CLASSES.get(tag, Message)
-        return object.__new__(cls)
+        return object.__new__(_CLASSES.get(tag, cls) if cls is Message else cls)
 
     @property
     def timestamp(self) -> str | None:

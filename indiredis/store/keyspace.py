@@ -218,13 +218,25 @@ class KeySpaceModel:
         if message.text:
             prop.attrs["message"] = message.text
         changed: list[str] = []
-        for member in message.members:
-            element = prop.elements.get(member.name)
+        kind, elements = prop.kind, prop.elements
+        for member in message.members:  # the hot path: kept inline
+            element = elements.get(member.name)
             if element is None:
                 log.debug("ignoring unknown element %s of %s.%s", member.name, device, name)
                 _keep_streamed(message, "its element is not defined (yet)", member)
-            elif _set_element(prop, element, member):
-                changed.append(member.name)
+                continue
+            if kind is VectorKind.NUMBER:
+                if not member.only_named:  # new limits or format
+                    element.update(member.number_changes)
+                    number_limits(element)
+                    prop.changed(member.name)
+                number_value(element, member.text)
+            elif kind is VectorKind.BLOB:
+                if not _record_blob(element, member):
+                    continue
+            else:
+                element["value"] = member.text
+            changed.append(member.name)
         self._write_property(writes, prop, changed)
         if message.text:
             self._note(writes, device, message.text, message.timestamp)
@@ -337,24 +349,13 @@ def _element_attrs(kind: VectorKind, member: Member, previous: dict[str, str]) -
     return element
 
 
-def _set_element(prop: PropertyModel, element: dict[str, str], member: Member) -> bool:
-    """Take a member's new value into its element; False when there is nothing to record (a BLOB whose
-    data was not stored)."""
-    if prop.kind is VectorKind.NUMBER:
-        if not member.only_named:  # new limits or format
-            element.update(member.number_changes)
-            number_limits(element)
-            prop.changed(member.name)
-        number_value(element, member.text)
-    elif prop.kind is VectorKind.BLOB:
-        blob = member.blob
-        if blob is None or blob.problem:
-            return False  # the store said why (or the folder counts refusals)
-        element.update(
-            format=member.blob_format, size=str(blob.size), filepath=blob.path, timestamp=blob.stamp
-        )
-    else:
-        element["value"] = member.text
+def _record_blob(element: dict[str, str], member: Member) -> bool:
+    """Take where a BLOB's data went into its element; False when it was not stored (the store said
+    why, or the folder counts refusals)."""
+    blob = member.blob
+    if blob is None or blob.problem:
+        return False
+    element.update(format=member.blob_format, size=str(blob.size), filepath=blob.path, timestamp=blob.stamp)
     return True
 
 
