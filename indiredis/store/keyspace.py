@@ -177,11 +177,12 @@ class KeySpaceModel:
         new_device = device not in self.properties
         properties = self.properties.setdefault(device, {})
         old = properties.get(name)
-        prop = PropertyModel(kind, self._property_attrs(message))
+        blobs = self._blobs_attribute(device, name) if kind is VectorKind.BLOB else ""
+        prop = PropertyModel(kind, _property_attrs(message, blobs))
         for member in message.members:
             previous = old.elements.get(member.name, {}) if old else {}
             prop.elements[member.name] = _element_attrs(kind, member, previous)
-        prop.keys = self._model_keys(device, name, prop.elements)
+        prop.keys = _model_keys(keys, device, name, prop.elements)
         properties[name] = prop
         if old is not None:
             # a redefinition replaces the property: drop fields and elements it no longer has
@@ -244,11 +245,11 @@ class KeySpaceModel:
     def _on_del_property(self, writes: Writes, message: DelProperty) -> None:
         device, name = message.device, message.name
         if name:
-            self._remove_property(writes, device, name)
+            _remove_property(writes, self.keys, self.properties, device, name)
             self._push_properties(writes, device)
             text = message.text or f"Property {name} deleted from device {device}"
         else:
-            self._remove_device(writes, device)
+            _remove_device(writes, self.keys, self.properties, device)
             self._push_devices(writes)
             text = message.text or f"Device {device} deleted"
         self._note(writes, device, text, message.timestamp)
@@ -282,32 +283,6 @@ class KeySpaceModel:
         """The ``blobs`` attribute of a BLOB property: ``Enabled`` or ``Disabled``."""
         return "Enabled" if self.blobs_enabled(device, name) else "Disabled"
 
-    def _property_attrs(self, message: Definition) -> dict[str, str]:
-        """The attributes hash of a defined property, INDI's defaults filled in."""
-        kind, device, name = message.KIND, message.device, message.name
-        attrs = {
-            "device": device,
-            "name": name,
-            "label": message.label,
-            "group": message.group,
-            "timestamp": message.timestamp or indi_timestamp(),
-            "vector": kind.vector,
-        }
-        attrs.update(message.attributes())
-        if not kind.writable:
-            attrs["perm"] = str(DEFAULT_PERM)  # lights are read-only whatever they say
-        if kind is VectorKind.BLOB:
-            attrs["blobs"] = self._blobs_attribute(device, name)
-        if message.text:
-            attrs["message"] = message.text
-        return attrs
-
-    def _model_keys(self, device: str, name: str, elements: Iterable[str]) -> dict[str, tuple[str, str]]:
-        keys = self.keys
-        pairs = {"": keys.attributes(name, device)}
-        pairs.update((element, keys.elementattributes(element, name, device)) for element in elements)
-        return {part: (quote(key), quote(keys.log(key))) for part, key in pairs.items()}
-
     def _note(self, writes: Writes, device: str, text: str, timestamp: str | None) -> None:
         """A line for the user: the device's (or the system's) last message, and its history."""
         stamp = timestamp or indi_timestamp()
@@ -315,22 +290,60 @@ class KeySpaceModel:
         writes.command("SET", key, f"{stamp} {text}")
         self._push_history(writes, key, [stamp, text], "messages")
 
-    def _remove_property(self, writes: Writes, device: str, name: str) -> None:
-        keys = self.keys
-        prop = self.properties.get(device, {}).pop(name, None)
-        elements = list(prop.elements) if prop else []
-        stale = [keys.attributes(name, device), keys.elements(name, device)]
-        writes.command("DEL", *stale, *(keys.elementattributes(e, name, device) for e in elements))
-        writes.command("SREM", keys.properties(device), name)
-        writes.command("ZREM", keys.propertyorder(device), name)
-        writes.command("DEL", keys.elementorder(name, device))
 
-    def _remove_device(self, writes: Writes, device: str) -> None:
-        for name in list(self.properties.get(device, {})):
-            self._remove_property(writes, device, name)
-        writes.command("DEL", self.keys.properties(device), self.keys.propertyorder(device))
-        writes.command("SREM", self.keys.devices(), device)
-        self.properties.pop(device, None)
+def _property_attrs(message: Definition, blobs: str) -> dict[str, str]:
+    """The attributes hash of a defined property, INDI's defaults filled in (``blobs``: the ``blobs``
+    attribute of a BLOB property)."""
+    kind, device, name = message.KIND, message.device, message.name
+    attrs = {
+        "device": device,
+        "name": name,
+        "label": message.label,
+        "group": message.group,
+        "timestamp": message.timestamp or indi_timestamp(),
+        "vector": kind.vector,
+    }
+    attrs.update(message.attributes())
+    if not kind.writable:
+        attrs["perm"] = str(DEFAULT_PERM)  # lights are read-only whatever they say
+    if kind is VectorKind.BLOB:
+        attrs["blobs"] = blobs
+    if message.text:
+        attrs["message"] = message.text
+    return attrs
+
+
+def _model_keys(
+    keys: KeySpace, device: str, name: str, elements: Iterable[str]
+) -> dict[str, tuple[str, str]]:
+    """The JSON literals of a property's keys and history keys ("" for the attributes hash)."""
+    pairs = {"": keys.attributes(name, device)}
+    pairs.update((element, keys.elementattributes(element, name, device)) for element in elements)
+    return {part: (quote(key), quote(keys.log(key))) for part, key in pairs.items()}
+
+
+def _remove_property(
+    writes: Writes, keys: KeySpace, properties: dict[str, dict[str, PropertyModel]], device: str, name: str
+) -> None:
+    """Forget a property, and delete its keys (its order and history stay)."""
+    prop = properties.get(device, {}).pop(name, None)
+    elements = list(prop.elements) if prop else []
+    stale = [keys.attributes(name, device), keys.elements(name, device)]
+    writes.command("DEL", *stale, *(keys.elementattributes(e, name, device) for e in elements))
+    writes.command("SREM", keys.properties(device), name)
+    writes.command("ZREM", keys.propertyorder(device), name)
+    writes.command("DEL", keys.elementorder(name, device))
+
+
+def _remove_device(
+    writes: Writes, keys: KeySpace, properties: dict[str, dict[str, PropertyModel]], device: str
+) -> None:
+    """Forget a device and its properties, and delete their keys."""
+    for name in list(properties.get(device, {})):
+        _remove_property(writes, keys, properties, device, name)
+    writes.command("DEL", keys.properties(device), keys.propertyorder(device))
+    writes.command("SREM", keys.devices(), device)
+    properties.pop(device, None)
 
 
 def _element_attrs(kind: VectorKind, member: Member, previous: dict[str, str]) -> dict[str, str]:

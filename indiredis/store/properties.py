@@ -128,7 +128,7 @@ def write_definition_order(
     """Keep the driver's order beside the original's keys: the property joins the device's
     ``propertyorder`` sorted set at ``score`` unless already there (its first definition counts), and
     its ``elementorder`` list is rewritten (a deleted property leaves both:
-    :meth:`~.keyspace.KeySpaceModel._remove_property`)."""
+    ``keyspace._remove_property``)."""
     command("ZADD", keys.propertyorder(device), "NX", score, name)
     command("DEL", keys.elementorder(name, device))
     if element_names:
