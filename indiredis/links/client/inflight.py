@@ -57,9 +57,7 @@ class InFlight(Generic[T]):
 
     def launch(self, send: Coroutine[Any, Any, Any]) -> None:
         """Run ``send`` (the writes of every item taken and not sent) in the background."""
-        if self._sending is not None:
-            send.close()
-            raise RuntimeError("a batch is in flight already: settle() first")
+        assert self._sending is None, "a batch is in flight already: settle() first"
         self._sending = asyncio.ensure_future(send)
         self._in_flight, self._taken = self._taken, []
 
