@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from ..errors import InvalidValue
-from ..protocol.messages import Message
+from ..protocol.messages import Message, NewBLOBVector, SetBLOBVector
 
 T = TypeVar("T")
 
@@ -31,16 +31,16 @@ DEFAULT_BUFFER_SIZE = 10_000
 def item_bytes(item: object) -> int:
     """The memory an item holds, as the byte bounds count it: a message's bytes, and for a BLOB
     message its parsed base64 text too; 0 for anything else."""
-    if type(item) is not Message:
+    if not isinstance(item, Message):
         return 0
-    if item.tag.endswith("BLOBVector"):
+    if item.is_blob:
         return len(item.raw) + sum(len(member.text) for member in item.members)
     return len(item.raw)
 
 
 def is_blob_data(item: object) -> bool:
     """True for a message carrying BLOB data (dropped first when over the byte bound)."""
-    return type(item) is Message and item.tag in ("setBLOBVector", "newBLOBVector")
+    return isinstance(item, SetBLOBVector | NewBLOBVector)
 
 
 @dataclass

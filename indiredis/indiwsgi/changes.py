@@ -27,7 +27,15 @@ import redis
 
 from ..hosts import RedisServer
 from ..protocol.document import parse_document
-from ..protocol.messages import Message
+from ..protocol.messages import (
+    Definition,
+    DelProperty,
+    IndiMessage,
+    Message,
+    SetBLOBVector,
+    SetNumberVector,
+    SetVector,
+)
 from ..protocol.numbers import number_formatter, number_to_float
 from ..protocol.vocabulary import DEFAULT_NUMBER_FORMAT
 from ..protocol.xmlout import indi_timestamp
@@ -136,33 +144,43 @@ class Changes:
                 log.warning("web client: cannot show %s: %s", message.tag, exc)
 
     def _one(self, message: Message) -> None:
-        tag, device, name = message.tag, message.device, message.name
-        text, stamp = message.attrs.get("message", ""), message.attrs.get("timestamp") or now_stamp()
-        if tag.startswith("def") or tag.startswith("del"):
-            self._formats = {
-                k: v for k, v in self._formats.items() if k[0] != device or (name and k[1] != name)
-            }
-            if device:
-                self._pending.add(device)
-            self._pending_list = True
-            if tag == "delProperty" and device and not text:  # the note the store writes
-                text = f"Property {name} deleted from device {device}" if name else f"Device {device} deleted"
-            if device and text:
-                kind = message_kind(text) if tag == "delProperty" else "driver"
-                entries = self._note(device, stamp, text, kind)
-                self.hub.publish(device, {"device": device, "log": entries})
-            return
-        if tag == "message":
-            if device:
-                entries = self._note(device, stamp, text, "driver")
-                self.hub.publish(device, {"device": device, "log": entries})
-            elif text:
-                self._message = f"{stamp} {text}"
-                self.hub.publish("", {**self.devices(), "message": self._message})
-            return
-        if not tag.startswith("set") or not device or not name:
-            return
-        if any(len(member.attrs) > 1 for member in message.members if tag == "setNumberVector"):
+        match message:
+            case Definition() | DelProperty():
+                self._layout(message)
+            case IndiMessage():
+                self._indi_message(message)
+            case SetVector() if message.device and message.name:
+                self._values(message)
+
+    def _layout(self, message: Definition | DelProperty) -> None:
+        """A definition or a deletion: which properties a device has changes."""
+        device, name = message.device, message.name
+        text, stamp = message.text, message.timestamp or now_stamp()
+        self._formats = {k: v for k, v in self._formats.items() if k[0] != device or (name and k[1] != name)}
+        if device:
+            self._pending.add(device)
+        self._pending_list = True
+        deletion = isinstance(message, DelProperty)
+        if deletion and device and not text:  # the note the store writes
+            text = f"Property {name} deleted from device {device}" if name else f"Device {device} deleted"
+        if device and text:
+            kind = message_kind(text) if deletion else "driver"
+            entries = self._note(device, stamp, text, kind)
+            self.hub.publish(device, {"device": device, "log": entries})
+
+    def _indi_message(self, message: IndiMessage) -> None:
+        device, text, stamp = message.device, message.text, message.timestamp or now_stamp()
+        if device:
+            entries = self._note(device, stamp, text, "driver")
+            self.hub.publish(device, {"device": device, "log": entries})
+        elif text:
+            self._message = f"{stamp} {text}"
+            self.hub.publish("", {**self.devices(), "message": self._message})
+
+    def _values(self, message: SetVector) -> None:
+        device, name = message.device, message.name
+        text, stamp = message.text, message.timestamp or now_stamp()
+        if isinstance(message, SetNumberVector) and not all(m.only_named for m in message.members):
             self._pending.add(device)  # new limits or format: the block's layout changes
             return
         patch = self._patch(message)
@@ -177,18 +195,20 @@ class Changes:
         else:
             self.hub.publish(device, event)
 
-    def _patch(self, message: Message) -> dict[str, Any] | None:
+    def _patch(self, message: SetVector) -> dict[str, Any] | None:
         """The property's new state, values and message as :func:`.state.property_state` gives them
         (only what the message says; the page keeps the rest)."""
-        device, name, a = message.device, message.name, message.attrs
-        if message.tag == "setBLOBVector":
+        device, name = message.device, message.name
+        if isinstance(message, SetBLOBVector):
             view = read_property(self.rconn, self.server, device, name)
             return None if view is None else property_state(view, device, self.files_of)
-        patch: dict[str, Any] = {"timestamp": a.get("timestamp") or now_stamp()}
-        for key in ("state", "message"):
-            if a.get(key):
-                patch[key] = a[key]
-        if message.tag == "setNumberVector":
+        patch: dict[str, Any] = {"timestamp": message.timestamp or now_stamp()}
+        state = message.changes().get("state")
+        if state:
+            patch["state"] = state
+        if message.text:
+            patch["message"] = message.text
+        if isinstance(message, SetNumberVector):
             formats = self._number_formats(device, name, [m.name for m in message.members])
             patch["elements"] = {m.name: _formatted(m.text, formats.get(m.name, "")) for m in message.members}
             if self.history is not None:

@@ -34,6 +34,7 @@ import redis
 
 from .. import tools
 from ..hosts import RedisServer
+from ..protocol.vocabulary import LAYOUT_TAGS
 from ..store.keys import KeySpace
 from ..tools import _text
 from .changes import Changes
@@ -198,7 +199,7 @@ class LiveCache:
         with self._lock:
             if device:
                 self._versions[device] = self._versions.get(device, 0) + 1
-            if not device or tag.startswith(("def", "del")) or attributes.get("name") == "CONNECTION":
+            if not device or tag in LAYOUT_TAGS or attributes.get("name") == "CONNECTION":
                 self._list_version += 1
 
     def files_changed(self) -> None:

@@ -97,7 +97,7 @@ from ..errors import InvalidValue, LinkLost
 from ..events import Event, host_port, journal_fields
 from ..hosts import MQTTServer
 from ..protocol.document import parse_document
-from ..protocol.messages import Malformed, Message
+from ..protocol.messages import DefBLOBVector, DelProperty, EnableBLOB, GetProperties, Malformed, Message
 from ..protocol.mqttframing import (
     DEFAULT_MAX_FRAME_BYTES,
     SEQUENCE_WINDOW,
@@ -112,7 +112,6 @@ from ..protocol.mqttframing import (
 )
 from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
 from ..protocol.routing import BlobRequest, ClientBlobPolicies, Snoop
-from ..protocol.vocabulary import Tag
 from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from .loglimit import LogLimiter
 from .streams import run_until_first_done
@@ -693,7 +692,7 @@ class MqttInstrumentLink(_MqttLink):
         for item in batch:
             if isinstance(item, Reset):
                 self._ask_upstream(self.client_blobs.restore())
-            elif isinstance(item, Message) and item.tag == Tag.DEF_BLOB_VECTOR:
+            elif isinstance(item, DefBLOBVector):
                 if self.client_blobs.demand.wants(item.device, item.name):
                     self._ask_upstream(self.client_blobs.restore(item.device))
         return super().pack(batch)
@@ -708,7 +707,7 @@ class MqttInstrumentLink(_MqttLink):
 
     def topics_for(self, message: Message) -> list[str]:
         """Where a message from the local INDI side goes."""
-        if message.tag == Tag.GET_PROPERTIES:  # a local driver snooping a device it does not have
+        if isinstance(message, GetProperties):  # a local driver snooping a device it does not have
             self.snoop_requests[(message.device, message.name)] = message
             return [f"{self.server.snoop_control_topic}/{self.mqtt_id}"]
         topics = []
@@ -717,7 +716,7 @@ class MqttInstrumentLink(_MqttLink):
         for asker, records in self.remote_snoops.items():
             if any(record.matches(message) for record in records):
                 topics.append(f"{self.server.snoop_data_topic}/{asker}")
-        if message.tag == Tag.DEL_PROPERTY:
+        if isinstance(message, DelProperty):
             # ends the snoop records it matches (a property's, or all the device's)
             for records in self.remote_snoops.values():
                 records.difference_update(
@@ -793,13 +792,13 @@ class MqttInstrumentLink(_MqttLink):
                 self._heard_client_side.set()
             if topic.startswith(sc):
                 asker = topic[len(sc) :]
-                if asker == self.mqtt_id or message.tag != Tag.GET_PROPERTIES or not message.device:
+                if asker == self.mqtt_id or not isinstance(message, GetProperties) or not message.device:
                     return
                 self.remember_snoop(asker, Snoop(message.device, message.name))
-            elif topic.startswith(t) and message.tag == Tag.GET_PROPERTIES and not message.device:
+            elif topic.startswith(t) and isinstance(message, GetProperties) and not message.device:
                 # a client side (re)connected or heard of us: the other instrument sides are up by now
                 self.repeat_snoop_requests(inbound)
-            elif topic.startswith(t) and message.tag == Tag.ENABLE_BLOB:
+            elif topic.startswith(t) and isinstance(message, EnableBLOB):
                 # that client side's own choice: the INDI side is asked for what they want together
                 for device, name, instruction in self.apply_enable_blob(topic[len(t) :], message):
                     await outbound.put(Message.enable_blob(device, name, instruction))

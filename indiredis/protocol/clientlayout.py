@@ -15,7 +15,7 @@ import re
 from typing import TypeAlias
 from xml.sax.saxutils import quoteattr
 
-from .messages import Message
+from .messages import Message, SetBLOBVector
 from .parser import parse_message
 
 Piece: TypeAlias = bytes | memoryview
@@ -35,7 +35,7 @@ def indiserver_layout(message: Message) -> list[Piece]:
     ``message.raw``.
     """
     raw = message.raw
-    if message.tag != "setBLOBVector":
+    if not isinstance(message, SetBLOBVector):
         return [raw]
     view = memoryview(raw)
     pieces: list[Piece] = []

@@ -45,6 +45,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from typing import NamedTuple, Protocol
 
 from ..errors import BlobError
@@ -104,9 +105,38 @@ class _OpenBlob:
     problem: str = ""
 
 
+class Phase(Enum):
+    """Where the framer stands between two reads (computed from :class:`FramingState`'s fields by
+    :attr:`FramingState.phase`).
+
+    ============  ===========================================  =========================================
+    phase         fields                                       next phase, on
+    ============  ===========================================  =========================================
+    BETWEEN       ``start`` None (text here is garbage)        IN_MESSAGE: a top-level start tag;
+                                                               BETWEEN: a whole plain ``set*Vector``,
+                                                               a self-closed message, a resync
+    IN_MESSAGE    ``start`` set, ``depth`` > 0                 BETWEEN: its end tag (emitted), a nested
+                                                               top-level tag (cut short), a resync;
+                                                               IN_BLOB: a ``oneBLOB`` a sink takes;
+                                                               DISCARDING: over ``max_message_size``
+    IN_BLOB       ``blob`` set (text streams to its sink)      IN_MESSAGE: ``</oneBLOB>`` (or markup:
+                                                               the sink aborted); BETWEEN: a resync
+    DISCARDING    ``discarding`` (bytes counted in             BETWEEN: its end tag (reported as
+                  ``skipped``, not kept)                       oversized), a resync
+    ============  ===========================================  =========================================
+
+    ``close()`` brings every phase back to BETWEEN (an open message reported, its sink aborted).
+    """
+
+    BETWEEN = "between messages"
+    IN_MESSAGE = "inside a message"
+    IN_BLOB = "inside a streamed oneBLOB"
+    DISCARDING = "discarding an oversized message"
+
+
 @dataclass
 class FramingState:
-    """Everything the framer knows between two reads.
+    """Everything the framer knows between two reads (its :class:`Phase` is :attr:`phase`).
 
     ``buf[pos:]`` is unscanned input.  While a message is open, ``start`` is where it begins in
     ``buf``, ``root`` its tag, ``depth`` its nesting depth and ``vector`` the attributes of a BLOB
@@ -128,6 +158,15 @@ class FramingState:
     streamed: dict[str, StreamedBlob] = field(default_factory=dict)
     garbage: int = 0
     garbage_excerpt: bytes = b""
+
+    @property
+    def phase(self) -> Phase:
+        """The framer's phase, from the fields (see :class:`Phase`)."""
+        if self.start is None or self.depth == 0:
+            return Phase.BETWEEN
+        if self.discarding:
+            return Phase.DISCARDING
+        return Phase.IN_BLOB if self.blob is not None else Phase.IN_MESSAGE
 
     def open_message(self, at: int, root: bytes) -> None:
         self.drop_streamed()
@@ -527,6 +566,7 @@ class PlainShape(NamedTuple):
     """The pattern of one kind of plain ``set*Vector`` and of its members."""
 
     tag: str
+    cls: type[Message]  #: the class of its messages
     member_tag: str
     whole: re.Pattern[str]
     member: re.Pattern[str]
@@ -536,7 +576,7 @@ def _plain_shape(kind: VectorKind) -> PlainShape:
     tag, member_tag = kind.tag(Action.SET), kind.member_tag(Action.SET)
     member = rf"<{member_tag}({_ATTRS})[ \t\n]*(?:/>|>([^<]*)</{member_tag}[ \t\n]*>)"
     whole = re.compile(rf"<{tag}({_ATTRS})[ \t\n]*>((?:[ \t\n]*{member})*)[ \t\n]*</{tag}>\Z")
-    return PlainShape(str(tag), member_tag, whole, re.compile(member))
+    return PlainShape(str(tag), type(Message(str(tag), {})), member_tag, whole, re.compile(member))
 
 
 #: the set*Vector tags read without a tree (BLOBs are framed tag by tag, to stream their data)
@@ -579,7 +619,7 @@ def parse_plain_set(raw: bytes, shape: PlainShape) -> Message | None:
         if member_attrs is None or not member_attrs.get("name"):
             return None
         members.append(Member(shape.member_tag, member_attrs, (found.group(2) or "").strip()))
-    return Message(shape.tag, attrs, tuple(members), raw)
+    return shape.cls(shape.tag, attrs, tuple(members), raw)
 
 
 def parse_message(raw: bytes) -> Event:

@@ -13,7 +13,7 @@ from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from .messages import Message
+from .messages import EnableBLOB, Message, SetBLOBVector
 from .vocabulary import BlobInstruction
 
 D = TypeVar("D", bound=Hashable)
@@ -34,9 +34,7 @@ class BlobPolicy:
 
     def update(self, message: Message) -> None:
         """Apply an ``enableBLOB`` message."""
-        instruction = message.attrs.get("instruction", NEVER)
-        if instruction not in (NEVER, ALSO, ONLY):
-            instruction = NEVER
+        instruction = message.instruction if isinstance(message, EnableBLOB) else NEVER
         self.set(message.device, message.name, instruction)
 
     def set(self, device: str, name: str, instruction: str) -> None:
@@ -61,7 +59,7 @@ class BlobPolicy:
         withheld only by a device-wide ``Only`` (a property's ``Only`` never hides the device's
         other traffic, as in indiserver).
         """
-        if message.tag == "setBLOBVector":
+        if isinstance(message, SetBLOBVector):
             return self.mode(message.device, message.name) != NEVER
         return self.device_mode(message.device) != ONLY
 
@@ -166,7 +164,7 @@ class ClientBlobPolicies:
         """Whether some client side wants ``message``: BLOB data (``setBLOBVector``) when one of them
         asked for that property's BLOBs; every other message always (whoever asked ``Only`` still shares
         the topic with the others)."""
-        if message.tag != "setBLOBVector":
+        if not isinstance(message, SetBLOBVector):
             return True
         return any(policy.passes(message) for policy in self.policies.values())
 

@@ -121,6 +121,9 @@ FROM_DEVICE_TAGS = frozenset(
     {tag for tag in Tag if tag.action in (Action.DEF, Action.SET)} | {Tag.MESSAGE, Tag.DEL_PROPERTY}
 )
 
+#: what changes which properties exist: definitions and deletions
+LAYOUT_TAGS = frozenset({tag for tag in Tag if tag.action is Action.DEF} | {Tag.DEL_PROPERTY})
+
 
 class PropertyState(StrEnum):
     """A property's state, shown as a light beside it."""

@@ -4,8 +4,10 @@ Hash writes (HSET of a hash's fields plus its history entry when the data change
 and ``from_indi`` publications make up nearly all of the traffic.  :class:`Writes` gathers them
 into a JSON array that one Lua script applies in order (``WRITE_BATCH``), instead of one script
 call per property and one PUBLISH per message: redis-py then packs a handful of arguments per
-batch, not thirty per message.  Any other command (SADD, DEL, SET ...) goes into the pipeline as
-it comes, after the writes gathered before it, so order is kept.
+batch, not thirty per message.  Any other command (SADD, DEL, SET ...) comes as it comes, after the
+writes gathered before it, so order is kept.  :class:`Writes` only makes the list of operations
+(:data:`Op`: a :class:`Command` or a :class:`WriteBatch`); :func:`to_pipeline` queues them on a
+connection's pipeline.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from ..protocol.xmlout import indi_timestamp
@@ -135,25 +138,48 @@ def flat_fields(data: dict[str, str]) -> str:
     return ",".join(f"{quote(name)},{quote(value)}" for name, value in data.items())
 
 
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One Redis command (``SADD``, ``DEL``, ``SET`` ...) with its arguments, as redis-py's
+    ``execute_command`` takes them."""
+
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteBatch:
+    """One call of the ``WRITE_BATCH`` script: the receive time, the channel and the JSON array of
+    writes (see the script)."""
+
+    stamp: str
+    channel: str
+    items: str
+
+
+#: what the key-space model asks of Redis, in order
+Op = Command | WriteBatch
+
+
 class Writes:
-    """The writes of one batch into one pipeline (see the module docstring).
+    """The writes of one batch as a list of operations (see the module docstring): no connection in
+    sight; the store's I/O half puts them into a pipeline.
 
     Keys are given as JSON string literals (``quote(key)``), which callers keep for keys they write
     often."""
 
-    def __init__(self, pipe: Any, channel: str) -> None:
-        self.pipe = pipe
+    def __init__(self, channel: str) -> None:
         self.channel = channel
+        self.ops: list[Op] = []
         self._items: list[str] = []
 
     def hash(self, key: str, log_key: str, payload: str, length: int, fields: str) -> None:
         """Write ``fields`` (JSON strings: name, value, name, value ...) of a hash whose whole content is
-        the JSON object ``payload``, and log the object if it changed.  (:meth:`JsonTemplate.item`
-        makes the same item in one step: the two keep one layout.)"""
+        the JSON object ``payload``, and push the object on its history if it changed.
+        (:meth:`JsonTemplate.item` makes the same item in one step: the two keep one layout.)"""
         self.add(f"[{key},{log_key},{quote(payload)},{length},[{fields}]]")
 
-    def log(self, log_key: str, payload: str, length: int) -> None:
-        """Log JSON data if it differs from the newest entry."""
+    def history(self, log_key: str, payload: str, length: int) -> None:
+        """Push JSON data on a history list if it differs from the newest entry."""
         self.add(f"[{log_key},{quote(payload)},{length}]")
 
     def publish(self, data: bytes) -> None:
@@ -166,14 +192,21 @@ class Writes:
     def command(self, *args: Any) -> None:
         """Any other command, after the writes gathered so far."""
         self.flush()
-        self.pipe.execute_command(*args)
+        self.ops.append(Command(args))
 
     def flush(self) -> None:
-        """Put the gathered writes into the pipeline as one script call."""
+        """Close the gathered writes into one script call."""
         if self._items:
             batch = "[" + ",".join(self._items) + "]"
             self._items = []
-            self.pipe.evalsha(SCRIPT_SHAS["batch"], 0, indi_timestamp(), self.channel, batch)
+            self.ops.append(WriteBatch(indi_timestamp(), self.channel, batch))
+
+    def take(self) -> list[Op]:
+        """Every operation gathered so far, in order (the writes gathered closed into a script call);
+        the list starts again empty."""
+        self.flush()
+        ops, self.ops = self.ops, []
+        return ops
 
     def add(self, item: str) -> None:
         """Add a write item made already (by :meth:`JsonTemplate.item`), after the writes before it."""
@@ -181,3 +214,13 @@ class Writes:
         items.append(item)
         if len(items) >= MAX_WRITES_PER_CALL:
             self.flush()
+
+
+def to_pipeline(pipe: Any, ops: list[Op]) -> None:
+    """Queue ``ops`` on a redis-py pipeline, in order."""
+    for op in ops:
+        match op:
+            case WriteBatch(stamp=stamp, channel=channel, items=items):
+                pipe.evalsha(SCRIPT_SHAS["batch"], 0, stamp, channel, items)
+            case Command(args=args):
+                pipe.execute_command(*args)

@@ -19,7 +19,7 @@ class Gathered(Writes):
     """Writes that keep the items instead of sending them."""
 
     def __init__(self) -> None:
-        super().__init__(None, "from_indi")
+        super().__init__("from_indi")
 
     def items(self) -> list[str]:
         return self._items

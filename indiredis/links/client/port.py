@@ -45,10 +45,9 @@ from ...core.channel import Channel
 from ...core.tasks import cancel_and_wait, run_until_first_done
 from ...events import Event, host_port, journal_fields
 from ...protocol.clientlayout import Piece, indiserver_layout
-from ...protocol.messages import Malformed, Message
+from ...protocol.messages import DefBLOBVector, Definition, DelProperty, EnableBLOB, Malformed, Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
 from ...protocol.routing import BlobDemand, BlobPolicy, BlobRequest
-from ...protocol.vocabulary import Action, Tag
 from ...protocol.xmlout import indi_timestamp
 from ..base import InboundItem, Link, Reset
 from ..loglimit import LogLimiter
@@ -155,10 +154,10 @@ class Catalogue:
 
     def note(self, message: Message) -> None:
         """Follow definitions and deletions."""
-        if message.action is Action.DEF:
+        if isinstance(message, Definition):
             self.defined.setdefault(message.device, set()).add(message.name)
             self.unconfirmed.get(message.device, set()).discard(message.name)
-        elif message.tag == Tag.DEL_PROPERTY:
+        elif isinstance(message, DelProperty):
             if message.name:
                 self.defined.get(message.device, set()).discard(message.name)
                 self.unconfirmed.get(message.device, set()).discard(message.name)
@@ -323,7 +322,7 @@ class PortLink(Link):
             for event in parser.feed(data):
                 if isinstance(event, Malformed):
                     client.bad_input.warning("skipped bad input from INDI client %s: %s", client.peer, event)
-                elif event.tag == Tag.ENABLE_BLOB:  # applied here, never passed on as such
+                elif isinstance(event, EnableBLOB):  # applied here, never passed on as such
                     client.blobs.update(event)
                     await self._ask_upstream(outbound)
                 else:
@@ -354,9 +353,9 @@ class PortLink(Link):
                     await self._start_resync(outbound)
                     continue
                 self.catalogue.note(item)
-                if item.action is Action.DEF and self.catalogue.unconfirmed:
+                if isinstance(item, Definition) and self.catalogue.unconfirmed:
                     self._arm_resync_timer()
-                if item.tag == Tag.DEF_BLOB_VECTOR and self.demand.wants(item.device, item.name):
+                if isinstance(item, DefBLOBVector) and self.demand.wants(item.device, item.name):
                     # defined anew, perhaps by an upstream that restarted and forgot what it was asked
                     await self._send_requests(outbound, self.demand.restore(item.device))
                 self._to_clients(item)

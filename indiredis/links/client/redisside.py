@@ -36,9 +36,9 @@ from ...errors import LinkLost
 from ...events import Event, journal_fields
 from ...hosts import RedisServer
 from ...protocol.document import parse_document
-from ...protocol.messages import Message
+from ...protocol.messages import DefBLOBVector, Message, SetBLOBVector
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
-from ...protocol.vocabulary import BlobInstruction, Tag
+from ...protocol.vocabulary import BlobInstruction
 from ...redisconnect import (
     async_redis_client,
     current_master,
@@ -54,7 +54,8 @@ from ...store.redisstore import RedisStore
 from ...store.retention import Retention
 from ..base import InboundItem, Link, Reset, report_malformed, resume_consuming
 from ..loglimit import LogLimiter
-from ..streams import cancel_and_wait, run_until_first_done
+from ..streams import run_until_first_done
+from .inflight import InFlight
 from .refusals import refusal
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ async def answered(request: Awaitable[T], what: str) -> T:
 
     ``wait_for`` runs the request as a task of its own: a cancellation scope on this task (asyncio.timeout)
     would be confused by async-timeout 4.0.2 under Debian's redis-py 4.3, which cancels without
-    ``uncancel()`` (see :meth:`RedisLink._apply`), and its CancelledError would end the bridge."""
+    ``uncancel()`` (see :meth:`RedisLink._apply_batches`), and its CancelledError would end the bridge."""
     try:
         return await asyncio.wait_for(request, ANSWER_TIMEOUT)
     except TimeoutError:
@@ -343,43 +344,36 @@ class RedisLink(Link):
         # redis-py 4.3) cancels the task for its own timeouts without uncancel(), so the count stays up
         # and the session would end at once, again and again; a swallowed cancellation is repeated by
         # run_until_first_done instead
-        in_flight: asyncio.Future[None] | None = None
-        unconfirmed: list[InboundItem] = []
+        flow: InFlight[InboundItem] = InFlight()
         try:
             while True:
-                if in_flight is not None and not len(inbound):
-                    await in_flight
-                    in_flight, unconfirmed = None, []
+                if flow.busy and not len(inbound):
+                    await flow.settle()
                     continue
                 batch = await inbound.get_batch(BATCH_SIZE)
-                unconfirmed = unconfirmed + batch
+                flow.take(batch)
                 if any(isinstance(item, Reset) for item in batch):
-                    if in_flight is not None:
-                        await in_flight
-                        in_flight = None
+                    await flow.settle()
                     await self._apply_batch(rconn, batch, outbound)
-                    unconfirmed = []
+                    flow.confirm()
                     continue
                 messages = [item for item in batch if isinstance(item, Message)]
                 prepared = await self.store.prepare(rconn, messages)
-                if in_flight is not None:
-                    await in_flight
-                    in_flight, unconfirmed = None, list(batch)
+                await flow.settle()  # the batch before is in Redis: this one may go
                 if len(inbound):  # more is waiting: prepare it while Redis runs this
-                    in_flight = asyncio.ensure_future(self.store.send(rconn, prepared))
+                    flow.launch(self.store.send(rconn, prepared))
                     await asyncio.sleep(0)  # it starts writing to Redis now, not after the next batch
                 else:
                     await self.store.send(rconn, prepared)
-                    unconfirmed = []
+                    flow.confirm()
                 await self._request_blobs(messages, outbound)
                 await self._prune_blobs(messages)  # files are in place once parsed; Redis may still be busy
         except BaseException:
             # back first: waiting for the batch in flight can be cut short by the session cancelling
             # this task again (run_until_first_done repeats a cancellation every CANCEL_AGAIN seconds
             # while redis-py holds on to one), and what was not back in the channel by then was lost
-            inbound.push_front(unconfirmed)
-            if in_flight is not None:
-                await cancel_and_wait([in_flight])
+            inbound.push_front(flow.abandon())
+            await flow.stopped()
             raise
 
     async def _apply_batch(
@@ -402,7 +396,7 @@ class RedisLink(Link):
     async def _request_blobs(self, messages: list[Message], outbound: Channel[Message]) -> None:
         """Ask for the data of every BLOB property defined, when BLOBs are stored."""
         for message in messages:
-            if message.tag == Tag.DEF_BLOB_VECTOR and self.store.blobs is not None:
+            if isinstance(message, DefBLOBVector) and self.store.blobs is not None:
                 if self.store.blobs_enabled(message.device, message.name):
                     await outbound.put(
                         Message.enable_blob(message.device, message.name, BlobInstruction.ALSO)
@@ -416,7 +410,7 @@ class RedisLink(Link):
         received = {
             (message.device, message.name, member.name)
             for message in messages
-            if message.tag == Tag.SET_BLOB_VECTOR
+            if isinstance(message, SetBLOBVector)
             for member in message.members
         }
         for device, name, element in sorted(received):
