@@ -326,6 +326,11 @@ class MqttConnection:
             self._backlog_changed.notify_all()
         self.client.disconnect()
         await self.loop.run_in_executor(None, self.client.loop_stop)
+        # paho keeps its socket and the socket pair that wakes its thread until the client is
+        # collected (a reference cycle: two descriptors more after each reconnection until a GC)
+        reset_sockets = getattr(self.client, "_reset_sockets", None)
+        if reset_sockets is not None:
+            reset_sockets()
 
 
 async def _forever() -> None:
