@@ -197,10 +197,10 @@ class Retention:
         total = incoming or 0
         for index, (file, size) in enumerate(blobs.element_files(device, name, element), first):
             total += size
-            if recorded is not None and file not in recorded:
-                continue
+            if index == first or (recorded is not None and file not in recorded):
+                continue  # the newest frame stays, whatever becomes of the one being written
             over_count = self.keep_files > 0 and index >= self.keep_files
-            over_size = self.keep_bytes > 0 and total > self.keep_bytes and index > first
+            over_size = self.keep_bytes > 0 and total > self.keep_bytes
             if over_count or over_size:
                 doomed[file] = size
         if not doomed:
