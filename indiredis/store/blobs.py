@@ -634,8 +634,8 @@ class BlobFolder:
         """The element's frames the store has moved past, which retention may delete: those that
         arrived before the file its ``filepath`` points at (and the frames found at start).  Frames
         that arrived after it are not recorded yet (on their way to the store, or for a property not
-        defined again yet): the store may still point at them, so only the free-space guard deletes
-        them, once a newer frame of the element is recorded."""
+        defined again yet): the store may still point at them.  They become recorded once a newer
+        frame of the element is (before that, only the free-space guard may delete them)."""
         self.start()
         with self._lock:
             files = self._index.get(element_prefix(device, name, element), {})

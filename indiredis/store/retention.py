@@ -191,11 +191,12 @@ class Retention:
         if not self.limited:
             return []
         blobs = folder if isinstance(folder, BlobFolder) else BlobFolder(folder)
+        files = blobs.element_files(device, name, element)
         recorded = blobs.recorded(device, name, element) if isinstance(folder, BlobFolder) else None
         doomed: dict[str, int] = {}
         first = 0 if incoming is None else 1
         total = incoming or 0
-        for index, (file, size) in enumerate(blobs.element_files(device, name, element), first):
+        for index, (file, size) in enumerate(files, first):
             total += size
             if index == first or (recorded is not None and file not in recorded):
                 continue  # the newest frame stays, whatever becomes of the one being written
