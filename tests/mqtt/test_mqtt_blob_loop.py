@@ -18,11 +18,19 @@ import indiredis
 from indiredis.core.channel import Channel
 from indiredis.links.mqtt import MqttClientLink, MqttConnection
 from indiredis.protocol import Message
+from indiredis.protocol.document import parse_document
+from indiredis.protocol.mqttframing import Framer
 from indiredis.store.blobs import BlobFolder, BlobStreams
 from tests.mqtt.test_mqtt_delivery import Sniffer
 from tests.store.test_blob_loop import TURNS, ticker
 from tests.store.test_blob_streaming import DEFINE, blob_xml, seq, wrapped
 from tests.support.servers import wait_for
+
+
+def parse(xml: bytes) -> Message:
+    messages, problems = parse_document(xml)
+    assert not problems and len(messages) == 1
+    return messages[0]
 
 
 def test_the_mqtt_receiver_makes_a_blob_durable_off_the_loop(mosquitto_proc, tmp_path: Path, monkeypatch):
@@ -100,3 +108,60 @@ def test_the_mqtt_receiver_makes_a_blob_durable_off_the_loop(mosquitto_proc, tmp
     blob = got[2].members[0].blob
     assert blob is not None and not blob.problem
     assert Path(blob.path).read_bytes() == data
+
+
+def test_a_receiver_cancelled_while_a_blob_is_made_durable_counts_its_payload_as_not_received(
+    tmp_path: Path, monkeypatch
+):
+    """The connection ends while a payload's BLOB is fsync'ed in a thread: the thread cannot be
+    stopped, so the next payload waits for it (one unpacking at a time), and the payload's messages,
+    never handed on, show as a gap on the next one (the store asks for everything again)."""
+    entered, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        if not entered.is_set() and os.path.basename(os.readlink(f"/proc/self/fd/{fd}")).startswith(
+            ".incoming-"
+        ):
+            entered.set()
+            release.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    data = os.urandom(100_000)
+    framer = Framer()
+    topic = "from_indi/obs"
+    frames, _ = framer.pack([(parse(blob_xml(wrapped(data), len(data))), [topic]), (parse(seq(1)), [topic])])
+    frames += framer.pack([(parse(seq(2)), [topic])])[0]
+    assert len(frames) == 3  # the BLOB, its neighbour, and one more payload
+
+    async def main() -> tuple[list[Message], int, int]:
+        folder = BlobFolder(tmp_path / "blobs")
+        link = MqttClientLink("cancelled", indiredis.mqtt_server("127.0.0.1", 1), blobs=BlobStreams(folder))
+        got: list[Message] = []
+
+        async def handle(message: Message) -> None:
+            got.append(message)
+
+        try:
+            blob = asyncio.create_task(link.deliver(topic, frames[0].payload, handle))
+            await asyncio.wait_for(asyncio.to_thread(entered.wait, 10), 10)
+            blob.cancel()  # the connection ended
+            await asyncio.wait([blob])
+            following = asyncio.create_task(link.deliver(topic, frames[1].payload, handle))
+            for _ in range(TURNS):
+                await asyncio.sleep(0)
+            waited = not following.done()  # it waits for the thread still unpacking the BLOB
+            release.set()
+            verdict = await asyncio.wait_for(following, 10)
+            last = await link.deliver(topic, frames[2].payload, handle)
+            assert verdict is not None and last is not None
+            return got, int(waited), verdict.missing + last.missing
+        finally:
+            release.set()
+            folder.close()
+
+    got, waited, missing = asyncio.run(main())
+    assert waited
+    assert missing == 1  # the BLOB's message, never handed on, is a gap
+    assert [m.name for m in got] == ["SEQ", "SEQ"]
