@@ -1105,7 +1105,8 @@ def report(
     bound = chain.args.keep_mb * 2**20
     if chain.min_free_accepted:
         bound = min(bound, (chain.args.tmpfs_mb - chain.args.min_free_mb) * 2**20)
-    # retention runs once a frame is in place: the newest frame and the next one being written come on top
+    # retention counts the frame being written, but never deletes one not recorded yet (docs/datapath.md):
+    # the frames on their way to Redis come on top, two in steady state
     in_flight = 2 * max((frame.size for frame in counter.frames), default=0)
     bound += in_flight
     print(

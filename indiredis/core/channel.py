@@ -29,12 +29,16 @@ DEFAULT_BUFFER_SIZE = 10_000
 
 
 def item_bytes(item: object) -> int:
-    """The memory an item holds, as the byte bounds count it: a message's bytes, and for a BLOB
-    message its parsed base64 text too; 0 for anything else."""
+    """The bytes an item holds, as the byte bounds count them: a message's bytes, and for a BLOB
+    message its parsed base64 text too, or the size of the file its data streamed to (a frame in
+    the blob folder not recorded yet: so bounded, the frames on their way to the store bound the
+    folder's bytes retention may not delete yet); 0 for anything else."""
     if not isinstance(item, Message):
         return 0
     if item.is_blob:
-        return len(item.raw) + sum(len(member.text) for member in item.members)
+        return len(item.raw) + sum(
+            len(member.text) + (member.blob.size if member.blob is not None else 0) for member in item.members
+        )
     return len(item.raw)
 
 

@@ -329,10 +329,25 @@ class MqttConnection:
             self._backlog_changed.notify_all()
         self.client.disconnect()
         await self.loop.run_in_executor(None, self.client.loop_stop)
+        # paho keeps its socket and the socket pair that wakes its thread until the client is
+        # collected (a reference cycle: two descriptors more after each reconnection until a GC)
+        reset_sockets = getattr(self.client, "_reset_sockets", None)
+        if reset_sockets is not None:
+            reset_sockets()
 
 
 async def _forever() -> None:
     await asyncio.Event().wait()
+
+
+#: payloads at least this large are unpacked in a thread when they carry BLOB data to a blob folder
+THREAD_PAYLOAD = 64 * 1024
+
+
+def carries_blob(payload: bytes) -> bool:
+    """Whether a received payload may hold a ``setBLOBVector`` (a large one is taken to: looking
+    through megabytes for the tag would itself hold the loop)."""
+    return len(payload) >= THREAD_PAYLOAD or b"<setBLOBVector" in payload
 
 
 def _describe(message: Message) -> str:
@@ -380,6 +395,8 @@ class _MqttLink(Link):
         #: half for those unacknowledged by the broker (its share of the bridge's memory budget)
         self.send_budget = DEFAULT_SEND_BUDGET
         self._last_batch = float("-inf")  # loop time the last batch was taken from the channel
+        #: a payload being unpacked in a thread (see :meth:`_unpack_in_thread`)
+        self._unpacking: asyncio.Future[tuple[list[Message], Verdict | None, tuple[str, int]]] | None = None
 
     # -- sending ---------------------------------------------------------------------------
     @abstractmethod
@@ -476,7 +493,11 @@ class _MqttLink(Link):
         """Unpack ``payload`` and hand each new message to ``handle``, in order; return what its
         sequence says.  Cancelled part-way (the connection ended while ``handle`` waited for room),
         the messages not handed over count as not received: the next payload shows them as a gap."""
-        messages, verdict, (session, first) = self.unpack(topic, payload)
+        if self.blobs is not None and carries_blob(payload):
+            messages, verdict, (session, first) = await self._unpack_in_thread(topic, payload)
+        else:
+            await self._unpacked()
+            messages, verdict, (session, first) = self.unpack(topic, payload)
         handed = 0
         try:
             for message in messages:
@@ -487,6 +508,40 @@ class _MqttLink(Link):
                 self.tracker.rewind(topic, session, first + handed)
             raise
         return verdict
+
+    async def _unpack_in_thread(
+        self, topic: str, payload: bytes
+    ) -> tuple[list[Message], Verdict | None, tuple[str, int]]:
+        """:meth:`unpack` in a thread: a BLOB's data is decoded into its file and made durable (an fsync
+        that takes seconds on a slow disk) while the loop serves everything else.  Payloads stay in
+        order: the receiver waits for it.  Cancelled meanwhile (the connection ended), the thread cannot
+        be stopped: the next payload waits for it, and its messages count as not received (a gap);
+        their files, never recorded, go with the element's older frames."""
+        await self._unpacked()
+        work = asyncio.ensure_future(asyncio.to_thread(self.unpack, topic, payload))
+        self._unpacking = work
+        try:
+            unpacked = await asyncio.shield(work)
+            self._unpacking = None
+            return unpacked
+        except asyncio.CancelledError:
+            work.add_done_callback(functools.partial(self._not_handed, topic))
+            raise
+
+    async def _unpacked(self) -> None:
+        """Wait for a payload still being unpacked in a thread (its receiver was cancelled)."""
+        if self._unpacking is not None:
+            await asyncio.wait([self._unpacking])
+            self._unpacking = None
+
+    def _not_handed(
+        self, topic: str, work: asyncio.Future[tuple[list[Message], Verdict | None, tuple[str, int]]]
+    ) -> None:
+        if work.cancelled() or work.exception() is not None:
+            return
+        _messages, _verdict, (session, first) = work.result()
+        if first:
+            self.tracker.rewind(topic, session, first)
 
     def _parse(self, topic: str, data: bytes | memoryview) -> tuple[list[Message], bool]:
         """The complete messages in ``data``, and whether anything in it was malformed (logged)."""

@@ -36,13 +36,16 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from ..errors import BlobError
 from ..protocol.messages import StreamedBlob
 from ..protocol.parser import BlobSink
 from ..protocol.vocabulary import Tag
 from ..protocol.xmlout import indi_timestamp
+
+if TYPE_CHECKING:
+    from .retention import Retention
 
 log = logging.getLogger(__name__)
 
@@ -487,6 +490,9 @@ class BlobFolder:
         self._pinned: dict[tuple[str, str, str], str] = {}
         self._copies: dict[str, int] = {}  # base name -> the last copy number given
         self._adopted: set[str] = set()  # prefixes whose old, untagged frames were looked for
+        self._found: set[str] = set()  # frames found at start (recorded, or never to be)
+        #: per element retention applied as a frame is opened (set by the store's link; None: none)
+        self.retention: Retention | None = None
         self._syncer: ThreadPoolExecutor | None = None
 
     @property
@@ -524,6 +530,7 @@ class BlobFolder:
                         continue
             for _mtime, name, prefix, size in sorted(found):
                 self._add(name, prefix, size)
+                self._found.add(name)
             if leftovers:
                 log.warning(
                     "blob folder %s: removed %d left-over .incoming- file(s) of BLOBs never finished",
@@ -536,6 +543,7 @@ class BlobFolder:
         self._arrival[name] = prefix
 
     def _forget(self, name: str) -> None:
+        self._found.discard(name)
         prefix = self._arrival.pop(name, None)
         if prefix is not None:
             files = self._index.get(prefix, {})
@@ -560,6 +568,8 @@ class BlobFolder:
         needed = int(declared) if declared.isascii() and declared.isdigit() else 0
         try:
             self.start()
+            if self.retention is not None:  # the element's bound holds with this frame counted
+                self.retention.prune(self, device, name, element, incoming=needed)
             self.make_room(needed)
             return BlobFile(self, device, name, element, stamp, fmt, size)
         except OSError as exc:
@@ -619,6 +629,25 @@ class BlobFolder:
         """The element's ``filepath`` now points at ``path``: never delete it."""
         with self._lock:
             self._pinned[(device, name, element)] = Path(path).name
+
+    def recorded(self, device: str, name: str, element: str) -> set[str]:
+        """The element's frames the store has moved past, which retention may delete: those that
+        arrived before the file its ``filepath`` points at (and the frames found at start).  Frames
+        that arrived after it are not recorded yet (on their way to the store, or for a property not
+        defined again yet): the store may still point at them.  They become recorded once a newer
+        frame of the element is (before that, only the free-space guard may delete them)."""
+        self.start()
+        with self._lock:
+            files = self._index.get(element_prefix(device, name, element), {})
+            pinned = self._pinned.get((device, name, element))
+            if pinned is None or pinned not in files:
+                return {file for file in files if file in self._found}
+            older = set()
+            for file in files:
+                if file == pinned:
+                    break
+                older.add(file)
+            return older
 
     def pinned(self) -> set[str]:
         """The names of the files the store points at."""

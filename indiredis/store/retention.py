@@ -174,20 +174,34 @@ class Retention:
         return self.keep_files > 0 or self.keep_bytes > 0
 
     def prune(
-        self, folder: BlobFolder | str | os.PathLike[str], device: str, name: str, element: str
+        self,
+        folder: BlobFolder | str | os.PathLike[str],
+        device: str,
+        name: str,
+        element: str,
+        incoming: int | None = None,
     ) -> list[str]:
-        """Delete the element's files beyond the limits, oldest arrival first (the newest, and a file
-        the store points at, are always kept); their names.  ``folder`` is the bridge's BlobFolder
-        (a path: the files there, in order of modification)."""
+        """Delete the element's recorded files beyond the limits, oldest arrival first; their names.
+
+        Every file of the element counts against the limits, those not recorded yet too, and with
+        ``incoming`` (the declared bytes of a frame about to be written; 0 if unknown) that frame as
+        its newest; but only recorded files go (:meth:`BlobFolder.recorded`: older than the one its
+        ``filepath`` points at), never the newest one nor the one the store points at.  ``folder``
+        is the bridge's BlobFolder (a path: the files there, in order of modification)."""
         if not self.limited:
             return []
         blobs = folder if isinstance(folder, BlobFolder) else BlobFolder(folder)
+        files = blobs.element_files(device, name, element)
+        recorded = blobs.recorded(device, name, element) if isinstance(folder, BlobFolder) else None
         doomed: dict[str, int] = {}
-        total = 0
-        for index, (file, size) in enumerate(blobs.element_files(device, name, element)):
+        first = 0 if incoming is None else 1
+        total = incoming or 0
+        for index, (file, size) in enumerate(files, first):
             total += size
+            if index == first or (recorded is not None and file not in recorded):
+                continue  # the newest frame stays, whatever becomes of the one being written
             over_count = self.keep_files > 0 and index >= self.keep_files
-            over_size = self.keep_bytes > 0 and total > self.keep_bytes and index > 0
+            over_size = self.keep_bytes > 0 and total > self.keep_bytes
             if over_count or over_size:
                 doomed[file] = size
         if not doomed:

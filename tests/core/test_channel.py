@@ -9,11 +9,12 @@ is waiting (for room, or for an item).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
 from indiredis.core.channel import DEFAULT_BUFFER_SIZE, Channel, item_bytes
-from indiredis.protocol.messages import Message
+from indiredis.protocol.messages import Message, StreamedBlob
 from tests.support.eventloop import run, run_ready_tasks
 
 
@@ -239,6 +240,15 @@ def test_a_blob_message_counts_its_bytes_and_its_text() -> None:
     assert item_bytes(message) == len(message.raw) + len(message.members[0].text) > 2 * 1333
     assert item_bytes(number(1)) == len(number(1).raw)
     assert item_bytes("not a message") == 0
+
+
+def test_a_blob_streamed_to_a_file_counts_the_files_bytes() -> None:
+    """A frame written to the blob folder and not recorded yet counts its file's size: the channel's
+    byte bound is what bounds the frames retention may not delete yet (docs/datapath.md)."""
+    message = blob(1)
+    member = replace(message.members[0], text="", blob=StreamedBlob("/blobs/f.fits", 50_000_000))
+    streamed = replace(message, members=(member,))
+    assert item_bytes(streamed) == len(message.raw) + 50_000_000
 
 
 def test_beyond_its_bytes_a_channel_waits_while_the_consumer_is_up_but_one_item_always_passes() -> None:

@@ -153,6 +153,7 @@ class RedisLink(Link):
         self.retention = blob_retention or Retention()
         if self.store.blobs is not None:
             self.store.blobs.min_free = self.retention.min_free
+            self.store.blobs.retention = self.retention  # applied as each frame is opened, too
         self._bridge_name = ""
         self._peer: Side | None = None
         self._refusal_lock = asyncio.Lock()  # one task waits out a refusal, the others wait for it
