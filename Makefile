@@ -43,8 +43,10 @@ check: venv
 	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
 
+# the suite on every core (pytest-xdist), each test file on one worker, in its order (module-wide servers
+# start once; `-n 0` runs it in one process)
 test: check
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n auto --dist loadfile
 
 # make docs: Sphinx with warnings as errors (tests/docs builds it too, so make test fails on a broken docstring)
 docs: venv

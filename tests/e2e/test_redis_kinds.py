@@ -55,7 +55,8 @@ def test_bridge_tools_and_web_over_a_unix_socket(tmp_path):
                 tools.newnumbervector(rconn, server, "COORD", "Mount", {"RA": "1", "DEC": "2"})
                 wait_for(lambda: b"newNumberVector" in fake.received[marker:], what="the request relayed")
         clients = rconn.client_list()
-        assert clients and all(c["addr"].startswith(str(socket_path)) for c in clients), clients
+        # a socket client's address is the socket's path (cut short by Redis when long), never host:port
+        assert clients and all(c["addr"].startswith("/") for c in clients), clients
         rconn.close()
 
 

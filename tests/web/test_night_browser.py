@@ -37,6 +37,16 @@ def file_count(browser) -> int:
     return len(browser.find_elements(By.CSS_SELECTOR, ".prop[data-prop='CCD1'] .files li"))
 
 
+def a_frame(browser, world) -> None:
+    """At least one frame in the CCD's file list: a short exposure if no test of this world took one
+    (the tests may run in any order, or on another worker with a world of its own)."""
+    connect(browser, world, CCD)
+    if file_count(browser) == 0:
+        values = {"CCD_EXPOSURE_VALUE": "0.1"}
+        tools.newnumbervector(world.rconn, world.redis_host, "CCD_EXPOSURE", CCD, values)
+    wait_for(lambda: file_count(browser) > 0, timeout=60, what="a frame")
+
+
 def test_a_repeated_exposure_takes_one_click(world, desktop):
     connect(desktop, world, CCD)
     exposure = show(desktop, "CCD_EXPOSURE")
@@ -75,8 +85,7 @@ return total / (data.length / 4);
 
 
 def test_the_viewer_stretches_zooms_and_tells_the_statistics_and_header(world, desktop):
-    connect(desktop, world, CCD)
-    wait_for(lambda: file_count(desktop) > 0, what="a frame (the exposure test took some)")
+    a_frame(desktop, world)
     open_viewer = desktop.find_element(By.CSS_SELECTOR, ".latest .open-viewer")
     wait_for(open_viewer.is_displayed, what="the latest image")
     open_viewer.click()
@@ -381,7 +390,7 @@ def test_screenshots_of_the_panel(world, browser, theme, size):
             raise AssertionError(f"{exc}: {note!r}, {rows(browser)}") from None
         browser.execute_script("document.getElementById('graphs').scrollIntoView();")
         viewport(browser, f"web-graph-{size}-{theme}")
-        connect(browser, world, CCD)
+        a_frame(browser, world)
         button = browser.find_element(By.CSS_SELECTOR, ".latest .open-viewer")
         wait_for(button.is_displayed, what="the latest image")
         button.click()
