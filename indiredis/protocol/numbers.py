@@ -36,9 +36,12 @@ def number_to_float(value: str | float | int) -> float:
     ``:``, ``;`` or spaces; a leading minus sign applies to the whole value
     (``"-0:30"`` is -0.5).  Raises ``ValueError`` for anything else.
     """
-    if isinstance(value, (int, float)):
+    if value.__class__ is str:  # nearly always: the quick way in
+        text = value.strip()  # type: ignore[union-attr]
+    elif isinstance(value, (int, float)):
         return float(value)
-    text = str(value).strip()
+    else:
+        text = str(value).strip()
     if not text:
         raise InvalidValue("empty number")
     if ":" not in text and ";" not in text and " " not in text:
@@ -82,13 +85,30 @@ _SEXAGESIMAL_TAILS: dict[int, Callable[[int], str]] = {
 }
 
 
+#: the same as printf formats taking the degrees and the parts of the fraction, with the function that
+#: splits the fraction into those parts (for the usual case: a value not below 0, right-justified)
+_SEXAGESIMAL_PRINTF: dict[int, tuple[str, Callable[[int], tuple[int, ...]]]] = {
+    60: (":%02d", lambda f: (f,)),
+    600: (":%02d.%1d", lambda f: divmod(f, 10)),
+    3600: (":%02d:%02d", lambda f: divmod(f, 60)),
+    36000: (":%02d:%02d.%1d", lambda f: (f // 600, f % 600 // 10, f % 10)),
+    360000: (":%02d:%02d.%02d", lambda f: (f // 6000, f % 6000 // 100, f % 100)),
+}
+
+
 def _sexagesimal_formatter(width: int, precision: int, *, left: bool) -> Callable[[float], str]:
     """The function that renders a float as ``%<width>.<precision>m`` does (libindi's fs_sexa)."""
     fracbase = _FRACBASE.get(precision, 60)
     degree_width = max(width - precision, 0)
     tail = _SEXAGESIMAL_TAILS[fracbase]
+    tail_format, split = _SEXAGESIMAL_PRINTF[fracbase]
+    usual_format = (f"%{degree_width}d" if degree_width else "%d") + tail_format
+    infinity = math.inf
 
     def render(value: float) -> str:
+        if not left and 0 <= value < infinity:  # the usual case in one step (not NaN, not inf)
+            degrees, fraction = divmod(int(value * fracbase + 0.5), fracbase)
+            return usual_format % (degrees, *split(fraction))
         if not math.isfinite(value):  # a device may send inf; sexagesimal has no form for it
             return str(value)
         degrees, fraction = divmod(int(abs(value) * fracbase + 0.5), fracbase)

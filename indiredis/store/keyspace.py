@@ -107,6 +107,10 @@ class KeySpaceModel:
         """Add what ``message`` changes in the key space, then its publication, to ``writes``.
 
         ``now`` is the timestamp a ``set*Vector`` without one gets (the clock's when not given)."""
+        if isinstance(message, SetVector) and (prop := self._defined(message)) is not None:
+            self._on_set(writes, message, now, prop)  # the hot path: names known, no more checks
+            writes.publish(message_xml(message, strip_blob_data=True) if message.is_blob else message.raw)
+            return
         problem = "" if self._known_names(message) else unsafe_name(message)
         if problem:
             where = journal_fields(device=message.device, prop=message.name)
@@ -117,7 +121,7 @@ class KeySpaceModel:
             case Definition():
                 self._on_definition(writes, message)
             case SetVector():
-                self._on_set(writes, message, now)
+                self._on_set(writes, message, now, self.properties.get(message.device, {}).get(message.name))
             case IndiMessage():
                 self._note(writes, message.device, message.text, message.timestamp)
             case DelProperty():
@@ -170,8 +174,19 @@ class KeySpaceModel:
         it was defined)."""
         if not isinstance(message, SetVector):
             return False
+        return self._defined(message) is not None
+
+    def _defined(self, message: SetVector) -> PropertyModel | None:
+        """The property a set*Vector names if it is defined and the message names only its elements
+        (names checked when it was defined), else None."""
         prop = self.properties.get(message.device, {}).get(message.name)
-        return prop is not None and all(member.name in prop.elements for member in message.members)
+        if prop is None:
+            return None
+        elements = prop.elements
+        for member in message.members:
+            if member.attrs.get("name", "") not in elements:
+                return None
+        return prop
 
     def _on_definition(self, writes: Writes, message: Definition) -> None:
         device, name, keys, kind = message.device, message.name, self.keys, message.KIND
@@ -207,9 +222,11 @@ class KeySpaceModel:
         if message.text:
             self._note(writes, device, message.text, message.timestamp)
 
-    def _on_set(self, writes: Writes, message: SetVector, now: str | None) -> None:
+    def _on_set(
+        self, writes: Writes, message: SetVector, now: str | None, prop: PropertyModel | None
+    ) -> None:
+        """A set*Vector of ``prop`` (the property it names, None when undefined)."""
         device, name = message.device, message.name
-        prop = self.properties.get(device, {}).get(name)
         if prop is None or prop.kind is not message.KIND:
             log.debug("ignoring %s for undefined property %s of %s", message.tag, name, device)
             _keep_streamed(message, "its property is not defined (yet)")
@@ -222,23 +239,26 @@ class KeySpaceModel:
         changed: list[str] = []
         kind, elements = prop.kind, prop.elements
         for member in message.members:  # the hot path: kept inline
-            element = elements.get(member.name)
+            member_name = member.attrs.get("name", "")
+            element = elements.get(member_name)
             if element is None:
-                log.debug("ignoring unknown element %s of %s.%s", member.name, device, name)
+                log.debug("ignoring unknown element %s of %s.%s", member_name, device, name)
                 _keep_streamed(message, "its element is not defined (yet)", member)
                 continue
             if kind is VectorKind.NUMBER:
-                if not member.only_named:  # new limits or format
+                if len(member.attrs) > 1:  # new limits or format (not only_named)
                     element.update(member.number_changes)
                     number_limits(element)
-                    prop.changed(member.name)
-                number_value(element, member.text)
+                    prop.changed(member_name)
+                    number_value(element, member.text)
+                elif element["value"] != member.text:  # a value that did not change is not rendered again
+                    number_value(element, member.text)
             elif kind is VectorKind.BLOB:
                 if not _record_blob(element, member):
                     continue
             else:
                 element["value"] = member.text
-            changed.append(member.name)
+            changed.append(member_name)
         self._write_property(writes, prop, changed)
         if message.text:
             self._note(writes, device, message.text, message.timestamp)
@@ -276,9 +296,7 @@ class KeySpaceModel:
         """Write the property's attributes and the given elements' hashes, pushing changes on their
         histories."""
         prop.write_hash(writes, "", self.log_lengths["attributes"])
-        length = self.log_lengths[prop.vector.lower()]
-        for element in elements:
-            prop.write_hash(writes, element, length)
+        prop.write_hashes(writes, elements, self.log_lengths[prop.vector.lower()])
 
     def _blobs_attribute(self, device: str, name: str) -> str:
         """The ``blobs`` attribute of a BLOB property: ``Enabled`` or ``Disabled``."""

@@ -6,7 +6,7 @@ No I/O here: :class:`PropertyModel` renders its hashes into a :class:`~.writes.W
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,21 @@ class PropertyModel:
             dynamic = _DYNAMIC_NUMBER if self.kind is VectorKind.NUMBER else _DYNAMIC_VALUE
         template = self.templates[part] = JsonTemplate(data, dynamic, key, log_key, length)
         writes.hash(key, log_key, template.render(data)[0], length, flat_fields(data))
+
+    def write_hashes(self, writes: Writes, parts: Iterable[str], length: int) -> None:
+        """:meth:`write_hash` of each element in ``parts`` (their history lists are ``length`` long), the
+        usual case (a template's item, no value to escape) done in the loop: the hot path of a
+        ``set*Vector``."""
+        templates, elements, add = self.templates, self.elements, writes.add
+        blob = self.kind is VectorKind.BLOB
+        for part in parts:
+            template = templates.get(part)
+            if template is not None and not blob:
+                data = elements[part]
+                if template.size == len(data) and (item := template.item(data)) is not None:
+                    add(item)
+                    continue
+            self.write_hash(writes, part, length)
 
     def changed(self, part: str) -> None:
         """A fixed value of a hash changed: render it again, and write it whole."""
