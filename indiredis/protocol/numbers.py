@@ -37,7 +37,7 @@ def number_to_float(value: str | float | int) -> float:
     (``"-0:30"`` is -0.5).  Raises ``ValueError`` for anything else.
     """
     if value.__class__ is str:  # nearly always: the quick way in
-        text = value.strip()  # type: ignore[union-attr]
+        text = value.strip()
     elif isinstance(value, (int, float)):
         return float(value)
     else:

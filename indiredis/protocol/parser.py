@@ -581,7 +581,8 @@ def _plain_shape(kind: VectorKind) -> PlainShape:
     tag, member_tag = kind.tag(Action.SET), kind.member_tag(Action.SET)
     member = rf"<{member_tag}({_ATTRS})[ \t\n]*(?:/>|>([^<]*)</{member_tag}[ \t\n]*>)"
     whole = re.compile(rf"<{tag}({_ATTRS})[ \t\n]*>((?:[ \t\n]*{member})*)[ \t\n]*</{tag}>\Z")
-    named = rf'<{member_tag}[ \t\n]+name[ \t\n]*=[ \t\n]*"([^"<&\t\n\r]+)"[ \t\n]*>([^<]*)</{member_tag}[ \t\n]*>'
+    name_only = r'[ \t\n]+name[ \t\n]*=[ \t\n]*"([^"<&\t\n\r]+)"[ \t\n]*'
+    named = rf"<{member_tag}{name_only}>([^<]*)</{member_tag}[ \t\n]*>"
     return PlainShape(
         str(tag),
         type(Message(str(tag), {})),
