@@ -51,8 +51,7 @@ def number_to_float(value: str | float | int) -> float:
         result = float(degrees) + float(minutes) / 60.0  # as the general reading below adds them
         if seconds is not None:
             result += float(seconds) / 3600.0
-        if sign:
-            result = -result
+        return -result if sign else result  # digits only: never NaN
     else:
         parts = _SEXA_SPLIT.split(text)
         if len(parts) > 3:  # (parts has at least 2: text is stripped)

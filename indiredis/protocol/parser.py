@@ -61,6 +61,8 @@ DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024 * 1024
 _TAG = re.compile(rb"""<(/?)([^\s/>"'<]++)(?>[^"'<>/]++|"[^"<]*+"|'[^'<]*+'|/(?!>))*+(/?)>""")
 # A tag that is fine so far but not finished by the end of the buffer.
 _PARTIAL_TAG = re.compile(rb"""</?[^\s/>"'<]*+(?>[^"'<>]++|"[^"<]*+"|'[^'<]*+')*+(?:"[^"<]*+|'[^'<]*+)?\Z""")
+# The start of a set*Vector that may be read whole by its pattern (framing then skips the tag by tag way)
+_PLAIN_START = re.compile(rb"<(set(?:Number|Switch|Text|Light)Vector)[ \t\n>]")
 _RESYNC = re.compile(
     rb"<(?:(?:def|set|new)(?:Text|Number|Switch|Light|BLOB)Vector"
     rb"|message|delProperty|getProperties|enableBLOB|pingRequest|pingReply)[\s/>]"
@@ -274,6 +276,10 @@ class IndiStreamParser:
         """Handle the token at ``lt``; False when more data is needed."""
         state = self.state
         buf = state.buf
+        if state.depth == 0 and (plain := _PLAIN_START.match(buf, lt)) is not None:
+            # the usual message: read whole by its pattern (which implies a well-formed start tag)
+            if self._plain_set(lt, plain.group(1), plain.end(), events):
+                return True
         nxt = buf[lt + 1 : lt + 2]
         if not nxt:
             return False
@@ -511,6 +517,8 @@ def _close_sink(sink: BlobSink) -> StreamedBlob:
 
 def unsettled(message: Message) -> bool:
     """Whether ``message`` has a streamed BLOB whose sink is still to be closed (see :func:`settle`)."""
+    if not message.is_blob:  # only BLOB vectors stream (quick: asked of every message)
+        return False
     return any(member.blob is not None and member.blob.pending is not None for member in message.members)
 
 

@@ -231,11 +231,12 @@ class KeySpaceModel:
             log.debug("ignoring %s for undefined property %s of %s", message.tag, name, device)
             _keep_streamed(message, "its property is not defined (yet)")
             return
+        text = message.text
         prop.attrs.update(message.changes())
         if message.timestamp is None:
             prop.attrs["timestamp"] = now or indi_timestamp()
-        if message.text:
-            prop.attrs["message"] = message.text
+        if text:
+            prop.attrs["message"] = text
         changed: list[str] = []
         kind, elements = prop.kind, prop.elements
         for member in message.members:  # the hot path: kept inline
@@ -260,8 +261,8 @@ class KeySpaceModel:
                 element["value"] = member.text
             changed.append(member_name)
         self._write_property(writes, prop, changed)
-        if message.text:
-            self._note(writes, device, message.text, message.timestamp)
+        if text:
+            self._note(writes, device, text, message.timestamp)
 
     def _on_del_property(self, writes: Writes, message: DelProperty) -> None:
         device, name = message.device, message.name
