@@ -75,16 +75,20 @@ class PropertyModel:
         """:meth:`write_hash` of each element in ``parts`` (their history lists are ``length`` long), the
         usual case (a template's item, no value to escape) done in the loop: the hot path of a
         ``set*Vector``."""
-        templates, elements, add = self.templates, self.elements, writes.add
+        templates, elements = self.templates, self.elements
         blob = self.kind is VectorKind.BLOB
+        items: list[str] = []  # made in one step each, added together (in order, before the others)
         for part in parts:
             template = templates.get(part)
             if template is not None and not blob:
                 data = elements[part]
                 if template.size == len(data) and (item := template.item(data)) is not None:
-                    add(item)
+                    items.append(item)
                     continue
+            writes.extend(items)
+            items = []
             self.write_hash(writes, part, length)
+        writes.extend(items)
 
     def changed(self, part: str) -> None:
         """A fixed value of a hash changed: render it again, and write it whole."""
