@@ -55,6 +55,7 @@ class KeySpaceModel:
         self.keys = keys
         self.channel = channel  #: where each message is published (``from_indi``)
         self.log_lengths = merged_log_lengths(log_lengths)
+        self._element_lengths: dict[VectorKind, int] = {}  #: the history length of each kind's elements
         #: device -> property name -> what the store knows of it
         self.properties: dict[str, dict[str, PropertyModel]] = {}
         #: the clients' enableBLOB choices (BLOB data arrives unless they said Never; none when BLOBs
@@ -296,8 +297,13 @@ class KeySpaceModel:
     def _write_property(self, writes: Writes, prop: PropertyModel, elements: Iterable[str]) -> None:
         """Write the property's attributes and the given elements' hashes, pushing changes on their
         histories."""
-        prop.write_hash(writes, "", self.log_lengths["attributes"])
-        prop.write_hashes(writes, elements, self.log_lengths[prop.vector.lower()])
+        lengths = self.log_lengths
+        prop.write_hash(writes, "", lengths["attributes"])
+        kind = prop.kind
+        length = self._element_lengths.get(kind)
+        if length is None:  # once per kind: the enum's name lookups are not free
+            length = self._element_lengths[kind] = lengths[kind.vector.lower()]
+        prop.write_hashes(writes, elements, length)
 
     def _blobs_attribute(self, device: str, name: str) -> str:
         """The ``blobs`` attribute of a BLOB property: ``Enabled`` or ``Disabled``."""
