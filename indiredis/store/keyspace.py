@@ -232,12 +232,12 @@ class KeySpaceModel:
             log.debug("ignoring %s for undefined property %s of %s", message.tag, name, device)
             _keep_streamed(message, "its property is not defined (yet)")
             return
-        text = message.text
-        prop.attrs.update(message.changes())
+        text, prop_attrs = message.text, prop.attrs
+        prop_attrs.update(message.changes())
         if message.timestamp is None:
-            prop.attrs["timestamp"] = now or indi_timestamp()
+            prop_attrs["timestamp"] = now or indi_timestamp()
         if text:
-            prop.attrs["message"] = text
+            prop_attrs["message"] = text
         changed: list[str] = []
         kind, elements = prop.kind, prop.elements
         for member in message.members:  # the hot path: kept inline
