@@ -88,8 +88,8 @@ _SEXAGESIMAL_TAILS: dict[int, Callable[[int], str]] = {
 #: splits the fraction into those parts (for the usual case: a value not below 0, right-justified)
 _SEXAGESIMAL_PRINTF: dict[int, tuple[str, Callable[[int], tuple[int, ...]]]] = {
     60: (":%02d", lambda f: (f,)),
-    600: (":%02d.%1d", lambda f: divmod(f, 10)),
-    3600: (":%02d:%02d", lambda f: divmod(f, 60)),
+    600: (":%02d.%1d", (10).__rdivmod__),  # divmod(f, 10), without a Python frame
+    3600: (":%02d:%02d", (60).__rdivmod__),
     36000: (":%02d:%02d.%1d", lambda f: (f // 600, f % 600 // 10, f % 10)),
     360000: (":%02d:%02d.%02d", lambda f: (f // 6000, f % 6000 // 100, f % 100)),
 }

@@ -76,6 +76,8 @@ def to_json(data: Any) -> str:
 #: text that JSON writes as it is, in a string and in a string holding JSON: printable ASCII but '"'
 #: and '\\' (numbers, timestamps, states: nearly every value a set*Vector changes)
 _AS_IS = re.compile(r"[ !#-\[\]-~]*\Z")
+#: whether a text is written as it is (a match) or needs escaping (None)
+as_is = _AS_IS.match
 
 
 def _printf_literal(text: str) -> str:
@@ -90,7 +92,7 @@ class JsonTemplate:
     whole (a key added, a fixed value changed, a new Redis connection).
     """
 
-    __slots__ = ("keys", "size", "json_format", "fields_format", "item_format", "_values")
+    __slots__ = ("keys", "size", "json_format", "fields_format", "item_format", "values")
 
     def __init__(
         self, data: dict[str, str], dynamic: frozenset[str], key: str, log_key: str, length: int
@@ -119,7 +121,7 @@ class JsonTemplate:
         head = _printf_literal(f"[{key},{log_key},")
         self.item_format = f"{head}{json_literal},{length},[{plain_fields}]]"
         #: the dynamic fields' values of a hash, in ``keys`` order, as a tuple in one call
-        self._values: Callable[[dict[str, str]], tuple[str, ...]] = _tuple_getter(self.keys)
+        self.values: Callable[[dict[str, str]], tuple[str, ...]] = _tuple_getter(self.keys)
 
     def render(self, data: dict[str, str]) -> tuple[str, str]:
         """The JSON of ``data``, and its dynamic fields as :meth:`Writes.hash` takes them."""
@@ -131,8 +133,8 @@ class JsonTemplate:
     def item(self, data: dict[str, str]) -> str | None:
         """What :meth:`Writes.hash` makes of ``data``'s dynamic fields and JSON, in one step; None when
         a value needs escaping (then :meth:`render` it)."""
-        values = self._values(data)
-        if _AS_IS.match("".join(values)) is None:
+        values = self.values(data)
+        if as_is("".join(values)) is None:
             return None
         return self.item_format % (values + values)
 
