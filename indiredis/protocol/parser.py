@@ -244,7 +244,10 @@ class IndiStreamParser:
                 return
             lt = buf.find(b"<", state.pos)
             if state.depth == 0:
-                self._outside(lt, events)
+                if lt > state.pos and not state.garbage and buf[state.pos : lt].isspace():
+                    state.pos = lt  # the usual line break between messages: nothing to report
+                else:
+                    self._outside(lt, events)
             if lt < 0:
                 state.pos = len(buf)
                 self._check_oversize(events)
