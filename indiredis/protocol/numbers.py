@@ -21,6 +21,9 @@ _SIGNS = ("+", "-")
 # gives the same float for each (tests/protocol/test_numbers.py)
 _PART = r"([0-9]+(?:\.[0-9]*)?)"
 _USUAL_SEXAGESIMAL = re.compile(rf"(-?){_PART}:{_PART}(?::{_PART})?\Z")
+#: the match of the usual sexagesimal form (sign, degrees, minutes, seconds or None), for a caller that
+#: reads it inline as :func:`number_to_float` does
+usual_sexagesimal = _USUAL_SEXAGESIMAL.match
 # widths and precisions of at most two digits: a device-chosen "%9999999999d" must not allocate gigabytes
 _SEXA_FORMAT = re.compile(r"^%(-?)0*(\d{0,2})(?:\.(\d{1,2}))?m$")
 _PRINTF_FORMAT = re.compile(r"^%[-+ #0]*\d{0,2}(?:\.\d{0,2})?([diouxXeEfFgGs])$")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol.messages import Message
-from ..protocol.numbers import number_formatter, number_to_float
+from ..protocol.numbers import number_formatter, number_to_float, usual_sexagesimal
 from ..protocol.vocabulary import DEFAULT_NUMBER_FORMAT, NUMBER_FIELDS, VectorKind
 from .keys import KeySpace
 from .writes import JsonTemplate, Writes, as_is, flat_fields, to_json
@@ -109,12 +109,21 @@ def number_limits(attrs: dict[str, str]) -> None:
 def number_value(attrs: dict[str, str], raw_value: str) -> None:
     """Fill value, formatted_number and float_number of a number element."""
     attrs["value"] = raw_value
-    try:
-        number = number_to_float(raw_value)
-    except ValueError:
-        attrs["float_number"] = ""
-        attrs["formatted_number"] = raw_value
-        return
+    usual = usual_sexagesimal(raw_value)
+    if usual is not None:  # number_to_float's reading of the usual form, without a call (hot path)
+        sign, degrees, minutes, seconds = usual.groups()
+        number = float(degrees) + float(minutes) / 60.0
+        if seconds is not None:
+            number += float(seconds) / 3600.0
+        if sign:
+            number = -number
+    else:
+        try:
+            number = number_to_float(raw_value)
+        except ValueError:
+            attrs["float_number"] = ""
+            attrs["formatted_number"] = raw_value
+            return
     attrs["float_number"] = repr(number)
     attrs["formatted_number"] = number_formatter(attrs.get("format", DEFAULT_NUMBER_FORMAT))(number)
 
