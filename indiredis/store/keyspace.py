@@ -110,7 +110,8 @@ class KeySpaceModel:
         ``now`` is the timestamp a ``set*Vector`` without one gets (the clock's when not given)."""
         if isinstance(message, SetVector) and (prop := self._defined(message)) is not None:
             self._on_set(writes, message, now, prop)  # the hot path: names known, no more checks
-            writes.publish(message_xml(message, strip_blob_data=True) if message.is_blob else message.raw)
+            blob = isinstance(message, SetBLOBVector)  # (message.is_blob, without the call)
+            writes.publish(message_xml(message, strip_blob_data=True) if blob else message.raw)
             return
         problem = "" if self._known_names(message) else unsafe_name(message)
         if problem:
@@ -180,7 +181,8 @@ class KeySpaceModel:
     def _defined(self, message: SetVector) -> PropertyModel | None:
         """The property a set*Vector names if it is defined and the message names only its elements
         (names checked when it was defined), else None."""
-        prop = self.properties.get(message.device, {}).get(message.name)
+        attrs = message.attrs  # the attributes themselves: no property call on the hot path
+        prop = self.properties.get(attrs.get("device", ""), {}).get(attrs.get("name", ""))
         if prop is None:
             return None
         elements = prop.elements
@@ -227,14 +229,15 @@ class KeySpaceModel:
         self, writes: Writes, message: SetVector, now: str | None, prop: PropertyModel | None
     ) -> None:
         """A set*Vector of ``prop`` (the property it names, None when undefined)."""
-        device, name = message.device, message.name
+        attrs = message.attrs  # (Message.device, .name, .text and .timestamp, without the calls)
+        device, name = attrs.get("device", ""), attrs.get("name", "")
         if prop is None or prop.kind is not message.KIND:
             log.debug("ignoring %s for undefined property %s of %s", message.tag, name, device)
             _keep_streamed(message, "its property is not defined (yet)")
             return
-        text, prop_attrs = message.text, prop.attrs
+        text, prop_attrs = attrs.get("message", ""), prop.attrs
         prop_attrs.update(message.changes())
-        if message.timestamp is None:
+        if attrs.get("timestamp") is None:
             prop_attrs["timestamp"] = now or indi_timestamp()
         if text:
             prop_attrs["message"] = text
@@ -263,7 +266,7 @@ class KeySpaceModel:
             changed.append(member_name)
         self._write_property(writes, prop, changed)
         if text:
-            self._note(writes, device, text, message.timestamp)
+            self._note(writes, device, text, attrs.get("timestamp"))
 
     def _on_del_property(self, writes: Writes, message: DelProperty) -> None:
         device, name = message.device, message.name
