@@ -17,6 +17,7 @@ from tests.support.procstats import cpu_seconds, peak_rss_mib  # noqa: E402  (re
 __all__ = [
     "ROOT",
     "bridge_python",
+    "cpu_per_message",
     "cpu_seconds",
     "peak_rss_mib",
     "percentile",
@@ -76,6 +77,17 @@ def stack(python: str) -> str:
     if found.returncode:
         sys.exit(f"{python} cannot run the bridges: {found.stderr.strip().splitlines()[-1:]}")
     return found.stdout.strip()
+
+
+def cpu_per_message(bridge: str, bridge_cpu: float, redis_cpu: float, messages: int) -> str:
+    """The CPU time per message of a bridge and of redis-server over the same messages, and their
+    ratio: the figure that says which of the two limits the rate (at most 1: Redis)."""
+    bridge_us, redis_us = bridge_cpu / messages * 1e6, redis_cpu / messages * 1e6
+    ratio = bridge_us / redis_us if redis_us else float("inf")
+    return (
+        f"CPU per message: {bridge} {bridge_us:.0f} us, redis-server {redis_us:.0f} us, "
+        f"ratio {ratio:.2f} (bridge / redis-server, same run)"
+    )
 
 
 def percentile(values: list[float], fraction: float) -> float:

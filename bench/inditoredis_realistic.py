@@ -16,7 +16,8 @@ this process's GIL) writing to a real redis-server.
   the bridge, on the same interpreter: what process wake-ups and a Redis round trip cost on this
   machine before the bridge does any work (at 50 msg/s every message wakes three idle processes).
 
-Prints messages per second and latency p50 / p99 per rate.
+Prints messages per second, the CPU time per message of the bridge and of redis-server in the same
+run with their ratio (the goal: at most 1, Redis the limit), and latency p50 / p99 per rate.
 """
 
 from __future__ import annotations
@@ -32,7 +33,14 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchbridge import bridge_python, cpu_seconds, percentile, stack, start_bridge  # noqa: E402
+from benchbridge import (  # noqa: E402
+    bridge_python,
+    cpu_per_message,
+    cpu_seconds,
+    percentile,
+    stack,
+    start_bridge,
+)
 
 from tests.support.fakeindi import FakeIndiServer  # noqa: E402
 from tests.support.servers import RedisProcess, wait_for  # noqa: E402
@@ -205,6 +213,7 @@ def main() -> None:
                 f"{elapsed:.2f} s = {args.messages / elapsed:,.0f} msg/s "
                 f"(CPU: bridge {bridge_cpu:.2f} s, redis-server {redis_cpu:.2f} s)"
             )
+            print(cpu_per_message("inditoredis", bridge_cpu, redis_cpu, args.messages))
 
             subscriber = Subscriber(rconn)
             try:

@@ -14,8 +14,9 @@ The source sends ``--messages`` ``setNumberVector`` of the realistic mount strea
 client asks for it through Redis; a subscriber to Redis's ``from_indi`` channel counts the
 distinct numbered messages that arrive.  Prints per chain: delivered/sent, the rate (delivered
 messages over the time from the request to the last arrival), and the messages mqtttoredis
-reported lost ("lost N messages" log lines).  ``--no-batching`` sends one INDI message per MQTT
-message, as the original 0.1.4 bridges do.
+reported lost ("lost N messages" log lines), and the CPU time per delivered message of mqtttoredis
+and of redis-server in the same run, with their ratio (the goal: at most 1, Redis the limit).
+``--no-batching`` sends one INDI message per MQTT message, as the original 0.1.4 bridges do.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchbridge import cpu_seconds, start_bridge  # noqa: E402
+from benchbridge import bridge_python, cpu_per_message, cpu_seconds, stack, start_bridge  # noqa: E402
 
 from tests.support.mountstream import STANDIN, StandinServers, StreamWatcher  # noqa: E402
 from tests.support.servers import MosquittoProcess, RedisProcess, wait_for  # noqa: E402
@@ -123,6 +124,8 @@ def run_chain(chain: str, count: int, batching: bool, broker_config: str) -> Non
         f"reported lost by mqtttoredis {reported}; CPU seconds: instrument side {cpu[-4]:.1f}, "
         f"mqtttoredis {cpu[-3]:.1f}, redis-server {cpu[-2]:.1f}, mosquitto {cpu[-1]:.1f}"
     )
+    if delivered:
+        print(cpu_per_message("mqtttoredis", cpu[-3], cpu[-2], delivered))
 
 
 def main() -> None:
@@ -134,6 +137,7 @@ def main() -> None:
     parser.add_argument("--no-batching", action="store_true", help="the original framing: no batching")
     parser.add_argument("--broker-config", default="", help="mosquitto configuration lines (default: none)")
     args = parser.parse_args()
+    print(f"bridges: {stack(bridge_python())}")
     for chain in args.chains.split(","):
         run_chain(chain, args.messages, not args.no_batching, args.broker_config.replace("\\n", "\n"))
 

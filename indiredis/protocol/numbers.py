@@ -21,6 +21,9 @@ _SIGNS = ("+", "-")
 # gives the same float for each (tests/protocol/test_numbers.py)
 _PART = r"([0-9]+(?:\.[0-9]*)?)"
 _USUAL_SEXAGESIMAL = re.compile(rf"(-?){_PART}:{_PART}(?::{_PART})?\Z")
+#: the match of the usual sexagesimal form (sign, degrees, minutes, seconds or None), for a caller that
+#: reads it inline as :func:`number_to_float` does
+usual_sexagesimal = _USUAL_SEXAGESIMAL.match
 # widths and precisions of at most two digits: a device-chosen "%9999999999d" must not allocate gigabytes
 _SEXA_FORMAT = re.compile(r"^%(-?)0*(\d{0,2})(?:\.(\d{1,2}))?m$")
 _PRINTF_FORMAT = re.compile(r"^%[-+ #0]*\d{0,2}(?:\.\d{0,2})?([diouxXeEfFgGs])$")
@@ -36,9 +39,12 @@ def number_to_float(value: str | float | int) -> float:
     ``:``, ``;`` or spaces; a leading minus sign applies to the whole value
     (``"-0:30"`` is -0.5).  Raises ``ValueError`` for anything else.
     """
-    if isinstance(value, (int, float)):
+    if value.__class__ is str:  # nearly always: the quick way in
+        text = value.strip()
+    elif isinstance(value, (int, float)):
         return float(value)
-    text = str(value).strip()
+    else:
+        text = str(value).strip()
     if not text:
         raise InvalidValue("empty number")
     if ":" not in text and ";" not in text and " " not in text:
@@ -48,8 +54,7 @@ def number_to_float(value: str | float | int) -> float:
         result = float(degrees) + float(minutes) / 60.0  # as the general reading below adds them
         if seconds is not None:
             result += float(seconds) / 3600.0
-        if sign:
-            result = -result
+        return -result if sign else result  # digits only: never NaN
     else:
         parts = _SEXA_SPLIT.split(text)
         if len(parts) > 3:  # (parts has at least 2: text is stripped)
@@ -82,13 +87,30 @@ _SEXAGESIMAL_TAILS: dict[int, Callable[[int], str]] = {
 }
 
 
+#: the same as printf formats taking the degrees and the parts of the fraction, with the function that
+#: splits the fraction into those parts (for the usual case: a value not below 0, right-justified)
+_SEXAGESIMAL_PRINTF: dict[int, tuple[str, Callable[[int], tuple[int, ...]]]] = {
+    60: (":%02d", lambda f: (f,)),
+    600: (":%02d.%1d", (10).__rdivmod__),  # divmod(f, 10), without a Python frame
+    3600: (":%02d:%02d", (60).__rdivmod__),
+    36000: (":%02d:%02d.%1d", lambda f: (f // 600, f % 600 // 10, f % 10)),
+    360000: (":%02d:%02d.%02d", lambda f: (f // 6000, f % 6000 // 100, f % 100)),
+}
+
+
 def _sexagesimal_formatter(width: int, precision: int, *, left: bool) -> Callable[[float], str]:
     """The function that renders a float as ``%<width>.<precision>m`` does (libindi's fs_sexa)."""
     fracbase = _FRACBASE.get(precision, 60)
     degree_width = max(width - precision, 0)
     tail = _SEXAGESIMAL_TAILS[fracbase]
+    tail_format, split = _SEXAGESIMAL_PRINTF[fracbase]
+    usual_format = (f"%{degree_width}d" if degree_width else "%d") + tail_format
+    infinity = math.inf
 
     def render(value: float) -> str:
+        if not left and 0 <= value < infinity:  # the usual case in one step (not NaN, not inf)
+            degrees, fraction = divmod(int(value * fracbase + 0.5), fracbase)
+            return usual_format % (degrees, *split(fraction))
         if not math.isfinite(value):  # a device may send inf; sexagesimal has no form for it
             return str(value)
         degrees, fraction = divmod(int(abs(value) * fracbase + 0.5), fracbase)

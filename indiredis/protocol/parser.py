@@ -61,6 +61,8 @@ DEFAULT_MAX_MESSAGE_SIZE = 256 * 1024 * 1024
 _TAG = re.compile(rb"""<(/?)([^\s/>"'<]++)(?>[^"'<>/]++|"[^"<]*+"|'[^'<]*+'|/(?!>))*+(/?)>""")
 # A tag that is fine so far but not finished by the end of the buffer.
 _PARTIAL_TAG = re.compile(rb"""</?[^\s/>"'<]*+(?>[^"'<>]++|"[^"<]*+"|'[^'<]*+')*+(?:"[^"<]*+|'[^'<]*+)?\Z""")
+# The start of a set*Vector that may be read whole by its pattern (framing then skips the tag by tag way)
+_PLAIN_START = re.compile(rb"<(set(?:Number|Switch|Text|Light)Vector)[ \t\n>]")
 _RESYNC = re.compile(
     rb"<(?:(?:def|set|new)(?:Text|Number|Switch|Light|BLOB)Vector"
     rb"|message|delProperty|getProperties|enableBLOB|pingRequest|pingReply)[\s/>]"
@@ -242,7 +244,10 @@ class IndiStreamParser:
                 return
             lt = buf.find(b"<", state.pos)
             if state.depth == 0:
-                self._outside(lt, events)
+                if lt > state.pos and not state.garbage and buf[state.pos : lt].isspace():
+                    state.pos = lt  # the usual line break between messages: nothing to report
+                else:
+                    self._outside(lt, events)
             if lt < 0:
                 state.pos = len(buf)
                 self._check_oversize(events)
@@ -274,6 +279,10 @@ class IndiStreamParser:
         """Handle the token at ``lt``; False when more data is needed."""
         state = self.state
         buf = state.buf
+        if state.depth == 0 and (plain := _PLAIN_START.match(buf, lt)) is not None:
+            # the usual message: read whole by its pattern (which implies a well-formed start tag)
+            if self._plain_set(lt, plain.group(1), plain.end(), events):
+                return True
         nxt = buf[lt + 1 : lt + 2]
         if not nxt:
             return False
@@ -511,6 +520,8 @@ def _close_sink(sink: BlobSink) -> StreamedBlob:
 
 def unsettled(message: Message) -> bool:
     """Whether ``message`` has a streamed BLOB whose sink is still to be closed (see :func:`settle`)."""
+    if not message.is_blob:  # only BLOB vectors stream (quick: asked of every message)
+        return False
     return any(member.blob is not None and member.blob.pending is not None for member in message.members)
 
 
@@ -560,6 +571,8 @@ _NAME_ONLY = re.compile(r"""[ \t\n]+name[ \t\n]*=[ \t\n]*"([^"]*)"\Z""")
 # what the pattern does not decode (entities), or "]]>" that expat refuses in text: such messages
 # take the full parser.  White space is XML's own (space, tab, newline), never Unicode's wider \s
 _NOT_PLAIN = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f&\ufffe\uffff]|]]>")
+# the same for ASCII text, checked quicker: the bytes that are not plain (deleted, the length changes)
+_NOT_PLAIN_BYTES = bytes(range(0x20)).replace(b"\t", b"").replace(b"\n", b"") + b"&"
 
 
 class PlainShape(NamedTuple):
@@ -570,13 +583,26 @@ class PlainShape(NamedTuple):
     member_tag: str
     whole: re.Pattern[str]
     member: re.Pattern[str]
+    #: a member carrying only its name (in double quotes) and a text: (name, text) in one call
+    named: re.Pattern[str]
+    member_start: str  #: ``<oneNumber`` ...: how often it occurs in the members is how many there are
 
 
 def _plain_shape(kind: VectorKind) -> PlainShape:
     tag, member_tag = kind.tag(Action.SET), kind.member_tag(Action.SET)
     member = rf"<{member_tag}({_ATTRS})[ \t\n]*(?:/>|>([^<]*)</{member_tag}[ \t\n]*>)"
     whole = re.compile(rf"<{tag}({_ATTRS})[ \t\n]*>((?:[ \t\n]*{member})*)[ \t\n]*</{tag}>\Z")
-    return PlainShape(str(tag), type(Message(str(tag), {})), member_tag, whole, re.compile(member))
+    name_only = r'[ \t\n]+name[ \t\n]*=[ \t\n]*"([^"<&\t\n\r]+)"[ \t\n]*'
+    named = rf"<{member_tag}{name_only}>([^<]*)</{member_tag}[ \t\n]*>"
+    return PlainShape(
+        str(tag),
+        type(Message(str(tag), {})),
+        member_tag,
+        whole,
+        re.compile(member),
+        re.compile(named),
+        f"<{member_tag}",
+    )
 
 
 #: the set*Vector tags read without a tree (BLOBs are framed tag by tag, to stream their data)
@@ -601,24 +627,34 @@ def parse_plain_set(raw: bytes, shape: PlainShape) -> Message | None:
     """A ``set*Vector`` in the plain shape drivers send, read without building a tree; None when the
     message is not in that shape (and must go to :func:`parse_message`, which gives the same result
     for every message this accepts)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if _NOT_PLAIN.search(text):
-        return None
+    if raw.isascii():  # nearly always: the quick check
+        if len(raw.translate(None, _NOT_PLAIN_BYTES)) != len(raw) or b"]]>" in raw:
+            return None
+        text = raw.decode("ascii")
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        if _NOT_PLAIN.search(text):
+            return None
     match = shape.whole.match(text)
     if match is None:
         return None
     attrs = _plain_attributes(match.group(1))
     if attrs is None or not attrs.get("device") or not attrs.get("name"):
         return None
+    body, member_tag = match.group(2), shape.member_tag
+    named = shape.named.findall(body)
+    if len(named) == body.count(shape.member_start):  # every member only named, as drivers send them
+        members = [Member(member_tag, {"name": name}, value.strip()) for name, value in named]
+        return shape.cls(shape.tag, attrs, tuple(members), raw)
     members = []
-    for found in shape.member.finditer(match.group(2)):
+    for found in shape.member.finditer(body):
         member_attrs = _plain_attributes(found.group(1))
         if member_attrs is None or not member_attrs.get("name"):
             return None
-        members.append(Member(shape.member_tag, member_attrs, (found.group(2) or "").strip()))
+        members.append(Member(member_tag, member_attrs, (found.group(2) or "").strip()))
     return shape.cls(shape.tag, attrs, tuple(members), raw)
 
 

@@ -55,6 +55,7 @@ class KeySpaceModel:
         self.keys = keys
         self.channel = channel  #: where each message is published (``from_indi``)
         self.log_lengths = merged_log_lengths(log_lengths)
+        self._element_lengths: dict[VectorKind, int] = {}  #: the history length of each kind's elements
         #: device -> property name -> what the store knows of it
         self.properties: dict[str, dict[str, PropertyModel]] = {}
         #: the clients' enableBLOB choices (BLOB data arrives unless they said Never; none when BLOBs
@@ -107,6 +108,11 @@ class KeySpaceModel:
         """Add what ``message`` changes in the key space, then its publication, to ``writes``.
 
         ``now`` is the timestamp a ``set*Vector`` without one gets (the clock's when not given)."""
+        if isinstance(message, SetVector) and (prop := self._defined(message)) is not None:
+            self._on_set(writes, message, now, prop)  # the hot path: names known, no more checks
+            blob = isinstance(message, SetBLOBVector)  # (message.is_blob, without the call)
+            writes.publish(message_xml(message, strip_blob_data=True) if blob else message.raw)
+            return
         problem = "" if self._known_names(message) else unsafe_name(message)
         if problem:
             where = journal_fields(device=message.device, prop=message.name)
@@ -117,7 +123,7 @@ class KeySpaceModel:
             case Definition():
                 self._on_definition(writes, message)
             case SetVector():
-                self._on_set(writes, message, now)
+                self._on_set(writes, message, now, self.properties.get(message.device, {}).get(message.name))
             case IndiMessage():
                 self._note(writes, message.device, message.text, message.timestamp)
             case DelProperty():
@@ -170,8 +176,20 @@ class KeySpaceModel:
         it was defined)."""
         if not isinstance(message, SetVector):
             return False
-        prop = self.properties.get(message.device, {}).get(message.name)
-        return prop is not None and all(member.name in prop.elements for member in message.members)
+        return self._defined(message) is not None
+
+    def _defined(self, message: SetVector) -> PropertyModel | None:
+        """The property a set*Vector names if it is defined and the message names only its elements
+        (names checked when it was defined), else None."""
+        attrs = message.attrs  # the attributes themselves: no property call on the hot path
+        prop = self.properties.get(attrs.get("device", ""), {}).get(attrs.get("name", ""))
+        if prop is None:
+            return None
+        elements = prop.elements
+        for member in message.members:
+            if member.attrs.get("name", "") not in elements:
+                return None
+        return prop
 
     def _on_definition(self, writes: Writes, message: Definition) -> None:
         device, name, keys, kind = message.device, message.name, self.keys, message.KIND
@@ -207,41 +225,48 @@ class KeySpaceModel:
         if message.text:
             self._note(writes, device, message.text, message.timestamp)
 
-    def _on_set(self, writes: Writes, message: SetVector, now: str | None) -> None:
-        device, name = message.device, message.name
-        prop = self.properties.get(device, {}).get(name)
+    def _on_set(
+        self, writes: Writes, message: SetVector, now: str | None, prop: PropertyModel | None
+    ) -> None:
+        """A set*Vector of ``prop`` (the property it names, None when undefined)."""
+        attrs = message.attrs  # (Message.device, .name, .text and .timestamp, without the calls)
+        device, name = attrs.get("device", ""), attrs.get("name", "")
         if prop is None or prop.kind is not message.KIND:
             log.debug("ignoring %s for undefined property %s of %s", message.tag, name, device)
             _keep_streamed(message, "its property is not defined (yet)")
             return
-        prop.attrs.update(message.changes())
-        if message.timestamp is None:
-            prop.attrs["timestamp"] = now or indi_timestamp()
-        if message.text:
-            prop.attrs["message"] = message.text
+        text, prop_attrs = attrs.get("message", ""), prop.attrs
+        prop_attrs.update(message.changes())
+        if attrs.get("timestamp") is None:
+            prop_attrs["timestamp"] = now or indi_timestamp()
+        if text:
+            prop_attrs["message"] = text
         changed: list[str] = []
         kind, elements = prop.kind, prop.elements
         for member in message.members:  # the hot path: kept inline
-            element = elements.get(member.name)
+            member_name = member.attrs.get("name", "")
+            element = elements.get(member_name)
             if element is None:
-                log.debug("ignoring unknown element %s of %s.%s", member.name, device, name)
+                log.debug("ignoring unknown element %s of %s.%s", member_name, device, name)
                 _keep_streamed(message, "its element is not defined (yet)", member)
                 continue
             if kind is VectorKind.NUMBER:
-                if not member.only_named:  # new limits or format
+                if len(member.attrs) > 1:  # new limits or format (not only_named)
                     element.update(member.number_changes)
                     number_limits(element)
-                    prop.changed(member.name)
-                number_value(element, member.text)
+                    prop.changed(member_name)
+                    number_value(element, member.text)
+                elif element["value"] != member.text:  # a value that did not change is not rendered again
+                    number_value(element, member.text)
             elif kind is VectorKind.BLOB:
                 if not _record_blob(element, member):
                     continue
             else:
                 element["value"] = member.text
-            changed.append(member.name)
+            changed.append(member_name)
         self._write_property(writes, prop, changed)
-        if message.text:
-            self._note(writes, device, message.text, message.timestamp)
+        if text:
+            self._note(writes, device, text, attrs.get("timestamp"))
 
     def _on_del_property(self, writes: Writes, message: DelProperty) -> None:
         device, name = message.device, message.name
@@ -275,10 +300,13 @@ class KeySpaceModel:
     def _write_property(self, writes: Writes, prop: PropertyModel, elements: Iterable[str]) -> None:
         """Write the property's attributes and the given elements' hashes, pushing changes on their
         histories."""
-        prop.write_hash(writes, "", self.log_lengths["attributes"])
-        length = self.log_lengths[prop.vector.lower()]
-        for element in elements:
-            prop.write_hash(writes, element, length)
+        lengths = self.log_lengths
+        prop.write_hash(writes, "", lengths["attributes"])
+        kind = prop.kind
+        length = self._element_lengths.get(kind)
+        if length is None:  # once per kind: the enum's name lookups are not free
+            length = self._element_lengths[kind] = lengths[kind.vector.lower()]
+        prop.write_hashes(writes, elements, length)
 
     def _blobs_attribute(self, device: str, name: str) -> str:
         """The ``blobs`` attribute of a BLOB property: ``Enabled`` or ``Disabled``."""

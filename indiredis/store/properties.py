@@ -6,15 +6,15 @@ No I/O here: :class:`PropertyModel` renders its hashes into a :class:`~.writes.W
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol.messages import Message
-from ..protocol.numbers import number_formatter, number_to_float
+from ..protocol.numbers import number_formatter, number_to_float, usual_sexagesimal
 from ..protocol.vocabulary import DEFAULT_NUMBER_FORMAT, NUMBER_FIELDS, VectorKind
 from .keys import KeySpace
-from .writes import JsonTemplate, Writes, flat_fields, to_json
+from .writes import JsonTemplate, Writes, as_is, flat_fields, to_json
 
 # the fields a set*Vector changes, rendered on every write (the others are kept in JSON templates)
 _DYNAMIC_ATTRS = frozenset({"state", "timestamp", "timeout", "message"})
@@ -71,6 +71,27 @@ class PropertyModel:
         template = self.templates[part] = JsonTemplate(data, dynamic, key, log_key, length)
         writes.hash(key, log_key, template.render(data)[0], length, flat_fields(data))
 
+    def write_hashes(self, writes: Writes, parts: Iterable[str], length: int) -> None:
+        """:meth:`write_hash` of each element in ``parts`` (their history lists are ``length`` long), the
+        usual case (a template's item, no value to escape) done in the loop: the hot path of a
+        ``set*Vector``."""
+        templates, elements = self.templates, self.elements
+        blob = self.kind is VectorKind.BLOB
+        items: list[str] = []  # made in one step each, added together (in order, before the others)
+        for part in parts:
+            template = templates.get(part)
+            if template is not None and not blob:
+                data = elements[part]
+                if template.size == len(data):
+                    values = template.values(data)  # JsonTemplate.item, inline: the hottest loop
+                    if as_is("".join(values)) is not None:
+                        items.append(template.item_format % (values + values))
+                        continue
+            writes.extend(items)
+            items = []
+            self.write_hash(writes, part, length)
+        writes.extend(items)
+
     def changed(self, part: str) -> None:
         """A fixed value of a hash changed: render it again, and write it whole."""
         self.templates.pop(part, None)
@@ -88,12 +109,21 @@ def number_limits(attrs: dict[str, str]) -> None:
 def number_value(attrs: dict[str, str], raw_value: str) -> None:
     """Fill value, formatted_number and float_number of a number element."""
     attrs["value"] = raw_value
-    try:
-        number = number_to_float(raw_value)
-    except ValueError:
-        attrs["float_number"] = ""
-        attrs["formatted_number"] = raw_value
-        return
+    usual = usual_sexagesimal(raw_value)
+    if usual is not None:  # number_to_float's reading of the usual form, without a call (hot path)
+        sign, degrees, minutes, seconds = usual.groups()
+        number = float(degrees) + float(minutes) / 60.0
+        if seconds is not None:
+            number += float(seconds) / 3600.0
+        if sign:
+            number = -number
+    else:
+        try:
+            number = number_to_float(raw_value)
+        except ValueError:
+            attrs["float_number"] = ""
+            attrs["formatted_number"] = raw_value
+            return
     attrs["float_number"] = repr(number)
     attrs["formatted_number"] = number_formatter(attrs.get("format", DEFAULT_NUMBER_FORMAT))(number)
 

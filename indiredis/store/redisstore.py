@@ -130,8 +130,12 @@ class RedisStore:
         number = self._begun
         await self._scripts_on(rconn)
         writes = self.keyspace.writes()
+        apply = self.keyspace.apply
         for index, message in enumerate(messages, 1):
-            await self._apply_one(writes, message)
+            if isinstance(message, SetBLOBVector):
+                await self._apply_one(writes, message)
+            else:  # nothing to await: no coroutine made for it (the hot path)
+                apply(writes, message)
             if index % PREPARE_SLICE == 0:
                 await asyncio.sleep(0)  # let the loop send the batch before and serve the rest
         return PreparedBatch(self._pipeline(rconn, writes.take()), number)

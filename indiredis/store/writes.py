@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +76,8 @@ def to_json(data: Any) -> str:
 #: text that JSON writes as it is, in a string and in a string holding JSON: printable ASCII but '"'
 #: and '\\' (numbers, timestamps, states: nearly every value a set*Vector changes)
 _AS_IS = re.compile(r"[ !#-\[\]-~]*\Z")
+#: whether a text is written as it is (a match) or needs escaping (None)
+as_is = _AS_IS.match
 
 
 def _printf_literal(text: str) -> str:
@@ -88,7 +92,7 @@ class JsonTemplate:
     whole (a key added, a fixed value changed, a new Redis connection).
     """
 
-    __slots__ = ("keys", "size", "json_format", "fields_format", "item_format")
+    __slots__ = ("keys", "size", "json_format", "fields_format", "item_format", "values")
 
     def __init__(
         self, data: dict[str, str], dynamic: frozenset[str], key: str, log_key: str, length: int
@@ -116,6 +120,8 @@ class JsonTemplate:
         json_literal = '"{' + ", ".join(quoted) + '}"'
         head = _printf_literal(f"[{key},{log_key},")
         self.item_format = f"{head}{json_literal},{length},[{plain_fields}]]"
+        #: the dynamic fields' values of a hash, in ``keys`` order, as a tuple in one call
+        self.values: Callable[[dict[str, str]], tuple[str, ...]] = _tuple_getter(self.keys)
 
     def render(self, data: dict[str, str]) -> tuple[str, str]:
         """The JSON of ``data``, and its dynamic fields as :meth:`Writes.hash` takes them."""
@@ -127,10 +133,20 @@ class JsonTemplate:
     def item(self, data: dict[str, str]) -> str | None:
         """What :meth:`Writes.hash` makes of ``data``'s dynamic fields and JSON, in one step; None when
         a value needs escaping (then :meth:`render` it)."""
-        values = [data[key] for key in self.keys]
-        if _AS_IS.match("".join(values)) is None:
+        values = self.values(data)
+        if as_is("".join(values)) is None:
             return None
-        return self.item_format % (*values, *values)
+        return self.item_format % (values + values)
+
+
+def _tuple_getter(keys: list[str]) -> Callable[[dict[str, str]], tuple[str, ...]]:
+    """A function giving the values of ``keys`` in a dict, as a tuple (``itemgetter``'s, always a tuple)."""
+    if len(keys) >= 2:
+        return operator.itemgetter(*keys)
+    if keys:
+        only = keys[0]
+        return lambda data: (data[only],)
+    return lambda data: ()
 
 
 def flat_fields(data: dict[str, str]) -> str:
@@ -207,6 +223,14 @@ class Writes:
         self.flush()
         ops, self.ops = self.ops, []
         return ops
+
+    def extend(self, items: list[str]) -> None:
+        """:meth:`add` each of ``items`` in turn (in one step while no script call is cut)."""
+        if len(self._items) + len(items) < MAX_WRITES_PER_CALL:
+            self._items.extend(items)
+        else:
+            for item in items:
+                self.add(item)
 
     def add(self, item: str) -> None:
         """Add a write item made already (by :meth:`JsonTemplate.item`), after the writes before it."""

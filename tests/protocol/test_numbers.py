@@ -106,3 +106,18 @@ def test_sexagesimal_format_round_trips(value, width, precision, left):
 def test_the_usual_forms_take_the_one_match_reading(text):
     """What drivers send is read by the quick pattern (the rest takes the general reading)."""
     assert numbers._USUAL_SEXAGESIMAL.match(text) is not None
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    value=st.floats(allow_nan=False, allow_infinity=False, min_value=0, max_value=1e6),
+    width=st.integers(0, 14),
+    precision=st.sampled_from([3, 5, 6, 8, 9, 1]),
+)
+def test_the_usual_sexagesimal_rendering_is_the_general_one(value, width, precision):
+    """A value not below 0, right-justified, is rendered in one printf step: the same text as the
+    general rendering (degrees right-justified, then the tail of the fraction)."""
+    fracbase = {3: 60, 5: 600, 6: 3600, 8: 36000, 9: 360000}.get(precision, 60)
+    degrees, fraction = divmod(int(abs(value) * fracbase + 0.5), fracbase)
+    general = str(degrees).rjust(max(width - precision, 0)) + numbers._SEXAGESIMAL_TAILS[fracbase](fraction)
+    assert format_number(value, f"%{width}.{precision}m") == general

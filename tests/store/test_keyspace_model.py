@@ -12,10 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from indiredis.protocol import IndiStreamParser
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from indiredis.protocol import IndiStreamParser, number_to_float
 from indiredis.protocol.messages import Message, StreamedBlob
 from indiredis.store.keys import KeySpace
 from indiredis.store.keyspace import KeySpaceModel
+from indiredis.store.properties import number_value
 from indiredis.store.writes import Command, Op, WriteBatch
 
 T = "2026-01-01T00:00:01"
@@ -254,3 +258,25 @@ def test_the_model_imports_no_redis_client_socket_or_event_loop() -> None:
             for name in names:
                 assert name.split(".")[0] not in ("redis", "socket", "asyncio", "threading"), (path, name)
     assert package / "store" / "writes.py" in seen and package / "store" / "properties.py" in seen
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.from_regex(
+            r"-?[0-9]{1,3}(\.[0-9]{0,3})?:[0-9]{1,2}(\.[0-9]{0,2})?(:[0-9]{1,2}(\.[0-9]{0,2})?)?",
+            fullmatch=True,
+        ),
+        st.text(alphabet=st.sampled_from(list("0123456789:;. -+e")), max_size=12),
+    )
+)
+def test_number_value_reads_numbers_as_number_to_float_does(text):
+    """number_value reads the usual sexagesimal form inline: the same float as number_to_float."""
+    element = {"format": "%010.6m"}
+    number_value(element, text)
+    try:
+        expected = repr(number_to_float(text))
+    except ValueError:
+        expected = ""
+    assert element["float_number"] == expected
+    assert element["value"] == text
