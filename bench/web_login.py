@@ -59,7 +59,7 @@ def main() -> None:
     with RedisProcess() as redis_proc:
         users = {"olga": User("olga", "operator", hash_password("a long enough password"))}
         app = make_wsgi_app(indiredis.redis_server(host="127.0.0.1", port=redis_proc.port), users=users)
-        app.limiter = LoginLimiter(limit=10**9)  # the bench counts times, not refusals
+        app.access.limiter = LoginLimiter(limit=10**9)  # the bench counts times, not refusals
         try:
             cases: dict[str, list[float]] = {"wrong password": [], "unknown name": [], "unknown, before": []}
             real_check = app_module.check_login
