@@ -1,6 +1,6 @@
 """The WSGI application: a request goes through the checks every request passes, then to its route.
 
-The route table is :mod:`.routes`; who may do what, :mod:`.access`; the handlers are grouped by job
+The route table is :mod:`.urls`; who may do what, :mod:`.access`; the handlers are grouped by job
 (:mod:`.devicepages`, :mod:`.api`, :mod:`.images`, :mod:`.static`); a handler returns a
 :class:`~.responses.Response`, cookies included.
 """
@@ -25,9 +25,9 @@ from .history import INTERVAL
 from .images import Images
 from .request import Request, app_root, mount_parts, request_parts, same_origin
 from .responses import Response, StartResponse, text_response
-from .routes import Route, find, route_table
 from .site import Site, message, not_found
 from .static import Static
+from .urls import Route, find, route_table
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import pytest
 
 import indiredis.indiwsgi
 from indiredis.indiwsgi.responses import Response, cookie
-from indiredis.indiwsgi.routes import Route, find
+from indiredis.indiwsgi.urls import Route, find
 
 PACKAGE = Path(indiredis.indiwsgi.__file__).parent
 SOURCES = sorted(PACKAGE.glob("*.py"))
