@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from benchbridge import percentile  # noqa: E402
 
 import indiredis  # noqa: E402
-from indiredis.indiwsgi import app as app_module  # noqa: E402
+from indiredis.indiwsgi import access as access_module  # noqa: E402
 from indiredis.indiwsgi import make_wsgi_app  # noqa: E402
 from indiredis.indiwsgi.auth import LoginLimiter, User, hash_password  # noqa: E402
 from tests.support.servers import RedisProcess  # noqa: E402
@@ -59,19 +59,19 @@ def main() -> None:
     with RedisProcess() as redis_proc:
         users = {"olga": User("olga", "operator", hash_password("a long enough password"))}
         app = make_wsgi_app(indiredis.redis_server(host="127.0.0.1", port=redis_proc.port), users=users)
-        app.limiter = LoginLimiter(limit=10**9)  # the bench counts times, not refusals
+        app.access.limiter = LoginLimiter(limit=10**9)  # the bench counts times, not refusals
         try:
             cases: dict[str, list[float]] = {"wrong password": [], "unknown name": [], "unknown, before": []}
-            real_check = app_module.check_login
+            real_check = access_module.check_login
             for number in range(args.logins):  # interleaved, so that a busy machine slows every case alike
                 address = f"192.0.2.{number % 250}"
                 cases["wrong password"].append(login_ms(app, "olga", f"wrong{number}", address))
                 cases["unknown name"].append(login_ms(app, f"nobody{number}", "wrong", address))
-                app_module.check_login = lambda users, name, password: None  # the old path: no scrypt
+                access_module.check_login = lambda users, name, password: None  # the old path: no scrypt
                 try:
                     cases["unknown, before"].append(login_ms(app, f"nobody{number}", "wrong", address))
                 finally:
-                    app_module.check_login = real_check
+                    access_module.check_login = real_check
         finally:
             app.close()
     print(f"failed web logins, {args.logins} each, ms (p50 / p90):")

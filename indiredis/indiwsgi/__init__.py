@@ -59,6 +59,17 @@ class OncePerMinute(logging.Filter):
         return True
 
 
+#: waitress's settings for many open pages (see :func:`make_server`)
+SERVER_OPTIONS: dict[str, Any] = {
+    "threads": 8 + STREAMS_MAX,  # an open page's event stream holds a thread (see .push)
+    "channel_request_lookahead": 1,  # tells a stream that its page has gone
+    "connection_limit": 1000,
+    "asyncore_use_poll": True,
+    "channel_timeout": 120,
+    "max_request_body_size": MAX_BODY,
+}
+
+
 def make_server(
     app: WebApp,
     host: str = "localhost",
@@ -84,14 +95,7 @@ def make_server(
     queue_log = logging.getLogger("waitress.queue")
     if not any(isinstance(f, OncePerMinute) for f in queue_log.filters):
         queue_log.addFilter(OncePerMinute())
-    options: dict[str, Any] = {
-        "threads": 8 + STREAMS_MAX,  # an open page's event stream holds a thread (see .push)
-        "channel_request_lookahead": 1,  # tells a stream that its page has gone
-        "connection_limit": 1000,
-        "asyncore_use_poll": True,
-        "channel_timeout": 120,
-        "max_request_body_size": MAX_BODY,
-    }
+    options: dict[str, Any] = dict(SERVER_OPTIONS)
     if trusted_proxy:
         options.update(
             trusted_proxy=trusted_proxy,

@@ -11,7 +11,7 @@
   server, and every web process sharing the Redis store shares them.
 - Every POST must carry a CSRF token (a hidden form field, or the
   ``X-CSRF-Token`` header) and, when the browser says where it comes from,
-  come from the page's own origin (see :mod:`indiredis.indiwsgi.app`).
+  come from the page's own origin (see :mod:`indiredis.indiwsgi.access`).
 - Failed logins are limited per client address and per user name: after
   :data:`MAX_FAILURES` within :data:`FAILURE_WINDOW` seconds, logins are
   refused until the window has passed.  The limiter forgets a key once its

@@ -33,6 +33,7 @@ from typing import Any
 import redis
 
 from .. import tools
+from ..core.backoff import Backoff
 from ..hosts import RedisServer
 from ..protocol.vocabulary import LAYOUT_TAGS
 from ..store.keys import KeySpace
@@ -143,7 +144,7 @@ class LiveCache:
         self._stop.set()
 
     def _watch(self) -> None:
-        delay = 0.5
+        backoff = Backoff()
         while not self._stop.is_set():
             pubsub = self.rconn.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]  # redis-py's stubs leave it untyped
             try:
@@ -151,7 +152,7 @@ class LiveCache:
                 self._subscribed = True
                 self._changed_all()  # what happened while not subscribed is unknown
                 self.changes.forget()
-                delay = 0.5
+                backoff.reset()
                 while not self._stop.is_set():
                     item = pubsub.get_message(timeout=0.0 if not self.changes.idle else HEARTBEAT_PERIOD)
                     if item and item.get("type") == "message":
@@ -166,13 +167,11 @@ class LiveCache:
                     log.warning("web client: lost the Redis notifications (%s); polling Redis meanwhile", exc)
                 self._subscribed = False
                 self._set_status({"ok": False, "problems": ["The Redis store cannot be reached."]})
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+                self._stop.wait(backoff.next())
             except Exception:  # a bug must not end the watcher: pages would never be told again
                 log.exception("web client: the watcher failed; it subscribes again")
                 self._subscribed = False
-                self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+                self._stop.wait(backoff.next())
             finally:
                 self._subscribed = False
                 try:

@@ -190,23 +190,7 @@ def _element_row(
         else f"<span class='name'>{label}</span>"
     )
     if vector == "BLOBVector":
-        file = blob_file(element)
-        blob_root = f"{viewer.root}/blobs/" if viewer.blob_links else ""
-        href = f"{blob_root}{quote(file, safe='')}" if file and blob_root else ""
-        edit = (
-            f"<span class='edit'><input type='file' id='{ident}' name='{_attr(name)}'></span>"
-            if settable
-            else ""
-        )
-        return (
-            f"<div class='el'>{tag}<a class='value' {where} data-blob='{_attr(blob_root)}'"
-            f" href='{_attr(href)}' download>{escape(file)}</a>{edit}</div>"
-            f"<figure class='preview' data-preview='{_attr(name)}' hidden>"
-            f"<span class='tint'><img alt='preview of {label}'></span><figcaption></figcaption>"
-            "<button type='button' class='open-viewer'>View</button></figure>"
-            f"<details class='files' data-files='{_attr(name)}' hidden><summary>Files</summary><ul></ul>"
-            "</details>"
-        )
+        return _blob_row(element, ident, tag, label, viewer, settable=settable)
     value = f"<output class='value' {where}>{escape(element_text(element))}</output>"
     edit = ""
     if settable and vector == "NumberVector":
@@ -217,6 +201,29 @@ def _element_row(
             f" value='{_attr(element.get('value', ''))}' autocomplete='off' spellcheck='false'></span>"
         )
     return f"<div class='el'>{tag}{value}{edit}</div>"
+
+
+def _blob_row(
+    element: dict[str, str], ident: str, tag: str, label: str, viewer: Viewer, *, settable: bool
+) -> str:
+    """A BLOB element: its last file (a link when files are offered), an upload, a preview, a file list."""
+    name = element.get("name", "")
+    where = f"data-element='{_attr(name)}'"
+    file = blob_file(element)
+    blob_root = f"{viewer.root}/blobs/" if viewer.blob_links else ""
+    href = f"{blob_root}{quote(file, safe='')}" if file and blob_root else ""
+    edit = (
+        f"<span class='edit'><input type='file' id='{ident}' name='{_attr(name)}'></span>" if settable else ""
+    )
+    return (
+        f"<div class='el'>{tag}<a class='value' {where} data-blob='{_attr(blob_root)}'"
+        f" href='{_attr(href)}' download>{escape(file)}</a>{edit}</div>"
+        f"<figure class='preview' data-preview='{_attr(name)}' hidden>"
+        f"<span class='tint'><img alt='preview of {label}'></span><figcaption></figcaption>"
+        "<button type='button' class='open-viewer'>View</button></figure>"
+        f"<details class='files' data-files='{_attr(name)}' hidden><summary>Files</summary><ul></ul>"
+        "</details>"
+    )
 
 
 def _switches(view: PropertyView, *, settable: bool) -> str:
@@ -318,21 +325,26 @@ def device_page(view: DeviceView, viewer: Viewer) -> str:
         f" data-root='{_attr(viewer.root)}' data-operator='{int(viewer.may_set)}'>"
         f"<div class='controls'><nav class='tabs' role='tablist'>{''.join(tabs)}</nav>"
         f"<div class='groups'>{''.join(sections)}</div></div>"
-        "<aside class='side'><section class='quickactions' hidden><h2>Actions</h2><div class='buttons'></div>"
-        "</section><section class='latest' hidden><h2>Latest image</h2>"
-        "<figure class='preview'><span class='tint'><img alt='latest image'></span><figcaption></figcaption>"
-        "<button type='button' class='open-viewer'>View full size</button></figure></section>"
-        "<section class='graphs' id='graphs'><h2>Graphs</h2><div class='quick'></div>"
-        "<div class='history' hidden><div class='graphbar'><strong class='what'></strong>"
-        "<select class='hours' aria-label='hours shown'><option value='1'>1 h</option>"
-        "<option value='3'>3 h</option><option value='6'>6 h</option>"
-        "<option value='12' selected>12 h</option>"
-        "</select><button type='button' class='close'>Close</button></div><div class='plots'></div>"
-        "<p class='note graphnote'></p></div></section>"
-        "<section class='log'><h2>Messages</h2><label class='logfilter'><input type='checkbox'"
-        " id='hidebridge'> hide the bridge's notes (deleted properties…)</label>"
-        f"<ol id='messages'>{log}</ol></section></aside>{VIEWER}</main>"
+        f"{SIDE}<ol id='messages'>{log}</ol></section></aside>{VIEWER}</main>"
     )
+
+
+#: a device page's side column (filled by the page script), up to its message list
+SIDE = (
+    "<aside class='side'><section class='quickactions' hidden><h2>Actions</h2><div class='buttons'></div>"
+    "</section><section class='latest' hidden><h2>Latest image</h2>"
+    "<figure class='preview'><span class='tint'><img alt='latest image'></span><figcaption></figcaption>"
+    "<button type='button' class='open-viewer'>View full size</button></figure></section>"
+    "<section class='graphs' id='graphs'><h2>Graphs</h2><div class='quick'></div>"
+    "<div class='history' hidden><div class='graphbar'><strong class='what'></strong>"
+    "<select class='hours' aria-label='hours shown'><option value='1'>1 h</option>"
+    "<option value='3'>3 h</option><option value='6'>6 h</option>"
+    "<option value='12' selected>12 h</option>"
+    "</select><button type='button' class='close'>Close</button></div><div class='plots'></div>"
+    "<p class='note graphnote'></p></div></section>"
+    "<section class='log'><h2>Messages</h2><label class='logfilter'><input type='checkbox'"
+    " id='hidebridge'> hide the bridge's notes (deleted properties…)</label>"
+)
 
 
 #: the image viewer (filled by the page script): the view, its stretch controls, histogram, statistics

@@ -106,25 +106,37 @@ def stream(
         return
     try:
         yield b"retry: 1000\n" + frame(start, first)
-        seq, quiet_since = start, time.monotonic()
-        checked = quiet_since
-        while not gone():
-            if time.monotonic() - checked > SESSION_CHECK:
-                checked = time.monotonic()
-                if not allowed():
-                    return
-            found = hub.after(seq, device, CHECK)
-            if found is None:
-                seq, data = resync()
-                yield frame(seq, data)
-                quiet_since = time.monotonic()
-                continue
-            seq, frames = found
-            if frames:
-                yield b"".join(frames)
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since > KEEPALIVE:
-                yield b": keepalive\n\n"
-                quiet_since = time.monotonic()
+        yield from _changes(hub, device, start, resync, gone, allowed)
     finally:
         hub.closed()
+
+
+def _changes(
+    hub: Hub,
+    device: str,
+    start: int,
+    resync: Callable[[], tuple[int, bytes]],
+    gone: Callable[[], bool],
+    allowed: Callable[[], bool],
+) -> Iterator[bytes]:
+    """The frames of :func:`stream` after the first, until the client leaves or its session ends."""
+    seq, quiet_since = start, time.monotonic()
+    checked = quiet_since
+    while not gone():
+        if time.monotonic() - checked > SESSION_CHECK:
+            checked = time.monotonic()
+            if not allowed():
+                return
+        found = hub.after(seq, device, CHECK)
+        if found is None:
+            seq, data = resync()
+            yield frame(seq, data)
+            quiet_since = time.monotonic()
+            continue
+        seq, frames = found
+        if frames:
+            yield b"".join(frames)
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > KEEPALIVE:
+            yield b": keepalive\n\n"
+            quiet_since = time.monotonic()

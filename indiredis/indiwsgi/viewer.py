@@ -118,24 +118,33 @@ class _Frame:
         return part
 
 
+def _moments(frame: _Frame) -> tuple[int, float, float, float, float]:
+    """Count, sum, sum of squares, minimum and maximum of the finite pixels, read block by block."""
+    import numpy as np
+
+    height, width = frame.raw.shape
+    count, total, squares = 0, 0.0, 0.0
+    low, high = math.inf, -math.inf
+    rows = max(1, BLOCK_PIXELS // width)
+    for start in range(0, height, rows):
+        block = frame.values(slice(start, start + rows)).ravel()
+        if not np.isfinite(block).all():
+            block = block[np.isfinite(block)]
+        if block.size:
+            count += block.size
+            total += float(block.sum(dtype=np.float64))
+            squares += float(np.einsum("i,i->", block, block, dtype=np.float64))
+            low, high = min(low, float(block.min())), max(high, float(block.max()))
+    return count, total, squares, low, high
+
+
 def image_info(path: Path) -> dict[str, Any]:
     """Size, statistics, histogram, suggested levels and header of an image file (see the module)."""
     import numpy as np
 
     with _Frame(path) as frame:
         height, width = frame.raw.shape
-        count, total, squares = 0, 0.0, 0.0
-        low, high = math.inf, -math.inf
-        rows = max(1, BLOCK_PIXELS // width)
-        for start in range(0, height, rows):
-            block = frame.values(slice(start, start + rows)).ravel()
-            if not np.isfinite(block).all():
-                block = block[np.isfinite(block)]
-            if block.size:
-                count += block.size
-                total += float(block.sum(dtype=np.float64))
-                squares += float(np.einsum("i,i->", block, block, dtype=np.float64))
-                low, high = min(low, float(block.min())), max(high, float(block.max()))
+        count, total, squares, low, high = _moments(frame)
         step = max(1, math.ceil(max(height, width) / SAMPLE_SIDE))
         sample = frame.values(slice(None, None, step), slice(None, None, step))
         sample = sample[np.isfinite(sample)]

@@ -25,6 +25,7 @@ import ssl
 from abc import ABC, abstractmethod
 from typing import Any
 
+from ..core.backoff import MAX_BACKOFF, Backoff
 from ..core.channel import Channel
 from ..core.sides import InboundItem, LinkState, Reset
 from ..events import Event, journal_fields
@@ -46,7 +47,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = 5.0
 #: a connection that stayed up this long is stable: the back-off starts again from its shortest delay.
 #: Longer than MAX_BACKOFF, so that two clients that take one connection from each other (one MQTT id
 #: twice) never look stable and retry at most every MAX_BACKOFF seconds
@@ -54,25 +54,6 @@ STABLE_SECONDS = 10.0
 #: short-lived connections in a row (each dropped within STABLE_SECONDS) after which the link is
 #: reported as flapping, once, and its reconnections are no longer logged one by one
 FLAP_REPORT_AT = 3
-
-
-class Backoff:
-    """Capped exponential back-off: 0.5 s, 1 s, 2 s, 4 s, 5 s, 5 s ..."""
-
-    def __init__(self, initial: float = 0.5, cap: float = MAX_BACKOFF) -> None:
-        self.initial = initial
-        self.cap = cap
-        self._next = initial
-
-    def next(self) -> float:
-        """The delay before the next try."""
-        delay = self._next
-        self._next = min(self._next * 2, self.cap)
-        return delay
-
-    def reset(self) -> None:
-        """Start again from the shortest delay (after a success)."""
-        self._next = self.initial
 
 
 _ERRNO_IN_TEXT = re.compile(r"^Error (\d+) ")

@@ -20,7 +20,7 @@ import pytest
 
 import indiredis
 from indiredis.bridges import make_inditoredis
-from indiredis.indiwsgi.app import FileResponse
+from indiredis.indiwsgi.responses import FileResponse
 from indiredis.protocol import IndiStreamParser, Message
 from indiredis.store.blobs import Base64Stream, BlobError, BlobFolder, BlobStreams
 from tests.support.bridgethread import run_bridge

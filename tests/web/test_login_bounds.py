@@ -13,8 +13,9 @@ import pytest
 
 from indiredis.errors import ConfigError
 from indiredis.indiwsgi import make_wsgi_app
-from indiredis.indiwsgi.app import LOGIN_BODY, same_origin
+from indiredis.indiwsgi.access import LOGIN_BODY
 from indiredis.indiwsgi.auth import LoginLimiter, User, hash_password
+from indiredis.indiwsgi.request import same_origin
 from indiredis.service import config as service_config
 from tests.support.daemons import BIN, write_config
 from tests.support.servers import free_port
@@ -78,11 +79,11 @@ def test_the_limiter_holds_at_most_its_cap_and_keeps_the_most_recent():
 
 
 def test_failed_logins_from_many_addresses_leave_the_app_limiter_bounded(app):
-    app.limiter = LoginLimiter(max_keys=10)
+    app.access.limiter = LoginLimiter(max_keys=10)
     for number in range(12):
         _, status = login(app, f"nobody{number}", "wrong", address=f"192.0.2.{number}")
         assert status.startswith("401")
-    assert len(app.limiter) == 10
+    assert len(app.access.limiter) == 10
 
 
 class CountingInput:
