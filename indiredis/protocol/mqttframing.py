@@ -148,7 +148,14 @@ class Framer:
 
     def new_session(self) -> None:
         """Number from 1 again under a fresh session id: what follows is a new run of the publisher's
-        INDI side (it reconnected; fresh definitions follow), which receivers see as a restart."""
+        INDI side (it reconnected; fresh definitions follow), which receivers see as a restart.  A
+        session that numbered nothing yet is kept: it has nothing for receivers to forget, and they
+        may have heard of it already (the announcement after connecting), so a fresh id would make
+        them see a restart that was none (the INDI side's first connection), and hold back as too
+        soon the real one that follows (``SequenceTracker``: one restart acted on per
+        ``SESSION_LIVE_SECONDS``)."""
+        if not self._next:
+            return
         self.session = new_session_id()
         self._next.clear()
 

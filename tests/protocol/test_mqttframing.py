@@ -154,6 +154,24 @@ def test_a_new_session_numbers_from_one_again_and_receivers_see_a_restarted_publ
     assert tracker.accept("F/o", again.header) == Verdict(restarted=True)
 
 
+def test_a_session_that_numbered_nothing_is_kept_so_the_first_real_restart_is_acted_on():
+    """The instrument side announces its session right after connecting, then its INDI side connects
+    (a Reset: a new session).  Were that a new id, receivers would see a restart that was none, and
+    hold back the real one that follows within SESSION_LIVE_SECONDS (indiserver restarted soon after
+    start: mqtttoport never told its clients what vanished)."""
+    framer, tracker = Framer(), SequenceTracker()
+    announced = FrameHeader(framer.session, 1, 0)
+    assert tracker.accept("F/o", announced, now=0.0) == Verdict()
+    framer.new_session()  # the INDI side's first connection: nothing numbered yet
+    first = framer.pack([(number(1), ["F/o"])])[0][0]
+    assert first.header is not None and first.header.session == announced.session
+    assert tracker.accept("F/o", first.header, now=1.0) == Verdict()
+    framer.new_session()  # indiserver restarted
+    again = framer.pack([(number(2), ["F/o"])])[0][0]
+    assert again.header is not None
+    assert tracker.accept("F/o", again.header, now=2.0) == Verdict(restarted=True)
+
+
 class CollectingSinks:
     """Stands in for the store's blob folder: records the pieces each streamed BLOB arrives in."""
 
