@@ -178,6 +178,7 @@ inside redis-cli client list | grep -q "addr=$SOCKET" || { echo "no Redis client
 echo "unix socket: simulators in Redis through $SOCKET"
 inside sed -i '/^unixsocket/d' /etc/redis/redis.conf  # the kept root back to Debian's configuration
 inside rm -r /etc/systemd/system/$UNIT.service.d
+inside systemctl daemon-reload
 # --- end of the Unix socket block ----------------------------------------------------------------------
 inside dpkg -r indiredis
 [ "$(inside systemctl is-active $UNIT)" != active ] && [ "$(inside systemctl is-active $INSTANCE)" != active ] && \
