@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
 """Benchmark: large BLOBs into the blob folder — MiB/s and the bridge's peak memory.
 
-For each bridge (inditoredis behind a stand-in indiserver on 127.0.0.1, and driverstoredis running
-a stand-in driver) and each size (50 MiB and 500 MiB by default), one ``setBLOBVector`` whose
-``oneBLOB`` carries the size in base64 wrapped at 72 characters a line, as drivers send it, goes
-through a real bridge process (a child of its own) into a blob folder, with a real redis-server.
+For each bridge (inditoredis behind a stand-in indiserver on 127.0.0.1, driverstoredis running a stand-in
+driver, and the MQTT chain ``mqtt``: inditomqtt behind the stand-in indiserver, a stock mosquitto and
+mqtttoredis, each bridge a process of its own) and each size (50 MiB and 500 MiB by default), one
+``setBLOBVector`` whose ``oneBLOB`` carries the size in base64 wrapped at 72 characters a line, as
+drivers send it, goes through a real bridge process (a child of its own) into a blob folder, with a real
+redis-server.
+
+The MQTT chain carries a BLOB of at most about 190 MiB (its base64 in one MQTT message, whose size
+MQTT limits to 256 MiB), so it skips the 500 MiB size.  The CPU seconds printed are those of the bridge
+that decodes (mqtttoredis on the MQTT chain); the base64 decoder in use (pybase64 or binascii) is
+printed first.
 
 Prints, per run: MiB/s from the first byte sent until the file is in place (its ``filepath`` in
 Redis, written once the file is fsync'ed, named and its folder fsync'ed), and the bridge's
@@ -36,10 +43,12 @@ sys.path.insert(0, str(ROOT))
 
 from benchbridge import cpu_seconds, peak_rss_mib, start_bridge  # noqa: E402
 
+from indiredis.store import base64strict  # noqa: E402
 from tests.support.fakeindi import FakeIndiServer  # noqa: E402
-from tests.support.servers import RedisProcess, wait_for  # noqa: E402
+from tests.support.servers import MosquittoProcess, RedisProcess, wait_for  # noqa: E402
 
 MIB = 1024 * 1024
+MQTT_LIMIT = 256 * MIB  # the largest MQTT message: a BLOB's base64 must fit in it
 Run = tuple[float, float, float]  # MiB/s, bridge CPU seconds, bridge peak RSS in MiB
 LINE = 54  # raw bytes per 72-character base64 line
 BLOCK = LINE * 20_000  # raw bytes per repeated block (about 1 MiB)
@@ -110,9 +119,10 @@ def measure(
     size: int,
     prepare: Callable[[], None],
     send: Callable[[], object],
+    others: tuple[subprocess.Popen[bytes], ...] = (),
 ) -> Run:
     """After ``prepare()``: MiB/s from ``send()`` until the file is in place, the bridge's CPU seconds
-    and peak RSS; the bridge is stopped in any case."""
+    and peak RSS; the bridge (and ``others``, the other bridges of its chain) is stopped in any case."""
     try:
         prepare()
         cpu = cpu_seconds(bridge.pid)
@@ -122,8 +132,10 @@ def measure(
         elapsed = time.perf_counter() - start
         return size / MIB / elapsed, cpu_seconds(bridge.pid) - cpu, peak_rss_mib(bridge.pid)
     finally:
-        bridge.terminate()
-        bridge.wait(30)
+        for process in (bridge, *others):
+            process.terminate()
+        for process in (bridge, *others):
+            process.wait(30)
 
 
 def wait_for_file(rconn: redis.Redis, size: int) -> Path:
@@ -153,6 +165,32 @@ def run_inditoredis(size: int, folder: str, seed: bytes, profile: str | None = N
                 fake.send(piece)
 
         return measure(bridge, rconn, size, prepare, send)
+
+
+def run_mqtt(size: int, folder: str, seed: bytes) -> Run:
+    """inditomqtt (behind the stand-in indiserver) -> mosquitto -> mqtttoredis (which decodes)."""
+    with RedisProcess() as redis_proc, MosquittoProcess() as broker, FakeIndiServer() as fake:
+        rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
+        mqtt = f"indiredis.mqtt_server('127.0.0.1', {broker.port})"
+        instrument = start_bridge(
+            "make_inditomqtt", f"indiredis.indi_server('127.0.0.1', {fake.port}), 'benchsite', {mqtt}"
+        )
+        bridge = start_bridge(
+            "make_mqtttoredis",
+            f"'benchgui', {mqtt}, indiredis.redis_server('127.0.0.1', {redis_proc.port}), "
+            f"blob_folder={folder!r}",
+        )
+
+        def prepare() -> None:
+            wait_for(lambda: b"getProperties" in fake.received, timeout=20, what="inditomqtt to connect")
+            fake.send(DEFINE)
+            wait_for(lambda: b"enableBLOB" in fake.received, timeout=20, what="enableBLOB")
+
+        def send() -> None:
+            for piece in blob_message(size, seed):
+                fake.send(piece)
+
+        return measure(bridge, rconn, size, prepare, send, others=(instrument,))
 
 
 DRIVER = """#!{python}
@@ -194,14 +232,20 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", default="50,500", help="BLOB sizes in MiB, comma-separated")
-    parser.add_argument("--bridges", default="inditoredis,driverstoredis", help="bridges, comma-separated")
+    parser.add_argument(
+        "--bridges", default="inditoredis,driverstoredis,mqtt", help="comma-separated (mqtt: the MQTT chain)"
+    )
     parser.add_argument("--folder", default=None, help="where the blob folder is made (default: $TMPDIR)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per bridge and size (the median is kept)")
     args = parser.parse_args()
-    runs = {"inditoredis": run_inditoredis, "driverstoredis": run_driverstoredis}
+    runs = {"inditoredis": run_inditoredis, "driverstoredis": run_driverstoredis, "mqtt": run_mqtt}
+    print(f"base64 decoder: {base64strict.NAME}", flush=True)
     with tempfile.TemporaryDirectory(dir=args.folder) as folder:
         for name in args.bridges.split(","):
             for mib in (int(size) for size in args.sizes.split(",")):
+                if name == "mqtt" and len(wrapped(bytes(54))) * mib * MIB // 54 > MQTT_LIMIT:
+                    print(f"mqtt: {mib} MiB BLOB skipped (its base64 is beyond MQTT's 256 MiB message limit)")
+                    continue
                 measured = []
                 for _ in range(args.repeat):
                     seed = os.urandom(LINE * 100)

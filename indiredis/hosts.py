@@ -109,15 +109,15 @@ def parse_sentinels(value: Any) -> tuple[tuple[str, int], ...]:
 
 def _check_kind(host: RedisServer) -> None:
     """Normalise the Unix socket and Sentinel fields and check that one kind of connection is asked."""
-    _set(host, "unix_socket_path", host.unix_socket_path or "")
+    _set(host, "socket", host.socket or "")
     _set(host, "sentinels", parse_sentinels(host.sentinels))
     _set(host, "service_name", host.service_name or "")
     _set(host, "sentinel_password", host.sentinel_password or "")
-    if not isinstance(host.unix_socket_path, str):
-        raise HostError("unix_socket_path must be a string")
-    if host.unix_socket_path and host.sentinels:
-        raise HostError("give unix_socket_path or sentinels, not both")
-    if host.unix_socket_path and host.ssl:
+    if not isinstance(host.socket, str):
+        raise HostError("socket must be a string")
+    if host.socket and host.sentinels:
+        raise HostError("give socket or sentinels, not both")
+    if host.socket and host.ssl:
         raise HostError("TLS (ssl) is for TCP connections, not for a Unix socket")
     if host.sentinels and not host.service_name:
         raise HostError("sentinels need service_name, the name of the master they watch")
@@ -152,7 +152,7 @@ class RedisServer(_Host):
     ``from_indi_channel`` were added after the original package's seven.
 
     Three kinds of connection (:mod:`indiredis.redisconnect` makes them): TCP to ``host``:``port``
-    (the default); a Unix socket, ``unix_socket_path`` (``host`` and ``port`` are then not used);
+    (the default); a Unix socket, ``socket`` (``host`` and ``port`` are then not used);
     or Redis Sentinel, ``sentinels`` (``(host, port)`` pairs, or the text ``"host:port, host:port"``)
     asked for the master named ``service_name``, with ``sentinel_password`` for the sentinels
     themselves (``username`` and ``password`` are the master's).
@@ -171,7 +171,7 @@ class RedisServer(_Host):
     ssl_certfile: str = ""
     ssl_keyfile: str = ""
     ssl_check_hostname: bool = True
-    unix_socket_path: str = ""
+    socket: str = ""
     sentinels: tuple[tuple[str, int], ...] = ()
     service_name: str = ""
     sentinel_password: str = ""
@@ -243,15 +243,15 @@ mqtt_server = MQTTServer
 
 def redis_connection_options(server: RedisServer) -> dict[str, Any]:
     """Keyword arguments for ``redis.Redis`` / ``redis.asyncio.Redis`` from a ``redis_server`` value:
-    its address (``host`` and ``port``, or ``unix_socket_path``), database, credentials and TLS.
+    its address (``host`` and ``port``, or ``socket``), database, credentials and TLS.
 
     A Sentinel description has no one address: :mod:`indiredis.redisconnect` makes every kind of
     client, and is what the package itself uses."""
     if server.sentinels:
         raise HostError("a Sentinel description has no single address: use indiredis.redisconnect")
     address: dict[str, Any] = (
-        {"unix_socket_path": server.unix_socket_path}
-        if server.unix_socket_path
+        {"unix_socket_path": server.socket}  # redis-py's name for it
+        if server.socket
         else {"host": server.host, "port": server.port}
     )
     return address | redis_credentials(server)

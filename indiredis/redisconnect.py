@@ -5,7 +5,7 @@ command line (``redis``) all take their client from :func:`redis_client` or :fun
 given a :class:`~indiredis.hosts.RedisServer`.  It knows three kinds of connection:
 
 - **TCP** to ``host``:``port`` (the default), with TLS when ``ssl`` is on;
-- a **Unix socket**, ``unix_socket_path`` (Debian's ``redis-server`` can listen on
+- a **Unix socket**, ``socket`` (Debian's ``redis-server`` can listen on
   ``/run/redis/redis-server.sock``);
 - **Redis Sentinel**: ``sentinels`` are asked for the address of the master named ``service_name``
   before every new connection (redis-py's ``SentinelConnectionPool``), so a client follows the master
@@ -61,8 +61,8 @@ def uses_sentinel(server: RedisServer) -> bool:
 def describe(server: RedisServer) -> str:
     """Where ``server`` is, for log lines and ``INDIREDIS_PEER``: ``host:port``, ``unix:/path`` or
     ``sentinel mymaster@host:port,host:port``."""
-    if server.unix_socket_path:
-        return f"unix:{server.unix_socket_path}"
+    if server.socket:
+        return f"unix:{server.socket}"
     if server.sentinels:
         return f"sentinel {server.service_name}@" + ",".join(host_port(h, p) for h, p in server.sentinels)
     return host_port(server.host, server.port)

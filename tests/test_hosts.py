@@ -74,13 +74,13 @@ def test_bad_values_are_refused(build: Callable[[], object], reason: str) -> Non
 
 def test_the_redis_connection_kinds_are_keyword_fields_after_the_old_ones() -> None:
     assert indiredis.redis_server()._fields[-4:] == (
-        "unix_socket_path",
+        "socket",
         "sentinels",
         "service_name",
         "sentinel_password",
     )
-    local = indiredis.redis_server(unix_socket_path="/run/redis/redis-server.sock")
-    assert local.unix_socket_path == "/run/redis/redis-server.sock" and local.sentinels == ()
+    local = indiredis.redis_server(socket="/run/redis/redis-server.sock")
+    assert local.socket == "/run/redis/redis-server.sock" and local.sentinels == ()
     pairs = indiredis.redis_server(sentinels=[("s1", "26379"), ("::1", 26380)], service_name="central")  # type: ignore[list-item]  # as a caller may pass
     assert pairs.sentinels == (("s1", 26379), ("::1", 26380))
     text = indiredis.redis_server(sentinels="s1:26379, [::1]:26380,s3 [::2]", service_name="central")  # type: ignore[arg-type]  # as the INI gives it
@@ -97,8 +97,8 @@ def test_the_sentinel_password_is_masked() -> None:
 @pytest.mark.parametrize(
     ("options", "reason"),
     [
-        ({"unix_socket_path": "/s.sock", "sentinels": "s:1", "service_name": "m"}, "not both"),
-        ({"unix_socket_path": "/s.sock", "ssl": True}, "not for a Unix socket"),
+        ({"socket": "/s.sock", "sentinels": "s:1", "service_name": "m"}, "not both"),
+        ({"socket": "/s.sock", "ssl": True}, "not for a Unix socket"),
         ({"sentinels": "s:26379"}, "need service_name"),
         ({"service_name": "m"}, "no sentinels"),
         ({"sentinel_password": "pw"}, "no sentinels"),

@@ -44,7 +44,7 @@ def test_no_module_but_the_factory_makes_a_redis_client() -> None:
 
 def test_describe_names_each_kind() -> None:
     assert redisconnect.describe(indiredis.redis_server("::1", 6380)) == "[::1]:6380"
-    assert redisconnect.describe(indiredis.redis_server(unix_socket_path="/run/r.sock")) == "unix:/run/r.sock"
+    assert redisconnect.describe(indiredis.redis_server(socket="/run/r.sock")) == "unix:/run/r.sock"
     sentinel = indiredis.redis_server(sentinels=(("a", 26379), ("b", 26380)), service_name="central")
     assert redisconnect.describe(sentinel) == "sentinel central@a:26379,b:26380"
 
@@ -53,7 +53,7 @@ def test_the_kinds_of_client() -> None:
     tcp = redisconnect.redis_client(indiredis.redis_server("127.0.0.1", 6390, db=2), socket_timeout=5)
     assert tcp.connection_pool.connection_kwargs["port"] == 6390
     assert tcp.connection_pool.connection_kwargs["db"] == 2
-    unix = redisconnect.redis_client(indiredis.redis_server(unix_socket_path="/run/r.sock"))
+    unix = redisconnect.redis_client(indiredis.redis_server(socket="/run/r.sock"))
     assert unix.connection_pool.connection_kwargs["path"] == "/run/r.sock"
     server = indiredis.redis_server(
         sentinels=(("127.0.0.1", 26379),), service_name="central", password="m", sentinel_password="s"
@@ -69,7 +69,7 @@ def test_the_kinds_of_client() -> None:
 
 
 def test_the_options_of_one_address() -> None:
-    assert redis_connection_options(indiredis.redis_server(unix_socket_path="/s"))["unix_socket_path"] == "/s"
+    assert redis_connection_options(indiredis.redis_server(socket="/s"))["unix_socket_path"] == "/s"
     with pytest.raises(HostError, match="no single address"):
         redis_connection_options(indiredis.redis_server(sentinels="s:1", service_name="m"))  # type: ignore[arg-type]
 

@@ -107,7 +107,7 @@ HOST_SECTIONS: dict[str, dict[str, Key]] = {
         *_TLS,
         Key("ssl_check_hostname", bool, HOST_DEFAULT, "check that the certificate names the host"),
         Key(
-            "unix_socket_path",
+            "socket",
             str,
             "",
             "Unix socket of a local Redis, such as /run/redis/redis-server.sock (host and port are then "

@@ -21,7 +21,6 @@ logged once a minute) until space returns.
 
 from __future__ import annotations
 
-import binascii
 import ctypes
 import errno
 import fcntl
@@ -43,6 +42,7 @@ from ..protocol.messages import StreamedBlob
 from ..protocol.parser import BlobSink
 from ..protocol.vocabulary import Tag
 from ..protocol.xmlout import indi_timestamp
+from . import base64strict
 
 if TYPE_CHECKING:
     from .retention import Retention
@@ -153,7 +153,8 @@ _WHITESPACE = b" \t\r\n"
 
 class Base64Stream:
     """Decodes base64 text that arrives in pieces of any length (line breaks anywhere); strict, so that
-    a character outside the alphabet or padding in the middle is refused rather than skipped."""
+    a character outside the alphabet or padding in the middle is refused rather than skipped.  The
+    decoding itself is :func:`base64strict.decode` (pybase64 when installed)."""
 
     def __init__(self) -> None:
         self._carry = b""  # the last 0-3 characters of a group of four not yet complete
@@ -185,8 +186,8 @@ class Base64Stream:
         if self._ended:
             raise BlobError("broken base64 (data after the padding)")
         try:
-            data = binascii.a2b_base64(groups, strict_mode=True)
-        except binascii.Error as exc:
+            data = base64strict.decode(groups)
+        except ValueError as exc:  # binascii.Error
             raise BlobError(f"broken base64 ({exc})") from None
         self._ended = groups[-1:] == b"="
         return data

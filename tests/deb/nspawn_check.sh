@@ -11,8 +11,10 @@
 # start), runs `systemctl enable --now indiredis-inditoredis` and checks `systemctl is-active` and the
 # journal's start-up lines, starts a second inditoredis from the template (indiredis-inditoredis@dome2,
 # its own key prefix), restarts redis-server and finds the reconnect in the journal by its MESSAGE_ID,
-# reinstalls the package (both are restarted), then removes it (both are stopped)
-# and purges it.
+# reinstalls the package (both are restarted); after a boot with indiredis-indiserver, checks that the
+# simulators reach Redis, then again with `[redis] socket = /run/redis/redis-server.sock` in common.ini
+# (redis-server's Unix socket, unixsocketperm 770, the unit in group redis by a drop-in); then removes the
+# package (everything is stopped) and purges it.
 # Run by tests/deb/test_package.py, which skips it when no container can be booted here.
 set -eu
 ROOT=${1:-/var/tmp/indiredis-nspawn}
@@ -36,6 +38,9 @@ cp "$DEB" "$ROOT/root/"
 # the package itself is installed in the booted container, to run its maintainer scripts under systemd;
 # installing and purging it here first brings in its dependencies
 chroot "$ROOT" sh -c "apt-get update -q && apt-get install -y -q --no-install-recommends redis-server indi-bin /root/$(basename "$DEB") && dpkg -P indiredis"
+# what the Unix socket block below changes, undone in case an earlier run stopped before undoing it
+sed -i '/^unixsocket/d' "$ROOT/etc/redis/redis.conf"
+rm -rf "$ROOT/etc/systemd/system/indiredis-inditoredis.service.d"
 cat > "$ROOT/etc/systemd/system/indiserver.service" <<'UNIT'
 [Unit]
 Description=indiserver with the telescope and CCD simulators
@@ -145,6 +150,36 @@ for _ in $(seq 150); do inside redis-cli smembers indi_devices | grep -q "Focuse
 inside redis-cli smembers indi_devices | grep -q "Focuser Simulator" || { echo "the FIFO started nothing"; exit 1; }
 echo "indiserver unit: simulators in Redis after boot"
 # --- end of the indiredis-indiserver block ---------------------------------------------------------------
+# --- Redis over its Unix socket ([redis] socket, docs/configuration.md) ----------------------------------
+# Debian's redis-server listening on /run/redis/redis-server.sock with unixsocketperm 770, the unit given
+# the group redis by a drop-in, `socket = ...` in common.ini: the simulators reach Redis through the socket
+SOCKET=/run/redis/redis-server.sock
+inside sh -c "printf 'unixsocket $SOCKET\nunixsocketperm 770\n' >> /etc/redis/redis.conf"
+inside systemctl restart redis-server
+for _ in $(seq 50); do inside test -S $SOCKET && break; sleep 0.2; done
+inside test -S $SOCKET || { echo "redis-server does not listen on $SOCKET"; exit 1; }
+inside mkdir -p /etc/systemd/system/$UNIT.service.d
+inside sh -c "printf '[Service]\nSupplementaryGroups=redis\n' > /etc/systemd/system/$UNIT.service.d/redis-socket.conf"
+inside sed -i "s|^\[redis\]\$|[redis]\nsocket = $SOCKET|" /etc/indiredis/common.ini
+inside grep -q "^socket = $SOCKET" /etc/indiredis/common.ini || { echo "common.ini has no [redis] socket"; exit 1; }
+inside systemctl daemon-reload
+inside systemctl stop $UNIT
+inside redis-cli flushall >/dev/null
+inside systemctl start $UNIT
+for _ in $(seq 150); do
+    [ "$(inside redis-cli smembers indi_devices | grep -c "Telescope Simulator\|CCD Simulator")" = 2 ] && break
+    sleep 0.2
+done
+[ "$(inside redis-cli smembers indi_devices | grep -c "Telescope Simulator\|CCD Simulator")" = 2 ] || \
+    { inside journalctl -u $UNIT --no-pager | tail -n 20; echo "no simulators in Redis through $SOCKET"; exit 1; }
+inside journalctl -u $UNIT --no-pager | grep "connected to Redis unix:$SOCKET" || \
+    { echo "$UNIT did not say it connected to unix:$SOCKET"; exit 1; }
+inside redis-cli client list | grep -q "addr=$SOCKET" || { echo "no Redis client on $SOCKET"; exit 1; }
+echo "unix socket: simulators in Redis through $SOCKET"
+inside sed -i '/^unixsocket/d' /etc/redis/redis.conf  # the kept root back to Debian's configuration
+inside rm -r /etc/systemd/system/$UNIT.service.d
+inside systemctl daemon-reload
+# --- end of the Unix socket block ----------------------------------------------------------------------
 inside dpkg -r indiredis
 [ "$(inside systemctl is-active $UNIT)" != active ] && [ "$(inside systemctl is-active $INSTANCE)" != active ] && \
     [ -z "$(inside find /proc -maxdepth 1 -user indiredis)" ] || \

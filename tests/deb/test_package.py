@@ -227,7 +227,7 @@ def test_installed_daemon_on_a_unix_socket_and_through_sentinel(installed, simul
     indi = f"[indi]\nhost = 127.0.0.1\nport = {simulators.port}\n"
     socket_path = tmp_path / "redis.sock"
     with RedisProcess(extra=["--unixsocket", str(socket_path)]):
-        common = f"{indi}[redis]\nunix_socket_path = {socket_path}\n"
+        common = f"{indi}[redis]\nsocket = {socket_path}\n"
         own = f"[service]\nblob_folder = {tmp_path / 'blobs'}\n"
         with installed_daemon("inditoredis", tmp_path / "unix", common, own):
             rconn = redis.Redis(unix_socket_path=str(socket_path), socket_timeout=5)
@@ -295,7 +295,8 @@ def test_booted_systemd_in_an_nspawn_container_runs_the_service(deb):
     """The maintainer scripts under a booted systemd (a debootstrapped Debian in systemd-nspawn): nothing
     starts on installation, `systemctl enable --now indiredis-inditoredis` runs it and an instance of its
     template, a Redis restart is in the journal by its MESSAGE_IDs, an upgrade restarts both; with
-    indiredis-indiserver enabled too, the simulators reach Redis after a boot; removal stops them all."""
+    indiredis-indiserver enabled too, the simulators reach Redis after a boot, and again with
+    `[redis] socket = /run/redis/redis-server.sock` in common.ini; removal stops them all."""
     root = os.environ.get("INDIREDIS_NSPAWN_ROOT", "/var/tmp/indiredis-nspawn")
     proc = subprocess.Popen(
         ["sh", str(ROOT / "tests/deb/nspawn_check.sh"), root, str(deb)],
@@ -328,3 +329,4 @@ def test_booted_systemd_in_an_nspawn_container_runs_the_service(deb):
     assert "journal: link lost and restored" in output
     assert "restarted by the upgrade" in output and "stopped by removal" in output
     assert "indiserver unit: simulators in Redis after boot" in output  # indiredis-indiserver + inditoredis
+    assert "unix socket: simulators in Redis through /run/redis/redis-server.sock" in output  # [redis] socket

@@ -36,7 +36,7 @@ def test_bridge_tools_and_web_over_a_unix_socket(tmp_path):
     socket_path = tmp_path / "redis.sock"
     with RedisProcess(extra=["--unixsocket", str(socket_path), "--unixsocketperm", "700"]):
         # host and port name nothing that listens: only the socket can be what the clients use
-        server = indiredis.redis_server(host="127.0.0.1", port=free_port(), unix_socket_path=str(socket_path))
+        server = indiredis.redis_server(host="127.0.0.1", port=free_port(), socket=str(socket_path))
         rconn = tools.open_redis(server)
         assert rconn is not None
         with FakeIndiServer() as fake:

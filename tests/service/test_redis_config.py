@@ -14,8 +14,8 @@ def load(tmp_path, redis_section: str):
 
 
 def test_a_unix_socket(tmp_path):
-    server = load(tmp_path, "unix_socket_path = /run/redis/redis-server.sock\n")
-    assert server.unix_socket_path == "/run/redis/redis-server.sock" and not server.sentinels
+    server = load(tmp_path, "socket = /run/redis/redis-server.sock\n")
+    assert server.socket == "/run/redis/redis-server.sock" and not server.sentinels
 
 
 def test_sentinels(tmp_path):
@@ -31,8 +31,8 @@ def test_sentinels(tmp_path):
 @pytest.mark.parametrize(
     ("section", "reason"),
     [
-        ("unix_socket_path = /s.sock\nsentinels = s:1\nservice_name = m\n", "not both"),
-        ("unix_socket_path = /s.sock\nssl = yes\n", "not for a Unix socket"),
+        ("socket = /s.sock\nsentinels = s:1\nservice_name = m\n", "not both"),
+        ("socket = /s.sock\nssl = yes\n", "not for a Unix socket"),
         ("sentinels = s:26379\n", "need service_name"),
         ("service_name = m\n", "no sentinels"),
         ("sentinels = s:port\nservice_name = m\n", "not host:port"),

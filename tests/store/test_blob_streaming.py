@@ -95,7 +95,7 @@ def test_a_size_of_non_ascii_digits_is_no_size_and_never_raises(tmp_path):
 
 
 @pytest.mark.parametrize("read", [1, 3, 7, 4096])
-def test_compressed_blob_streams_at_any_split(tmp_path, read):
+def test_compressed_blob_streams_at_any_split(tmp_path, read, decoder):
     data = b"SIMPLE  = T / a FITS header line" * 500
     stream = blob_xml(wrapped(zlib.compress(data)), len(data), ".fits.z")
     parser = IndiStreamParser(blobs=BlobStreams(BlobFolder(tmp_path)))
@@ -106,7 +106,7 @@ def test_compressed_blob_streams_at_any_split(tmp_path, read):
     assert stored.path.endswith(".fits") and Path(stored.path).read_bytes() == data
 
 
-def test_base64_stream_decodes_like_one_shot_at_any_split():
+def test_base64_stream_decodes_like_one_shot_at_any_split(decoder):
     rng = random.Random(2)
     for _ in range(200):
         data = rng.randbytes(rng.randrange(0, 300))
@@ -121,7 +121,7 @@ def test_base64_stream_decodes_like_one_shot_at_any_split():
 
 
 @pytest.mark.parametrize("text", [b"QUJD*EFC", b"QQ==QUJD", b"QUJDR", b"QU=D"])
-def test_base64_stream_refuses_broken_text(text):
+def test_base64_stream_refuses_broken_text(text, decoder):
     decoder = Base64Stream()
     with pytest.raises(BlobError):
         decoder.decode(text)
@@ -223,7 +223,7 @@ BROKEN = {
 
 @pytest.mark.parametrize("case", sorted(BROKEN))
 def test_a_broken_blob_is_logged_once_leaves_no_file_and_the_stream_goes_on(
-    bridge_world, rconn, caplog, case
+    bridge_world, rconn, caplog, case, decoder
 ):
     fake, folder = bridge_world
     caplog.set_level(logging.WARNING)
