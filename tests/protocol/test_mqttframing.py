@@ -160,7 +160,7 @@ class CollectingSinks:
     def __init__(self) -> None:
         self.pieces: list[bytes] = []
 
-    def open(self, tag: str, vector: object, element: object) -> CollectingSinks:
+    def open(self, vector: object, element: object) -> CollectingSinks:
         return self
 
     def write(self, text: bytes) -> None:

@@ -62,7 +62,7 @@ class DriverControl:
         """A client's request to the Driver Manager device: refused (and said), or carried out."""
         match self.manager.request(message, [driver.key for driver in self.pool.drivers]):
             case Refusal(messages=messages):
-                log.warning("%s", messages[0].attrs.get("message", "request refused"))
+                log.warning("%s", messages[0].text or "request refused")
                 await self.pool.publish(list(messages))
             case Command(key=key, action=action):
                 driver = next(d for d in self.pool.drivers if d.key == key)  # request() checked the key

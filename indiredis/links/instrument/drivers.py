@@ -68,7 +68,7 @@ from collections.abc import Mapping
 
 from ...core.channel import Channel
 from ...events import journal_fields
-from ...protocol.messages import Message
+from ...protocol.messages import Message, PingRequest
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSink, BlobSinks, IndiStreamParser
 from ...protocol.routing import Router
 from ...protocol.xmlout import indi_timestamp
@@ -100,14 +100,14 @@ class _DriverBlobs:
         self.routes = routes
         self.sinks = sinks
 
-    def open(self, tag: str, vector: Mapping[str, str], element: Mapping[str, str]) -> BlobSink | None:
-        match self.routes.blob_route(Message(tag, dict(vector))):
+    def open(self, vector: Message, element: Mapping[str, str]) -> BlobSink | None:
+        match self.routes.blob_route(vector):
             case BlobRoute.WHOLE:
                 return None
             case BlobRoute.WITHHELD:
                 return DiscardedBlob("withheld by the client side's enableBLOB")
             case BlobRoute.STREAMED:
-                return self.sinks.open(tag, vector, element)
+                return self.sinks.open(vector, element)
 
 
 class DriverPool:
@@ -280,8 +280,8 @@ class DriverPool:
     # -- routing -----------------------------------------------------------------------------
     async def _from_driver(self, driver: DriverProcess, message: Message) -> None:
         route = self.routes.from_driver(driver, message, self.drivers)
-        if route.ping_reply:
-            driver.send(Message.ping_reply(message.attrs.get("uid", "")))
+        if route.ping_reply and isinstance(message, PingRequest):
+            driver.send(Message.ping_reply(message.uid))
         if route.definitions:  # a driver snooping the Driver Manager: answered at once
             for definition in self.control.definitions():
                 if not message.name or definition.name == message.name:
