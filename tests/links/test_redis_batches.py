@@ -17,7 +17,8 @@ import redis.asyncio as aioredis
 import indiredis
 from indiredis.core.channel import Channel
 from indiredis.links.base import InboundItem
-from indiredis.links.client.redisside import BATCH_SIZE, RedisLink, aclose
+from indiredis.links.client.redisside import RedisLink, aclose
+from indiredis.links.client.storewriter import BATCH_SIZE
 from indiredis.protocol import IndiStreamParser, Message
 from indiredis.store import redisstore
 
@@ -205,7 +206,7 @@ def test_batches_not_confirmed_go_back_even_when_the_wait_for_the_one_in_flight_
         inbound: Channel[InboundItem] = Channel()
         for message in messages:
             inbound.put_nowait(message)
-        task = asyncio.ensure_future(link._apply_batches(rconn, inbound, Channel()))
+        task = asyncio.ensure_future(link.writer.apply_batches(rconn, inbound, Channel()))
         await sending.wait()
         await preparing.wait()
         task.cancel()  # the session ends

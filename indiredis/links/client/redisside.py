@@ -36,9 +36,8 @@ from ...errors import LinkLost
 from ...events import Event, journal_fields
 from ...hosts import RedisServer
 from ...protocol.document import parse_document
-from ...protocol.messages import DefBLOBVector, Message, SetBLOBVector
+from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
-from ...protocol.vocabulary import BlobInstruction
 from ...redisconnect import (
     async_redis_client,
     current_master,
@@ -52,15 +51,14 @@ from ...store.blobs import DEFAULT_MAX_BLOB_SIZE
 from ...store.keys import KeySpace
 from ...store.redisstore import RedisStore
 from ...store.retention import Retention
-from ..base import InboundItem, Link, Reset, report_malformed, resume_consuming
+from ..base import InboundItem, Link, report_malformed, resume_consuming
 from ..loglimit import LogLimiter
 from ..streams import run_until_first_done
-from .inflight import InFlight
 from .refusals import refusal
+from .storewriter import StoreWriter
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
 HEARTBEAT_PERIOD = 1.0  # seconds between two heartbeats
 HEARTBEAT_EXPIRY = 5  # seconds the heartbeat key lives when not rewritten
 
@@ -151,6 +149,7 @@ class RedisLink(Link):
         self.max_message_size = max_message_size
         self._sessions = 0
         self.retention = blob_retention or Retention()
+        self.writer = StoreWriter(self.store, self.retention)
         if self.store.blobs is not None:
             self.store.blobs.min_free = self.retention.min_free
             self.store.blobs.retention = self.retention  # applied as each frame is opened, too
@@ -222,21 +221,25 @@ class RedisLink(Link):
             if cause is None:  # another task of this session waited it out, or it was brief
                 return
             inbound.set_consumer_up(False)
-            if self._stable_timer is not None:  # a refusal is no stable connection: keep the back-off
-                self._stable_timer.cancel()
-                self._stable_timer = None
-            while cause is not None:
-                reason = f"refusing writes ({cause})"
-                delay = self.backoff.next()
-                self.state.down(f"waiting for Redis: {reason}, retry in {delay:g} s", reason)
-                await asyncio.sleep(delay)
-                cause = await self._refused(rconn)
+            await self._wait_out(rconn, cause)
             await self.store.load_scripts(rconn)  # and every hash is written whole again
             dropped = inbound.dropped
             resume_consuming(inbound, "Redis", self.state)
             if dropped:  # the store misses what was dropped: ask for every property
                 outbound.push_front([Message.get_properties()])
             self.connected(self._connected_text())
+
+    async def _wait_out(self, rconn: aioredis.Redis, cause: str | None) -> None:
+        """Down while Redis refuses writes for ``cause``, probing after each delay of the back-off."""
+        if self._stable_timer is not None:  # a refusal is no stable connection: keep the back-off
+            self._stable_timer.cancel()
+            self._stable_timer = None
+        while cause is not None:
+            reason = f"refusing writes ({cause})"
+            delay = self.backoff.next()
+            self.state.down(f"waiting for Redis: {reason}, retry in {delay:g} s", reason)
+            await asyncio.sleep(delay)
+            cause = await self._refused(rconn)
 
     async def _refused(self, rconn: aioredis.Redis) -> str | None:
         """Probe with a write that changes nothing (``SETRANGE`` of nothing on the heartbeat key, which
@@ -329,93 +332,10 @@ class RedisLink(Link):
         back in the channel: wait until it accepts writes (:meth:`_until_writable`) and go on."""
         while True:
             try:
-                await self._apply_batches(rconn, inbound, outbound)
+                await self.writer.apply_batches(rconn, inbound, outbound)
             except redis.exceptions.ResponseError as exc:
                 self.store.forget_unconfirmed()  # nothing waits for the batches given up
                 await self._until_writable(rconn, inbound, outbound, exc)
-
-    async def _apply_batches(
-        self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
-    ) -> None:
-        """Apply batches from ``inbound``.  Under load the next batch is prepared while Redis runs the
-        one before (one in flight at a time, so order is kept); when the channel is empty the batch
-        in flight is awaited first, so that every failure surfaces at once.  A failure returns every
-        batch not confirmed by Redis to the channel."""
-        # no check of current_task().cancelling() here: async-timeout 4.0.2 (Debian bookworm, under
-        # redis-py 4.3) cancels the task for its own timeouts without uncancel(), so the count stays up
-        # and the session would end at once, again and again; a swallowed cancellation is repeated by
-        # run_until_first_done instead
-        flow: InFlight[InboundItem] = InFlight()
-        try:
-            while True:
-                if flow.busy and not len(inbound):
-                    await flow.settle()
-                    continue
-                batch = await inbound.get_batch(BATCH_SIZE)
-                flow.take(batch)
-                if any(isinstance(item, Reset) for item in batch):
-                    await flow.settle()
-                    await self._apply_batch(rconn, batch, outbound)
-                    flow.confirm()
-                    continue
-                messages = [item for item in batch if isinstance(item, Message)]
-                prepared = await self.store.prepare(rconn, messages)
-                await flow.settle()  # the batch before is in Redis: this one may go
-                if len(inbound):  # more is waiting: prepare it while Redis runs this
-                    flow.launch(self.store.send(rconn, prepared))
-                    await asyncio.sleep(0)  # it starts writing to Redis now, not after the next batch
-                else:
-                    await self.store.send(rconn, prepared)
-                    flow.confirm()
-                await self._request_blobs(messages, outbound)
-                await self._prune_blobs(messages)  # files are in place once parsed; Redis may still be busy
-        except BaseException:
-            # back first: waiting for the batch in flight can be cut short by the session cancelling
-            # this task again (run_until_first_done repeats a cancellation every CANCEL_AGAIN seconds
-            # while redis-py holds on to one), and what was not back in the channel by then was lost
-            inbound.push_front(flow.abandon())
-            await flow.stopped()
-            raise
-
-    async def _apply_batch(
-        self, rconn: aioredis.Redis, batch: list[InboundItem], outbound: Channel[Message]
-    ) -> None:
-        messages: list[Message] = []
-        for item in batch:
-            if isinstance(item, Reset):
-                if messages:
-                    await self.store.apply(rconn, messages)
-                    messages = []
-                await self.store.clear(rconn)
-            else:
-                messages.append(item)
-        if messages:
-            await self.store.apply(rconn, messages)
-            await self._request_blobs(messages, outbound)
-            await self._prune_blobs(messages)
-
-    async def _request_blobs(self, messages: list[Message], outbound: Channel[Message]) -> None:
-        """Ask for the data of every BLOB property defined, when BLOBs are stored."""
-        for message in messages:
-            if isinstance(message, DefBLOBVector) and self.store.blobs is not None:
-                if self.store.blobs_enabled(message.device, message.name):
-                    await outbound.put(
-                        Message.enable_blob(message.device, message.name, BlobInstruction.ALSO)
-                    )
-
-    async def _prune_blobs(self, messages: list[Message]) -> None:
-        """Apply the blob retention to the elements that received files (in a thread: it lists the
-        folder)."""
-        if self.store.blobs is None or not self.retention.limited:
-            return
-        received = {
-            (message.device, message.name, member.name)
-            for message in messages
-            if isinstance(message, SetBLOBVector)
-            for member in message.members
-        }
-        for device, name, element in sorted(received):
-            await asyncio.to_thread(self.retention.prune, self.store.blobs, device, name, element)
 
     async def _relay(
         self, rconn: aioredis.Redis, pubsub: Any, inbound: Channel[InboundItem], outbound: Channel[Message]
