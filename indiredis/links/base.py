@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from ..core.channel import Channel
-from ..core.sides import InboundItem, LinkState, Reset
+from ..core.sides import InboundItem, LinkState
 from ..events import Event, journal_fields
 from ..protocol.messages import Malformed, Message
 
@@ -35,10 +35,7 @@ __all__ = [
     "MAX_BACKOFF",
     "STABLE_SECONDS",
     "Backoff",
-    "InboundItem",
     "Link",
-    "LinkState",
-    "Reset",
     "describe_error",
     "report_malformed",
     "resume_consuming",

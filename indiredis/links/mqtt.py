@@ -93,6 +93,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from ..core.channel import Channel
+from ..core.sides import InboundItem, Reset
+from ..core.tasks import run_until_first_done
 from ..errors import InvalidValue, LinkLost
 from ..events import Event, host_port, journal_fields
 from ..hosts import MQTTServer
@@ -112,9 +114,8 @@ from ..protocol.mqttframing import (
 )
 from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
 from ..protocol.routing import BlobRequest, ClientBlobPolicies, Snoop
-from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
+from .base import Link, report_malformed, resume_consuming
 from .loglimit import LogLimiter
-from .streams import run_until_first_done
 
 log = logging.getLogger(__name__)
 

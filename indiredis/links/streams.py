@@ -8,12 +8,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..core.channel import Channel
-from ..core.tasks import cancel_and_wait, run_until_first_done
 from ..protocol.messages import Malformed, Message
 from ..protocol.parser import IndiStreamParser, abandon, settle, unsettled
 from .base import report_malformed
 
-__all__ = ["cancel_and_wait", "pump_messages", "run_until_first_done", "write_messages"]
+__all__ = ["pump_messages", "write_messages"]
 
 READ_SIZE = 256 * 1024
 

@@ -13,7 +13,7 @@ import pytest
 
 from indiredis.core.bridge import Bridge
 from indiredis.core.channel import Channel
-from indiredis.links.base import InboundItem, LinkState
+from indiredis.core.sides import InboundItem, LinkState
 from indiredis.protocol.messages import Message
 from tests.support.eventloop import run, run_ready_tasks
 

@@ -11,7 +11,8 @@ import ssl
 import pytest
 
 from indiredis.core.channel import Channel
-from indiredis.links.base import Backoff, InboundItem, Link, describe_error
+from indiredis.core.sides import InboundItem
+from indiredis.links.base import Backoff, Link, describe_error
 from indiredis.protocol.messages import Message
 from tests.support.eventloop import run
 

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from indiredis.core.channel import Channel
-from indiredis.links.base import Reset
+from indiredis.core.sides import Reset
 from indiredis.links.instrument.drivers import DriverPool
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 import indiredis
 from indiredis.core.channel import Channel
-from indiredis.links.base import InboundItem
+from indiredis.core.sides import InboundItem
 from indiredis.links.client.redisside import RedisLink, aclose
 from indiredis.links.client.storewriter import BATCH_SIZE
 from indiredis.protocol import IndiStreamParser, Message

@@ -42,6 +42,7 @@ import socket
 from collections.abc import Iterable
 
 from ...core.channel import Channel
+from ...core.sides import InboundItem, Reset
 from ...core.tasks import cancel_and_wait, run_until_first_done
 from ...events import Event, host_port, journal_fields
 from ...protocol.clientlayout import Piece, indiserver_layout
@@ -49,7 +50,7 @@ from ...protocol.messages import DefBLOBVector, Definition, DelProperty, EnableB
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
 from ...protocol.routing import BlobDemand, BlobPolicy, BlobRequest
 from ...protocol.xmlout import indi_timestamp
-from ..base import InboundItem, Link, Reset
+from ..base import Link
 from ..loglimit import LogLimiter
 from ..streams import READ_SIZE
 

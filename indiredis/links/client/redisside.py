@@ -31,7 +31,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ...core.channel import Channel
-from ...core.sides import Side
+from ...core.sides import InboundItem, Side
+from ...core.tasks import run_until_first_done
 from ...errors import LinkLost
 from ...events import Event, journal_fields
 from ...hosts import RedisServer
@@ -51,9 +52,8 @@ from ...store.blobs import DEFAULT_MAX_BLOB_SIZE
 from ...store.keys import KeySpace
 from ...store.redisstore import RedisStore
 from ...store.retention import Retention
-from ..base import InboundItem, Link, report_malformed, resume_consuming
+from ..base import Link, report_malformed, resume_consuming
 from ..loglimit import LogLimiter
-from ..streams import run_until_first_done
 from .refusals import refusal
 from .storewriter import StoreWriter
 

@@ -13,11 +13,11 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from ...core.channel import Channel
+from ...core.sides import InboundItem, Reset
 from ...protocol.messages import DefBLOBVector, Message, SetBLOBVector
 from ...protocol.vocabulary import BlobInstruction
 from ...store.redisstore import RedisStore
 from ...store.retention import Retention
-from ..base import InboundItem, Reset
 from .inflight import InFlight
 
 if TYPE_CHECKING:

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
+from ...core.tasks import cancel_and_wait
 from ...protocol.messages import Message
-from ..streams import cancel_and_wait
 from .manager import Command, DriverAction, DriverState, ManagerDevice, Refusal
 from .process import DriverProcess, Phase
 from .reload import plan_drivers

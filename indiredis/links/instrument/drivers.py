@@ -67,14 +67,15 @@ import logging
 from collections.abc import Mapping
 
 from ...core.channel import Channel
+from ...core.sides import InboundItem, LinkState, Reset
+from ...core.tasks import run_until_first_done
 from ...events import journal_fields
 from ...protocol.messages import Message, PingRequest
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSink, BlobSinks, IndiStreamParser
 from ...protocol.routing import Router
 from ...protocol.xmlout import indi_timestamp
 from ...store.blobs import DiscardedBlob
-from ..base import InboundItem, LinkState, Reset
-from ..streams import pump_messages, run_until_first_done, write_messages
+from ..streams import pump_messages, write_messages
 from .control import DriverControl
 from .manager import DEFAULT_MANAGER_DEVICE, DriverState, GiveUp, ManagerDevice
 from .process import DriverProcess

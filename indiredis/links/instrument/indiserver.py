@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from ...core.channel import Channel
+from ...core.sides import InboundItem, Reset
+from ...core.tasks import run_until_first_done
 from ...events import host_port
 from ...hosts import IndiServer
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks, IndiStreamParser
-from ..base import InboundItem, Link, Reset
-from ..streams import pump_messages, run_until_first_done, write_messages
+from ..base import Link
+from ..streams import pump_messages, write_messages
 
 
 class IndiServerLink(Link):

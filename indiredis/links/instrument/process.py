@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ...core.channel import Channel
+from ...core.tasks import cancel_and_wait
 from ...errors import DriverMissing
 from ...events import Event, journal_fields
 from ...protocol.messages import Message
-from ..streams import cancel_and_wait
 from .manager import STDERR_LINES, DriverReport, DriverState, driver_key
 
 log = logging.getLogger("indiredis.links.instrument.drivers")  # the pool's logger, as before the split

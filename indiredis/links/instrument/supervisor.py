@@ -19,10 +19,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ...core.tasks import cancel_and_wait
 from ...events import Event, journal_fields
 from ...protocol.xmlout import indi_timestamp
 from ..base import Backoff
-from ..streams import cancel_and_wait
 from .manager import DriverState, GiveUp
 from .process import CrashCount, DriverProcess, Phase, exit_text
 
