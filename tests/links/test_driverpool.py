@@ -19,6 +19,7 @@ from pathlib import Path
 from indiredis.core.channel import Channel
 from indiredis.core.sides import Reset
 from indiredis.links.instrument.drivers import DriverPool
+from indiredis.links.instrument.process import DriverProcess
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
 
@@ -365,3 +366,32 @@ def test_stopping_a_driver_that_ignores_sigterm_and_whose_child_holds_its_full_o
     run(scenario())
     assert len(pids) == 2
     assert not [pid for pid in pids if running_not_zombie(pid)], "the driver or its child outlived the pool"
+
+
+def test_a_cancelled_stop_kills_and_reaps_the_driver_and_leaves_nothing_pending(tmp_path):
+    """A stop cut short (the bridge's loop closing) still reaps the process and ends every task it
+    started: no "Task was destroyed but it is pending! coro=<Process.wait()>" at the loop's close."""
+    script = tmp_path / "deaf_driver"
+    script.write_text("#!/bin/sh\ntrap '' TERM\necho deaf\nwhile :; do sleep 1; done\n")
+    script.chmod(0o755)
+    driver = DriverProcess(str(script))
+    left: list[asyncio.Task[object]] = []
+    codes: list[int | None] = []
+
+    async def scenario() -> None:
+        process = await driver.start()
+        assert process.stdout is not None
+        assert await process.stdout.readline() == b"deaf\n"  # SIGTERM is ignored from now on
+        stopping = asyncio.ensure_future(driver.stop())
+        await asyncio.sleep(0)  # a turn of the loop: the stop has sent SIGTERM and waits
+        stopping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopping
+        codes.append(process.returncode)
+        left.extend(
+            task for task in asyncio.all_tasks() if not task.done() and task is not asyncio.current_task()
+        )
+
+    asyncio.run(scenario())  # not under wait_for: its task would be one more pending
+    assert left == []
+    assert codes == [-signal.SIGKILL]
