@@ -146,7 +146,7 @@ class Link(ABC):
         return ""
 
     @abstractmethod
-    async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+    async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
         """Connect and serve until the connection ends (return) or fails (raise)."""
 
     def connection_error(self, exc: BaseException) -> bool:
@@ -196,12 +196,12 @@ class Link(ABC):
         self.flapping = True
         return reason, report
 
-    async def run(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+    async def run(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
         """Serve forever, reconnecting with back-off; never returns or raises (but for cancellation)."""
         try:
             while True:
                 try:
-                    await self.session(inbound, outbound)
+                    await self.session(from_indi, to_indi)
                     reason = "connection closed"
                 except asyncio.CancelledError:
                     raise

@@ -50,16 +50,16 @@ def text(item: object) -> str:
 
 
 class Inbox:
-    """Collects what the pool puts on ``inbound`` and lets a test wait for an item."""
+    """Collects what the pool puts on ``from_indi`` and lets a test wait for an item."""
 
-    def __init__(self, inbound: Channel) -> None:
-        self.inbound = inbound
+    def __init__(self, from_indi: Channel) -> None:
+        self.from_indi = from_indi
         self.items: list[object] = []
         self._changed = asyncio.Condition()
 
     async def collect(self) -> None:
         while True:
-            batch = await self.inbound.get_batch()
+            batch = await self.from_indi.get_batch()
             async with self._changed:
                 self.items.extend(batch)
                 self._changed.notify_all()
@@ -78,7 +78,7 @@ class Inbox:
         try:
             return await asyncio.wait_for(found(), TIMEOUT)
         except TimeoutError:
-            raise AssertionError(f"timed out waiting for {what}; inbound held: {self.texts()}") from None
+            raise AssertionError(f"timed out waiting for {what}; from_indi held: {self.texts()}") from None
 
     async def report(self, device: str, start: str, count: int = 1) -> str:
         """The text of a fake driver's ``count``-th report (of ``device``) starting with ``start``."""
@@ -105,12 +105,12 @@ class Inbox:
 
 @contextlib.asynccontextmanager
 async def running(pool: DriverPool) -> AsyncIterator[tuple[Inbox, Channel]]:
-    inbound: Channel = Channel(10_000, "from INDI")
-    outbound: Channel = Channel(10_000, "to INDI")
-    inbox = Inbox(inbound)
-    tasks = [asyncio.ensure_future(pool.run(inbound, outbound)), asyncio.ensure_future(inbox.collect())]
+    from_indi: Channel = Channel(10_000, "from INDI")
+    to_indi: Channel = Channel(10_000, "to INDI")
+    inbox = Inbox(from_indi)
+    tasks = [asyncio.ensure_future(pool.run(from_indi, to_indi)), asyncio.ensure_future(inbox.collect())]
     try:
-        yield inbox, outbound
+        yield inbox, to_indi
     finally:
         for task in tasks:
             task.cancel()
@@ -135,7 +135,7 @@ def test_client_traffic_goes_to_the_owner_and_snoopers_get_the_answers(tmp_path)
     pool = DriverPool([mount, cam], forward_snoop_requests=True)
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             assert isinstance(await inbox.wait(lambda i: True, "the first item"), Reset)
             await inbox.wait(defined("Mount", "COORD"), "Mount's definitions")
             await inbox.wait(defined("Cam", "COORD"), "Cam's definitions")
@@ -143,9 +143,9 @@ def test_client_traffic_goes_to_the_owner_and_snoopers_get_the_answers(tmp_path)
             # network)
             await inbox.wait(
                 lambda i: isinstance(i, Message) and i.tag == "getProperties" and i.device == "Remote",
-                "the Remote snoop request on inbound",
+                "the Remote snoop request on from_indi",
             )
-            await outbound.put(
+            await to_indi.put(
                 msg(
                     '<newNumberVector device="Mount" name="COORD">'
                     '<oneNumber name="RA">5</oneNumber><oneNumber name="DEC">10</oneNumber></newNumberVector>'
@@ -154,14 +154,14 @@ def test_client_traffic_goes_to_the_owner_and_snoopers_get_the_answers(tmp_path)
             await inbox.report("Mount", "got newNumberVector Mount/COORD RA=5 DEC=10")
             await inbox.wait(
                 lambda i: isinstance(i, Message) and i.tag == "setNumberVector" and i.device == "Mount",
-                "Mount's answer on inbound",
+                "Mount's answer on from_indi",
             )
             assert (
                 await inbox.report("Cam", "got setNumberVector Mount/COORD")
                 == "got setNumberVector Mount/COORD RA=5 DEC=10"
             )
             # traffic for a device no local driver owns (snoop data from elsewhere) goes to its snoopers only
-            await outbound.put(
+            await to_indi.put(
                 msg(
                     '<setTextVector device="Remote" name="SKY"><oneText name="Q">dark</oneText>'
                     "</setTextVector>"
@@ -169,7 +169,7 @@ def test_client_traffic_goes_to_the_owner_and_snoopers_get_the_answers(tmp_path)
             )
             await inbox.report("Cam", "got setTextVector Remote/SKY Q=dark")
             # a bare getProperties goes to every driver: after it, each has reported all it ever received
-            await outbound.put(msg('<getProperties version="1.7"/>'))
+            await to_indi.put(msg('<getProperties version="1.7"/>'))
             await inbox.report("Mount", "got getProperties /", count=2)
             await inbox.report("Cam", "got getProperties /", count=2)
             assert not inbox.reports("Cam", "got newNumberVector")
@@ -194,20 +194,20 @@ def test_client_blob_policy_never_also_only(tmp_path):
     )
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Cam", "IMAGE"), "definitions")
-            await outbound.put(blob_command)
+            await to_indi.put(blob_command)
             await inbox.wait(acks, "the first command's acknowledgement")
             assert not inbox.matching(is_blob)  # Never by default: the BLOB sent before the ack was withheld
 
-            await outbound.put(msg('<enableBLOB device="Cam" name="IMAGE">Also</enableBLOB>'))
-            await outbound.put(blob_command)
+            await to_indi.put(msg('<enableBLOB device="Cam" name="IMAGE">Also</enableBLOB>'))
+            await to_indi.put(blob_command)
             await inbox.wait(is_blob, "a BLOB after enableBLOB Also")
             await inbox.wait(acks, "the second acknowledgement", count=2)
 
-            await outbound.put(msg('<enableBLOB device="Cam">Only</enableBLOB>'))  # device-wide: BLOBs only
-            await outbound.put(blob_command)
-            await outbound.put(blob_command)
+            await to_indi.put(msg('<enableBLOB device="Cam">Only</enableBLOB>'))  # device-wide: BLOBs only
+            await to_indi.put(blob_command)
+            await to_indi.put(blob_command)
             await inbox.wait(is_blob, "the second BLOB", count=2)
             await inbox.wait(is_blob, "the third BLOB", count=3)
             assert len(inbox.matching(acks)) == 2  # the ack between the two BLOBs was withheld
@@ -222,7 +222,7 @@ def test_killed_driver_is_reported_restarted_and_still_snooped(tmp_path, caplog)
     pool = DriverPool([mount, cam])
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Mount", "COORD"), "Mount's definitions")
             await inbox.wait(defined("Cam", "COORD"), "Cam's definitions")
             mount_driver = pool.router.owner("Mount")
@@ -242,7 +242,7 @@ def test_killed_driver_is_reported_restarted_and_still_snooped(tmp_path, caplog)
             )
             assert mount_driver.process.pid != old_pid and not alive(old_pid)
             # the snoop record outlived the owner's restart and its delProperty
-            await outbound.put(
+            await to_indi.put(
                 msg(
                     '<newNumberVector device="Mount" name="COORD"><oneNumber name="RA">7</oneNumber>'
                     "</newNumberVector>"
@@ -265,9 +265,9 @@ def test_stderr_is_logged_line_by_line_under_the_driver_name(tmp_path, caplog):
     pool = DriverPool([fake_driver(tmp_path, "fake_cam", "Cam")])
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Cam", "CMD"), "definitions")
-            await outbound.put(
+            await to_indi.put(
                 msg(
                     '<newTextVector device="Cam" name="CMD"><oneText name="TEXT">stderr</oneText>'
                     "</newTextVector>"
@@ -295,7 +295,7 @@ def test_a_driver_that_cannot_start_is_reported_once_and_the_others_serve(tmp_pa
     pool = DriverPool(["no_such_indi_driver_here", fake_driver(tmp_path, "fake_cam", "Cam")])
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Cam", "COORD"), "definitions")
             missing = pool.drivers[0]
             loop = asyncio.get_running_loop()
@@ -320,7 +320,7 @@ def test_cancelling_the_pool_stops_and_reaps_every_driver(tmp_path):
     pids: list[int] = []
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Mount", "COORD"), "Mount's definitions")
             await inbox.wait(defined("Cam", "COORD"), "Cam's definitions")
             pids.extend(pool.child_pids())
@@ -358,7 +358,7 @@ def test_stopping_a_driver_that_ignores_sigterm_and_whose_child_holds_its_full_o
     pids: list[int] = []
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             report = await inbox.wait(lambda i: text(i).startswith("child "), "the driver's child pid")
             pids.extend(pool.child_pids())
             pids.append(int(text(report).split()[1]))

@@ -81,7 +81,7 @@ def test_blob_data_goes_to_from_indi_only_while_a_client_side_wants_it_and_is_as
     assert link.topics_for(BLOB) == ["from_indi/camera-pc", "snoop_data/guider-pc"]
     # the INDI side reconnected (it starts at Never) or defined IMG anew: asked again
     asked: Channel[Message] = Channel()
-    link._outbound = asked
+    link._to_indi = asked
     definition = msg(
         '<defBLOBVector device="Cam" name="IMG" state="Idle" perm="ro"><defBLOB name="I"/></defBLOBVector>'
     )

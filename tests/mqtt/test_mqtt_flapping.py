@@ -17,18 +17,18 @@ from tests.support.servers import wait_for
 def test_a_flapping_client_side_does_not_reset_on_every_reconnection(mosquitto_proc):
     host = indiredis.mqtt_server("127.0.0.1", mosquitto_proc.port)
     links: list[MqttClientLink] = []
-    inbound: list[Channel] = []
+    from_indi: list[Channel] = []
 
     async def main() -> None:
         for _ in range(2):
             links.append(MqttClientLink("twin", host))
-            inbound.append(Channel(100_000))
+            from_indi.append(Channel(100_000))
         await asyncio.gather(
-            *(link.run(channel, Channel(100_000)) for link, channel in zip(links, inbound, strict=True))
+            *(link.run(channel, Channel(100_000)) for link, channel in zip(links, from_indi, strict=True))
         )
 
     def resets() -> list[int]:  # run on the loop's thread: the channels are the loop's
-        return [sum(isinstance(entry[0], Reset) for entry in channel._items) for channel in inbound]
+        return [sum(isinstance(entry[0], Reset) for entry in channel._items) for channel in from_indi]
 
     with LoopThread(main) as thread:
         wait_for(

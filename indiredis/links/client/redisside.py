@@ -3,7 +3,7 @@
 Messages from the INDI side are applied in batches (one pipelined round trip
 each).  XML that clients publish on the ``to_indi`` channel is parsed (garbage
 is logged and skipped, so it never reaches the instruments) and forwarded.
-When Redis is unreachable the inbound channel switches to drop-oldest mode and
+When Redis is unreachable the from_indi channel switches to drop-oldest mode and
 the number of dropped messages is logged on recovery; after any outage the
 bridge asks the INDI side for every property again, so a Redis that came back
 empty is repopulated.
@@ -181,14 +181,14 @@ class RedisLink(Link):
         )
 
     async def _beat(
-        self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, rconn: aioredis.Redis, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
         key = KeySpace(self.server.keyprefix).heartbeat()
         while True:
             try:
                 await answered(rconn.set(key, self.heartbeat(), ex=HEARTBEAT_EXPIRY), "the heartbeat")
             except redis.exceptions.ResponseError as exc:  # not beating meanwhile: the key expires
-                await self._until_writable(rconn, inbound, outbound, exc)
+                await self._until_writable(rconn, from_indi, to_indi, exc)
                 continue
             await asyncio.sleep(HEARTBEAT_PERIOD)
 
@@ -196,8 +196,8 @@ class RedisLink(Link):
     async def _until_writable(
         self,
         rconn: aioredis.Redis,
-        inbound: Channel[InboundItem],
-        outbound: Channel[Message],
+        from_indi: Channel[InboundItem],
+        to_indi: Channel[Message],
         exc: redis.exceptions.ResponseError,
     ) -> None:
         """Redis refused a write with ``exc``: return once it accepts writes again (re-raise ``exc`` when
@@ -205,7 +205,7 @@ class RedisLink(Link):
 
         The first task of the session to meet the refusal waits it out; the others wait for it, then
         find Redis writable.  Meanwhile the link is down (one log line naming the cause, once per cause),
-        the inbound channel drops its oldest messages once full, and a no-op write probes Redis after
+        the from_indi channel drops its oldest messages once full, and a no-op write probes Redis after
         each delay of the link's back-off.  Then the hashes are written whole again (writes made during
         the refusal may have been taken in part), and, if messages were dropped, the INDI side is asked
         for every property.
@@ -220,13 +220,13 @@ class RedisLink(Link):
             cause = await self._refused(rconn)
             if cause is None:  # another task of this session waited it out, or it was brief
                 return
-            inbound.set_consumer_up(False)
+            from_indi.set_consumer_up(False)
             await self._wait_out(rconn, cause)
             await self.store.load_scripts(rconn)  # and every hash is written whole again
-            dropped = inbound.dropped
-            resume_consuming(inbound, "Redis", self.state)
+            dropped = from_indi.dropped
+            resume_consuming(from_indi, "Redis", self.state)
             if dropped:  # the store misses what was dropped: ask for every property
-                outbound.push_front([Message.get_properties()])
+                to_indi.push_front([Message.get_properties()])
             self.connected(self._connected_text())
 
     async def _wait_out(self, rconn: aioredis.Redis, cause: str | None) -> None:
@@ -288,57 +288,57 @@ class RedisLink(Link):
         """Devices and properties held, for status lines."""
         return f"{self.store.device_count} devices, {self.store.property_count} properties"
 
-    async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+    async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
         rconn = redis_connection(self.server)
         pubsub = rconn.pubsub(ignore_subscribe_messages=True)
         try:
             with sentinel_errors(self.server):
-                await self._serve(rconn, pubsub, inbound, outbound)
+                await self._serve(rconn, pubsub, from_indi, to_indi)
         finally:
-            inbound.set_consumer_up(False)
+            from_indi.set_consumer_up(False)
             await aclose(pubsub)
             await aclose(rconn)
             for sentinel in sentinel_clients(rconn):  # each session asks the sentinels anew
                 await aclose(sentinel)
 
     async def _serve(
-        self, rconn: aioredis.Redis, pubsub: Any, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, rconn: aioredis.Redis, pubsub: Any, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
         """One session on a connection: connected (and so ready) once it writes and listens to clients."""
         try:
             await answered(rconn.ping(), "PING")
         except redis.exceptions.ResponseError as exc:  # MISCONF refuses PING too
-            await self._until_writable(rconn, inbound, outbound, exc)
+            await self._until_writable(rconn, from_indi, to_indi, exc)
         self.store.forget_unconfirmed()
         await self.store.start_blobs()  # once: left-over .incoming- files removed, index read
-        resume_consuming(inbound, "Redis", self.state)
+        resume_consuming(from_indi, "Redis", self.state)
         self._sessions += 1
         if self._sessions > 1:
             # Redis may have come back empty: ask for everything again
-            await outbound.put(Message.get_properties())
+            await to_indi.put(Message.get_properties())
         await self._note_master(rconn)
         # subscribed before saying so: a client command published once the link is up is heard
         await answered(pubsub.subscribe(self.server.to_indi_channel), "SUBSCRIBE")
         self.connected(self._connected_text())
-        tasks = [self._apply(rconn, inbound, outbound), self._relay(rconn, pubsub, inbound, outbound)]
+        tasks = [self._apply(rconn, from_indi, to_indi), self._relay(rconn, pubsub, from_indi, to_indi)]
         if self._bridge_name:
-            tasks.append(self._beat(rconn, inbound, outbound))
+            tasks.append(self._beat(rconn, from_indi, to_indi))
         await run_until_first_done(*tasks)
 
     async def _apply(
-        self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, rconn: aioredis.Redis, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
-        """Apply batches from ``inbound``; when Redis refuses a write, the batches not confirmed are
+        """Apply batches from ``from_indi``; when Redis refuses a write, the batches not confirmed are
         back in the channel: wait until it accepts writes (:meth:`_until_writable`) and go on."""
         while True:
             try:
-                await self.writer.apply_batches(rconn, inbound, outbound)
+                await self.writer.apply_batches(rconn, from_indi, to_indi)
             except redis.exceptions.ResponseError as exc:
                 self.store.forget_unconfirmed()  # nothing waits for the batches given up
-                await self._until_writable(rconn, inbound, outbound, exc)
+                await self._until_writable(rconn, from_indi, to_indi, exc)
 
     async def _relay(
-        self, rconn: aioredis.Redis, pubsub: Any, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, rconn: aioredis.Redis, pubsub: Any, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
         """Relay what clients publish on the ``to_indi`` channel (``pubsub`` is subscribed to it)."""
         async for item in pubsub.listen():
@@ -350,7 +350,7 @@ class RedisLink(Link):
             for message in parse_client_xml(
                 data, self.max_message_size, f"Redis channel {self.server.to_indi_channel}"
             ):
-                await outbound.put(message)
+                await to_indi.put(message)
                 try:
                     await self.store.note_outgoing(rconn, message)
                 except redis.exceptions.ResponseError as exc:

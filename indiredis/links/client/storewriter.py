@@ -34,10 +34,10 @@ class StoreWriter:
         self.retention = retention
 
     async def apply_batches(
-        self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, rconn: aioredis.Redis, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
-        """Apply batches from ``inbound`` until cancelled or a write fails (the batches not confirmed
-        are then back in ``inbound``); ``outbound``: where requests for BLOB data go."""
+        """Apply batches from ``from_indi`` until cancelled or a write fails (the batches not confirmed
+        are then back in ``from_indi``); ``to_indi``: where requests for BLOB data go."""
         # no check of current_task().cancelling() here: async-timeout 4.0.2 (Debian bookworm, under
         # redis-py 4.3) cancels the task for its own timeouts without uncancel(), so the count stays up
         # and the session would end at once, again and again; a swallowed cancellation is repeated by
@@ -45,17 +45,17 @@ class StoreWriter:
         flow: InFlight[InboundItem] = InFlight()
         try:
             while True:
-                if flow.busy and not len(inbound):
+                if flow.busy and not len(from_indi):
                     await flow.settle()
                     continue
-                batch = await inbound.get_batch(BATCH_SIZE)
+                batch = await from_indi.get_batch(BATCH_SIZE)
                 flow.take(batch)
-                await self._write(rconn, flow, batch, inbound, outbound)
+                await self._write(rconn, flow, batch, from_indi, to_indi)
         except BaseException:
             # back first: waiting for the batch in flight can be cut short by the session cancelling
             # this task again (run_until_first_done repeats a cancellation every CANCEL_AGAIN seconds
             # while redis-py holds on to one), and what was not back in the channel by then was lost
-            inbound.push_front(flow.abandon())
+            from_indi.push_front(flow.abandon())
             await flow.stopped()
             raise
 
@@ -64,29 +64,29 @@ class StoreWriter:
         rconn: aioredis.Redis,
         flow: InFlight[InboundItem],
         batch: list[InboundItem],
-        inbound: Channel[InboundItem],
-        outbound: Channel[Message],
+        from_indi: Channel[InboundItem],
+        to_indi: Channel[Message],
     ) -> None:
         """One batch taken by ``flow``: written at once with a reset in it, else prepared and sent, in
-        flight while more waits in ``inbound``."""
+        flight while more waits in ``from_indi``."""
         if any(isinstance(item, Reset) for item in batch):
             await flow.settle()
-            await self._apply_with_resets(rconn, batch, outbound)
+            await self._apply_with_resets(rconn, batch, to_indi)
             flow.confirm()
             return
         messages = [item for item in batch if isinstance(item, Message)]
         prepared = await self.store.prepare(rconn, messages)
         await flow.settle()  # the batch before is in Redis: this one may go
-        if len(inbound):  # more is waiting: prepare it while Redis runs this
+        if len(from_indi):  # more is waiting: prepare it while Redis runs this
             flow.launch(self.store.send(rconn, prepared))
             await asyncio.sleep(0)  # it starts writing to Redis now, not after the next batch
         else:
             await self.store.send(rconn, prepared)
             flow.confirm()
-        await self._after(messages, outbound)
+        await self._after(messages, to_indi)
 
     async def _apply_with_resets(
-        self, rconn: aioredis.Redis, batch: list[InboundItem], outbound: Channel[Message]
+        self, rconn: aioredis.Redis, batch: list[InboundItem], to_indi: Channel[Message]
     ) -> None:
         messages: list[Message] = []
         for item in batch:
@@ -99,21 +99,19 @@ class StoreWriter:
                 messages.append(item)
         if messages:
             await self.store.apply(rconn, messages)
-            await self._after(messages, outbound)
+            await self._after(messages, to_indi)
 
-    async def _after(self, messages: list[Message], outbound: Channel[Message]) -> None:
+    async def _after(self, messages: list[Message], to_indi: Channel[Message]) -> None:
         """BLOB data asked for; files are in place once parsed (Redis may still be busy): retention."""
-        await self._request_blobs(messages, outbound)
+        await self._request_blobs(messages, to_indi)
         await self._prune_blobs(messages)
 
-    async def _request_blobs(self, messages: list[Message], outbound: Channel[Message]) -> None:
+    async def _request_blobs(self, messages: list[Message], to_indi: Channel[Message]) -> None:
         """Ask for the data of every BLOB property defined, when BLOBs are stored."""
         for message in messages:
             if isinstance(message, DefBLOBVector) and self.store.blobs is not None:
                 if self.store.blobs_enabled(message.device, message.name):
-                    await outbound.put(
-                        Message.enable_blob(message.device, message.name, BlobInstruction.ALSO)
-                    )
+                    await to_indi.put(Message.enable_blob(message.device, message.name, BlobInstruction.ALSO))
 
     async def _prune_blobs(self, messages: list[Message]) -> None:
         """Apply the blob retention to the elements that received files (in a thread: it lists the

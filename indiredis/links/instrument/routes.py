@@ -33,7 +33,7 @@ class Route(Generic[D]):
     """What to do with one message."""
 
     drivers: tuple[D, ...] = ()  # the drivers it goes to
-    clients: bool = False  # it goes to the client side (``inbound``)
+    clients: bool = False  # it goes to the client side (``from_indi``)
     definitions: bool = False  # the Driver Manager device's definitions answer it
     manager: bool = False  # a request to the Driver Manager device
     ping_reply: bool = False  # the sender gets a pingReply
@@ -53,7 +53,7 @@ class DriverRoutes(Generic[D]):
     """Device ownership, snoop records and the client side's BLOB policy of a pool of drivers ``D``.
 
     ``forward_snoop_requests``: a driver's getProperties for a device no local driver owns is also
-    put on ``inbound`` (the MQTT instrument side asks the rest of the network for it).
+    put on ``from_indi`` (the MQTT instrument side asks the rest of the network for it).
     """
 
     def __init__(self, manager_device: str, *, forward_snoop_requests: bool) -> None:
