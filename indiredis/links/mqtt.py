@@ -401,8 +401,9 @@ class _MqttLink(Link):
 
     # -- sending ---------------------------------------------------------------------------
     @abstractmethod
-    def topics_for(self, message: Message) -> list[str]:
-        """The topics a message this link sends goes to."""
+    def route_outgoing(self, message: Message) -> list[str]:
+        """Route a message this link sends: note what it asks or ends (snoop requests, snoop records)
+        and return the topics it goes to."""
 
     def pack(self, batch: Iterable[object]) -> list[Frame]:
         """The payloads for a batch taken from the sending channel (anything but messages is skipped;
@@ -410,7 +411,7 @@ class _MqttLink(Link):
         batch = list(batch)
         if any(isinstance(item, Reset) for item in batch):
             self.framer.new_session()  # receivers see a restarted publisher: what it had may be gone
-        routed = [(item, self.topics_for(item)) for item in batch if isinstance(item, Message)]
+        routed = [(item, self.route_outgoing(item)) for item in batch if isinstance(item, Message)]
         frames, refused = self.framer.pack(routed)
         for message in refused:
             log.error(
@@ -610,11 +611,11 @@ class _MqttLink(Link):
         """Serve one connection until it is lost (what to ask for and to repeat when it comes up)."""
 
     @abstractmethod
-    def sending_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
-        """The channel whose messages this side publishes."""
+    def published_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
+        """Which of the two channels this side publishes: ``from_indi`` or ``to_indi``."""
 
     async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
-        sending = self.sending_channel(from_indi, to_indi)
+        sending = self.published_channel(from_indi, to_indi)
         connection = MqttConnection(self.server, self.mqtt_id)
         connection.max_in_flight_bytes = self.send_budget // 2
         try:
@@ -737,7 +738,7 @@ class MqttInstrumentLink(_MqttLink):
         clients = [f"{t}/{c}" for c in self.subscribe_list] or [f"{t}/#"]
         return clients + [f"{sc}/#", f"{sd}/{self.mqtt_id}"]
 
-    def sending_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
+    def published_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
         return from_indi
 
     def pack(self, batch: Iterable[object]) -> list[Frame]:
@@ -761,7 +762,7 @@ class MqttInstrumentLink(_MqttLink):
     def sequence_topic(self) -> str:
         return f"{self.server.from_indi_topic}/{self.mqtt_id}"
 
-    def topics_for(self, message: Message) -> list[str]:
+    def route_outgoing(self, message: Message) -> list[str]:
         """Where a message from the local INDI side goes."""
         if isinstance(message, GetProperties):  # a local driver snooping a device it does not have
             self.snoop_requests[(message.device, message.name)] = message
@@ -905,13 +906,13 @@ class MqttClientLink(_MqttLink):
         f = self.server.from_indi_topic
         return [f"{f}/{s}" for s in self.subscribe_list] or [f"{f}/#"]
 
-    def sending_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
+    def published_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
         return to_indi
 
     def sequence_topic(self) -> str:
         return f"{self.server.to_indi_topic}/{self.mqtt_id}"
 
-    def topics_for(self, message: Message) -> list[str]:
+    def route_outgoing(self, message: Message) -> list[str]:
         """Everything a client side sends goes to ``T/<own id>``."""
         return [f"{self.server.to_indi_topic}/{self.mqtt_id}"]
 

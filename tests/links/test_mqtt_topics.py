@@ -29,23 +29,23 @@ NUMBER = msg(
 def test_from_indi_and_snoop_data_topics_and_delproperty_ends_matching_snoops():
     link = MqttInstrumentLink("mount-pc", indiredis.mqtt_server("127.0.0.1"))
     link.remote_snoops = {"camera-pc": {Snoop("Mount", "COORD")}, "guider-pc": {Snoop("Mount", "")}}
-    assert sorted(link.topics_for(NUMBER)) == [
+    assert sorted(link.route_outgoing(NUMBER)) == [
         "from_indi/mount-pc",
         "snoop_data/camera-pc",
         "snoop_data/guider-pc",
     ]
     # a property's delProperty ends the records for that property, not a record for the whole device
-    link.topics_for(msg('<delProperty device="Mount" name="COORD"/>'))
+    link.route_outgoing(msg('<delProperty device="Mount" name="COORD"/>'))
     assert link.remote_snoops == {"camera-pc": set(), "guider-pc": {Snoop("Mount", "")}}
-    assert sorted(link.topics_for(NUMBER)) == ["from_indi/mount-pc", "snoop_data/guider-pc"]
+    assert sorted(link.route_outgoing(NUMBER)) == ["from_indi/mount-pc", "snoop_data/guider-pc"]
     # the device's delProperty reaches its snoopers, then ends their records
-    assert sorted(link.topics_for(msg('<delProperty device="Mount"/>'))) == [
+    assert sorted(link.route_outgoing(msg('<delProperty device="Mount"/>'))) == [
         "from_indi/mount-pc",
         "snoop_data/guider-pc",
     ]
-    assert link.topics_for(NUMBER) == ["from_indi/mount-pc"]
+    assert link.route_outgoing(NUMBER) == ["from_indi/mount-pc"]
     # a local driver's snoop request goes to the snoop control topic
-    assert link.topics_for(msg('<getProperties version="1.7" device="Dome"/>')) == ["snoop_control/mount-pc"]
+    assert link.route_outgoing(msg('<getProperties version="1.7" device="Dome"/>')) == ["snoop_control/mount-pc"]
 
 
 def test_snoop_records_are_bounded_per_asker_and_in_askers_and_expire(caplog):
@@ -74,11 +74,11 @@ BLOB = msg(
 
 def test_blob_data_goes_to_from_indi_only_while_a_client_side_wants_it_and_is_asked_again_after_a_reset():
     link = MqttInstrumentLink("camera-pc", indiredis.mqtt_server("127.0.0.1"))
-    assert link.topics_for(BLOB) == []  # nobody asked: it stays here (the snoopers would still get it)
+    assert link.route_outgoing(BLOB) == []  # nobody asked: it stays here (the snoopers would still get it)
     link.remote_snoops = {"guider-pc": {Snoop("Cam", "")}}
-    assert link.topics_for(BLOB) == ["snoop_data/guider-pc"]
+    assert link.route_outgoing(BLOB) == ["snoop_data/guider-pc"]
     link.client_blobs.update("store", msg('<enableBLOB device="Cam" name="IMG">Also</enableBLOB>'))
-    assert link.topics_for(BLOB) == ["from_indi/camera-pc", "snoop_data/guider-pc"]
+    assert link.route_outgoing(BLOB) == ["from_indi/camera-pc", "snoop_data/guider-pc"]
     # the INDI side reconnected (it starts at Never) or defined IMG anew: asked again
     asked: Channel[Message] = Channel()
     link._to_indi = asked
