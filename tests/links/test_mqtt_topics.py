@@ -45,7 +45,8 @@ def test_from_indi_and_snoop_data_topics_and_delproperty_ends_matching_snoops():
     ]
     assert link.route_outgoing(NUMBER) == ["from_indi/mount-pc"]
     # a local driver's snoop request goes to the snoop control topic
-    assert link.route_outgoing(msg('<getProperties version="1.7" device="Dome"/>')) == ["snoop_control/mount-pc"]
+    request = msg('<getProperties version="1.7" device="Dome"/>')
+    assert link.route_outgoing(request) == ["snoop_control/mount-pc"]
 
 
 def test_snoop_records_are_bounded_per_asker_and_in_askers_and_expire(caplog):
