@@ -41,11 +41,11 @@ from .core.bridge import DEFAULT_MEMORY_BUDGET, Bridge, MemoryShares, run_blocki
 from .core.channel import DEFAULT_BUFFER_SIZE
 from .core.sides import Side
 from .hosts import IndiServer, MQTTServer, RedisServer
-from .links.client.port import DEFAULT_MAX_CLIENTS, PortLink
-from .links.client.redisside import RedisLink
-from .links.instrument.drivers import DriverPool
-from .links.instrument.indiserver import IndiServerLink
-from .links.instrument.manager import DEFAULT_MANAGER_DEVICE, GiveUp
+from .links.client_side.port import DEFAULT_MAX_CLIENTS, PortLink
+from .links.client_side.redisside import RedisLink
+from .links.indi_side.drivers import DriverPool
+from .links.indi_side.indiserver import IndiServerLink
+from .links.indi_side.manager import DEFAULT_MANAGER_DEVICE, GiveUp
 from .links.mqtt import MqttClientLink, MqttInstrumentLink
 from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
 from .store.blobs import DEFAULT_MAX_BLOB_SIZE

@@ -9,7 +9,7 @@ import pytest
 
 from indiredis.core.sides import InboundItem, LinkState, Reset
 from indiredis.links.base import Link
-from indiredis.links.instrument.drivers import DriverPool
+from indiredis.links.indi_side.drivers import DriverPool
 from indiredis.protocol.messages import Message
 
 

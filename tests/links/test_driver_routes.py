@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from indiredis.links.instrument.process import DriverProcess
-from indiredis.links.instrument.reload import plan_drivers
-from indiredis.links.instrument.routes import BlobRoute, DriverRoutes, Route
+from indiredis.links.indi_side.process import DriverProcess
+from indiredis.links.indi_side.reload import plan_drivers
+from indiredis.links.indi_side.routes import BlobRoute, DriverRoutes, Route
 from indiredis.protocol.parser import parse_message
 
 MANAGER = "Driver Manager"

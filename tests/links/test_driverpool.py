@@ -18,8 +18,8 @@ from pathlib import Path
 
 from indiredis.core.channel import Channel
 from indiredis.core.sides import Reset
-from indiredis.links.instrument.drivers import DriverPool
-from indiredis.links.instrument.process import DriverProcess
+from indiredis.links.indi_side.drivers import DriverPool
+from indiredis.links.indi_side.process import DriverProcess
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indiredis.links.instrument.drivers import DriverPool
+from indiredis.links.indi_side.drivers import DriverPool
 from indiredis.protocol.messages import Message
 from indiredis.store.blobs import BlobFolder, BlobStreams
 from tests.links.test_driverpool import defined, fake_driver, msg, run, running

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from indiredis.links.instrument.drivers import DriverPool
-from indiredis.links.instrument.manager import (
+from indiredis.links.indi_side.drivers import DriverPool
+from indiredis.links.indi_side.manager import (
     Command,
     DriverAction,
     DriverReport,

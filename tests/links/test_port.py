@@ -13,8 +13,8 @@ import pytest
 from indiredis.core.channel import Channel
 from indiredis.core.sides import InboundItem, Reset
 from indiredis.core.tasks import cancel_and_wait
-from indiredis.links.client import port as portmodule
-from indiredis.links.client.port import PortLink
+from indiredis.links.client_side import port as portmodule
+from indiredis.links.client_side.port import PortLink
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import IndiStreamParser, parse_message
 from tests.support.servers import free_port

@@ -17,8 +17,8 @@ import redis.asyncio as aioredis
 import indiredis
 from indiredis.core.channel import Channel
 from indiredis.core.sides import InboundItem
-from indiredis.links.client.redisside import RedisLink, aclose
-from indiredis.links.client.storewriter import BATCH_SIZE
+from indiredis.links.client_side.redisside import RedisLink, aclose
+from indiredis.links.client_side.storewriter import BATCH_SIZE
 from indiredis.protocol import IndiStreamParser, Message
 from indiredis.store import redisstore
 

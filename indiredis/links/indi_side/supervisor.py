@@ -26,7 +26,7 @@ from ..base import Backoff
 from .manager import DriverState, GiveUp
 from .process import CrashCount, DriverProcess, Phase, exit_text
 
-log = logging.getLogger("indiredis.links.instrument.drivers")  # the pool's logger, as before the split
+log = logging.getLogger("indiredis.links.indi_side.drivers")  # the pool's logger, as before the split
 
 STABLE_RUN = 10.0  # a driver that ran this long restarts from the shortest back-off
 CRASH_WINDOW = 60.0  # seconds over which repeated crashes are counted in the log (without a give-up policy)

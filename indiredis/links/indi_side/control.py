@@ -19,7 +19,7 @@ from .process import DriverProcess, Phase
 from .reload import plan_drivers
 from .supervisor import Supervisor, log_failure
 
-log = logging.getLogger("indiredis.links.instrument.drivers")  # the pool's logger, as before the split
+log = logging.getLogger("indiredis.links.indi_side.drivers")  # the pool's logger, as before the split
 
 
 class Pool(Protocol):

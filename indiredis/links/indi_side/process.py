@@ -25,7 +25,7 @@ from ...events import Event, journal_fields
 from ...protocol.messages import Message
 from .manager import STDERR_LINES, DriverReport, DriverState, driver_key
 
-log = logging.getLogger("indiredis.links.instrument.drivers")  # the pool's logger, as before the split
+log = logging.getLogger("indiredis.links.indi_side.drivers")  # the pool's logger, as before the split
 
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL at shutdown
 DRIVER_BUFFER = 1000  # messages queued for one driver's stdin
