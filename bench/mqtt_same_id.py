@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 import indiredis  # noqa: E402
 from indiredis.core.channel import Channel  # noqa: E402
 from indiredis.core.sides import Reset  # noqa: E402
-from indiredis.links.mqtt import MqttClientLink  # noqa: E402
+from indiredis.links.mqtt import MqttIndiSideLink  # noqa: E402
 from tests.support.servers import MosquittoProcess  # noqa: E402
 
 
@@ -41,7 +41,7 @@ class Counter(logging.Handler):
 async def pair(port: int, seconds: float, stable_seconds: float) -> int:
     """Run two client sides with one id for ``seconds``; the Resets they put."""
     host = indiredis.mqtt_server("127.0.0.1", port)
-    links = [MqttClientLink("twin", host) for _ in range(2)]
+    links = [MqttIndiSideLink("twin", host) for _ in range(2)]
     from_indi: list[Channel[object]] = [Channel(1_000_000) for _ in links]
     for link in links:
         link.stable_seconds = stable_seconds

@@ -3,7 +3,7 @@
 Topic layout (``docs/mqtt.md``; ``T``, ``F``, ``SC``, ``SD`` are the
 mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data topics):
 
-- :class:`MqttInstrumentLink`, the client side of ``inditomqtt`` /
+- :class:`MqttClientSideLink`, the client side of ``inditomqtt`` /
   ``driverstomqtt`` (id ``S``): publishes INDI traffic on ``F/S``; takes client
   traffic from ``T/#`` (or ``T/<id>`` per ``subscribe_list``); a local driver's
   getProperties for a foreign device goes out on ``SC/S``; requests seen on
@@ -20,7 +20,7 @@ mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data topics):
   again whenever the INDI side reconnects or defines such a BLOB property
   anew, and BLOB data is published on ``F/S`` only while one of them wants it
   (:class:`~indiredis.protocol.routing.ClientBlobPolicies`).
-- :class:`MqttClientLink`, the INDI side of ``mqtttoredis`` / ``mqtttoport``
+- :class:`MqttIndiSideLink`, the INDI side of ``mqtttoredis`` / ``mqtttoport``
   (id ``C``): publishes client traffic on ``T/C``, takes INDI traffic from
   ``F/#`` (or ``F/<id>`` per ``subscribe_list``), and sends getProperties on
   every (re)connection, on first hearing from each instrument side after
@@ -640,7 +640,7 @@ class _MqttLink(Link):
         return f"another client is using MQTT id {self.mqtt_id}"
 
 
-class MqttInstrumentLink(_MqttLink):
+class MqttClientSideLink(_MqttLink):
     """Client side of inditomqtt / driverstomqtt (see the module docstring)."""
 
     def __init__(
@@ -876,7 +876,7 @@ class MqttInstrumentLink(_MqttLink):
                     self.report_gap(topic, verdict, "client requests or snoop requests among them are gone")
 
 
-class MqttClientLink(_MqttLink):
+class MqttIndiSideLink(_MqttLink):
     """INDI side of mqtttoredis / mqtttoport (see the module docstring)."""
 
     def __init__(

@@ -9,7 +9,7 @@ import indiredis
 from indiredis.core.channel import Channel
 from indiredis.core.sides import Reset
 from indiredis.links import mqtt
-from indiredis.links.mqtt import MqttInstrumentLink
+from indiredis.links.mqtt import MqttClientSideLink
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
 from indiredis.protocol.routing import ClientBlobPolicies, Snoop
@@ -27,7 +27,7 @@ NUMBER = msg(
 
 
 def test_from_indi_and_snoop_data_topics_and_delproperty_ends_matching_snoops():
-    link = MqttInstrumentLink("mount-pc", indiredis.mqtt_server("127.0.0.1"))
+    link = MqttClientSideLink("mount-pc", indiredis.mqtt_server("127.0.0.1"))
     link.remote_snoops = {"camera-pc": {Snoop("Mount", "COORD")}, "guider-pc": {Snoop("Mount", "")}}
     assert sorted(link.route_outgoing(NUMBER)) == [
         "from_indi/mount-pc",
@@ -50,7 +50,7 @@ def test_from_indi_and_snoop_data_topics_and_delproperty_ends_matching_snoops():
 
 
 def test_snoop_records_are_bounded_per_asker_and_in_askers_and_expire(caplog):
-    link = MqttInstrumentLink("mount-pc", indiredis.mqtt_server("127.0.0.1"))
+    link = MqttClientSideLink("mount-pc", indiredis.mqtt_server("127.0.0.1"))
     for number in range(mqtt.SNOOPS_PER_ASKER + 5):
         link.remember_snoop("camera-pc", Snoop(f"Dev{number}", ""), now=0.0)
     assert len(link.remote_snoops["camera-pc"]) == mqtt.SNOOPS_PER_ASKER
@@ -74,7 +74,7 @@ BLOB = msg(
 
 
 def test_blob_data_goes_to_from_indi_only_while_a_client_side_wants_it_and_is_asked_again_after_a_reset():
-    link = MqttInstrumentLink("camera-pc", indiredis.mqtt_server("127.0.0.1"))
+    link = MqttClientSideLink("camera-pc", indiredis.mqtt_server("127.0.0.1"))
     assert link.route_outgoing(BLOB) == []  # nobody asked: it stays here (the snoopers would still get it)
     link.remote_snoops = {"guider-pc": {Snoop("Cam", "")}}
     assert link.route_outgoing(BLOB) == ["snoop_data/guider-pc"]
@@ -93,7 +93,7 @@ def test_blob_data_goes_to_from_indi_only_while_a_client_side_wants_it_and_is_as
 
 def test_client_sides_forgotten_beyond_the_bound_are_logged_rate_limited(caplog) -> None:
     caplog.set_level(logging.WARNING, logger="indiredis")
-    link = MqttInstrumentLink("camera-pc", indiredis.mqtt_server("127.0.0.1"))
+    link = MqttClientSideLink("camera-pc", indiredis.mqtt_server("127.0.0.1"))
     link.client_blobs = ClientBlobPolicies(kept=3)
     link.apply_enable_blob("store", msg('<enableBLOB device="Cam" name="IMG">Also</enableBLOB>'))
     for index in range(100):  # a stranger inventing client ids

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import indiredis
 from indiredis.core.channel import Channel
-from indiredis.links.mqtt import MqttClientLink, MqttConnection
+from indiredis.links.mqtt import MqttConnection, MqttIndiSideLink
 from indiredis.protocol import Message
 from indiredis.protocol.document import parse_document
 from indiredis.protocol.mqttframing import Framer
@@ -56,7 +56,7 @@ def test_the_mqtt_receiver_makes_a_blob_durable_off_the_loop(mosquitto_proc, tmp
 
     async def main() -> list[Message]:
         folder = BlobFolder(tmp_path / "blobs")
-        link = MqttClientLink("blobloop", server, blobs=BlobStreams(folder))
+        link = MqttIndiSideLink("blobloop", server, blobs=BlobStreams(folder))
         connection = MqttConnection(server, "blobloop")
         await connection.connect(link.subscriptions())
         from_indi: Channel = Channel()
@@ -137,7 +137,7 @@ def test_a_receiver_cancelled_while_a_blob_is_made_durable_counts_its_payload_as
 
     async def main() -> tuple[list[Message], int, int]:
         folder = BlobFolder(tmp_path / "blobs")
-        link = MqttClientLink("cancelled", indiredis.mqtt_server("127.0.0.1", 1), blobs=BlobStreams(folder))
+        link = MqttIndiSideLink("cancelled", indiredis.mqtt_server("127.0.0.1", 1), blobs=BlobStreams(folder))
         got: list[Message] = []
 
         async def handle(message: Message) -> None:

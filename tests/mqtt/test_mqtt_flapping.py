@@ -9,19 +9,19 @@ import indiredis
 from indiredis.core.channel import Channel
 from indiredis.core.sides import Reset
 from indiredis.links.base import FLAP_REPORT_AT
-from indiredis.links.mqtt import MqttClientLink
+from indiredis.links.mqtt import MqttIndiSideLink
 from tests.support.bridgethread import LoopThread
 from tests.support.servers import wait_for
 
 
 def test_a_flapping_client_side_does_not_reset_on_every_reconnection(mosquitto_proc):
     host = indiredis.mqtt_server("127.0.0.1", mosquitto_proc.port)
-    links: list[MqttClientLink] = []
+    links: list[MqttIndiSideLink] = []
     from_indi: list[Channel] = []
 
     async def main() -> None:
         for _ in range(2):
-            links.append(MqttClientLink("twin", host))
+            links.append(MqttIndiSideLink("twin", host))
             from_indi.append(Channel(100_000))
         await asyncio.gather(
             *(link.run(channel, Channel(100_000)) for link, channel in zip(links, from_indi, strict=True))

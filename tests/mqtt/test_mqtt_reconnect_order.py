@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 
 import indiredis
 from indiredis.core.channel import Channel
-from indiredis.links.mqtt import MqttClientLink, MqttInstrumentLink
+from indiredis.links.mqtt import MqttClientSideLink, MqttIndiSideLink
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
 from tests.support.bridgethread import LoopThread
@@ -29,7 +29,7 @@ def new_client(client_id: str) -> mqtt.Client:
 
 def test_what_the_indi_side_sends_before_a_client_side_subscribed_reaches_it(mosquitto_proc):
     host = indiredis.mqtt_server("127.0.0.1", mosquitto_proc.port)
-    link = MqttInstrumentLink("site", host)
+    link = MqttClientSideLink("site", host)
     link.receivers_wait = 60  # longer than this test takes: only a client side heard releases it
     from_indi: Channel = Channel(1000)
 
@@ -68,7 +68,7 @@ def test_an_instrument_side_that_connects_after_the_client_side_does_not_wait_ou
     (the fault suite: a 3 s hold at every start and broker restart left the chains seconds behind, so a
     Redis or broker kill then lost or repeated messages sent long before it)."""
     host = indiredis.mqtt_server("127.0.0.1", mosquitto_proc.port)
-    client = MqttClientLink("central", host)
+    client = MqttIndiSideLink("central", host)
     from_indi: Channel = Channel(1000)
     received: list[bytes] = []
 
@@ -79,7 +79,7 @@ def test_an_instrument_side_that_connects_after_the_client_side_does_not_wait_ou
 
         await asyncio.gather(client.run(from_indi, Channel(1000)), collect())
 
-    instrument = MqttInstrumentLink("site", host)
+    instrument = MqttClientSideLink("site", host)
     instrument.receivers_wait = 60  # longer than this test takes: only a client side heard releases it
     from_indi: Channel = Channel(1000)
 
