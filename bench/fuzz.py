@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import indiredis  # noqa: E402
-from indiredis.links.client.redisside import aclose  # noqa: E402
+from indiredis.links.client_side.redisside import aclose  # noqa: E402
 from indiredis.protocol import IndiStreamParser, Message  # noqa: E402
 from indiredis.store import RedisStore  # noqa: E402
 from tests.support.servers import RedisProcess  # noqa: E402

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 import indiredis  # noqa: E402
 from indiredis.core.channel import Channel  # noqa: E402
 from indiredis.core.sides import Reset  # noqa: E402
-from indiredis.links.mqtt import MqttClientLink  # noqa: E402
+from indiredis.links.mqtt import MqttIndiSideLink  # noqa: E402
 from tests.support.servers import MosquittoProcess  # noqa: E402
 
 
@@ -41,18 +41,19 @@ class Counter(logging.Handler):
 async def pair(port: int, seconds: float, stable_seconds: float) -> int:
     """Run two client sides with one id for ``seconds``; the Resets they put."""
     host = indiredis.mqtt_server("127.0.0.1", port)
-    links = [MqttClientLink("twin", host) for _ in range(2)]
-    inbound: list[Channel[object]] = [Channel(1_000_000) for _ in links]
+    links = [MqttIndiSideLink("twin", host) for _ in range(2)]
+    from_indi: list[Channel[object]] = [Channel(1_000_000) for _ in links]
     for link in links:
         link.stable_seconds = stable_seconds
     tasks = [
-        asyncio.ensure_future(link.run(c, Channel(1_000_000))) for link, c in zip(links, inbound, strict=True)
+        asyncio.ensure_future(link.run(c, Channel(1_000_000)))
+        for link, c in zip(links, from_indi, strict=True)
     ]
     await asyncio.sleep(seconds)  # a measuring window, not a synchronisation
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return sum(isinstance(entry[0], Reset) for channel in inbound for entry in channel._items)
+    return sum(isinstance(entry[0], Reset) for channel in from_indi for entry in channel._items)
 
 
 def main() -> None:

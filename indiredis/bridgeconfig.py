@@ -17,8 +17,8 @@ from typing import ClassVar
 from .core.bridge import DEFAULT_MEMORY_BUDGET
 from .core.channel import DEFAULT_BUFFER_SIZE
 from .hosts import IndiServer, MQTTServer, RedisServer
-from .links.client.port import DEFAULT_MAX_CLIENTS
-from .links.instrument.manager import GiveUp
+from .links.client_side.port import DEFAULT_MAX_CLIENTS
+from .links.indi_side.manager import GiveUp
 from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 from .store.blobs import DEFAULT_MAX_BLOB_SIZE
 from .store.retention import Retention

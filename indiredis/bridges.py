@@ -41,17 +41,17 @@ from .core.bridge import DEFAULT_MEMORY_BUDGET, Bridge, MemoryShares, run_blocki
 from .core.channel import DEFAULT_BUFFER_SIZE
 from .core.sides import Side
 from .hosts import IndiServer, MQTTServer, RedisServer
-from .links.client.port import DEFAULT_MAX_CLIENTS, PortLink
-from .links.client.redisside import RedisLink
-from .links.instrument.drivers import DriverPool
-from .links.instrument.indiserver import IndiServerLink
-from .links.instrument.manager import DEFAULT_MANAGER_DEVICE, GiveUp
-from .links.mqtt import MqttClientLink, MqttInstrumentLink
+from .links.client_side.port import DEFAULT_MAX_CLIENTS, PortLink
+from .links.client_side.redisside import RedisLink
+from .links.indi_side.drivers import DriverPool
+from .links.indi_side.indiserver import IndiServerLink
+from .links.indi_side.manager import DEFAULT_MANAGER_DEVICE, GiveUp
+from .links.mqtt import MqttClientSideLink, MqttIndiSideLink
 from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
 from .store.blobs import DEFAULT_MAX_BLOB_SIZE
 from .store.retention import Retention
 
-MqttLinkT = TypeVar("MqttLinkT", MqttClientLink, MqttInstrumentLink)
+MqttLinkT = TypeVar("MqttLinkT", MqttIndiSideLink, MqttClientSideLink)
 
 
 def build(config: BridgeConfig) -> Bridge:
@@ -96,9 +96,9 @@ def with_send_budget(link: MqttLinkT, budget: int) -> MqttLinkT:
     return link
 
 
-def mqtt_instrument_side(mqtt: Mqtt, queues: Queues) -> MqttInstrumentLink:
+def mqtt_instrument_side(mqtt: Mqtt, queues: Queues) -> MqttClientSideLink:
     """The MQTT side of an instrument bridge, with its share of the memory budget."""
-    link = MqttInstrumentLink(
+    link = MqttClientSideLink(
         mqtt.mqtt_id,
         mqtt.mqtt_host,
         mqtt.subscribe_list,
@@ -162,7 +162,7 @@ def _driverstomqtt(config: DriversToMqtt) -> Bridge:
 def _mqtttoredis(config: MqttToRedis) -> Bridge:
     mqtt, queues = config.mqtt, config.queues
     link = redis_link(config.store, queues)
-    client_link = MqttClientLink(
+    client_link = MqttIndiSideLink(
         mqtt.mqtt_id,
         mqtt.mqtt_host,
         mqtt.subscribe_list,
@@ -177,7 +177,7 @@ def _mqtttoredis(config: MqttToRedis) -> Bridge:
 def _mqtttoport(config: MqttToPort) -> Bridge:
     mqtt, port, queues = config.mqtt, config.port, config.queues
     shares = MemoryShares.split(queues.memory_budget, link_queues=True)
-    client_link = MqttClientLink(
+    client_link = MqttIndiSideLink(
         mqtt.mqtt_id,
         mqtt.mqtt_host,
         mqtt.subscribe_list,

@@ -105,6 +105,6 @@ class Side(Protocol):
     def summary(self) -> str:
         """What the side holds or serves, for status lines ('' when it has nothing to say)."""
 
-    async def run(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
-        """Serve forever (until cancelled); ``inbound`` carries INDI-side traffic, ``outbound`` client
+    async def run(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+        """Serve forever (until cancelled); ``from_indi`` carries INDI-side traffic, ``to_indi`` client
         requests.  Never returns and never raises but for cancellation."""

@@ -13,7 +13,7 @@ The same thread turns each message into events for the pages' streams
 (:mod:`.changes`, :mod:`.push`): the changes reach the open pages as they happen.
 
 The same thread reads the bridge's heartbeat key (see
-:mod:`indiredis.links.client.redisside`) every second; its absence (the key
+:mod:`indiredis.links.client_side.redisside`) every second; its absence (the key
 expires a few seconds after the bridge stops writing it) or a link reported
 down becomes the page's warning banner.
 """

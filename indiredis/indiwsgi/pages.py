@@ -116,18 +116,18 @@ def device_list(devices: list[DeviceSummary], message: str, root: str = "") -> s
 
 
 def _head(view: PropertyView) -> str:
-    attrs = view.attrs
-    state = attrs.get("state", "Idle")
-    message = attrs.get("message", "")
+    fields = view.fields
+    state = fields.get("state", "Idle")
+    message = fields.get("message", "")
     graph = (
         f"<button type='button' class='graph' data-graph='{_attr(view.name)}' title='history graph'>"
         "Graph</button>"
-        if attrs.get("vector") == "NumberVector"
+        if fields.get("vector") == "NumberVector"
         else ""
     )
     return (
         f"<div class='head'><span class='light' data-light data-state='{_attr(state)}'></span>"
-        f" <strong>{escape(attrs.get('label') or view.name)}</strong>"
+        f" <strong>{escape(fields.get('label') or view.name)}</strong>"
         f" <span class='state' data-statetext>{escape(state)}</span>"
         f" <small class='pname'>{escape(view.name)}</small>{graph}</div>"
         f"<p class='msg' data-msg>{escape(message)}</p>"
@@ -172,7 +172,7 @@ def _number_input(ident: str, element: dict[str, str]) -> str:
 def _element_row(
     view: PropertyView, element: dict[str, str], index: int, viewer: Viewer, *, settable: bool
 ) -> str:
-    vector = view.attrs.get("vector", "")
+    vector = view.fields.get("vector", "")
     name = element.get("name", "")
     label = escape(element.get("label") or name)
     ident = f"e-{escape(quote(view.name, safe=''))}-{index}"
@@ -239,7 +239,7 @@ def _switches(view: PropertyView, *, settable: bool) -> str:
             f" data-element='{_attr(name)}' aria-pressed='{pressed}'{confirm}{disabled}>"
             f"{escape(element.get('label') or name)}</button>"
         )
-    rule = view.attrs.get("rule", "")
+    rule = view.fields.get("rule", "")
     hint = {"OneOfMany": "one of", "AtMostOne": "at most one", "AnyOfMany": "any of"}.get(rule, "")
     return f"<div class='switches' data-rule='{_attr(rule)}' title='{_attr(hint)}'>{''.join(buttons)}</div>"
 
@@ -247,8 +247,8 @@ def _switches(view: PropertyView, *, settable: bool) -> str:
 def property_block(device: str, view: PropertyView, viewer: Viewer) -> str:
     """One property: light, state, label, latest message, elements, and a form when the perm rules and
     the user allow setting it (switches are buttons: one click sets them)."""
-    attrs = view.attrs
-    vector, perm = attrs.get("vector", ""), attrs.get("perm", "ro")
+    fields = view.fields
+    vector, perm = fields.get("vector", ""), fields.get("perm", "ro")
     settable = viewer.may_set and perm in ("rw", "wo") and vector != "LightVector"
     if vector == "SwitchVector":
         body = _switches(view, settable=settable)
@@ -259,7 +259,7 @@ def property_block(device: str, view: PropertyView, viewer: Viewer) -> str:
         )
     common = (
         f"class='prop' data-prop='{_attr(view.name)}' data-vector='{_attr(vector)}'"
-        f" data-state='{_attr(attrs.get('state', 'Idle'))}'"
+        f" data-state='{_attr(fields.get('state', 'Idle'))}'"
         f" data-layout='{layout_of(view)}'"
     )
     if not settable:

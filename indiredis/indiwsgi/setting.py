@@ -118,7 +118,7 @@ def settable_property(rconn: redis.Redis, server: RedisServer, device: str, name
     view = read_property(rconn, server, device, name)
     if view is None:
         raise SetError("no such property")
-    if view.attrs.get("perm") == "ro" or view.attrs.get("vector") == "LightVector":
+    if view.fields.get("perm") == "ro" or view.fields.get("vector") == "LightVector":
         raise SetError("read-only property")
     return view
 
@@ -133,11 +133,11 @@ def submit(
 ) -> str:
     """Publish the complete new*Vector for a submitted form; the XML sent, or SetError."""
     view = settable_property(rconn, server, device, name)
-    vector = view.attrs.get("vector")
+    vector = view.fields.get("vector")
     sent: Any = None
     if vector == "SwitchVector":
         current = {e.get("name", ""): e.get("value", "Off") for e in view.elements}
-        values = switch_values(view.attrs.get("rule", "AnyOfMany"), current, fields)
+        values = switch_values(view.fields.get("rule", "AnyOfMany"), current, fields)
         sent = tools.newswitchvector(rconn, server, name, device, values)
     elif vector == "NumberVector":
         sent = tools.newnumbervector(rconn, server, name, device, number_values(view, fields))

@@ -24,15 +24,16 @@ from ..tools import _natural_key, _text
 
 @dataclass
 class PropertyView:
-    """A property's attributes and its element attribute dicts, in definition order."""
+    """A property's hash as stored (its attributes, INDI's and the bridge's) and its element hashes, in
+    definition order."""
 
     name: str
-    attrs: dict[str, str]
+    fields: dict[str, str]
     elements: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def group(self) -> str:
-        return self.attrs.get("group", "") or "Main"
+        return self.fields.get("group", "") or "Main"
 
 
 @dataclass

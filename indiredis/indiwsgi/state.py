@@ -45,8 +45,8 @@ def element_text(element: dict[str, str]) -> str:
 
 def layout_of(view: PropertyView) -> str:
     """A short fingerprint of what the property's HTML block is made of."""
-    attrs = view.attrs
-    parts = [attrs.get(key, "") for key in ("vector", "perm", "rule", "label", "group")]
+    fields = view.fields
+    parts = [fields.get(key, "") for key in ("vector", "perm", "rule", "label", "group")]
     parts += [element.get(key, "") for element in view.elements for key in LAYOUT_FIELDS]
     return hashlib.sha1("\x00".join(parts).encode()).hexdigest()[:12]
 
@@ -61,13 +61,13 @@ def property_state(view: PropertyView, device: str = "", files_of: FilesOf | Non
     state = {
         "name": view.name,
         "group": view.group,
-        "state": view.attrs.get("state", "Idle"),
-        "message": view.attrs.get("message", ""),
-        "timestamp": view.attrs.get("timestamp", ""),
+        "state": view.fields.get("state", "Idle"),
+        "message": view.fields.get("message", ""),
+        "timestamp": view.fields.get("timestamp", ""),
         "layout": layout_of(view),
         "elements": {e.get("name", ""): element_text(e) for e in view.elements},
     }
-    if files_of is not None and view.attrs.get("vector") == "BLOBVector":
+    if files_of is not None and view.fields.get("vector") == "BLOBVector":
         state["files"] = {
             e.get("name", ""): files_of(device, view.name, e.get("name", "")) for e in view.elements
         }

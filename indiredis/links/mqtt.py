@@ -3,7 +3,7 @@
 Topic layout (``docs/mqtt.md``; ``T``, ``F``, ``SC``, ``SD`` are the
 mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data topics):
 
-- :class:`MqttInstrumentLink`, the client side of ``inditomqtt`` /
+- :class:`MqttClientSideLink`, the client side of ``inditomqtt`` /
   ``driverstomqtt`` (id ``S``): publishes INDI traffic on ``F/S``; takes client
   traffic from ``T/#`` (or ``T/<id>`` per ``subscribe_list``); a local driver's
   getProperties for a foreign device goes out on ``SC/S``; requests seen on
@@ -20,7 +20,7 @@ mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data topics):
   again whenever the INDI side reconnects or defines such a BLOB property
   anew, and BLOB data is published on ``F/S`` only while one of them wants it
   (:class:`~indiredis.protocol.routing.ClientBlobPolicies`).
-- :class:`MqttClientLink`, the INDI side of ``mqtttoredis`` / ``mqtttoport``
+- :class:`MqttIndiSideLink`, the INDI side of ``mqtttoredis`` / ``mqtttoport``
   (id ``C``): publishes client traffic on ``T/C``, takes INDI traffic from
   ``F/#`` (or ``F/<id>`` per ``subscribe_list``), and sends getProperties on
   every (re)connection, on first hearing from each instrument side after
@@ -93,6 +93,8 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from ..core.channel import Channel
+from ..core.sides import InboundItem, Reset
+from ..core.tasks import run_until_first_done
 from ..errors import InvalidValue, LinkLost
 from ..events import Event, host_port, journal_fields
 from ..hosts import MQTTServer
@@ -112,9 +114,8 @@ from ..protocol.mqttframing import (
 )
 from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
 from ..protocol.routing import BlobRequest, ClientBlobPolicies, Snoop
-from .base import InboundItem, Link, Reset, report_malformed, resume_consuming
+from .base import Link, report_malformed, resume_consuming
 from .loglimit import LogLimiter
-from .streams import run_until_first_done
 
 log = logging.getLogger(__name__)
 
@@ -400,8 +401,9 @@ class _MqttLink(Link):
 
     # -- sending ---------------------------------------------------------------------------
     @abstractmethod
-    def topics_for(self, message: Message) -> list[str]:
-        """The topics a message this link sends goes to."""
+    def route_outgoing(self, message: Message) -> list[str]:
+        """Route a message this link sends: note what it asks or ends (snoop requests, snoop records)
+        and return the topics it goes to."""
 
     def pack(self, batch: Iterable[object]) -> list[Frame]:
         """The payloads for a batch taken from the sending channel (anything but messages is skipped;
@@ -409,7 +411,7 @@ class _MqttLink(Link):
         batch = list(batch)
         if any(isinstance(item, Reset) for item in batch):
             self.framer.new_session()  # receivers see a restarted publisher: what it had may be gone
-        routed = [(item, self.topics_for(item)) for item in batch if isinstance(item, Message)]
+        routed = [(item, self.route_outgoing(item)) for item in batch if isinstance(item, Message)]
         frames, refused = self.framer.pack(routed)
         for message in refused:
             log.error(
@@ -604,16 +606,16 @@ class _MqttLink(Link):
 
     @abstractmethod
     async def serve(
-        self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, connection: MqttConnection, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
         """Serve one connection until it is lost (what to ask for and to repeat when it comes up)."""
 
     @abstractmethod
-    def sending_channel(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> Channel[Any]:
-        """The channel whose messages this side publishes."""
+    def published_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
+        """Which of the two channels this side publishes: ``from_indi`` or ``to_indi``."""
 
-    async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
-        sending = self.sending_channel(inbound, outbound)
+    async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+        sending = self.published_channel(from_indi, to_indi)
         connection = MqttConnection(self.server, self.mqtt_id)
         connection.max_in_flight_bytes = self.send_budget // 2
         try:
@@ -622,7 +624,7 @@ class _MqttLink(Link):
             self.connected(
                 f"connected to MQTT broker {self.server.host}:{self.server.port} as {self.mqtt_id}"
             )
-            await self.serve(connection, inbound, outbound)
+            await self.serve(connection, from_indi, to_indi)
             if connection.close_reason != CONNECTION_CLOSED:  # say why (the broker dropped us)
                 raise LinkLost(connection.close_reason)
         finally:
@@ -638,7 +640,7 @@ class _MqttLink(Link):
         return f"another client is using MQTT id {self.mqtt_id}"
 
 
-class MqttInstrumentLink(_MqttLink):
+class MqttClientSideLink(_MqttLink):
     """Client side of inditomqtt / driverstomqtt (see the module docstring)."""
 
     def __init__(
@@ -668,7 +670,7 @@ class MqttInstrumentLink(_MqttLink):
             burst=1,
             window=SUSPECT_LOG_SECONDS,
         )
-        self._outbound: Channel[Message] | None = None  # to the INDI side, while serving
+        self._to_indi: Channel[Message] | None = None  # to the INDI side, while serving
         self._heard_client_side = asyncio.Event()  # this connection received a client side's request
         self.receivers_wait = RECEIVERS_WAIT
 
@@ -720,24 +722,24 @@ class MqttInstrumentLink(_MqttLink):
     def _log_snoop_bound(self, text: str) -> None:
         self._snoop_log.warning("%s", text)
 
-    async def _renew_snoop_requests(self, inbound: Channel[InboundItem]) -> None:
+    async def _renew_snoop_requests(self, from_indi: Channel[InboundItem]) -> None:
         """Repeat our drivers' snoop requests now and then: the records others keep of them expire."""
         while True:
             await asyncio.sleep(SNOOP_RENEW_SECONDS)
-            self.repeat_snoop_requests(inbound)
+            self.repeat_snoop_requests(from_indi)
 
-    def repeat_snoop_requests(self, inbound: Channel[InboundItem]) -> None:
+    def repeat_snoop_requests(self, from_indi: Channel[InboundItem]) -> None:
         """Publish our drivers' snoop requests again: instrument sides that connected later missed them."""
         for request in self.snoop_requests.values():
-            inbound.put_nowait(request)
+            from_indi.put_nowait(request)
 
     def subscriptions(self) -> list[str]:
         t, sc, sd = self.server.to_indi_topic, self.server.snoop_control_topic, self.server.snoop_data_topic
         clients = [f"{t}/{c}" for c in self.subscribe_list] or [f"{t}/#"]
         return clients + [f"{sc}/#", f"{sd}/{self.mqtt_id}"]
 
-    def sending_channel(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> Channel[Any]:
-        return inbound
+    def published_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
+        return from_indi
 
     def pack(self, batch: Iterable[object]) -> list[Frame]:
         """As :meth:`_MqttLink.pack`, and the INDI side is asked again for the BLOBs the client sides
@@ -753,14 +755,14 @@ class MqttInstrumentLink(_MqttLink):
         return super().pack(batch)
 
     def _ask_upstream(self, requests: list[BlobRequest]) -> None:
-        if self._outbound is not None:
+        if self._to_indi is not None:
             for device, name, instruction in requests:
-                self._outbound.put_nowait(Message.enable_blob(device, name, instruction))
+                self._to_indi.put_nowait(Message.enable_blob(device, name, instruction))
 
     def sequence_topic(self) -> str:
         return f"{self.server.from_indi_topic}/{self.mqtt_id}"
 
-    def topics_for(self, message: Message) -> list[str]:
+    def route_outgoing(self, message: Message) -> list[str]:
         """Where a message from the local INDI side goes."""
         if isinstance(message, GetProperties):  # a local driver snooping a device it does not have
             self.snoop_requests[(message.device, message.name)] = message
@@ -784,22 +786,22 @@ class MqttInstrumentLink(_MqttLink):
         return topics
 
     async def serve(
-        self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, connection: MqttConnection, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
         # client sides that (re)connected while we were away asked for getProperties in vain:
         # have the INDI side define everything again, for every client side
-        self._outbound = outbound
+        self._to_indi = to_indi
         self._heard_client_side.clear()
-        outbound.push_front([Message.get_properties()])
-        self.repeat_snoop_requests(inbound)
+        to_indi.push_front([Message.get_properties()])
+        self.repeat_snoop_requests(from_indi)
         await run_until_first_done(
-            self._publish_once_heard(connection, inbound),
-            self._receive(connection, outbound, inbound),
+            self._publish_once_heard(connection, from_indi),
+            self._receive(connection, to_indi, from_indi),
             self._until_closed(connection),
-            self._renew_snoop_requests(inbound),
+            self._renew_snoop_requests(from_indi),
         )
 
-    async def _publish_once_heard(self, connection: MqttConnection, inbound: Channel[InboundItem]) -> None:
+    async def _publish_once_heard(self, connection: MqttConnection, from_indi: Channel[InboundItem]) -> None:
         """Publish what the INDI side sends once a client side is heard on this connection, or after
         :attr:`receivers_wait` seconds (:data:`RECEIVERS_WAIT`).
 
@@ -815,7 +817,7 @@ class MqttInstrumentLink(_MqttLink):
                 await self._heard_client_side.wait()
         except TimeoutError:
             pass  # no client side reconnected: they kept their subscriptions (or none is there)
-        await self.publish_forever(connection, inbound)
+        await self.publish_forever(connection, from_indi)
 
     def announcement(self) -> list[Frame]:
         """What this side publishes right after (re)connecting, before the hold: a heartbeat on
@@ -836,7 +838,7 @@ class MqttInstrumentLink(_MqttLink):
         return [Frame(topic, encode_header(header), header)]
 
     async def _receive(
-        self, connection: MqttConnection, outbound: Channel[Message], inbound: Channel[InboundItem]
+        self, connection: MqttConnection, to_indi: Channel[Message], from_indi: Channel[InboundItem]
     ) -> None:
         sc = self.server.snoop_control_topic + "/"
         t = self.server.to_indi_topic + "/"
@@ -852,13 +854,13 @@ class MqttInstrumentLink(_MqttLink):
                 self.remember_snoop(asker, Snoop(message.device, message.name))
             elif topic.startswith(t) and isinstance(message, GetProperties) and not message.device:
                 # a client side (re)connected or heard of us: the other instrument sides are up by now
-                self.repeat_snoop_requests(inbound)
+                self.repeat_snoop_requests(from_indi)
             elif topic.startswith(t) and isinstance(message, EnableBLOB):
                 # that client side's own choice: the INDI side is asked for what they want together
                 for device, name, instruction in self.apply_enable_blob(topic[len(t) :], message):
-                    await outbound.put(Message.enable_blob(device, name, instruction))
+                    await to_indi.put(Message.enable_blob(device, name, instruction))
                 return
-            await outbound.put(message)
+            await to_indi.put(message)
 
         while True:
             topic, payload = await connection.receive()
@@ -869,12 +871,12 @@ class MqttInstrumentLink(_MqttLink):
             if verdict is not None and verdict.missing:
                 if topic.startswith(sd):  # snooped data we asked for: ask again
                     self.report_gap(topic, verdict, "asking again for the devices our drivers snoop")
-                    self.repeat_snoop_requests(inbound)
+                    self.repeat_snoop_requests(from_indi)
                 else:
                     self.report_gap(topic, verdict, "client requests or snoop requests among them are gone")
 
 
-class MqttClientLink(_MqttLink):
+class MqttIndiSideLink(_MqttLink):
     """INDI side of mqtttoredis / mqtttoport (see the module docstring)."""
 
     def __init__(
@@ -904,53 +906,53 @@ class MqttClientLink(_MqttLink):
         f = self.server.from_indi_topic
         return [f"{f}/{s}" for s in self.subscribe_list] or [f"{f}/#"]
 
-    def sending_channel(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> Channel[Any]:
-        return outbound
+    def published_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
+        return to_indi
 
     def sequence_topic(self) -> str:
         return f"{self.server.to_indi_topic}/{self.mqtt_id}"
 
-    def topics_for(self, message: Message) -> list[str]:
+    def route_outgoing(self, message: Message) -> list[str]:
         """Everything a client side sends goes to ``T/<own id>``."""
         return [f"{self.server.to_indi_topic}/{self.mqtt_id}"]
 
-    def request_resync(self, outbound: Channel[Message]) -> None:
+    def request_resync(self, to_indi: Channel[Message]) -> None:
         """Ask every instrument side for its properties, at most once per :data:`RESYNC_HOLDOFF`
         (requests in between are folded into one sent when it has passed)."""
         loop = asyncio.get_running_loop()
         wait = self._resync_at + RESYNC_HOLDOFF - loop.time()
         if wait <= 0:
-            self._send_resync(outbound)
+            self._send_resync(to_indi)
         elif self._resync_timer is None:
-            self._resync_timer = loop.call_later(wait, self._send_resync, outbound)
+            self._resync_timer = loop.call_later(wait, self._send_resync, to_indi)
 
-    def _send_resync(self, outbound: Channel[Message]) -> None:
+    def _send_resync(self, to_indi: Channel[Message]) -> None:
         self._resync_timer = None
         self._resync_at = asyncio.get_running_loop().time()
         # ahead of queued client requests, and never waiting: the receiver must not block on it
-        outbound.push_front([Message.get_properties()])
+        to_indi.push_front([Message.get_properties()])
 
     def stayed_up(self) -> None:
         super().stayed_up()
         self._stable.set()
 
     async def serve(
-        self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, connection: MqttConnection, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
         self._stable.clear()
         if self.flapping:
             # reconnecting every few seconds (another client with our id?): keep what the client side
             # holds rather than clearing it each time; it is cleared once the connection stays up
-            self.request_resync(outbound)
-            reset = self._reset_once_stable(inbound, outbound)
+            self.request_resync(to_indi)
+            reset = self._reset_once_stable(from_indi, to_indi)
         else:
-            await inbound.put(Reset())  # fresh definitions follow the getProperties below
-            self._send_resync(outbound)
+            await from_indi.put(Reset())  # fresh definitions follow the getProperties below
+            self._send_resync(to_indi)
             reset = _forever()  # nothing put off
         try:
             await run_until_first_done(
-                self.publish_forever(connection, outbound),
-                self._receive(connection, inbound, outbound),
+                self.publish_forever(connection, to_indi),
+                self._receive(connection, from_indi, to_indi),
                 self._until_closed(connection),
                 reset,
             )
@@ -959,36 +961,36 @@ class MqttClientLink(_MqttLink):
                 self._resync_timer.cancel()
                 self._resync_timer = None
 
-    async def _reset_once_stable(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+    async def _reset_once_stable(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
         """The Reset and full resync put off while the link flapped, once the connection stays up."""
         await self._stable.wait()
-        await inbound.put(Reset())
-        self._send_resync(outbound)
+        await from_indi.put(Reset())
+        self._send_resync(to_indi)
         await _forever()  # until the connection ends
 
     async def _receive(
-        self, connection: MqttConnection, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, connection: MqttConnection, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
         heard_from: OrderedDict[str, None] = OrderedDict()  # bounded: topics are anyone's to invent
         while True:
             topic, payload = await connection.receive()
             try:
-                verdict = await self.deliver(topic, payload, inbound.put)
+                verdict = await self.deliver(topic, payload, from_indi.put)
             finally:
                 connection.release(payload)
             restarted = verdict is not None and verdict.restarted and not verdict.reset_held
             if restarted and self.reset_on_restart:
-                await inbound.put(Reset())
-                self.request_resync(outbound)
+                await from_indi.put(Reset())
+                self.request_resync(to_indi)
             if verdict is not None and verdict.missing:
                 self.report_gap(topic, verdict, "asking the instrument sides for every property again")
-                self.request_resync(outbound)
+                self.request_resync(to_indi)
             elif topic not in heard_from or restarted:
                 # an instrument side that (re)connected at the same moment as we did, or later (its
                 # announcement), may have missed our getProperties, and we its definitions: ask again,
                 # once per instrument and connection, and once per restart of it (it holds back what it
                 # publishes until it hears a client side)
-                self.request_resync(outbound)
+                self.request_resync(to_indi)
             heard_from[topic] = None
             heard_from.move_to_end(topic)
             if len(heard_from) > HEARD_FROM_KEPT:

@@ -8,12 +8,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ..core.channel import Channel
-from ..core.tasks import cancel_and_wait, run_until_first_done
 from ..protocol.messages import Malformed, Message
 from ..protocol.parser import IndiStreamParser, abandon, settle, unsettled
 from .base import report_malformed
 
-__all__ = ["cancel_and_wait", "pump_messages", "run_until_first_done", "write_messages"]
+__all__ = ["pump_messages", "write_messages"]
 
 READ_SIZE = 256 * 1024
 
@@ -21,11 +20,11 @@ READ_SIZE = 256 * 1024
 async def pump_messages(
     reader: asyncio.StreamReader,
     parser: IndiStreamParser,
-    inbound: Channel[Any],
+    from_indi: Channel[Any],
     source: str,
     accept: Callable[[Message], Awaitable[None]] | None = None,
 ) -> None:
-    """Read until EOF, putting each parsed message on ``inbound`` (or handing it to ``accept``).
+    """Read until EOF, putting each parsed message on ``from_indi`` (or handing it to ``accept``).
 
     However the stream ends, a message it cut off is reported (and a BLOB streaming to a file dropped).
     A message whose streamed BLOBs are still to be closed (a parser with ``defer_close``) is settled
@@ -49,7 +48,7 @@ async def pump_messages(
                 if accept is not None:
                     await accept(event)
                 else:
-                    await inbound.put(event)
+                    await from_indi.put(event)
     finally:
         for event in events:
             if isinstance(event, Message):
@@ -58,13 +57,13 @@ async def pump_messages(
             report_malformed(source, event)
 
 
-async def write_messages(writer: asyncio.StreamWriter, outbound: Channel[Message]) -> None:
-    """Write messages from ``outbound`` until the stream fails; a failed batch is kept for later."""
+async def write_messages(writer: asyncio.StreamWriter, to_indi: Channel[Message]) -> None:
+    """Write messages from ``to_indi`` until the stream fails; a failed batch is kept for later."""
     while True:
-        batch = await outbound.get_batch()
+        batch = await to_indi.get_batch()
         try:
             writer.write(b"".join(message.raw for message in batch))
             await writer.drain()
         except BaseException:
-            outbound.push_front(batch)
+            to_indi.push_front(batch)
             raise

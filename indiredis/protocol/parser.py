@@ -94,8 +94,10 @@ class BlobSink(Protocol):
 class BlobSinks(Protocol):
     """Opens a :class:`BlobSink` for each ``oneBLOB`` of a BLOB vector."""
 
-    def open(self, tag: str, vector: Mapping[str, str], element: Mapping[str, str]) -> BlobSink | None:
-        """A sink for the element, or None to have its text buffered in the message as usual."""
+    def open(self, vector: Message, element: Mapping[str, str]) -> BlobSink | None:
+        """A sink for the element, or None to have its text buffered in the message as usual.
+
+        ``vector``: the BLOB vector being received, its attributes only (no members yet)."""
 
 
 @dataclass
@@ -460,7 +462,7 @@ class IndiStreamParser:
         element = _tag_attributes(bytes(state.buf[lt:end]))
         if vector is None or element is None or not element.get("name"):
             return  # left to parse_message, which reports it
-        sink = self.blobs.open(state.root.decode(), vector, element)
+        sink = self.blobs.open(Message(state.root.decode(), vector), element)
         if sink is not None:
             state.blob = _OpenBlob(element["name"], sink)
 

@@ -1,6 +1,6 @@
 """indiserver's routing rules, without I/O: who owns a device, who snoops what, BLOB policies.
 
-Used by the driver pool (``links/instrument/drivers.py``, which runs driver
+Used by the driver pool (``links/indi_side/drivers.py``, which runs driver
 processes itself), by the TCP port link (one BLOB policy per connected
 client, and :class:`BlobDemand`: what the port asks of the single upstream
 on behalf of all of them) and by the MQTT instrument side (one BLOB policy per

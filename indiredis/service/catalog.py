@@ -24,7 +24,7 @@ from .config import Settings
 
 if TYPE_CHECKING:
     from ..bridgeconfig import BridgeConfig
-    from ..links.instrument.manager import GiveUp
+    from ..links.indi_side.manager import GiveUp
 
 T = TypeVar("T")
 MIB = 1024 * 1024
@@ -35,7 +35,7 @@ POOL_RELOADABLE = ("drivers", "give_up_crashes", "give_up_seconds")
 
 def give_up_policy(options: Mapping[str, Any]) -> GiveUp | None:
     """The give-up policy of ``[service] give_up_crashes`` and ``give_up_seconds`` (None: never)."""
-    from ..links.instrument.manager import GiveUp
+    from ..links.indi_side.manager import GiveUp
 
     crashes = options["give_up_crashes"]
     return GiveUp(crashes, options["give_up_seconds"]) if crashes else None
@@ -110,7 +110,7 @@ def apply_in_place(service: object, old: Settings, new: Settings) -> str | None:
 
     The drivers that stay keep running (same processes), and their devices stay connected.
     """
-    from ..links.instrument.drivers import DriverPool
+    from ..links.indi_side.drivers import DriverPool
 
     pool = getattr(service, "indi_side", None)
     if (

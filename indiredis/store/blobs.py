@@ -38,9 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from ..errors import BlobError
-from ..protocol.messages import StreamedBlob
+from ..protocol.messages import Message, SetBLOBVector, StreamedBlob
 from ..protocol.parser import BlobSink
-from ..protocol.vocabulary import Tag
 from ..protocol.xmlout import indi_timestamp
 from . import base64strict
 
@@ -382,16 +381,16 @@ class BlobStreams:
     def __init__(self, folder: BlobFolder | None) -> None:
         self.folder = folder
 
-    def open(self, tag: str, vector: Mapping[str, str], element: Mapping[str, str]) -> BlobSink | None:
-        if tag != Tag.SET_BLOB_VECTOR:
+    def open(self, vector: Message, element: Mapping[str, str]) -> BlobSink | None:
+        if not isinstance(vector, SetBLOBVector):
             return None
         if self.folder is None:
             return DiscardedBlob("received but no blob folder is configured; data discarded")
-        stamp = vector.get("timestamp") or indi_timestamp()
+        stamp = vector.timestamp or indi_timestamp()
         try:
             return self.folder.open(
-                vector.get("device", ""),
-                vector.get("name", ""),
+                vector.device,
+                vector.name,
                 element.get("name", ""),
                 stamp,
                 element.get("format", ""),

@@ -87,7 +87,7 @@ class KeySpace:
 
     def heartbeat(self) -> str:
         """String (JSON) the bridge feeding this key space rewrites every second, with a short expiry:
-        its name, the time, and the state of its links (see ``links.client.redisside``)."""
+        its name, the time, and the state of its links (see ``links.client_side.redisside``)."""
         return f"{self.prefix}heartbeat"
 
     def websession(self, token: str) -> str:

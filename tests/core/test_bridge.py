@@ -13,7 +13,7 @@ import pytest
 
 from indiredis.core.bridge import Bridge
 from indiredis.core.channel import Channel
-from indiredis.links.base import InboundItem, LinkState
+from indiredis.core.sides import InboundItem, LinkState
 from indiredis.protocol.messages import Message
 from tests.support.eventloop import run, run_ready_tasks
 
@@ -33,8 +33,8 @@ class StandInSide:
         self.cleaned_up = False
         self.channels: tuple[Channel[InboundItem], Channel[Message]] | None = None
 
-    async def run(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
-        self.channels = (inbound, outbound)
+    async def run(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+        self.channels = (from_indi, to_indi)
         self.started.set()
         try:
             if self.fail_with is not None:

@@ -9,7 +9,7 @@ import pytest
 
 from indiredis.core.sides import InboundItem, LinkState, Reset
 from indiredis.links.base import Link
-from indiredis.links.instrument.drivers import DriverPool
+from indiredis.links.indi_side.drivers import DriverPool
 from indiredis.protocol.messages import Message
 
 
@@ -53,7 +53,7 @@ def test_the_driver_pool_offers_every_member_of_a_side() -> None:
 
 def test_a_link_says_nothing_in_its_summary_unless_it_has_something_to_say() -> None:
     class Quiet(Link):
-        async def session(self, inbound: object, outbound: object) -> None:
+        async def session(self, from_indi: object, to_indi: object) -> None:
             pass
 
     assert Quiet().summary == ""

@@ -10,8 +10,8 @@ import pytest
 
 from indiredis import tools
 from indiredis.bridges import make_driverstoredis
-from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE as MANAGER
-from indiredis.links.instrument.manager import GiveUp
+from indiredis.links.indi_side.manager import DEFAULT_MANAGER_DEVICE as MANAGER
+from indiredis.links.indi_side.manager import GiveUp
 from tests.e2e import test_driverstoredis as driverstoredis_tests
 from tests.support.bridgethread import run_bridge
 from tests.support.indiclient import connect_device

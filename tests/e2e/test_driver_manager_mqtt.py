@@ -12,7 +12,7 @@ import pytest
 
 import indiredis
 from indiredis.bridges import make_driverstomqtt, make_mqtttoport
-from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE
+from indiredis.links.indi_side.manager import DEFAULT_MANAGER_DEVICE
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import IndiStreamParser
 from tests.support.bridgethread import run_bridge

@@ -22,7 +22,7 @@ import indiredis
 from indiredis import tools
 from indiredis.bridges import make_driverstoredis, make_inditoredis
 from indiredis.links.base import Backoff
-from indiredis.links.client.refusals import refusal
+from indiredis.links.client_side.refusals import refusal
 from tests.support.bridgethread import run_bridge
 from tests.support.inditools import wait_until_listed
 from tests.support.servers import IndiServerProcess, RedisProcess, free_port, wait_for

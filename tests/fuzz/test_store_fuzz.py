@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import garbage, model_messages
 
-from indiredis.links.client.redisside import aclose
+from indiredis.links.client_side.redisside import aclose
 from indiredis.protocol import IndiStreamParser, Message
 from indiredis.store import RedisStore
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from indiredis.links.instrument.process import DriverProcess
-from indiredis.links.instrument.reload import plan_drivers
-from indiredis.links.instrument.routes import BlobRoute, DriverRoutes, Kind, Route, kind_of
+from indiredis.links.indi_side.process import DriverProcess
+from indiredis.links.indi_side.reload import plan_drivers
+from indiredis.links.indi_side.routes import BlobRoute, DriverRoutes, Route
 from indiredis.protocol.parser import parse_message
 
 MANAGER = "Driver Manager"
@@ -34,13 +34,13 @@ def routes(*, forward: bool = False) -> DriverRoutes[str]:
     return DriverRoutes(MANAGER, forward_snoop_requests=forward)
 
 
-def test_each_message_has_one_kind():
-    assert kind_of(GET_ALL) is Kind.GET_PROPERTIES
-    assert kind_of(msg('<enableBLOB device="Cam">Also</enableBLOB>')) is Kind.ENABLE_BLOB
-    assert kind_of(msg('<pingRequest uid="1"/>')) is Kind.PING_REQUEST
-    assert kind_of(NEW_MOUNT) is Kind.NEW
-    assert kind_of(DEF_MOUNT) is Kind.FROM_DEVICE and kind_of(BLOB_CAM) is Kind.FROM_DEVICE
-    assert kind_of(msg('<pingReply uid="1"/>')) is Kind.OTHER
+def test_a_drivers_message_is_routed_by_its_class():
+    pool = routes()
+    assert pool.from_driver("cam", msg('<pingRequest uid="1"/>'), ["mount", "cam"]) == Route(ping_reply=True)
+    assert pool.from_driver("cam", msg('<pingReply uid="1"/>'), ["mount", "cam"]) == Route(unexpected=True)
+    assert pool.from_driver("cam", NEW_MOUNT, ["mount", "cam"]) == Route(unexpected=True)
+    assert pool.from_driver("cam", msg('<enableBLOB device="Mount">Also</enableBLOB>'), ["cam"]) == Route()
+    assert pool.from_driver("mount", DEF_MOUNT, ["mount", "cam"]) == Route(clients=True)
 
 
 def test_a_bare_get_properties_goes_to_the_manager_and_to_every_driver():

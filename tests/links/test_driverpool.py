@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from indiredis.core.channel import Channel
-from indiredis.links.base import Reset
-from indiredis.links.instrument.drivers import DriverPool
+from indiredis.core.sides import Reset
+from indiredis.links.indi_side.drivers import DriverPool
+from indiredis.links.indi_side.process import DriverProcess
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
 
@@ -49,16 +50,16 @@ def text(item: object) -> str:
 
 
 class Inbox:
-    """Collects what the pool puts on ``inbound`` and lets a test wait for an item."""
+    """Collects what the pool puts on ``from_indi`` and lets a test wait for an item."""
 
-    def __init__(self, inbound: Channel) -> None:
-        self.inbound = inbound
+    def __init__(self, from_indi: Channel) -> None:
+        self.from_indi = from_indi
         self.items: list[object] = []
         self._changed = asyncio.Condition()
 
     async def collect(self) -> None:
         while True:
-            batch = await self.inbound.get_batch()
+            batch = await self.from_indi.get_batch()
             async with self._changed:
                 self.items.extend(batch)
                 self._changed.notify_all()
@@ -77,7 +78,7 @@ class Inbox:
         try:
             return await asyncio.wait_for(found(), TIMEOUT)
         except TimeoutError:
-            raise AssertionError(f"timed out waiting for {what}; inbound held: {self.texts()}") from None
+            raise AssertionError(f"timed out waiting for {what}; from_indi held: {self.texts()}") from None
 
     async def report(self, device: str, start: str, count: int = 1) -> str:
         """The text of a fake driver's ``count``-th report (of ``device``) starting with ``start``."""
@@ -104,12 +105,12 @@ class Inbox:
 
 @contextlib.asynccontextmanager
 async def running(pool: DriverPool) -> AsyncIterator[tuple[Inbox, Channel]]:
-    inbound: Channel = Channel(10_000, "from INDI")
-    outbound: Channel = Channel(10_000, "to INDI")
-    inbox = Inbox(inbound)
-    tasks = [asyncio.ensure_future(pool.run(inbound, outbound)), asyncio.ensure_future(inbox.collect())]
+    from_indi: Channel = Channel(10_000, "from INDI")
+    to_indi: Channel = Channel(10_000, "to INDI")
+    inbox = Inbox(from_indi)
+    tasks = [asyncio.ensure_future(pool.run(from_indi, to_indi)), asyncio.ensure_future(inbox.collect())]
     try:
-        yield inbox, outbound
+        yield inbox, to_indi
     finally:
         for task in tasks:
             task.cancel()
@@ -134,7 +135,7 @@ def test_client_traffic_goes_to_the_owner_and_snoopers_get_the_answers(tmp_path)
     pool = DriverPool([mount, cam], forward_snoop_requests=True)
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             assert isinstance(await inbox.wait(lambda i: True, "the first item"), Reset)
             await inbox.wait(defined("Mount", "COORD"), "Mount's definitions")
             await inbox.wait(defined("Cam", "COORD"), "Cam's definitions")
@@ -142,9 +143,9 @@ def test_client_traffic_goes_to_the_owner_and_snoopers_get_the_answers(tmp_path)
             # network)
             await inbox.wait(
                 lambda i: isinstance(i, Message) and i.tag == "getProperties" and i.device == "Remote",
-                "the Remote snoop request on inbound",
+                "the Remote snoop request on from_indi",
             )
-            await outbound.put(
+            await to_indi.put(
                 msg(
                     '<newNumberVector device="Mount" name="COORD">'
                     '<oneNumber name="RA">5</oneNumber><oneNumber name="DEC">10</oneNumber></newNumberVector>'
@@ -153,14 +154,14 @@ def test_client_traffic_goes_to_the_owner_and_snoopers_get_the_answers(tmp_path)
             await inbox.report("Mount", "got newNumberVector Mount/COORD RA=5 DEC=10")
             await inbox.wait(
                 lambda i: isinstance(i, Message) and i.tag == "setNumberVector" and i.device == "Mount",
-                "Mount's answer on inbound",
+                "Mount's answer on from_indi",
             )
             assert (
                 await inbox.report("Cam", "got setNumberVector Mount/COORD")
                 == "got setNumberVector Mount/COORD RA=5 DEC=10"
             )
             # traffic for a device no local driver owns (snoop data from elsewhere) goes to its snoopers only
-            await outbound.put(
+            await to_indi.put(
                 msg(
                     '<setTextVector device="Remote" name="SKY"><oneText name="Q">dark</oneText>'
                     "</setTextVector>"
@@ -168,7 +169,7 @@ def test_client_traffic_goes_to_the_owner_and_snoopers_get_the_answers(tmp_path)
             )
             await inbox.report("Cam", "got setTextVector Remote/SKY Q=dark")
             # a bare getProperties goes to every driver: after it, each has reported all it ever received
-            await outbound.put(msg('<getProperties version="1.7"/>'))
+            await to_indi.put(msg('<getProperties version="1.7"/>'))
             await inbox.report("Mount", "got getProperties /", count=2)
             await inbox.report("Cam", "got getProperties /", count=2)
             assert not inbox.reports("Cam", "got newNumberVector")
@@ -193,20 +194,20 @@ def test_client_blob_policy_never_also_only(tmp_path):
     )
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Cam", "IMAGE"), "definitions")
-            await outbound.put(blob_command)
+            await to_indi.put(blob_command)
             await inbox.wait(acks, "the first command's acknowledgement")
             assert not inbox.matching(is_blob)  # Never by default: the BLOB sent before the ack was withheld
 
-            await outbound.put(msg('<enableBLOB device="Cam" name="IMAGE">Also</enableBLOB>'))
-            await outbound.put(blob_command)
+            await to_indi.put(msg('<enableBLOB device="Cam" name="IMAGE">Also</enableBLOB>'))
+            await to_indi.put(blob_command)
             await inbox.wait(is_blob, "a BLOB after enableBLOB Also")
             await inbox.wait(acks, "the second acknowledgement", count=2)
 
-            await outbound.put(msg('<enableBLOB device="Cam">Only</enableBLOB>'))  # device-wide: BLOBs only
-            await outbound.put(blob_command)
-            await outbound.put(blob_command)
+            await to_indi.put(msg('<enableBLOB device="Cam">Only</enableBLOB>'))  # device-wide: BLOBs only
+            await to_indi.put(blob_command)
+            await to_indi.put(blob_command)
             await inbox.wait(is_blob, "the second BLOB", count=2)
             await inbox.wait(is_blob, "the third BLOB", count=3)
             assert len(inbox.matching(acks)) == 2  # the ack between the two BLOBs was withheld
@@ -221,7 +222,7 @@ def test_killed_driver_is_reported_restarted_and_still_snooped(tmp_path, caplog)
     pool = DriverPool([mount, cam])
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Mount", "COORD"), "Mount's definitions")
             await inbox.wait(defined("Cam", "COORD"), "Cam's definitions")
             mount_driver = pool.router.owner("Mount")
@@ -241,7 +242,7 @@ def test_killed_driver_is_reported_restarted_and_still_snooped(tmp_path, caplog)
             )
             assert mount_driver.process.pid != old_pid and not alive(old_pid)
             # the snoop record outlived the owner's restart and its delProperty
-            await outbound.put(
+            await to_indi.put(
                 msg(
                     '<newNumberVector device="Mount" name="COORD"><oneNumber name="RA">7</oneNumber>'
                     "</newNumberVector>"
@@ -264,9 +265,9 @@ def test_stderr_is_logged_line_by_line_under_the_driver_name(tmp_path, caplog):
     pool = DriverPool([fake_driver(tmp_path, "fake_cam", "Cam")])
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Cam", "CMD"), "definitions")
-            await outbound.put(
+            await to_indi.put(
                 msg(
                     '<newTextVector device="Cam" name="CMD"><oneText name="TEXT">stderr</oneText>'
                     "</newTextVector>"
@@ -294,7 +295,7 @@ def test_a_driver_that_cannot_start_is_reported_once_and_the_others_serve(tmp_pa
     pool = DriverPool(["no_such_indi_driver_here", fake_driver(tmp_path, "fake_cam", "Cam")])
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Cam", "COORD"), "definitions")
             missing = pool.drivers[0]
             loop = asyncio.get_running_loop()
@@ -319,7 +320,7 @@ def test_cancelling_the_pool_stops_and_reaps_every_driver(tmp_path):
     pids: list[int] = []
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Mount", "COORD"), "Mount's definitions")
             await inbox.wait(defined("Cam", "COORD"), "Cam's definitions")
             pids.extend(pool.child_pids())
@@ -357,7 +358,7 @@ def test_stopping_a_driver_that_ignores_sigterm_and_whose_child_holds_its_full_o
     pids: list[int] = []
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             report = await inbox.wait(lambda i: text(i).startswith("child "), "the driver's child pid")
             pids.extend(pool.child_pids())
             pids.append(int(text(report).split()[1]))
@@ -365,3 +366,32 @@ def test_stopping_a_driver_that_ignores_sigterm_and_whose_child_holds_its_full_o
     run(scenario())
     assert len(pids) == 2
     assert not [pid for pid in pids if running_not_zombie(pid)], "the driver or its child outlived the pool"
+
+
+def test_a_cancelled_stop_kills_and_reaps_the_driver_and_leaves_nothing_pending(tmp_path):
+    """A stop cut short (the bridge's loop closing) still reaps the process and ends every task it
+    started: no "Task was destroyed but it is pending! coro=<Process.wait()>" at the loop's close."""
+    script = tmp_path / "deaf_driver"
+    script.write_text("#!/bin/sh\ntrap '' TERM\necho deaf\nwhile :; do sleep 1; done\n")
+    script.chmod(0o755)
+    driver = DriverProcess(str(script))
+    left: list[asyncio.Task[object]] = []
+    codes: list[int | None] = []
+
+    async def scenario() -> None:
+        process = await driver.start()
+        assert process.stdout is not None
+        assert await process.stdout.readline() == b"deaf\n"  # SIGTERM is ignored from now on
+        stopping = asyncio.ensure_future(driver.stop())
+        await asyncio.sleep(0)  # a turn of the loop: the stop has sent SIGTERM and waits
+        stopping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopping
+        codes.append(process.returncode)
+        left.extend(
+            task for task in asyncio.all_tasks() if not task.done() and task is not asyncio.current_task()
+        )
+
+    asyncio.run(scenario())  # not under wait_for: its task would be one more pending
+    assert left == []
+    assert codes == [-signal.SIGKILL]

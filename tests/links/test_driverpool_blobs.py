@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from indiredis.links.instrument.drivers import DriverPool
+from indiredis.links.indi_side.drivers import DriverPool
 from indiredis.protocol.messages import Message
 from indiredis.store.blobs import BlobFolder, BlobStreams
 from tests.links.test_driverpool import defined, fake_driver, msg, run, running
@@ -22,10 +22,10 @@ def test_a_blob_nobody_snoops_streams_to_the_folder(tmp_path):
     pool = DriverPool([fake_driver(tmp_path, "fake_cam", "Cam")], blobs=BlobStreams(BlobFolder(folder)))
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Cam", "IMAGE"), "definitions")
-            await outbound.put(msg('<enableBLOB device="Cam">Also</enableBLOB>'))
-            await outbound.put(msg(BLOB_COMMAND))
+            await to_indi.put(msg('<enableBLOB device="Cam">Also</enableBLOB>'))
+            await to_indi.put(msg(BLOB_COMMAND))
             blob = await inbox.wait(is_blob, "the BLOB")
             assert isinstance(blob, Message)
             member = blob.members[0]
@@ -42,11 +42,11 @@ def test_a_blob_another_driver_snoops_is_held_whole_and_reaches_it(tmp_path):
     pool = DriverPool([cam, guider], blobs=BlobStreams(BlobFolder(folder)))
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Cam", "IMAGE"), "definitions")
             await inbox.wait(defined("Guider", "CMD"), "the snooper's definitions")
-            await outbound.put(msg('<enableBLOB device="Cam">Also</enableBLOB>'))
-            await outbound.put(msg(BLOB_COMMAND))
+            await to_indi.put(msg('<enableBLOB device="Cam">Also</enableBLOB>'))
+            await to_indi.put(msg(BLOB_COMMAND))
             blob = await inbox.wait(is_blob, "the BLOB")
             assert isinstance(blob, Message)
             assert blob.members[0].text == "YWJj" and blob.members[0].blob is None  # whole, for the snooper
@@ -64,9 +64,9 @@ def test_a_blob_the_client_side_withholds_is_dropped_as_it_streams(tmp_path):
     acks = lambda i: isinstance(i, Message) and i.tag == "setTextVector" and i.name == "CMD"  # noqa: E731
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Cam", "IMAGE"), "definitions")
-            await outbound.put(msg(BLOB_COMMAND))  # enableBLOB Never, the default
+            await to_indi.put(msg(BLOB_COMMAND))  # enableBLOB Never, the default
             await inbox.wait(acks, "the command's acknowledgement")
             assert not inbox.matching(is_blob) and not folder.exists()
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from indiredis.links.client.inflight import InFlight
+from indiredis.links.client_side.inflight import InFlight
 
 
 def test_a_launched_batch_is_unconfirmed_until_settled() -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from indiredis.links.instrument.drivers import DriverPool
-from indiredis.links.instrument.manager import (
+from indiredis.links.indi_side.drivers import DriverPool
+from indiredis.links.indi_side.manager import (
     Command,
     DriverAction,
     DriverReport,
@@ -114,7 +114,7 @@ def test_restart_stop_and_start_a_driver_while_the_other_keeps_running(tmp_path)
     pool = DriverPool([mount, cam])
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(light("fake_cam", "Busy", "def"), "the definitions at start")
             await inbox.wait(light("fake_cam", "Ok"), "the camera running")
             await inbox.wait(defined("Mount", "COORD"), "Mount's definitions")
@@ -125,11 +125,11 @@ def test_restart_stop_and_start_a_driver_while_the_other_keeps_running(tmp_path)
 
             # a client's getProperties brings the manager's definitions too
             mark = len(inbox.items)
-            await outbound.put(msg('<getProperties version="1.7"/>'))
+            await to_indi.put(msg('<getProperties version="1.7"/>'))
             await inbox.wait(light("fake_cam", "Ok", "def"), "the definitions again", since=mark)
 
             mark = len(inbox.items)
-            await outbound.put(control("fake_cam", "RESTART"))
+            await to_indi.put(control("fake_cam", "RESTART"))
             busy = await inbox.wait(light("fake_cam", "Busy"), "Busy while restarting", since=mark)
             await inbox.wait(light("fake_cam", "Ok"), "Ok once restarted", since=inbox.items.index(busy))
             halted = await inbox.wait(
@@ -146,7 +146,7 @@ def test_restart_stop_and_start_a_driver_while_the_other_keeps_running(tmp_path)
             )
 
             mark = len(inbox.items)
-            await outbound.put(control("fake_cam", "STOP"))
+            await to_indi.put(control("fake_cam", "STOP"))
             await inbox.wait(
                 lambda i: isinstance(i, Message) and i.tag == "delProperty" and i.device == "Cam",
                 "Cam deleted",
@@ -156,7 +156,7 @@ def test_restart_stop_and_start_a_driver_while_the_other_keeps_running(tmp_path)
             assert not cam_driver.running and pool.state.connected
 
             mark = len(inbox.items)
-            await outbound.put(control("fake_cam", "START"))
+            await to_indi.put(control("fake_cam", "START"))
             await inbox.wait(light("fake_cam", "Ok"), "Ok once started", since=mark)
             await inbox.wait(defined("Cam", "COORD"), "Cam back", since=mark)
             assert pool.router.owner("Mount").process.pid == mount_pid
@@ -173,11 +173,11 @@ def test_a_request_for_an_unconfigured_executable_is_refused_and_nothing_runs(tm
     pool = DriverPool([fake_driver(tmp_path, "fake_cam", "Cam")])
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Cam", "COORD"), "Cam's definitions")
             pids = pool.child_pids()
-            await outbound.put(control("intruder", "START"))
-            await outbound.put(
+            await to_indi.put(control("intruder", "START"))
+            await to_indi.put(
                 msg(
                     f'<newTextVector device="{MANAGER}" name="DRIVERS">'
                     f'<oneText name="START">{intruder}</oneText></newTextVector>'
@@ -198,7 +198,7 @@ def test_give_up_policy_leaves_a_crashing_driver_failed_until_a_client_starts_it
     )
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(light("crashy_driver", "Alert"), "the driver marked failed")
             said = await inbox.wait(lambda i: "given up" in text(i), "the give-up message")
             assert "crashy_driver crashed 3 times in 60 s" in text(said)
@@ -214,7 +214,7 @@ def test_give_up_policy_leaves_a_crashing_driver_failed_until_a_client_starts_it
             )[-1]
             assert {m.name: m.text for m in info.members}["LAST_EXIT"] == "exit status 3"
             mark = len(inbox.items)
-            await outbound.put(control("crashy_driver", "START"))  # a client tries again
+            await to_indi.put(control("crashy_driver", "START"))  # a client tries again
             await inbox.wait(light("crashy_driver", "Alert"), "failed again", since=mark)
             assert pool.router.owner("Cam").running
 
@@ -230,7 +230,7 @@ def test_every_crash_is_a_warning_with_the_count_when_they_repeat(tmp_path, capl
     pool = DriverPool([crashing_driver(tmp_path)])
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(lambda i: "crashed 3 times in 60 s" in text(i), "the third crash reported")
 
     run(scenario())
@@ -249,7 +249,7 @@ def test_a_new_list_of_drivers_starts_and_stops_just_the_difference(tmp_path):
     pool = DriverPool([mount, cam])
 
     async def scenario() -> None:
-        async with running(pool) as (inbox, outbound):
+        async with running(pool) as (inbox, to_indi):
             await inbox.wait(defined("Mount", "COORD"), "Mount's definitions")
             await inbox.wait(defined("Cam", "COORD"), "Cam's definitions")
             mount_pid = pool.router.owner("Mount").process.pid
@@ -275,7 +275,7 @@ def test_a_new_list_of_drivers_starts_and_stops_just_the_difference(tmp_path):
             )
             assert pool.router.owner("Mount").process.pid == mount_pid and not alive(cam_pid)
             assert [d.label for d in pool.drivers] == ["fake_mount", "fake_focuser"]
-            await outbound.put(control("fake_cam", "START"))  # no longer configured: refused
+            await to_indi.put(control("fake_cam", "START"))  # no longer configured: refused
             await inbox.wait(manager_message("refused"), "the refusal")
 
     run(scenario())

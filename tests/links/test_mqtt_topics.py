@@ -9,7 +9,7 @@ import indiredis
 from indiredis.core.channel import Channel
 from indiredis.core.sides import Reset
 from indiredis.links import mqtt
-from indiredis.links.mqtt import MqttInstrumentLink
+from indiredis.links.mqtt import MqttClientSideLink
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
 from indiredis.protocol.routing import ClientBlobPolicies, Snoop
@@ -27,29 +27,30 @@ NUMBER = msg(
 
 
 def test_from_indi_and_snoop_data_topics_and_delproperty_ends_matching_snoops():
-    link = MqttInstrumentLink("mount-pc", indiredis.mqtt_server("127.0.0.1"))
+    link = MqttClientSideLink("mount-pc", indiredis.mqtt_server("127.0.0.1"))
     link.remote_snoops = {"camera-pc": {Snoop("Mount", "COORD")}, "guider-pc": {Snoop("Mount", "")}}
-    assert sorted(link.topics_for(NUMBER)) == [
+    assert sorted(link.route_outgoing(NUMBER)) == [
         "from_indi/mount-pc",
         "snoop_data/camera-pc",
         "snoop_data/guider-pc",
     ]
     # a property's delProperty ends the records for that property, not a record for the whole device
-    link.topics_for(msg('<delProperty device="Mount" name="COORD"/>'))
+    link.route_outgoing(msg('<delProperty device="Mount" name="COORD"/>'))
     assert link.remote_snoops == {"camera-pc": set(), "guider-pc": {Snoop("Mount", "")}}
-    assert sorted(link.topics_for(NUMBER)) == ["from_indi/mount-pc", "snoop_data/guider-pc"]
+    assert sorted(link.route_outgoing(NUMBER)) == ["from_indi/mount-pc", "snoop_data/guider-pc"]
     # the device's delProperty reaches its snoopers, then ends their records
-    assert sorted(link.topics_for(msg('<delProperty device="Mount"/>'))) == [
+    assert sorted(link.route_outgoing(msg('<delProperty device="Mount"/>'))) == [
         "from_indi/mount-pc",
         "snoop_data/guider-pc",
     ]
-    assert link.topics_for(NUMBER) == ["from_indi/mount-pc"]
+    assert link.route_outgoing(NUMBER) == ["from_indi/mount-pc"]
     # a local driver's snoop request goes to the snoop control topic
-    assert link.topics_for(msg('<getProperties version="1.7" device="Dome"/>')) == ["snoop_control/mount-pc"]
+    request = msg('<getProperties version="1.7" device="Dome"/>')
+    assert link.route_outgoing(request) == ["snoop_control/mount-pc"]
 
 
 def test_snoop_records_are_bounded_per_asker_and_in_askers_and_expire(caplog):
-    link = MqttInstrumentLink("mount-pc", indiredis.mqtt_server("127.0.0.1"))
+    link = MqttClientSideLink("mount-pc", indiredis.mqtt_server("127.0.0.1"))
     for number in range(mqtt.SNOOPS_PER_ASKER + 5):
         link.remember_snoop("camera-pc", Snoop(f"Dev{number}", ""), now=0.0)
     assert len(link.remote_snoops["camera-pc"]) == mqtt.SNOOPS_PER_ASKER
@@ -73,15 +74,15 @@ BLOB = msg(
 
 
 def test_blob_data_goes_to_from_indi_only_while_a_client_side_wants_it_and_is_asked_again_after_a_reset():
-    link = MqttInstrumentLink("camera-pc", indiredis.mqtt_server("127.0.0.1"))
-    assert link.topics_for(BLOB) == []  # nobody asked: it stays here (the snoopers would still get it)
+    link = MqttClientSideLink("camera-pc", indiredis.mqtt_server("127.0.0.1"))
+    assert link.route_outgoing(BLOB) == []  # nobody asked: it stays here (the snoopers would still get it)
     link.remote_snoops = {"guider-pc": {Snoop("Cam", "")}}
-    assert link.topics_for(BLOB) == ["snoop_data/guider-pc"]
+    assert link.route_outgoing(BLOB) == ["snoop_data/guider-pc"]
     link.client_blobs.update("store", msg('<enableBLOB device="Cam" name="IMG">Also</enableBLOB>'))
-    assert link.topics_for(BLOB) == ["from_indi/camera-pc", "snoop_data/guider-pc"]
+    assert link.route_outgoing(BLOB) == ["from_indi/camera-pc", "snoop_data/guider-pc"]
     # the INDI side reconnected (it starts at Never) or defined IMG anew: asked again
     asked: Channel[Message] = Channel()
-    link._outbound = asked
+    link._to_indi = asked
     definition = msg(
         '<defBLOBVector device="Cam" name="IMG" state="Idle" perm="ro"><defBLOB name="I"/></defBLOBVector>'
     )
@@ -92,7 +93,7 @@ def test_blob_data_goes_to_from_indi_only_while_a_client_side_wants_it_and_is_as
 
 def test_client_sides_forgotten_beyond_the_bound_are_logged_rate_limited(caplog) -> None:
     caplog.set_level(logging.WARNING, logger="indiredis")
-    link = MqttInstrumentLink("camera-pc", indiredis.mqtt_server("127.0.0.1"))
+    link = MqttClientSideLink("camera-pc", indiredis.mqtt_server("127.0.0.1"))
     link.client_blobs = ClientBlobPolicies(kept=3)
     link.apply_enable_blob("store", msg('<enableBLOB device="Cam" name="IMG">Also</enableBLOB>'))
     for index in range(100):  # a stranger inventing client ids

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from indiredis.core.channel import Channel
-from indiredis.links.base import InboundItem, Reset
-from indiredis.links.client import port as portmodule
-from indiredis.links.client.port import PortLink
-from indiredis.links.streams import cancel_and_wait
+from indiredis.core.sides import InboundItem, Reset
+from indiredis.core.tasks import cancel_and_wait
+from indiredis.links.client_side import port as portmodule
+from indiredis.links.client_side.port import PortLink
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import IndiStreamParser, parse_message
 from tests.support.servers import free_port
@@ -82,27 +82,27 @@ class Client:
 
 def run_port(
     body: Callable[[PortLink, Channel[InboundItem], Channel[Message], int], Awaitable[None]],
-    outbound_size: int = 100_000,
+    to_indi_size: int = 100_000,
 ) -> None:
     async def main() -> None:
-        inbound: Channel[InboundItem] = Channel(100_000)
-        outbound: Channel[Message] = Channel(outbound_size)
+        from_indi: Channel[InboundItem] = Channel(100_000)
+        to_indi: Channel[Message] = Channel(to_indi_size)
         port = free_port()
         link = PortLink(port, "127.0.0.1")
-        task = asyncio.ensure_future(link.run(inbound, outbound))
+        task = asyncio.ensure_future(link.run(from_indi, to_indi))
         try:
             await eventually(lambda: link.state.connected, what="the port to listen")
-            await body(link, inbound, outbound, port)
+            await body(link, from_indi, to_indi, port)
         finally:
             await cancel_and_wait([task])
 
     asyncio.run(main())
 
 
-def taken(outbound: Channel[Message]) -> list[Message]:
-    items = [item for item, _ in outbound._items]  # noqa: SLF001 - what the port passed on, in order
-    outbound._items.clear()  # noqa: SLF001
-    outbound._bytes = 0  # noqa: SLF001
+def taken(to_indi: Channel[Message]) -> list[Message]:
+    items = [item for item, _ in to_indi._items]  # noqa: SLF001 - what the port passed on, in order
+    to_indi._items.clear()  # noqa: SLF001
+    to_indi._bytes = 0  # noqa: SLF001
     return items
 
 
@@ -115,13 +115,13 @@ def commands(count: int) -> list[str]:
 
 def test_a_half_closed_client_is_served_to_the_end_of_its_input(caplog: pytest.LogCaptureFixture) -> None:
     async def body(
-        link: PortLink, inbound: Channel[InboundItem], outbound: Channel[Message], port: int
+        link: PortLink, from_indi: Channel[InboundItem], to_indi: Channel[Message], port: int
     ) -> None:
         client = await Client.connect(port)
         await client.send(*commands(500))
         client.sock.shutdown(socket.SHUT_WR)  # as indi_setprop does
         await eventually(lambda: client.closed, what="the port to close after the client's input ended")
-        sent = taken(outbound)
+        sent = taken(to_indi)
         assert [m.members[0].text for m in sent] == [str(i) for i in range(500)]
         await client.close()
 
@@ -138,11 +138,11 @@ def test_a_client_that_resets_with_unread_data_loses_nothing_it_sent(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """indi_setprop's way: send, shut down for writing, close with unread data (the kernel resets the
-    connection).  The port is held back (its outbound channel full) until after the reset: what the
+    connection).  The port is held back (its to_indi channel full) until after the reset: what the
     client sent is read all the same."""
 
     async def body(
-        link: PortLink, inbound: Channel[InboundItem], outbound: Channel[Message], port: int
+        link: PortLink, from_indi: Channel[InboundItem], to_indi: Channel[Message], port: int
     ) -> None:
         loop = asyncio.get_running_loop()
         sock = socket.socket()
@@ -154,21 +154,21 @@ def test_a_client_that_resets_with_unread_data_loses_nothing_it_sent(
             f'<setTextVector device="Cam" name="LOG"><oneText name="T">{text}</oneText></setTextVector>'
         )
         for _ in range(300):  # 18 MB the client never reads: more than the socket buffers hold
-            inbound.put_nowait(flood)
-        await eventually(lambda: not len(inbound), what="the port to take the flood")
-        for _ in range(outbound.maxsize):  # hold the port's reading back
-            outbound.put_nowait(NUMBER)
+            from_indi.put_nowait(flood)
+        await eventually(lambda: not len(from_indi), what="the port to take the flood")
+        for _ in range(to_indi.maxsize):  # hold the port's reading back
+            to_indi.put_nowait(NUMBER)
         await loop.sock_sendall(sock, "".join(commands(200)).encode())
         sock.shutdown(socket.SHUT_WR)
         sock.close()  # unread data: a reset
         received: list[Message] = []
-        while len(received) < outbound.maxsize + 200:
-            received += await asyncio.wait_for(outbound.get_batch(), 10)
-        assert [m.members[0].text for m in received[outbound.maxsize :]] == [str(i) for i in range(200)]
+        while len(received) < to_indi.maxsize + 200:
+            received += await asyncio.wait_for(to_indi.get_batch(), 10)
+        assert [m.members[0].text for m in received[to_indi.maxsize :]] == [str(i) for i in range(200)]
         await eventually(lambda: not link.clients, what="the client to be gone")
 
     caplog.set_level(logging.DEBUG)
-    run_port(body, outbound_size=10)
+    run_port(body, to_indi_size=10)
     assert not [
         r
         for r in caplog.records
@@ -178,24 +178,24 @@ def test_a_client_that_resets_with_unread_data_loses_nothing_it_sent(
 
 def test_blob_policy_is_each_clients_own_and_upstream_asks_for_the_union() -> None:
     async def body(
-        link: PortLink, inbound: Channel[InboundItem], outbound: Channel[Message], port: int
+        link: PortLink, from_indi: Channel[InboundItem], to_indi: Channel[Message], port: int
     ) -> None:
         only, other = await Client.connect(port), await Client.connect(port)
         await eventually(lambda: len(link.clients) == 2, what="both clients")
         await only.send('<enableBLOB device="Cam">Only</enableBLOB>')
-        asked = await eventually(lambda: taken(outbound), what="a request upstream")
+        asked = await eventually(lambda: taken(to_indi), what="a request upstream")
         assert [(m.tag, m.device, m.name, m.attrs["instruction"]) for m in asked] == [
             ("enableBLOB", "Cam", "", "Also")  # what one client wants, never Only: the other needs the rest
         ]
-        inbound.put_nowait(NUMBER)
-        inbound.put_nowait(BLOB)
+        from_indi.put_nowait(NUMBER)
+        from_indi.put_nowait(BLOB)
         await eventually(lambda: len(other.messages) == 1 and len(only.messages) == 1, what="the traffic")
         assert other.messages[0].tag == "setNumberVector" and only.messages[0].tag == "setBLOBVector"
         await only.close()  # it leaves: back to the default upstream
-        asked = await eventually(lambda: taken(outbound), what="a request upstream")
+        asked = await eventually(lambda: taken(to_indi), what="a request upstream")
         assert [(m.device, m.name, m.attrs["instruction"]) for m in asked] == [("Cam", "", "Never")]
-        inbound.put_nowait(BLOB)
-        inbound.put_nowait(NUMBER)
+        from_indi.put_nowait(BLOB)
+        from_indi.put_nowait(NUMBER)
         await eventually(lambda: len(other.messages) == 2, what="the traffic")
         assert [m.tag for m in other.messages] == ["setNumberVector", "setNumberVector"]
         await other.close()
@@ -209,21 +209,21 @@ def test_after_a_reset_clients_get_delproperty_for_what_vanished_and_blob_reques
     monkeypatch.setattr(portmodule, "RESYNC_QUIET", 0.3)
 
     async def body(
-        link: PortLink, inbound: Channel[InboundItem], outbound: Channel[Message], port: int
+        link: PortLink, from_indi: Channel[InboundItem], to_indi: Channel[Message], port: int
     ) -> None:
         client = await Client.connect(port)
         await eventually(lambda: link.clients, what="the client")
         await client.send('<enableBLOB device="Cam" name="IMG">Also</enableBLOB>')
-        await eventually(lambda: taken(outbound), what="the request upstream")
+        await eventually(lambda: taken(to_indi), what="the request upstream")
         for device, name in (("Cam", "TEMP"), ("Cam", "COOLER"), ("Mount", "COORD")):
-            inbound.put_nowait(define(device, name))
+            from_indi.put_nowait(define(device, name))
         await eventually(lambda: len(client.messages) == 3, what="the definitions")
-        inbound.put_nowait(Reset())  # the INDI side reconnected: fresh definitions follow
-        asked = await eventually(lambda: taken(outbound), what="the BLOB request again")
+        from_indi.put_nowait(Reset())  # the INDI side reconnected: fresh definitions follow
+        asked = await eventually(lambda: taken(to_indi), what="the BLOB request again")
         assert [(m.device, m.name, m.attrs["instruction"]) for m in asked] == [("Cam", "IMG", "Also")]
-        inbound.put_nowait(define("Mount", "COORD"))
-        inbound.put_nowait(define("Cam", "TEMP"))
-        inbound.put_nowait(
+        from_indi.put_nowait(define("Mount", "COORD"))
+        from_indi.put_nowait(define("Cam", "TEMP"))
+        from_indi.put_nowait(
             msg(
                 '<defBLOBVector device="Cam" name="IMG" perm="ro" state="Idle">'
                 '<defBLOB name="I"/></defBLOBVector>'
@@ -239,7 +239,7 @@ def test_after_a_reset_clients_get_delproperty_for_what_vanished_and_blob_reques
             "defNumberVector",
             "defBLOBVector",
         ]
-        asked = taken(outbound)  # the definition of a BLOB property it asks for: asked again
+        asked = taken(to_indi)  # the definition of a BLOB property it asks for: asked again
         assert [(m.device, m.name, m.attrs["instruction"]) for m in asked] == [("Cam", "IMG", "Also")]
         await client.close()
 

@@ -16,8 +16,9 @@ import redis.asyncio as aioredis
 
 import indiredis
 from indiredis.core.channel import Channel
-from indiredis.links.base import InboundItem
-from indiredis.links.client.redisside import BATCH_SIZE, RedisLink, aclose
+from indiredis.core.sides import InboundItem
+from indiredis.links.client_side.redisside import RedisLink, aclose
+from indiredis.links.client_side.storewriter import BATCH_SIZE
 from indiredis.protocol import IndiStreamParser, Message
 from indiredis.store import redisstore
 
@@ -75,10 +76,10 @@ def test_a_batch_goes_to_redis_while_the_next_is_prepared(redis_proc, monkeypatc
 
     async def run() -> None:
         rconn = aioredis.Redis(host="127.0.0.1", port=redis_proc.port)
-        inbound: Channel[InboundItem] = Channel()
+        from_indi: Channel[InboundItem] = Channel()
         for message in stream(3 * BATCH_SIZE):
-            inbound.put_nowait(message)
-        applying = asyncio.ensure_future(link._apply(rconn, inbound, Channel()))
+            from_indi.put_nowait(message)
+        applying = asyncio.ensure_future(link._apply(rconn, from_indi, Channel()))
         try:
             key = store.keys.attributes("EQ", "Mount")
             last = stamp(3 * BATCH_SIZE).encode()
@@ -202,10 +203,10 @@ def test_batches_not_confirmed_go_back_even_when_the_wait_for_the_one_in_flight_
         store.send = held_send  # type: ignore[method-assign]
         store.prepare = gated_prepare  # type: ignore[method-assign]
         rconn = aioredis.Redis(host="127.0.0.1", port=redis_proc.port)
-        inbound: Channel[InboundItem] = Channel()
+        from_indi: Channel[InboundItem] = Channel()
         for message in messages:
-            inbound.put_nowait(message)
-        task = asyncio.ensure_future(link._apply_batches(rconn, inbound, Channel()))
+            from_indi.put_nowait(message)
+        task = asyncio.ensure_future(link.writer.apply_batches(rconn, from_indi, Channel()))
         await sending.wait()
         await preparing.wait()
         task.cancel()  # the session ends
@@ -215,6 +216,6 @@ def test_batches_not_confirmed_go_back_even_when_the_wait_for_the_one_in_flight_
         await asyncio.gather(task, return_exceptions=True)
         store.send, store.prepare = send, prepare  # type: ignore[method-assign]
         await aclose(rconn)
-        return len(inbound)
+        return len(from_indi)
 
     assert asyncio.run(run()) == len(messages)

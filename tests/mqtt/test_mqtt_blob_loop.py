@@ -16,7 +16,7 @@ from pathlib import Path
 
 import indiredis
 from indiredis.core.channel import Channel
-from indiredis.links.mqtt import MqttClientLink, MqttConnection
+from indiredis.links.mqtt import MqttConnection, MqttIndiSideLink
 from indiredis.protocol import Message
 from indiredis.protocol.document import parse_document
 from indiredis.protocol.mqttframing import Framer
@@ -56,13 +56,13 @@ def test_the_mqtt_receiver_makes_a_blob_durable_off_the_loop(mosquitto_proc, tmp
 
     async def main() -> list[Message]:
         folder = BlobFolder(tmp_path / "blobs")
-        link = MqttClientLink("blobloop", server, blobs=BlobStreams(folder))
+        link = MqttIndiSideLink("blobloop", server, blobs=BlobStreams(folder))
         connection = MqttConnection(server, "blobloop")
         await connection.connect(link.subscriptions())
-        inbound: Channel = Channel()
-        outbound: Channel[Message] = Channel()
+        from_indi: Channel = Channel()
+        to_indi: Channel[Message] = Channel()
         tick = asyncio.create_task(ticker(turns))
-        serving = asyncio.create_task(link.serve(connection, inbound, outbound))
+        serving = asyncio.create_task(link.serve(connection, from_indi, to_indi))
         try:
             topic = f"{server.from_indi_topic}/obs"
             definitions = [line + b"\n" for line in DEFINE.splitlines()]
@@ -73,18 +73,18 @@ def test_the_mqtt_receiver_makes_a_blob_durable_off_the_loop(mosquitto_proc, tmp
             while turns[0] < start + TURNS:  # the loop serves other tasks while the fsync blocks
                 await asyncio.sleep(0)
             # the link's other direction goes on: a client's request reaches the broker meanwhile
-            await outbound.put(Message.get_properties("CCD Simulator", "CCD_EXPOSURE"))
+            await to_indi.put(Message.get_properties("CCD Simulator", "CCD_EXPOSURE"))
             await asyncio.to_thread(
                 wait_for, lambda: any(b"CCD_EXPOSURE" in p for _, p in instrument.taken()), 10
             )
             got = []
-            while len(inbound):
-                got.append(await inbound.get())
+            while len(from_indi):
+                got.append(await from_indi.get())
             assert [getattr(m, "name", None) for m in got if isinstance(m, Message)] == ["CCD1", "SEQ"]
             assert entered.is_set() and not release.is_set()
             release.set()
             while sum(isinstance(m, Message) for m in got) < 4:
-                got.append(await asyncio.wait_for(inbound.get(), 10))
+                got.append(await asyncio.wait_for(from_indi.get(), 10))
             return [m for m in got if isinstance(m, Message)]
         finally:
             release.set()
@@ -137,7 +137,7 @@ def test_a_receiver_cancelled_while_a_blob_is_made_durable_counts_its_payload_as
 
     async def main() -> tuple[list[Message], int, int]:
         folder = BlobFolder(tmp_path / "blobs")
-        link = MqttClientLink("cancelled", indiredis.mqtt_server("127.0.0.1", 1), blobs=BlobStreams(folder))
+        link = MqttIndiSideLink("cancelled", indiredis.mqtt_server("127.0.0.1", 1), blobs=BlobStreams(folder))
         got: list[Message] = []
 
         async def handle(message: Message) -> None:

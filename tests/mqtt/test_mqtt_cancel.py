@@ -13,7 +13,7 @@ import asyncio
 
 import indiredis
 from indiredis.core.channel import Channel
-from indiredis.links.mqtt import MqttClientLink, MqttConnection
+from indiredis.links.mqtt import MqttConnection, MqttIndiSideLink
 from indiredis.protocol import Message
 
 
@@ -21,7 +21,7 @@ def test_publishing_cancelled_as_a_batch_arrives_on_a_lost_connection_is_cancell
     server = indiredis.mqtt_server("127.0.0.1", mosquitto_proc.port)
 
     async def scenario() -> tuple[bool, BaseException | None, int, int]:
-        link = MqttClientLink("cancel-test", server)
+        link = MqttIndiSideLink("cancel-test", server)
         connection = MqttConnection(server, "cancel-test")
         await connection.connect([])
         channel: Channel[Message] = Channel()

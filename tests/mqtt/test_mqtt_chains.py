@@ -16,7 +16,7 @@ from indiredis.bridges import (
     make_mqtttoport,
     make_mqtttoredis,
 )
-from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE
+from indiredis.links.indi_side.manager import DEFAULT_MANAGER_DEVICE
 from tests.support.bridgethread import run_bridge
 from tests.support.fitsheader import fits_header, header_degrees
 from tests.support.indiclient import connect_device, prefixed

@@ -9,26 +9,26 @@ import indiredis
 from indiredis.core.channel import Channel
 from indiredis.core.sides import Reset
 from indiredis.links.base import FLAP_REPORT_AT
-from indiredis.links.mqtt import MqttClientLink
+from indiredis.links.mqtt import MqttIndiSideLink
 from tests.support.bridgethread import LoopThread
 from tests.support.servers import wait_for
 
 
 def test_a_flapping_client_side_does_not_reset_on_every_reconnection(mosquitto_proc):
     host = indiredis.mqtt_server("127.0.0.1", mosquitto_proc.port)
-    links: list[MqttClientLink] = []
-    inbound: list[Channel] = []
+    links: list[MqttIndiSideLink] = []
+    from_indi: list[Channel] = []
 
     async def main() -> None:
         for _ in range(2):
-            links.append(MqttClientLink("twin", host))
-            inbound.append(Channel(100_000))
+            links.append(MqttIndiSideLink("twin", host))
+            from_indi.append(Channel(100_000))
         await asyncio.gather(
-            *(link.run(channel, Channel(100_000)) for link, channel in zip(links, inbound, strict=True))
+            *(link.run(channel, Channel(100_000)) for link, channel in zip(links, from_indi, strict=True))
         )
 
     def resets() -> list[int]:  # run on the loop's thread: the channels are the loop's
-        return [sum(isinstance(entry[0], Reset) for entry in channel._items) for channel in inbound]
+        return [sum(isinstance(entry[0], Reset) for entry in channel._items) for channel in from_indi]
 
     with LoopThread(main) as thread:
         wait_for(

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 
 import indiredis
 from indiredis.core.channel import Channel
-from indiredis.links.mqtt import MqttClientLink, MqttInstrumentLink
+from indiredis.links.mqtt import MqttClientSideLink, MqttIndiSideLink
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
 from tests.support.bridgethread import LoopThread
@@ -29,19 +29,19 @@ def new_client(client_id: str) -> mqtt.Client:
 
 def test_what_the_indi_side_sends_before_a_client_side_subscribed_reaches_it(mosquitto_proc):
     host = indiredis.mqtt_server("127.0.0.1", mosquitto_proc.port)
-    link = MqttInstrumentLink("site", host)
+    link = MqttClientSideLink("site", host)
     link.receivers_wait = 60  # longer than this test takes: only a client side heard releases it
-    inbound: Channel = Channel(1000)
+    from_indi: Channel = Channel(1000)
 
     async def main() -> None:
-        await link.run(inbound, Channel(1000))
+        await link.run(from_indi, Channel(1000))
 
     received: list[bytes] = []
     subscribed = threading.Event()
     with LoopThread(main) as thread:
         wait_for(lambda: "as site" in mosquitto_proc.output(), timeout=30, what="the instrument side")
         message = parse_message(FRAME)
-        thread.call(lambda: inbound.put_nowait(message))  # sent by the INDI side: nobody subscribed yet
+        thread.call(lambda: from_indi.put_nowait(message))  # sent by the INDI side: nobody subscribed yet
         receiver = new_client("central")
         receiver.on_message = lambda client, userdata, msg: received.append(msg.payload)
         receiver.on_subscribe = lambda *args: subscribed.set()
@@ -68,7 +68,7 @@ def test_an_instrument_side_that_connects_after_the_client_side_does_not_wait_ou
     (the fault suite: a 3 s hold at every start and broker restart left the chains seconds behind, so a
     Redis or broker kill then lost or repeated messages sent long before it)."""
     host = indiredis.mqtt_server("127.0.0.1", mosquitto_proc.port)
-    client = MqttClientLink("central", host)
+    client = MqttIndiSideLink("central", host)
     from_indi: Channel = Channel(1000)
     received: list[bytes] = []
 
@@ -79,17 +79,17 @@ def test_an_instrument_side_that_connects_after_the_client_side_does_not_wait_ou
 
         await asyncio.gather(client.run(from_indi, Channel(1000)), collect())
 
-    instrument = MqttInstrumentLink("site", host)
+    instrument = MqttClientSideLink("site", host)
     instrument.receivers_wait = 60  # longer than this test takes: only a client side heard releases it
-    inbound: Channel = Channel(1000)
+    from_indi: Channel = Channel(1000)
 
     async def instrument_main() -> None:
-        await instrument.run(inbound, Channel(1000))
+        await instrument.run(from_indi, Channel(1000))
 
     with LoopThread(client_main):
         wait_for(lambda: client.state.connected, timeout=30, what="the client side subscribed")
         with LoopThread(instrument_main) as thread:
             wait_for(lambda: instrument.state.connected, timeout=30, what="the instrument side")
             message = parse_message(FRAME)
-            thread.call(lambda: inbound.put_nowait(message))
+            thread.call(lambda: from_indi.put_nowait(message))
             wait_for(lambda: any(b"1234.5678" in raw for raw in received), timeout=30, what="the frame")

@@ -133,7 +133,7 @@ class _Sink:
 
 
 class _Sinks:
-    def open(self, tag: str, vector: object, element: object) -> _Sink:
+    def open(self, vector: object, element: object) -> _Sink:
         return _Sink()
 
 

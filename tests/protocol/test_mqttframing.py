@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 import indiredis
-from indiredis.links.mqtt import MAX_GAP_SKIP, MqttClientLink
+from indiredis.links.mqtt import MAX_GAP_SKIP, MqttIndiSideLink
 from indiredis.protocol.document import FEED_SIZE
 from indiredis.protocol.messages import Message, StreamedBlob
 from indiredis.protocol.mqttframing import (
@@ -178,7 +178,7 @@ class CollectingSinks:
     def __init__(self) -> None:
         self.pieces: list[bytes] = []
 
-    def open(self, tag: str, vector: object, element: object) -> CollectingSinks:
+    def open(self, vector: object, element: object) -> CollectingSinks:
         return self
 
     def write(self, text: bytes) -> None:
@@ -200,7 +200,7 @@ def test_a_received_blob_streams_to_its_sink_in_pieces_not_held_in_the_message()
         f'format=".fits">{data.decode()}</oneBLOB></setBLOBVector>'
     )
     frames, _ = Framer(session="s").pack([(number(1), ["F/o"]), (blob, ["F/o"])])
-    link = MqttClientLink("gui", indiredis.mqtt_server("127.0.0.1"), blobs=(sinks := CollectingSinks()))
+    link = MqttIndiSideLink("gui", indiredis.mqtt_server("127.0.0.1"), blobs=(sinks := CollectingSinks()))
     received = [m for frame in frames for m in link.unpack("F/o", frame.payload)[0]]
     assert [m.tag for m in received] == ["setNumberVector", "setBLOBVector"]
     member = received[1].members[0]
@@ -290,7 +290,7 @@ def test_after_a_long_absence_a_jump_beyond_the_window_is_taken_over_once_it_con
 def test_messages_dropped_beyond_the_window_still_make_a_plausible_gap() -> None:
     """A publisher that dropped more messages than the window while the broker was away skips at most
     MAX_GAP_SKIP numbers: the receivers see a gap (and resync), never an implausible jump."""
-    link = MqttClientLink("gui", indiredis.mqtt_server("127.0.0.1"))
+    link = MqttIndiSideLink("gui", indiredis.mqtt_server("127.0.0.1"))
     tracker = SequenceTracker()
     topic = link.sequence_topic()
     [first], _ = link.framer.pack([(number(1), [topic])])

@@ -6,7 +6,7 @@ import dataclasses
 
 from indiredis.bridgeconfig import BRIDGE_CONFIGS, PARTS, DriversToRedis, MqttToPort, Queues
 from indiredis.hosts import IndiServer, MQTTServer, RedisServer
-from indiredis.links.instrument.manager import GiveUp
+from indiredis.links.indi_side.manager import GiveUp
 from indiredis.service import config
 from indiredis.service.catalog import bridge_config, by_name
 

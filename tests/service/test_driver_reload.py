@@ -10,7 +10,7 @@ import pytest
 
 import indiredis
 from indiredis import tools
-from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE as MANAGER
+from indiredis.links.indi_side.manager import DEFAULT_MANAGER_DEVICE as MANAGER
 from tests.support.daemons import start_daemon, stop_daemon, write_config
 from tests.support.indiclient import connect_device
 from tests.support.notifysocket import NotifySocket

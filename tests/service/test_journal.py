@@ -16,8 +16,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+from indiredis.core.sides import LinkState
 from indiredis.events import FIELD_MEANINGS, Event
-from indiredis.links.base import LinkState
 from tests.support.daemons import BIN, inditoredis_common, start_daemon, stop_daemon, write_config
 from tests.support.servers import wait_for
 

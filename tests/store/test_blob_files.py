@@ -350,7 +350,7 @@ def test_the_oldest_frames_make_room_then_blobs_are_refused_and_counted(tmp_path
         streams = BlobStreams(folder)
         for _ in range(3):
             assert is_refusal(
-                streams.open("setBLOBVector", {"device": "Cam", "name": "CCD1"}, {"name": "A"})
+                streams.open(Message("setBLOBVector", {"device": "Cam", "name": "CCD1"}), {"name": "A"})
                 .close()
                 .problem
             )

@@ -55,21 +55,24 @@ def test_the_loop_keeps_turning_while_a_blob_is_made_durable(tmp_path: Path, mon
         reader = asyncio.StreamReader()
         reader.feed_data(DEFINE + blob_xml(wrapped(data), len(data)) + seq(1))
         reader.feed_eof()
-        inbound: Channel[Message] = Channel()
+        from_indi: Channel[Message] = Channel()
         parser = IndiStreamParser(blobs=BlobStreams(folder), defer_close=True)
         tick = asyncio.create_task(ticker(turns))
-        pump = asyncio.create_task(pump_messages(reader, parser, inbound, "test"))
+        pump = asyncio.create_task(pump_messages(reader, parser, from_indi, "test"))
         try:
             await asyncio.wait_for(asyncio.to_thread(entered.wait, 10), 10)
             start = turns[0]
             while turns[0] < start + TURNS:  # the loop serves other tasks while the fsync blocks
                 await asyncio.sleep(0)
             assert not durable  # (nothing made durable yet)
-            got = [await inbound.get(), await inbound.get()]  # the definitions, which came before the BLOB
-            assert len(inbound) == 0  # the BLOB's message (and the one after it) is not handed on yet
+            got = [
+                await from_indi.get(),
+                await from_indi.get(),
+            ]  # the definitions, which came before the BLOB
+            assert len(from_indi) == 0  # the BLOB's message (and the one after it) is not handed on yet
             release.set()
             while len(got) < 4:
-                got.append(await asyncio.wait_for(inbound.get(), 10))
+                got.append(await asyncio.wait_for(from_indi.get(), 10))
             await asyncio.wait_for(pump, 10)
             return got
         finally:

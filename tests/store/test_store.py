@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 import indiredis
 from indiredis import tools
-from indiredis.links.client.redisside import aclose
+from indiredis.links.client_side.redisside import aclose
 from indiredis.protocol import IndiStreamParser, Message
 from indiredis.store import RedisStore
 

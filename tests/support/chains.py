@@ -21,7 +21,7 @@ import redis
 
 import indiredis
 from indiredis import tools
-from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE
+from indiredis.links.indi_side.manager import DEFAULT_MANAGER_DEVICE
 from tests.support.accounting import Arrival, in_flight_since
 from tests.support.bridgeprocess import STANDIN, BridgeProcess
 from tests.support.servers import (

@@ -11,7 +11,7 @@ import indiredis
 from indiredis import tools
 from indiredis.bridges import make_driverstoredis
 from indiredis.indiwsgi.auth import User, hash_password
-from indiredis.links.instrument.manager import DEFAULT_MANAGER_DEVICE as MANAGER
+from indiredis.links.indi_side.manager import DEFAULT_MANAGER_DEVICE as MANAGER
 from tests.support.servers import RedisProcess, wait_for
 from tests.web import test_browser as web
 from tests.web.test_browser import CCD, PASSWORD, TELESCOPE, World, block, show

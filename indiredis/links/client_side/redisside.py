@@ -3,7 +3,7 @@
 Messages from the INDI side are applied in batches (one pipelined round trip
 each).  XML that clients publish on the ``to_indi`` channel is parsed (garbage
 is logged and skipped, so it never reaches the instruments) and forwarded.
-When Redis is unreachable the inbound channel switches to drop-oldest mode and
+When Redis is unreachable the from_indi channel switches to drop-oldest mode and
 the number of dropped messages is logged on recovery; after any outage the
 bridge asks the INDI side for every property again, so a Redis that came back
 empty is repopulated.
@@ -31,14 +31,14 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ...core.channel import Channel
-from ...core.sides import Side
+from ...core.sides import InboundItem, Side
+from ...core.tasks import run_until_first_done
 from ...errors import LinkLost
 from ...events import Event, journal_fields
 from ...hosts import RedisServer
 from ...protocol.document import parse_document
-from ...protocol.messages import DefBLOBVector, Message, SetBLOBVector
+from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
-from ...protocol.vocabulary import BlobInstruction
 from ...redisconnect import (
     async_redis_client,
     current_master,
@@ -52,15 +52,13 @@ from ...store.blobs import DEFAULT_MAX_BLOB_SIZE
 from ...store.keys import KeySpace
 from ...store.redisstore import RedisStore
 from ...store.retention import Retention
-from ..base import InboundItem, Link, Reset, report_malformed, resume_consuming
+from ..base import Link, report_malformed, resume_consuming
 from ..loglimit import LogLimiter
-from ..streams import run_until_first_done
-from .inflight import InFlight
 from .refusals import refusal
+from .storewriter import StoreWriter
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 500
 HEARTBEAT_PERIOD = 1.0  # seconds between two heartbeats
 HEARTBEAT_EXPIRY = 5  # seconds the heartbeat key lives when not rewritten
 
@@ -151,6 +149,7 @@ class RedisLink(Link):
         self.max_message_size = max_message_size
         self._sessions = 0
         self.retention = blob_retention or Retention()
+        self.writer = StoreWriter(self.store, self.retention)
         if self.store.blobs is not None:
             self.store.blobs.min_free = self.retention.min_free
             self.store.blobs.retention = self.retention  # applied as each frame is opened, too
@@ -182,14 +181,14 @@ class RedisLink(Link):
         )
 
     async def _beat(
-        self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, rconn: aioredis.Redis, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
         key = KeySpace(self.server.keyprefix).heartbeat()
         while True:
             try:
                 await answered(rconn.set(key, self.heartbeat(), ex=HEARTBEAT_EXPIRY), "the heartbeat")
             except redis.exceptions.ResponseError as exc:  # not beating meanwhile: the key expires
-                await self._until_writable(rconn, inbound, outbound, exc)
+                await self._until_writable(rconn, from_indi, to_indi, exc)
                 continue
             await asyncio.sleep(HEARTBEAT_PERIOD)
 
@@ -197,8 +196,8 @@ class RedisLink(Link):
     async def _until_writable(
         self,
         rconn: aioredis.Redis,
-        inbound: Channel[InboundItem],
-        outbound: Channel[Message],
+        from_indi: Channel[InboundItem],
+        to_indi: Channel[Message],
         exc: redis.exceptions.ResponseError,
     ) -> None:
         """Redis refused a write with ``exc``: return once it accepts writes again (re-raise ``exc`` when
@@ -206,7 +205,7 @@ class RedisLink(Link):
 
         The first task of the session to meet the refusal waits it out; the others wait for it, then
         find Redis writable.  Meanwhile the link is down (one log line naming the cause, once per cause),
-        the inbound channel drops its oldest messages once full, and a no-op write probes Redis after
+        the from_indi channel drops its oldest messages once full, and a no-op write probes Redis after
         each delay of the link's back-off.  Then the hashes are written whole again (writes made during
         the refusal may have been taken in part), and, if messages were dropped, the INDI side is asked
         for every property.
@@ -221,22 +220,26 @@ class RedisLink(Link):
             cause = await self._refused(rconn)
             if cause is None:  # another task of this session waited it out, or it was brief
                 return
-            inbound.set_consumer_up(False)
-            if self._stable_timer is not None:  # a refusal is no stable connection: keep the back-off
-                self._stable_timer.cancel()
-                self._stable_timer = None
-            while cause is not None:
-                reason = f"refusing writes ({cause})"
-                delay = self.backoff.next()
-                self.state.down(f"waiting for Redis: {reason}, retry in {delay:g} s", reason)
-                await asyncio.sleep(delay)
-                cause = await self._refused(rconn)
+            from_indi.set_consumer_up(False)
+            await self._wait_out(rconn, cause)
             await self.store.load_scripts(rconn)  # and every hash is written whole again
-            dropped = inbound.dropped
-            resume_consuming(inbound, "Redis", self.state)
+            dropped = from_indi.dropped
+            resume_consuming(from_indi, "Redis", self.state)
             if dropped:  # the store misses what was dropped: ask for every property
-                outbound.push_front([Message.get_properties()])
+                to_indi.push_front([Message.get_properties()])
             self.connected(self._connected_text())
+
+    async def _wait_out(self, rconn: aioredis.Redis, cause: str | None) -> None:
+        """Down while Redis refuses writes for ``cause``, probing after each delay of the back-off."""
+        if self._stable_timer is not None:  # a refusal is no stable connection: keep the back-off
+            self._stable_timer.cancel()
+            self._stable_timer = None
+        while cause is not None:
+            reason = f"refusing writes ({cause})"
+            delay = self.backoff.next()
+            self.state.down(f"waiting for Redis: {reason}, retry in {delay:g} s", reason)
+            await asyncio.sleep(delay)
+            cause = await self._refused(rconn)
 
     async def _refused(self, rconn: aioredis.Redis) -> str | None:
         """Probe with a write that changes nothing (``SETRANGE`` of nothing on the heartbeat key, which
@@ -285,140 +288,57 @@ class RedisLink(Link):
         """Devices and properties held, for status lines."""
         return f"{self.store.device_count} devices, {self.store.property_count} properties"
 
-    async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+    async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
         rconn = redis_connection(self.server)
         pubsub = rconn.pubsub(ignore_subscribe_messages=True)
         try:
             with sentinel_errors(self.server):
-                await self._serve(rconn, pubsub, inbound, outbound)
+                await self._serve(rconn, pubsub, from_indi, to_indi)
         finally:
-            inbound.set_consumer_up(False)
+            from_indi.set_consumer_up(False)
             await aclose(pubsub)
             await aclose(rconn)
             for sentinel in sentinel_clients(rconn):  # each session asks the sentinels anew
                 await aclose(sentinel)
 
     async def _serve(
-        self, rconn: aioredis.Redis, pubsub: Any, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, rconn: aioredis.Redis, pubsub: Any, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
         """One session on a connection: connected (and so ready) once it writes and listens to clients."""
         try:
             await answered(rconn.ping(), "PING")
         except redis.exceptions.ResponseError as exc:  # MISCONF refuses PING too
-            await self._until_writable(rconn, inbound, outbound, exc)
+            await self._until_writable(rconn, from_indi, to_indi, exc)
         self.store.forget_unconfirmed()
         await self.store.start_blobs()  # once: left-over .incoming- files removed, index read
-        resume_consuming(inbound, "Redis", self.state)
+        resume_consuming(from_indi, "Redis", self.state)
         self._sessions += 1
         if self._sessions > 1:
             # Redis may have come back empty: ask for everything again
-            await outbound.put(Message.get_properties())
+            await to_indi.put(Message.get_properties())
         await self._note_master(rconn)
         # subscribed before saying so: a client command published once the link is up is heard
         await answered(pubsub.subscribe(self.server.to_indi_channel), "SUBSCRIBE")
         self.connected(self._connected_text())
-        tasks = [self._apply(rconn, inbound, outbound), self._relay(rconn, pubsub, inbound, outbound)]
+        tasks = [self._apply(rconn, from_indi, to_indi), self._relay(rconn, pubsub, from_indi, to_indi)]
         if self._bridge_name:
-            tasks.append(self._beat(rconn, inbound, outbound))
+            tasks.append(self._beat(rconn, from_indi, to_indi))
         await run_until_first_done(*tasks)
 
     async def _apply(
-        self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, rconn: aioredis.Redis, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
-        """Apply batches from ``inbound``; when Redis refuses a write, the batches not confirmed are
+        """Apply batches from ``from_indi``; when Redis refuses a write, the batches not confirmed are
         back in the channel: wait until it accepts writes (:meth:`_until_writable`) and go on."""
         while True:
             try:
-                await self._apply_batches(rconn, inbound, outbound)
+                await self.writer.apply_batches(rconn, from_indi, to_indi)
             except redis.exceptions.ResponseError as exc:
                 self.store.forget_unconfirmed()  # nothing waits for the batches given up
-                await self._until_writable(rconn, inbound, outbound, exc)
-
-    async def _apply_batches(
-        self, rconn: aioredis.Redis, inbound: Channel[InboundItem], outbound: Channel[Message]
-    ) -> None:
-        """Apply batches from ``inbound``.  Under load the next batch is prepared while Redis runs the
-        one before (one in flight at a time, so order is kept); when the channel is empty the batch
-        in flight is awaited first, so that every failure surfaces at once.  A failure returns every
-        batch not confirmed by Redis to the channel."""
-        # no check of current_task().cancelling() here: async-timeout 4.0.2 (Debian bookworm, under
-        # redis-py 4.3) cancels the task for its own timeouts without uncancel(), so the count stays up
-        # and the session would end at once, again and again; a swallowed cancellation is repeated by
-        # run_until_first_done instead
-        flow: InFlight[InboundItem] = InFlight()
-        try:
-            while True:
-                if flow.busy and not len(inbound):
-                    await flow.settle()
-                    continue
-                batch = await inbound.get_batch(BATCH_SIZE)
-                flow.take(batch)
-                if any(isinstance(item, Reset) for item in batch):
-                    await flow.settle()
-                    await self._apply_batch(rconn, batch, outbound)
-                    flow.confirm()
-                    continue
-                messages = [item for item in batch if isinstance(item, Message)]
-                prepared = await self.store.prepare(rconn, messages)
-                await flow.settle()  # the batch before is in Redis: this one may go
-                if len(inbound):  # more is waiting: prepare it while Redis runs this
-                    flow.launch(self.store.send(rconn, prepared))
-                    await asyncio.sleep(0)  # it starts writing to Redis now, not after the next batch
-                else:
-                    await self.store.send(rconn, prepared)
-                    flow.confirm()
-                await self._request_blobs(messages, outbound)
-                await self._prune_blobs(messages)  # files are in place once parsed; Redis may still be busy
-        except BaseException:
-            # back first: waiting for the batch in flight can be cut short by the session cancelling
-            # this task again (run_until_first_done repeats a cancellation every CANCEL_AGAIN seconds
-            # while redis-py holds on to one), and what was not back in the channel by then was lost
-            inbound.push_front(flow.abandon())
-            await flow.stopped()
-            raise
-
-    async def _apply_batch(
-        self, rconn: aioredis.Redis, batch: list[InboundItem], outbound: Channel[Message]
-    ) -> None:
-        messages: list[Message] = []
-        for item in batch:
-            if isinstance(item, Reset):
-                if messages:
-                    await self.store.apply(rconn, messages)
-                    messages = []
-                await self.store.clear(rconn)
-            else:
-                messages.append(item)
-        if messages:
-            await self.store.apply(rconn, messages)
-            await self._request_blobs(messages, outbound)
-            await self._prune_blobs(messages)
-
-    async def _request_blobs(self, messages: list[Message], outbound: Channel[Message]) -> None:
-        """Ask for the data of every BLOB property defined, when BLOBs are stored."""
-        for message in messages:
-            if isinstance(message, DefBLOBVector) and self.store.blobs is not None:
-                if self.store.blobs_enabled(message.device, message.name):
-                    await outbound.put(
-                        Message.enable_blob(message.device, message.name, BlobInstruction.ALSO)
-                    )
-
-    async def _prune_blobs(self, messages: list[Message]) -> None:
-        """Apply the blob retention to the elements that received files (in a thread: it lists the
-        folder)."""
-        if self.store.blobs is None or not self.retention.limited:
-            return
-        received = {
-            (message.device, message.name, member.name)
-            for message in messages
-            if isinstance(message, SetBLOBVector)
-            for member in message.members
-        }
-        for device, name, element in sorted(received):
-            await asyncio.to_thread(self.retention.prune, self.store.blobs, device, name, element)
+                await self._until_writable(rconn, from_indi, to_indi, exc)
 
     async def _relay(
-        self, rconn: aioredis.Redis, pubsub: Any, inbound: Channel[InboundItem], outbound: Channel[Message]
+        self, rconn: aioredis.Redis, pubsub: Any, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
         """Relay what clients publish on the ``to_indi`` channel (``pubsub`` is subscribed to it)."""
         async for item in pubsub.listen():
@@ -430,7 +350,7 @@ class RedisLink(Link):
             for message in parse_client_xml(
                 data, self.max_message_size, f"Redis channel {self.server.to_indi_channel}"
             ):
-                await outbound.put(message)
+                await to_indi.put(message)
                 try:
                     await self.store.note_outgoing(rconn, message)
                 except redis.exceptions.ResponseError as exc:

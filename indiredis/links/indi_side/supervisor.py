@@ -19,14 +19,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ...core.tasks import cancel_and_wait
 from ...events import Event, journal_fields
 from ...protocol.xmlout import indi_timestamp
 from ..base import Backoff
-from ..streams import cancel_and_wait
 from .manager import DriverState, GiveUp
 from .process import CrashCount, DriverProcess, Phase, exit_text
 
-log = logging.getLogger("indiredis.links.instrument.drivers")  # the pool's logger, as before the split
+log = logging.getLogger("indiredis.links.indi_side.drivers")  # the pool's logger, as before the split
 
 STABLE_RUN = 10.0  # a driver that ran this long restarts from the shortest back-off
 CRASH_WINDOW = 60.0  # seconds over which repeated crashes are counted in the log (without a give-up policy)

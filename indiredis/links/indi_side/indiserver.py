@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from ...core.channel import Channel
+from ...core.sides import InboundItem, Reset
+from ...core.tasks import run_until_first_done
 from ...events import host_port
 from ...hosts import IndiServer
 from ...protocol.messages import Message
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks, IndiStreamParser
-from ..base import InboundItem, Link, Reset
-from ..streams import pump_messages, run_until_first_done, write_messages
+from ..base import Link
+from ..streams import pump_messages, write_messages
 
 
 class IndiServerLink(Link):
@@ -30,16 +32,16 @@ class IndiServerLink(Link):
         self.max_message_size = max_message_size
         self.blobs = blobs  # where BLOB data streams to (None: BLOBs arrive whole, as MQTT needs them)
 
-    async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+    async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
         reader, writer = await asyncio.open_connection(self.indi.host, self.indi.port)
         try:
             self.connected(f"connected to indiserver {self.indi.host}:{self.indi.port}")
-            await inbound.put(Reset())
+            await from_indi.put(Reset())
             writer.write(Message.get_properties().raw)
             parser = IndiStreamParser(self.max_message_size, self.blobs, defer_close=True)
             await run_until_first_done(
-                pump_messages(reader, parser, inbound, f"indiserver {self.indi.host}:{self.indi.port}"),
-                write_messages(writer, outbound),
+                pump_messages(reader, parser, from_indi, f"indiserver {self.indi.host}:{self.indi.port}"),
+                write_messages(writer, to_indi),
             )
         finally:
             writer.close()

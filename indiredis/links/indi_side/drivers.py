@@ -7,18 +7,18 @@ line by line (logger ``indiredis.driver.<executable>``).
 
 Routing contract (the rules live in :mod:`...protocol.routing`, applied in :mod:`.routes`):
 
-- ``outbound`` (client traffic) -> drivers: ``new*Vector`` goes to the driver
+- ``to_indi`` (client traffic) -> drivers: ``new*Vector`` goes to the driver
   that owns the device (a device is owned by the first driver that sends a
   ``def``/``set``/``message``/``delProperty`` naming it); ``getProperties``
   with a known device goes to its owner, without a device or for an unknown
   one to every driver; ``enableBLOB`` sets the client side's BLOB policy
   (``Never`` by default, as in indiserver; ``Also``/``Only`` per device or
   property).  ``def``/``set``/``message``/``delProperty`` arriving on
-  ``outbound`` for a device *no local driver owns* is snoop data from
+  ``to_indi`` for a device *no local driver owns* is snoop data from
   elsewhere (the MQTT instrument side delivers other observatories' traffic
   this way): it goes to every local driver that snoops that device.
-- drivers -> ``inbound``: ``def``/``set``/``message``/``delProperty`` go to
-  ``inbound`` when the client side's BLOB policy lets them (``setBLOBVector``
+- drivers -> ``from_indi``: ``def``/``set``/``message``/``delProperty`` go to
+  ``from_indi`` when the client side's BLOB policy lets them (``setBLOBVector``
   only after ``enableBLOB Also/Only``), and to every driver that snoops the
   device (BLOB data only if that driver sent its own ``enableBLOB``), the
   sender included when it snoops its own device, as indiserver does.
@@ -29,16 +29,16 @@ Routing contract (the rules live in :mod:`...protocol.routing`, applied in :mod:
   the snooper (a driver asking for its own device gets its request back once,
   see ``Router.snoop_request``); while no local driver owns the device it
   goes to every other driver and, with ``forward_snoop_requests=True`` (the
-  MQTT instrument side: ``driverstomqtt``), it is *also put on* ``inbound`` so
+  MQTT instrument side: ``driverstomqtt``), it is *also put on* ``from_indi`` so
   the client side can ask the rest of the network (the snoop_control topic).
   Without that flag (``driverstoredis``) snoop requests never reach
-  ``inbound``: under indiserver a client never sees a driver's getProperties,
+  ``from_indi``: under indiserver a client never sees a driver's getProperties,
   and the Redis store would otherwise publish it on ``from_indi``.  Snoop
   records last until the snooping driver exits (a restarted driver asks
   again), surviving the snooped device's ``delProperty`` or restart.
 
 A driver that exits is reported (in the log, and in an INDI ``message`` that
-reaches the clients), its devices are deleted (``delProperty`` on ``inbound``
+reaches the clients), its devices are deleted (``delProperty`` on ``from_indi``
 and to their snoopers) until it is back, and it is restarted with back-off or
 left failed (:mod:`.supervisor`).
 
@@ -67,14 +67,15 @@ import logging
 from collections.abc import Mapping
 
 from ...core.channel import Channel
+from ...core.sides import InboundItem, LinkState, Reset
+from ...core.tasks import run_until_first_done
 from ...events import journal_fields
-from ...protocol.messages import Message
+from ...protocol.messages import Message, PingRequest
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSink, BlobSinks, IndiStreamParser
 from ...protocol.routing import Router
 from ...protocol.xmlout import indi_timestamp
 from ...store.blobs import DiscardedBlob
-from ..base import InboundItem, LinkState, Reset
-from ..streams import pump_messages, run_until_first_done, write_messages
+from ..streams import pump_messages, write_messages
 from .control import DriverControl
 from .manager import DEFAULT_MANAGER_DEVICE, DriverState, GiveUp, ManagerDevice
 from .process import DriverProcess
@@ -100,14 +101,14 @@ class _DriverBlobs:
         self.routes = routes
         self.sinks = sinks
 
-    def open(self, tag: str, vector: Mapping[str, str], element: Mapping[str, str]) -> BlobSink | None:
-        match self.routes.blob_route(Message(tag, dict(vector))):
+    def open(self, vector: Message, element: Mapping[str, str]) -> BlobSink | None:
+        match self.routes.blob_route(vector):
             case BlobRoute.WHOLE:
                 return None
             case BlobRoute.WITHHELD:
                 return DiscardedBlob("withheld by the client side's enableBLOB")
             case BlobRoute.STREAMED:
-                return self.sinks.open(tag, vector, element)
+                return self.sinks.open(vector, element)
 
 
 class DriverPool:
@@ -130,7 +131,7 @@ class DriverPool:
         blobs: BlobSinks | None = None,
     ) -> None:
         self.drivers: list[DriverProcess] = []
-        self._inbound: Channel[InboundItem] | None = None
+        self._from_indi: Channel[InboundItem] | None = None
         self.max_message_size = max_message_size
         self.manager = ManagerDevice(manager_device)
         self.routes: DriverRoutes[DriverProcess] = DriverRoutes(
@@ -159,7 +160,7 @@ class DriverPool:
     @property
     def serving(self) -> bool:
         """Whether :meth:`run` runs."""
-        return self._inbound is not None
+        return self._from_indi is not None
 
     def set_drivers(self, executables: list[str]) -> tuple[list[str], list[str]]:
         """Apply a new list of drivers (on reload): start the added ones and stop the removed ones,
@@ -189,11 +190,11 @@ class DriverPool:
         return ""
 
     async def publish(self, messages: list[Message]) -> None:
-        """Put the Driver Manager's messages on ``inbound`` (and to drivers snooping it)."""
-        if self._inbound is None:
+        """Put the Driver Manager's messages on ``from_indi`` (and to drivers snooping it)."""
+        if self._from_indi is None:
             return
         for message in messages:
-            await self._inbound.put(message)
+            await self._from_indi.put(message)
             self._to_snoopers(message)
 
     async def show(self, driver: DriverProcess) -> None:
@@ -204,42 +205,42 @@ class DriverPool:
     async def drop_devices(self, driver: DriverProcess, text: str, *, announce: bool, back: bool) -> None:
         """Delete the driver's devices (delProperty) and, if ``announce``, say ``text`` in a system
         message that reaches the clients (naming the devices, gone until it is ``back``)."""
-        assert self._inbound is not None
+        assert self._from_indi is not None
         stamp = indi_timestamp()
         devices = self.routes.forget(driver)
         for device in devices:
             gone = Message.del_property(device, timestamp=stamp)
-            await self._inbound.put(gone)
+            await self._from_indi.put(gone)
             self._to_snoopers(gone)
         if not announce and not devices:
             return
         if devices:
             text += f" (devices gone{' until then' if back else ''}: {', '.join(devices)})"
-        await self._inbound.put(Message.indi_message(text, timestamp=stamp))
+        await self._from_indi.put(Message.indi_message(text, timestamp=stamp))
 
     # -- main loop ---------------------------------------------------------------------------
-    async def run(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+    async def run(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
         """Run every driver and route until cancelled; then stop them all."""
-        self._inbound = inbound
-        await inbound.put(Reset())  # whatever the store held before belongs to an older run
+        self._from_indi = from_indi
+        await from_indi.put(Reset())  # whatever the store held before belongs to an older run
         await self.publish(self.control.definitions())
         for driver in self.drivers:
             self.supervisor.launch(driver)
         try:
             while True:
-                for message in await outbound.get_batch():
+                for message in await to_indi.get_batch():
                     await self._from_client(message)
         finally:
             await self.control.cancel()
             await self.supervisor.stop_all(self.drivers)
-            self._inbound = None
+            self._from_indi = None
 
     async def serve(self, driver: DriverProcess) -> None:
         """Serve a driver that has just started, until its process exits: ask for its properties, route
         what it says, write what it is sent, log its stderr."""
-        process, inbound = driver.process, self._inbound
+        process, from_indi = driver.process, self._from_indi
         assert process is not None and process.stdout and process.stderr and process.stdin
-        assert inbound is not None
+        assert from_indi is not None
         sinks = _DriverBlobs(self.routes, self.blobs) if self.blobs else None
         parser = IndiStreamParser(self.max_message_size, sinks, defer_close=True)
         driver.send(Message.get_properties())
@@ -251,7 +252,7 @@ class DriverPool:
             await process.wait()
 
         await run_until_first_done(
-            pump_messages(process.stdout, parser, inbound, f"driver {driver.label}", accept),
+            pump_messages(process.stdout, parser, from_indi, f"driver {driver.label}", accept),
             write_messages(process.stdin, driver.stdin),
             self._log_stderr(driver, process.stderr),
             wait_exit(),
@@ -280,8 +281,8 @@ class DriverPool:
     # -- routing -----------------------------------------------------------------------------
     async def _from_driver(self, driver: DriverProcess, message: Message) -> None:
         route = self.routes.from_driver(driver, message, self.drivers)
-        if route.ping_reply:
-            driver.send(Message.ping_reply(message.attrs.get("uid", "")))
+        if route.ping_reply and isinstance(message, PingRequest):
+            driver.send(Message.ping_reply(message.uid))
         if route.definitions:  # a driver snooping the Driver Manager: answered at once
             for definition in self.control.definitions():
                 if not message.name or definition.name == message.name:
@@ -315,8 +316,8 @@ class DriverPool:
     async def _deliver(self, message: Message, route: Route[DriverProcess]) -> None:
         """Send ``message`` where ``route`` says: to the client side, then to drivers."""
         if route.clients:
-            assert self._inbound is not None
-            await self._inbound.put(message)
+            assert self._from_indi is not None
+            await self._from_indi.put(message)
         for driver in route.drivers:
             driver.send(message)
 

@@ -42,6 +42,7 @@ import socket
 from collections.abc import Iterable
 
 from ...core.channel import Channel
+from ...core.sides import InboundItem, Reset
 from ...core.tasks import cancel_and_wait, run_until_first_done
 from ...events import Event, host_port, journal_fields
 from ...protocol.clientlayout import Piece, indiserver_layout
@@ -49,7 +50,7 @@ from ...protocol.messages import DefBLOBVector, Definition, DelProperty, EnableB
 from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
 from ...protocol.routing import BlobDemand, BlobPolicy, BlobRequest
 from ...protocol.xmlout import indi_timestamp
-from ..base import InboundItem, Link, Reset
+from ..base import Link
 from ..loglimit import LogLimiter
 from ..streams import READ_SIZE
 
@@ -211,14 +212,14 @@ class PortLink(Link):
     def summary(self) -> str:
         return f"{len(self.clients)} INDI clients"
 
-    async def session(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+    async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
         listeners = _listen(self.host, self.port)
         serving: set[asyncio.Task[None]] = set()
         try:
             self.connected(f"listening for INDI clients on {self.host}:{self.port}")
             await run_until_first_done(
-                self._fan_out(inbound, outbound),
-                *(self._accept(listener, outbound, serving) for listener in listeners),
+                self._fan_out(from_indi, to_indi),
+                *(self._accept(listener, to_indi, serving) for listener in listeners),
             )
         finally:
             for listener in listeners:
@@ -229,7 +230,7 @@ class PortLink(Link):
 
     # -- clients -----------------------------------------------------------------------------
     async def _accept(
-        self, listener: socket.socket, outbound: Channel[Message], serving: set[asyncio.Task[None]]
+        self, listener: socket.socket, to_indi: Channel[Message], serving: set[asyncio.Task[None]]
     ) -> None:
         loop = asyncio.get_running_loop()
         while True:
@@ -258,18 +259,18 @@ class PortLink(Link):
                 connection.close()
                 continue
             connection.setblocking(False)  # noqa: FBT003 - the socket API's own signature
-            task = asyncio.ensure_future(self._serve_client(connection, address, outbound))
+            task = asyncio.ensure_future(self._serve_client(connection, address, to_indi))
             serving.add(task)
             task.add_done_callback(serving.discard)
 
     async def _serve_client(
-        self, connection: socket.socket, address: tuple[str, int], outbound: Channel[Message]
+        self, connection: socket.socket, address: tuple[str, int], to_indi: Channel[Message]
     ) -> None:
         peer = "{}:{}".format(*address[:2])
         client = PortClient(peer, self.client_budget)
         self.clients.add(client)
         log.info("INDI client %s connected", peer)
-        reading = asyncio.ensure_future(self._read_from(client, connection, outbound))
+        reading = asyncio.ensure_future(self._read_from(client, connection, to_indi))
         writing = asyncio.ensure_future(self._write_to(client, connection))
         too_slow = asyncio.ensure_future(client.too_slow.wait())
         try:
@@ -300,10 +301,10 @@ class PortLink(Link):
             client.written(client.take())
             if not client.too_slow.is_set():
                 log.info("INDI client %s disconnected", peer)
-        await self._ask_upstream(outbound)  # what it wanted of BLOBs is no longer wanted
+        await self._ask_upstream(to_indi)  # what it wanted of BLOBs is no longer wanted
 
     async def _read_from(
-        self, client: PortClient, connection: socket.socket, outbound: Channel[Message]
+        self, client: PortClient, connection: socket.socket, to_indi: Channel[Message]
     ) -> None:
         """Read and act on everything the client sends, until its end of the stream.
 
@@ -324,9 +325,9 @@ class PortLink(Link):
                     client.bad_input.warning("skipped bad input from INDI client %s: %s", client.peer, event)
                 elif isinstance(event, EnableBLOB):  # applied here, never passed on as such
                     client.blobs.update(event)
-                    await self._ask_upstream(outbound)
+                    await self._ask_upstream(to_indi)
                 else:
-                    await outbound.put(event)
+                    await to_indi.put(event)
 
     @staticmethod
     async def _write_to(client: PortClient, connection: socket.socket) -> None:
@@ -346,18 +347,18 @@ class PortLink(Link):
             client.written(batch)
 
     # -- from the INDI side ------------------------------------------------------------------
-    async def _fan_out(self, inbound: Channel[InboundItem], outbound: Channel[Message]) -> None:
+    async def _fan_out(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
         while True:
-            for item in await inbound.get_batch():
+            for item in await from_indi.get_batch():
                 if isinstance(item, Reset):
-                    await self._start_resync(outbound)
+                    await self._start_resync(to_indi)
                     continue
                 self.catalogue.note(item)
                 if isinstance(item, Definition) and self.catalogue.unconfirmed:
                     self._arm_resync_timer()
                 if isinstance(item, DefBLOBVector) and self.demand.wants(item.device, item.name):
                     # defined anew, perhaps by an upstream that restarted and forgot what it was asked
-                    await self._send_requests(outbound, self.demand.restore(item.device))
+                    await self._send_requests(to_indi, self.demand.restore(item.device))
                 self._to_clients(item)
 
     def _to_clients(self, message: Message) -> None:
@@ -368,10 +369,10 @@ class PortLink(Link):
                     pieces = indiserver_layout(message)
                 client.offer(pieces)
 
-    async def _start_resync(self, outbound: Channel[Message]) -> None:
+    async def _start_resync(self, to_indi: Channel[Message]) -> None:
         """The INDI side (re)connected: fresh definitions follow; ask for BLOBs again."""
         self.catalogue.start_resync()
-        await self._send_requests(outbound, self.demand.restore())
+        await self._send_requests(to_indi, self.demand.restore())
         self._resync_deadline = asyncio.get_running_loop().time() + RESYNC_LIMIT
         self._arm_resync_timer()
 
@@ -389,14 +390,14 @@ class PortLink(Link):
         for device, name in self.catalogue.finish_resync():
             self._to_clients(Message.del_property(device, name, timestamp=stamp))
 
-    async def _ask_upstream(self, outbound: Channel[Message]) -> None:
+    async def _ask_upstream(self, to_indi: Channel[Message]) -> None:
         """Bring the upstream's BLOB policy to what the connected clients want together."""
-        await self._send_requests(outbound, self.demand.requests([c.blobs for c in self.clients]))
+        await self._send_requests(to_indi, self.demand.requests([c.blobs for c in self.clients]))
 
     @staticmethod
-    async def _send_requests(outbound: Channel[Message], requests: list[BlobRequest]) -> None:
+    async def _send_requests(to_indi: Channel[Message], requests: list[BlobRequest]) -> None:
         for device, name, instruction in requests:
-            await outbound.put(Message.enable_blob(device, name, instruction))
+            await to_indi.put(Message.enable_blob(device, name, instruction))
 
 
 def _coalesced(batch: list[list[Piece]]) -> Iterable[Piece]:

@@ -1,8 +1,8 @@
 """Where each message of the driver pool goes, without I/O: indiserver's rules (:mod:`...protocol.routing`)
 applied to the pool's drivers, its clients and its own Driver Manager device.
 
-:func:`kind_of` is the one place where a message's tag decides its route; :class:`DriverRoutes` answers,
-for a message from a driver or from the client side, with a :class:`Route` the pool carries out.
+:class:`DriverRoutes` answers, for a message from a driver or from the client side, with a :class:`Route`
+the pool carries out; the message's class (:mod:`...protocol.messages`) decides its route.
 """
 
 from __future__ import annotations
@@ -12,39 +12,20 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from ...protocol.messages import Message
+from ...protocol.messages import (
+    Definition,
+    DelProperty,
+    EnableBLOB,
+    GetProperties,
+    IndiMessage,
+    Message,
+    NewVector,
+    PingRequest,
+    SetVector,
+)
 from ...protocol.routing import BlobPolicy, Router
-from ...protocol.vocabulary import Action, Tag
 
 D = TypeVar("D", bound=Hashable)
-
-
-class Kind(enum.Enum):
-    """What a message is, for routing."""
-
-    GET_PROPERTIES = enum.auto()
-    ENABLE_BLOB = enum.auto()
-    PING_REQUEST = enum.auto()
-    NEW = enum.auto()  # a client's new*Vector
-    FROM_DEVICE = enum.auto()  # def*/set*Vector, message, delProperty
-    OTHER = enum.auto()
-
-
-def kind_of(message: Message) -> Kind:
-    """The message's :class:`Kind` (the only tag comparison of the pool)."""
-    match message.tag:
-        case Tag.GET_PROPERTIES:
-            return Kind.GET_PROPERTIES
-        case Tag.ENABLE_BLOB:
-            return Kind.ENABLE_BLOB
-        case Tag.PING_REQUEST:
-            return Kind.PING_REQUEST
-        case _ if message.action is Action.NEW:
-            return Kind.NEW
-        case _ if message.from_device:
-            return Kind.FROM_DEVICE
-        case _:
-            return Kind.OTHER
 
 
 @dataclass(frozen=True)
@@ -52,7 +33,7 @@ class Route(Generic[D]):
     """What to do with one message."""
 
     drivers: tuple[D, ...] = ()  # the drivers it goes to
-    clients: bool = False  # it goes to the client side (``inbound``)
+    clients: bool = False  # it goes to the client side (``from_indi``)
     definitions: bool = False  # the Driver Manager device's definitions answer it
     manager: bool = False  # a request to the Driver Manager device
     ping_reply: bool = False  # the sender gets a pingReply
@@ -72,7 +53,7 @@ class DriverRoutes(Generic[D]):
     """Device ownership, snoop records and the client side's BLOB policy of a pool of drivers ``D``.
 
     ``forward_snoop_requests``: a driver's getProperties for a device no local driver owns is also
-    put on ``inbound`` (the MQTT instrument side asks the rest of the network for it).
+    put on ``from_indi`` (the MQTT instrument side asks the rest of the network for it).
     """
 
     def __init__(self, manager_device: str, *, forward_snoop_requests: bool) -> None:
@@ -83,15 +64,15 @@ class DriverRoutes(Generic[D]):
 
     def from_driver(self, sender: D, message: Message, drivers: Sequence[D]) -> Route[D]:
         """Where a message from the driver ``sender`` goes (``drivers``: every configured driver)."""
-        match kind_of(message):
-            case Kind.GET_PROPERTIES:
+        match message:
+            case GetProperties():
                 return self._snoop_request(sender, message, drivers)
-            case Kind.PING_REQUEST:  # drivers wait for the reply before sending more BLOB data
+            case PingRequest():  # drivers wait for the reply before sending more BLOB data
                 return Route(ping_reply=True)
-            case Kind.ENABLE_BLOB:
+            case EnableBLOB():
                 self.router.set_snoop_blobs(sender, message)
                 return Route()
-            case Kind.FROM_DEVICE:
+            case Definition() | SetVector() | IndiMessage() | DelProperty():
                 self.router.learn(sender, message)
                 return Route(self.snoopers(message), clients=self.client_blobs.passes(message))
             case _:
@@ -111,20 +92,20 @@ class DriverRoutes(Generic[D]):
     def from_client(self, message: Message, drivers: Sequence[D]) -> Route[D]:
         """Where a message from the client side goes (``drivers``: every configured driver)."""
         owner = self.router.owner(message.device) if message.device else None
-        match kind_of(message):
-            case Kind.ENABLE_BLOB:
+        match message:
+            case EnableBLOB():
                 self.client_blobs.update(message)
                 return Route()
-            case Kind.GET_PROPERTIES if message.device == self.manager_device:
+            case GetProperties() if message.device == self.manager_device:
                 return Route(definitions=True)
             case _ if message.device == self.manager_device:
                 return Route(manager=True)
-            case Kind.GET_PROPERTIES:  # without a device, the Driver Manager answers too
+            case GetProperties():  # without a device, the Driver Manager answers too
                 targets = (owner,) if owner is not None else tuple(drivers)
                 return Route(targets, definitions=not message.device, unowned=not targets)
-            case Kind.NEW:
+            case NewVector():
                 return Route((owner,)) if owner is not None else Route(unowned=True)
-            case Kind.FROM_DEVICE if owner is None:  # snoop data from elsewhere
+            case Definition() | SetVector() | IndiMessage() | DelProperty() if owner is None:  # snoop data
                 return Route(self.snoopers(message))
             case _:
                 return Route()

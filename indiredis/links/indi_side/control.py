@@ -12,14 +12,14 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
+from ...core.tasks import cancel_and_wait
 from ...protocol.messages import Message
-from ..streams import cancel_and_wait
 from .manager import Command, DriverAction, DriverState, ManagerDevice, Refusal
 from .process import DriverProcess, Phase
 from .reload import plan_drivers
 from .supervisor import Supervisor, log_failure
 
-log = logging.getLogger("indiredis.links.instrument.drivers")  # the pool's logger, as before the split
+log = logging.getLogger("indiredis.links.indi_side.drivers")  # the pool's logger, as before the split
 
 
 class Pool(Protocol):
@@ -62,7 +62,7 @@ class DriverControl:
         """A client's request to the Driver Manager device: refused (and said), or carried out."""
         match self.manager.request(message, [driver.key for driver in self.pool.drivers]):
             case Refusal(messages=messages):
-                log.warning("%s", messages[0].attrs.get("message", "request refused"))
+                log.warning("%s", messages[0].text or "request refused")
                 await self.pool.publish(list(messages))
             case Command(key=key, action=action):
                 driver = next(d for d in self.pool.drivers if d.key == key)  # request() checked the key

@@ -31,8 +31,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ...errors import InvalidValue
-from ...protocol.messages import Message
-from ...protocol.vocabulary import Action, Permission, PropertyState, SwitchRule, SwitchState, Tag, VectorKind
+from ...protocol.messages import Message, NewSwitchVector, NewVector
+from ...protocol.vocabulary import Action, Permission, PropertyState, SwitchRule, SwitchState, VectorKind
 from ...protocol.xmlout import indi_timestamp
 
 DEFAULT_MANAGER_DEVICE = "Driver Manager"
@@ -212,11 +212,11 @@ class ManagerDevice:
         ``None`` when there is nothing to do (``getProperties``, ``enableBLOB``, a switch vector with no
         switch ``On``); a :class:`Command` for a valid request; a :class:`Refusal` otherwise.
         """
-        if message.action is not Action.NEW:
+        if not isinstance(message, NewVector):
             return None
         known = set(keys)
         key = message.name[: -len("_CONTROL")] if message.name.endswith("_CONTROL") else ""
-        if message.tag != Tag.NEW_SWITCH_VECTOR or key not in known:
+        if not isinstance(message, NewSwitchVector) or key not in known:
             return Refusal(
                 (
                     self.notice(

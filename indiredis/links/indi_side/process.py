@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from ...core.channel import Channel
+from ...core.tasks import cancel_and_wait
 from ...errors import DriverMissing
 from ...events import Event, journal_fields
 from ...protocol.messages import Message
-from ..streams import cancel_and_wait
 from .manager import STDERR_LINES, DriverReport, DriverState, driver_key
 
-log = logging.getLogger("indiredis.links.instrument.drivers")  # the pool's logger, as before the split
+log = logging.getLogger("indiredis.links.indi_side.drivers")  # the pool's logger, as before the split
 
 STOP_GRACE = 3.0  # seconds between SIGTERM and SIGKILL at shutdown
 DRIVER_BUFFER = 1000  # messages queued for one driver's stdin
@@ -138,19 +138,22 @@ class DriverProcess:
 
         The driver's output is read and discarded meanwhile: asyncio reports a process as finished
         only once its pipes have reached end of file, and a pipe nobody reads (the serving tasks are
-        gone by now) fills up and is never read to its end.
+        gone by now) fills up and is never read to its end.  Cancelled meanwhile, it kills the group
+        and waits (a grace period at most) for the process to be reaped, then cancels what it started:
+        nothing of it is left pending when the event loop closes.
         """
         process = self.process
         if process is None or process.returncode is not None:
             return
+        waiter = asyncio.ensure_future(process.wait())  # one waiter, cancelled if stop() is
         drains: list[asyncio.Future[Any]] = [
             asyncio.ensure_future(_discard(stream)) for stream in (process.stdout, process.stderr) if stream
         ]
         try:
             _signal(process, signal.SIGTERM)
-            if not await _reaped(process):
+            if not await _ended(waiter):
                 _signal(process, signal.SIGKILL)  # the whole group: nothing left holding the pipes
-                if not await _reaped(process):
+                if not await _ended(waiter):
                     log.error(
                         "driver %s (pid %d) did not end after SIGKILL; leaving it",
                         self.label,
@@ -158,7 +161,8 @@ class DriverProcess:
                         extra=self.fields,
                     )
         finally:
-            await cancel_and_wait(drains)
+            await _reap_on_cancel(process, waiter)
+            await cancel_and_wait([waiter, *drains])
 
 
 class CrashCount:
@@ -179,13 +183,20 @@ class CrashCount:
         self.times.clear()
 
 
-async def _reaped(process: asyncio.subprocess.Process) -> bool:
-    """Whether the process ended within :data:`STOP_GRACE` seconds."""
-    try:
-        await asyncio.wait_for(asyncio.shield(process.wait()), STOP_GRACE)
-    except TimeoutError:
-        return False
-    return True
+async def _ended(waiter: asyncio.Future[int]) -> bool:
+    """Whether the process ``waiter`` waits for ended within :data:`STOP_GRACE` seconds (the waiter
+    goes on waiting otherwise)."""
+    done, _ = await asyncio.wait([waiter], timeout=STOP_GRACE)
+    return bool(done)
+
+
+async def _reap_on_cancel(process: asyncio.subprocess.Process, waiter: asyncio.Future[int]) -> None:
+    """The stop was cut short (cancelled) before the process ended: kill its group and give it a grace
+    period to be reaped, so that its transport closes before the event loop does."""
+    if waiter.done() or process.returncode is not None:
+        return
+    _signal(process, signal.SIGKILL)
+    await asyncio.wait([waiter], timeout=STOP_GRACE)
 
 
 async def _discard(stream: asyncio.StreamReader) -> None:

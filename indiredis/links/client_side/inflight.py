@@ -1,6 +1,6 @@
 """Flow control of the Redis link's two-stage pipeline: one batch in flight while the next is prepared.
 
-The link takes a batch from the inbound channel, has the store prepare its writes, and sends them
+The link takes a batch from the from_indi channel, has the store prepare its writes, and sends them
 while it takes and prepares the next one, so that Python and Redis work at once.  Order is kept by
 never having more than one batch in flight, and nothing is lost on a failure because every item taken
 stays *unconfirmed* until Redis has confirmed the batch that carries it.  :class:`InFlight` holds
