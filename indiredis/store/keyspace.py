@@ -187,7 +187,7 @@ class KeySpaceModel:
             return None
         elements = prop.elements
         for member in message.members:
-            if member.attrs.get("name", "") not in elements:
+            if member.name not in elements:
                 return None
         return prop
 
@@ -244,7 +244,7 @@ class KeySpaceModel:
         changed: list[str] = []
         kind, elements = prop.kind, prop.elements
         for member in message.members:  # the hot path: kept inline
-            member_name = member.attrs.get("name", "")
+            member_name = member.name
             element = elements.get(member_name)
             if element is None:
                 log.debug("ignoring unknown element %s of %s.%s", member_name, device, name)
