@@ -8,6 +8,7 @@ parameter order, default and return type matches the original package.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -24,6 +25,8 @@ from .protocol.vocabulary import SwitchState, VectorKind
 from .protocol.xmlout import BLOB_INSTRUCTIONS, indi_timestamp
 from .redisconnect import redis_client
 from .store.keys import DEFINITION_KEYS, OTHER_STATE_KEYS, KeySpace
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "attributes_dict",
@@ -158,7 +161,14 @@ def logs(rconn: redis.Redis, redisserver: RedisServer, number: int, *keys: str) 
 
 
 def _publish(rconn: redis.Redis, redisserver: RedisServer, xml: bytes) -> str:
-    rconn.publish(redisserver.to_indi_channel, xml)
+    if not rconn.publish(redisserver.to_indi_channel, xml):
+        # Redis keeps no pub/sub message for later: nobody subscribed means the request is gone
+        log.warning(
+            "no bridge was subscribed to %s, so this request was not delivered: %s (a bridge restarting, "
+            "or Redis failing over to a replica, loses what is published meanwhile; send it again)",
+            redisserver.to_indi_channel,
+            xml[:120].decode("utf-8", "replace"),
+        )
     return xml.decode("utf-8")
 
 

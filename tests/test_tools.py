@@ -134,3 +134,17 @@ def test_property_elements_sorts_labels_naturally(rconn, redis_host):
         "Item 2",
         "Item 10",
     ]
+
+
+def test_a_request_nobody_hears_is_logged_as_not_delivered(rconn, redis_host, published, caplog):
+    """Redis keeps no pub/sub message: a request published while no bridge is subscribed (one
+    restarting, or Redis failing over) is gone, and says so; one that a bridge hears says nothing."""
+    caplog.set_level("WARNING", logger="indiredis.tools")
+    tools.newnumbervector(rconn, redis_host, "COORD", "Mount", {"RA": "1"})
+    assert published(1) and not caplog.records
+    nobody = indiredis.redis_server(
+        host=redis_host.host, port=redis_host.port, to_indi_channel="nobody_hears"
+    )
+    tools.newnumbervector(rconn, nobody, "COORD", "Mount", {"RA": "2"})
+    [record] = caplog.records
+    assert "not delivered" in record.getMessage() and "nobody_hears" in record.getMessage()
