@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..hosts import RedisServer
 from .app import WebApp
-from .auth import SESSION_SECONDS, User
+from .auth import SESSION_SECONDS, Sessions, User
 from .forms import MAX_BODY
 from .history import INTERVAL
 from .push import STREAMS_MAX
@@ -132,6 +132,7 @@ def make_wsgi_app(
     users: dict[str, User] | None = None,
     session_seconds: int = SESSION_SECONDS,
     history_interval: float = INTERVAL,
+    sessions: Sessions | None = None,
 ) -> WebApp:
     """The web client's WSGI application for the Redis store of ``redis_host``.
 
@@ -149,7 +150,16 @@ def make_wsgi_app(
 
     ``history_interval``: at most one value per that many seconds is kept in an element's history
     (see :mod:`indiredis.indiwsgi.history`).
+
+    ``sessions``: the logins of another app of the same process to share (the apps of the sites of
+    :mod:`indiredis.indiwsgi.sites`), instead of its own made from ``users``.
     """
     return WebApp(
-        redis_host, str(blob_folder) if blob_folder else None, users, url, session_seconds, history_interval
+        redis_host,
+        str(blob_folder) if blob_folder else None,
+        users,
+        url,
+        session_seconds,
+        history_interval,
+        sessions,
     )

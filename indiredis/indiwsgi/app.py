@@ -201,12 +201,15 @@ class WebApp:
         url: str = "/",
         session_seconds: int = SESSION_SECONDS,
         history_interval: float = INTERVAL,
+        sessions: Sessions | None = None,
     ) -> None:
         self.redis_host = redis_host
         self.keys = KeySpace(redis_host.keyprefix)
         self.mount = mount_parts(url)
         self.rconn = redis_client(redis_host, socket_timeout=5)
-        self.sessions = Sessions(users, self.rconn, self.keys, session_seconds) if users is not None else None
+        if sessions is None and users is not None:
+            sessions = Sessions(users, self.rconn, self.keys, session_seconds)
+        self.sessions = sessions  # given: shared with the other sites' apps (see .sites)
         self.limiter = LoginLimiter()
         self.blob_folder = Path(blob_folder).resolve() if blob_folder else None
         self.listing = FolderListing(self.blob_folder) if self.blob_folder else None
