@@ -26,7 +26,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..hosts import RedisServer
@@ -60,14 +60,15 @@ class OncePerMinute(logging.Filter):
 
 
 def make_server(
-    app: WebApp,
+    app: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]],
     host: str = "localhost",
     port: int = 8000,
     sockets: list[socket.socket] | None = None,
     trusted_proxy: str = "",
     trusted_proxy_headers: Iterable[str] = (),
 ) -> MultiSocketServer | BaseWSGIServer:
-    """A waitress server for the web client, on ``host:port`` or on ``sockets`` (systemd's).
+    """A waitress server for the web client (a :class:`WebApp`, or the panel of many sites of
+    :mod:`.sites`), on ``host:port`` or on ``sockets`` (systemd's).
 
     Settings for many open pages: each open page holds one thread for its event stream (at most
     :data:`~.push.STREAMS_MAX`, sleeping until a change), eight more answer the other requests

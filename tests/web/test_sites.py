@@ -9,12 +9,14 @@ login and that a request reaches one site only; the browser part does the same i
 
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import redis
@@ -29,7 +31,9 @@ from indiredis.indiwsgi.auth import hash_password
 from indiredis.indiwsgi.sites import Site, SitesApp, make_sites_app, read_health
 from indiredis.service import config
 from tests.support.bridgethread import run_bridge
-from tests.support.servers import IndiServerProcess, RedisProcess, free_port, wait_for
+from tests.support.daemons import start_daemon, stop_daemon
+from tests.support.notifysocket import NotifySocket
+from tests.support.servers import IndiServerProcess, RedisProcess, free_port, port_open, wait_for
 from tests.support.webworld import Client
 
 TELESCOPE = "Telescope Simulator"
@@ -39,8 +43,10 @@ SITES = ("north", "south")
 
 
 class Panel:
-    def __init__(self, url: str, app: SitesApp, rconn: redis.Redis, hosts: dict[str, RedisServer]) -> None:
-        self.url, self.app, self.rconn, self.hosts = url, app, rconn, hosts
+    def __init__(
+        self, url: str, app: SitesApp, rconn: redis.Redis, hosts: dict[str, RedisServer], ini: Path
+    ) -> None:
+        self.url, self.app, self.rconn, self.hosts, self.ini = url, app, rconn, hosts, ini
 
     def connected(self, site: str, device: str = TELESCOPE) -> bool:
         values = tools.elements_dict(self.rconn, self.hosts[site], "CONNECT", "CONNECTION", device)
@@ -75,7 +81,8 @@ def panel(tmp_path_factory) -> Iterator[Panel]:
         IndiServerProcess() as north_indi,
         IndiServerProcess() as south_indi,
     ):
-        settings = config.load("web", web_ini(folder, redis_proc.port, blobs))
+        ini = web_ini(folder, redis_proc.port, blobs)
+        settings = config.load("web", ini)
         assert settings.redis is not None
         hosts = {site.name: site.redis_host(settings.redis) for site in settings.sites}
         bridges = [
@@ -87,7 +94,7 @@ def panel(tmp_path_factory) -> Iterator[Panel]:
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port, socket_timeout=5)
         app = make_sites_app(settings.redis, settings.sites, users=settings.users)
         port = free_port()
-        server = make_server(app, host="127.0.0.1", port=port)  # type: ignore[arg-type]
+        server = make_server(app, host="127.0.0.1", port=port)
         thread = threading.Thread(target=server.run, daemon=True)
         with run_bridge(bridges[0]), run_bridge(bridges[1]):
             thread.start()
@@ -101,7 +108,7 @@ def panel(tmp_path_factory) -> Iterator[Panel]:
                     what=f"the simulators of {site} in Redis",
                 )
             try:
-                yield Panel(f"http://127.0.0.1:{port}", app, rconn, hosts)
+                yield Panel(f"http://127.0.0.1:{port}", app, rconn, hosts, ini)
             finally:
                 server.close()
                 app.close()
@@ -214,6 +221,36 @@ def test_the_site_list_tells_each_sites_health(panel):
     # a site whose bridge writes nothing: the site list says so
     west = read_health(panel.rconn, Site("west", "west_", "west_to", "west_from"))
     assert not west["ok"] and "No bridge" in west["problems"][0] and west["devices"] == []
+
+
+def test_the_web_service_serves_the_sites_of_its_configuration(panel, tmp_path):
+    """The real indiredis-web daemon with the panel's web.ini: the site list at /, each site under
+    /sites/<name>/."""
+    port = free_port()
+    ini = tmp_path / "web.ini"
+    ini.write_text(f"[service]\nlisten_host = 127.0.0.1\nlisten_port = {port}\n" + panel.ini.read_text())
+    web = start_daemon("web", ini, NotifySocket(tmp_path))
+    try:
+        wait_for(lambda: port_open(port), timeout=20, what="indiredis-web listening")
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        body = urlencode({"user": "olga", "password": PASSWORD})
+        connection.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
+        answer = connection.getresponse()
+        answer.read()
+        cookie = (answer.getheader("Set-Cookie") or "").split(";")[0]
+        assert answer.status == 303 and "Path=/;" in (answer.getheader("Set-Cookie") or ""), cookie
+        connection.request("GET", "/api/sites", headers={"Cookie": cookie})
+        answer = connection.getresponse()
+        found = json.loads(answer.read())
+        assert [site["name"] for site in found["sites"]] == list(SITES)
+        assert all(site["devices"] == [CCD, TELESCOPE] for site in found["sites"])
+        connection.request("GET", "/sites/south/device/CCD%20Simulator", headers={"Cookie": cookie})
+        answer = connection.getresponse()
+        assert answer.status == 200 and b"<h1>CCD Simulator</h1>" in answer.read()
+        connection.close()
+    finally:
+        assert stop_daemon(web) == 0
+    assert "serving the sites north, south" in (tmp_path / "web.log").read_text()
 
 
 def test_sites_app_refuses_bad_sites():
