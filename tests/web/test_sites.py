@@ -253,6 +253,31 @@ def test_the_web_service_serves_the_sites_of_its_configuration(panel, tmp_path):
     assert "serving the sites north, south" in (tmp_path / "web.log").read_text()
 
 
+def test_a_panel_mounted_under_a_path_without_logins(panel):
+    """make_sites_app(url="/indi") (behind a proxy's path), without users (open, as the quick start):
+    every link carries the mount, a set carries the site's own CSRF cookie."""
+    sites = [Site(name, f"{name}_", f"{name}_to", f"{name}_from") for name in SITES]
+    app = make_sites_app(panel.app.home.redis_host, sites, url="/indi")
+    try:
+        client = Client(app)
+        status, _, page = client.get("/indi/")
+        assert status.startswith("200") and b"href='/indi/sites/south/'" in page
+        assert client.get("/")[0].startswith("404") and client.get("/sites/north/")[0].startswith("404")
+        status, _, page = client.get("/indi/sites/north/device/Telescope%20Simulator")
+        assert status.startswith("200") and b"href='/indi/sites/north/device/CCD%20Simulator'" in page
+        assert b"data-root='/indi/sites/north'" in page
+        status, _, body = client.post(
+            "/indi/sites/north/set/Telescope%20Simulator/CONNECTION", {"press": "CONNECT"}
+        )
+        assert status.startswith("200"), body
+        wait_for(lambda: panel.connected("north"), timeout=30, what="north's telescope connected")
+        assert not panel.connected("south")
+        client.post("/indi/sites/north/set/Telescope%20Simulator/CONNECTION", {"press": "DISCONNECT"})
+        wait_for(lambda: not panel.connected("north"), timeout=30, what="north's telescope disconnected")
+    finally:
+        app.close()
+
+
 def test_sites_app_refuses_bad_sites():
     host = RedisServer(port=1)
     same = [Site("a", "x_", "a_to", "a_from"), Site("b", "x_", "b_to", "b_from")]
