@@ -17,6 +17,9 @@ dispatcher itself answers:
   app shares those sessions, so one login serves every site, and the session cookie's path is the
   panel's root.  A site's own ``/sites/<name>/login`` and ``/logout`` lead there.
 
+The server's threads for event streams (:data:`~.push.STREAMS_MAX`) are shared by the sites: each
+site's app opens at most its share, and its pages beyond it poll, as a page refused a stream does.
+
 Without sites the web client is the single app of :func:`~indiredis.indiwsgi.make_wsgi_app`, as
 before; :func:`make_sites_app` is used only when sites are configured.
 """
@@ -46,6 +49,7 @@ from .app import Response, StartResponse, WebApp, mount_parts, request_parts
 from .auth import SESSION_SECONDS, User
 from .history import INTERVAL
 from .live import bridge_status
+from .push import STREAMS_MAX
 from .snapshot import read_devices
 
 log = logging.getLogger(__name__)
@@ -206,6 +210,8 @@ class SitesApp:
             )
             for site in self.sites.values()
         }
+        for app in self.apps.values():  # the server's stream threads are shared: so are the slots
+            app.cache.hub.streams_max = max(1, STREAMS_MAX // len(self.apps))
         self._health: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 

@@ -28,6 +28,7 @@ from indiredis.errors import ConfigError
 from indiredis.hosts import RedisServer
 from indiredis.indiwsgi import make_server
 from indiredis.indiwsgi.auth import hash_password
+from indiredis.indiwsgi.push import STREAMS_MAX
 from indiredis.indiwsgi.sites import Site, SitesApp, make_sites_app, read_health
 from indiredis.service import config
 from tests.support.bridgethread import run_bridge
@@ -259,6 +260,7 @@ def test_a_panel_mounted_under_a_path_without_logins(panel):
     sites = [Site(name, f"{name}_", f"{name}_to", f"{name}_from") for name in SITES]
     app = make_sites_app(panel.app.home.redis_host, sites, url="/indi")
     try:
+        assert sum(site.cache.hub.streams_max for site in app.apps.values()) <= STREAMS_MAX
         client = Client(app)
         status, _, page = client.get("/indi/")
         assert status.startswith("200") and b"href='/indi/sites/south/'" in page
