@@ -64,7 +64,7 @@ REFRESH_SECONDS = 5  # the site list page reloads itself this often
 
 
 @dataclass(frozen=True)
-class Site:
+class PanelSite:
     """One site of the panel: its name (the URL segment ``/sites/<name>/``), the key prefix and channels
     its client-side bridge uses in the shared Redis, the folder its BLOB files are written to (empty:
     no downloads or previews) and the label shown (empty: the name)."""
@@ -90,7 +90,7 @@ class Site:
         )
 
 
-def check_sites(sites: Iterable[Site]) -> None:
+def check_sites(sites: Iterable[PanelSite]) -> None:
     """Raise :class:`~indiredis.errors.InvalidValue` naming the first problem: a name that is not a URL
     segment, an empty key prefix or channel, or two sites sharing a name, a key prefix or a channel (a
     request published on a shared channel would reach both sites' instruments)."""
@@ -170,7 +170,7 @@ def newest_frame(rconn: redis.Redis, keys: KeySpace, names: list[str]) -> dict[s
     return frame
 
 
-def read_health(rconn: redis.Redis, site: Site) -> dict[str, Any]:
+def read_health(rconn: redis.Redis, site: PanelSite) -> dict[str, Any]:
     """A site's health from its key space, in five pipelined round trips: its bridge's heartbeat
     (``bridge``, ``ok``, ``problems``), its devices (``devices``: names, ``connected``: how many have
     CONNECTION On) and its newest frame (``frame``, see :func:`newest_frame`)."""
@@ -197,7 +197,7 @@ class SitesApp:
     def __init__(
         self,
         redis_host: RedisServer,
-        sites: Iterable[Site],
+        sites: Iterable[PanelSite],
         users: dict[str, User] | None = None,
         url: str = "/",
         session_seconds: int = SESSION_SECONDS,
@@ -293,7 +293,7 @@ class SitesApp:
         viewer = req.visitor.viewer(req.root, blob_links=False)
         return Response("200 OK", site_list_page(healths, viewer, time.time()))
 
-    def health(self, site: Site) -> dict[str, Any]:
+    def health(self, site: PanelSite) -> dict[str, Any]:
         """The site's health, read again when older than :data:`HEALTH_SECONDS`."""
         now = time.monotonic()
         with self._lock:
@@ -370,7 +370,7 @@ def site_list_page(healths: list[dict[str, Any]], viewer: pages.Viewer, now: flo
 
 def make_sites_app(
     redis_host: RedisServer,
-    sites: Iterable[Site],
+    sites: Iterable[PanelSite],
     users: dict[str, User] | None = None,
     url: str = "/",
     session_seconds: int = SESSION_SECONDS,

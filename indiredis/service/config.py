@@ -376,7 +376,7 @@ class Settings:
     log_lengths: dict[str, int] | None
     files: tuple[str, ...]
     users: dict[str, Any] | None = None
-    sites: tuple[Any, ...] = ()  # the web client's sites (indiwsgi.sites.Site): none serves [redis]'s
+    sites: tuple[Any, ...] = ()  # the web client's sites (indiwsgi.sites.PanelSite): none serves [redis]'s
 
     def same_service(self, other: Settings) -> bool:
         """True when ``other`` runs the same service and differs at most in ``log_level`` (no rebuild
@@ -662,13 +662,13 @@ def _users(raw: _RawConfig) -> dict[str, Any]:
 def _sites(raw: _RawConfig) -> tuple[Any, ...]:
     """The web client's ``[site:NAME]`` sections, in the order given; ConfigError naming the section
     for a name that is not a URL segment, a missing key, or a key prefix or channel two sites share."""
-    from ..indiwsgi.sites import Site, check_sites  # here: only the web client needs it
+    from ..indiwsgi.sites import PanelSite, check_sites  # here: only the web client needs it
 
-    sites: list[Site] = []
+    sites: list[PanelSite] = []
     for section in raw.values:
         if section.startswith(SITE_SECTION):
             fields = _section_values(raw, section, SITE_KEYS)
-            site = Site(section.removeprefix(SITE_SECTION), **fields)
+            site = PanelSite(section.removeprefix(SITE_SECTION), **fields)
             try:
                 check_sites([*sites, site])
             except ValueError as exc:

@@ -29,7 +29,7 @@ from indiredis.hosts import RedisServer
 from indiredis.indiwsgi import make_server
 from indiredis.indiwsgi.auth import hash_password
 from indiredis.indiwsgi.push import STREAMS_MAX
-from indiredis.indiwsgi.sites import Site, SitesApp, make_sites_app, read_health
+from indiredis.indiwsgi.sites import PanelSite, SitesApp, make_sites_app, read_health
 from indiredis.service import config
 from tests.support.bridgethread import run_bridge
 from tests.support.daemons import start_daemon, stop_daemon
@@ -220,7 +220,7 @@ def test_the_site_list_tells_each_sites_health(panel):
     assert client.get(f"/sites/south/blobs/{frame['file']}")[0].startswith("200")
     assert client.get(f"/sites/north/blobs/{frame['file']}")[0].startswith("404")
     # a site whose bridge writes nothing: the site list says so
-    west = read_health(panel.rconn, Site("west", "west_", "west_to", "west_from"))
+    west = read_health(panel.rconn, PanelSite("west", "west_", "west_to", "west_from"))
     assert not west["ok"] and "No bridge" in west["problems"][0] and west["devices"] == []
 
 
@@ -257,7 +257,7 @@ def test_the_web_service_serves_the_sites_of_its_configuration(panel, tmp_path):
 def test_a_panel_mounted_under_a_path_without_logins(panel):
     """make_sites_app(url="/indi") (behind a proxy's path), without users (open, as the quick start):
     every link carries the mount, a set carries the site's own CSRF cookie."""
-    sites = [Site(name, f"{name}_", f"{name}_to", f"{name}_from") for name in SITES]
+    sites = [PanelSite(name, f"{name}_", f"{name}_to", f"{name}_from") for name in SITES]
     app = make_sites_app(panel.app.redis_host, sites, url="/indi")
     try:
         assert sum(site.cache.hub.streams_max for site in app.apps.values()) <= STREAMS_MAX
@@ -282,7 +282,7 @@ def test_a_panel_mounted_under_a_path_without_logins(panel):
 
 def test_sites_app_refuses_bad_sites():
     host = RedisServer(port=1)
-    same = [Site("a", "x_", "a_to", "a_from"), Site("b", "x_", "b_to", "b_from")]
+    same = [PanelSite("a", "x_", "a_to", "a_from"), PanelSite("b", "x_", "b_to", "b_from")]
     with pytest.raises(ValueError, match="share keyprefix"):
         SitesApp(host, same)
     with pytest.raises(ValueError, match="at least one site"):
