@@ -225,6 +225,7 @@ class SitesApp:
         }
         for app in self.apps.values():  # the server's stream threads are shared: so are the slots
             app.cache.hub.streams_max = max(1, STREAMS_MAX // len(self.apps))
+            app.site.in_panel = True  # its pages link back to the site list
         self._health: dict[str, tuple[float, dict[str, Any]]] = {}
         self._lock = threading.Lock()
 

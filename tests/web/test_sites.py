@@ -169,6 +169,7 @@ def test_one_login_serves_every_site(panel):
         status, _, body = client.get(f"/sites/{site}/device/Telescope%20Simulator")
         assert status.startswith("200"), body[:200]
         assert b"href='/sites/%s/device/CCD%%20Simulator'" % site.encode() in body  # links stay in the site
+        assert b"<a href='/' class='sites' id='sites'>Sites</a>" in body  # and one leads to the site list
     assert client.get("/device/Telescope%20Simulator")[0].startswith("404")  # no site: nothing
     assert client.get("/sites/west/")[0].startswith("404")
     status, headers, _ = client.get("/sites/south/logout")
@@ -268,6 +269,7 @@ def test_a_panel_mounted_under_a_path_without_logins(panel):
         status, _, page = client.get("/indi/sites/north/device/Telescope%20Simulator")
         assert status.startswith("200") and b"href='/indi/sites/north/device/CCD%20Simulator'" in page
         assert b"data-root='/indi/sites/north'" in page
+        assert b"<a href='/indi/' class='sites' id='sites'>Sites</a>" in page  # back to the site list
         status, _, body = client.post(
             "/indi/sites/north/set/Telescope%20Simulator/CONNECTION", {"press": "CONNECT"}
         )
