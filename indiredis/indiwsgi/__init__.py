@@ -26,12 +26,12 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..hosts import RedisServer
 from .app import WebApp
-from .auth import SESSION_SECONDS, User
+from .auth import SESSION_SECONDS, Sessions, User
 from .forms import MAX_BODY
 from .history import INTERVAL
 from .push import STREAMS_MAX
@@ -71,14 +71,15 @@ SERVER_OPTIONS: dict[str, Any] = {
 
 
 def make_server(
-    app: WebApp,
+    app: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]],
     host: str = "localhost",
     port: int = 8000,
     sockets: list[socket.socket] | None = None,
     trusted_proxy: str = "",
     trusted_proxy_headers: Iterable[str] = (),
 ) -> MultiSocketServer | BaseWSGIServer:
-    """A waitress server for the web client, on ``host:port`` or on ``sockets`` (systemd's).
+    """A waitress server for the web client (a :class:`WebApp`, or the panel of many sites of
+    :mod:`.sites`), on ``host:port`` or on ``sockets`` (systemd's).
 
     Settings for many open pages: each open page holds one thread for its event stream (at most
     :data:`~.push.STREAMS_MAX`, sleeping until a change), eight more answer the other requests
@@ -136,6 +137,7 @@ def make_wsgi_app(
     users: dict[str, User] | None = None,
     session_seconds: int = SESSION_SECONDS,
     history_interval: float = INTERVAL,
+    sessions: Sessions | None = None,
 ) -> WebApp:
     """The web client's WSGI application for the Redis store of ``redis_host``.
 
@@ -153,7 +155,16 @@ def make_wsgi_app(
 
     ``history_interval``: at most one value per that many seconds is kept in an element's history
     (see :mod:`indiredis.indiwsgi.history`).
+
+    ``sessions``: the logins of another app of the same process to share (the apps of the sites of
+    :mod:`indiredis.indiwsgi.sites`), instead of its own made from ``users``.
     """
     return WebApp(
-        redis_host, str(blob_folder) if blob_folder else None, users, url, session_seconds, history_interval
+        redis_host,
+        str(blob_folder) if blob_folder else None,
+        users,
+        url,
+        session_seconds,
+        history_interval,
+        sessions,
     )

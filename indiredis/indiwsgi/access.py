@@ -39,8 +39,11 @@ class Access:
         rconn: redis.Redis,
         keys: KeySpace,
         session_seconds: int = SESSION_SECONDS,
+        sessions: Sessions | None = None,
     ) -> None:
-        self.sessions = Sessions(users, rconn, keys, session_seconds) if users is not None else None
+        if sessions is None and users is not None:
+            sessions = Sessions(users, rconn, keys, session_seconds)
+        self.sessions = sessions  # given: shared with the other sites' apps (see .sites)
         self.limiter = LoginLimiter()
 
     @property

@@ -18,7 +18,7 @@ from ..errors import FormError
 from ..hosts import RedisServer
 from .access import Access
 from .api import Api
-from .auth import SESSION_SECONDS, User
+from .auth import SESSION_SECONDS, Sessions, User
 from .devicepages import DevicePages
 from .forms import read_form
 from .history import INTERVAL
@@ -43,11 +43,12 @@ class WebApp:
         url: str = "/",
         session_seconds: int = SESSION_SECONDS,
         history_interval: float = INTERVAL,
+        sessions: Sessions | None = None,
     ) -> None:
         self.site = Site(redis_host, blob_folder, history_interval)
         self.cache = self.site.cache
         self.mount = mount_parts(url)
-        self.access = Access(users, self.site.rconn, self.site.keys, session_seconds)
+        self.access = Access(users, self.site.rconn, self.site.keys, session_seconds, sessions)
         self.images = Images(self.site)
         self.routes = route_table(
             self.access,

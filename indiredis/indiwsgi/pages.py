@@ -30,7 +30,8 @@ CONFIRM = {("TELESCOPE_PARK", "PARK"): "Park the telescope?"}
 @dataclass(frozen=True)
 class Viewer:
     """Who looks at a page: the user (empty without logins), the role, whether they may set values,
-    the CSRF token to send back, and where the application is mounted."""
+    the CSRF token to send back, where the application is mounted, and the site list of a panel
+    whose site this is (``home``; empty: none, see :mod:`.sites`)."""
 
     user: str = ""
     role: str = ""
@@ -39,6 +40,7 @@ class Viewer:
     root: str = ""
     logins: bool = False
     blob_links: bool = False
+    home: str = ""
 
 
 def _attr(text: str) -> str:
@@ -79,9 +81,9 @@ def page(title: str, body: str, viewer: Viewer, devices: list[DeviceSummary] | N
             f"<span class='who'>{escape(viewer.user)} ({escape(viewer.role)})"
             f" <a href='{root}/logout' id='logout'>Log out</a></span>"
         )
-    nav = ""
+    nav = f"<a href='{_attr(viewer.home)}' class='sites' id='sites'>Sites</a>" if viewer.home else ""
     if devices is not None:
-        nav = (
+        nav += (
             f"<nav class='devices' id='devices' data-api='{root}/api/devices'>"
             f"<a href='{root}/' class='home'>Devices</a>{device_nav(devices, viewer.root, title)}</nav>"
         )

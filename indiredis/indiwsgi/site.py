@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from ..hosts import RedisServer
@@ -31,6 +32,7 @@ class Site:
         self.cache = LiveCache(
             self.rconn, server, self.files_of if self.blob_folder else None, history_interval
         )
+        self.in_panel = False  # a site of a panel (.sites), mounted at <panel>/sites/<name>/
 
     def files_of(self, device: str, name: str, element: str) -> list[str]:
         """The newest files of a BLOB element, for the page's file list (from one scan of the folder
@@ -52,8 +54,10 @@ class Site:
         return path
 
     def viewer(self, req: Request) -> pages.Viewer:
-        """Who is looking at a page of this site."""
-        return req.visitor.viewer(req.root, blob_links=self.blob_folder is not None)
+        """Who is looking at a page of this site (with the link to the panel's site list, two
+        segments up, for a site of a panel)."""
+        viewer = req.visitor.viewer(req.root, blob_links=self.blob_folder is not None)
+        return replace(viewer, home=req.root.rsplit("/", 2)[0] + "/") if self.in_panel else viewer
 
 
 def message(status: str, req: Request, title: str, text: str) -> Response:

@@ -143,6 +143,16 @@ HOST_SECTIONS: dict[str, dict[str, Key]] = {
     ),
 }
 
+#: the keys of a web client's ``[site:NAME]`` section (see :mod:`indiredis.indiwsgi.sites`)
+SITE_KEYS = _keys(
+    Key("keyprefix", str, "", "the key prefix the site's client-side bridge writes", required=True),
+    Key("to_indi_channel", str, "", "the channel the site's bridge reads client requests on", required=True),
+    Key("from_indi_channel", str, "", "the channel the site's bridge publishes on", required=True),
+    Key("blob_folder", str, "", "the folder the site's bridge writes BLOBs to (empty: no downloads)"),
+    Key("label", str, "", "the site's name as shown (empty: NAME)"),
+)
+SITE_SECTION = "site:"
+
 _LOG_LEVEL = Key("log_level", str, "info", "debug, info, warning or error")
 _BLOBS = Key(
     "blob_folder", str, "/var/lib/indiredis/blobs", "folder for received BLOBs (never stored in Redis)"
@@ -247,7 +257,7 @@ class ServiceSchema:
         return (
             ["service", *self.hosts]
             + (["log_lengths"] if self.log_lengths else [])
-            + (["users"] if self.name == "web" else [])
+            + (["users", f"{SITE_SECTION}NAME"] if self.name == "web" else [])
         )
 
 
@@ -366,6 +376,7 @@ class Settings:
     log_lengths: dict[str, int] | None
     files: tuple[str, ...]
     users: dict[str, Any] | None = None
+    sites: tuple[Any, ...] = ()  # the web client's sites (indiwsgi.sites.PanelSite): none serves [redis]'s
 
     def same_service(self, other: Settings) -> bool:
         """True when ``other`` runs the same service and differs at most in ``log_level`` (no rebuild
@@ -381,6 +392,7 @@ class Settings:
                 settings.mqtt,
                 settings.log_lengths,
                 settings.users,
+                settings.sites,
             )
 
         return essence(self) == essence(other)
@@ -514,6 +526,7 @@ def load(service: str, path: str | os.PathLike[str] | None = None) -> Settings:
         _log_lengths(raw),
         tuple(raw.read),
         _users(raw) if service == "web" else None,
+        _sites(raw) if service == "web" else (),
     )
 
 
@@ -551,6 +564,8 @@ def _known_keys(raw: _RawConfig, file: Path, section: str) -> dict[str, Key] | N
     schema, service = raw.schema, raw.service
     free = section == "log_lengths" or (section == "users" and service == "web")
     known = HOST_SECTIONS.get(section) or (schema.service if section == "service" else None)
+    if service == "web" and section.startswith(SITE_SECTION):
+        known = SITE_KEYS
     if (known is None and not free) or (file == raw.users_file and section != "users"):
         raise ConfigError(f"{file}: unknown section [{section}]")
     unused = (section in HOST_SECTIONS and section not in schema.hosts) or (
@@ -642,3 +657,21 @@ def _users(raw: _RawConfig) -> dict[str, Any]:
             "(the web client always asks for a login)"
         )
     return users
+
+
+def _sites(raw: _RawConfig) -> tuple[Any, ...]:
+    """The web client's ``[site:NAME]`` sections, in the order given; ConfigError naming the section
+    for a name that is not a URL segment, a missing key, or a key prefix or channel two sites share."""
+    from ..indiwsgi.sites import PanelSite, check_sites  # here: only the web client needs it
+
+    sites: list[PanelSite] = []
+    for section in raw.values:
+        if section.startswith(SITE_SECTION):
+            fields = _section_values(raw, section, SITE_KEYS)
+            site = PanelSite(section.removeprefix(SITE_SECTION), **fields)
+            try:
+                check_sites([*sites, site])
+            except ValueError as exc:
+                raise ConfigError(f"{raw.file_of(section, 'keyprefix')}: [{section}] {exc}") from None
+            sites.append(site)
+    return tuple(sites)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from ..store.keys import DEFAULT_LOG_LENGTHS
-from .config import HOST_SECTIONS, SCHEMAS, Key
+from .config import HOST_SECTIONS, SCHEMAS, SITE_KEYS, Key
 
 
 def _value(key: Key) -> str:
@@ -32,6 +32,16 @@ def _section(name: str, keys: dict[str, Key], *, commented: bool = True) -> list
             example = "indi_simulator_telescope indi_simulator_ccd"
         lines.append(f"{prefix}{key.name} = {example}")
     return lines + [""]
+
+
+#: the example site of ``web.ini``, as the central mqtttoredis of site "north" would write it
+SITE_EXAMPLE = {
+    "keyprefix": "north_",
+    "to_indi_channel": "north_to",
+    "from_indi_channel": "north_from",
+    "blob_folder": "/var/lib/indiredis/north",
+    "label": "North dome",
+}
 
 
 def common_ini() -> str:
@@ -63,6 +73,16 @@ def service_ini(service: str) -> str:
             "# name = role:hash, role operator (may set values) or observer (watches only).",
             "# Add them with: indiredis-web --add-user NAME [--role observer], which writes them to",
             "# web-users.ini beside this file (not part of the package: upgrades leave it alone).",
+            "",
+            "# Many sites, one panel: one [site:NAME] section per site, served at /sites/NAME/ with the",
+            "# site list at /; [redis] is then the server they share (its keyprefix holds the logins).",
+            "# Without any, the web client serves [redis]'s keyprefix at /.",
+            "#[site:north]",
+            *(
+                line
+                for key in SITE_KEYS.values()
+                for line in (f"## {key.help}", f"#{key.name} = {SITE_EXAMPLE[key.name]}")
+            ),
             "",
         ]
     if schema.log_lengths:

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import InvalidValue
 from ..store.keys import DEFAULT_LOG_LENGTHS
 from .cli import EX_UNAVAILABLE
-from .config import EX_CONFIG, HOST_SECTIONS, SCHEMAS, Key, default_path
+from .config import EX_CONFIG, HOST_SECTIONS, SCHEMAS, SITE_KEYS, Key, default_path
 
 BEGIN = (
     "<!-- the reference below is made by: python3 -m indiredis.service.reference docs/configuration.md -->"
@@ -112,6 +112,14 @@ def reference() -> str:
                 "`indiredis-web --add-user NAME [--role observer]` into `web-users.ini` beside `web.ini`; "
                 "role `operator` (may set values) or `observer` (watches only). At least one user is "
                 "required.",
+                "",
+                "`[site:NAME]` (any number; none: the web client serves the `[redis]` key prefix at `/`): "
+                "one site of a panel serving several sites, at `/sites/NAME/` (NAME: letters, digits, `-`, "
+                "`_`), with the site list at `/`. The `[redis]` section gives the server the sites share "
+                "(its key prefix then holds only the logins); no two sites may share a key prefix or a "
+                "channel (see the web client's documentation, *Many sites, one panel*):",
+                "",
+                *key_table(SITE_KEYS),
                 "",
             ]
     lines += ["## Exit statuses", "", "| status | meaning |", "|---|---|"]

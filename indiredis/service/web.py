@@ -64,14 +64,24 @@ class WebService:
         if self.settings.redis is None:  # the web schema always has [redis]
             raise NotAvailable("the web client needs a [redis] section")
         options = self.settings.options
-        app = make_wsgi_app(
-            self.settings.redis,
-            blob_folder=options["blob_folder"],
-            users=self.settings.users,
-            session_seconds=options["session_minutes"] * 60,
-        )
-        if app is None:
-            raise NotAvailable("the web client needs its Python dependencies (see README: web client)")
+        app: Any
+        if self.settings.sites:  # many sites, one panel: /sites/<name>/ each (see indiwsgi.sites)
+            from ..indiwsgi.sites import make_sites_app
+
+            app = make_sites_app(
+                self.settings.redis,
+                self.settings.sites,
+                users=self.settings.users,
+                session_seconds=options["session_minutes"] * 60,
+            )
+            log.info("serving the sites %s", ", ".join(site.name for site in self.settings.sites))
+        else:
+            app = make_wsgi_app(
+                self.settings.redis,
+                blob_folder=options["blob_folder"],
+                users=self.settings.users,
+                session_seconds=options["session_minutes"] * 60,
+            )
         sockets = activated_sockets()
         proxy = {
             "trusted_proxy": options["trusted_proxy"],
