@@ -93,8 +93,8 @@ def world(tmp_path_factory):
         yield world
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory, world):
+def start_chromium(profile: Path) -> Any:
+    """Debian's Chromium, headless, driven by chromedriver, with its profile in ``profile``."""
     chromium, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not (chromium and driver_path):
         pytest.fail("chromium and chromium-driver are missing (make test installs them)")
@@ -110,7 +110,7 @@ def browser(tmp_path_factory, world):
         "--disable-component-update",
         "--disable-sync",
         "--disable-dev-shm-usage",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+        f"--user-data-dir={profile}",
         "--window-size=1280,1000",
     ):
         options.add_argument(flag)
@@ -118,6 +118,12 @@ def browser(tmp_path_factory, world):
 
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_page_load_timeout(30)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory, world):
+    driver = start_chromium(tmp_path_factory.mktemp("chromium"))
     log_in(driver, world.url)
     yield driver
     driver.quit()
