@@ -489,13 +489,24 @@
         s.remove();
       }
     });
+    var sections = [];
+    var links = [];
     order.forEach(function (group) {
       var s = byData(groups, "data-group", group);
       var tab = byData(tabs(), "data-group", group);
-      if (s) { groups.appendChild(s); }
-      if (tab) { tabs().appendChild(tab); }
+      if (s) { sections.push(s); }
+      if (tab) { links.push(tab); }
     });
+    keepOrder(groups, sections);
+    keepOrder(tabs(), links);
     if (!main.querySelector(".group.active")) { selectGroup(currentGroup()); }
+  }
+  function keepOrder(parent, nodes) {  // nodes last in parent, in this order; moves only those out of place
+    var next = null;  // (a node moved loses the focus within it: keys typed then were lost, every change)
+    for (var i = nodes.length - 1; i >= 0; i -= 1) {
+      if (nodes[i].nextElementSibling !== next) { parent.insertBefore(nodes[i], next); }
+      next = nodes[i];
+    }
   }
 
   var blocksWanted = false;

@@ -244,7 +244,22 @@ def test_connect_the_telescope_with_one_click(world, desktop):
     assert names == ["RA", "DEC"]
 
 
+def debug_off(world: World) -> None:
+    """The telescope without its debugging properties, as the tests that turn DEBUG on expect it (a test
+    that failed with DEBUG on made the next one wait in vain for the properties DEBUG defines)."""
+    if "DEBUG_LEVEL" not in tools.properties(world.rconn, world.redis_host, TELESCOPE):
+        return
+    tools.newswitchvector(
+        world.rconn, world.redis_host, "DEBUG", TELESCOPE, {"ENABLE": "Off", "DISABLE": "On"}
+    )
+    wait_for(
+        lambda: "DEBUG_LEVEL" not in tools.properties(world.rconn, world.redis_host, TELESCOPE),
+        what="the debugging properties deleted",
+    )
+
+
 def test_slew_with_sexagesimal_input_that_survives_a_new_property(world, desktop):
+    debug_off(world)
     connect(desktop, world, TELESCOPE)
     desktop.execute_script("window.indiredisStates = [];")
     coordinates = show(desktop, COORD)
@@ -293,6 +308,28 @@ def test_slew_with_sexagesimal_input_that_survives_a_new_property(world, desktop
     )
     show(desktop, "CONNECTION")
     screenshot(desktop, "web-telescope-desktop")
+
+
+def last_event(browser) -> int:
+    """The id of the newest event the page received (0 before any)."""
+    ids = browser.execute_script(
+        "return window.indiredisLog.map(function (l) { var m = / event (\\d+) /.exec(l);"
+        " return m ? Number(m[1]) : 0; });"
+    )
+    return max(ids, default=0)
+
+
+def test_the_field_being_typed_into_keeps_the_focus_while_the_device_changes(world, desktop):
+    """The mount reports its coordinates four times a second; applying them must leave the focus in the
+    field the user types into (the page moved every group on every change, which took the focus away:
+    keys typed just then were lost, the typed RA of the flaky slew test)."""
+    connect(desktop, world, TELESCOPE)
+    ra = show(desktop, COORD).find_element(By.NAME, "RA")
+    desktop.execute_script("arguments[0].focus();", ra)
+    assert desktop.execute_script("return document.activeElement === arguments[0];", ra)
+    seen = last_event(desktop)
+    wait_for(lambda: last_event(desktop) >= seen + 3, what="three more events applied")
+    assert desktop.execute_script("return document.activeElement === arguments[0];", ra)
 
 
 def test_abort_in_one_click(world, desktop):
@@ -359,6 +396,7 @@ def test_a_whole_state_that_comes_while_blocks_are_fetched_is_not_undone_by_them
     """New properties make the page fetch their blocks; a whole state of the device and a change that
     arrive meanwhile must still show once the blocks come (the page applied the state it had when it
     asked for them, an older one: the change vanished until the property changed again)."""
+    debug_off(world)
     connect(desktop, world, TELESCOPE)
     active = show(desktop, "ACTIVE_DEVICES")
     before = shown_value(desktop, "ACTIVE_DEVICES", "ACTIVE_DOME")
