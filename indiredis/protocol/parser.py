@@ -377,6 +377,20 @@ class IndiStreamParser:
         return self._need_more(lt, events)
 
     def _need_more(self, lt: int, events: list[Event]) -> bool:
+        state = self.state
+        if (
+            state.depth > 0
+            and state.start is not None
+            and not state.discarding
+            and len(state.buf) - state.start > self.max_message_size
+        ):
+            # the message is over the limit before this tag is whole: it is skipped from here, and only
+            # the unscanned tag stays held (else the message so far and the tag were held together)
+            self._abort_blob()
+            state.discarding = True
+            state.skipped = lt - state.start
+            del state.buf[:lt]
+            state.pos = state.start = lt = 0
         if len(self.state.buf) - lt > self.max_message_size:
             self._resync(lt + 1, events, f"unterminated markup longer than {self.max_message_size} bytes")
             return True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from strategies import ModelMessage, garbage, model_messages
 
@@ -71,6 +71,19 @@ def test_arbitrary_bytes_never_raise_and_memory_stays_bounded(data, chunk):
 
 @FUZZ
 @given(model_messages, st.integers(min_value=1, max_value=5000), st.integers(min_value=1, max_value=4096))
+@example(  # found by hypothesis: the limit crossed inside a member tag held the message and the tag
+    model=ModelMessage(
+        "defTextVector",
+        (("device", "0"), ("name", "0")),
+        (
+            ("defText", (("name", "&\u00a1\u00a1\u00a1\u00a1"), ("label", ""), ("format", "00\xa0\xa0")), ""),
+            ("defText", (("name", "0000\U00010000\U00010000"),), "\u00a1\xa0\U00010000\U00010000"),
+            ("defText", (("name", "000" + "\u00a1" * 8 + "\U00010000"), ("label", ""), ("format", "")), ""),
+        ),
+    ),
+    size=839,
+    chunk=1,
+)
 def test_huge_attribute_values_are_bounded(model, size, chunk):
     huge = ModelMessage(model.tag, model.attrs + (("x-huge", "A" * size),), model.members)
     limit = 1024
