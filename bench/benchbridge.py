@@ -90,6 +90,26 @@ def cpu_per_message(bridge: str, bridge_cpu: float, redis_cpu: float, messages: 
     )
 
 
+#: seconds of p99 latency beyond which a chain under a rising load has given
+LATENCY_LIMIT = 2.0
+#: delivered / offered below which a chain under a rising load has given
+DELIVERY_LIMIT = 0.9
+
+
+def what_gave(
+    *, lost: int, reported: int, reporter: str, delivered: float, offered: float, p99: float
+) -> str:
+    """What gave in one window of a rising load ('' when nothing did): losses first (``reported`` of
+    them said lost by ``reporter``), then a delivery rate that fell behind, then latency."""
+    if lost or reported:
+        return f"{lost} messages lost ({reported} reported lost by {reporter})"
+    if delivered < DELIVERY_LIMIT * offered:
+        return f"delivery fell behind ({delivered:,.0f} of {offered:,.0f} msg/s)"
+    if p99 > LATENCY_LIMIT:
+        return f"p99 latency {p99:.2f} s"
+    return ""
+
+
 def percentile(values: list[float], fraction: float) -> float:
     """The value ``fraction`` of the way up ``values`` (nearest rank: the median of 500 is the 251st
     smallest); NaN when there are none."""

@@ -38,13 +38,11 @@ from typing import IO
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchbridge import cpu_seconds, percentile, start_bridge  # noqa: E402
+from benchbridge import cpu_seconds, percentile, start_bridge, what_gave  # noqa: E402
 
 from tests.support import mountstream  # noqa: E402
 
 TICK = 0.05  # seconds between a site's payloads, as a bridge packs a steady stream
-LATENCY_LIMIT = 2.0
-DELIVERY_LIMIT = 0.9
 
 
 # -- the publisher (a process of its own) -------------------------------------------------------------
@@ -151,13 +149,14 @@ class Step:
     cpu_share: dict[str, float]  # share of one core
 
     def gave(self) -> str:
-        if self.lost or self.reported:
-            return f"{self.lost} messages lost ({self.reported} reported lost by mqtttoredis)"
-        if self.delivered < DELIVERY_LIMIT * self.offered:
-            return f"delivery fell behind ({self.delivered:,.0f} of {self.offered:,.0f} msg/s)"
-        if self.p99 > LATENCY_LIMIT:
-            return f"p99 latency {self.p99:.2f} s"
-        return ""
+        return what_gave(
+            lost=self.lost,
+            reported=self.reported,
+            reporter="mqtttoredis",
+            delivered=self.delivered,
+            offered=self.offered,
+            p99=self.p99,
+        )
 
     def line(self) -> str:
         costs = ", ".join(

@@ -36,13 +36,10 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchbridge import cpu_seconds, percentile, start_bridge  # noqa: E402
+from benchbridge import cpu_seconds, percentile, start_bridge, what_gave  # noqa: E402
 
 from tests.support.mountstream import StandinServers, StreamWatcher  # noqa: E402
 from tests.support.servers import MosquittoProcess, RedisProcess, wait_for  # noqa: E402
-
-LATENCY_LIMIT = 2.0  # seconds of p99 latency beyond which the chain has given
-DELIVERY_LIMIT = 0.9  # delivered / offered below which the chain has given
 
 
 @dataclass
@@ -60,13 +57,14 @@ class Step:
 
     def gave(self) -> str:
         """What gave in this window ('' when nothing did)."""
-        if self.lost or self.reported:
-            return f"{self.lost} messages lost ({self.reported} reported lost or dropped by the bridges)"
-        if self.delivered < DELIVERY_LIMIT * self.offered:
-            return f"delivery fell behind ({self.delivered:,.0f} of {self.offered:,.0f} msg/s)"
-        if self.p99 > LATENCY_LIMIT:
-            return f"p99 latency {self.p99:.2f} s"
-        return ""
+        return what_gave(
+            lost=self.lost,
+            reported=self.reported,
+            reporter="the bridges (or dropped)",
+            delivered=self.delivered,
+            offered=self.offered,
+            p99=self.p99,
+        )
 
     def line(self) -> str:
         shares = ", ".join(f"{name} {share:.0%}" for name, share in self.cpu.items())
