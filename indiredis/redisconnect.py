@@ -18,6 +18,7 @@ are the places to change.  Both redis-py 4.3 (Debian bookworm) and newer version
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -37,6 +38,7 @@ __all__ = [
     "SENTINEL_TIMEOUT",
     "async_redis_client",
     "current_master",
+    "dedicated_connection",
     "describe",
     "is_connection_error",
     "not_a_sentinel",
@@ -103,6 +105,22 @@ def async_redis_client(server: RedisServer, **options: Any) -> redis.asyncio.Red
         )
         return client
     return redis.asyncio.Redis(**redis_connection_options(server), **options)
+
+
+#: redis-py before 5.3 names the command a connection is taken for (and warns about it after)
+_POOL_TAKES_A_COMMAND_NAME = (
+    inspect.signature(redis.asyncio.ConnectionPool.get_connection).parameters["command_name"].default
+    is inspect.Parameter.empty
+)
+
+
+async def dedicated_connection(rconn: redis.asyncio.Redis) -> Any:
+    """A connection of ``rconn``'s pool (connected to the master, with Sentinel) for the caller alone:
+    it is never given back, and closes when the client does."""
+    pool: Any = rconn.connection_pool  # get_connection is untyped in some redis-py versions
+    if _POOL_TAKES_A_COMMAND_NAME:
+        return await pool.get_connection("_")
+    return await pool.get_connection()
 
 
 async def current_master(rconn: redis.asyncio.Redis) -> str | None:

@@ -31,7 +31,8 @@ from .blobs import DEFAULT_MAX_BLOB_SIZE, BlobFolder, BlobStreams, is_refusal
 from .keys import KeySpace
 from .keyspace import KeySpaceModel
 from .properties import PropertyModel, unsafe_name, write_definition_order
-from .writes import SCRIPTS, Op, Writes, to_pipeline
+from .sender import CommandSender
+from .writes import SCRIPTS, Writes, to_commands
 
 __all__ = [
     "PREPARE_SLICE",
@@ -51,7 +52,7 @@ PREPARE_SLICE = 50
 class PreparedBatch(NamedTuple):
     """A batch of writes :meth:`RedisStore.prepare` made, to be sent with :meth:`RedisStore.send`."""
 
-    pipe: Any  #: the redis-py pipeline holding the writes
+    commands: list[tuple[Any, ...]]  #: the writes, each the arguments of one Redis command
     number: int  #: the batch's place in the order batches are prepared (and sent) in
 
 
@@ -76,6 +77,7 @@ class RedisStore:
         #: what the INDI side's parser streams BLOB data into (files in the blob folder)
         self.blob_streams = BlobStreams(self.blobs)
         self._scripts_loaded_on: Any = None
+        self.sender = CommandSender()  # the writes' own connection
         # batches numbered as :meth:`prepare` begins them, and the newest Redis confirmed (they are sent
         # one at a time, in order): writes made outside them wait for those begun before (note_outgoing)
         self._begun = 0
@@ -128,7 +130,8 @@ class RedisStore:
         (:meth:`load_scripts`)."""
         self._begun += 1
         number = self._begun
-        await self._scripts_on(rconn)
+        if self._scripts_loaded_on is not rconn:
+            await self.load_scripts(rconn)
         writes = self.keyspace.writes()
         apply = self.keyspace.apply
         for index, message in enumerate(messages, 1):
@@ -138,11 +141,11 @@ class RedisStore:
                 apply(writes, message)
             if index % PREPARE_SLICE == 0:
                 await asyncio.sleep(0)  # let the loop send the batch before and serve the rest
-        return PreparedBatch(self._pipeline(rconn, writes.take()), number)
+        return PreparedBatch(to_commands(writes.take()), number)
 
     async def send(self, rconn: Any, batch: PreparedBatch) -> None:
         """The second half of :meth:`apply`: run a prepared batch in one round trip."""
-        await self._send(rconn, batch.pipe)
+        await self._send(rconn, batch.commands)
         self._confirmed = max(self._confirmed, batch.number)
         self._confirmation.set()
 
@@ -160,8 +163,9 @@ class RedisStore:
         if changed:
             # a batch begun before the change may write the attributes with the old value: after it
             await self._after_begun_batches()
-            await self._scripts_on(rconn)
-            await self._send(rconn, self._pipeline(rconn, self.keyspace.rewrite(changed)))
+            if self._scripts_loaded_on is not rconn:
+                await self.load_scripts(rconn)
+            await self._send(rconn, to_commands(self.keyspace.rewrite(changed)))
 
     async def clear(self, rconn: Any) -> None:
         """Remove every definition key under the prefix and forget the model (logs, last messages and
@@ -199,16 +203,6 @@ class RedisStore:
             log.error("blob folder %s cannot be read: %s", self.blobs.folder, exc)
 
     # ------------------------------------------------------------- sending
-    async def _scripts_on(self, rconn: Any) -> None:
-        if self._scripts_loaded_on is not rconn:
-            await self.load_scripts(rconn)
-
-    @staticmethod
-    def _pipeline(rconn: Any, ops: list[Op]) -> Any:
-        pipe = rconn.pipeline(transaction=False)
-        to_pipeline(pipe, ops)
-        return pipe
-
     async def _after_begun_batches(self) -> None:
         """Wait until Redis confirmed every batch begun so far (the writes of a batch being prepared
         may hold what the model held before)."""
@@ -217,24 +211,22 @@ class RedisStore:
             self._confirmation.clear()
             await self._confirmation.wait()
 
-    async def _send(self, rconn: Any, pipe: Any) -> None:
-        """Run a pipeline in one round trip (loading the scripts again and repeating what failed if
-        Redis flushed them meanwhile)."""
-        commands = list(pipe.command_stack)
-        results = await pipe.execute(raise_on_error=False)
+    async def _send(self, rconn: Any, commands: list[tuple[Any, ...]]) -> None:
+        """Run commands in one round trip (loading the scripts again and repeating what failed if
+        Redis flushed them meanwhile); the first error reply is raised."""
+        results = await self.sender.run(rconn, commands)
         pairs = zip(commands, results, strict=True)
         failed = [command for command, result in pairs if isinstance(result, Exception)]
         if not failed:
             return
         errors = [result for result in results if isinstance(result, Exception)]
-        if not all(isinstance(error, redis.exceptions.NoScriptError) for error in errors):
+        if all(isinstance(error, redis.exceptions.NoScriptError) for error in errors):
+            # the scripts were flushed since they were loaded: load them and run what failed again
+            await self.load_scripts(rconn)
+            retried = await self.sender.run(rconn, failed)
+            errors = [result for result in retried if isinstance(result, Exception)]
+        if errors:
             raise errors[0]
-        # the scripts were flushed since they were loaded: load them and run what failed again
-        await self.load_scripts(rconn)
-        pipe = rconn.pipeline(transaction=False)
-        for args, options in failed:
-            pipe.execute_command(*args, **options)
-        await pipe.execute()
 
     # ------------------------------------------------------------- BLOBs
     async def _apply_one(self, writes: Writes, message: Message) -> None:

@@ -6,8 +6,8 @@ into a JSON array that one Lua script applies in order (``WRITE_BATCH``), instea
 call per property and one PUBLISH per message: redis-py then packs a handful of arguments per
 batch, not thirty per message.  Any other command (SADD, DEL, SET ...) comes as it comes, after the
 writes gathered before it, so order is kept.  :class:`Writes` only makes the list of operations
-(:data:`Op`: a :class:`Command` or a :class:`WriteBatch`); :func:`to_pipeline` queues them on a
-connection's pipeline.
+(:data:`Op`: a :class:`Command` or a :class:`WriteBatch`); :func:`to_commands` makes them Redis
+commands, which the store sends (:mod:`.sender`).
 """
 
 from __future__ import annotations
@@ -240,11 +240,13 @@ class Writes:
             self.flush()
 
 
-def to_pipeline(pipe: Any, ops: list[Op]) -> None:
-    """Queue ``ops`` on a redis-py pipeline, in order."""
+def to_commands(ops: list[Op]) -> list[tuple[Any, ...]]:
+    """``ops`` as Redis commands (each the arguments of one), in order."""
+    commands: list[tuple[Any, ...]] = []
     for op in ops:
         match op:
             case WriteBatch(stamp=stamp, channel=channel, items=items):
-                pipe.evalsha(SCRIPT_SHAS["batch"], 0, stamp, channel, items)
+                commands.append(("EVALSHA", SCRIPT_SHAS["batch"], 0, stamp, channel, items))
             case Command(args=args):
-                pipe.execute_command(*args)
+                commands.append(args)
+    return commands
