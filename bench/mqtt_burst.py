@@ -45,8 +45,9 @@ BURST_REQUEST = (
 )
 
 
-def run_chain(chain: str, count: int, batching: bool, broker_config: str) -> None:
-    """Run one burst through ``chain`` and print its figures."""
+def run_chain(chain: str, count: int, batching: bool, broker_config: str, profile: str | None = None) -> None:
+    """Run one burst through ``chain`` and print its figures (with ``profile``, mqtttoredis runs under
+    cProfile and writes its statistics to that file)."""
     env = {**os.environ, "MOUNT_BURST": str(count), "MOUNT_DEVICE": "Mount"}
     with (
         RedisProcess(extra=["--client-output-buffer-limit", "pubsub 0 0 0"]) as redis_proc,
@@ -83,7 +84,10 @@ def run_chain(chain: str, count: int, batching: bool, broker_config: str) -> Non
                 )
             processes.append(
                 start_bridge(
-                    "make_mqtttoredis", f"'gui', {mqtt}, {redis_host}, mqtt_batching={batching}", logs["gui"]
+                    "make_mqtttoredis",
+                    f"'gui', {mqtt}, {redis_host}, mqtt_batching={batching}",
+                    logs["gui"],
+                    profile=profile,
                 )
             )
             rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
@@ -136,10 +140,12 @@ def main() -> None:
     parser.add_argument("--chains", default="inditomqtt,driverstomqtt", help="comma-separated chains")
     parser.add_argument("--no-batching", action="store_true", help="the original framing: no batching")
     parser.add_argument("--broker-config", default="", help="mosquitto configuration lines (default: none)")
+    parser.add_argument("--profile", metavar="FILE", help="run mqtttoredis under cProfile, stats to FILE")
     args = parser.parse_args()
     print(f"bridges: {stack(bridge_python())}")
     for chain in args.chains.split(","):
-        run_chain(chain, args.messages, not args.no_batching, args.broker_config.replace("\\n", "\n"))
+        config = args.broker_config.replace("\\n", "\n")
+        run_chain(chain, args.messages, not args.no_batching, config, args.profile)
 
 
 if __name__ == "__main__":
