@@ -17,7 +17,9 @@ this process's GIL) writing to a real redis-server.
   machine before the bridge does any work (at 50 msg/s every message wakes three idle processes).
 
 Prints messages per second, the CPU time per message of the bridge and of redis-server in the same
-run with their ratio (the goal: at most 1, Redis the limit), and latency p50 / p99 per rate.
+run with their ratio (the goal: at most 1, Redis the limit), and latency p50 / p99 per rate, each
+with Redis's own time a call of the command it spent the most time in (``INFO commandstats``): the
+bridge's ``EVALSHA`` of the key-space script against the relay's ``PUBLISH``.
 """
 
 from __future__ import annotations
@@ -107,7 +109,19 @@ def arrivals(subscriber: Subscriber) -> dict[int, float]:
     return arrived
 
 
-def latency_phase(fake: FakeIndiServer, subscriber: Subscriber, first: int, count: int, rate: float) -> str:
+def redis_time(rconn: redis.Redis) -> str:
+    """The command Redis spent the most time in since its statistics were reset, and its time a call
+    (what Redis's own work adds to each message's latency: the bridge's script, the relay's PUBLISH)."""
+    stats = rconn.info("commandstats")
+    name, top = max(stats.items(), key=lambda item: item[1]["usec"])
+    return f"; in Redis: {name.removeprefix('cmdstat_').upper()} {top['usec_per_call']:.0f} us a call"
+
+
+def latency_phase(
+    fake: FakeIndiServer, subscriber: Subscriber, first: int, count: int, rate: float, rconn: redis.Redis
+) -> str:
+    """Send ``count`` messages paced at ``rate`` and say how long each took to be published."""
+    rconn.config_resetstat()
     sent: dict[int, float] = {}
     interval = 1.0 / rate
     next_at = time.perf_counter()
@@ -130,6 +144,7 @@ def latency_phase(fake: FakeIndiServer, subscriber: Subscriber, first: int, coun
     return (
         f"latency at {rate:g} msg/s ({count} messages): p50 {percentile(latencies, 0.5):.2f} ms, "
         f"p99 {percentile(latencies, 0.99):.2f} ms, max {max(latencies):.2f} ms, lost {lost}"
+        + redis_time(rconn)
     )
 
 
@@ -165,7 +180,7 @@ def floor_phase(count: int) -> str:
             subscriber = Subscriber(rconn)
             try:
                 return "floor, a relay that only PUBLISHes each message: " + latency_phase(
-                    fake, subscriber, 1, count, 50
+                    fake, subscriber, 1, count, 50, rconn
                 )
             finally:
                 subscriber.close()
@@ -220,7 +235,7 @@ def main() -> None:
                 first = args.messages + 1
                 for count, rate in ((args.slow, 50), (args.fast, 1000)):
                     if count:
-                        print(latency_phase(fake, subscriber, first, count, rate))
+                        print(latency_phase(fake, subscriber, first, count, rate, rconn))
                         first += count
             finally:
                 subscriber.close()
