@@ -16,7 +16,6 @@ MAX_FUNCTION_LINES = 40
 PENDING_CLASSES = {
     "indiredis/links/mqtt.py _MqttLink": "not yet split (framing, sending, receiving, BLOB unpacking)",
     "indiredis/protocol/parser.py IndiStreamParser": "not yet split (the parser's hot path)",
-    "indiredis/store/blobs.py BlobFolder": "not yet split (names, writing, retention's view)",
     "indiredis/store/keyspace.py KeySpaceModel": "grew with the CPU-per-message work (inlined hot path)",
 }
 PENDING_FUNCTIONS = {
