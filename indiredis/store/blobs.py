@@ -350,12 +350,12 @@ def write_atomically(
 
 
 class BlobFolder:
-    """The folder received BLOBs are written to (see the module docstring): a facade over the jobs of
-    its parts, each under the folder's one lock: the :class:`~indiredis.store.frameindex.FrameIndex`
-    of its frames in order of arrival and of the files the store points at, and the
-    :class:`~indiredis.store.freespace.FreeSpaceGuard` that keeps ``min_free`` bytes free (None: 1 GiB
-    or 5 % of the file system, whichever is smaller; 0: no minimum) and counts the BLOBs refused.
-    The folder itself names the frames, links their files and deletes them.
+    """The folder received BLOBs are written to (see the module docstring).  It names the frames, links
+    their files and deletes them; two parts keep the rest, each called under the folder's one lock: the
+    :class:`~indiredis.store.frameindex.FrameIndex` (its frames in order of arrival, and the files the
+    store points at) and the :class:`~indiredis.store.freespace.FreeSpaceGuard` (``min_free`` bytes
+    kept free, None: 1 GiB or 5 % of the file system, whichever is smaller, 0: no minimum; and the
+    BLOBs refused, counted).
 
     Nothing is written when it is built (as ``--check`` does): the folder is made, left-over
     ``.incoming-`` files removed and the index read at :meth:`start`, or when the first BLOB arrives.
@@ -369,7 +369,7 @@ class BlobFolder:
     ) -> None:
         self.folder = Path(folder).resolve()
         self.max_size = max_size
-        self.space = FreeSpaceGuard(self.folder, min_free)
+        self.free_space = FreeSpaceGuard(self.folder, min_free)
         self._lock = threading.RLock()
         self._started = False
         self._index = FrameIndex()
@@ -381,16 +381,16 @@ class BlobFolder:
     @property
     def min_free(self) -> int | None:
         """Bytes kept free on the folder's file system (the guard's; set by the store's link)."""
-        return self.space.min_free
+        return self.free_space.min_free
 
     @min_free.setter
     def min_free(self, value: int | None) -> None:
-        self.space.min_free = value
+        self.free_space.min_free = value
 
     @property
     def refused(self) -> int:
         """BLOBs refused for lack of space since the bridge started."""
-        return self.space.refused
+        return self.free_space.refused
 
     @property
     def syncer(self) -> ThreadPoolExecutor:
@@ -479,7 +479,7 @@ class BlobFolder:
         (counted, logged once a minute)."""
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
             with self._lock:
-                return self.space.refuse(f"the file system of {self.folder} is full")
+                return self.free_space.refuse(f"the file system of {self.folder} is full")
         return BlobError(f"cannot be written: {exc}")
 
     def write(
@@ -548,7 +548,7 @@ class BlobFolder:
         """See that ``needed`` bytes more leave the minimum free: delete the oldest frames if that
         helps (one warning saying how much was freed), else raise a BlobError (a refusal)."""
         with self._lock:
-            self.space.make_room(needed, self._index.oldest_removable(), self.remove)
+            self.free_space.make_room(needed, self._index.oldest_removable(), self.remove)
 
     def close(self) -> None:
         """Stop the fsync thread (the bridge stops)."""
