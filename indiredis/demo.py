@@ -27,6 +27,7 @@ from .bridges import inditoredis
 log = logging.getLogger("indiredis.demo")  # not __name__: this module runs as __main__
 
 OUTPUT_LINES = 10  # of a server that did not start, shown
+SIMULATORS = ["indi_simulator_telescope", "indi_simulator_ccd"]  #: the drivers indiserver runs
 
 
 def _listening(port: int) -> bool:
@@ -70,47 +71,37 @@ def _not_started(program: str, port: int, status: int | None, output: IO[bytes])
     return f"{program} did not start on port {port}: {how}; its last output:{said}"
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the demonstration (see the module docstring)."""
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The demonstration's ports and blob folder, from the command line."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--redis-port", type=int, default=6379)
     parser.add_argument("--indi-port", type=int, default=7624)
     parser.add_argument("--blobs", default="blobs", help="blob folder (default ./blobs)")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def _redis_command(port: int) -> list[str]:
+    """A throw-away redis-server on loopback: nothing saved to disk."""
+    return ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+
+
+def _indiserver_command(port: int) -> list[str]:
+    """An indiserver with the telescope and CCD simulators.  ``-u``: a local socket of its own, so that
+    another indiserver (on any port, with the default /tmp/indiserver) does not stop this one from
+    starting."""
+    return ["indiserver", "-p", str(port), "-u", f"/tmp/indiserver-demo-{port}", *SIMULATORS]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the demonstration (see the module docstring)."""
+    args = _arguments(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    signal.signal(
-        signal.SIGTERM, lambda *_: sys.exit(0)
-    )  # stop the servers we started (atexit) on SIGTERM too
-    _start(
-        [
-            "redis-server",
-            "--port",
-            str(args.redis_port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        args.redis_port,
-    )
-    _start(
-        # -u: a local socket of its own, so that another indiserver (on any port, with the default
-        # /tmp/indiserver) does not stop this one from starting
-        [
-            "indiserver",
-            "-p",
-            str(args.indi_port),
-            "-u",
-            f"/tmp/indiserver-demo-{args.indi_port}",
-            "indi_simulator_telescope",
-            "indi_simulator_ccd",
-        ],
-        args.indi_port,
-    )
+    # stop the servers we started (atexit) on SIGTERM too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    _start(_redis_command(args.redis_port), args.redis_port)
+    _start(_indiserver_command(args.indi_port), args.indi_port)
     log.info(
         "running inditoredis; try: redis-cli -p %d smembers indi_devices  (Ctrl-C stops)", args.redis_port
     )

@@ -37,6 +37,19 @@ def indiserver_layout(message: Message) -> list[Piece]:
     raw = message.raw
     if not isinstance(message, SetBLOBVector):
         return [raw]
+    pieces = _relaid(raw)
+    if not pieces:
+        return [raw]
+    # the small views become bytes of their own, so that a wrapped BLOB's bytes as received are not
+    # kept alive beside their one-line copy while the message waits for slow clients
+    return [
+        bytes(piece) if isinstance(piece, memoryview) and len(piece) < _SMALL else piece for piece in pieces
+    ]
+
+
+def _relaid(raw: bytes) -> list[Piece]:
+    """The pieces of a ``setBLOBVector``'s bytes with every ``oneBLOB`` not in indiserver's layout
+    relaid (its start tag rewritten, its base64 on one line); none when all of them are in it."""
     view = memoryview(raw)
     pieces: list[Piece] = []
     done = 0
@@ -46,11 +59,7 @@ def indiserver_layout(message: Message) -> list[Piece]:
         if end < 0:
             break
         position = end  # the next element's search starts after this one's data, not inside it
-        begin = start_tag.end()
-        while begin < end and raw[begin] in _SPACE:
-            begin += 1
-        while end > begin and raw[end - 1] in _SPACE:
-            end -= 1
+        begin, end = _without_blanks_around(raw, start_tag.end(), end)
         wrapped = any(raw.find(blank, begin, end) >= 0 for blank in (b"\n", b" ", b"\r", b"\t"))
         if not wrapped and b"enclen" not in start_tag.group(0):
             continue  # indiserver's layout already
@@ -61,14 +70,18 @@ def indiserver_layout(message: Message) -> list[Piece]:
         pieces.append(view[start_tag.end() : begin])
         pieces.append(base64)
         done = end
-    if not pieces:
-        return [raw]
-    pieces.append(view[done:])
-    # the small views become bytes of their own, so that a wrapped BLOB's bytes as received are not
-    # kept alive beside their one-line copy while the message waits for slow clients
-    return [
-        bytes(piece) if isinstance(piece, memoryview) and len(piece) < _SMALL else piece for piece in pieces
-    ]
+    if pieces:
+        pieces.append(view[done:])
+    return pieces
+
+
+def _without_blanks_around(raw: bytes, begin: int, end: int) -> tuple[int, int]:
+    """The span ``raw[begin:end]`` without the blanks at its start and its end."""
+    while begin < end and raw[begin] in _SPACE:
+        begin += 1
+    while end > begin and raw[end - 1] in _SPACE:
+        end -= 1
+    return begin, end
 
 
 _SMALL = 64 * 1024  # bytes

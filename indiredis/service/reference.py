@@ -76,6 +76,17 @@ def key_table(keys: dict[str, Key]) -> list[str]:
 
 def reference() -> str:
     """The generated part of the page (without the markers)."""
+    lines = _hosts_part()
+    lines += ["## Services", ""]
+    for service in SCHEMAS:
+        lines += _service_part(service)
+    lines += ["## Exit statuses", "", "| status | meaning |", "|---|---|"]
+    lines += [f"| {status} | {_cell(meaning)} |" for status, meaning in EXIT_STATUSES]
+    return "\n".join(lines)
+
+
+def _hosts_part() -> list[str]:
+    """The sections of ``common.ini``, which every service on the machine shares."""
     lines = [
         "## Hosts: `common.ini`",
         "",
@@ -86,45 +97,53 @@ def reference() -> str:
     ]
     for name, keys in HOST_SECTIONS.items():
         lines += [f"### `[{name}]`", "", *key_table(keys), ""]
-    lines += ["## Services", ""]
-    for service, schema in SCHEMAS.items():
-        sections = ", ".join(f"`[{section}]`" for section in schema.used_sections())
+    return lines
+
+
+def _service_part(service: str) -> list[str]:
+    """One service's file: its ``[service]`` keys, and its ``[log_lengths]``, ``[users]`` and
+    ``[site:NAME]`` sections where it has them."""
+    schema = SCHEMAS[service]
+    sections = ", ".join(f"`[{section}]`" for section in schema.used_sections())
+    lines = [
+        f"### indiredis-{service}",
+        "",
+        f"{schema.description}. File `{default_path(service)}`; sections {sections}.",
+        "",
+        "`[service]`:",
+        "",
+        *key_table(schema.service),
+        "",
+    ]
+    if schema.log_lengths:
         lines += [
-            f"### indiredis-{service}",
-            "",
-            f"{schema.description}. File `{default_path(service)}`; sections {sections}.",
-            "",
-            "`[service]`:",
-            "",
-            *key_table(schema.service),
+            "`[log_lengths]`: how many entries each history list keeps (whole numbers, 0 or more; "
+            "0 counts as 1), defaults in brackets:",
             "",
         ]
-        if schema.log_lengths:
-            lines += [
-                "`[log_lengths]`: how many entries each history list keeps (whole numbers, 0 or more; "
-                "0 counts as 1), defaults in brackets:",
-                "",
-            ]
-            lines += [", ".join(f"`{name}` ({length})" for name, length in DEFAULT_LOG_LENGTHS.items()), ""]
-        if service == "web":
-            lines += [
-                "`[users]`: `name = role:hash`, one line per user, written by "
-                "`indiredis-web --add-user NAME [--role observer]` into `web-users.ini` beside `web.ini`; "
-                "role `operator` (may set values) or `observer` (watches only). At least one user is "
-                "required.",
-                "",
-                "`[site:NAME]` (any number; none: the web client serves the `[redis]` key prefix at `/`): "
-                "one site of a panel serving several sites, at `/sites/NAME/` (NAME: letters, digits, `-`, "
-                "`_`), with the site list at `/`. The `[redis]` section gives the server the sites share "
-                "(its key prefix then holds only the logins); no two sites may share a key prefix or a "
-                "channel (see the web client's documentation, *Many sites, one panel*):",
-                "",
-                *key_table(SITE_KEYS),
-                "",
-            ]
-    lines += ["## Exit statuses", "", "| status | meaning |", "|---|---|"]
-    lines += [f"| {status} | {_cell(meaning)} |" for status, meaning in EXIT_STATUSES]
-    return "\n".join(lines)
+        lines += [", ".join(f"`{name}` ({length})" for name, length in DEFAULT_LOG_LENGTHS.items()), ""]
+    if service == "web":
+        lines += _web_sections()
+    return lines
+
+
+def _web_sections() -> list[str]:
+    """The web client's ``[users]`` and ``[site:NAME]`` sections."""
+    return [
+        "`[users]`: `name = role:hash`, one line per user, written by "
+        "`indiredis-web --add-user NAME [--role observer]` into `web-users.ini` beside `web.ini`; "
+        "role `operator` (may set values) or `observer` (watches only). At least one user is "
+        "required.",
+        "",
+        "`[site:NAME]` (any number; none: the web client serves the `[redis]` key prefix at `/`): "
+        "one site of a panel serving several sites, at `/sites/NAME/` (NAME: letters, digits, `-`, "
+        "`_`), with the site list at `/`. The `[redis]` section gives the server the sites share "
+        "(its key prefix then holds only the logins); no two sites may share a key prefix or a "
+        "channel (see the web client's documentation, *Many sites, one panel*):",
+        "",
+        *key_table(SITE_KEYS),
+        "",
+    ]
 
 
 def page_with_reference(page: str) -> str:

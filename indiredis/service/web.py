@@ -59,12 +59,29 @@ class WebService:
         return self._server is not None
 
     async def run(self) -> None:
-        from ..indiwsgi import make_server, make_wsgi_app, warn_if_exposed
+        """Serve the web app until the server's thread ends (raising NotAvailable) or the task is
+        cancelled; the server and the app are closed either way."""
+        app = self._make_app()
+        server, where = self._make_server(app)
+        ended = _serve_in_thread(server, asyncio.get_running_loop())
+        self._server = server
+        self.status = f"serving the web client on {where}"
+        log.info("%s", self.status)
+        try:
+            await ended
+            raise NotAvailable("the web server's thread ended")
+        finally:
+            server.close()
+            app.close()
+            self._server = None
+
+    def _make_app(self) -> Any:
+        """The WSGI app: the sites' panel when ``[site.*]`` sections name sites, else the one site's."""
+        from ..indiwsgi import make_wsgi_app
 
         if self.settings.redis is None:  # the web schema always has [redis]
             raise NotAvailable("the web client needs a [redis] section")
         options = self.settings.options
-        app: Any
         if self.settings.sites:  # many sites, one panel: /sites/<name>/ each (see indiwsgi.sites)
             from ..indiwsgi.sites import make_sites_app
 
@@ -75,13 +92,20 @@ class WebService:
                 session_seconds=options["session_minutes"] * 60,
             )
             log.info("serving the sites %s", ", ".join(site.name for site in self.settings.sites))
-        else:
-            app = make_wsgi_app(
-                self.settings.redis,
-                blob_folder=options["blob_folder"],
-                users=self.settings.users,
-                session_seconds=options["session_minutes"] * 60,
-            )
+            return app
+        return make_wsgi_app(
+            self.settings.redis,
+            blob_folder=options["blob_folder"],
+            users=self.settings.users,
+            session_seconds=options["session_minutes"] * 60,
+        )
+
+    def _make_server(self, app: Any) -> tuple[Any, str]:
+        """A waitress server for ``app`` on the sockets systemd passed, else on ``listen_host`` and
+        ``listen_port`` (a warning if that is reachable from other machines); and where it listens."""
+        from ..indiwsgi import make_server, warn_if_exposed
+
+        options = self.settings.options
         sockets = activated_sockets()
         proxy = {
             "trusted_proxy": options["trusted_proxy"],
@@ -97,27 +121,23 @@ class WebService:
             where = f"http://{host}:{port}/"
         if options["trusted_proxy"]:
             where += f", trusting the proxy at {options['trusted_proxy']}"
-        loop = asyncio.get_running_loop()
-        ended: asyncio.Future[None] = loop.create_future()
+        return server, where
 
-        def end() -> None:
-            if not ended.done():
-                ended.set_result(None)
 
-        def serve() -> None:
-            try:
-                server.run()
-            finally:  # waitress's loop ended: on close(), or by an error (the daemon exits, and is restarted)
-                loop.call_soon_threadsafe(end)
+def _serve_in_thread(server: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+    """Run waitress's loop in a thread of its own; the future is done when that loop ends (on close(),
+    or by an error: the daemon exits, and is restarted)."""
+    ended: asyncio.Future[None] = loop.create_future()
 
-        threading.Thread(target=serve, name="waitress", daemon=True).start()
-        self._server = server
-        self.status = f"serving the web client on {where}"
-        log.info("%s", self.status)
+    def end() -> None:
+        if not ended.done():
+            ended.set_result(None)
+
+    def serve() -> None:
         try:
-            await ended
-            raise NotAvailable("the web server's thread ended")
+            server.run()
         finally:
-            server.close()
-            app.close()
-            self._server = None
+            loop.call_soon_threadsafe(end)
+
+    threading.Thread(target=serve, name="waitress", daemon=True).start()
+    return ended

@@ -1,6 +1,7 @@
 """The Redis key space: key names, the message-applying store and BLOB files."""
 
-from .blobs import BlobFolder, safe_name_part
+from .blobnames import safe_name_part
+from .blobs import BlobFolder
 from .keys import DEFAULT_LOG_LENGTHS, KeySpace
 from .redisstore import RedisStore
 

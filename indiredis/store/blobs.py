@@ -1,22 +1,16 @@
 """Writing received BLOBs to the blob folder (never into Redis).
 
-Names chosen by devices are untrusted: every part of a file name is reduced to
-``[A-Za-z0-9._+-]``, cut to 64 characters and never starts with a dot, so a
-hostile device cannot escape the folder (``../``, absolute paths, NUL).
-
-Every frame gets a file of its own, named ``<device>_<property>_<element>_<timestamp><suffix>``
-(:func:`element_prefix` and ``docs/redis-keys.md``): when a device, property or element name
-is not rendered as it is (a space, ``_``, ``:`` ...), the element's part ends with ``~`` and a
-tag of eight hex digits hashed from the exact names, so that elements never share a prefix;
-a name already taken gets ``-2``, ``-3`` ... before its suffix.  A file is written under a
-temporary ``.incoming-`` name (locked while written), fsync'ed, then linked to its name
-(which never replaces a file) and its folder fsync'ed, all before anyone is told of it.
+Every frame gets a file of its own, named by :mod:`~indiredis.store.blobnames` (device-chosen names
+made safe, and unambiguous per element); a name already taken gets ``-2``, ``-3`` ... before its
+suffix.  A file is written under a temporary ``.incoming-`` name (locked while written), fsync'ed,
+then linked to its name (which never replaces a file) and its folder fsync'ed, all before anyone is
+told of it.
 
 :class:`BlobFolder` keeps an index of the folder's frames in the order they arrived (what
-retention and the free-space guard delete by, never the clock), the files the store points at,
-and the free-space guard: ``min_free`` bytes are kept free on the folder's file system by
-deleting the oldest frames, and when that is not enough new BLOBs are refused (counted and
-logged once a minute) until space returns.
+retention and the free-space guard delete by, never the clock; :mod:`~indiredis.store.frameindex`),
+the files the store points at, and the free-space guard (:mod:`~indiredis.store.freespace`):
+``min_free`` bytes are kept free on the folder's file system by deleting the oldest frames, and when
+that is not enough new BLOBs are refused (counted and logged once a minute) until space returns.
 """
 
 from __future__ import annotations
@@ -24,15 +18,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import hashlib
 import logging
 import os
-import re
 import tempfile
 import threading
-import time
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
@@ -42,6 +33,10 @@ from ..protocol.messages import Message, SetBLOBVector, StreamedBlob
 from ..protocol.parser import BlobSink
 from ..protocol.xmlout import indi_timestamp
 from . import base64strict
+from .blobnames import element_prefix, prefix_of, safe_name_part, safe_suffix
+from .frameindex import FrameIndex
+from .freespace import FreeSpaceGuard
+from .freespace import is_refusal as is_refusal  # the store reads it here
 
 if TYPE_CHECKING:
     from .retention import Retention
@@ -49,98 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BLOB_SIZE = 2 * 1024 * 1024 * 1024  # decoded bytes
-MIB = 1024 * 1024
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
-_SUFFIX_UNSAFE = re.compile(r"[^A-Za-z0-9.]+")
-
-
-def safe_name_part(text: str, limit: int = 64) -> str:
-    """A file-name-safe rendering of a device-chosen name (see module docstring)."""
-    cleaned = _UNSAFE.sub("_", text).lstrip(".")[:limit]
-    return cleaned or "_"
-
-
-_PLAIN = re.compile(r"[A-Za-z0-9+-][A-Za-z0-9.+-]{0,63}")
-TAG_MARK = "~"  #: begins an element's tag in a file name; no rendered part ever holds it
 INCOMING = ".incoming-"  #: the prefix of files being written
-_TAGGED = re.compile(r"(.*?~[0-9a-f]{8}_)")
-
-
-def element_tag(device: str, name: str, element: str) -> str:
-    """Eight hex digits hashed from the exact names of a BLOB element (its file names carry it when
-    their rendering is not the names themselves)."""
-    exact = "\0".join((device, name, element)).encode("utf-8", "surrogatepass")
-    return hashlib.blake2s(exact, digest_size=4).hexdigest()
-
-
-def element_prefix(device: str, name: str, element: str) -> str:
-    """The file-name prefix of the element's BLOB files, unambiguous per element: ``D_P_E_`` when
-    each name is file-name safe as it is and holds no ``_`` (``CCD1``, ``Guide-2``), else the safe
-    renderings followed by ``~`` and :func:`element_tag` (``CCD_Simulator_CCD1_CCD1~1a2b3c4d_``)."""
-    parts = (device, name, element)
-    if all(_PLAIN.fullmatch(part) for part in parts):
-        return "_".join(parts) + "_"
-    return "_".join(safe_name_part(part) for part in parts) + TAG_MARK + element_tag(*parts) + "_"
-
-
-def is_element_file(filename: str, prefix: str) -> bool:
-    """Whether ``filename`` is a frame of the element whose :func:`element_prefix` is ``prefix``
-    (a plain prefix ``D_P_E_`` is also the start of the tagged names of ``D``, ``P``, ``E_x``)."""
-    return filename.startswith(prefix) and (TAG_MARK in prefix or TAG_MARK not in filename)
-
-
-#: what follows the prefix in the name of a frame written before names were tagged: its timestamp
-_LEGACY_STAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T")
-
-
-def legacy_prefix(device: str, name: str, element: str) -> str | None:
-    """The prefix the element's files had before names were tagged (``D_P_E_`` of the safe renderings,
-    ``CCD_Simulator_CCD1_CCD1_``), when it is not its :func:`element_prefix` now; None otherwise."""
-    parts = (device, name, element)
-    if all(_PLAIN.fullmatch(part) for part in parts):
-        return None
-    return "_".join(safe_name_part(part) for part in parts) + "_"
-
-
-def is_legacy_file(filename: str, legacy: str) -> bool:
-    """Whether ``filename`` is a frame written before names were tagged whose old prefix is ``legacy``
-    (see :func:`legacy_prefix`): no tag, and the old prefix directly followed by a timestamp.  The
-    old names were ambiguous: such a file is attributed to every element with that old prefix."""
-    return (
-        filename.startswith(legacy)
-        and TAG_MARK not in filename
-        and _LEGACY_STAMP.match(filename, len(legacy)) is not None
-    )
-
-
-def element_file_matcher(device: str, name: str, element: str) -> Callable[[str], bool]:
-    """Whether a file name is a frame of the element: :func:`is_element_file` of its prefix, or a
-    frame of the element written before names were tagged (:func:`is_legacy_file`)."""
-    prefix = element_prefix(device, name, element)
-    legacy = legacy_prefix(device, name, element)
-    if legacy is None:
-        return lambda filename: is_element_file(filename, prefix)
-    return lambda filename: is_element_file(filename, prefix) or is_legacy_file(filename, legacy)
-
-
-def prefix_of(filename: str) -> str | None:
-    """The element prefix a frame's file name begins with, or None for a file that is not a frame."""
-    if filename.startswith(".") or "_" not in filename:
-        return None
-    if TAG_MARK in filename:
-        match = _TAGGED.match(filename)
-        return match.group(1) if match else None
-    parts = filename.split("_", 3)
-    return "_".join(parts[:3]) + "_" if len(parts) == 4 else None
-
-
-def safe_suffix(fmt: str) -> str:
-    """The file suffix for a BLOB format: ``.fits.z`` -> ``.fits`` (data is stored decompressed)."""
-    if fmt.endswith(".z"):
-        fmt = fmt[:-2]
-    cleaned = _SUFFIX_UNSAFE.sub("", fmt).strip(".")[:32]
-    return "." + cleaned if cleaned else ".blob"
 
 
 WRITE_CHUNK = 1024 * 1024  # base64 characters decoded per step of a whole-payload BLOB
@@ -348,15 +252,6 @@ def start_writeback(fd: int, offset: int, length: int) -> None:
         os.fdatasync(fd)
 
 
-#: how the problem of a BLOB refused for lack of space begins (the store does not log each one)
-REFUSED = "refused: "
-
-
-def is_refusal(problem: str) -> bool:
-    """Whether a BLOB's problem is a refusal for lack of space (counted and logged by the folder)."""
-    return problem.startswith(REFUSED)
-
-
 class DiscardedBlob:
     """A sink that drops a BLOB's data, saying why (:class:`BlobSink`)."""
 
@@ -455,17 +350,16 @@ def write_atomically(
 
 
 class BlobFolder:
-    """The folder received BLOBs are written to, with its index of frames in order of arrival and its
-    free-space guard (see the module docstring).
+    """The folder received BLOBs are written to (see the module docstring).  It names the frames, links
+    their files and deletes them; two parts keep the rest, each called under the folder's one lock: the
+    :class:`~indiredis.store.frameindex.FrameIndex` (its frames in order of arrival, and the files the
+    store points at) and the :class:`~indiredis.store.freespace.FreeSpaceGuard` (``min_free`` bytes
+    kept free, None: 1 GiB or 5 % of the file system, whichever is smaller, 0: no minimum; and the
+    BLOBs refused, counted).
 
     Nothing is written when it is built (as ``--check`` does): the folder is made, left-over
     ``.incoming-`` files removed and the index read at :meth:`start`, or when the first BLOB arrives.
-    ``min_free`` is the bytes kept free on its file system (None: 1 GiB or 5 % of the file system,
-    whichever is smaller; 0: no minimum).
     """
-
-    #: seconds between two warnings that BLOBs are being refused for lack of space
-    REFUSAL_LOG_PERIOD = 60.0
 
     def __init__(
         self,
@@ -475,25 +369,28 @@ class BlobFolder:
     ) -> None:
         self.folder = Path(folder).resolve()
         self.max_size = max_size
-        self.min_free = min_free
-        self.refused = 0  #: BLOBs refused for lack of space since the bridge started
-        self._refused_unlogged = 0
-        self._refusing = False
-        self._refusal_logged = 0.0
+        self.free_space = FreeSpaceGuard(self.folder, min_free)
         self._lock = threading.RLock()
         self._started = False
-        #: prefix -> {file name: size}, in order of arrival (the oldest first)
-        self._index: dict[str, dict[str, int]] = {}
-        #: every indexed frame, file name -> prefix, in order of arrival
-        self._arrival: dict[str, str] = {}
-        #: (device, property, element) -> the file its filepath points at
-        self._pinned: dict[tuple[str, str, str], str] = {}
+        self._index = FrameIndex()
         self._copies: dict[str, int] = {}  # base name -> the last copy number given
-        self._adopted: set[str] = set()  # prefixes whose old, untagged frames were looked for
-        self._found: set[str] = set()  # frames found at start (recorded, or never to be)
         #: per element retention applied as a frame is opened (set by the store's link; None: none)
         self.retention: Retention | None = None
         self._syncer: ThreadPoolExecutor | None = None
+
+    @property
+    def min_free(self) -> int | None:
+        """Bytes kept free on the folder's file system (the guard's; set by the store's link)."""
+        return self.free_space.min_free
+
+    @min_free.setter
+    def min_free(self, value: int | None) -> None:
+        self.free_space.min_free = value
+
+    @property
+    def refused(self) -> int:
+        """BLOBs refused for lack of space since the bridge started."""
+        return self.free_space.refused
 
     @property
     def syncer(self) -> ThreadPoolExecutor:
@@ -512,44 +409,15 @@ class BlobFolder:
                 return
             self._started = True
             self.folder.mkdir(parents=True, exist_ok=True)
-            found: list[tuple[float, str, str, int]] = []
-            leftovers = 0
-            with os.scandir(self.folder) as entries:
-                for entry in entries:
-                    try:
-                        if not entry.is_file(follow_symlinks=False):
-                            continue
-                        if entry.name.startswith(INCOMING):
-                            leftovers += _remove_leftover(entry.path)
-                            continue
-                        prefix = prefix_of(entry.name)
-                        if prefix is not None:
-                            stat = entry.stat(follow_symlinks=False)
-                            found.append((stat.st_mtime, entry.name, prefix, stat.st_size))
-                    except FileNotFoundError:
-                        continue
+            found, leftovers = _scan_folder(self.folder)
             for _mtime, name, prefix, size in sorted(found):
-                self._add(name, prefix, size)
-                self._found.add(name)
+                self._index.add(name, prefix, size, found=True)
             if leftovers:
                 log.warning(
                     "blob folder %s: removed %d left-over .incoming- file(s) of BLOBs never finished",
                     self.folder,
                     leftovers,
                 )
-
-    def _add(self, name: str, prefix: str, size: int) -> None:
-        self._index.setdefault(prefix, {})[name] = size
-        self._arrival[name] = prefix
-
-    def _forget(self, name: str) -> None:
-        self._found.discard(name)
-        prefix = self._arrival.pop(name, None)
-        if prefix is not None:
-            files = self._index.get(prefix, {})
-            files.pop(name, None)
-            if not files:
-                self._index.pop(prefix, None)
 
     # ------------------------------------------------------------ writing
     def path_for(self, device: str, name: str, element: str, stamp: str, fmt: str) -> Path:
@@ -579,32 +447,39 @@ class BlobFolder:
         """Give a finished (fsync'ed) temporary file its own name: ``base``, or when that is taken
         ``base`` with ``-2``, ``-3`` ... before its ``suffix``; a hard link never replaces a file.  The
         folder is fsync'ed before the name is returned, and the frame joins the index."""
-        stem = base.name[: -len(suffix)]
         with self._lock:
-            first = self._copies.get(base.name, 1)
-            for number in range(first, MAX_COPIES):
-                target = base if number == 1 else base.with_name(f"{stem}-{number}{suffix}")
-                try:
-                    linked = _link_no_replace(tmp, target)
-                except FileExistsError:
-                    continue
-                break
-            else:
-                raise BlobError(f"{MAX_COPIES} files named {base.name} already")
-            if len(self._copies) > 1000:
-                self._copies.clear()
-            self._copies[base.name] = number + 1
-            self._add(target.name, prefix, size)
+            target, linked = self._link_under_free_name(tmp, base, suffix)
+            self._index.add(target.name, prefix, size)
         if linked:
             os.unlink(tmp)
         fsync_folder(self.folder)
         return target
 
+    def _link_under_free_name(self, tmp: str, base: Path, suffix: str) -> tuple[Path, bool]:
+        """Link ``tmp`` to the first free copy name of ``base`` (:func:`_link_no_replace`'s bool too),
+        trying first the number after the last one given for it."""
+        stem = base.name[: -len(suffix)]
+        first = self._copies.get(base.name, 1)
+        for number in range(first, MAX_COPIES):
+            target = base if number == 1 else base.with_name(f"{stem}-{number}{suffix}")
+            try:
+                linked = _link_no_replace(tmp, target)
+            except FileExistsError:
+                continue
+            break
+        else:
+            raise BlobError(f"{MAX_COPIES} files named {base.name} already")
+        if len(self._copies) > 1000:
+            self._copies.clear()
+        self._copies[base.name] = number + 1
+        return target, linked
+
     def write_failed(self, exc: OSError) -> BlobError:
         """The BlobError for a file system error while a BLOB was written; a full disk is a refusal
         (counted, logged once a minute)."""
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return self._refuse(f"the file system of {self.folder} is full")
+            with self._lock:
+                return self.free_space.refuse(f"the file system of {self.folder} is full")
         return BlobError(f"cannot be written: {exc}")
 
     def write(
@@ -628,7 +503,7 @@ class BlobFolder:
     def pin(self, device: str, name: str, element: str, path: str) -> None:
         """The element's ``filepath`` now points at ``path``: never delete it."""
         with self._lock:
-            self._pinned[(device, name, element)] = Path(path).name
+            self._index.pin((device, name, element), Path(path).name)
 
     def recorded(self, device: str, name: str, element: str) -> set[str]:
         """The element's frames the store has moved past, which retention may delete: those that
@@ -638,59 +513,26 @@ class BlobFolder:
         frame of the element is (before that, only the free-space guard may delete them)."""
         self.start()
         with self._lock:
-            files = self._index.get(element_prefix(device, name, element), {})
-            pinned = self._pinned.get((device, name, element))
-            if pinned is None or pinned not in files:
-                return {file for file in files if file in self._found}
-            older = set()
-            for file in files:
-                if file == pinned:
-                    break
-                older.add(file)
-            return older
+            return self._index.recorded((device, name, element))
 
     def pinned(self) -> set[str]:
         """The names of the files the store points at."""
         with self._lock:
-            return set(self._pinned.values())
+            return self._index.pinned()
 
     # ------------------------------------------------------------ retention and free space
     def element_files(self, device: str, name: str, element: str) -> list[tuple[str, int]]:
         """The element's frames (file name, size), newest arrival first (frames written before
-        names were tagged, found at start, count as its oldest: :meth:`_adopt_legacy`)."""
+        names were tagged, found at start, count as its oldest)."""
         self.start()
         with self._lock:
-            prefix = element_prefix(device, name, element)
-            self._adopt_legacy(prefix, legacy_prefix(device, name, element))
-            files = self._index.get(prefix, {})
-            return list(reversed(files.items()))
-
-    def _adopt_legacy(self, prefix: str, legacy: str | None) -> None:
-        """Move the element's frames of the old, untagged form (indexed at start under the prefix
-        their name seemed to have) to its prefix, before its newer frames; once per element."""
-        if legacy is None or prefix in self._adopted:
-            return
-        self._adopted.add(prefix)
-        found: dict[str, int] = {}
-        for key in [key for key in self._index if TAG_MARK not in key and legacy.startswith(key)]:
-            files = self._index[key]
-            for filename in [f for f in files if is_legacy_file(f, legacy)]:
-                found[filename] = files.pop(filename)
-                self._arrival[filename] = prefix
-            if not files:
-                del self._index[key]
-        if found:
-            self._index[prefix] = found | self._index.get(prefix, {})
+            return self._index.newest_first((device, name, element))
 
     def remove(self, names: list[str]) -> int:
         """Delete frames of the index (never one the store points at); the bytes freed."""
         freed = 0
         with self._lock:
-            keep = set(self._pinned.values())
-            for name in names:
-                if name in keep or name not in self._arrival:
-                    continue
-                size = self._index[self._arrival[name]][name]
+            for name, size in self._index.deletable(names):
                 try:
                     os.unlink(self.folder / name)
                     freed += size
@@ -699,95 +541,42 @@ class BlobFolder:
                 except OSError as exc:
                     log.warning("could not remove old BLOB file %s: %s", name, exc)
                     continue
-                self._forget(name)
+                self._index.forget(name)
         return freed
-
-    def _oldest_removable(self) -> Iterator[tuple[str, int]]:
-        """Frames that may go to make room, the oldest arrival first: never the newest of an
-        element, never one the store points at (one being written is not in the index yet)."""
-        keep = set(self._pinned.values())
-        for name, prefix in list(self._arrival.items()):
-            files = self._index[prefix]
-            if name in keep or name == next(reversed(files)):
-                continue
-            yield name, files[name]
-
-    def minimum_free(self, stat: os.statvfs_result) -> int:
-        """Bytes to keep free on the folder's file system."""
-        if self.min_free is not None:
-            return self.min_free
-        return min(1024 * 1024 * 1024, stat.f_blocks * stat.f_frsize // 20)
 
     def make_room(self, needed: int = 0) -> None:
         """See that ``needed`` bytes more leave the minimum free: delete the oldest frames if that
         helps (one warning saying how much was freed), else raise a BlobError (a refusal)."""
-        if self.min_free == 0:
-            return
         with self._lock:
-            stat = os.statvfs(self.folder)
-            minimum = self.minimum_free(stat)
-            short = minimum + needed - stat.f_bavail * stat.f_frsize
-            if short <= 0:
-                self._space_returned()
-                return
-            doomed: list[str] = []
-            total = 0
-            for name, size in self._oldest_removable():
-                if total >= short:
-                    break
-                doomed.append(name)
-                total += size
-            freed = self.remove(doomed) if doomed else 0
-            if freed:
-                log.warning(
-                    "blob folder %s: less than %d MiB free; removed the %d oldest frame(s), %.1f MiB freed",
-                    self.folder,
-                    minimum // MIB,
-                    len(doomed),
-                    freed / MIB,
-                )
-            if freed < short:
-                raise self._refuse(
-                    f"{(stat.f_bavail * stat.f_frsize + freed) // MIB} MiB free on the file system of "
-                    f"{self.folder}, {(minimum + needed) // MIB} MiB needed"
-                )
-            self._space_returned()
-
-    def _refuse(self, why: str) -> BlobError:
-        """Count a BLOB refused for lack of space; a warning when refusals begin and then at most once
-        every REFUSAL_LOG_PERIOD seconds, with the count."""
-        with self._lock:
-            self.refused += 1
-            self._refused_unlogged += 1
-            now = time.monotonic()
-            if not self._refusing or now - self._refusal_logged >= self.REFUSAL_LOG_PERIOD:
-                log.warning(
-                    "blob folder %s: BLOBs refused for lack of space: %d refused (%d since the bridge "
-                    "started); %s",
-                    self.folder,
-                    self._refused_unlogged,
-                    self.refused,
-                    why,
-                )
-                self._refusal_logged, self._refused_unlogged = now, 0
-            self._refusing = True
-        return BlobError(REFUSED + why)
-
-    def _space_returned(self) -> None:
-        if self._refusing:
-            self._refusing = False
-            log.warning(
-                "blob folder %s: space returned, BLOBs stored again (%d refused since the bridge started)",
-                self.folder,
-                self.refused,
-            )
-            self._refused_unlogged = 0
+            self.free_space.make_room(needed, self._index.oldest_removable(), self.remove)
 
     def close(self) -> None:
         """Stop the fsync thread (the bridge stops)."""
         if self._syncer is not None:
             self._syncer.shutdown(wait=True)
             self._syncer = None
+
+
+def _scan_folder(folder: Path) -> tuple[list[tuple[float, str, str, int]], int]:
+    """The frames in ``folder`` (modification time, name, element prefix, size) and the count of the
+    left-over ``.incoming-`` files removed (:func:`_remove_leftover`)."""
+    found: list[tuple[float, str, str, int]] = []
+    leftovers = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                if not entry.is_file(follow_symlinks=False):
+                    continue
+                if entry.name.startswith(INCOMING):
+                    leftovers += _remove_leftover(entry.path)
+                    continue
+                prefix = prefix_of(entry.name)
+                if prefix is not None:
+                    stat = entry.stat(follow_symlinks=False)
+                    found.append((stat.st_mtime, entry.name, prefix, stat.st_size))
+            except FileNotFoundError:
+                continue
+    return found, leftovers
 
 
 def _link_no_replace(source: str, target: Path) -> bool:

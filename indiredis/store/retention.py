@@ -1,8 +1,8 @@
 """The files of one BLOB element in the blob folder: listing (newest first) and retention.
 
-A BLOB element's files begin with its :func:`~indiredis.store.blobs.element_prefix`, unambiguous
-per element, so they are found by that prefix (:func:`~indiredis.store.blobs.is_element_file`), with
-the frames of the old, untagged names (:func:`~indiredis.store.blobs.is_legacy_file`).
+A BLOB element's files begin with its :func:`~indiredis.store.blobnames.element_prefix`, unambiguous
+per element, so they are found by that prefix (:func:`~indiredis.store.blobnames.is_element_file`), with
+the frames of the old, untagged names (:func:`~indiredis.store.blobnames.is_legacy_file`).
 Retention keeps the newest ``keep_files`` files and at most ``keep_bytes`` bytes per element
 (0: no limit), newest by order of arrival as the bridge's :class:`~indiredis.store.blobs.BlobFolder`
 indexed them (a clock stepped back cannot make a new frame the oldest), and never deletes the newest
@@ -28,7 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .blobs import BlobFolder, element_file_matcher
+from .blobnames import element_file_matcher
+from .blobs import BlobFolder
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,9 @@ from pathlib import Path
 import indiredis
 from indiredis.bridges import make_inditoredis
 from indiredis.protocol import IndiStreamParser, Message
-from indiredis.store.blobs import BlobFolder, BlobStreams, element_prefix, is_refusal
+from indiredis.store.blobnames import element_prefix
+from indiredis.store.blobs import BlobFolder, BlobStreams
+from indiredis.store.freespace import is_refusal
 from indiredis.store.retention import FolderListing, Retention, element_files
 from tests.support.bridgethread import run_bridge
 from tests.support.fakeindi import FakeIndiServer
