@@ -36,7 +36,6 @@ from . import base64strict
 from .blobnames import element_prefix, prefix_of, safe_name_part, safe_suffix
 from .frameindex import FrameIndex
 from .freespace import FreeSpaceGuard
-from .freespace import is_refusal as is_refusal  # the store reads it here
 
 if TYPE_CHECKING:
     from .retention import Retention

@@ -27,7 +27,8 @@ from ..events import journal_fields
 from ..hosts import RedisServer
 from ..protocol.messages import Member, Message, SetBLOBVector, StreamedBlob
 from ..protocol.xmlout import indi_timestamp
-from .blobs import DEFAULT_MAX_BLOB_SIZE, BlobFolder, BlobStreams, is_refusal
+from .blobs import DEFAULT_MAX_BLOB_SIZE, BlobFolder, BlobStreams
+from .freespace import is_refusal
 from .keys import KeySpace
 from .keyspace import KeySpaceModel
 from .properties import PropertyModel, unsafe_name, write_definition_order
