@@ -30,7 +30,7 @@ NOT_MESSAGES = {
     # the web's head-only read of a line published on from_indi (no message parsed, for speed)
     "indiredis/indiwsgi/live.py:201",
     # PropertyModel.attrs: the key-space model's hash of a property, not a message
-    "indiredis/store/keyspace.py:148",
+    "indiredis/store/keyspace.py:152",
 }
 
 

@@ -8,6 +8,10 @@ the ``from_indi`` publication): a list of :data:`~.writes.Op` that the store's I
 (:class:`~.redisstore.RedisStore`) sends.  No connection, file or thread here; BLOB data that arrived
 whole is written to the folder by the store first (:meth:`KeySpaceModel.blob_targets` says which), so
 that the model only records where each BLOB went.
+
+The model's handlers share their writers (a property's hashes, a history push, a line for the user)
+in :class:`KeySpaceWriter`; a ``set*Vector`` of a defined property, the message nearly every one is,
+takes one flat path (:meth:`KeySpaceModel._on_set`), its rare cases in functions of their own.
 """
 
 from __future__ import annotations
