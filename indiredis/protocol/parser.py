@@ -328,7 +328,6 @@ class IndiStreamParser:
         defer_close: bool = False,
     ) -> None:
         self.max_message_size = max_message_size
-        self.blobs = blobs
         self.streaming = BlobStreaming(blobs, defer_close=defer_close)
         self.state = FramingState()
 
@@ -447,7 +446,7 @@ class IndiStreamParser:
             events.append(message)
             return False
         state.open_message(lt, name)
-        if name in _BLOB_VECTORS and self.blobs is not None:
+        if name in _BLOB_VECTORS and self.streaming.sinks is not None:
             state.vector = _tag_attributes(bytes(state.buf[lt:end]))
         return True
 
