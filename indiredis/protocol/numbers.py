@@ -56,25 +56,30 @@ def number_to_float(value: str | float | int) -> float:
             result += float(seconds) / 3600.0
         return -result if sign else result  # digits only: never NaN
     else:
-        parts = _SEXA_SPLIT.split(text)
-        if len(parts) > 3:  # (parts has at least 2: text is stripped)
-            raise InvalidValue(f"not a number: {value!r}")
-        first = parts[0]
-        result = float(first.lstrip("+-") or "0")  # the sign applies to the whole value
-        if result < 0:
-            raise InvalidValue(f"not a number: {value!r}")
-        scale = 1.0
-        for part in parts[1:]:
-            scale *= 60.0
-            piece = float(part)
-            if piece < 0 or part[:1] in _SIGNS:
-                raise InvalidValue(f"not a number: {value!r}")
-            result += piece / scale
-        if first[:1] == "-":
-            result = -result
+        result = _sexagesimal_to_float(text, value)
     if math.isnan(result):
         raise InvalidValue(f"not a number: {value!r}")
     return result
+
+
+def _sexagesimal_to_float(text: str, value: object) -> float:
+    """The general reading of a sexagesimal ``text`` (stripped, with a separator), whatever its
+    separators and signs; ``value`` is what the caller was given, named in the error."""
+    parts = _SEXA_SPLIT.split(text)
+    if len(parts) > 3:  # (parts has at least 2: text is stripped)
+        raise InvalidValue(f"not a number: {value!r}")
+    first = parts[0]
+    result = float(first.lstrip("+-") or "0")  # the sign applies to the whole value
+    if result < 0:
+        raise InvalidValue(f"not a number: {value!r}")
+    scale = 1.0
+    for part in parts[1:]:
+        scale *= 60.0
+        piece = float(part)
+        if piece < 0 or part[:1] in _SIGNS:
+            raise InvalidValue(f"not a number: {value!r}")
+        result += piece / scale
+    return -result if first[:1] == "-" else result
 
 
 #: the fraction part of each sexagesimal precision, from the count of its smallest units

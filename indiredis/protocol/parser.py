@@ -9,16 +9,19 @@ parser works in two stages:
    depth, so that each complete top-level element is cut out as bytes.  A
    message larger than ``max_message_size`` is discarded while it streams past,
    keeping memory bounded; DTDs, entity declarations and CDATA are refused, so
-   no XML bomb can ever reach an XML parser.  All of the framing state is one
-   :class:`FramingState`.
+   no XML bomb can ever reach an XML parser.  :class:`IndiStreamParser` is the
+   framer; all of its state is one :class:`FramingState`, which also makes the
+   changes of it that need nothing else.
 2. *Parsing*: a ``set*Vector`` of numbers, switches, texts or lights in the
    plain shape drivers send (no entities, comments or unusual whitespace) is
-   read by a strict pattern, without building a tree; anything else is parsed
-   with ``xml.etree`` (expat) and checked against the INDI 1.7 message model,
-   so malformed input is still rejected with a clear :class:`Malformed`.
+   read by a strict pattern, without building a tree (:func:`read_plain_set`,
+   the per-message hot path: tried first, before any tag is framed); anything
+   else is parsed with ``xml.etree`` (expat) and checked against the INDI 1.7
+   message model, so malformed input is still rejected with a clear
+   :class:`Malformed`.
 
-BLOBs stream: given a :class:`BlobSinks` (an injected interface: the parser
-itself does no I/O), the base64 text inside each ``oneBLOB`` of a
+BLOBs stream (:class:`BlobStreaming`): given a :class:`BlobSinks` (an injected
+interface: the parser itself does no I/O), the base64 text inside each ``oneBLOB`` of a
 ``setBLOBVector`` / ``newBLOBVector`` is handed to a :class:`BlobSink` chunk by
 chunk as it arrives instead of being buffered, and the member the message then
 carries has empty text and a :class:`~.messages.StreamedBlob` saying where the
@@ -102,11 +105,36 @@ class BlobSinks(Protocol):
 
 @dataclass
 class _OpenBlob:
-    """A ``oneBLOB`` whose text is streaming to a sink."""
+    """A ``oneBLOB`` whose text is streaming to a sink; a sink's failure never ends the stream (the
+    rest of the text is then skipped, and the member says why)."""
 
     name: str
     sink: BlobSink | None  # None once the sink rejected the data: the rest is skipped
     problem: str = ""
+
+    def write(self, text: bytes) -> None:
+        """Hand the next piece of text to the sink."""
+        sink = self.sink
+        if sink is not None:
+            try:
+                sink.write(text)
+            except (BlobError, OSError) as exc:
+                sink.abort()
+                self.sink, self.problem = None, str(exc)
+
+    def finish(self, *, defer_close: bool) -> StreamedBlob:
+        """``</oneBLOB>`` has arrived: where the data went (the sink still to be closed with
+        ``defer_close``)."""
+        if self.sink is None:
+            return StreamedBlob(problem=self.problem)
+        if defer_close:
+            return StreamedBlob(pending=self.sink)
+        return _close_sink(self.sink)
+
+    def abort(self) -> None:
+        """The element will not end: the sink drops what it was given."""
+        if self.sink is not None:
+            self.sink.abort()
 
 
 class Phase(Enum):
@@ -140,7 +168,8 @@ class Phase(Enum):
 
 @dataclass
 class FramingState:
-    """Everything the framer knows between two reads (its :class:`Phase` is :attr:`phase`).
+    """Everything the framer knows between two reads (its :class:`Phase` is :attr:`phase`), and the
+    changes of it that need nothing else.
 
     ``buf[pos:]`` is unscanned input.  While a message is open, ``start`` is where it begins in
     ``buf``, ``root`` its tag, ``depth`` its nesting depth and ``vector`` the attributes of a BLOB
@@ -190,9 +219,106 @@ class FramingState:
                 streamed.pending.abort()
         self.streamed = {}
 
+    def outside(self, lt: int, events: list[Event]) -> None:
+        """Text between messages up to ``lt`` (-1: all): dropped, and the whole run reported once it
+        ends."""
+        end = lt if lt >= 0 else len(self.buf)
+        text = self.buf[self.pos : end]
+        if text.strip():
+            if not self.garbage:
+                self.garbage_excerpt = bytes(text[:_EXCERPT])
+            self.garbage += len(text)
+        self.pos = end
+        if lt >= 0 and self.garbage:
+            events.append(
+                Malformed(f"{self.garbage} bytes of text outside any message", self.garbage_excerpt)
+            )
+            self.garbage = 0
+
+    def discard(self, skipped: int = 0) -> None:
+        """The open message is over the size limit: it is skipped from here (``skipped`` bytes of it
+        dropped already), its BLOB sink aborted."""
+        self.abort_blob()
+        self.discarding, self.skipped = True, skipped
+
+    def drop_scanned(self) -> None:
+        """Drop what has been scanned of the message being discarded (counted); keep unscanned bytes."""
+        assert self.start is not None
+        self.skipped += self.pos - self.start
+        del self.buf[: self.pos]
+        self.pos = self.start = 0
+
+    def abort_blob(self) -> None:
+        """The ``oneBLOB`` streaming (if any) will not end: its sink drops what it was given."""
+        blob, self.blob = self.blob, None
+        if blob is not None:
+            blob.abort()
+
+    def excerpt(self, stop: int | None = None) -> bytes:
+        """The beginning of the open message (up to ``stop``), for a report."""
+        start = self.start or 0
+        end = len(self.buf) if stop is None else stop
+        return bytes(self.buf[start : min(end, start + _EXCERPT)])
+
+    def compact(self) -> None:
+        """Drop the input scanned and no longer needed (all but the open message's)."""
+        keep_from = self.pos if self.start is None else min(self.start, self.pos)
+        if keep_from:
+            del self.buf[:keep_from]
+            self.pos -= keep_from
+            if self.start is not None:
+                self.start -= keep_from
+
+
+class BlobStreaming:
+    """The framer's BLOB half: hands the base64 text of each ``oneBLOB`` of a BLOB vector to a sink
+    of ``sinks`` as it arrives (see the module docstring); None for ``sinks``: nothing streams."""
+
+    def __init__(self, sinks: BlobSinks | None, *, defer_close: bool) -> None:
+        self.sinks = sinks
+        self.defer_close = defer_close
+
+    def open(self, state: FramingState, tag: bytes) -> None:
+        """A ``oneBLOB`` starts with the start tag ``tag``: its text goes to a sink if one takes it."""
+        if self.sinks is None or state.discarding or state.start is None:
+            return
+        vector = state.vector
+        element = _tag_attributes(tag)
+        if vector is None or element is None or not element.get("name"):
+            return  # left to parse_message, which reports it
+        sink = self.sinks.open(Message(state.root.decode(), vector), element)
+        if sink is not None:
+            state.blob = _OpenBlob(element["name"], sink)
+
+    def stream(self, state: FramingState) -> bool:
+        """Pass the text up to the next '<' to the sink and drop it; False when more data is needed."""
+        blob = state.blob
+        assert blob is not None
+        buf = state.buf
+        lt = buf.find(b"<", state.pos)
+        stop = len(buf) if lt < 0 else lt
+        if stop > state.pos:
+            blob.write(bytes(buf[state.pos : stop]))
+            del buf[state.pos : stop]
+        if lt < 0:
+            return False
+        match = _TAG.match(buf, state.pos)
+        if match is None and _PARTIAL_TAG.match(buf, state.pos):
+            return False  # the end tag has not fully arrived
+        state.blob = None
+        if match is not None and match.group(1) and match.group(2) == b"oneBLOB":
+            state.streamed[blob.name] = blob.finish(defer_close=self.defer_close)
+        elif blob.sink is not None:  # markup inside the BLOB: the framer reports what follows
+            blob.sink.abort()
+            state.streamed[blob.name] = StreamedBlob(problem="markup inside <oneBLOB>")
+        return True
+
 
 class IndiStreamParser:
-    """Turns a byte stream of INDI XML into messages; see the module docstring."""
+    """Turns a byte stream of INDI XML into messages; see the module docstring.
+
+    This class is the framer; the BLOB data goes through :class:`BlobStreaming`, and the usual message
+    is read whole by :func:`read_plain_set`."""
 
     def __init__(
         self,
@@ -202,8 +328,7 @@ class IndiStreamParser:
         defer_close: bool = False,
     ) -> None:
         self.max_message_size = max_message_size
-        self.blobs = blobs
-        self.defer_close = defer_close
+        self.streaming = BlobStreaming(blobs, defer_close=defer_close)
         self.state = FramingState()
 
     # ------------------------------------------------------------------ public
@@ -212,12 +337,12 @@ class IndiStreamParser:
         events: list[Event] = []
         state = self.state
         if state.blob is not None and state.pos == len(state.buf) and b"<" not in data:
-            self._blob_write(data)  # the middle of a BLOB: straight to its sink, never buffered
+            state.blob.write(data)  # the middle of a BLOB: straight to its sink, never buffered
             return events
         if data:
             state.buf += data
         self._scan(events)
-        self._compact()
+        state.compact()
         return events
 
     def close(self) -> list[Malformed]:
@@ -225,9 +350,9 @@ class IndiStreamParser:
         state = self.state
         events: list[Malformed] = []
         if state.start is not None and state.depth > 0:
-            self._abort_blob()
+            state.abort_blob()
             what = f"<{state.root.decode('utf-8', 'replace')}>"
-            events.append(Malformed(f"stream ended inside {what}; message dropped", self._excerpt()))
+            events.append(Malformed(f"stream ended inside {what}; message dropped", state.excerpt()))
         state.drop_streamed()
         self.state = FramingState()
         return events
@@ -239,52 +364,39 @@ class IndiStreamParser:
 
     # ---------------------------------------------------------------- framing
     def _scan(self, events: list[Event]) -> None:
+        """Frame the input from ``pos`` on, adding each event it completes to ``events``."""
         state = self.state
         buf = state.buf
         while True:
-            if state.blob is not None and not self._stream_blob():
+            if state.blob is not None and not self.streaming.stream(state):
                 return
             lt = buf.find(b"<", state.pos)
             if state.depth == 0:
                 if lt > state.pos and not state.garbage and buf[state.pos : lt].isspace():
                     state.pos = lt  # the usual line break between messages: nothing to report
                 else:
-                    self._outside(lt, events)
+                    state.outside(lt, events)
             if lt < 0:
                 state.pos = len(buf)
-                self._check_oversize(events)
+                self._check_oversize()
                 return
             if state.depth > 0:
                 state.pos = lt
-                self._check_oversize(events)
+                self._check_oversize()
                 lt = state.pos  # discarding may have shifted the buffer
+            elif (plain := _PLAIN_START.match(buf, lt)) is not None and (
+                message := read_plain_set(state, lt, plain.group(1), plain.end(), self.max_message_size)
+            ) is not None:
+                events.append(message)  # the usual message, read whole by its pattern
+                continue
             if not self._token(lt, events):
                 return
 
-    def _outside(self, lt: int, events: list[Event]) -> None:
-        """Text between messages: dropped, and the whole run reported once it ends."""
-        state = self.state
-        end = lt if lt >= 0 else len(state.buf)
-        text = state.buf[state.pos : end]
-        if text.strip():
-            if not state.garbage:
-                state.garbage_excerpt = bytes(text[:_EXCERPT])
-            state.garbage += len(text)
-        state.pos = end
-        if lt >= 0 and state.garbage:
-            events.append(
-                Malformed(f"{state.garbage} bytes of text outside any message", state.garbage_excerpt)
-            )
-            state.garbage = 0
-
     def _token(self, lt: int, events: list[Event]) -> bool:
-        """Handle the token at ``lt``; False when more data is needed."""
+        """Handle the token at ``lt`` (a tag, comment, processing instruction or something refused);
+        False when more data is needed."""
         state = self.state
         buf = state.buf
-        if state.depth == 0 and (plain := _PLAIN_START.match(buf, lt)) is not None:
-            # the usual message: read whole by its pattern (which implies a well-formed start tag)
-            if self._plain_set(lt, plain.group(1), plain.end(), events):
-                return True
         nxt = buf[lt + 1 : lt + 2]
         if not nxt:
             return False
@@ -299,17 +411,8 @@ class IndiStreamParser:
         closing, name, selfclosing = match.group(1), match.group(2), match.group(3)
         end = match.end()
         if state.depth == 0:
-            if closing:
-                self._resync(lt, events, "end tag outside any message")
+            if not self._open(lt, match, events):
                 return True
-            if name not in _TOP_LEVEL_NAMES:
-                self._resync(lt, events, f"unknown INDI message <{name.decode('utf-8', 'replace')}>")
-                return True
-            if not selfclosing and self._plain_set(lt, name, end, events):
-                return True
-            state.open_message(lt, name)
-            if name in _BLOB_VECTORS and self.blobs is not None:
-                state.vector = _tag_attributes(bytes(buf[lt:end]))
         elif not closing and name in _TOP_LEVEL_NAMES:
             self._cut_short(lt, name, events)
             return True
@@ -318,18 +421,41 @@ class IndiStreamParser:
         elif not selfclosing:
             state.depth += 1
             if state.depth == 2 and name == b"oneBLOB" and state.root in _BLOB_VECTORS:
-                self._open_blob(lt, end)
+                self.streaming.open(state, bytes(buf[lt:end]))
         state.pos = end
         if state.depth == 0:
             self._emit(end, events)
+        return True
+
+    def _open(self, lt: int, tag: re.Match[bytes], events: list[Event]) -> bool:
+        """A tag between messages: True when it opens a message (framed tag by tag from here), False
+        when it was dealt with whole (a plain ``set*Vector`` read, a stray tag skipped)."""
+        state = self.state
+        closing, name, selfclosing = tag.group(1), tag.group(2), tag.group(3)
+        if closing:
+            self._resync(lt, events, "end tag outside any message")
+            return False
+        if name not in _TOP_LEVEL_NAMES:
+            self._resync(lt, events, f"unknown INDI message <{name.decode('utf-8', 'replace')}>")
+            return False
+        end = tag.end()
+        if (
+            not selfclosing
+            and (message := read_plain_set(state, lt, name, end, self.max_message_size)) is not None
+        ):
+            events.append(message)
+            return False
+        state.open_message(lt, name)
+        if name in _BLOB_VECTORS and self.streaming.sinks is not None:
+            state.vector = _tag_attributes(bytes(state.buf[lt:end]))
         return True
 
     def _cut_short(self, lt: int, name: bytes, events: list[Event]) -> None:
         """A top-level tag ``name`` at ``lt`` inside a message: INDI messages never nest, so the current
         one was cut short; it is reported and framing starts again here."""
         state = self.state
-        excerpt = b"" if state.discarding else self._excerpt(lt)
-        self._abort_blob()
+        excerpt = b"" if state.discarding else state.excerpt(lt)
+        state.abort_blob()
         root = state.root.decode("utf-8", "replace")
         events.append(Malformed(f"<{root}> cut short by <{name.decode()}>", excerpt))
         state.close_message()
@@ -348,23 +474,6 @@ class IndiStreamParser:
         self._resync(lt, events, "DTD, entity declaration or CDATA refused")
         return True
 
-    def _plain_set(self, lt: int, name: bytes, tag_end: int, events: list[Event]) -> bool:
-        """A whole plain ``set*Vector`` at ``lt`` parsed in one step; False to frame it tag by tag."""
-        shape = _PLAIN_SETS.get(name)
-        if shape is None:
-            return False
-        close = b"</" + name + b">"
-        stop = self.state.buf.find(close, tag_end)
-        if stop < 0 or stop - lt > self.max_message_size:
-            return False
-        stop += len(close)
-        message = parse_plain_set(bytes(self.state.buf[lt:stop]), shape)
-        if message is None:
-            return False
-        events.append(message)
-        self.state.pos = stop
-        return True
-
     def _skip_to(self, lt: int, terminator: bytes, events: list[Event], reason: str) -> bool:
         """Skip a comment or processing instruction; one left open before the next message is malformed."""
         close = self.state.buf.find(terminator, lt + 2)
@@ -377,6 +486,8 @@ class IndiStreamParser:
         return self._need_more(lt, events)
 
     def _need_more(self, lt: int, events: list[Event]) -> bool:
+        """The markup at ``lt`` is not whole yet: False to wait for more data, True when it was skipped
+        (longer than the size limit already)."""
         state = self.state
         if (
             state.depth > 0
@@ -386,9 +497,7 @@ class IndiStreamParser:
         ):
             # the message is over the limit before this tag is whole: it is skipped from here, and only
             # the unscanned tag stays held (else the message so far and the tag were held together)
-            self._abort_blob()
-            state.discarding = True
-            state.skipped = lt - state.start
+            state.discard(lt - state.start)
             del state.buf[:lt]
             state.pos = state.start = lt = 0
         if len(self.state.buf) - lt > self.max_message_size:
@@ -396,28 +505,21 @@ class IndiStreamParser:
             return True
         return False
 
-    def _check_oversize(self, events: list[Event]) -> None:
+    def _check_oversize(self) -> None:
+        """The open message is over the size limit: discarded, the part scanned dropped."""
         state = self.state
         if state.depth == 0 or state.start is None:
             return
-        size = state.pos - state.start
-        if not state.discarding and size > self.max_message_size:
-            self._abort_blob()
-            state.discarding = True
-            state.skipped = 0
+        if not state.discarding and state.pos - state.start > self.max_message_size:
+            state.discard()
         if state.discarding:
-            # drop what has been scanned; keep only unscanned bytes
-            state.skipped += state.pos - state.start
-            del state.buf[: state.pos]
-            state.pos = 0
-            state.start = 0
+            state.drop_scanned()
 
     def _emit(self, end: int, events: list[Event]) -> None:
         state = self.state
         start = state.start if state.start is not None else 0
         if not state.discarding and end - start > self.max_message_size:
-            state.discarding = True
-            state.skipped = 0
+            state.discard()
         if state.discarding:
             total = state.skipped + end - start
             events.append(
@@ -443,87 +545,13 @@ class IndiStreamParser:
         else:  # keep a last '<' that may begin a message whose name has not fully arrived
             last = state.buf.rfind(b"<", at + 1)
             stop = last if last >= 0 and len(state.buf) - last < 32 else len(state.buf)
-        self._abort_blob()
+        state.abort_blob()
         if state.discarding:
             events.append(Malformed(reason + " inside an oversized message"))
         else:
             events.append(Malformed(reason, bytes(state.buf[start : min(stop, start + _EXCERPT)])))
         state.pos = stop
         state.close_message()
-
-    def _excerpt(self, stop: int | None = None) -> bytes:
-        state = self.state
-        start = state.start or 0
-        end = len(state.buf) if stop is None else stop
-        return bytes(state.buf[start : min(end, start + _EXCERPT)])
-
-    def _compact(self) -> None:
-        state = self.state
-        keep_from = state.pos if state.start is None else min(state.start, state.pos)
-        if keep_from:
-            del state.buf[:keep_from]
-            state.pos -= keep_from
-            if state.start is not None:
-                state.start -= keep_from
-
-    # ------------------------------------------------------------ BLOB streaming
-    def _open_blob(self, lt: int, end: int) -> None:
-        """A ``oneBLOB`` starts: hand its text to a sink if one takes it."""
-        state = self.state
-        if self.blobs is None or state.discarding or state.start is None:
-            return
-        vector = state.vector
-        element = _tag_attributes(bytes(state.buf[lt:end]))
-        if vector is None or element is None or not element.get("name"):
-            return  # left to parse_message, which reports it
-        sink = self.blobs.open(Message(state.root.decode(), vector), element)
-        if sink is not None:
-            state.blob = _OpenBlob(element["name"], sink)
-
-    def _stream_blob(self) -> bool:
-        """Pass the text up to the next '<' to the sink and drop it; False when more data is needed."""
-        state = self.state
-        blob = state.blob
-        assert blob is not None
-        buf = state.buf
-        lt = buf.find(b"<", state.pos)
-        stop = len(buf) if lt < 0 else lt
-        if stop > state.pos:
-            self._blob_write(bytes(buf[state.pos : stop]))
-            del buf[state.pos : stop]
-        if lt < 0:
-            return False
-        match = _TAG.match(buf, state.pos)
-        if match is None and _PARTIAL_TAG.match(buf, state.pos):
-            return False  # the end tag has not fully arrived
-        state.blob = None
-        if match is not None and match.group(1) and match.group(2) == b"oneBLOB":
-            state.streamed[blob.name] = self._finish_blob(blob)
-        elif blob.sink is not None:  # markup inside the BLOB: the framer reports what follows
-            blob.sink.abort()
-            state.streamed[blob.name] = StreamedBlob(problem="markup inside <oneBLOB>")
-        return True
-
-    def _blob_write(self, text: bytes) -> None:
-        blob = self.state.blob
-        if blob is not None and blob.sink is not None:
-            try:
-                blob.sink.write(text)
-            except (BlobError, OSError) as exc:  # a sink's failure never ends the stream
-                blob.sink.abort()
-                blob.sink, blob.problem = None, str(exc)
-
-    def _finish_blob(self, blob: _OpenBlob) -> StreamedBlob:
-        if blob.sink is None:
-            return StreamedBlob(problem=blob.problem)
-        if self.defer_close:
-            return StreamedBlob(pending=blob.sink)
-        return _close_sink(blob.sink)
-
-    def _abort_blob(self) -> None:
-        blob, self.state.blob = self.state.blob, None
-        if blob is not None and blob.sink is not None:
-            blob.sink.abort()
 
 
 def _close_sink(sink: BlobSink) -> StreamedBlob:
@@ -672,6 +700,25 @@ def parse_plain_set(raw: bytes, shape: PlainShape) -> Message | None:
             return None
         members.append(Member(member_tag, member_attrs, (found.group(2) or "").strip()))
     return shape.cls(shape.tag, attrs, tuple(members), raw)
+
+
+def read_plain_set(state: FramingState, lt: int, name: bytes, tag_end: int, limit: int) -> Message | None:
+    """The ``set*Vector`` whose start tag ``<name ...>`` is ``state.buf[lt:tag_end]``, read whole in one
+    step (``state.pos`` then past it); None when it is to be framed tag by tag (not all arrived yet,
+    over ``limit`` bytes, or not in the plain shape)."""
+    shape = _PLAIN_SETS.get(name)
+    if shape is None:
+        return None
+    close = b"</" + name + b">"
+    buf = state.buf
+    stop = buf.find(close, tag_end)
+    if stop < 0 or stop - lt > limit:
+        return None
+    stop += len(close)
+    message = parse_plain_set(bytes(buf[lt:stop]), shape)
+    if message is not None:
+        state.pos = stop
+    return message
 
 
 def parse_message(raw: bytes) -> Event:

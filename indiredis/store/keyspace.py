@@ -8,6 +8,10 @@ the ``from_indi`` publication): a list of :data:`~.writes.Op` that the store's I
 (:class:`~.redisstore.RedisStore`) sends.  No connection, file or thread here; BLOB data that arrived
 whole is written to the folder by the store first (:meth:`KeySpaceModel.blob_targets` says which), so
 that the model only records where each BLOB went.
+
+The model's handlers share their writers (a property's hashes, a history push, a line for the user)
+in :class:`KeySpaceWriter`; a ``set*Vector`` of a defined property, the message nearly every one is,
+takes one flat path (:meth:`KeySpaceModel._on_set`), its rare cases in functions of their own.
 """
 
 from __future__ import annotations
@@ -55,13 +59,12 @@ class KeySpaceModel:
         self.keys = keys
         self.channel = channel  #: where each message is published (``from_indi``)
         self.log_lengths = merged_log_lengths(log_lengths)
-        self._element_lengths: dict[VectorKind, int] = {}  #: the history length of each kind's elements
+        self.writer = KeySpaceWriter(keys, self.log_lengths)
         #: device -> property name -> what the store knows of it
         self.properties: dict[str, dict[str, PropertyModel]] = {}
         #: the clients' enableBLOB choices (BLOB data arrives unless they said Never; none when BLOBs
         #: are not stored)
         self.blob_policy = BlobPolicy(default=ALSO if blobs_stored else NEVER)
-        self._definition_sequence = 0  # microseconds since the epoch, strictly increasing
 
     # ---------------------------------------------------------------- queries
     @property
@@ -125,7 +128,7 @@ class KeySpaceModel:
             case SetVector():
                 self._on_set(writes, message, now, self.properties.get(message.device, {}).get(message.name))
             case IndiMessage():
-                self._note(writes, message.device, message.text, message.timestamp)
+                self.writer.note(writes, message.device, message.text, message.timestamp)
             case DelProperty():
                 self._on_del_property(writes, message)
             case _:
@@ -157,7 +160,7 @@ class KeySpaceModel:
         histories where changed)."""
         writes = self.writes()
         for prop in properties:
-            self._write_property(writes, prop, ())
+            self.writer.write_property(writes, prop, ())
         return writes.take()
 
     def new_connection(self) -> None:
@@ -197,12 +200,7 @@ class KeySpaceModel:
         properties = self.properties.setdefault(device, {})
         old = properties.get(name)
         blobs = self._blobs_attribute(device, name) if kind is VectorKind.BLOB else ""
-        prop = PropertyModel(kind, _property_attrs(message, blobs))
-        for member in message.members:
-            previous = old.elements.get(member.name, {}) if old else {}
-            prop.elements[member.name] = _element_attrs(kind, member, previous)
-        prop.keys = _model_keys(keys, device, name, prop.elements)
-        properties[name] = prop
+        prop = properties[name] = _defined_property(keys, message, blobs, old)
         if old is not None:
             # a redefinition replaces the property: drop fields and elements it no longer has
             gone = set(old.elements) | set(prop.elements)
@@ -213,27 +211,25 @@ class KeySpaceModel:
         writes.command("SADD", keys.properties(device), name)
         if element_names:
             writes.command("SADD", keys.elements(name, device), *element_names)
-        self._write_property(writes, prop, element_names)
+        self.writer.write_property(writes, prop, element_names)
         write_definition_order(
-            writes.command, keys, device, name, element_names, self._next_definition_score()
+            writes.command, keys, device, name, element_names, self.writer.next_definition_score()
         )
-        self._push_history(writes, keys.elements(name, device), element_names, "elements")
+        self.writer.push_history(writes, keys.elements(name, device), element_names, "elements")
         if new_device:
             self._push_devices(writes)
         if old is None:
             self._push_properties(writes, device)
         if message.text:
-            self._note(writes, device, message.text, message.timestamp)
+            self.writer.note(writes, device, message.text, message.timestamp)
 
     def _on_set(
         self, writes: Writes, message: SetVector, now: str | None, prop: PropertyModel | None
     ) -> None:
         """A set*Vector of ``prop`` (the property it names, None when undefined)."""
         attrs = message.attrs  # (Message.device, .name, .text and .timestamp, without the calls)
-        device, name = attrs.get("device", ""), attrs.get("name", "")
         if prop is None or prop.kind is not message.KIND:
-            log.debug("ignoring %s for undefined property %s of %s", message.tag, name, device)
-            _keep_streamed(message, "its property is not defined (yet)")
+            _ignore_set(message)
             return
         text, prop_attrs = attrs.get("message", ""), prop.attrs
         prop_attrs.update(message.changes())
@@ -247,15 +243,11 @@ class KeySpaceModel:
             member_name = member.name
             element = elements.get(member_name)
             if element is None:
-                log.debug("ignoring unknown element %s of %s.%s", member_name, device, name)
-                _keep_streamed(message, "its element is not defined (yet)", member)
+                _ignore_element(message, member)
                 continue
             if kind is VectorKind.NUMBER:
                 if len(member.attrs) > 1:  # new limits or format (not only_named)
-                    element.update(member.number_changes)
-                    number_limits(element)
-                    prop.changed(member_name)
-                    number_value(element, member.text)
+                    _new_number_attributes(prop, element, member)
                 elif element["value"] != member.text:  # a value that did not change is not rendered again
                     number_value(element, member.text)
             elif kind is VectorKind.BLOB:
@@ -264,9 +256,9 @@ class KeySpaceModel:
             else:
                 element["value"] = member.text
             changed.append(member_name)
-        self._write_property(writes, prop, changed)
+        self.writer.write_property(writes, prop, changed)
         if text:
-            self._note(writes, device, text, attrs.get("timestamp"))
+            self.writer.note(writes, attrs.get("device", ""), text, attrs.get("timestamp"))
 
     def _on_del_property(self, writes: Writes, message: DelProperty) -> None:
         device, name = message.device, message.name
@@ -278,26 +270,32 @@ class KeySpaceModel:
             _remove_device(writes, self.keys, self.properties, device)
             self._push_devices(writes)
             text = message.text or f"Device {device} deleted"
-        self._note(writes, device, text, message.timestamp)
-
-    # ------------------------------------------------------------- writers
-    def _next_definition_score(self) -> float:
-        """A score later than every earlier definition's, also across restarts of the bridge."""
-        self._definition_sequence = max(self._definition_sequence + 1, time.time_ns() // 1000)
-        return float(self._definition_sequence)
-
-    def _push_history(self, writes: Writes, key: str, data: Any, length_key: str) -> None:
-        """Push ``data``'s JSON on the history list of ``key`` (if it differs from the newest entry)."""
-        writes.history(quote(self.keys.log(key)), to_json(data), self.log_lengths[length_key])
+        self.writer.note(writes, device, text, message.timestamp)
 
     def _push_devices(self, writes: Writes) -> None:
-        self._push_history(writes, self.keys.devices(), sorted(self.properties), "devices")
+        self.writer.push_history(writes, self.keys.devices(), sorted(self.properties), "devices")
 
     def _push_properties(self, writes: Writes, device: str) -> None:
         names = sorted(self.properties.get(device, {}))
-        self._push_history(writes, self.keys.properties(device), names, "properties")
+        self.writer.push_history(writes, self.keys.properties(device), names, "properties")
 
-    def _write_property(self, writes: Writes, prop: PropertyModel, elements: Iterable[str]) -> None:
+    def _blobs_attribute(self, device: str, name: str) -> str:
+        """The ``blobs`` attribute of a BLOB property: ``Enabled`` or ``Disabled``."""
+        return "Enabled" if self.blobs_enabled(device, name) else "Disabled"
+
+
+class KeySpaceWriter:
+    """The writes the model's handlers share, in the key space's form: a property's hashes (pushed on
+    their histories where changed), a history push, a line for the user, the score of a definition in
+    the order of definitions."""
+
+    def __init__(self, keys: KeySpace, log_lengths: dict[str, int]) -> None:
+        self.keys = keys
+        self.log_lengths = log_lengths
+        self._element_lengths: dict[VectorKind, int] = {}  #: the history length of each kind's elements
+        self._definition_sequence = 0  # microseconds since the epoch, strictly increasing
+
+    def write_property(self, writes: Writes, prop: PropertyModel, elements: Iterable[str]) -> None:
         """Write the property's attributes and the given elements' hashes, pushing changes on their
         histories."""
         lengths = self.log_lengths
@@ -308,16 +306,35 @@ class KeySpaceModel:
             length = self._element_lengths[kind] = lengths[kind.vector.lower()]
         prop.write_hashes(writes, elements, length)
 
-    def _blobs_attribute(self, device: str, name: str) -> str:
-        """The ``blobs`` attribute of a BLOB property: ``Enabled`` or ``Disabled``."""
-        return "Enabled" if self.blobs_enabled(device, name) else "Disabled"
+    def push_history(self, writes: Writes, key: str, data: Any, length_key: str) -> None:
+        """Push ``data``'s JSON on the history list of ``key`` (if it differs from the newest entry)."""
+        writes.history(quote(self.keys.log(key)), to_json(data), self.log_lengths[length_key])
 
-    def _note(self, writes: Writes, device: str, text: str, timestamp: str | None) -> None:
+    def note(self, writes: Writes, device: str, text: str, timestamp: str | None) -> None:
         """A line for the user: the device's (or the system's) last message, and its history."""
         stamp = timestamp or indi_timestamp()
         key = self.keys.devicemessages(device) if device else self.keys.messages()
         writes.command("SET", key, f"{stamp} {text}")
-        self._push_history(writes, key, [stamp, text], "messages")
+        self.push_history(writes, key, [stamp, text], "messages")
+
+    def next_definition_score(self) -> float:
+        """A score later than every earlier definition's, also across restarts of the bridge."""
+        self._definition_sequence = max(self._definition_sequence + 1, time.time_ns() // 1000)
+        return float(self._definition_sequence)
+
+
+def _defined_property(
+    keys: KeySpace, message: Definition, blobs: str, old: PropertyModel | None
+) -> PropertyModel:
+    """The property a definition makes (``old``: the one it replaces, whose BLOBs' elements keep what
+    they last received; ``blobs``: the ``blobs`` attribute of a BLOB property)."""
+    kind = message.KIND
+    prop = PropertyModel(kind, _property_attrs(message, blobs))
+    for member in message.members:
+        previous = old.elements.get(member.name, {}) if old else {}
+        prop.elements[member.name] = _element_attrs(kind, member, previous)
+    prop.keys = _model_keys(keys, message.device, message.name, prop.elements)
+    return prop
 
 
 def _property_attrs(message: Definition, blobs: str) -> dict[str, str]:
@@ -389,6 +406,27 @@ def _element_attrs(kind: VectorKind, member: Member, previous: dict[str, str]) -
     else:
         element["value"] = member.text
     return element
+
+
+def _ignore_set(message: SetVector) -> None:
+    """A set*Vector of a property not defined (or defined as another kind): nothing to record."""
+    log.debug("ignoring %s for undefined property %s of %s", message.tag, message.name, message.device)
+    _keep_streamed(message, "its property is not defined (yet)")
+
+
+def _ignore_element(message: SetVector, member: Member) -> None:
+    """A member of a set*Vector naming no element of its property: nothing to record of it."""
+    log.debug("ignoring unknown element %s of %s.%s", member.name, message.device, message.name)
+    _keep_streamed(message, "its element is not defined (yet)", member)
+
+
+def _new_number_attributes(prop: PropertyModel, element: dict[str, str], member: Member) -> None:
+    """A member of a setNumberVector with new limits or format besides its value: the element's hash
+    rendered again, whole."""
+    element.update(member.number_changes)
+    number_limits(element)
+    prop.changed(member.name)
+    number_value(element, member.text)
 
 
 def _record_blob(element: dict[str, str], member: Member) -> bool:
