@@ -27,8 +27,6 @@ PENDING_FUNCTIONS = {
 NOT_MESSAGES = {
     # the web's head-only read of a line published on from_indi (no message parsed, for speed)
     "indiredis/indiwsgi/live.py _changed",
-    # PropertyModel.attrs: the key-space model's hash of a property, not a message
-    "indiredis/store/keyspace.py note_outgoing",
 }
 
 
@@ -74,6 +72,12 @@ def _is_tag(node: ast.expr) -> bool:
     return False
 
 
+def _is_property_model(node: ast.expr) -> bool:
+    """``prop`` or ``self`` (in :class:`~indiredis.store.properties.PropertyModel`): the key-space
+    model's hash of a property, whose ``attrs`` are no message's."""
+    return isinstance(node, ast.Name) and node.id in ("prop", "self")
+
+
 def _in_functions(node: ast.AST, function: str = MODULE_LEVEL) -> Iterator[tuple[str, ast.AST]]:
     """Every node under ``node``, with the name of the innermost function it is in."""
     for child in ast.iter_child_nodes(node):
@@ -94,8 +98,8 @@ def _message_lookups(module: ast.Module) -> Iterator[tuple[str, ast.expr]]:
                 func=ast.Attribute(value=ast.Attribute(attr="tag"), attr="startswith" | "endswith")
             ):
                 yield function, node
-            case ast.Call(func=ast.Attribute(value=ast.Attribute(attr="attrs"), attr="get")):
-                yield function, node
+            case ast.Attribute(attr="attrs", value=value) if not _is_property_model(value):
+                yield function, node  # any read of a message's raw attributes, aliased or not
 
 
 def _unexcused(modules: Iterable[tuple[str, ast.Module]], excuses: set[str]) -> tuple[list[str], list[str]]:
@@ -122,9 +126,10 @@ def test_the_check_finds_what_it_looks_for() -> None:
         "    def g(m):\n        c = m.tag.startswith('def')\n"
         "    d = m.attrs.get('uid')\n"
         "class C:\n    async def h(self, m):\n        return m.attrs.get('x') or m.name == 'y'\n"
+        "def k(message, prop):\n    attrs = message.attrs\n    return attrs.get('x'), prop.attrs.get('y')\n"
     )
     found = [(function, node.lineno) for function, node in _message_lookups(code)]
-    assert sorted(found) == [(MODULE_LEVEL, 1), ("f", 3), ("f", 6), ("g", 5), ("h", 9)]
+    assert sorted(found) == [(MODULE_LEVEL, 1), ("f", 3), ("f", 6), ("g", 5), ("h", 9), ("k", 11)]
 
 
 def test_an_excuse_covers_only_the_function_it_names() -> None:

@@ -184,8 +184,7 @@ class KeySpaceModel:
     def _defined(self, message: SetVector) -> PropertyModel | None:
         """The property a set*Vector names if it is defined and the message names only its elements
         (names checked when it was defined), else None."""
-        attrs = message.attrs  # the attributes themselves: no property call on the hot path
-        prop = self.properties.get(attrs.get("device", ""), {}).get(attrs.get("name", ""))
+        prop = self.properties.get(message.device, {}).get(message.name)
         if prop is None:
             return None
         elements = prop.elements
@@ -227,13 +226,12 @@ class KeySpaceModel:
         self, writes: Writes, message: SetVector, now: str | None, prop: PropertyModel | None
     ) -> None:
         """A set*Vector of ``prop`` (the property it names, None when undefined)."""
-        attrs = message.attrs  # (Message.device, .name, .text and .timestamp, without the calls)
         if prop is None or prop.kind is not message.KIND:
             _ignore_set(message)
             return
-        text, prop_attrs = attrs.get("message", ""), prop.attrs
+        text, timestamp, prop_attrs = message.text, message.timestamp, prop.attrs
         prop_attrs.update(message.changes())
-        if attrs.get("timestamp") is None:
+        if timestamp is None:
             prop_attrs["timestamp"] = now or indi_timestamp()
         if text:
             prop_attrs["message"] = text
@@ -246,7 +244,7 @@ class KeySpaceModel:
                 _ignore_element(message, member)
                 continue
             if kind is VectorKind.NUMBER:
-                if len(member.attrs) > 1:  # new limits or format (not only_named)
+                if not member.only_named:  # new limits or format
                     _new_number_attributes(prop, element, member)
                 elif element["value"] != member.text:  # a value that did not change is not rendered again
                     number_value(element, member.text)
@@ -258,7 +256,7 @@ class KeySpaceModel:
             changed.append(member_name)
         self.writer.write_property(writes, prop, changed)
         if text:
-            self.writer.note(writes, attrs.get("device", ""), text, attrs.get("timestamp"))
+            self.writer.note(writes, message.device, text, timestamp)
 
     def _on_del_property(self, writes: Writes, message: DelProperty) -> None:
         device, name = message.device, message.name
