@@ -26,7 +26,6 @@ PENDING_FUNCTIONS = {
     "indiredis/service/web.py run": "not yet split (one web process serving several sites)",
     "indiredis/demo.py main": "not yet split",
     "indiredis/protocol/clientlayout.py indiserver_layout": "not yet split",
-    "indiredis/protocol/mqttframing.py accept": "not yet split",
     "indiredis/service/reference.py reference": "not yet split",
 }
 
