@@ -87,7 +87,7 @@ import ssl
 import threading
 from abc import abstractmethod
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -98,24 +98,20 @@ from ..core.tasks import run_until_first_done
 from ..errors import InvalidValue, LinkLost
 from ..events import Event, host_port, journal_fields
 from ..hosts import MQTTServer
-from ..protocol.document import parse_document
-from ..protocol.messages import DefBLOBVector, DelProperty, EnableBLOB, GetProperties, Malformed, Message
+from ..protocol.messages import DefBLOBVector, DelProperty, EnableBLOB, GetProperties, Message
 from ..protocol.mqttframing import (
     DEFAULT_MAX_FRAME_BYTES,
     SEQUENCE_WINDOW,
     Frame,
-    FrameError,
     FrameHeader,
     Framer,
-    SequenceTracker,
-    Verdict,
-    decode_frame,
     encode_header,
 )
 from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
 from ..protocol.routing import BlobRequest, ClientBlobPolicies, Snoop
-from .base import Link, report_malformed, resume_consuming
+from .base import Link, resume_consuming
 from .loglimit import LogLimiter
+from .mqttreceiver import SUSPECT_LOG_SECONDS, PayloadReceiver
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +149,6 @@ SNOOP_EXPIRY_SECONDS = 24 * 3600.0
 SNOOP_RENEW_SECONDS = 3600.0
 #: topics a client side remembers having heard from on one connection (for its first-heard resync)
 HEARD_FROM_KEPT = 1024
-#: at most one line per this many seconds for each kind of suspicious payload (the rest are counted)
-SUSPECT_LOG_SECONDS = 60.0
 #: bytes a publisher may hold in payloads packed but not yet acknowledged (its share of the bridge's
 #: memory budget; set per bridge as :attr:`_MqttLink.send_budget`)
 DEFAULT_SEND_BUDGET = 64 * 1024 * 1024
@@ -341,23 +335,13 @@ async def _forever() -> None:
     await asyncio.Event().wait()
 
 
-#: payloads at least this large are unpacked in a thread when they carry BLOB data to a blob folder
-THREAD_PAYLOAD = 64 * 1024
-
-
-def carries_blob(payload: bytes) -> bool:
-    """Whether a received payload may hold a ``setBLOBVector`` (a large one is taken to: looking
-    through megabytes for the tag would itself hold the loop)."""
-    return len(payload) >= THREAD_PAYLOAD or b"<setBLOBVector" in payload
-
-
 def _describe(message: Message) -> str:
     return f"<{message.tag} {message.device} {message.name}>"
 
 
 class _MqttLink(Link):
-    """What both MQTT links share: the session around one :class:`MqttConnection`, packing what
-    the link sends into payloads and unpacking and checking what it receives."""
+    """What both MQTT links share: the session around one :class:`MqttConnection` and packing what
+    the link sends into payloads; what it receives goes to its :class:`PayloadReceiver`."""
 
     what = "MQTT broker"
     link = "mqtt"
@@ -371,33 +355,25 @@ class _MqttLink(Link):
         *,
         batching: bool = True,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        blobs: BlobSinks | None = None,
     ) -> None:
+        """``blobs``: where the data of received BLOBs streams to (None: BLOBs stay in their messages, to
+        be forwarded)."""
         super().__init__(host_port(server.host, server.port))
         if not mqtt_id or any(c in mqtt_id for c in "/#+"):
             raise InvalidValue(f"mqtt_id must be a non-empty name without '/', '#' or '+': {mqtt_id!r}")
         self.mqtt_id = mqtt_id
         self.server = server
         self.subscribe_list = list(subscribe_list or [])
-        self.max_message_size = max_message_size
         self.framer = Framer(batching=batching, max_frame_bytes=max_frame_bytes)
-        #: where received BLOB data streams to (None: BLOBs stay in their messages, to be forwarded)
-        self.blobs: BlobSinks | None = None
-        self.tracker = SequenceTracker()
         #: payloads built but not yet acknowledged by the broker: sent first on the next connection
         self.pending: deque[Frame] = deque()
-        #: messages lost on the way to this side, as counted from the publishers' sequence numbers
-        self.missing = 0
-        #: payloads held back because their numbers were implausible (forged headers, mostly)
-        self.implausible = 0
-        self._implausible_log = LogLimiter(
-            log, "payloads numbered implausibly", self.state.fields, burst=1, window=SUSPECT_LOG_SECONDS
-        )
         #: bytes this side may hold in payloads: half for those packed and waiting (:attr:`pending`),
         #: half for those unacknowledged by the broker (its share of the bridge's memory budget)
         self.send_budget = DEFAULT_SEND_BUDGET
         self._last_batch = float("-inf")  # loop time the last batch was taken from the channel
-        #: a payload being unpacked in a thread (see :meth:`_unpack_in_thread`)
-        self._unpacking: asyncio.Future[tuple[list[Message], Verdict | None, tuple[str, int]]] | None = None
+        #: what this side receives, unpacked and checked: the new messages, in order, and the counts
+        self.receiver = PayloadReceiver(max_message_size, self.state.fields, blobs)
 
     # -- sending ---------------------------------------------------------------------------
     @abstractmethod
@@ -463,141 +439,6 @@ class _MqttLink(Link):
         held back as implausible (a gap of any size is enough to trigger the resync)."""
         if dropped and self.framer.batching:
             self.framer.skip(self.sequence_topic(), min(dropped, MAX_GAP_SKIP))
-
-    # -- receiving -------------------------------------------------------------------------
-    def unpack(self, topic: str, payload: bytes) -> tuple[list[Message], Verdict | None, tuple[str, int]]:
-        """The messages of a received payload not delivered before, what its sequence says (None for
-        the original's single form, which has none) and the session and sequence number of the first
-        message returned (("", 0) when unnumbered)."""
-        try:
-            header, body = decode_frame(payload)
-        except FrameError as exc:
-            report_malformed(f"MQTT topic {topic}", Malformed(str(exc), payload[:80]))
-            return [], None, ("", 0)
-        if header is None:
-            message = self._parse_single(topic, payload)
-            return ([message] if message is not None else []), None, ("", 0)
-        verdict = self.tracker.accept(topic, header)
-        if verdict.implausible:
-            self._report_implausible(topic, header, verdict)
-        if verdict.skip >= header.count:
-            return [], verdict, ("", 0)
-        messages = self._parse_body(topic, body, header)
-        if len(messages) != header.count:
-            # a malformed message was left out (and reported): positions no longer line up with the
-            # numbers, so deliver every one (a repeat is harmless where a skip could lose one)
-            return messages, verdict, (header.session, header.first)
-        return messages[verdict.skip :], verdict, (header.session, header.first + verdict.skip)
-
-    async def deliver(
-        self, topic: str, payload: bytes, handle: Callable[[Message], Awaitable[None]]
-    ) -> Verdict | None:
-        """Unpack ``payload`` and hand each new message to ``handle``, in order; return what its
-        sequence says.  Cancelled part-way (the connection ended while ``handle`` waited for room),
-        the messages not handed over count as not received: the next payload shows them as a gap."""
-        if self.blobs is not None and carries_blob(payload):
-            messages, verdict, (session, first) = await self._unpack_in_thread(topic, payload)
-        else:
-            await self._unpacked()
-            messages, verdict, (session, first) = self.unpack(topic, payload)
-        handed = 0
-        try:
-            for message in messages:
-                await handle(message)
-                handed += 1
-        except asyncio.CancelledError:
-            if first and handed < len(messages):
-                self.tracker.rewind(topic, session, first + handed)
-            raise
-        return verdict
-
-    async def _unpack_in_thread(
-        self, topic: str, payload: bytes
-    ) -> tuple[list[Message], Verdict | None, tuple[str, int]]:
-        """:meth:`unpack` in a thread: a BLOB's data is decoded into its file and made durable (an fsync
-        that takes seconds on a slow disk) while the loop serves everything else.  Payloads stay in
-        order: the receiver waits for it.  Cancelled meanwhile (the connection ended), the thread cannot
-        be stopped: the next payload waits for it, and its messages count as not received (a gap);
-        their files, never recorded, go with the element's older frames."""
-        await self._unpacked()
-        work = asyncio.ensure_future(asyncio.to_thread(self.unpack, topic, payload))
-        self._unpacking = work
-        try:
-            unpacked = await asyncio.shield(work)
-            self._unpacking = None
-            return unpacked
-        except asyncio.CancelledError:
-            work.add_done_callback(functools.partial(self._not_handed, topic))
-            raise
-
-    async def _unpacked(self) -> None:
-        """Wait for a payload still being unpacked in a thread (its receiver was cancelled)."""
-        if self._unpacking is not None:
-            await asyncio.wait([self._unpacking])
-            self._unpacking = None
-
-    def _not_handed(
-        self, topic: str, work: asyncio.Future[tuple[list[Message], Verdict | None, tuple[str, int]]]
-    ) -> None:
-        if work.cancelled() or work.exception() is not None:
-            return
-        _messages, _verdict, (session, first) = work.result()
-        if first:
-            self.tracker.rewind(topic, session, first)
-
-    def _parse(self, topic: str, data: bytes | memoryview) -> tuple[list[Message], bool]:
-        """The complete messages in ``data``, and whether anything in it was malformed (logged)."""
-        messages, problems = parse_document(data, self.max_message_size, self.blobs)
-        for problem in problems:
-            report_malformed(f"MQTT topic {topic}", problem)
-        return messages, bool(problems)
-
-    def _parse_body(self, topic: str, body: memoryview, header: FrameHeader) -> list[Message]:
-        messages, _ = self._parse(topic, body)
-        if len(messages) != header.count:
-            report_malformed(
-                f"MQTT topic {topic}",
-                Malformed(f"a payload announcing {header.count} messages held {len(messages)} complete ones"),
-            )
-        return messages
-
-    def _parse_single(self, topic: str, payload: bytes) -> Message | None:
-        messages, malformed = self._parse(topic, payload)
-        if len(messages) != 1 or malformed:
-            if not malformed:
-                report_malformed(
-                    f"MQTT topic {topic}", Malformed("not one complete INDI message", payload[:80])
-                )
-            return messages[0] if len(messages) == 1 else None
-        return messages[0]
-
-    def _report_implausible(self, topic: str, header: FrameHeader, verdict: Verdict) -> None:
-        """One line (at most one per :data:`SUSPECT_LOG_SECONDS`) for a payload numbered implausibly."""
-        self.implausible += 1
-        self._implausible_log.warning(
-            "ignored the sequence number of a payload on MQTT topic %s: session %s seq=%d is more than %d "
-            "from the %d expected (a forged header? the broker's ACL should keep strangers off this "
-            "topic); held it back",
-            topic,
-            header.session,
-            header.first,
-            SEQUENCE_WINDOW,
-            verdict.expected,
-        )
-
-    def report_gap(self, topic: str, verdict: Verdict, repair: str) -> None:
-        """One log line for messages that went missing on ``topic``."""
-        self.missing += verdict.missing
-        cause = "before the first one of its new session" if verdict.restarted else "in its sequence"
-        log.warning(
-            "lost %d messages on MQTT topic %s (missing %s: broker restarted without persistence, "
-            "queue overflow or this bridge away); %s",
-            verdict.missing,
-            topic,
-            cause,
-            repair,
-            extra=self.state.fields | journal_fields(Event.MESSAGES_DROPPED),
-        )
 
     # -- session ---------------------------------------------------------------------------
     @abstractmethod
@@ -865,15 +706,17 @@ class MqttClientSideLink(_MqttLink):
         while True:
             topic, payload = await connection.receive()
             try:
-                verdict = await self.deliver(topic, payload, functools.partial(handle, topic))
+                verdict = await self.receiver.deliver(topic, payload, functools.partial(handle, topic))
             finally:
                 connection.release(payload)
             if verdict is not None and verdict.missing:
                 if topic.startswith(sd):  # snooped data we asked for: ask again
-                    self.report_gap(topic, verdict, "asking again for the devices our drivers snoop")
+                    self.receiver.report_gap(topic, verdict, "asking again for the devices our drivers snoop")
                     self.repeat_snoop_requests(from_indi)
                 else:
-                    self.report_gap(topic, verdict, "client requests or snoop requests among them are gone")
+                    self.receiver.report_gap(
+                        topic, verdict, "client requests or snoop requests among them are gone"
+                    )
 
 
 class MqttIndiSideLink(_MqttLink):
@@ -895,9 +738,8 @@ class MqttIndiSideLink(_MqttLink):
         (mqtttoport does; the Redis store would clear every instrument's keys).  ``blobs``: where the
         data of received ``setBLOBVector`` messages streams to (the store's blob folder), so that a
         BLOB is held once, as the MQTT payload, besides the file being written."""
-        super().__init__(mqtt_id, server, subscribe_list, max_message_size, batching=batching)
+        super().__init__(mqtt_id, server, subscribe_list, max_message_size, batching=batching, blobs=blobs)
         self.reset_on_restart = reset_on_restart
-        self.blobs = blobs
         self._resync_at = 0.0  # loop time of the last getProperties sent to repair the store
         self._resync_timer: asyncio.TimerHandle | None = None
         self._stable = asyncio.Event()  # set by stayed_up: the connection is up for good
@@ -975,7 +817,7 @@ class MqttIndiSideLink(_MqttLink):
         while True:
             topic, payload = await connection.receive()
             try:
-                verdict = await self.deliver(topic, payload, from_indi.put)
+                verdict = await self.receiver.deliver(topic, payload, from_indi.put)
             finally:
                 connection.release(payload)
             restarted = verdict is not None and verdict.restarted and not verdict.reset_held
@@ -983,7 +825,9 @@ class MqttIndiSideLink(_MqttLink):
                 await from_indi.put(Reset())
                 self.request_resync(to_indi)
             if verdict is not None and verdict.missing:
-                self.report_gap(topic, verdict, "asking the instrument sides for every property again")
+                self.receiver.report_gap(
+                    topic, verdict, "asking the instrument sides for every property again"
+                )
                 self.request_resync(to_indi)
             elif topic not in heard_from or restarted:
                 # an instrument side that (re)connected at the same moment as we did, or later (its
