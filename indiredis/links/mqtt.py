@@ -1,31 +1,44 @@
 """The MQTT transport: both MQTT links, on one paho-mqtt connection wrapper.
 
+Sides.  On the broker, as in ``docs/mqtt.md``, an *instrument side* is a bridge publishing the
+traffic of its instruments (``inditomqtt``, ``driverstomqtt``) and a *client side* a bridge serving
+clients (``mqtttoredis``, ``mqtttoport``).  Every bridge also has two halves (``docs/architecture.md``):
+its INDI side, facing the instruments, and its client side, facing the clients.  The MQTT link is the
+half that faces the broker, and its class says which half it is: an instrument side's MQTT link
+faces the client sides, so it is its bridge's client side, :class:`MqttClientSideLink`; a client
+side's MQTT link faces the instrument sides, so it is its bridge's INDI side,
+:class:`MqttIndiSideLink`.  Below, "an instrument side" and "a client side" are always bridges on
+the broker (this one or others); the other half of a link's own bridge is "the local INDI side"
+(indiserver or the driver pool, behind a :class:`MqttClientSideLink`) or "the local client side"
+(the Redis store or the TCP port, behind a :class:`MqttIndiSideLink`).  What both links receive is
+unpacked and checked by their :class:`~indiredis.links.mqttreceiver.PayloadReceiver`.
+
 Topic layout (``docs/mqtt.md``; ``T``, ``F``, ``SC``, ``SD`` are the
 mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data topics):
 
-- :class:`MqttClientSideLink`, the client side of ``inditomqtt`` /
-  ``driverstomqtt`` (id ``S``): publishes INDI traffic on ``F/S``; takes client
+- :class:`MqttClientSideLink`, the MQTT link of an instrument side (``inditomqtt`` /
+  ``driverstomqtt``, id ``S``): publishes INDI traffic on ``F/S``; takes client
   traffic from ``T/#`` (or ``T/<id>`` per ``subscribe_list``); a local driver's
   getProperties for a foreign device goes out on ``SC/S``; requests seen on
   ``SC/<other>`` are remembered and matching traffic is also sent to
   ``SD/<other>``; ``SD/S`` brings the data our drivers asked for.  Our own
   snoop requests are repeated on reconnection, whenever a client side asks
   for every property, and when a gap shows on ``SD/S``, so instrument sides that started later learn
-  them.  On every (re)connection it asks its INDI side for getProperties, so that client
+  them.  On every (re)connection it asks the local INDI side for getProperties, so that client
   sides that reconnected meanwhile get every definition again, announces itself with a heartbeat
-  on ``F/S`` and publishes what its INDI side sends once a client side is heard
+  on ``F/S`` and publishes what the local INDI side sends once a client side is heard
   (:data:`RECEIVERS_WAIT` at most).  Each client
-  side's ``enableBLOB`` (heard on ``T/<its id>``) sets its own BLOB policy; the
+  side's ``enableBLOB`` (heard on ``T/<its id>``) sets its own BLOB policy; the local
   INDI side is asked for the union (``Also`` wherever one of them wants BLOBs),
-  again whenever the INDI side reconnects or defines such a BLOB property
+  again whenever it reconnects or defines such a BLOB property
   anew, and BLOB data is published on ``F/S`` only while one of them wants it
   (:class:`~indiredis.protocol.routing.ClientBlobPolicies`).
-- :class:`MqttIndiSideLink`, the INDI side of ``mqtttoredis`` / ``mqtttoport``
-  (id ``C``): publishes client traffic on ``T/C``, takes INDI traffic from
+- :class:`MqttIndiSideLink`, the MQTT link of a client side (``mqtttoredis`` / ``mqtttoport``,
+  id ``C``): publishes client traffic on ``T/C``, takes INDI traffic from
   ``F/#`` (or ``F/<id>`` per ``subscribe_list``), and sends getProperties on
   every (re)connection, on first hearing from each instrument side after
   it (or from a restarted one), and when messages of an instrument side went missing, so the
-  client side's store is complete again whatever the order in which the bridges reconnected.
+  local client side's store is complete again whatever the order in which the bridges reconnected.
 
 Payloads (:mod:`indiredis.protocol.mqttframing`, ``docs/mqtt-framing.md``): with ``batching`` (the
 default) the messages waiting in the channel when the publisher takes its next
@@ -33,8 +46,8 @@ batch share payloads, each numbered per publisher session and topic; a lone
 message still goes out at once, a stream's messages are gathered for at most
 :data:`GATHER_SECONDS`, and a burst needs a hundredfold fewer MQTT messages, so
 a stock broker's queue of 1 000 messages per subscriber holds about 100 000
-INDI messages.  Receivers track every publisher's numbers: a gap
-is logged once with its count, and the client side asks for every property
+INDI messages.  Receivers track every publisher's numbers (:mod:`~indiredis.links.mqttreceiver`): a gap
+is logged once with its count, and a client side that sees one asks for every property
 again; a payload resent after a reconnection is not delivered twice.  Without
 ``batching`` every payload is one INDI message, exactly as the original 0.1.4
 bridges send them (for original receivers on the same broker); receivers
@@ -60,16 +73,16 @@ a broker configured lower must be raised to the largest BLOB expected.  A
 message the broker cannot take is logged and skipped.
 
 Ids: the ``mqtt_id`` is both the MQTT client id and the last level of the
-topics a side publishes on.  A broker drops a client when another connects with
-its client id, saying nothing under MQTT 3.1.1: the side sees a connection
+topics a bridge publishes on.  A broker drops a client when another connects with
+its client id, saying nothing under MQTT 3.1.1: the link sees a connection
 closed right after it was made, which :class:`~indiredis.links.base.Link`
 reports once, naming that likely cause (``flap_cause``); while it
-flaps, the client side does not clear its store on each reconnection.
+flaps, a client side does not clear its store on each reconnection.
 
 Hostile publishers (``docs/mqtt-framing.md``): the sequence tracker holds back
-implausible numbers and keeps live sessions; the instrument side's snoop
+implausible numbers and keeps live sessions; an instrument side's snoop
 records (:data:`SNOOP_ASKERS_KEPT`, :data:`SNOOPS_PER_ASKER`,
-:data:`SNOOP_EXPIRY_SECONDS`) and the client side's instrument sides heard
+:data:`SNOOP_EXPIRY_SECONDS`) and a client side's instrument sides heard
 from (:data:`HEARD_FROM_KEPT`) are bounded; the broker's ACL is the real
 defence.
 
@@ -383,7 +396,7 @@ class _MqttLink(Link):
 
     def pack(self, batch: Iterable[object]) -> list[Frame]:
         """The payloads for a batch taken from the sending channel (anything but messages is skipped;
-        a :class:`Reset`, the INDI side reconnected, starts a new publisher session)."""
+        a :class:`Reset`, the local INDI side reconnected, starts a new publisher session)."""
         batch = list(batch)
         if any(isinstance(item, Reset) for item in batch):
             self.framer.new_session()  # receivers see a restarted publisher: what it had may be gone
@@ -482,7 +495,8 @@ class _MqttLink(Link):
 
 
 class MqttClientSideLink(_MqttLink):
-    """Client side of inditomqtt / driverstomqtt (see the module docstring)."""
+    """The MQTT link of an instrument side (inditomqtt, driverstomqtt): its bridge's client side,
+    facing the client sides on the broker (see the module docstring)."""
 
     def __init__(
         self,
@@ -502,7 +516,8 @@ class MqttClientSideLink(_MqttLink):
             log, "snoop requests beyond the bounds", self.state.fields, burst=1, window=SUSPECT_LOG_SECONDS
         )
         self.snoop_requests: dict[tuple[str, str], Message] = {}  # our drivers' requests, to repeat
-        #: each client side's BLOB policy (by MQTT id), and what the INDI side is asked for on their behalf
+        #: each client side's BLOB policy (by MQTT id), and what the local INDI side is asked for on
+        #: their behalf
         self.client_blobs = ClientBlobPolicies()
         self._blob_log = LogLimiter(
             log,
@@ -511,7 +526,7 @@ class MqttClientSideLink(_MqttLink):
             burst=1,
             window=SUSPECT_LOG_SECONDS,
         )
-        self._to_indi: Channel[Message] | None = None  # to the INDI side, while serving
+        self._to_indi: Channel[Message] | None = None  # to the local INDI side, while serving
         self._heard_client_side = asyncio.Event()  # this connection received a client side's request
         self.receivers_wait = RECEIVERS_WAIT
 
@@ -541,7 +556,7 @@ class MqttClientSideLink(_MqttLink):
         records.add(snoop)
 
     def apply_enable_blob(self, client: str, message: Message) -> list[BlobRequest]:
-        """Apply client side ``client``'s ``enableBLOB``; return what the INDI side is to be asked.  A
+        """Apply client side ``client``'s ``enableBLOB``; return what the local INDI side is to be asked.  A
         client side forgotten to make room (:data:`~indiredis.protocol.routing.CLIENT_SIDES_KEPT`) is
         logged, rate-limited."""
         requests, evicted = self.client_blobs.update(client, message)
@@ -583,7 +598,7 @@ class MqttClientSideLink(_MqttLink):
         return from_indi
 
     def pack(self, batch: Iterable[object]) -> list[Frame]:
-        """As :meth:`_MqttLink.pack`, and the INDI side is asked again for the BLOBs the client sides
+        """As :meth:`_MqttLink.pack`, and the local INDI side is asked again for the BLOBs the client sides
         want when it may have forgotten them: it reconnected (a :class:`Reset`: indiserver starts a new
         connection at ``Never``) or defined a wanted BLOB property anew."""
         batch = list(batch)
@@ -630,7 +645,7 @@ class MqttClientSideLink(_MqttLink):
         self, connection: MqttConnection, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
         # client sides that (re)connected while we were away asked for getProperties in vain:
-        # have the INDI side define everything again, for every client side
+        # have the local INDI side define everything again, for every client side
         self._to_indi = to_indi
         self._heard_client_side.clear()
         to_indi.push_front([Message.get_properties()])
@@ -643,13 +658,13 @@ class MqttClientSideLink(_MqttLink):
         )
 
     async def _publish_once_heard(self, connection: MqttConnection, from_indi: Channel[InboundItem]) -> None:
-        """Publish what the INDI side sends once a client side is heard on this connection, or after
+        """Publish what the local INDI side sends once a client side is heard on this connection, or after
         :attr:`receivers_wait` seconds (:data:`RECEIVERS_WAIT`).
 
         After a broker restart (without persistence) the client sides' subscriptions are gone until
         they reconnect; what is published before then is dropped by the broker (frames included,
         which no resync brings back).  A client side asks for getProperties right after it has
-        subscribed again, so once it is heard it receives what follows; until then what the INDI side
+        subscribed again, so once it is heard it receives what follows; until then what the local INDI side
         sends waits in the channel (bounded, with back-pressure)."""
         for frame in self.announcement():
             await connection.publish(frame)
@@ -697,7 +712,7 @@ class MqttClientSideLink(_MqttLink):
                 # a client side (re)connected or heard of us: the other instrument sides are up by now
                 self.repeat_snoop_requests(from_indi)
             elif topic.startswith(t) and isinstance(message, EnableBLOB):
-                # that client side's own choice: the INDI side is asked for what they want together
+                # that client side's own choice: the local INDI side is asked for what they want together
                 for device, name, instruction in self.apply_enable_blob(topic[len(t) :], message):
                     await to_indi.put(Message.enable_blob(device, name, instruction))
                 return
@@ -720,7 +735,8 @@ class MqttClientSideLink(_MqttLink):
 
 
 class MqttIndiSideLink(_MqttLink):
-    """INDI side of mqtttoredis / mqtttoport (see the module docstring)."""
+    """The MQTT link of a client side (mqtttoredis, mqtttoport): its bridge's INDI side, facing the
+    instrument sides on the broker (see the module docstring)."""
 
     def __init__(
         self,
@@ -734,7 +750,7 @@ class MqttIndiSideLink(_MqttLink):
         blobs: BlobSinks | None = None,
     ) -> None:
         """``reset_on_restart``: put a :class:`Reset` on the from-INDI channel (and ask for every
-        property) when an instrument side restarts, so the client side can drop what vanished
+        property) when an instrument side restarts, so the local client side can drop what vanished
         (mqtttoport does; the Redis store would clear every instrument's keys).  ``blobs``: where the
         data of received ``setBLOBVector`` messages streams to (the store's blob folder), so that a
         BLOB is held once, as the MQTT payload, besides the file being written."""
@@ -755,7 +771,7 @@ class MqttIndiSideLink(_MqttLink):
         return f"{self.server.to_indi_topic}/{self.mqtt_id}"
 
     def route_outgoing(self, message: Message) -> list[str]:
-        """Everything a client side sends goes to ``T/<own id>``."""
+        """Everything the local client side sends goes to ``T/<own id>``."""
         return [f"{self.server.to_indi_topic}/{self.mqtt_id}"]
 
     def request_resync(self, to_indi: Channel[Message]) -> None:
@@ -783,7 +799,7 @@ class MqttIndiSideLink(_MqttLink):
     ) -> None:
         self._stable.clear()
         if self.flapping:
-            # reconnecting every few seconds (another client with our id?): keep what the client side
+            # reconnecting every few seconds (another client with our id?): keep what the local client side
             # holds rather than clearing it each time; it is cleared once the connection stays up
             self.request_resync(to_indi)
             reset = self._reset_once_stable(from_indi, to_indi)
