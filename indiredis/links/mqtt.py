@@ -381,11 +381,11 @@ class _MqttLink(Link):
         self.framer = Framer(batching=batching, max_frame_bytes=max_frame_bytes)
         #: payloads built but not yet acknowledged by the broker: sent first on the next connection
         self.pending: deque[Frame] = deque()
-        #: bytes this side may hold in payloads: half for those packed and waiting (:attr:`pending`),
+        #: bytes this link may hold in payloads: half for those packed and waiting (:attr:`pending`),
         #: half for those unacknowledged by the broker (its share of the bridge's memory budget)
         self.send_budget = DEFAULT_SEND_BUDGET
         self._last_batch = float("-inf")  # loop time the last batch was taken from the channel
-        #: what this side receives, unpacked and checked: the new messages, in order, and the counts
+        #: what this link receives, unpacked and checked: the new messages, in order, and the counts
         self.receiver = PayloadReceiver(max_message_size, self.state.fields, blobs)
 
     # -- sending ---------------------------------------------------------------------------
@@ -443,7 +443,7 @@ class _MqttLink(Link):
 
     @abstractmethod
     def sequence_topic(self) -> str:
-        """The topic most of what this side sends goes to (where its dropped messages show as a gap)."""
+        """The topic most of what this link sends goes to (where its dropped messages show as a gap)."""
 
     def count_as_gap(self, dropped: int) -> None:
         """``dropped`` items never left (dropped while the broker was away): skip as many numbers on
@@ -456,7 +456,7 @@ class _MqttLink(Link):
     # -- session ---------------------------------------------------------------------------
     @abstractmethod
     def subscriptions(self) -> list[str]:
-        """The topic filters this side subscribes to."""
+        """The topic filters this link subscribes to."""
 
     @abstractmethod
     async def serve(
@@ -466,7 +466,7 @@ class _MqttLink(Link):
 
     @abstractmethod
     def published_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
-        """Which of the two channels this side publishes: ``from_indi`` or ``to_indi``."""
+        """Which of the two channels this link publishes: ``from_indi`` or ``to_indi``."""
 
     async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
         sending = self.published_channel(from_indi, to_indi)
@@ -676,7 +676,7 @@ class MqttClientSideLink(_MqttLink):
         await self.publish_forever(connection, from_indi)
 
     def announcement(self) -> list[Frame]:
-        """What this side publishes right after (re)connecting, before the hold: a heartbeat on
+        """What this link publishes right after (re)connecting, before the hold: a heartbeat on
         :meth:`sequence_topic` naming the first number not yet published (the first one pending, or the
         next one), so that client sides subscribed before we connected hear of us and answer with
         getProperties (as they do on first hearing an instrument side, or a restarted one), which ends

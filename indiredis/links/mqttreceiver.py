@@ -65,7 +65,7 @@ class PayloadReceiver:
         self.fields = fields
         self.blobs = blobs
         self.tracker = SequenceTracker()
-        #: messages lost on the way to this side, as counted from the publishers' sequence numbers
+        #: messages lost on the way to this link, as counted from the publishers' sequence numbers
         self.missing = 0
         #: payloads held back because their numbers were implausible (forged headers, mostly)
         self.implausible = 0
