@@ -1,31 +1,44 @@
 """The MQTT transport: both MQTT links, on one paho-mqtt connection wrapper.
 
+Sides.  On the broker, as in ``docs/mqtt.md``, an *instrument side* is a bridge publishing the
+traffic of its instruments (``inditomqtt``, ``driverstomqtt``) and a *client side* a bridge serving
+clients (``mqtttoredis``, ``mqtttoport``).  Every bridge also has two halves (``docs/architecture.md``):
+its INDI side, facing the instruments, and its client side, facing the clients.  The MQTT link is the
+half that faces the broker, and its class says which half it is: an instrument side's MQTT link
+faces the client sides, so it is its bridge's client side, :class:`MqttClientSideLink`; a client
+side's MQTT link faces the instrument sides, so it is its bridge's INDI side,
+:class:`MqttIndiSideLink`.  Below, "an instrument side" and "a client side" are always bridges on
+the broker (this one or others); the other half of a link's own bridge is "the local INDI side"
+(indiserver or the driver pool, behind a :class:`MqttClientSideLink`) or "the local client side"
+(the Redis store or the TCP port, behind a :class:`MqttIndiSideLink`).  What both links receive is
+unpacked and checked by their :class:`~indiredis.links.mqttreceiver.PayloadReceiver`.
+
 Topic layout (``docs/mqtt.md``; ``T``, ``F``, ``SC``, ``SD`` are the
 mqtt_server tuple's to_indi, from_indi, snoop_control and snoop_data topics):
 
-- :class:`MqttClientSideLink`, the client side of ``inditomqtt`` /
-  ``driverstomqtt`` (id ``S``): publishes INDI traffic on ``F/S``; takes client
+- :class:`MqttClientSideLink`, the MQTT link of an instrument side (``inditomqtt`` /
+  ``driverstomqtt``, id ``S``): publishes INDI traffic on ``F/S``; takes client
   traffic from ``T/#`` (or ``T/<id>`` per ``subscribe_list``); a local driver's
   getProperties for a foreign device goes out on ``SC/S``; requests seen on
   ``SC/<other>`` are remembered and matching traffic is also sent to
   ``SD/<other>``; ``SD/S`` brings the data our drivers asked for.  Our own
   snoop requests are repeated on reconnection, whenever a client side asks
   for every property, and when a gap shows on ``SD/S``, so instrument sides that started later learn
-  them.  On every (re)connection it asks its INDI side for getProperties, so that client
+  them.  On every (re)connection it asks the local INDI side for getProperties, so that client
   sides that reconnected meanwhile get every definition again, announces itself with a heartbeat
-  on ``F/S`` and publishes what its INDI side sends once a client side is heard
+  on ``F/S`` and publishes what the local INDI side sends once a client side is heard
   (:data:`RECEIVERS_WAIT` at most).  Each client
-  side's ``enableBLOB`` (heard on ``T/<its id>``) sets its own BLOB policy; the
+  side's ``enableBLOB`` (heard on ``T/<its id>``) sets its own BLOB policy; the local
   INDI side is asked for the union (``Also`` wherever one of them wants BLOBs),
-  again whenever the INDI side reconnects or defines such a BLOB property
+  again whenever it reconnects or defines such a BLOB property
   anew, and BLOB data is published on ``F/S`` only while one of them wants it
   (:class:`~indiredis.protocol.routing.ClientBlobPolicies`).
-- :class:`MqttIndiSideLink`, the INDI side of ``mqtttoredis`` / ``mqtttoport``
-  (id ``C``): publishes client traffic on ``T/C``, takes INDI traffic from
+- :class:`MqttIndiSideLink`, the MQTT link of a client side (``mqtttoredis`` / ``mqtttoport``,
+  id ``C``): publishes client traffic on ``T/C``, takes INDI traffic from
   ``F/#`` (or ``F/<id>`` per ``subscribe_list``), and sends getProperties on
   every (re)connection, on first hearing from each instrument side after
   it (or from a restarted one), and when messages of an instrument side went missing, so the
-  client side's store is complete again whatever the order in which the bridges reconnected.
+  local client side's store is complete again whatever the order in which the bridges reconnected.
 
 Payloads (:mod:`indiredis.protocol.mqttframing`, ``docs/mqtt-framing.md``): with ``batching`` (the
 default) the messages waiting in the channel when the publisher takes its next
@@ -33,8 +46,8 @@ batch share payloads, each numbered per publisher session and topic; a lone
 message still goes out at once, a stream's messages are gathered for at most
 :data:`GATHER_SECONDS`, and a burst needs a hundredfold fewer MQTT messages, so
 a stock broker's queue of 1 000 messages per subscriber holds about 100 000
-INDI messages.  Receivers track every publisher's numbers: a gap
-is logged once with its count, and the client side asks for every property
+INDI messages.  Receivers track every publisher's numbers (:mod:`~indiredis.links.mqttreceiver`): a gap
+is logged once with its count, and a client side that sees one asks for every property
 again; a payload resent after a reconnection is not delivered twice.  Without
 ``batching`` every payload is one INDI message, exactly as the original 0.1.4
 bridges send them (for original receivers on the same broker); receivers
@@ -60,16 +73,16 @@ a broker configured lower must be raised to the largest BLOB expected.  A
 message the broker cannot take is logged and skipped.
 
 Ids: the ``mqtt_id`` is both the MQTT client id and the last level of the
-topics a side publishes on.  A broker drops a client when another connects with
-its client id, saying nothing under MQTT 3.1.1: the side sees a connection
+topics a bridge publishes on.  A broker drops a client when another connects with
+its client id, saying nothing under MQTT 3.1.1: the link sees a connection
 closed right after it was made, which :class:`~indiredis.links.base.Link`
 reports once, naming that likely cause (``flap_cause``); while it
-flaps, the client side does not clear its store on each reconnection.
+flaps, a client side does not clear its store on each reconnection.
 
 Hostile publishers (``docs/mqtt-framing.md``): the sequence tracker holds back
-implausible numbers and keeps live sessions; the instrument side's snoop
+implausible numbers and keeps live sessions; an instrument side's snoop
 records (:data:`SNOOP_ASKERS_KEPT`, :data:`SNOOPS_PER_ASKER`,
-:data:`SNOOP_EXPIRY_SECONDS`) and the client side's instrument sides heard
+:data:`SNOOP_EXPIRY_SECONDS`) and a client side's instrument sides heard
 from (:data:`HEARD_FROM_KEPT`) are bounded; the broker's ACL is the real
 defence.
 
@@ -87,7 +100,7 @@ import ssl
 import threading
 from abc import abstractmethod
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -98,24 +111,20 @@ from ..core.tasks import run_until_first_done
 from ..errors import InvalidValue, LinkLost
 from ..events import Event, host_port, journal_fields
 from ..hosts import MQTTServer
-from ..protocol.document import parse_document
-from ..protocol.messages import DefBLOBVector, DelProperty, EnableBLOB, GetProperties, Malformed, Message
+from ..protocol.messages import DefBLOBVector, DelProperty, EnableBLOB, GetProperties, Message
 from ..protocol.mqttframing import (
     DEFAULT_MAX_FRAME_BYTES,
     SEQUENCE_WINDOW,
     Frame,
-    FrameError,
     FrameHeader,
     Framer,
-    SequenceTracker,
-    Verdict,
-    decode_frame,
     encode_header,
 )
 from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
 from ..protocol.routing import BlobRequest, ClientBlobPolicies, Snoop
-from .base import Link, report_malformed, resume_consuming
+from .base import Link, resume_consuming
 from .loglimit import LogLimiter
+from .mqttreceiver import SUSPECT_LOG_SECONDS, PayloadReceiver
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +162,6 @@ SNOOP_EXPIRY_SECONDS = 24 * 3600.0
 SNOOP_RENEW_SECONDS = 3600.0
 #: topics a client side remembers having heard from on one connection (for its first-heard resync)
 HEARD_FROM_KEPT = 1024
-#: at most one line per this many seconds for each kind of suspicious payload (the rest are counted)
-SUSPECT_LOG_SECONDS = 60.0
 #: bytes a publisher may hold in payloads packed but not yet acknowledged (its share of the bridge's
 #: memory budget; set per bridge as :attr:`_MqttLink.send_budget`)
 DEFAULT_SEND_BUDGET = 64 * 1024 * 1024
@@ -341,23 +348,13 @@ async def _forever() -> None:
     await asyncio.Event().wait()
 
 
-#: payloads at least this large are unpacked in a thread when they carry BLOB data to a blob folder
-THREAD_PAYLOAD = 64 * 1024
-
-
-def carries_blob(payload: bytes) -> bool:
-    """Whether a received payload may hold a ``setBLOBVector`` (a large one is taken to: looking
-    through megabytes for the tag would itself hold the loop)."""
-    return len(payload) >= THREAD_PAYLOAD or b"<setBLOBVector" in payload
-
-
 def _describe(message: Message) -> str:
     return f"<{message.tag} {message.device} {message.name}>"
 
 
 class _MqttLink(Link):
-    """What both MQTT links share: the session around one :class:`MqttConnection`, packing what
-    the link sends into payloads and unpacking and checking what it receives."""
+    """What both MQTT links share: the session around one :class:`MqttConnection` and packing what
+    the link sends into payloads; what it receives goes to its :class:`PayloadReceiver`."""
 
     what = "MQTT broker"
     link = "mqtt"
@@ -371,33 +368,25 @@ class _MqttLink(Link):
         *,
         batching: bool = True,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
+        blobs: BlobSinks | None = None,
     ) -> None:
+        """``blobs``: where the data of received BLOBs streams to (None: BLOBs stay in their messages, to
+        be forwarded)."""
         super().__init__(host_port(server.host, server.port))
         if not mqtt_id or any(c in mqtt_id for c in "/#+"):
             raise InvalidValue(f"mqtt_id must be a non-empty name without '/', '#' or '+': {mqtt_id!r}")
         self.mqtt_id = mqtt_id
         self.server = server
         self.subscribe_list = list(subscribe_list or [])
-        self.max_message_size = max_message_size
         self.framer = Framer(batching=batching, max_frame_bytes=max_frame_bytes)
-        #: where received BLOB data streams to (None: BLOBs stay in their messages, to be forwarded)
-        self.blobs: BlobSinks | None = None
-        self.tracker = SequenceTracker()
         #: payloads built but not yet acknowledged by the broker: sent first on the next connection
         self.pending: deque[Frame] = deque()
-        #: messages lost on the way to this side, as counted from the publishers' sequence numbers
-        self.missing = 0
-        #: payloads held back because their numbers were implausible (forged headers, mostly)
-        self.implausible = 0
-        self._implausible_log = LogLimiter(
-            log, "payloads numbered implausibly", self.state.fields, burst=1, window=SUSPECT_LOG_SECONDS
-        )
-        #: bytes this side may hold in payloads: half for those packed and waiting (:attr:`pending`),
+        #: bytes this link may hold in payloads: half for those packed and waiting (:attr:`pending`),
         #: half for those unacknowledged by the broker (its share of the bridge's memory budget)
         self.send_budget = DEFAULT_SEND_BUDGET
         self._last_batch = float("-inf")  # loop time the last batch was taken from the channel
-        #: a payload being unpacked in a thread (see :meth:`_unpack_in_thread`)
-        self._unpacking: asyncio.Future[tuple[list[Message], Verdict | None, tuple[str, int]]] | None = None
+        #: what this link receives, unpacked and checked: the new messages, in order, and the counts
+        self.receiver = PayloadReceiver(max_message_size, self.state.fields, blobs)
 
     # -- sending ---------------------------------------------------------------------------
     @abstractmethod
@@ -407,7 +396,7 @@ class _MqttLink(Link):
 
     def pack(self, batch: Iterable[object]) -> list[Frame]:
         """The payloads for a batch taken from the sending channel (anything but messages is skipped;
-        a :class:`Reset`, the INDI side reconnected, starts a new publisher session)."""
+        a :class:`Reset`, the local INDI side reconnected, starts a new publisher session)."""
         batch = list(batch)
         if any(isinstance(item, Reset) for item in batch):
             self.framer.new_session()  # receivers see a restarted publisher: what it had may be gone
@@ -454,7 +443,7 @@ class _MqttLink(Link):
 
     @abstractmethod
     def sequence_topic(self) -> str:
-        """The topic most of what this side sends goes to (where its dropped messages show as a gap)."""
+        """The topic most of what this link sends goes to (where its dropped messages show as a gap)."""
 
     def count_as_gap(self, dropped: int) -> None:
         """``dropped`` items never left (dropped while the broker was away): skip as many numbers on
@@ -464,145 +453,10 @@ class _MqttLink(Link):
         if dropped and self.framer.batching:
             self.framer.skip(self.sequence_topic(), min(dropped, MAX_GAP_SKIP))
 
-    # -- receiving -------------------------------------------------------------------------
-    def unpack(self, topic: str, payload: bytes) -> tuple[list[Message], Verdict | None, tuple[str, int]]:
-        """The messages of a received payload not delivered before, what its sequence says (None for
-        the original's single form, which has none) and the session and sequence number of the first
-        message returned (("", 0) when unnumbered)."""
-        try:
-            header, body = decode_frame(payload)
-        except FrameError as exc:
-            report_malformed(f"MQTT topic {topic}", Malformed(str(exc), payload[:80]))
-            return [], None, ("", 0)
-        if header is None:
-            message = self._parse_single(topic, payload)
-            return ([message] if message is not None else []), None, ("", 0)
-        verdict = self.tracker.accept(topic, header)
-        if verdict.implausible:
-            self._report_implausible(topic, header, verdict)
-        if verdict.skip >= header.count:
-            return [], verdict, ("", 0)
-        messages = self._parse_body(topic, body, header)
-        if len(messages) != header.count:
-            # a malformed message was left out (and reported): positions no longer line up with the
-            # numbers, so deliver every one (a repeat is harmless where a skip could lose one)
-            return messages, verdict, (header.session, header.first)
-        return messages[verdict.skip :], verdict, (header.session, header.first + verdict.skip)
-
-    async def deliver(
-        self, topic: str, payload: bytes, handle: Callable[[Message], Awaitable[None]]
-    ) -> Verdict | None:
-        """Unpack ``payload`` and hand each new message to ``handle``, in order; return what its
-        sequence says.  Cancelled part-way (the connection ended while ``handle`` waited for room),
-        the messages not handed over count as not received: the next payload shows them as a gap."""
-        if self.blobs is not None and carries_blob(payload):
-            messages, verdict, (session, first) = await self._unpack_in_thread(topic, payload)
-        else:
-            await self._unpacked()
-            messages, verdict, (session, first) = self.unpack(topic, payload)
-        handed = 0
-        try:
-            for message in messages:
-                await handle(message)
-                handed += 1
-        except asyncio.CancelledError:
-            if first and handed < len(messages):
-                self.tracker.rewind(topic, session, first + handed)
-            raise
-        return verdict
-
-    async def _unpack_in_thread(
-        self, topic: str, payload: bytes
-    ) -> tuple[list[Message], Verdict | None, tuple[str, int]]:
-        """:meth:`unpack` in a thread: a BLOB's data is decoded into its file and made durable (an fsync
-        that takes seconds on a slow disk) while the loop serves everything else.  Payloads stay in
-        order: the receiver waits for it.  Cancelled meanwhile (the connection ended), the thread cannot
-        be stopped: the next payload waits for it, and its messages count as not received (a gap);
-        their files, never recorded, go with the element's older frames."""
-        await self._unpacked()
-        work = asyncio.ensure_future(asyncio.to_thread(self.unpack, topic, payload))
-        self._unpacking = work
-        try:
-            unpacked = await asyncio.shield(work)
-            self._unpacking = None
-            return unpacked
-        except asyncio.CancelledError:
-            work.add_done_callback(functools.partial(self._not_handed, topic))
-            raise
-
-    async def _unpacked(self) -> None:
-        """Wait for a payload still being unpacked in a thread (its receiver was cancelled)."""
-        if self._unpacking is not None:
-            await asyncio.wait([self._unpacking])
-            self._unpacking = None
-
-    def _not_handed(
-        self, topic: str, work: asyncio.Future[tuple[list[Message], Verdict | None, tuple[str, int]]]
-    ) -> None:
-        if work.cancelled() or work.exception() is not None:
-            return
-        _messages, _verdict, (session, first) = work.result()
-        if first:
-            self.tracker.rewind(topic, session, first)
-
-    def _parse(self, topic: str, data: bytes | memoryview) -> tuple[list[Message], bool]:
-        """The complete messages in ``data``, and whether anything in it was malformed (logged)."""
-        messages, problems = parse_document(data, self.max_message_size, self.blobs)
-        for problem in problems:
-            report_malformed(f"MQTT topic {topic}", problem)
-        return messages, bool(problems)
-
-    def _parse_body(self, topic: str, body: memoryview, header: FrameHeader) -> list[Message]:
-        messages, _ = self._parse(topic, body)
-        if len(messages) != header.count:
-            report_malformed(
-                f"MQTT topic {topic}",
-                Malformed(f"a payload announcing {header.count} messages held {len(messages)} complete ones"),
-            )
-        return messages
-
-    def _parse_single(self, topic: str, payload: bytes) -> Message | None:
-        messages, malformed = self._parse(topic, payload)
-        if len(messages) != 1 or malformed:
-            if not malformed:
-                report_malformed(
-                    f"MQTT topic {topic}", Malformed("not one complete INDI message", payload[:80])
-                )
-            return messages[0] if len(messages) == 1 else None
-        return messages[0]
-
-    def _report_implausible(self, topic: str, header: FrameHeader, verdict: Verdict) -> None:
-        """One line (at most one per :data:`SUSPECT_LOG_SECONDS`) for a payload numbered implausibly."""
-        self.implausible += 1
-        self._implausible_log.warning(
-            "ignored the sequence number of a payload on MQTT topic %s: session %s seq=%d is more than %d "
-            "from the %d expected (a forged header? the broker's ACL should keep strangers off this "
-            "topic); held it back",
-            topic,
-            header.session,
-            header.first,
-            SEQUENCE_WINDOW,
-            verdict.expected,
-        )
-
-    def report_gap(self, topic: str, verdict: Verdict, repair: str) -> None:
-        """One log line for messages that went missing on ``topic``."""
-        self.missing += verdict.missing
-        cause = "before the first one of its new session" if verdict.restarted else "in its sequence"
-        log.warning(
-            "lost %d messages on MQTT topic %s (missing %s: broker restarted without persistence, "
-            "queue overflow or this bridge away); %s",
-            verdict.missing,
-            topic,
-            cause,
-            repair,
-            extra=self.state.fields | journal_fields(Event.MESSAGES_DROPPED),
-        )
-
     # -- session ---------------------------------------------------------------------------
     @abstractmethod
     def subscriptions(self) -> list[str]:
-        """The topic filters this side subscribes to."""
+        """The topic filters this link subscribes to."""
 
     @abstractmethod
     async def serve(
@@ -612,7 +466,7 @@ class _MqttLink(Link):
 
     @abstractmethod
     def published_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
-        """Which of the two channels this side publishes: ``from_indi`` or ``to_indi``."""
+        """Which of the two channels this link publishes: ``from_indi`` or ``to_indi``."""
 
     async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
         sending = self.published_channel(from_indi, to_indi)
@@ -641,7 +495,8 @@ class _MqttLink(Link):
 
 
 class MqttClientSideLink(_MqttLink):
-    """Client side of inditomqtt / driverstomqtt (see the module docstring)."""
+    """The MQTT link of an instrument side (inditomqtt, driverstomqtt): its bridge's client side,
+    facing the client sides on the broker (see the module docstring)."""
 
     def __init__(
         self,
@@ -661,7 +516,8 @@ class MqttClientSideLink(_MqttLink):
             log, "snoop requests beyond the bounds", self.state.fields, burst=1, window=SUSPECT_LOG_SECONDS
         )
         self.snoop_requests: dict[tuple[str, str], Message] = {}  # our drivers' requests, to repeat
-        #: each client side's BLOB policy (by MQTT id), and what the INDI side is asked for on their behalf
+        #: each client side's BLOB policy (by MQTT id), and what the local INDI side is asked for on
+        #: their behalf
         self.client_blobs = ClientBlobPolicies()
         self._blob_log = LogLimiter(
             log,
@@ -670,7 +526,7 @@ class MqttClientSideLink(_MqttLink):
             burst=1,
             window=SUSPECT_LOG_SECONDS,
         )
-        self._to_indi: Channel[Message] | None = None  # to the INDI side, while serving
+        self._to_indi: Channel[Message] | None = None  # to the local INDI side, while serving
         self._heard_client_side = asyncio.Event()  # this connection received a client side's request
         self.receivers_wait = RECEIVERS_WAIT
 
@@ -700,7 +556,7 @@ class MqttClientSideLink(_MqttLink):
         records.add(snoop)
 
     def apply_enable_blob(self, client: str, message: Message) -> list[BlobRequest]:
-        """Apply client side ``client``'s ``enableBLOB``; return what the INDI side is to be asked.  A
+        """Apply client side ``client``'s ``enableBLOB``; return what the local INDI side is to be asked.  A
         client side forgotten to make room (:data:`~indiredis.protocol.routing.CLIENT_SIDES_KEPT`) is
         logged, rate-limited."""
         requests, evicted = self.client_blobs.update(client, message)
@@ -742,7 +598,7 @@ class MqttClientSideLink(_MqttLink):
         return from_indi
 
     def pack(self, batch: Iterable[object]) -> list[Frame]:
-        """As :meth:`_MqttLink.pack`, and the INDI side is asked again for the BLOBs the client sides
+        """As :meth:`_MqttLink.pack`, and the local INDI side is asked again for the BLOBs the client sides
         want when it may have forgotten them: it reconnected (a :class:`Reset`: indiserver starts a new
         connection at ``Never``) or defined a wanted BLOB property anew."""
         batch = list(batch)
@@ -789,7 +645,7 @@ class MqttClientSideLink(_MqttLink):
         self, connection: MqttConnection, from_indi: Channel[InboundItem], to_indi: Channel[Message]
     ) -> None:
         # client sides that (re)connected while we were away asked for getProperties in vain:
-        # have the INDI side define everything again, for every client side
+        # have the local INDI side define everything again, for every client side
         self._to_indi = to_indi
         self._heard_client_side.clear()
         to_indi.push_front([Message.get_properties()])
@@ -802,13 +658,13 @@ class MqttClientSideLink(_MqttLink):
         )
 
     async def _publish_once_heard(self, connection: MqttConnection, from_indi: Channel[InboundItem]) -> None:
-        """Publish what the INDI side sends once a client side is heard on this connection, or after
+        """Publish what the local INDI side sends once a client side is heard on this connection, or after
         :attr:`receivers_wait` seconds (:data:`RECEIVERS_WAIT`).
 
         After a broker restart (without persistence) the client sides' subscriptions are gone until
         they reconnect; what is published before then is dropped by the broker (frames included,
         which no resync brings back).  A client side asks for getProperties right after it has
-        subscribed again, so once it is heard it receives what follows; until then what the INDI side
+        subscribed again, so once it is heard it receives what follows; until then what the local INDI side
         sends waits in the channel (bounded, with back-pressure)."""
         for frame in self.announcement():
             await connection.publish(frame)
@@ -820,7 +676,7 @@ class MqttClientSideLink(_MqttLink):
         await self.publish_forever(connection, from_indi)
 
     def announcement(self) -> list[Frame]:
-        """What this side publishes right after (re)connecting, before the hold: a heartbeat on
+        """What this link publishes right after (re)connecting, before the hold: a heartbeat on
         :meth:`sequence_topic` naming the first number not yet published (the first one pending, or the
         next one), so that client sides subscribed before we connected hear of us and answer with
         getProperties (as they do on first hearing an instrument side, or a restarted one), which ends
@@ -856,7 +712,7 @@ class MqttClientSideLink(_MqttLink):
                 # a client side (re)connected or heard of us: the other instrument sides are up by now
                 self.repeat_snoop_requests(from_indi)
             elif topic.startswith(t) and isinstance(message, EnableBLOB):
-                # that client side's own choice: the INDI side is asked for what they want together
+                # that client side's own choice: the local INDI side is asked for what they want together
                 for device, name, instruction in self.apply_enable_blob(topic[len(t) :], message):
                     await to_indi.put(Message.enable_blob(device, name, instruction))
                 return
@@ -865,19 +721,22 @@ class MqttClientSideLink(_MqttLink):
         while True:
             topic, payload = await connection.receive()
             try:
-                verdict = await self.deliver(topic, payload, functools.partial(handle, topic))
+                verdict = await self.receiver.deliver(topic, payload, functools.partial(handle, topic))
             finally:
                 connection.release(payload)
             if verdict is not None and verdict.missing:
                 if topic.startswith(sd):  # snooped data we asked for: ask again
-                    self.report_gap(topic, verdict, "asking again for the devices our drivers snoop")
+                    self.receiver.report_gap(topic, verdict, "asking again for the devices our drivers snoop")
                     self.repeat_snoop_requests(from_indi)
                 else:
-                    self.report_gap(topic, verdict, "client requests or snoop requests among them are gone")
+                    self.receiver.report_gap(
+                        topic, verdict, "client requests or snoop requests among them are gone"
+                    )
 
 
 class MqttIndiSideLink(_MqttLink):
-    """INDI side of mqtttoredis / mqtttoport (see the module docstring)."""
+    """The MQTT link of a client side (mqtttoredis, mqtttoport): its bridge's INDI side, facing the
+    instrument sides on the broker (see the module docstring)."""
 
     def __init__(
         self,
@@ -891,13 +750,12 @@ class MqttIndiSideLink(_MqttLink):
         blobs: BlobSinks | None = None,
     ) -> None:
         """``reset_on_restart``: put a :class:`Reset` on the from-INDI channel (and ask for every
-        property) when an instrument side restarts, so the client side can drop what vanished
+        property) when an instrument side restarts, so the local client side can drop what vanished
         (mqtttoport does; the Redis store would clear every instrument's keys).  ``blobs``: where the
         data of received ``setBLOBVector`` messages streams to (the store's blob folder), so that a
         BLOB is held once, as the MQTT payload, besides the file being written."""
-        super().__init__(mqtt_id, server, subscribe_list, max_message_size, batching=batching)
+        super().__init__(mqtt_id, server, subscribe_list, max_message_size, batching=batching, blobs=blobs)
         self.reset_on_restart = reset_on_restart
-        self.blobs = blobs
         self._resync_at = 0.0  # loop time of the last getProperties sent to repair the store
         self._resync_timer: asyncio.TimerHandle | None = None
         self._stable = asyncio.Event()  # set by stayed_up: the connection is up for good
@@ -913,7 +771,7 @@ class MqttIndiSideLink(_MqttLink):
         return f"{self.server.to_indi_topic}/{self.mqtt_id}"
 
     def route_outgoing(self, message: Message) -> list[str]:
-        """Everything a client side sends goes to ``T/<own id>``."""
+        """Everything the local client side sends goes to ``T/<own id>``."""
         return [f"{self.server.to_indi_topic}/{self.mqtt_id}"]
 
     def request_resync(self, to_indi: Channel[Message]) -> None:
@@ -941,7 +799,7 @@ class MqttIndiSideLink(_MqttLink):
     ) -> None:
         self._stable.clear()
         if self.flapping:
-            # reconnecting every few seconds (another client with our id?): keep what the client side
+            # reconnecting every few seconds (another client with our id?): keep what the local client side
             # holds rather than clearing it each time; it is cleared once the connection stays up
             self.request_resync(to_indi)
             reset = self._reset_once_stable(from_indi, to_indi)
@@ -975,7 +833,7 @@ class MqttIndiSideLink(_MqttLink):
         while True:
             topic, payload = await connection.receive()
             try:
-                verdict = await self.deliver(topic, payload, from_indi.put)
+                verdict = await self.receiver.deliver(topic, payload, from_indi.put)
             finally:
                 connection.release(payload)
             restarted = verdict is not None and verdict.restarted and not verdict.reset_held
@@ -983,7 +841,9 @@ class MqttIndiSideLink(_MqttLink):
                 await from_indi.put(Reset())
                 self.request_resync(to_indi)
             if verdict is not None and verdict.missing:
-                self.report_gap(topic, verdict, "asking the instrument sides for every property again")
+                self.receiver.report_gap(
+                    topic, verdict, "asking the instrument sides for every property again"
+                )
                 self.request_resync(to_indi)
             elif topic not in heard_from or restarted:
                 # an instrument side that (re)connected at the same moment as we did, or later (its

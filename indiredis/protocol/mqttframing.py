@@ -324,37 +324,33 @@ class SequenceTracker:
             return Verdict()
         record = sessions.get(header.session)
         if record is None:
-            if len(sessions) >= self.SESSIONS_KEPT and not _evict_session(sessions, now):
-                return Verdict(untracked=True)
-            if header.first - 1 > SEQUENCE_WINDOW:
-                # a new session does not start this far on (a restarted publisher numbers from 1): held
-                # back as implausible; should its numbers go on for SESSION_LIVE_SECONDS, they are taken
-                sessions[header.session] = _Session(1, now, (header.first, header.next, now))
-                return Verdict(skip=header.count, implausible=True, expected=1)
-            live = any(now - r.heard < SESSION_LIVE_SECONDS for r in sessions.values())
-            sessions[header.session] = _Session(header.next, now)
-            last = self._reset_at.get(topic)
-            if live and last is not None and now - last < SESSION_LIVE_SECONDS:
-                return Verdict(missing=header.first - 1, restarted=True, reset_held=True)
-            self._reset_at[topic] = now
-            return Verdict(missing=header.first - 1, restarted=True)
+            return self._new_session(topic, sessions, header, now)
         ahead = header.first - record.expected
         if -SEQUENCE_WINDOW <= ahead <= SEQUENCE_WINDOW:
             record.heard, record.held = now, None
             return _judge(record, header)
-        held = record.held
-        if held is not None and header.first == held[1] and now - held[2] >= SESSION_LIVE_SECONDS:
-            # held payloads that followed one another for SESSION_LIVE_SECONDS with no payload of the
-            # record's own numbers between (a genuine publisher heartbeats every 5 s): a genuine jump (a
-            # long stall, this side away); take them over as a gap (what was held is part of it)
-            missing = header.first - min(held[0], record.expected)
-            record.expected, record.heard, record.held = header.next, now, None
-            return Verdict(missing=missing)
-        if held is not None and header.first == held[1]:
-            record.held = (held[0], header.next, held[2])
-        else:
-            record.held = (header.first, header.next, now)
-        return Verdict(skip=header.count, implausible=True, expected=record.expected)
+        return _out_of_window(record, header, now)
+
+    def _new_session(
+        self, topic: str, sessions: dict[str, _Session], header: FrameHeader, now: float
+    ) -> Verdict:
+        """The verdict on the first payload of a session new to an already recorded ``topic``: a restarted
+        publisher (or another one sharing the topic), a restart to act on at most once per
+        SESSION_LIVE_SECONDS while another session of the topic is live."""
+        if len(sessions) >= self.SESSIONS_KEPT and not _evict_session(sessions, now):
+            return Verdict(untracked=True)
+        if header.first - 1 > SEQUENCE_WINDOW:
+            # a new session does not start this far on (a restarted publisher numbers from 1): held
+            # back as implausible; should its numbers go on for SESSION_LIVE_SECONDS, they are taken
+            sessions[header.session] = _Session(1, now, (header.first, header.next, now))
+            return Verdict(skip=header.count, implausible=True, expected=1)
+        live = any(now - r.heard < SESSION_LIVE_SECONDS for r in sessions.values())
+        sessions[header.session] = _Session(header.next, now)
+        last = self._reset_at.get(topic)
+        if live and last is not None and now - last < SESSION_LIVE_SECONDS:
+            return Verdict(missing=header.first - 1, restarted=True, reset_held=True)
+        self._reset_at[topic] = now
+        return Verdict(missing=header.first - 1, restarted=True)
 
     def rewind(self, topic: str, session: str, first_missing: int) -> None:
         """Messages of ``session`` on ``topic`` from ``first_missing`` on, though received, were not
@@ -416,3 +412,22 @@ def _judge(record: _Session, header: FrameHeader) -> Verdict:
         return Verdict(skip=header.count)
     record.expected = header.next
     return Verdict(skip=expected - header.first)
+
+
+def _out_of_window(record: _Session, header: FrameHeader, now: float) -> Verdict:
+    """The verdict on a payload numbered more than SEQUENCE_WINDOW from its session's record: held back
+    as implausible, the record not moved, unless it continues such payloads held for
+    SESSION_LIVE_SECONDS (then it moves the record, as a gap)."""
+    held = record.held
+    if held is not None and header.first == held[1] and now - held[2] >= SESSION_LIVE_SECONDS:
+        # held payloads that followed one another for SESSION_LIVE_SECONDS with no payload of the
+        # record's own numbers between (a genuine publisher heartbeats every 5 s): a genuine jump (a
+        # long stall, this side away); take them over as a gap (what was held is part of it)
+        missing = header.first - min(held[0], record.expected)
+        record.expected, record.heard, record.held = header.next, now, None
+        return Verdict(missing=missing)
+    if held is not None and header.first == held[1]:
+        record.held = (held[0], header.next, held[2])
+    else:
+        record.held = (header.first, header.next, now)
+    return Verdict(skip=header.count, implausible=True, expected=record.expected)

@@ -144,17 +144,17 @@ def test_a_receiver_cancelled_while_a_blob_is_made_durable_counts_its_payload_as
             got.append(message)
 
         try:
-            blob = asyncio.create_task(link.deliver(topic, frames[0].payload, handle))
+            blob = asyncio.create_task(link.receiver.deliver(topic, frames[0].payload, handle))
             await asyncio.wait_for(asyncio.to_thread(entered.wait, 10), 10)
             blob.cancel()  # the connection ended
             await asyncio.wait([blob])
-            following = asyncio.create_task(link.deliver(topic, frames[1].payload, handle))
+            following = asyncio.create_task(link.receiver.deliver(topic, frames[1].payload, handle))
             for _ in range(TURNS):
                 await asyncio.sleep(0)
             waited = not following.done()  # it waits for the thread still unpacking the BLOB
             release.set()
             verdict = await asyncio.wait_for(following, 10)
-            last = await link.deliver(topic, frames[2].payload, handle)
+            last = await link.receiver.deliver(topic, frames[2].payload, handle)
             assert verdict is not None and last is not None
             return got, int(waited), verdict.missing + last.missing
         finally:

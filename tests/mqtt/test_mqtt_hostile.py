@@ -113,7 +113,7 @@ def test_a_forged_huge_sequence_number_does_not_mute_the_publisher(site, rconn, 
     for number in (3, 4, 5):
         genuine_value_follows(fake, rconn, redis_host, number)
     assert "ignored the sequence number of a payload on MQTT topic from_indi/obs" in caplog.text
-    assert gui.indi_side.implausible == 1
+    assert gui.indi_side.receiver.implausible == 1
     assert "10000000000000000" not in " ".join(
         r.getMessage() for r in caplog.records if "lost" in r.getMessage()
     )
@@ -154,7 +154,7 @@ def test_a_forged_huge_sequence_number_right_after_a_broker_restart_does_not_mut
         genuine_value_follows(fake, rconn, redis_host, 4)
     finally:
         again.close()
-    assert gui.indi_side.implausible >= 2
+    assert gui.indi_side.receiver.implausible >= 2
 
 
 def test_a_hundred_forged_sessions_do_not_push_the_genuine_one_out(site, rconn, redis_host, caplog):
@@ -166,7 +166,7 @@ def test_a_hundred_forged_sessions_do_not_push_the_genuine_one_out(site, rconn, 
     for _ in range(100):
         forger.publish("from_indi/obs", FrameHeader(secrets.token_hex(4), 1, 1), set_x(7))
     wait_for(lambda: value(rconn, redis_host) == "7", what="the forged sessions delivered")
-    tracker = gui.indi_side.tracker
+    tracker = gui.indi_side.receiver.tracker
     genuine_value_follows(fake, rconn, redis_host, 8)
     assert genuine in tracker.sessions("from_indi/obs")
     assert len(tracker.sessions("from_indi/obs")) <= tracker.SESSIONS_KEPT

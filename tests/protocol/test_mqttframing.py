@@ -201,7 +201,7 @@ def test_a_received_blob_streams_to_its_sink_in_pieces_not_held_in_the_message()
     )
     frames, _ = Framer(session="s").pack([(number(1), ["F/o"]), (blob, ["F/o"])])
     link = MqttIndiSideLink("gui", indiredis.mqtt_server("127.0.0.1"), blobs=(sinks := CollectingSinks()))
-    received = [m for frame in frames for m in link.unpack("F/o", frame.payload)[0]]
+    received = [m for frame in frames for m in link.receiver.unpack("F/o", frame.payload)[0]]
     assert [m.tag for m in received] == ["setNumberVector", "setBLOBVector"]
     member = received[1].members[0]
     assert member.text == "" and member.blob is not None and member.blob.size == len(data)

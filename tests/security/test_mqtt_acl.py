@@ -69,7 +69,8 @@ def test_bridges_confined_by_the_shipped_acl_work_and_a_stranger_cannot_forge(
                 fake.send(set_x(3))
                 wait_for(lambda: value() == "3", timeout=15, what="the genuine value after the forgery")
                 assert not forger.bodies_with(b">666<") and not forger.bodies_with(b">667<")
-                assert instrument.client_side.implausible == 0 and gui.indi_side.implausible == 0
+                assert instrument.client_side.receiver.implausible == 0
+                assert gui.indi_side.receiver.implausible == 0
         finally:
             forger.close()
 
