@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..protocol.messages import Message
 from .channel import DEFAULT_BUFFER_SIZE, Channel
-from .sides import InboundItem, Side
+from .sides import FromIndiItem, Side
 from .tasks import cancel_and_wait
 
 __all__ = ["DEFAULT_MEMORY_BUDGET", "Bridge", "MemoryShares", "Side", "run_blocking"]
@@ -58,7 +58,7 @@ class Bridge:
         self.indi_side = indi_side
         self.client_side = client_side
         self.shares = shares or MemoryShares.split()
-        self.from_indi: Channel[InboundItem] = Channel(buffer_size, "from INDI", self.shares.from_indi)
+        self.from_indi: Channel[FromIndiItem] = Channel(buffer_size, "from INDI", self.shares.from_indi)
         self.to_indi: Channel[Message] = Channel(buffer_size, "to INDI", self.shares.to_indi)
 
     @property

@@ -1,9 +1,10 @@
 """The contract between a bridge and its two sides: what a side offers, what it puts on the channels,
 and the connection state it reports.
 
-An INDI side (indiserver, the driver pool, the instrument-side MQTT link) and a client side (Redis,
-the client-side MQTT link, the TCP port) are both :class:`Side`\\ s.  The INDI side puts
-:data:`InboundItem`\\ s on the from-INDI channel; the client side puts client requests (messages) on the
+An INDI side (indiserver, the driver pool, or the MQTT link to the instrument sides on a broker,
+``MqttIndiSideLink``) and a client side (Redis, the MQTT link to the client sides on a broker,
+``MqttClientSideLink``, the TCP port) are both :class:`Side`\\ s.  The INDI side puts
+:data:`FromIndiItem`\\ s on the from-INDI channel; the client side puts client requests (messages) on the
 to-INDI channel.
 """
 
@@ -27,7 +28,7 @@ class Reset:
 
 
 #: what travels from the INDI side to the client side
-InboundItem = Message | Reset
+FromIndiItem = Message | Reset
 
 
 class LinkState:
@@ -105,6 +106,6 @@ class Side(Protocol):
     def summary(self) -> str:
         """What the side holds or serves, for status lines ('' when it has nothing to say)."""
 
-    async def run(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+    async def run(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
         """Serve forever (until cancelled); ``from_indi`` carries INDI-side traffic, ``to_indi`` client
         requests.  Never returns and never raises but for cancellation."""

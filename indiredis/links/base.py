@@ -27,7 +27,7 @@ from typing import Any
 
 from ..core.backoff import MAX_BACKOFF, Backoff
 from ..core.channel import Channel
-from ..core.sides import InboundItem, LinkState
+from ..core.sides import FromIndiItem, LinkState
 from ..events import Event, journal_fields
 from ..protocol.messages import Malformed, Message
 
@@ -127,7 +127,7 @@ class Link(ABC):
         return ""
 
     @abstractmethod
-    async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+    async def session(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
         """Connect and serve until the connection ends (return) or fails (raise)."""
 
     def connection_error(self, exc: BaseException) -> bool:
@@ -177,7 +177,7 @@ class Link(ABC):
         self.flapping = True
         return reason, report
 
-    async def run(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+    async def run(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
         """Serve forever, reconnecting with back-off; never returns or raises (but for cancellation)."""
         try:
             while True:

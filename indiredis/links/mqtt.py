@@ -106,7 +106,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from ..core.channel import Channel
-from ..core.sides import InboundItem, Reset
+from ..core.sides import FromIndiItem, Reset
 from ..core.tasks import run_until_first_done
 from ..errors import InvalidValue, LinkLost
 from ..events import Event, host_port, journal_fields
@@ -460,15 +460,15 @@ class _MqttLink(Link):
 
     @abstractmethod
     async def serve(
-        self, connection: MqttConnection, from_indi: Channel[InboundItem], to_indi: Channel[Message]
+        self, connection: MqttConnection, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]
     ) -> None:
         """Serve one connection until it is lost (what to ask for and to repeat when it comes up)."""
 
     @abstractmethod
-    def published_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
+    def published_channel(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> Channel[Any]:
         """Which of the two channels this link publishes: ``from_indi`` or ``to_indi``."""
 
-    async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+    async def session(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
         sending = self.published_channel(from_indi, to_indi)
         connection = MqttConnection(self.server, self.mqtt_id)
         connection.max_in_flight_bytes = self.send_budget // 2
@@ -578,13 +578,13 @@ class MqttClientSideLink(_MqttLink):
     def _log_snoop_bound(self, text: str) -> None:
         self._snoop_log.warning("%s", text)
 
-    async def _renew_snoop_requests(self, from_indi: Channel[InboundItem]) -> None:
+    async def _renew_snoop_requests(self, from_indi: Channel[FromIndiItem]) -> None:
         """Repeat our drivers' snoop requests now and then: the records others keep of them expire."""
         while True:
             await asyncio.sleep(SNOOP_RENEW_SECONDS)
             self.repeat_snoop_requests(from_indi)
 
-    def repeat_snoop_requests(self, from_indi: Channel[InboundItem]) -> None:
+    def repeat_snoop_requests(self, from_indi: Channel[FromIndiItem]) -> None:
         """Publish our drivers' snoop requests again: instrument sides that connected later missed them."""
         for request in self.snoop_requests.values():
             from_indi.put_nowait(request)
@@ -594,7 +594,7 @@ class MqttClientSideLink(_MqttLink):
         clients = [f"{t}/{c}" for c in self.subscribe_list] or [f"{t}/#"]
         return clients + [f"{sc}/#", f"{sd}/{self.mqtt_id}"]
 
-    def published_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
+    def published_channel(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> Channel[Any]:
         return from_indi
 
     def pack(self, batch: Iterable[object]) -> list[Frame]:
@@ -642,7 +642,7 @@ class MqttClientSideLink(_MqttLink):
         return topics
 
     async def serve(
-        self, connection: MqttConnection, from_indi: Channel[InboundItem], to_indi: Channel[Message]
+        self, connection: MqttConnection, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]
     ) -> None:
         # client sides that (re)connected while we were away asked for getProperties in vain:
         # have the local INDI side define everything again, for every client side
@@ -657,7 +657,7 @@ class MqttClientSideLink(_MqttLink):
             self._renew_snoop_requests(from_indi),
         )
 
-    async def _publish_once_heard(self, connection: MqttConnection, from_indi: Channel[InboundItem]) -> None:
+    async def _publish_once_heard(self, connection: MqttConnection, from_indi: Channel[FromIndiItem]) -> None:
         """Publish what the local INDI side sends once a client side is heard on this connection, or after
         :attr:`receivers_wait` seconds (:data:`RECEIVERS_WAIT`).
 
@@ -694,7 +694,7 @@ class MqttClientSideLink(_MqttLink):
         return [Frame(topic, encode_header(header), header)]
 
     async def _receive(
-        self, connection: MqttConnection, to_indi: Channel[Message], from_indi: Channel[InboundItem]
+        self, connection: MqttConnection, to_indi: Channel[Message], from_indi: Channel[FromIndiItem]
     ) -> None:
         sc = self.server.snoop_control_topic + "/"
         t = self.server.to_indi_topic + "/"
@@ -764,7 +764,7 @@ class MqttIndiSideLink(_MqttLink):
         f = self.server.from_indi_topic
         return [f"{f}/{s}" for s in self.subscribe_list] or [f"{f}/#"]
 
-    def published_channel(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> Channel[Any]:
+    def published_channel(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> Channel[Any]:
         return to_indi
 
     def sequence_topic(self) -> str:
@@ -795,7 +795,7 @@ class MqttIndiSideLink(_MqttLink):
         self._stable.set()
 
     async def serve(
-        self, connection: MqttConnection, from_indi: Channel[InboundItem], to_indi: Channel[Message]
+        self, connection: MqttConnection, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]
     ) -> None:
         self._stable.clear()
         if self.flapping:
@@ -819,7 +819,7 @@ class MqttIndiSideLink(_MqttLink):
                 self._resync_timer.cancel()
                 self._resync_timer = None
 
-    async def _reset_once_stable(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+    async def _reset_once_stable(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
         """The Reset and full resync put off while the link flapped, once the connection stays up."""
         await self._stable.wait()
         await from_indi.put(Reset())
@@ -827,7 +827,7 @@ class MqttIndiSideLink(_MqttLink):
         await _forever()  # until the connection ends
 
     async def _receive(
-        self, connection: MqttConnection, from_indi: Channel[InboundItem], to_indi: Channel[Message]
+        self, connection: MqttConnection, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]
     ) -> None:
         heard_from: OrderedDict[str, None] = OrderedDict()  # bounded: topics are anyone's to invent
         while True:

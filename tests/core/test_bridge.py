@@ -13,7 +13,7 @@ import pytest
 
 from indiredis.core.bridge import Bridge
 from indiredis.core.channel import Channel
-from indiredis.core.sides import InboundItem, LinkState
+from indiredis.core.sides import FromIndiItem, LinkState
 from indiredis.protocol.messages import Message
 from tests.support.eventloop import run, run_ready_tasks
 
@@ -31,9 +31,9 @@ class StandInSide:
         self.cleanup_turns = cleanup_turns
         self.started = asyncio.Event()
         self.cleaned_up = False
-        self.channels: tuple[Channel[InboundItem], Channel[Message]] | None = None
+        self.channels: tuple[Channel[FromIndiItem], Channel[Message]] | None = None
 
-    async def run(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+    async def run(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
         self.channels = (from_indi, to_indi)
         self.started.set()
         try:

@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from indiredis.core.sides import InboundItem, LinkState, Reset
+from indiredis.core.sides import FromIndiItem, LinkState, Reset
 from indiredis.links.base import Link
 from indiredis.links.indi_side.drivers import DriverPool
 from indiredis.protocol.messages import Message
@@ -42,7 +42,7 @@ def test_up_down_and_degraded(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_reset_carries_nothing() -> None:
     assert Reset() == Reset()
-    item: InboundItem = Reset()
+    item: FromIndiItem = Reset()
     assert not isinstance(item, Message)
 
 

@@ -11,7 +11,7 @@ import ssl
 import pytest
 
 from indiredis.core.channel import Channel
-from indiredis.core.sides import InboundItem
+from indiredis.core.sides import FromIndiItem
 from indiredis.links.base import Backoff, Link, describe_error
 from indiredis.protocol.messages import Message
 from tests.support.eventloop import run
@@ -69,7 +69,7 @@ class FlakyLink(Link):
         self.sessions = 0
         self.serving = asyncio.Event()
 
-    async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+    async def session(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
         self.sessions += 1
         if self.sessions <= self.failures:
             raise ConnectionRefusedError(errno.ECONNREFUSED, "refused")
@@ -120,7 +120,7 @@ class FlappingLink(Link):
         self.sessions = 0
         self.stable = asyncio.Event()
 
-    async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+    async def session(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
         self.sessions += 1
         self.connected("connected to flappy")
         if self.sessions <= self.drops:
@@ -164,7 +164,7 @@ def test_a_failure_to_connect_ends_the_flapping_and_is_logged(caplog: pytest.Log
     caplog.set_level(logging.INFO, logger="indiredis")
 
     class ThenRefused(FlappingLink):
-        async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+        async def session(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
             if self.sessions == self.drops:
                 self.sessions += 1
                 raise ConnectionRefusedError(errno.ECONNREFUSED, "refused")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from indiredis.core.channel import Channel
-from indiredis.core.sides import InboundItem, Reset
+from indiredis.core.sides import FromIndiItem, Reset
 from indiredis.core.tasks import cancel_and_wait
 from indiredis.links.client_side import port as portmodule
 from indiredis.links.client_side.port import PortLink
@@ -81,11 +81,11 @@ class Client:
 
 
 def run_port(
-    body: Callable[[PortLink, Channel[InboundItem], Channel[Message], int], Awaitable[None]],
+    body: Callable[[PortLink, Channel[FromIndiItem], Channel[Message], int], Awaitable[None]],
     to_indi_size: int = 100_000,
 ) -> None:
     async def main() -> None:
-        from_indi: Channel[InboundItem] = Channel(100_000)
+        from_indi: Channel[FromIndiItem] = Channel(100_000)
         to_indi: Channel[Message] = Channel(to_indi_size)
         port = free_port()
         link = PortLink(port, "127.0.0.1")
@@ -115,7 +115,7 @@ def commands(count: int) -> list[str]:
 
 def test_a_half_closed_client_is_served_to_the_end_of_its_input(caplog: pytest.LogCaptureFixture) -> None:
     async def body(
-        link: PortLink, from_indi: Channel[InboundItem], to_indi: Channel[Message], port: int
+        link: PortLink, from_indi: Channel[FromIndiItem], to_indi: Channel[Message], port: int
     ) -> None:
         client = await Client.connect(port)
         await client.send(*commands(500))
@@ -142,7 +142,7 @@ def test_a_client_that_resets_with_unread_data_loses_nothing_it_sent(
     client sent is read all the same."""
 
     async def body(
-        link: PortLink, from_indi: Channel[InboundItem], to_indi: Channel[Message], port: int
+        link: PortLink, from_indi: Channel[FromIndiItem], to_indi: Channel[Message], port: int
     ) -> None:
         loop = asyncio.get_running_loop()
         sock = socket.socket()
@@ -178,7 +178,7 @@ def test_a_client_that_resets_with_unread_data_loses_nothing_it_sent(
 
 def test_blob_policy_is_each_clients_own_and_upstream_asks_for_the_union() -> None:
     async def body(
-        link: PortLink, from_indi: Channel[InboundItem], to_indi: Channel[Message], port: int
+        link: PortLink, from_indi: Channel[FromIndiItem], to_indi: Channel[Message], port: int
     ) -> None:
         only, other = await Client.connect(port), await Client.connect(port)
         await eventually(lambda: len(link.clients) == 2, what="both clients")
@@ -209,7 +209,7 @@ def test_after_a_reset_clients_get_delproperty_for_what_vanished_and_blob_reques
     monkeypatch.setattr(portmodule, "RESYNC_QUIET", 0.3)
 
     async def body(
-        link: PortLink, from_indi: Channel[InboundItem], to_indi: Channel[Message], port: int
+        link: PortLink, from_indi: Channel[FromIndiItem], to_indi: Channel[Message], port: int
     ) -> None:
         client = await Client.connect(port)
         await eventually(lambda: link.clients, what="the client")

@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 
 import indiredis
 from indiredis.core.channel import Channel
-from indiredis.core.sides import InboundItem
+from indiredis.core.sides import FromIndiItem
 from indiredis.links.client_side.redisside import RedisLink, aclose
 from indiredis.links.client_side.storewriter import BATCH_SIZE
 from indiredis.protocol import IndiStreamParser, Message
@@ -76,7 +76,7 @@ def test_a_batch_goes_to_redis_while_the_next_is_prepared(redis_proc, monkeypatc
 
     async def run() -> None:
         rconn = aioredis.Redis(host="127.0.0.1", port=redis_proc.port)
-        from_indi: Channel[InboundItem] = Channel()
+        from_indi: Channel[FromIndiItem] = Channel()
         for message in stream(3 * BATCH_SIZE):
             from_indi.put_nowait(message)
         applying = asyncio.ensure_future(link._apply(rconn, from_indi, Channel()))
@@ -203,7 +203,7 @@ def test_batches_not_confirmed_go_back_even_when_the_wait_for_the_one_in_flight_
         store.send = held_send  # type: ignore[method-assign]
         store.prepare = gated_prepare  # type: ignore[method-assign]
         rconn = aioredis.Redis(host="127.0.0.1", port=redis_proc.port)
-        from_indi: Channel[InboundItem] = Channel()
+        from_indi: Channel[FromIndiItem] = Channel()
         for message in messages:
             from_indi.put_nowait(message)
         task = asyncio.ensure_future(link.writer.apply_batches(rconn, from_indi, Channel()))

@@ -42,7 +42,7 @@ import socket
 from collections.abc import Iterable
 
 from ...core.channel import Channel
-from ...core.sides import InboundItem, Reset
+from ...core.sides import FromIndiItem, Reset
 from ...core.tasks import cancel_and_wait, run_until_first_done
 from ...events import Event, host_port, journal_fields
 from ...protocol.clientlayout import Piece, indiserver_layout
@@ -212,7 +212,7 @@ class PortLink(Link):
     def summary(self) -> str:
         return f"{len(self.clients)} INDI clients"
 
-    async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+    async def session(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
         listeners = _listen(self.host, self.port)
         serving: set[asyncio.Task[None]] = set()
         try:
@@ -347,7 +347,7 @@ class PortLink(Link):
             client.written(batch)
 
     # -- from the INDI side ------------------------------------------------------------------
-    async def _fan_out(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+    async def _fan_out(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
         while True:
             for item in await from_indi.get_batch():
                 if isinstance(item, Reset):

@@ -31,7 +31,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from ...core.channel import Channel
-from ...core.sides import InboundItem, Side
+from ...core.sides import FromIndiItem, Side
 from ...core.tasks import run_until_first_done
 from ...errors import LinkLost
 from ...events import Event, journal_fields
@@ -181,7 +181,7 @@ class RedisLink(Link):
         )
 
     async def _beat(
-        self, rconn: aioredis.Redis, from_indi: Channel[InboundItem], to_indi: Channel[Message]
+        self, rconn: aioredis.Redis, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]
     ) -> None:
         key = KeySpace(self.server.keyprefix).heartbeat()
         while True:
@@ -196,7 +196,7 @@ class RedisLink(Link):
     async def _until_writable(
         self,
         rconn: aioredis.Redis,
-        from_indi: Channel[InboundItem],
+        from_indi: Channel[FromIndiItem],
         to_indi: Channel[Message],
         exc: redis.exceptions.ResponseError,
     ) -> None:
@@ -288,7 +288,7 @@ class RedisLink(Link):
         """Devices and properties held, for status lines."""
         return f"{self.store.device_count} devices, {self.store.property_count} properties"
 
-    async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+    async def session(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
         rconn = redis_connection(self.server)
         pubsub = rconn.pubsub(ignore_subscribe_messages=True)
         try:
@@ -302,7 +302,7 @@ class RedisLink(Link):
                 await aclose(sentinel)
 
     async def _serve(
-        self, rconn: aioredis.Redis, pubsub: Any, from_indi: Channel[InboundItem], to_indi: Channel[Message]
+        self, rconn: aioredis.Redis, pubsub: Any, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]
     ) -> None:
         """One session on a connection: connected (and so ready) once it writes and listens to clients."""
         try:
@@ -326,7 +326,7 @@ class RedisLink(Link):
         await run_until_first_done(*tasks)
 
     async def _apply(
-        self, rconn: aioredis.Redis, from_indi: Channel[InboundItem], to_indi: Channel[Message]
+        self, rconn: aioredis.Redis, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]
     ) -> None:
         """Apply batches from ``from_indi``; when Redis refuses a write, the batches not confirmed are
         back in the channel: wait until it accepts writes (:meth:`_until_writable`) and go on."""
@@ -338,7 +338,7 @@ class RedisLink(Link):
                 await self._until_writable(rconn, from_indi, to_indi, exc)
 
     async def _relay(
-        self, rconn: aioredis.Redis, pubsub: Any, from_indi: Channel[InboundItem], to_indi: Channel[Message]
+        self, rconn: aioredis.Redis, pubsub: Any, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]
     ) -> None:
         """Relay what clients publish on the ``to_indi`` channel (``pubsub`` is subscribed to it)."""
         async for item in pubsub.listen():

@@ -13,7 +13,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from ...core.channel import Channel
-from ...core.sides import InboundItem, Reset
+from ...core.sides import FromIndiItem, Reset
 from ...protocol.messages import DefBLOBVector, Message, SetBLOBVector
 from ...protocol.vocabulary import BlobInstruction
 from ...store.redisstore import RedisStore
@@ -34,7 +34,7 @@ class StoreWriter:
         self.retention = retention
 
     async def apply_batches(
-        self, rconn: aioredis.Redis, from_indi: Channel[InboundItem], to_indi: Channel[Message]
+        self, rconn: aioredis.Redis, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]
     ) -> None:
         """Apply batches from ``from_indi`` until cancelled or a write fails (the batches not confirmed
         are then back in ``from_indi``); ``to_indi``: where requests for BLOB data go."""
@@ -42,7 +42,7 @@ class StoreWriter:
         # redis-py 4.3) cancels the task for its own timeouts without uncancel(), so the count stays up
         # and the session would end at once, again and again; a swallowed cancellation is repeated by
         # run_until_first_done instead
-        flow: InFlight[InboundItem] = InFlight()
+        flow: InFlight[FromIndiItem] = InFlight()
         try:
             while True:
                 if flow.busy and not len(from_indi):
@@ -62,9 +62,9 @@ class StoreWriter:
     async def _write(
         self,
         rconn: aioredis.Redis,
-        flow: InFlight[InboundItem],
-        batch: list[InboundItem],
-        from_indi: Channel[InboundItem],
+        flow: InFlight[FromIndiItem],
+        batch: list[FromIndiItem],
+        from_indi: Channel[FromIndiItem],
         to_indi: Channel[Message],
     ) -> None:
         """One batch taken by ``flow``: written at once with a reset in it, else prepared and sent, in
@@ -86,7 +86,7 @@ class StoreWriter:
         await self._after(messages, to_indi)
 
     async def _apply_with_resets(
-        self, rconn: aioredis.Redis, batch: list[InboundItem], to_indi: Channel[Message]
+        self, rconn: aioredis.Redis, batch: list[FromIndiItem], to_indi: Channel[Message]
     ) -> None:
         messages: list[Message] = []
         for item in batch:

@@ -67,7 +67,7 @@ import logging
 from collections.abc import Mapping
 
 from ...core.channel import Channel
-from ...core.sides import InboundItem, LinkState, Reset
+from ...core.sides import FromIndiItem, LinkState, Reset
 from ...core.tasks import run_until_first_done
 from ...events import journal_fields
 from ...protocol.messages import Message, PingRequest
@@ -131,7 +131,7 @@ class DriverPool:
         blobs: BlobSinks | None = None,
     ) -> None:
         self.drivers: list[DriverProcess] = []
-        self._from_indi: Channel[InboundItem] | None = None
+        self._from_indi: Channel[FromIndiItem] | None = None
         self.max_message_size = max_message_size
         self.manager = ManagerDevice(manager_device)
         self.routes: DriverRoutes[DriverProcess] = DriverRoutes(
@@ -219,7 +219,7 @@ class DriverPool:
         await self._from_indi.put(Message.indi_message(text, timestamp=stamp))
 
     # -- main loop ---------------------------------------------------------------------------
-    async def run(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+    async def run(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
         """Run every driver and route until cancelled; then stop them all."""
         self._from_indi = from_indi
         await from_indi.put(Reset())  # whatever the store held before belongs to an older run

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from ...core.channel import Channel
-from ...core.sides import InboundItem, Reset
+from ...core.sides import FromIndiItem, Reset
 from ...core.tasks import run_until_first_done
 from ...events import host_port
 from ...hosts import IndiServer
@@ -32,7 +32,7 @@ class IndiServerLink(Link):
         self.max_message_size = max_message_size
         self.blobs = blobs  # where BLOB data streams to (None: BLOBs arrive whole, as MQTT needs them)
 
-    async def session(self, from_indi: Channel[InboundItem], to_indi: Channel[Message]) -> None:
+    async def session(self, from_indi: Channel[FromIndiItem], to_indi: Channel[Message]) -> None:
         reader, writer = await asyncio.open_connection(self.indi.host, self.indi.port)
         try:
             self.connected(f"connected to indiserver {self.indi.host}:{self.indi.port}")
