@@ -20,10 +20,8 @@ down becomes the page's warning banner.
 
 from __future__ import annotations
 
-import html
 import json
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +33,7 @@ import redis
 from .. import tools
 from ..core.backoff import Backoff
 from ..hosts import RedisServer
-from ..protocol.vocabulary import LAYOUT_TAGS
+from ..protocol.head import message_head
 from ..store.keys import KeySpace
 from ..tools import _text
 from .changes import Changes
@@ -49,20 +47,6 @@ log = logging.getLogger(__name__)
 MAX_AGE = 5.0  # seconds a snapshot is trusted without a notification
 UNWATCHED_AGE = 0.25  # ... while the watcher is not subscribed
 HEARTBEAT_PERIOD = 1.0  # seconds between two reads of the heartbeat key
-_HEAD = re.compile(rb"<\s*([A-Za-z]+)([^>]{0,2000})")
-_ATTRIBUTE = re.compile(r"""([A-Za-z]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-
-
-def message_head(xml: bytes) -> tuple[str, dict[str, str]]:
-    """The tag and attributes of an INDI message's opening tag (read from its first 2 kB only)."""
-    match = _HEAD.search(xml[:2100])
-    if not match:
-        return "", {}
-    attributes = {
-        name: html.unescape(double if double is not None else single or "")
-        for name, double, single in _ATTRIBUTE.findall(match.group(2).decode("utf-8", "replace"))
-    }
-    return match.group(1).decode("ascii"), attributes
 
 
 def bridge_status(heartbeat: bytes | None) -> dict[str, Any]:
@@ -193,12 +177,12 @@ class LiveCache:
             log.exception("web client: cannot show %s; the watcher goes on", what)
 
     def _changed(self, xml: bytes) -> None:
-        tag, attributes = message_head(xml if isinstance(xml, bytes) else str(xml).encode())
-        device = attributes.get("device", "")
+        head = message_head(xml if isinstance(xml, bytes) else str(xml).encode())
+        device = head.device
         with self._lock:
             if device:
                 self._versions[device] = self._versions.get(device, 0) + 1
-            if not device or tag in LAYOUT_TAGS or attributes.get("name") == "CONNECTION":
+            if not device or head.changes_layout or head.name == "CONNECTION":
                 self._list_version += 1
 
     def files_changed(self) -> None:
