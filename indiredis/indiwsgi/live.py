@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 MAX_AGE = 5.0  # seconds a snapshot is trusted without a notification
 UNWATCHED_AGE = 0.25  # ... while the watcher is not subscribed
 HEARTBEAT_PERIOD = 1.0  # seconds between two reads of the heartbeat key
+#: seconds :meth:`LiveCache.close` waits for the watcher: longer than a request to unreachable sentinels
+CLOSE_TIMEOUT = 12.0
 
 
 def bridge_status(heartbeat: bytes | None) -> dict[str, Any]:
@@ -123,9 +125,14 @@ class LiveCache:
             self._watcher = threading.Thread(target=self._watch, name="indiredis-web-watcher", daemon=True)
         self._watcher.start()
 
-    def close(self) -> None:
-        """Stop the watcher (it ends within a second)."""
+    def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Stop the watcher and wait for it to end (at most ``timeout`` seconds: a Redis request it is
+        in, such as asking unreachable sentinels for the master, ends by its own timeout); a watcher
+        told to stop logs nothing more."""
         self._stop.set()
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(timeout)
 
     def _watch(self) -> None:
         backoff = Backoff()
@@ -147,7 +154,7 @@ class LiveCache:
                     self._refresh_status()
                     self._safely("the history", self.history.flush)
             except redis.RedisError as exc:
-                if self._subscribed:
+                if self._subscribed and not self._stop.is_set():
                     log.warning("web client: lost the Redis notifications (%s); polling Redis meanwhile", exc)
                 self._subscribed = False
                 self._set_status({"ok": False, "problems": ["The Redis store cannot be reached."]})
