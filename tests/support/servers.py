@@ -8,6 +8,7 @@ connections, and stops it, children included.
 from __future__ import annotations
 
 import getpass
+import itertools
 import os
 import shutil
 import signal
@@ -18,12 +19,29 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+#: the test ports: below Linux's ephemeral range (32768-60999 by default), from which the kernel gives
+#: every client connection its local port and ``bind(0)`` its port, so that a port handed out here is not
+#: taken by some connection before the server it is for binds it
+TEST_PORTS = range(20000, 32000)
+#: each pytest-xdist worker hands out ports of its own slice, so that two workers never pick the same
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+_SLICE = 1500
+_next_port = itertools.count((os.getpid() * 7919) % _SLICE)  # a process started by a test starts elsewhere
+
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on right now, from this worker's slice of
+    :data:`TEST_PORTS` (handed out in turn, so not again soon)."""
+    start = TEST_PORTS.start + (_WORKER * _SLICE) % len(TEST_PORTS)
+    for _ in range(_SLICE):
+        port = start + next(_next_port) % _SLICE
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise OSError(f"no free port in {start}-{start + _SLICE - 1}")
 
 
 def wait_for(
