@@ -22,6 +22,7 @@ from indiredis.links.indi_side.drivers import DriverPool
 from indiredis.links.indi_side.process import DriverProcess
 from indiredis.protocol.messages import Message
 from indiredis.protocol.parser import parse_message
+from tests.support.servers import wait_for
 
 FAKE = Path(__file__).resolve().parent.parent / "support" / "fakedriver.py"
 TIMEOUT = 15.0
@@ -365,7 +366,11 @@ def test_stopping_a_driver_that_ignores_sigterm_and_whose_child_holds_its_full_o
 
     run(scenario())
     assert len(pids) == 2
-    assert not [pid for pid in pids if running_not_zombie(pid)], "the driver or its child outlived the pool"
+    # SIGKILL is sent to the group as the pool stops; the kernel ends the processes a moment later
+    wait_for(
+        lambda: not [pid for pid in pids if running_not_zombie(pid)],
+        what="the driver and its child to end (SIGKILL to the group)",
+    )
 
 
 def test_a_cancelled_stop_kills_and_reaps_the_driver_and_leaves_nothing_pending(tmp_path):
