@@ -8,8 +8,8 @@ connections, and stops it, children included.
 from __future__ import annotations
 
 import getpass
-import itertools
 import os
+import random
 import shutil
 import signal
 import socket
@@ -23,25 +23,25 @@ from pathlib import Path
 #: every client connection its local port and ``bind(0)`` its port, so that a port handed out here is not
 #: taken by some connection before the server it is for binds it
 TEST_PORTS = range(20000, 32000)
-#: each pytest-xdist worker hands out ports of its own slice, so that two workers never pick the same
+#: each pytest-xdist worker picks from a slice of its own, so that two workers never pick the same port
+_SLICE = 6000
 _WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
-_SLICE = 1500
-_next_port = itertools.count((os.getpid() * 7919) % _SLICE)  # a process started by a test starts elsewhere
+_random = random.Random()  # seeded from the system: processes started by tests pick apart
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now, from this worker's slice of
-    :data:`TEST_PORTS` (handed out in turn, so not again soon)."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now, picked at random from this worker's
+    slice of :data:`TEST_PORTS`."""
     start = TEST_PORTS.start + (_WORKER * _SLICE) % len(TEST_PORTS)
-    for _ in range(_SLICE):
-        port = start + next(_next_port) % _SLICE
+    for _ in range(100):
+        port = start + _random.randrange(_SLICE)
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
                 continue
         return port
-    raise OSError(f"no free port in {start}-{start + _SLICE - 1}")
+    raise OSError(f"no free port found in {start}-{start + _SLICE - 1}")
 
 
 def wait_for(
