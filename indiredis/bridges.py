@@ -47,7 +47,8 @@ from .links.indi_side.drivers import DriverPool
 from .links.indi_side.indiserver import IndiServerLink
 from .links.indi_side.manager import DEFAULT_MANAGER_DEVICE, GiveUp
 from .links.mqtt import MqttClientSideLink, MqttIndiSideLink
-from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
+from .protocol.messages import BlobSinks
+from .protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 from .store.blobs import DEFAULT_MAX_BLOB_SIZE
 from .store.retention import Retention
 

@@ -111,7 +111,7 @@ from ..core.tasks import run_until_first_done
 from ..errors import InvalidValue, LinkLost
 from ..events import Event, host_port, journal_fields
 from ..hosts import MQTTServer
-from ..protocol.messages import DefBLOBVector, DelProperty, EnableBLOB, GetProperties, Message
+from ..protocol.messages import BlobSinks, DefBLOBVector, DelProperty, EnableBLOB, GetProperties, Message
 from ..protocol.mqttframing import (
     DEFAULT_MAX_FRAME_BYTES,
     SEQUENCE_WINDOW,
@@ -120,7 +120,7 @@ from ..protocol.mqttframing import (
     Framer,
     encode_header,
 )
-from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks
+from ..protocol.parser import DEFAULT_MAX_MESSAGE_SIZE
 from ..protocol.routing import BlobRequest, ClientBlobPolicies, Snoop
 from .base import Link, resume_consuming
 from .loglimit import LogLimiter

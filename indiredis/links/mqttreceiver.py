@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 
 from ..events import Event, journal_fields
 from ..protocol.document import parse_document
-from ..protocol.messages import Malformed, Message
+from ..protocol.messages import BlobSinks, Malformed, Message
 from ..protocol.mqttframing import (
     SEQUENCE_WINDOW,
     FrameError,
@@ -32,7 +32,6 @@ from ..protocol.mqttframing import (
     Verdict,
     decode_frame,
 )
-from ..protocol.parser import BlobSinks
 from .base import report_malformed
 from .loglimit import LogLimiter
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .messages import Malformed, Message
-from .parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks, IndiStreamParser
+from .messages import BlobSinks, Malformed, Message
+from .parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
 
 #: a document is fed to the parser in pieces of this size, so that streamed BLOB data is never copied whole
 FEED_SIZE = 1024 * 1024

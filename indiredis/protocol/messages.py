@@ -37,7 +37,7 @@ import base64
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, dataclass_transform
+from typing import Any, ClassVar, Protocol, TypeVar, dataclass_transform
 
 from ..errors import InvalidValue
 from .vocabulary import (
@@ -56,10 +56,6 @@ from .vocabulary import (
     definition_defaults,
 )
 from .xmlout import INDI_VERSION, element_xml, indi_timestamp
-
-if TYPE_CHECKING:
-    from .parser import BlobSink
-
 
 _T = TypeVar("_T")
 
@@ -144,6 +140,28 @@ class StreamedBlob:
     #: a sink whose data has all arrived but which is not closed yet (the parser's ``defer_close``):
     #: :func:`~.parser.settle` closes it, off the event loop, before the message goes on
     pending: BlobSink | None = field(default=None, compare=False, repr=False)
+
+
+class BlobSink(Protocol):
+    """Where one ``oneBLOB``'s base64 text goes while it streams in."""
+
+    def write(self, text: bytes) -> None:
+        """Take the next piece of base64 text (any length, line breaks included); may raise BlobError."""
+
+    def close(self) -> StreamedBlob:
+        """The element has ended: finish and say where the data went (or why it was not stored)."""
+
+    def abort(self) -> None:
+        """The element will not end (stream cut, message cut short): drop whatever was written."""
+
+
+class BlobSinks(Protocol):
+    """Opens a :class:`BlobSink` for each ``oneBLOB`` of a BLOB vector."""
+
+    def open(self, vector: Message, element: Mapping[str, str]) -> BlobSink | None:
+        """A sink for the element, or None to have its text buffered in the message as usual.
+
+        ``vector``: the BLOB vector being received, its attributes only (no members yet)."""
 
 
 @_value
@@ -629,3 +647,14 @@ class Malformed:
     def __str__(self) -> str:
         snippet = self.excerpt[:80].decode("utf-8", "replace")
         return f"{self.reason}: {snippet!r}" if snippet else self.reason
+
+
+def message_xml(message: Message, *, strip_blob_data: bool = False) -> bytes:
+    """Re-serialise a message; with ``strip_blob_data`` BLOB payloads are left out."""
+    members = (
+        (m.tag, m.attrs, "" if (strip_blob_data and message.is_blob) else m.text) for m in message.members
+    )
+    is_enable_blob = message.tag == Tag.ENABLE_BLOB
+    text = message.attrs.get("instruction", "") if is_enable_blob else ""
+    attrs = {k: v for k, v in message.attrs.items() if not (is_enable_blob and k == "instruction")}
+    return element_xml(message.tag, attrs, members, text)

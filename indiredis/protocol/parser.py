@@ -20,9 +20,9 @@ parser works in two stages:
    message model, so malformed input is still rejected with a clear
    :class:`Malformed`.
 
-BLOBs stream (:class:`BlobStreaming`): given a :class:`BlobSinks` (an injected
+BLOBs stream (:class:`BlobStreaming`): given a :class:`~.messages.BlobSinks` (an injected
 interface: the parser itself does no I/O), the base64 text inside each ``oneBLOB`` of a
-``setBLOBVector`` / ``newBLOBVector`` is handed to a :class:`BlobSink` chunk by
+``setBLOBVector`` / ``newBLOBVector`` is handed to a :class:`~.messages.BlobSink` chunk by
 chunk as it arrives instead of being buffered, and the member the message then
 carries has empty text and a :class:`~.messages.StreamedBlob` saying where the
 data went.  ``max_message_size`` then bounds the message *without* its BLOB
@@ -46,13 +46,21 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import NamedTuple, Protocol
+from typing import NamedTuple
 
 from ..errors import BlobError
-from .messages import MEMBER_TAGS, TOP_LEVEL_TAGS, Malformed, Member, Message, StreamedBlob
+from .messages import (
+    MEMBER_TAGS,
+    TOP_LEVEL_TAGS,
+    BlobSink,
+    BlobSinks,
+    Malformed,
+    Member,
+    Message,
+    StreamedBlob,
+)
 from .vocabulary import Action, Tag, VectorKind
 
 Event = Message | Malformed
@@ -79,28 +87,6 @@ _EXCERPT = 200
 _REQUIRED: dict[str, tuple[str, ...]] = {tag: ("device", "name") for tag in MEMBER_TAGS}
 _REQUIRED["enableBLOB"] = ("device",)
 _REQUIRED["delProperty"] = ("device",)
-
-
-class BlobSink(Protocol):
-    """Where one ``oneBLOB``'s base64 text goes while it streams in."""
-
-    def write(self, text: bytes) -> None:
-        """Take the next piece of base64 text (any length, line breaks included); may raise BlobError."""
-
-    def close(self) -> StreamedBlob:
-        """The element has ended: finish and say where the data went (or why it was not stored)."""
-
-    def abort(self) -> None:
-        """The element will not end (stream cut, message cut short): drop whatever was written."""
-
-
-class BlobSinks(Protocol):
-    """Opens a :class:`BlobSink` for each ``oneBLOB`` of a BLOB vector."""
-
-    def open(self, vector: Message, element: Mapping[str, str]) -> BlobSink | None:
-        """A sink for the element, or None to have its text buffered in the message as usual.
-
-        ``vector``: the BLOB vector being received, its attributes only (no members yet)."""
 
 
 @dataclass

@@ -9,12 +9,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-from .vocabulary import BlobInstruction, Tag
-
-if TYPE_CHECKING:  # messages imports this module, to render what its constructors build
-    from .messages import Message
+from .vocabulary import BlobInstruction
 
 INDI_VERSION = "1.7"
 BLOB_INSTRUCTIONS = tuple(str(instruction) for instruction in BlobInstruction)
@@ -42,14 +38,3 @@ def element_xml(
         child = ET.SubElement(root, member_tag, {k: str(v) for k, v in member_attrs.items()})
         child.text = member_text
     return ET.tostring(root, encoding="unicode").encode("utf-8")
-
-
-def message_xml(message: Message, *, strip_blob_data: bool = False) -> bytes:
-    """Re-serialise a message; with ``strip_blob_data`` BLOB payloads are left out."""
-    members = (
-        (m.tag, m.attrs, "" if (strip_blob_data and message.is_blob) else m.text) for m in message.members
-    )
-    is_enable_blob = message.tag == Tag.ENABLE_BLOB
-    text = message.attrs.get("instruction", "") if is_enable_blob else ""
-    attrs = {k: v for k, v in message.attrs.items() if not (is_enable_blob and k == "instruction")}
-    return element_xml(message.tag, attrs, members, text)

@@ -26,21 +26,30 @@ import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import BinaryIO, Protocol, cast
 
 from ..errors import BlobError
-from ..protocol.messages import Message, SetBLOBVector, StreamedBlob
-from ..protocol.parser import BlobSink
+from ..protocol.messages import BlobSink, Message, SetBLOBVector, StreamedBlob
 from ..protocol.xmlout import indi_timestamp
 from . import base64strict
 from .blobnames import element_prefix, prefix_of, safe_name_part, safe_suffix
 from .frameindex import FrameIndex
 from .freespace import FreeSpaceGuard
 
-if TYPE_CHECKING:
-    from .retention import Retention
-
 log = logging.getLogger(__name__)
+
+
+class FrameRetention(Protocol):
+    """What the folder asks of the blob retention (:class:`~indiredis.store.retention.Retention`,
+    which imports this module) as a frame is opened: room for it within the element's bounds."""
+
+    def prune(
+        self, folder: BlobFolder, device: str, name: str, element: str, incoming: int | None = None
+    ) -> list[str]:
+        """Delete the element's recorded files beyond its bounds, ``incoming`` bytes counted as its
+        newest frame; their names."""
+        ...
+
 
 DEFAULT_MAX_BLOB_SIZE = 2 * 1024 * 1024 * 1024  # decoded bytes
 INCOMING = ".incoming-"  #: the prefix of files being written
@@ -374,7 +383,7 @@ class BlobFolder:
         self._index = FrameIndex()
         self._copies: dict[str, int] = {}  # base name -> the last copy number given
         #: per element retention applied as a frame is opened (set by the store's link; None: none)
-        self.retention: Retention | None = None
+        self.retention: FrameRetention | None = None
         self._syncer: ThreadPoolExecutor | None = None
 
     @property

@@ -32,10 +32,11 @@ from ..protocol.messages import (
     Message,
     SetBLOBVector,
     SetVector,
+    message_xml,
 )
 from ..protocol.routing import ALSO, NEVER, BlobPolicy
 from ..protocol.vocabulary import DEFAULT_PERM, VectorKind
-from ..protocol.xmlout import indi_timestamp, message_xml
+from ..protocol.xmlout import indi_timestamp
 from .keys import DEFINITION_KEYS, KeySpace, merged_log_lengths
 from .properties import PropertyModel, number_limits, number_value, unsafe_name, write_definition_order
 from .writes import Op, Writes, quote, to_json

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 from indiredis.protocol import Message, parse_message
-from indiredis.protocol.xmlout import BLOB_INSTRUCTIONS, element_xml, indi_timestamp, message_xml
+from indiredis.protocol.messages import message_xml
+from indiredis.protocol.xmlout import BLOB_INSTRUCTIONS, element_xml, indi_timestamp
 
 
 def test_indi_timestamp_is_utc_without_zone() -> None:

@@ -70,8 +70,8 @@ from ...core.channel import Channel
 from ...core.sides import FromIndiItem, LinkState, Reset
 from ...core.tasks import run_until_first_done
 from ...events import journal_fields
-from ...protocol.messages import Message, PingRequest
-from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSink, BlobSinks, IndiStreamParser
+from ...protocol.messages import BlobSink, BlobSinks, Message, PingRequest
+from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
 from ...protocol.routing import Router
 from ...protocol.xmlout import indi_timestamp
 from ...store.blobs import DiscardedBlob

@@ -9,8 +9,8 @@ from ...core.sides import FromIndiItem, Reset
 from ...core.tasks import run_until_first_done
 from ...events import host_port
 from ...hosts import IndiServer
-from ...protocol.messages import Message
-from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, BlobSinks, IndiStreamParser
+from ...protocol.messages import BlobSinks, Message
+from ...protocol.parser import DEFAULT_MAX_MESSAGE_SIZE, IndiStreamParser
 from ..base import Link
 from ..streams import pump_messages, write_messages
 
