@@ -116,7 +116,7 @@ class RedisStore:
         await self.send(rconn, await self.prepare(rconn, messages))
 
     async def prepare(self, rconn: Any, messages: Sequence[Message]) -> PreparedBatch:
-        """The first half of :meth:`apply`: update the model and return the pipeline of writes, not
+        """The first half of :meth:`apply`: update the model and return its writes as Redis commands, not
         sent yet (so that the next batch can be prepared while Redis runs this one).  Batches must be
         sent in the order they were prepared, one at a time.
 
@@ -131,8 +131,7 @@ class RedisStore:
         (:meth:`load_scripts`)."""
         self._begun += 1
         number = self._begun
-        if self._scripts_loaded_on is not rconn:
-            await self.load_scripts(rconn)
+        await self._scripts_on(rconn)
         writes = self.keyspace.writes()
         apply = self.keyspace.apply
         for index, message in enumerate(messages, 1):
@@ -164,8 +163,7 @@ class RedisStore:
         if changed:
             # a batch begun before the change may write the attributes with the old value: after it
             await self._after_begun_batches()
-            if self._scripts_loaded_on is not rconn:
-                await self.load_scripts(rconn)
+            await self._scripts_on(rconn)
             await self._send(rconn, to_commands(self.keyspace.rewrite(changed)))
 
     async def clear(self, rconn: Any) -> None:
@@ -183,6 +181,11 @@ class RedisStore:
             pipe.delete(*found[start : start + 1000])
         await pipe.execute()
         self.keyspace.forget()
+
+    async def _scripts_on(self, rconn: Any) -> None:
+        """Load the Lua scripts on ``rconn`` unless this store loaded them there already."""
+        if self._scripts_loaded_on is not rconn:
+            await self.load_scripts(rconn)
 
     async def load_scripts(self, rconn: Any) -> None:
         """Load the store's Lua scripts into Redis (done once per connection, and again if Redis lost

@@ -178,7 +178,7 @@ Op = Command | WriteBatch
 
 class Writes:
     """The writes of one batch as a list of operations (see the module docstring): no connection in
-    sight; the store's I/O half puts them into a pipeline.
+    sight; the store's I/O half sends them as Redis commands (:func:`to_commands`).
 
     Keys are given as JSON string literals (``quote(key)``), which callers keep for keys they write
     often."""
