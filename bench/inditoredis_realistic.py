@@ -19,7 +19,9 @@ this process's GIL) writing to a real redis-server.
 Prints messages per second, the CPU time per message of the bridge and of redis-server in the same
 run with their ratio (the goal: at most 1, Redis the limit), and latency p50 / p99 per rate, each
 with Redis's own time a call of the command it spent the most time in (``INFO commandstats``): the
-bridge's ``EVALSHA`` of the key-space script against the relay's ``PUBLISH``.
+bridge's ``EVALSHA`` of the key-space script against the relay's ``PUBLISH``; then the latency the
+bridge adds over the floor at 50 msg/s (p50 against p50) split into Redis's share (the two times a
+call apart) and the bridge's own (the rest).  ``bench/redis_floor.py`` measures Redis's share alone.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import redis
 
@@ -109,17 +112,27 @@ def arrivals(subscriber: Subscriber) -> dict[int, float]:
     return arrived
 
 
-def redis_time(rconn: redis.Redis) -> str:
+class Phase(NamedTuple):
+    """What one latency phase measured: its line to print, the median latency, and Redis's own time a
+    call of the command it spent the most time in (both in ms)."""
+
+    line: str
+    p50: float
+    redis_ms: float
+
+
+def redis_time(rconn: redis.Redis) -> tuple[str, float]:
     """The command Redis spent the most time in since its statistics were reset, and its time a call
-    (what Redis's own work adds to each message's latency: the bridge's script, the relay's PUBLISH)."""
+    in ms (what Redis's own work adds to each message's latency: the bridge's script, the relay's
+    PUBLISH)."""
     stats = rconn.info("commandstats")
     name, top = max(stats.items(), key=lambda item: item[1]["usec"])
-    return f"; in Redis: {name.removeprefix('cmdstat_').upper()} {top['usec_per_call']:.0f} us a call"
+    return name.removeprefix("cmdstat_").upper(), float(top["usec_per_call"]) / 1000
 
 
 def latency_phase(
     fake: FakeIndiServer, subscriber: Subscriber, first: int, count: int, rate: float, rconn: redis.Redis
-) -> str:
+) -> Phase:
     """Send ``count`` messages paced at ``rate`` and say how long each took to be published."""
     rconn.config_resetstat()
     sent: dict[int, float] = {}
@@ -141,11 +154,14 @@ def latency_phase(
     arrived = arrivals(subscriber)
     latencies = [(arrived[s] - sent[s]) * 1000 for s in sent if s in arrived]
     lost = len(sent) - len(latencies)
-    return (
-        f"latency at {rate:g} msg/s ({count} messages): p50 {percentile(latencies, 0.5):.2f} ms, "
-        f"p99 {percentile(latencies, 0.99):.2f} ms, max {max(latencies):.2f} ms, lost {lost}"
-        + redis_time(rconn)
+    p50 = percentile(latencies, 0.5)
+    command, redis_ms = redis_time(rconn)
+    line = (
+        f"latency at {rate:g} msg/s ({count} messages): p50 {p50:.2f} ms, "
+        f"p99 {percentile(latencies, 0.99):.2f} ms, max {max(latencies):.2f} ms, lost {lost}; "
+        f"in Redis: {command} {redis_ms * 1000:.0f} us a call"
     )
+    return Phase(line, p50, redis_ms)
 
 
 # the least a bridge can do: read each message and PUBLISH it (no parsing, no keys), with redis-py
@@ -169,7 +185,7 @@ asyncio.run(relay(int(sys.argv[1]), int(sys.argv[2])))
 """
 
 
-def floor_phase(count: int) -> str:
+def floor_phase(count: int) -> Phase:
     """Latency at 50 msg/s through a trivial relay in place of the bridge: what the machine's
     wake-ups and Redis round trips cost before the bridge does anything."""
     with RedisProcess() as redis_proc, FakeIndiServer() as fake:
@@ -179,9 +195,8 @@ def floor_phase(count: int) -> str:
             rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)  # kept: the subscriber uses it
             subscriber = Subscriber(rconn)
             try:
-                return "floor, a relay that only PUBLISHes each message: " + latency_phase(
-                    fake, subscriber, 1, count, 50, rconn
-                )
+                phase = latency_phase(fake, subscriber, 1, count, 50, rconn)
+                return phase._replace(line="floor, a relay that only PUBLISHes each message: " + phase.line)
             finally:
                 subscriber.close()
         finally:
@@ -200,6 +215,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"bridge: {stack(bridge_python())}; measuring client: {stack(sys.executable)}")
+    slow: Phase | None = None
     with RedisProcess() as redis_proc, FakeIndiServer() as fake:
         rconn = redis.Redis(host="127.0.0.1", port=redis_proc.port)
         hosts = (
@@ -235,15 +251,24 @@ def main() -> None:
                 first = args.messages + 1
                 for count, rate in ((args.slow, 50), (args.fast, 1000)):
                     if count:
-                        print(latency_phase(fake, subscriber, first, count, rate, rconn))
+                        phase = latency_phase(fake, subscriber, first, count, rate, rconn)
+                        print(phase.line)
+                        slow = phase if rate == 50 else slow
                         first += count
             finally:
                 subscriber.close()
         finally:
             bridge.terminate()
             bridge.wait(30)
-    if args.slow:
-        print(floor_phase(args.slow))
+    if slow is not None:
+        floor = floor_phase(args.slow)
+        print(floor.line)
+        added, in_redis = slow.p50 - floor.p50, slow.redis_ms - floor.redis_ms
+        print(
+            f"added over the floor at 50 msg/s: p50 {added:.2f} ms, of which Redis's own work "
+            f"{in_redis:.2f} ms (its time a call, the bridge's against the relay's) and the bridge's "
+            f"{added - in_redis:.2f} ms"
+        )
 
 
 if __name__ == "__main__":

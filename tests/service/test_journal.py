@@ -85,7 +85,10 @@ def test_without_systemd_python_logging_is_plain_and_notification_off(
     hide = tmp_path / "hide"
     (hide / "systemd").mkdir(parents=True)
     (hide / "systemd" / "__init__.py").write_text("raise ImportError('systemd-python hidden by the test')\n")
-    config = write_config(tmp_path, "inditoredis", inditoredis_common(simulators.port, redis_proc.port), "")
+    # no blob folder: the default, /var/lib/indiredis/blobs, is the installed package's (a test making
+    # it raced tests/deb, whose purge removes it)
+    common = inditoredis_common(simulators.port, redis_proc.port)
+    config = write_config(tmp_path, "inditoredis", common, "[service]\nblob_folder =\n")
     proc = start_daemon("inditoredis", config, notify, journal, PYTHONPATH=str(hide))
     stderr = tmp_path / "inditoredis.log"
     try:
