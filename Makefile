@@ -32,9 +32,12 @@ $(VENV)/.installed: setup.cfg setup.py
 	$(VENV)/bin/pip install -q -e '.[test,docs]'
 	touch $@
 
-# a venv made on another interpreter than $(PYTHON) is made again
+# a venv made on another interpreter than $(PYTHON) (another installation, or another minor version) is
+# made again
+WHICH_PYTHON = import sys; print(sys.base_prefix, *sys.version_info[:2])
 venv: deps
-	@if [ -f $(VENV)/.installed ] && ! grep -qx "home = $$(dirname "$$(readlink -f $(PYTHON))")" $(VENV)/pyvenv.cfg; then \
+	@if [ -f $(VENV)/.installed ] && \
+	    [ "$$($(VENV)/bin/python -c '$(WHICH_PYTHON)')" != "$$($(PYTHON) -c '$(WHICH_PYTHON)')" ]; then \
 	  echo "$(VENV) was made on another interpreter: making it again on $(PYTHON)"; rm -f $(VENV)/.installed; \
 	fi
 	@$(MAKE) --no-print-directory -s $(VENV)/.installed
