@@ -109,6 +109,20 @@ def make_server(
     return create_server(app, host=host, port=port, **options)
 
 
+#: seconds :func:`close_server` waits for the server's threads to end
+THREADS_GRACE = 5
+
+
+def close_server(server: MultiSocketServer | BaseWSGIServer) -> None:
+    """Stop a server of :func:`make_server` for good: its sockets, and its worker threads, which
+    waitress's ``close()`` leaves waiting for work (8 + :data:`~.push.STREAMS_MAX` of them a server,
+    so that each reload that makes a new server would leave that many more).  Blocks up to
+    :data:`THREADS_GRACE` seconds while threads finish what they serve (close the app first: its
+    event streams then end); waitress logs those still running after that."""
+    server.close()
+    server.task_dispatcher.shutdown(timeout=THREADS_GRACE)
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (a listening address) is reachable from this machine only."""
     if host.lower() in ("localhost", "localhost.", "ip6-localhost"):

@@ -61,6 +61,8 @@ class WebService:
     async def run(self) -> None:
         """Serve the web app until the server's thread ends (raising NotAvailable) or the task is
         cancelled; the server and the app are closed either way."""
+        from ..indiwsgi import close_server
+
         app = self._make_app()
         server, where = self._make_server(app)
         ended = _serve_in_thread(server, asyncio.get_running_loop())
@@ -71,9 +73,9 @@ class WebService:
             await ended
             raise NotAvailable("the web server's thread ended")
         finally:
-            server.close()
-            app.close()
             self._server = None
+            app.close()  # first: its event streams end, and free the threads that serve them
+            await asyncio.to_thread(close_server, server)
 
     def _make_app(self) -> Any:
         """The WSGI app: the sites' panel when ``[site.*]`` sections name sites, else the one site's."""
@@ -137,7 +139,10 @@ def _serve_in_thread(server: Any, loop: asyncio.AbstractEventLoop) -> asyncio.Fu
         try:
             server.run()
         finally:
-            loop.call_soon_threadsafe(end)
+            try:
+                loop.call_soon_threadsafe(end)
+            except RuntimeError:  # the loop is closed: the service stopped, nobody waits for this end
+                pass
 
     threading.Thread(target=serve, name="waitress", daemon=True).start()
     return ended

@@ -22,7 +22,9 @@ def secured(world, redis_host, tmp_path):  # noqa: F811
         "olga": User("olga", "operator", hash_password(PASSWORD)),
         "walt": User("walt", "observer", hash_password(PASSWORD)),
     }
-    return SessionClient(make_wsgi_app(redis_host, blobs, users=users)), fake
+    app = make_wsgi_app(redis_host, blobs, users=users)
+    yield SessionClient(app), fake
+    app.close()
 
 
 class SessionClient(Client):

@@ -141,6 +141,41 @@ def test_web_service_ends_with_an_error_when_its_server_thread_ends(tmp_path):
     asyncio.run(scenario())
 
 
+def test_web_service_leaves_no_thread_behind_when_it_stops(tmp_path):
+    """A reload that changes the configuration stops the web service and starts a new one in the same
+    process: the old server's worker threads (8 + STREAMS_MAX, which waitress's close() leaves
+    waiting for work) must end with it, or every such reload leaves that many more."""
+    import asyncio
+    import threading
+
+    from indiredis.service.web import WebService
+    from tests.support.servers import free_port, wait_for
+
+    (tmp_path / "web.ini").write_text(
+        f"[service]\nlisten_host = 127.0.0.1\nlisten_port = {free_port()}\n"
+        f"[users]\nalice = operator:{hash_password('correct horse')}\n"
+    )
+    before = set(threading.enumerate())
+
+    async def serve_then_stop() -> int:
+        service = WebService(config.load("web", tmp_path / "web.ini"))
+        running = asyncio.ensure_future(service.run())
+        while not service.ready:
+            await asyncio.sleep(0)
+        serving = len(set(threading.enumerate()) - before)
+        running.cancel()
+        await asyncio.wait([running])
+        return serving
+
+    serving = asyncio.run(serve_then_stop())
+    assert serving > 200  # the server's workers were there while it served
+    wait_for(
+        lambda: not [t for t in set(threading.enumerate()) - before if t.name.startswith("waitress")],
+        timeout=10,
+        what="the web server's threads to end",
+    )
+
+
 def test_buffer_size_bounds_both_directions_of_every_bridge(tmp_path):
     """[service] buffer_size: how much each direction holds while its far side is down."""
     from indiredis.service.catalog import build_bridge

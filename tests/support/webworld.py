@@ -122,6 +122,24 @@ def world(redis_host, rconn, tmp_path):
             app.close()
 
 
+@pytest.fixture
+def new_app():
+    """``make_wsgi_app`` for one test: every app it made is closed when the test ends.  An app left open
+    keeps its Redis watcher thread, which goes on retrying the test's Redis once it is gone (with
+    redis-py's jittered back-off, from the global ``random``: Hypothesis, in a later test of the same
+    worker, then warned that its strategies used ``random``)."""
+    apps = []
+
+    def make(*args, **kwargs):
+        app = make_wsgi_app(*args, **kwargs)
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        app.close()
+
+
 def sent_after(fake, marker: int) -> bytes:
     wait_for(lambda: len(fake.received) > marker, what="a request at the INDI side")
     return bytes(fake.received[marker:])

@@ -25,7 +25,7 @@ from indiredis import tools
 from indiredis.bridges import make_inditoredis
 from indiredis.core.bridge import Bridge
 from indiredis.hosts import RedisServer
-from indiredis.indiwsgi import make_server, make_wsgi_app
+from indiredis.indiwsgi import close_server, make_server, make_wsgi_app
 from indiredis.indiwsgi.auth import User, hash_password
 from tests.support.bridgethread import run_bridge
 from tests.support.servers import IndiServerProcess, RedisProcess, free_port, wait_for
@@ -65,8 +65,8 @@ def web_panel(
         thread.start()
         wait_for(lambda: bridge.ready, what="the bridge ready")
         yield f"http://127.0.0.1:{port}"
-        server.close()
         app.close()
+        close_server(server)
 
 
 @contextlib.contextmanager

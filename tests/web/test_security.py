@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from indiredis.indiwsgi import make_wsgi_app, warn_if_exposed
+from indiredis.indiwsgi import warn_if_exposed
 from indiredis.indiwsgi.auth import User, hash_password
 from tests.support.servers import wait_for
 from tests.support.webworld import Client, sent_after
@@ -49,9 +49,9 @@ def post(client: Client, path: str, fields: dict[str, str], **headers: str):
 
 
 @pytest.mark.parametrize("logins", [False, True], ids=["without logins", "with logins"])
-def test_a_post_from_a_foreign_origin_is_refused(world, redis_host, users, logins):
+def test_a_post_from_a_foreign_origin_is_refused(new_app, world, redis_host, users, logins):
     _, fake, blobs = world
-    app = make_wsgi_app(redis_host, blobs, users=users if logins else None)
+    app = new_app(redis_host, blobs, users=users if logins else None)
     client = logged_in(app) if logins else Client(app)
     token = client.token()
     for foreign in (
@@ -74,9 +74,9 @@ def test_a_post_from_a_foreign_origin_is_refused(world, redis_host, users, login
     assert ok[0] == "200 OK" and b"newTextVector" in sent_after(fake, mark)
 
 
-def test_a_cookie_does_not_work_after_logout(world, redis_host, users):
+def test_a_cookie_does_not_work_after_logout(new_app, world, redis_host, users):
     _, _, blobs = world
-    app = make_wsgi_app(redis_host, blobs, users=users)
+    app = new_app(redis_host, blobs, users=users)
     client = logged_in(app)
     stolen = dict(client.cookies)
     token = client.token()
@@ -90,9 +90,9 @@ def test_a_cookie_does_not_work_after_logout(world, redis_host, users):
     assert post(thief, "/set/Mount/SITE", {"NAME": "x", "csrf": token})[0].startswith(("401", "403"))
 
 
-def test_an_expired_session_sends_the_user_to_the_login_page(world, redis_host, rconn, users):
+def test_an_expired_session_sends_the_user_to_the_login_page(new_app, world, redis_host, rconn, users):
     _, _, blobs = world
-    app = make_wsgi_app(redis_host, blobs, users=users, session_seconds=1)
+    app = new_app(redis_host, blobs, users=users, session_seconds=1)
     client = logged_in(app)
     assert client.get("/api/device/Mount")[0] == "200 OK"
     wait_for(lambda: not rconn.keys("indi_websession:*"), what="the session expired in Redis")
@@ -101,18 +101,18 @@ def test_an_expired_session_sends_the_user_to_the_login_page(world, redis_host, 
     assert status.startswith("303") and headers["Location"] == "/login"
 
 
-def test_sessions_are_shared_by_web_processes(world, redis_host, users):
+def test_sessions_are_shared_by_web_processes(new_app, world, redis_host, users):
     _, _, blobs = world
-    first, second = (make_wsgi_app(redis_host, blobs, users=users) for _ in range(2))
+    first, second = (new_app(redis_host, blobs, users=users) for _ in range(2))
     client = logged_in(first)
     client.app = second  # the next request reaches another process behind the proxy
     assert client.get("/api/device/Mount")[0] == "200 OK"
     assert post(client, "/set/Mount/SITE", {"NAME": "y", "csrf": client.token()})[0] == "200 OK"
 
 
-def test_an_observer_watches_but_cannot_set(world, redis_host, users):
+def test_an_observer_watches_but_cannot_set(new_app, world, redis_host, users):
     _, _, blobs = world
-    app = make_wsgi_app(redis_host, blobs, users=users)
+    app = new_app(redis_host, blobs, users=users)
     client = Client(app)
     client.request(
         "POST",

@@ -25,7 +25,7 @@ from indiredis import tools
 from indiredis.bridges import make_inditoredis
 from indiredis.errors import ConfigError
 from indiredis.hosts import RedisServer
-from indiredis.indiwsgi import make_server
+from indiredis.indiwsgi import close_server, make_server
 from indiredis.indiwsgi.auth import hash_password
 from indiredis.indiwsgi.push import STREAMS_MAX
 from indiredis.indiwsgi.sites import PanelSite, SitesApp, make_sites_app, read_health
@@ -110,8 +110,8 @@ def panel(tmp_path_factory) -> Iterator[Panel]:
             try:
                 yield Panel(f"http://127.0.0.1:{port}", app, rconn, hosts, ini)
             finally:
-                server.close()
                 app.close()
+                close_server(server)
                 rconn.close()
 
 

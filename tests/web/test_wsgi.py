@@ -11,7 +11,6 @@ from urllib.parse import quote
 
 import pytest
 
-from indiredis.indiwsgi import make_wsgi_app
 from tests.support.servers import wait_for
 from tests.support.webworld import Client, sent_after
 
@@ -229,9 +228,9 @@ def test_plain_path_info_is_not_decoded_twice(world):
     assert box["status"] == "200 OK"
 
 
-def test_mounted_under_a_url(world, redis_host):
+def test_mounted_under_a_url(new_app, world, redis_host):
     _, _, blobs = world
-    client = Client(make_wsgi_app(redis_host, blobs, "/indi/"))
+    client = Client(new_app(redis_host, blobs, "/indi/"))
     assert client.get("/")[0].startswith("404")
     status, _, body = client.get("/indi/")
     assert status == "200 OK" and b"href='/indi/device/Mount'" in body
