@@ -3,6 +3,7 @@ a real Redis, requests through ``indiredis.tools`` as a GUI sends them."""
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -125,14 +126,30 @@ def test_stopping_a_driver_deletes_its_devices_and_starting_it_brings_them_back(
     assert bridge.indi_side.router.owner(TELESCOPE).process.pid == telescope_pid
 
 
-def running_commands() -> list[str]:
-    """The command lines of every process on the machine."""
-    commands = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+def our_commands() -> list[str]:
+    """The command lines of this test process's descendants (the bridge runs in it, so its drivers are
+    among them); not every process on the machine: a test of another file, on another worker, may run
+    the same driver at the same time."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            commands.append(cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    ours = []
+    for pid in parents:
+        ancestor = parents.get(pid, 0)
+        while ancestor > 1 and ancestor != os.getpid():
+            ancestor = parents.get(ancestor, 0)
+        if ancestor == os.getpid():
+            ours.append(pid)
+    commands = []
+    for pid in ours:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
+        commands.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
     return commands
 
 
@@ -153,7 +170,7 @@ def test_a_request_naming_an_unconfigured_executable_is_refused_and_nothing_runs
         what="the second refusal",
     )
     assert bridge.indi_side.child_pids() == pids
-    assert not [c for c in running_commands() if "indi_simulator_focus" in c]
+    assert not [c for c in our_commands() if "indi_simulator_focus" in c]
     assert "Focuser Simulator" not in tools.devices(rconn, server)
 
 
