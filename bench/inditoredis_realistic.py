@@ -253,7 +253,8 @@ def main() -> None:
                     if count:
                         phase = latency_phase(fake, subscriber, first, count, rate, rconn)
                         print(phase.line)
-                        slow = phase if rate == 50 else slow
+                        if rate == 50:
+                            slow = phase
                         first += count
             finally:
                 subscriber.close()

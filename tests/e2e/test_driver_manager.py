@@ -127,29 +127,18 @@ def test_stopping_a_driver_deletes_its_devices_and_starting_it_brings_them_back(
 
 
 def our_commands() -> list[str]:
-    """The command lines of this test process's descendants (the bridge runs in it, so its drivers are
-    among them); not every process on the machine: a test of another file, on another worker, may run
-    the same driver at the same time."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    ours = []
-    for pid in parents:
-        ancestor = parents.get(pid, 0)
-        while ancestor > 1 and ancestor != os.getpid():
-            ancestor = parents.get(ancestor, 0)
-        if ancestor == os.getpid():
-            ours.append(pid)
+    """The command lines of this test process's children (the bridge runs in one of its threads, so
+    the drivers it starts are among them, as ``/proc/<pid>/task/<tid>/children`` lists them per
+    thread); not every process on the machine: a test of another file, on another worker, may run the
+    same driver at the same time."""
     commands = []
-    for pid in ours:
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        commands.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
+    for children in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        for pid in children.read_text().split():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            commands.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
     return commands
 
 
